@@ -1,9 +1,10 @@
 module github.com/sluice-io/sluice
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/magiconair/properties v1.18.12 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go v1.22.2 // indirect
 	github.com/twmb/franz-go/pkg/kadm v1.19.0 // indirect

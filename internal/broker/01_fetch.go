@@ -1,0 +1,300 @@
+package broker
+
+// Fetch: v4-18
+//
+// Behaviour:
+// * Long poll: when fewer than MinBytes are ready the request waits up to
+//   MaxWaitMillis and is woken by appends to any of its partitions (no
+//   polling timer), or answers at once on an error.
+// * MaxBytes (response) and partition MaxBytes, returning whole batches;
+//   the first batch of the response is returned even when larger than
+//   both (KIP-74).
+// * Fetch sessions (KIP-227, v7+): see fetchsession.go.
+// * Topic IDs (v13+): UNKNOWN_TOPIC_ID for unknown ids.
+// * Isolation level: read_committed is served like read_uncommitted (the
+//   last stable offset equals the high watermark) until transactions
+//   exist; it gets an empty aborted-transactions list.
+// * OFFSET_OUT_OF_RANGE carries the log start offset and high watermark.
+// * CurrentLeaderEpoch (v9+) other than 0 is FENCED_LEADER_EPOCH (older)
+//   or UNKNOWN_LEADER_EPOCH (newer).
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/log"
+)
+
+func init() { register(1, 4, 18, handleFetch) }
+
+// fetchPart is one partition of a fetch in response order.
+type fetchPart struct {
+	key      sessKey
+	topic    string
+	topicID  [16]byte
+	part     int32
+	offset   int64
+	maxBytes int32
+	epoch    int32
+	sess     *sessPart // nil when sessionless
+}
+
+func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	useIDs := r.version >= 13
+
+	// Resolve the session and the partitions this fetch covers.
+	var sess *fetchSession
+	incremental := false
+	switch {
+	case r.version < 7:
+	case req.SessionEpoch == -1:
+		if req.SessionID != 0 {
+			b.sessions.remove(req.SessionID)
+		}
+	case req.SessionEpoch == 0:
+		if req.SessionID != 0 {
+			b.sessions.remove(req.SessionID)
+		}
+		sess = b.sessions.create()
+	default:
+		sess = b.sessions.get(req.SessionID)
+		if sess == nil {
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp
+		}
+		incremental = true
+	}
+	if sess != nil {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		if incremental && req.SessionEpoch != sess.epoch {
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return resp
+		}
+		resp.SessionID = sess.id
+	}
+
+	keyOf := func(name string, id [16]byte, p int32) sessKey {
+		if useIDs {
+			return sessKey{topicID: id, partition: p}
+		}
+		return sessKey{topic: name, partition: p}
+	}
+	var parts []fetchPart
+	if sess == nil {
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				parts = append(parts, fetchPart{key: keyOf(rt.Topic, rt.TopicID, rp.Partition), topic: rt.Topic, topicID: rt.TopicID,
+					part: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, epoch: rp.CurrentLeaderEpoch})
+			}
+		}
+	} else {
+		for _, ft := range req.ForgottenTopics {
+			for _, p := range ft.Partitions {
+				sess.forget(keyOf(ft.Topic, ft.TopicID, p))
+			}
+		}
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				sess.upsert(keyOf(rt.Topic, rt.TopicID, rp.Partition), rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch)
+			}
+		}
+		if incremental {
+			sess.epoch++
+			if sess.epoch <= 0 {
+				sess.epoch = 1
+			}
+		}
+		for _, k := range sess.order {
+			sp := sess.parts[k]
+			parts = append(parts, fetchPart{key: k, topic: k.topic, topicID: k.topicID, part: k.partition,
+				offset: sp.fetchOffset, maxBytes: sp.maxBytes, epoch: sp.currentLeaderEpoch, sess: sp})
+		}
+	}
+
+	// Resolve partitions once; the read loop may run several times.
+	live := make([]*partition, len(parts))
+	errs := make([]error, len(parts))
+	for i, fp := range parts {
+		var t *topic
+		if useIDs {
+			if t = b.topicByID(fp.topicID); t == nil {
+				errs[i] = kerr.UnknownTopicID
+				continue
+			}
+		} else if t = b.topic(fp.topic); t == nil {
+			errs[i] = kerr.UnknownTopicOrPartition
+			continue
+		}
+		parts[i].topic = t.meta.Name
+		switch {
+		case !r.allowed(auth.OpRead, auth.Topic(t.meta.Name)):
+			errs[i] = kerr.TopicAuthorizationFailed
+		case fp.part < 0 || int(fp.part) >= len(t.partitions):
+			errs[i] = kerr.UnknownTopicOrPartition
+		case fp.epoch > 0:
+			errs[i] = kerr.UnknownLeaderEpoch
+		default:
+			live[i] = t.partitions[fp.part]
+		}
+	}
+
+	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
+	var deadline time.Time
+	var wake chan struct{}
+	results := make([]partResult, len(parts))
+	for {
+		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, results)
+		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
+			break
+		}
+		if wake == nil {
+			deadline = time.Now().Add(maxWait)
+			wake = make(chan struct{}, 1)
+			for _, p := range live {
+				if p != nil {
+					p.addWaiter(wake)
+				}
+			}
+			defer func() {
+				for _, p := range live {
+					if p != nil {
+						p.removeWaiter(wake)
+					}
+				}
+			}()
+			continue // re-read: an append may have landed before registration
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-wake:
+			t.Stop()
+		case <-t.C:
+		case <-b.done:
+			t.Stop()
+			return nil
+		}
+	}
+
+	readCommitted := req.IsolationLevel == 1
+	var rt *kmsg.FetchResponseTopic
+	for i, fp := range parts {
+		res := &results[i]
+		if fp.sess != nil && incremental && !fp.sess.changed(res) {
+			continue
+		}
+		if fp.sess != nil {
+			fp.sess.remember(res)
+		}
+		if rt == nil || rt.Topic != fp.topic || rt.TopicID != fp.topicID {
+			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+			rt = &resp.Topics[len(resp.Topics)-1]
+			rt.Topic, rt.TopicID = fp.topic, fp.topicID
+		}
+		p := kmsg.NewFetchResponseTopicPartition()
+		p.Partition = fp.part
+		p.ErrorCode = res.code
+		p.HighWatermark = res.hw
+		p.LastStableOffset = res.hw
+		p.LogStartOffset = res.logStart
+		p.PreferredReadReplica = -1
+		if readCommitted {
+			p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		// Empty, not null: librdkafka rejects a null record set.
+		p.RecordBatches = res.records
+		if p.RecordBatches == nil {
+			p.RecordBatches = []byte{}
+		}
+		rt.Partitions = append(rt.Partitions, p)
+	}
+	return resp
+}
+
+// partResult is what one read pass found for a partition.
+type partResult struct {
+	code         int16
+	hw, logStart int64
+	records      []byte
+}
+
+func (sp *sessPart) changed(res *partResult) bool {
+	return !sp.sent || len(res.records) > 0 || res.code != 0 || sp.lastErr != res.code ||
+		sp.hw != res.hw || sp.lso != res.hw || sp.logStart != res.logStart
+}
+
+func (sp *sessPart) remember(res *partResult) {
+	sp.sent, sp.lastErr, sp.hw, sp.lso, sp.logStart = true, res.code, res.hw, res.hw, res.logStart
+}
+
+// readParts reads every partition once, honouring the response and
+// partition byte limits, and reports the bytes read and whether any
+// partition failed (which ends a long poll).
+func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, out []partResult) (int, bool) {
+	total := 0
+	anyErr := false
+	if maxBytes <= 0 {
+		maxBytes = 1<<31 - 1
+	}
+	for i := range parts {
+		res := partResult{hw: -1, logStart: -1}
+		p := live[i]
+		if p == nil {
+			res.code = code(errs[i])
+			anyErr = true
+			out[i] = res
+			continue
+		}
+		res.hw, res.logStart = p.log.HighWatermark(), p.log.LogStartOffset()
+		limit := min(parts[i].maxBytes, maxBytes-int32(total))
+		if limit <= 0 && total > 0 {
+			out[i] = res
+			continue
+		}
+		rr, err := p.log.Read(parts[i].offset, max(limit, 0), total == 0)
+		if err != nil {
+			res.code = code(readError(err))
+			if !errors.Is(err, log.ErrOffsetOutOfRange) {
+				b.logger.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
+			}
+			anyErr = true
+			out[i] = res
+			continue
+		}
+		res.hw, res.logStart = rr.HighWatermark, rr.LogStartOffset
+		if n := rr.Size(); n > 0 {
+			buf, err := rr.AppendTo(make([]byte, 0, n))
+			if err != nil {
+				res.code = code(readError(err))
+				b.logger.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
+				anyErr = true
+				out[i] = res
+				continue
+			}
+			res.records = buf
+			total += n
+		}
+		out[i] = res
+	}
+	return total, anyErr
+}
+
+func readError(err error) error {
+	switch {
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange
+	case errors.Is(err, log.ErrClosed):
+		return kerr.UnknownTopicOrPartition
+	default:
+		return kerr.KafkaStorageError
+	}
+}

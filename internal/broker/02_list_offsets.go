@@ -1,0 +1,85 @@
+package broker
+
+// ListOffsets: v1-10
+//
+// Behaviour:
+// * Timestamp -1 latest (the high watermark; the last stable offset under
+//   read_committed, equal until transactions exist), -2 earliest (log start
+//   offset), -3 max timestamp (v7+, KIP-734: the record with the largest
+//   timestamp), -4 earliest local (v8+, the log start offset: no tiered
+//   storage), -5 latest tiered (v9+, -1: no tiered storage); otherwise the
+//   first record whose timestamp is at or after the given one, or -1.
+// * CurrentLeaderEpoch other than 0 is rejected as in Fetch.
+// * Returned leader epoch is 0 (v4+).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(2, 1, 10, handleListOffsets) }
+
+func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := b.topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !r.allowed(auth.OpDescribe, auth.Topic(rt.Topic)):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > 0:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				b.listOffset(t.partitions[rp.Partition], rp.Timestamp, &sp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+	sp.LeaderEpoch = 0
+	switch ts {
+	case -1:
+		sp.Offset = p.log.HighWatermark()
+	case -2, -4:
+		sp.Offset = p.log.LogStartOffset()
+	case -5:
+		sp.Offset = -1
+	case -3:
+		off, mts, err := p.log.MaxTimestamp()
+		if err != nil {
+			sp.ErrorCode = code(readError(err))
+			return
+		}
+		sp.Offset, sp.Timestamp = off, mts
+	default:
+		if ts < 0 {
+			sp.ErrorCode = kerr.InvalidRequest.Code
+			return
+		}
+		off, fts, err := p.log.OffsetForTimestamp(ts)
+		if err != nil {
+			sp.ErrorCode = code(readError(err))
+			b.logger.Warn("list offsets by timestamp failed", "topic", p.topic, "partition", p.index, "err", err)
+			return
+		}
+		sp.Offset, sp.Timestamp = off, fts
+		if off < 0 {
+			sp.LeaderEpoch = -1
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package broker
+
+// IncrementalAlterConfigs: v0-1
+//
+// Behaviour:
+// * SET, DELETE (back to the inherited value), APPEND and SUBTRACT (list
+//   configs only, else INVALID_CONFIG) on TOPIC and BROKER resources.
+// * The resulting set is validated as a whole (INVALID_CONFIG); a config
+//   named twice in one resource is INVALID_REQUEST. ValidateOnly changes
+//   nothing.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/meta"
+)
+
+func init() { register(44, 0, 1, handleIncrementalAlterConfigs) }
+
+func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		err := func() error {
+			ct, err := b.configTarget(r, int8(rr.ResourceType), rr.ResourceName, auth.OpAlterConfigs)
+			if err != nil {
+				return err
+			}
+			cfg := copyMap(ct.overrides)
+			seen := map[string]bool{}
+			for _, c := range rr.Configs {
+				if seen[c.Name] {
+					return wireErrf(kerr.InvalidRequest, "Error due to duplicate config keys: %s", c.Name)
+				}
+				seen[c.Name] = true
+				def, known := ct.configDef(c.Name)
+				if !known {
+					return wireErrf(kerr.InvalidConfig, "Unknown config name: %s", c.Name)
+				}
+				val := ""
+				if c.Value != nil {
+					val = *c.Value
+				}
+				switch c.Op {
+				case kmsg.IncrementalAlterConfigOpSet:
+					if c.Value == nil {
+						return wireErrf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
+					}
+					cfg[c.Name] = val
+				case kmsg.IncrementalAlterConfigOpDelete:
+					delete(cfg, c.Name)
+				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+					if def.Type != meta.TypeList {
+						return wireErrf(kerr.InvalidConfig, "Config value append is not allowed for config key: %s", c.Name)
+					}
+					cur, ok := cfg[c.Name]
+					if !ok {
+						cur = currentValue(b, ct, c.Name)
+					}
+					cfg[c.Name] = listOp(cur, val, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+				default:
+					return wireErrf(kerr.InvalidRequest, "Unknown alter config operation %d", c.Op)
+				}
+			}
+			if err := ct.validate(cfg); err != nil {
+				return err
+			}
+			if req.ValidateOnly {
+				return nil
+			}
+			return b.applyConfigs(ct, cfg)
+		}()
+		if err != nil {
+			we := toWire(err)
+			sr.ErrorCode, sr.ErrorMessage = we.code.Code, &we.msg
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// currentValue is the effective value a list operation starts from.
+func currentValue(b *Broker, ct *configTarget, name string) string {
+	if ct.kind == resourceTopic {
+		return meta.TopicValue(name, ct.overrides, b.brokerConfigs())
+	}
+	return b.brokerValue(name)
+}

@@ -1,0 +1,241 @@
+// Package broker is Sluice's Kafka wire-protocol server: it accepts
+// connections, decodes requests with kmsg, asks the authorizer, and hands
+// the work to the topic registry and partition logs.
+//
+// The request path reads top to bottom: conn.go reads a frame and decodes
+// the header, handler.go finds the handler by API key and checks the
+// version, and each NN_name.go file (numbered by API key, as in franz-go's
+// kfake) implements one API and lists the versions it serves.
+//
+// Lock order: Broker.mu (topics registry) before fetchSessions.mu; a
+// partition's log has its own locks and is never called with Broker.mu
+// held for writing, except during topic creation and deletion.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/meta"
+)
+
+// Broker is a single-node Kafka-compatible broker.
+type Broker struct {
+	cfg    Config
+	logger *slog.Logger
+	store  *meta.Store
+	pids   *producerIDs
+
+	mu     sync.RWMutex
+	topics map[string]*topic
+	byID   map[[16]byte]*topic
+
+	sessions *fetchSessions
+
+	ln        net.Listener
+	advertise hostPort
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+
+	done    chan struct{} // closed when shutdown starts
+	wg      sync.WaitGroup
+	closeMu sync.Mutex
+	closed  bool
+}
+
+type hostPort struct {
+	host string
+	port int32
+}
+
+// New opens the data directory (recovering every partition log) and binds
+// the listener. It does not accept connections until Serve.
+func New(cfg Config) (*Broker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// As Kafka does, an unknown name in the static config is a warning (it
+	// may belong to a newer version or another tool); a bad value of a
+	// known one stops start-up.
+	known := map[string]string{}
+	for k, v := range cfg.Kafka {
+		if _, ok := meta.BrokerConfig(k); !ok {
+			cfg.Logger.Warn("ignoring unknown broker config", "name", k)
+			continue
+		}
+		known[k] = v
+	}
+	cfg.Kafka = known
+	if err := meta.ValidateBrokerConfigs(cfg.Kafka, false); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	b := &Broker{
+		cfg:    cfg,
+		logger: cfg.Logger,
+		topics: map[string]*topic{},
+		byID:   map[[16]byte]*topic{},
+		conns:  map[*conn]struct{}{},
+		done:   make(chan struct{}),
+	}
+	b.sessions = newFetchSessions(1000, cfg.Now)
+	if b.store, err = meta.OpenStore(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if b.pids, err = openProducerIDs(cfg.FS, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := b.loadTopics(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		b.closeLogs()
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	b.ln = ln
+	adv := cfg.AdvertisedAddr
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	if b.advertise, err = parseHostPort(adv); err != nil {
+		ln.Close()
+		b.closeLogs()
+		return nil, fmt.Errorf("%w: advertised address: %w", ErrInvalidConfig, err)
+	}
+	return b, nil
+}
+
+// Addr is the address the listener is bound to.
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// ClusterID is the persisted cluster id reported in Metadata.
+func (b *Broker) ClusterID() string { return b.store.ClusterID() }
+
+// Serve accepts connections until ctx is done or Close is called, then
+// shuts down and returns. It returns nil after a clean shutdown.
+func (b *Broker) Serve(ctx context.Context) error {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.ticker()
+	}()
+	stop := context.AfterFunc(ctx, func() { b.Close() })
+	defer stop()
+	b.logger.Info("broker listening", "addr", b.ln.Addr().String(), "advertised", fmt.Sprintf("%s:%d", b.advertise.host, b.advertise.port),
+		"data_dir", b.cfg.DataDir, "cluster_id", b.ClusterID(), "node_id", b.cfg.NodeID, "security", "PLAINTEXT listener, all operations allowed (no authorizer configured)")
+	var tempDelay time.Duration
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.done:
+				return b.Close()
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				b.logger.Warn("accept failed; retrying", "err", err, "delay", tempDelay)
+				select {
+				case <-time.After(tempDelay):
+				case <-b.done:
+				}
+				continue
+			}
+			b.Close()
+			return fmt.Errorf("accepting connections: %w", err)
+		}
+		tempDelay = 0
+		c := newConn(b, nc)
+		if !b.addConn(c) {
+			nc.Close()
+			continue
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.removeConn(c)
+			c.serve()
+		}()
+	}
+}
+
+func (b *Broker) addConn(c *conn) bool {
+	b.connsMu.Lock()
+	defer b.connsMu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *Broker) removeConn(c *conn) {
+	b.connsMu.Lock()
+	delete(b.conns, c)
+	b.connsMu.Unlock()
+}
+
+// Close stops accepting, closes every connection, waits for their
+// goroutines (bounded by ShutdownTimeout), then flushes and closes every
+// partition log so the next start is a clean one. It is idempotent.
+func (b *Broker) Close() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	b.ln.Close()
+	b.connsMu.Lock()
+	b.closing = true
+	for c := range b.conns {
+		c.close()
+	}
+	b.connsMu.Unlock()
+	waited := make(chan struct{})
+	go func() { b.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(b.cfg.ShutdownTimeout):
+		b.logger.Warn("shutdown timed out waiting for connections; closing logs anyway")
+	}
+	err := b.closeLogs()
+	if err == nil {
+		b.logger.Info("broker stopped cleanly")
+	}
+	return err
+}
+
+// ticker drives time-based log work (flush.ms) until shutdown.
+func (b *Broker) ticker() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			now := b.cfg.Now()
+			for _, p := range b.allPartitions() {
+				if err := p.log.Tick(now); err != nil {
+					b.logger.Error("periodic log flush failed", "topic", p.topic, "partition", p.index, "err", err)
+				}
+			}
+			b.sessions.expire()
+		}
+	}
+}

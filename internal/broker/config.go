@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// Config is the one documented configuration of a broker. The command line,
+// the environment (SLUICE_*) and the properties file all map onto it; see
+// cmd/sluice for the mapping. Zero values mean "use the default".
+type Config struct {
+	// Listen is the host:port the broker accepts Kafka connections on.
+	// Default 127.0.0.1:9092.
+	Listen string
+	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
+	// the address the listener actually bound (useful with port 0).
+	AdvertisedAddr string
+	// DataDir holds topic metadata and partition logs. Default ./data.
+	DataDir string
+	// NodeID is this broker's id (Kafka's node.id). Default 1.
+	NodeID int32
+	// Kafka holds broker configs under Kafka's names (num.partitions,
+	// auto.create.topics.enable, log.segment.bytes, ...): the static broker
+	// configs that DescribeConfigs reports with source STATIC_BROKER_CONFIG.
+	Kafka map[string]string
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	// Default 5s.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the broker's logs. Default slog.Default().
+	Logger *slog.Logger `json:"-"`
+	// FS is the file-system seam for the data directory. Default the OS.
+	FS vfs.FS `json:"-"`
+	// Authorizer is asked before every operation. Default auth.AllowAll.
+	Authorizer auth.Authorizer `json:"-"`
+	// Now is the clock. Default time.Now.
+	Now func() time.Time `json:"-"`
+}
+
+// Defaults of Config.
+const (
+	DefaultListen  = "127.0.0.1:9092"
+	DefaultDataDir = "./data"
+	DefaultNodeID  = 1
+)
+
+// ErrInvalidConfig marks a configuration the broker refuses to start with.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// withDefaults fills zero fields and validates the result.
+func (c Config) withDefaults() (Config, error) {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.NodeID == 0 {
+		c.NodeID = DefaultNodeID
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.Authorizer == nil {
+		c.Authorizer = auth.AllowAll{}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Kafka == nil {
+		c.Kafka = map[string]string{}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return c, fmt.Errorf("%w: listen address %q: %w", ErrInvalidConfig, c.Listen, err)
+	}
+	if c.AdvertisedAddr != "" {
+		_, port, err := net.SplitHostPort(c.AdvertisedAddr)
+		if err != nil {
+			return c, fmt.Errorf("%w: advertised address %q: %w", ErrInvalidConfig, c.AdvertisedAddr, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return c, fmt.Errorf("%w: advertised address %q: port must be 1-65535", ErrInvalidConfig, c.AdvertisedAddr)
+		}
+	}
+	if c.NodeID < 0 {
+		return c, fmt.Errorf("%w: node.id %d must not be negative", ErrInvalidConfig, c.NodeID)
+	}
+	if c.ShutdownTimeout < 0 {
+		return c, fmt.Errorf("%w: shutdown timeout %v must not be negative", ErrInvalidConfig, c.ShutdownTimeout)
+	}
+	return c, nil
+}

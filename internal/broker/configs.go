@@ -1,0 +1,144 @@
+package broker
+
+// Shared logic of DescribeConfigs, AlterConfigs and
+// IncrementalAlterConfigs: resource lookup, authorization, and applying a
+// new set of dynamic configs to a topic or to the broker.
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/meta"
+)
+
+// Kafka's ConfigResource types.
+const (
+	resourceTopic        = 2
+	resourceBroker       = 4
+	resourceBrokerLogger = 8
+)
+
+// configTarget is a resolved, authorized config resource.
+type configTarget struct {
+	kind      int8
+	name      string
+	t         *topic            // topic resources
+	overrides map[string]string // current dynamic configs
+}
+
+func (b *Broker) configTarget(r *request, kind int8, name string, op auth.Operation) (*configTarget, error) {
+	switch kind {
+	case resourceTopic:
+		if !r.allowed(op, auth.Topic(name)) {
+			return nil, wireErrf(kerr.TopicAuthorizationFailed, "Authorization failed.")
+		}
+		t := b.topic(name)
+		if t == nil {
+			return nil, wireErrf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+		}
+		return &configTarget{kind: kind, name: name, t: t, overrides: t.meta.Configs}, nil
+	case resourceBroker:
+		if !r.allowed(op, auth.Cluster()) {
+			return nil, wireErrf(kerr.ClusterAuthorizationFailed, "Authorization failed.")
+		}
+		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) {
+			return nil, wireErrf(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
+		}
+		return &configTarget{kind: kind, name: name, overrides: b.store.BrokerDynamic()}, nil
+	case resourceBrokerLogger:
+		return nil, wireErrf(kerr.InvalidRequest, "BROKER_LOGGER config resources are not supported by this broker")
+	default:
+		return nil, wireErrf(kerr.InvalidRequest, "Unsupported config resource type %d", kind)
+	}
+}
+
+// validate checks a complete new set of dynamic configs for the target.
+func (ct *configTarget) validate(cfg map[string]string) error {
+	var err error
+	if ct.kind == resourceTopic {
+		err = meta.ValidateTopicConfigs(cfg)
+	} else {
+		err = meta.ValidateBrokerConfigs(cfg, true)
+	}
+	if err != nil {
+		return wireErrf(kerr.InvalidConfig, "%s", err.Error())
+	}
+	return nil
+}
+
+// apply stores the new dynamic configs and reconfigures live logs.
+func (b *Broker) applyConfigs(ct *configTarget, cfg map[string]string) error {
+	var err error
+	if ct.kind == resourceTopic {
+		err = b.setTopicConfigs(ct.name, cfg)
+	} else {
+		err = b.store.SetBrokerDynamic(cfg)
+		if err == nil {
+			b.reconfigure()
+		}
+	}
+	if err != nil {
+		b.logger.Error("storing configs failed", "resource", ct.name, "err", err)
+		return wireErrf(kerr.KafkaStorageError, "storing configs: %v", err)
+	}
+	b.logger.Info("configs changed", "resource_type", ct.kind, "resource", ct.name, "configs", fmt.Sprint(cfg))
+	return nil
+}
+
+// configDef finds the definition of a config for the target's kind.
+func (ct *configTarget) configDef(name string) (meta.ConfigDef, bool) {
+	if ct.kind == resourceTopic {
+		return meta.TopicConfig(name)
+	}
+	return meta.BrokerConfig(name)
+}
+
+// listOp applies an APPEND or SUBTRACT to a comma-separated list value.
+func listOp(cur string, val string, appendOp bool) string {
+	var items []string
+	if cur != "" {
+		items = strings.Split(cur, ",")
+	}
+	for _, v := range strings.Split(val, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		idx := -1
+		for i, it := range items {
+			if strings.TrimSpace(it) == v {
+				idx = i
+				break
+			}
+		}
+		switch {
+		case appendOp && idx < 0:
+			items = append(items, v)
+		case !appendOp && idx >= 0:
+			items = append(items[:idx], items[idx+1:]...)
+		}
+	}
+	return strings.Join(items, ",")
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// toWire turns any handler error into a wire error.
+func toWire(err error) *wireError {
+	var we *wireError
+	if errors.As(err, &we) {
+		return we
+	}
+	return &wireError{code: kerr.UnknownServerError, msg: err.Error()}
+}

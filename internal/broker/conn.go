@@ -1,0 +1,231 @@
+package broker
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+// Frame layout (Kafka's): a 4-byte big-endian size, then the request
+// header and body. Request header v1: api_key i16, api_version i16,
+// correlation_id i32, client_id nullable string (i16 length). Header v2
+// (flexible requests) adds a tagged-field section after client_id.
+// Response header v0 is the correlation id; v1 (flexible responses, except
+// ApiVersions which always uses v0) adds an empty tagged-field section.
+
+const defaultMaxRequestBytes = 104857600 // socket.request.max.bytes
+
+// conn serves one client connection: it reads a request, handles it and
+// writes the response before reading the next, so responses go out in
+// request order as Kafka requires.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	br     *bufio.Reader
+	logger *slog.Logger
+	subj   auth.Subject
+
+	maxRequest int32
+	idle       time.Duration
+
+	closeOnce sync.Once
+	out       []byte // reused response buffer
+}
+
+func newConn(b *Broker, nc net.Conn) *conn {
+	c := &conn{
+		b:          b,
+		nc:         nc,
+		br:         bufio.NewReaderSize(nc, 64<<10),
+		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
+		subj:       auth.Subject{Principal: auth.Anonymous},
+		maxRequest: int32(b.brokerInt("socket.request.max.bytes", defaultMaxRequestBytes)),
+		idle:       time.Duration(b.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
+	}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.subj.Host = ap.Addr()
+	}
+	return c
+}
+
+func (c *conn) close() { c.closeOnce.Do(func() { c.nc.Close() }) }
+
+// request is one decoded request and what a handler needs to know of it.
+type request struct {
+	c        *conn
+	key      int16
+	version  int16
+	corrID   int32
+	clientID string
+	kreq     kmsg.Request
+}
+
+func (c *conn) serve() {
+	defer c.close()
+	var sizeBuf [4]byte
+	for {
+		if c.idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.idle))
+		}
+		if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
+			c.logReadErr(err)
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > c.maxRequest {
+			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", c.maxRequest)
+			return
+		}
+		frame := getBuf(int(size))
+		if _, err := io.ReadFull(c.br, frame); err != nil {
+			putBuf(frame)
+			c.logReadErr(err)
+			return
+		}
+		keep := c.handleFrame(frame)
+		putBuf(frame)
+		if !keep {
+			return
+		}
+	}
+}
+
+func (c *conn) logReadErr(err error) {
+	select {
+	case <-c.b.done:
+		return
+	default:
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.logger.Debug("connection closed by client")
+	case errors.As(err, &ne) && ne.Timeout():
+		c.logger.Info("closing idle connection", "idle", c.idle)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.logger.Warn("connection closed mid-frame")
+	default:
+		c.logger.Info("connection read failed", "err", err)
+	}
+}
+
+// handleFrame decodes and serves one request; false closes the connection.
+func (c *conn) handleFrame(frame []byte) bool {
+	r := kbin.Reader{Src: frame}
+	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
+	clientID := r.NullableString()
+	if r.Complete() != nil {
+		c.logger.Warn("closing connection: malformed request header")
+		return false
+	}
+	req := &request{c: c, key: key, version: version, corrID: corrID}
+	if clientID != nil {
+		req.clientID = *clientID
+	}
+	h, ok := handlers[key]
+	if !ok {
+		c.logger.Warn("closing connection: request for an API this broker does not serve", "api_key", key, "api", kmsg.NameForKey(key), "version", version, "client_id", req.clientID)
+		return false
+	}
+	if version < h.min || version > h.max {
+		if key == apiVersionsKey {
+			return c.write(req, unsupportedAPIVersions())
+		}
+		c.logger.Warn("closing connection: unsupported API version", "api", kmsg.NameForKey(key), "version", version, "supported", fmt.Sprintf("%d-%d", h.min, h.max), "client_id", req.clientID)
+		return false
+	}
+	kreq := kmsg.RequestForKey(key)
+	kreq.SetVersion(version)
+	body := r.Src
+	if kreq.IsFlexible() {
+		// Header v2's tagged fields; ApiVersions v3+ is flexible in its
+		// body and header alike.
+		r = kbin.Reader{Src: body}
+		kmsg.SkipTags(&r)
+		if r.Complete() != nil {
+			c.logger.Warn("closing connection: malformed request header tags", "api", kmsg.NameForKey(key))
+			return false
+		}
+		body = r.Src
+	}
+	if err := kreq.ReadFrom(body); err != nil {
+		if key == apiVersionsKey {
+			// KIP-511: a client newer than the broker may send an
+			// ApiVersions body the broker cannot parse; answer with the
+			// versions it can use.
+			return c.write(req, unsupportedAPIVersions())
+		}
+		c.logger.Warn("closing connection: malformed request", "api", kmsg.NameForKey(key), "version", version, "client_id", req.clientID, "err", err)
+		return false
+	}
+	req.kreq = kreq
+	resp := h.fn(c.b, req, kreq)
+	if resp == nil { // acks=0 produce: no response
+		return true
+	}
+	return c.write(req, resp)
+}
+
+// write encodes and sends resp with the request's correlation id.
+func (c *conn) write(req *request, resp kmsg.Response) bool {
+	resp.SetVersion(req.version)
+	out := c.out[:0]
+	out = append(out, 0, 0, 0, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(req.corrID))
+	if resp.IsFlexible() && req.key != apiVersionsKey {
+		out = append(out, 0) // empty tagged fields
+	}
+	out = resp.AppendTo(out)
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	if _, err := c.nc.Write(out); err != nil {
+		c.logReadErr(err)
+		return false
+	}
+	if cap(out) <= 1<<20 {
+		c.out = out[:0]
+	} else {
+		c.out = nil // don't pin a huge fetch buffer to an idle connection
+	}
+	return true
+}
+
+// Buffers for request frames come from size-classed pools so a steady
+// stream of produce requests allocates nothing.
+var bufPools [32]sync.Pool
+
+func getBuf(n int) []byte {
+	class := bitsLen(n)
+	if v := bufPools[class].Get(); v != nil {
+		return (*(v.(*[]byte)))[:n]
+	}
+	return make([]byte, n, 1<<class)
+}
+
+func putBuf(b []byte) {
+	class := bitsLen(cap(b))
+	if 1<<class != cap(b) {
+		return
+	}
+	bufPools[class].Put(&b)
+}
+
+// bitsLen is the size class holding n: the smallest k with 1<<k >= n.
+func bitsLen(n int) int {
+	k := 0
+	for 1<<k < n {
+		k++
+	}
+	return k
+}

@@ -1,0 +1,395 @@
+package broker
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/meta"
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// topic is the live form of a meta.Topic: its partitions' open logs.
+type topic struct {
+	meta       meta.Topic
+	partitions []*partition
+}
+
+// partition is one open log plus the fetch requests waiting for it to grow.
+type partition struct {
+	topic string
+	index int32
+	log   *log.Log
+
+	waitMu  sync.Mutex
+	waiters []chan struct{}
+}
+
+// addWaiter registers ch to be signalled (without blocking) at the next
+// append. Registration happens before the fetch reads, so no append is
+// missed between the read and the wait.
+func (p *partition) addWaiter(ch chan struct{}) {
+	p.waitMu.Lock()
+	p.waiters = append(p.waiters, ch)
+	p.waitMu.Unlock()
+}
+
+func (p *partition) removeWaiter(ch chan struct{}) {
+	p.waitMu.Lock()
+	for i, w := range p.waiters {
+		if w == ch {
+			last := len(p.waiters) - 1
+			p.waiters[i] = p.waiters[last]
+			p.waiters[last] = nil
+			p.waiters = p.waiters[:last]
+			break
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// notify wakes every waiting fetch.
+func (p *partition) notify() {
+	p.waitMu.Lock()
+	for _, w := range p.waiters {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	p.waitMu.Unlock()
+}
+
+// partitionMetadataFile records which topic id a partition directory
+// belongs to, in Kafka's format, so a directory left behind by a deleted
+// topic is never adopted by a new topic of the same name:
+//
+//	version: 0
+//	topic_id: <base64url topic id, no padding>
+const partitionMetadataFile = "partition.metadata"
+
+func partitionDir(dataDir, topic string, p int32) string {
+	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// loadTopics opens the log of every partition the metadata store knows and
+// removes partition directories that belong to no known topic (left by a
+// deletion interrupted by a crash).
+func (b *Broker) loadTopics() error {
+	known := map[string]bool{}
+	for _, t := range b.store.Topics() {
+		live, err := b.openTopic(t)
+		if err != nil {
+			return err
+		}
+		b.topics[t.Name] = live
+		b.byID[t.ID] = live
+		for i := range t.Partitions {
+			known[filepath.Base(partitionDir(b.cfg.DataDir, t.Name, i))] = true
+		}
+	}
+	entries, err := b.cfg.FS.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("reading data directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || known[e.Name()] || !looksLikePartitionDir(e.Name()) {
+			continue
+		}
+		b.logger.Warn("removing partition directory of no known topic (an interrupted deletion)", "dir", e.Name())
+		if err := b.cfg.FS.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name())); err != nil {
+			return fmt.Errorf("removing stale partition directory %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+func looksLikePartitionDir(name string) bool {
+	if strings.HasSuffix(name, "-delete") {
+		return true
+	}
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return false
+	}
+	_, err := strconv.ParseUint(name[i+1:], 10, 31)
+	return err == nil
+}
+
+func (b *Broker) openTopic(t meta.Topic) (*topic, error) {
+	live := &topic{meta: t}
+	for i := range t.Partitions {
+		p, err := b.openPartition(t, i)
+		if err != nil {
+			for _, p := range live.partitions {
+				p.log.Close()
+			}
+			return nil, err
+		}
+		live.partitions = append(live.partitions, p)
+	}
+	return live, nil
+}
+
+func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
+	dir := partitionDir(b.cfg.DataDir, t.Name, i)
+	want := "version: 0\ntopic_id: " + encodeTopicID(t.ID) + "\n"
+	if f, err := b.cfg.FS.OpenFile(filepath.Join(dir, partitionMetadataFile), 0, 0); err == nil {
+		buf := make([]byte, 256)
+		n, _ := f.ReadAt(buf, 0)
+		f.Close()
+		if string(buf[:n]) != want {
+			b.logger.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
+			if err := b.cfg.FS.RemoveAll(dir); err != nil {
+				return nil, fmt.Errorf("removing stale partition directory %s: %w", dir, err)
+			}
+		}
+	}
+	l, err := log.Open(log.Options{
+		FS:     b.cfg.FS,
+		Dir:    dir,
+		Config: b.logConfig(t.Configs),
+		Logger: b.logger.With("topic", t.Name, "partition", i),
+		Now:    b.cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
+	}
+	if err := vfs.WriteFileAtomic(b.cfg.FS, filepath.Join(dir, partitionMetadataFile), []byte(want), 0o644); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("writing %s: %w", partitionMetadataFile, err)
+	}
+	return &partition{topic: t.Name, index: i, log: l}, nil
+}
+
+// brokerConfigs is the broker-level config view used for resolution.
+func (b *Broker) brokerConfigs() meta.Broker {
+	return meta.Broker{Static: b.cfg.Kafka, Dynamic: b.store.BrokerDynamic()}
+}
+
+// brokerValue is the effective value of a broker config.
+func (b *Broker) brokerValue(name string) string {
+	v, _ := meta.BrokerValue(name, b.brokerConfigs())
+	return v
+}
+
+func (b *Broker) brokerInt(name string, def int64) int64 {
+	v, err := strconv.ParseInt(b.brokerValue(name), 10, 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+func (b *Broker) brokerBool(name string) bool { return b.brokerValue(name) == "true" }
+
+// logConfig turns a topic's effective configs into the log's settings.
+func (b *Broker) logConfig(overrides map[string]string) log.Config {
+	bc := b.brokerConfigs()
+	i64 := func(name string, def int64) int64 {
+		v, err := strconv.ParseInt(meta.TopicValue(name, overrides, bc), 10, 64)
+		if err != nil {
+			return def
+		}
+		return v
+	}
+	i32 := func(name string, def int32) int32 {
+		v := i64(name, int64(def))
+		if v > math.MaxInt32 {
+			return math.MaxInt32
+		}
+		return int32(v)
+	}
+	c := log.DefaultConfig()
+	c.SegmentBytes = i64("segment.bytes", c.SegmentBytes)
+	c.SegmentMs = i64("segment.ms", c.SegmentMs)
+	c.SegmentIndexBytes = i32("segment.index.bytes", c.SegmentIndexBytes)
+	c.IndexIntervalBytes = i32("index.interval.bytes", c.IndexIntervalBytes)
+	c.MaxMessageBytes = i32("max.message.bytes", c.MaxMessageBytes)
+	c.FlushMessages = i64("flush.messages", c.FlushMessages)
+	c.FlushMs = i64("flush.ms", c.FlushMs)
+	c.TimestampBeforeMaxMs = i64("message.timestamp.before.max.ms", c.TimestampBeforeMaxMs)
+	c.TimestampAfterMaxMs = i64("message.timestamp.after.max.ms", c.TimestampAfterMaxMs)
+	if meta.TopicValue("message.timestamp.type", overrides, bc) == "LogAppendTime" {
+		c.TimestampType = log.LogAppendTime
+	} else {
+		c.TimestampType = log.CreateTime
+	}
+	return c
+}
+
+// reconfigure re-resolves every live log's settings after a config change.
+func (b *Broker) reconfigure() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, t := range b.topics {
+		c := b.logConfig(t.meta.Configs)
+		for _, p := range t.partitions {
+			p.log.SetConfig(c)
+		}
+	}
+}
+
+func (b *Broker) topic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+func (b *Broker) topicByID(id [16]byte) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.byID[id]
+}
+
+// partition finds a live partition, or nil.
+func (b *Broker) partition(topicName string, p int32) *partition {
+	t := b.topic(topicName)
+	if t == nil || p < 0 || int(p) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[p]
+}
+
+func (b *Broker) sortedTopics() []*topic {
+	b.mu.RLock()
+	ts := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	b.mu.RUnlock()
+	sort.Slice(ts, func(i, j int) bool { return ts[i].meta.Name < ts[j].meta.Name })
+	return ts
+}
+
+func (b *Broker) allPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var ps []*partition
+	for _, t := range b.topics {
+		ps = append(ps, t.partitions...)
+	}
+	return ps
+}
+
+// createTopic persists t and opens its partitions. The metadata is written
+// first: a crash after it leaves a topic whose logs are created on start.
+func (b *Broker) createTopic(t meta.Topic) (*topic, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.topics[t.Name]; ok {
+		return nil, meta.ErrTopicExists
+	}
+	created, err := b.store.CreateTopic(t)
+	if err != nil {
+		return nil, err
+	}
+	live, err := b.openTopic(created)
+	if err != nil {
+		if _, derr := b.store.DeleteTopic(created.Name); derr != nil {
+			b.logger.Error("could not roll back topic creation", "topic", created.Name, "err", derr)
+		}
+		return nil, err
+	}
+	b.topics[created.Name] = live
+	b.byID[created.ID] = live
+	b.logger.Info("created topic", "topic", created.Name, "partitions", created.Partitions, "topic_id", encodeTopicID(created.ID))
+	return live, nil
+}
+
+// deleteTopic forgets the topic, then removes its logs.
+func (b *Broker) deleteTopic(name string) error {
+	b.mu.Lock()
+	live, ok := b.topics[name]
+	if !ok {
+		b.mu.Unlock()
+		return meta.ErrUnknownTopic
+	}
+	if _, err := b.store.DeleteTopic(name); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	delete(b.topics, name)
+	delete(b.byID, live.meta.ID)
+	b.mu.Unlock()
+	for _, p := range live.partitions {
+		p.notify()
+		if err := p.log.Delete(); err != nil {
+			b.logger.Error("removing partition log of deleted topic", "topic", name, "partition", p.index, "err", err)
+		}
+	}
+	b.logger.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// addPartitions grows a topic to n partitions.
+func (b *Broker) addPartitions(name string, n int32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	live, ok := b.topics[name]
+	if !ok {
+		return meta.ErrUnknownTopic
+	}
+	if err := b.store.SetPartitions(name, n); err != nil {
+		return err
+	}
+	t, _ := b.store.Topic(name)
+	parts := append([]*partition(nil), live.partitions...)
+	for i := int32(len(parts)); i < n; i++ {
+		p, err := b.openPartition(t, i)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, p)
+	}
+	// Replace rather than mutate: readers hold the old topic value.
+	nt := &topic{meta: t, partitions: parts}
+	b.topics[name] = nt
+	b.byID[t.ID] = nt
+	return nil
+}
+
+// setTopicConfigs replaces a topic's overrides and reconfigures its logs.
+func (b *Broker) setTopicConfigs(name string, cfg map[string]string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	live, ok := b.topics[name]
+	if !ok {
+		return meta.ErrUnknownTopic
+	}
+	if err := b.store.SetTopicConfigs(name, cfg); err != nil {
+		return err
+	}
+	t, _ := b.store.Topic(name)
+	nt := &topic{meta: t, partitions: live.partitions}
+	b.topics[name] = nt
+	b.byID[t.ID] = nt
+	c := b.logConfig(t.Configs)
+	for _, p := range live.partitions {
+		p.log.SetConfig(c)
+	}
+	return nil
+}
+
+func (b *Broker) closeLogs() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.partitions {
+			if err := p.log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
+				errs = append(errs, fmt.Errorf("closing %s-%d: %w", p.topic, p.index, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

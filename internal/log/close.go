@@ -1,0 +1,128 @@
+package log
+
+import (
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// Flush fsyncs everything appended so far.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.err != nil {
+		err := l.err
+		l.mu.Unlock()
+		return err
+	}
+	end := l.next
+	l.busy.Add(1)
+	l.mu.Unlock()
+	defer l.busy.Done()
+	return l.syncTo(end)
+}
+
+// Tick flushes if Config.FlushMs elapsed since the last flush and there is
+// unflushed data. The broker calls it periodically.
+func (l *Log) Tick(now time.Time) error {
+	cfg := l.cfg.Load()
+	if cfg.FlushMs == math.MaxInt64 || l.hw.Load() <= l.synced.Load() {
+		return nil
+	}
+	if now.UnixMilli()-l.lastFlush.Load() < cfg.FlushMs {
+		return nil
+	}
+	return l.Flush()
+}
+
+// Close flushes the log, writes its indexes and a producer snapshot, closes
+// its files and marks the shutdown clean. After a storage error it only
+// closes the files and returns that error, leaving recovery to the next
+// Open. Closing a closed log returns ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.busy.Wait() // appends and flushes still fsyncing
+
+	l.rollMu.Lock()
+	defer l.rollMu.Unlock()
+	err := l.shutdown()
+	if cerr := l.closeFiles(); err == nil && cerr != nil {
+		err = storageErr(cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanShutdownFile), nil, 0o644); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}
+
+// shutdown makes everything durable ahead of a clean Close. Called with
+// rollMu held, once appends have stopped.
+func (l *Log) shutdown() error {
+	l.mu.RLock()
+	end, err, segs := l.next, l.err, l.segs
+	l.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := l.syncTo(end); err != nil {
+		return err
+	}
+	act := segs[len(segs)-1]
+	act.finish()
+	for i := len(segs) - 1; i >= 0; i-- {
+		s := segs[i]
+		if s != act && !s.indexesPending() {
+			break
+		}
+		if err := s.persistIndexes(true); err != nil {
+			return l.fail(err)
+		}
+	}
+	l.mu.RLock()
+	snap := encodeSnapshot(l.prod)
+	l.mu.RUnlock()
+	return l.writeSnapshot(end, snap)
+}
+
+// closeFiles closes every segment file, returning the first error.
+func (l *Log) closeFiles() error {
+	var first error
+	for _, s := range l.segs {
+		if err := s.log.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Delete closes the log, without flushing, and removes its directory.
+func (l *Log) Delete() error {
+	l.mu.Lock()
+	wasClosed := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if !wasClosed {
+		l.busy.Wait()
+		l.rollMu.Lock()
+		_ = l.closeFiles()
+		l.rollMu.Unlock()
+	}
+	if err := l.fs.RemoveAll(l.dir); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+package log
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/vfs/errorfs"
+)
+
+// TestGroupCommit: with flush.messages=1 every append returns only after
+// its data is fsynced, and concurrent appenders share fsyncs.
+func TestGroupCommit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushMessages = 1
+	cfg.SegmentBytes = 64 << 10
+	o, f := faultyOpts(t, cfg)
+	var syncs, inSync atomic.Int64
+	f.set(func(op errorfs.Op, p string) error {
+		if op == errorfs.OpSync && strings.HasSuffix(p, logExt) {
+			syncs.Add(1)
+			if inSync.Add(1) > 1 {
+				t.Error("concurrent fsyncs")
+			}
+			time.Sleep(500 * time.Microsecond) // a slow disk makes sharing certain
+			inSync.Add(-1)
+		}
+		return nil
+	})
+	l := mustOpen(t, o)
+	defer l.Close()
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				s := plain(2)
+				s.pid, s.seq = int64(w), int32(2*i)
+				r, err := l.Append(build(t, s))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got := l.synced.Load(); got <= r.LastOffset {
+					t.Errorf("append of %d returned with only %d synced", r.LastOffset, got)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := syncs.Load()
+	t.Logf("%d appends, %d fsyncs of .log files, %d segments", writers*each, n, l.NumSegments())
+	if n == 0 || n > writers*each/2 {
+		t.Fatalf("%d fsyncs for %d appends: not shared", n, writers*each)
+	}
+	if l.HighWatermark() != 2*writers*each {
+		t.Fatalf("high watermark %d", l.HighWatermark())
+	}
+}
+
+// TestConcurrentAppendRead runs an appender against readers that tail the
+// log and check what they see, and timestamp lookups. Run with -race.
+func TestConcurrentAppendRead(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 8 << 10
+	o := testOpts(t, cfg)
+	l := mustOpen(t, o)
+	defer l.Close()
+
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer done.Store(true)
+		rng := rand.New(rand.NewPCG(1, 1))
+		for i := range 400 {
+			// Mostly uncompressed: the race detector makes codecs slow.
+			b := randomBatch(t, rng, int64(i))
+			if i%8 != 0 {
+				s := plain(1 + rng.IntN(10))
+				s.valueSize, s.firstTs = rng.IntN(500), int64(i)
+				b = build(t, s)
+			}
+			if _, err := l.Append(b); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for r := range 2 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 9))
+			var buf []byte
+			for !done.Load() {
+				hw := l.HighWatermark()
+				off := int64(0)
+				if hw > 0 {
+					off = rng.Int64N(hw + 1)
+				}
+				res, err := l.Read(off, int32(rng.IntN(20000)), true)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.HighWatermark < off {
+					t.Errorf("read at %d reports high watermark %d", off, res.HighWatermark)
+				}
+				if buf, err = res.AppendTo(buf[:0]); err != nil {
+					t.Error(err)
+					return
+				}
+				next := int64(-1)
+				for b := buf; len(b) > 0; {
+					h, err := ParseBatchHeader(b)
+					if err != nil || h.Size() > len(b) || checkCRC(b[:h.Size()]) != nil {
+						t.Errorf("read at %d: bad batch", off)
+						return
+					}
+					if next == -1 && (h.BaseOffset > off || h.LastOffset() < off) {
+						t.Errorf("read at %d starts with batch %d-%d", off, h.BaseOffset, h.LastOffset())
+					}
+					if next != -1 && h.BaseOffset != next {
+						t.Errorf("gap in read: %d after %d", h.BaseOffset, next)
+					}
+					next = h.LastOffset() + 1
+					b = b[h.Size():]
+				}
+				if r == 0 {
+					if _, _, err := l.OffsetForTimestamp(rng.Int64N(2000)); err != nil {
+						t.Error(err)
+					}
+					if _, _, err := l.MaxTimestamp(); err != nil {
+						t.Error(err)
+					}
+					_ = l.Size()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if l.NumSegments() < 10 {
+		t.Fatalf("only %d segments", l.NumSegments())
+	}
+}
+
+// TestCloseDuringAppends: Close waits for appends in flight and later
+// calls fail with ErrClosed.
+func TestCloseDuringAppends(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushMessages = 1
+	o := testOpts(t, cfg)
+	l := mustOpen(t, o)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				if _, err := l.Append(build(t, plain(1))); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	hw := l.HighWatermark()
+	if _, err := l.Read(0, 100, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+	l = mustOpen(t, o)
+	defer l.Close()
+	if l.HighWatermark() != hw {
+		t.Fatalf("reopened at %d, closed at %d", l.HighWatermark(), hw)
+	}
+}
+
+func TestTickFlushes(t *testing.T) {
+	clk := newClock()
+	cfg := DefaultConfig()
+	cfg.FlushMs = 1000
+	o, f := faultyOpts(t, cfg)
+	o.Now = clk.Now
+	var syncs atomic.Int64
+	f.set(func(op errorfs.Op, p string) error {
+		if op == errorfs.OpSync && strings.HasSuffix(p, logExt) {
+			syncs.Add(1)
+		}
+		return nil
+	})
+	l := mustOpen(t, o)
+	defer l.Close()
+	mustAppend(t, l, build(t, plain(1)))
+	if err := l.Tick(clk.Now().Add(999 * time.Millisecond)); err != nil || syncs.Load() != 0 {
+		t.Fatalf("early tick: %v, %d syncs", err, syncs.Load())
+	}
+	if err := l.Tick(clk.Now().Add(time.Second)); err != nil || syncs.Load() != 1 {
+		t.Fatalf("tick: %v, %d syncs", err, syncs.Load())
+	}
+	if err := l.Tick(clk.Now().Add(time.Hour)); err != nil || syncs.Load() != 1 {
+		t.Fatalf("tick with nothing to flush: %v, %d syncs", err, syncs.Load())
+	}
+	mustAppend(t, l, build(t, plain(1)))
+	if err := l.Flush(); err != nil || syncs.Load() != 2 {
+		t.Fatalf("Flush: %v, %d syncs", err, syncs.Load())
+	}
+}

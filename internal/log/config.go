@@ -1,0 +1,77 @@
+package log
+
+import (
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// TimestampType is a topic's message.timestamp.type.
+type TimestampType int8
+
+const (
+	// CreateTime keeps the producer's timestamps.
+	CreateTime TimestampType = 0
+	// LogAppendTime stamps each batch with the broker's clock on append.
+	LogAppendTime TimestampType = 1
+)
+
+func (t TimestampType) String() string {
+	if t == LogAppendTime {
+		return "LogAppendTime"
+	}
+	return "CreateTime"
+}
+
+// Config holds the topic configs that govern one log. Field comments name
+// the Kafka config and its default.
+type Config struct {
+	SegmentBytes       int64 // segment.bytes, 1073741824
+	SegmentMs          int64 // segment.ms, 604800000
+	SegmentIndexBytes  int32 // segment.index.bytes, 10485760: roll when the offset index is full
+	IndexIntervalBytes int32 // index.interval.bytes, 4096
+	MaxMessageBytes    int32 // max.message.bytes, 1048588
+	// FlushMessages is flush.messages (default math.MaxInt64, never by
+	// count): fsync once this many messages are unflushed. With 1 every
+	// Append returns only after its data is fsynced; concurrent appenders
+	// share fsyncs.
+	FlushMessages int64
+	// FlushMs is flush.ms (default math.MaxInt64), honoured by Tick.
+	FlushMs       int64
+	TimestampType TimestampType // message.timestamp.type, CreateTime
+	// TimestampBeforeMaxMs is message.timestamp.before.max.ms and
+	// TimestampAfterMaxMs message.timestamp.after.max.ms; math.MaxInt64
+	// disables the check. The caller supplies Kafka's defaults.
+	TimestampBeforeMaxMs int64
+	TimestampAfterMaxMs  int64
+	// LeaderEpoch is written into the partitionLeaderEpoch of appended
+	// batches.
+	LeaderEpoch int32
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:         1 << 30,
+		SegmentMs:            7 * 24 * 60 * 60 * 1000,
+		SegmentIndexBytes:    10 << 20,
+		IndexIntervalBytes:   4096,
+		MaxMessageBytes:      1048588,
+		FlushMessages:        math.MaxInt64,
+		FlushMs:              math.MaxInt64,
+		TimestampType:        CreateTime,
+		TimestampBeforeMaxMs: math.MaxInt64,
+		TimestampAfterMaxMs:  math.MaxInt64,
+	}
+}
+
+// Options configure Open.
+type Options struct {
+	FS     vfs.FS           // nil means vfs.Default
+	Dir    string           // the partition directory, created if missing
+	Config Config           //
+	Logger *slog.Logger     // nil means slog.Default()
+	Now    func() time.Time // nil means time.Now
+}

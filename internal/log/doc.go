@@ -1,0 +1,36 @@
+// Package log stores one partition's log.
+//
+// A partition is a directory of segments holding Kafka v2 record batches
+// exactly as producers sent them; the log rewrites only the header fields the
+// broker owns (base offset, partition leader epoch and, for LogAppendTime
+// topics or lying producers, the timestamp attributes, with the CRC
+// recomputed). Each record batch is validated on Append, given offsets,
+// written with one pwrite and served back byte for byte by Read, which is
+// what lets fetches be zero-copy.
+//
+// # Directory layout
+//
+//	00000000000000000000.log        record batches, back to back (see batch.go)
+//	00000000000000000000.index      sparse offset index (see index.go)
+//	00000000000000000000.timeindex  sparse time index (see index.go)
+//	00000000000000001234.snapshot   producer state as of offset 1234 (see snapshot.go)
+//	.clean_shutdown                 present only while the log is closed cleanly
+//
+// The 20-digit number of a segment is the offset of its first batch.
+//
+// # Durability
+//
+// Appends reach the page cache; Config.FlushMessages and Config.FlushMs
+// decide when the log is fsynced, as in Kafka. A producer snapshot is written
+// at each segment roll only after everything before the new segment (data
+// and indexes) has been fsynced, so the newest valid snapshot is also the
+// recovery point: an unclean Open fully verifies (CRC) every segment from it
+// on, and only sanity-checks the ones before it. See recover.go.
+//
+// # Concurrency
+//
+// A Log is safe for concurrent use. Appends are serialised by a mutex, but
+// validation (CRC, decompression) runs before taking it and fsyncs run after
+// releasing it; reads take the mutex only to find positions and do their
+// I/O outside it.
+package log

@@ -1,0 +1,133 @@
+package log
+
+import (
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// ReadResult is a run of whole batches of one segment, located by Read. The
+// bytes are fetched with AppendTo, or sent straight from File.
+type ReadResult struct {
+	seg *segment
+	pos int64
+	n   int
+
+	HighWatermark, LogStartOffset int64
+}
+
+// Size returns the number of bytes of the batches.
+func (r ReadResult) Size() int { return r.n }
+
+// AppendTo reads the batches onto the end of dst, growing it as needed.
+func (r ReadResult) AppendTo(dst []byte) ([]byte, error) {
+	if r.n == 0 {
+		return dst, nil
+	}
+	dst = slices.Grow(dst, r.n)
+	buf := dst[len(dst) : len(dst)+r.n]
+	if _, err := r.seg.log.ReadAt(buf, r.pos); err != nil && err != io.EOF {
+		return dst, storageErr(err)
+	}
+	return dst[:len(dst)+r.n], nil
+}
+
+// File returns the segment file and the byte range of the batches, for
+// zero-copy senders (see vfs.OSFiler). f is nil when the result is empty.
+func (r ReadResult) File() (f vfs.File, pos int64, n int) {
+	if r.seg == nil {
+		return nil, 0, 0
+	}
+	return r.seg.log, r.pos, r.n
+}
+
+// Read locates whole batches starting with the one holding offset, all in
+// one segment, together at most maxBytes long; when minOneBatch is set the
+// first batch is returned even if it alone is larger (KIP-74). An offset
+// equal to the high watermark gives an empty result; one outside
+// [LogStartOffset, HighWatermark] is ErrOffsetOutOfRange. Only completely
+// appended batches are visible. The file I/O happens outside the log's lock.
+func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ReadResult{}, ErrClosed
+	}
+	res := ReadResult{HighWatermark: l.next, LogStartOffset: l.lso.Load()}
+	if offset < res.LogStartOffset || offset > res.HighWatermark {
+		l.mu.RUnlock()
+		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange,
+			offset, res.LogStartOffset, res.HighWatermark)
+	}
+	if offset == res.HighWatermark {
+		l.mu.RUnlock()
+		return res, nil
+	}
+	seg := l.segmentFor(offset)
+	limit := seg.size.Load()
+	l.mu.RUnlock()
+
+	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
+		return res, storageErr(err)
+	}
+	r, buf := pooledWindow(seg.log, limit)
+	defer readWindows.Put(buf)
+
+	// Find the batch holding offset, from the index entry before it.
+	next, pos := seg.lookupOffset(offset)
+	var h BatchHeader
+	for {
+		var err error
+		if h, err = r.header(pos); err != nil {
+			return res, l.readErr(seg, pos, err)
+		}
+		if h.BaseOffset != next {
+			return res, l.readErr(seg, pos, corruptf("batch at position %d has base offset %d, want %d", pos, h.BaseOffset, next))
+		}
+		if h.LastOffset() >= offset {
+			break
+		}
+		pos += int64(h.Size())
+		next = h.LastOffset() + 1
+	}
+
+	start, end := pos, pos+int64(h.Size())
+	budget := start + int64(max(maxBytes, 0))
+	switch {
+	case end > budget:
+		if !minOneBatch {
+			return res, nil
+		}
+	case budget >= limit:
+		end = limit
+	default:
+		// Jump to the last indexed batch within budget, then walk
+		// headers while batches still fit.
+		if _, p := seg.lookupPosition(budget); p > end {
+			end = p
+		}
+		for end < limit {
+			h, err := r.header(end)
+			if err != nil {
+				return res, l.readErr(seg, end, err)
+			}
+			if end+int64(h.Size()) > budget {
+				break
+			}
+			end += int64(h.Size())
+		}
+	}
+	res.seg, res.pos, res.n = seg, start, int(end-start)
+	return res, nil
+}
+
+// readErr reports a failed read, logging corruption found on disk.
+func (l *Log) readErr(seg *segment, pos int64, err error) error {
+	if IsCorruption(err) {
+		l.logger.Error("corrupt batch in log", "segment", seg.name(), "position", pos, "error", err)
+		return err
+	}
+	return storageErr(err)
+}

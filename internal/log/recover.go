@@ -1,0 +1,405 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// Recovery, run by Open.
+//
+// A Close that succeeded leaves every file fsynced, a producer snapshot at
+// the log end and a .clean_shutdown marker. Open removes the marker, so its
+// presence means nothing was written since a clean Close.
+//
+// With the marker, segments are trusted: for each, the last .index entry
+// must point inside the file and the batch headers from there must end
+// exactly at the end of the file; indexes that are missing or fail that are
+// rebuilt from the batch headers.
+//
+// Without it, the recovery point is the offset of the newest valid producer
+// snapshot: snapshots are written only after every segment below their
+// offset was fsynced with its indexes (finishRoll, Close). Segments that end
+// at or before it get the trusted check above, plus a CRC check of the
+// batches after the last index entry. The segment holding the recovery point
+// and every later one are recovered fully: every batch's framing, offset
+// continuity and CRC is checked, the file is truncated before the first bad
+// batch and the indexes are rebuilt.
+//
+// Offsets must continue from one segment to the next; the segments after a
+// gap (left by a truncation) are deleted. Bad data in a vouched-for segment
+// (below the recovery point, or in a cleanly closed log) is not cut off:
+// that data was fsynced and acknowledged, so Open fails with ErrCorrupt and
+// leaves the decision to an operator. Every truncation and deletion is
+// logged with the segment, position, byte count and offsets involved.
+//
+// Finally the producer state is loaded from the newest valid snapshot at or
+// below the recovered log end, and the headers of the batches after it are
+// replayed; snapshots beyond the end or failing their CRC are deleted.
+
+// recoverWindow is the read buffer of recovery scans.
+const recoverWindow = 1 << 20
+
+func (l *Log) recover() error {
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return storageErr(err)
+	}
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return storageErr(err)
+	}
+	var bases, snaps []int64
+	indexFiles := map[int64][]string{}
+	clean := false
+	for _, e := range entries {
+		name := e.Name()
+		if b, ok := parseFileName(name, logExt); ok {
+			bases = append(bases, b)
+		} else if b, ok := parseFileName(name, snapshotExt); ok {
+			snaps = append(snaps, b)
+		} else if b, ok := parseFileName(name, indexExt); ok {
+			indexFiles[b] = append(indexFiles[b], name)
+		} else if b, ok := parseFileName(name, timeIndexExt); ok {
+			indexFiles[b] = append(indexFiles[b], name)
+		} else if name == cleanShutdownFile {
+			clean = true
+		} else if strings.HasSuffix(name, vfs.TempSuffix) {
+			l.removeFile(name, "leftover temporary file")
+		}
+	}
+	slices.Sort(bases)
+	slices.Sort(snaps)
+	for b, names := range indexFiles {
+		if _, ok := slices.BinarySearch(bases, b); !ok {
+			for _, n := range names {
+				l.removeFile(n, "index without segment")
+			}
+		}
+	}
+
+	cfg := l.cfg.Load()
+	decoded := map[int64]producerState{}
+	if len(bases) == 0 {
+		seg, err := createSegment(l.fs, l.dir, 0)
+		if err != nil {
+			return storageErr(err)
+		}
+		l.segs = []*segment{seg}
+		l.dirDirty = true
+	} else {
+		rp := int64(math.MaxInt64)
+		if !clean {
+			rp = bases[0]
+			for i := len(snaps) - 1; i >= 0; i-- {
+				if p, err := l.readSnapshot(snaps[i]); err == nil {
+					decoded[snaps[i]] = p
+					rp = snaps[i]
+					break
+				}
+			}
+			l.logger.Info("recovering log after unclean shutdown", "recoveryPoint", rp)
+		}
+		if err := l.recoverSegments(bases, rp, clean, cfg); err != nil {
+			return err
+		}
+	}
+
+	act := l.active()
+	if err := act.ensureLoaded(l.logger, cfg.IndexIntervalBytes); err != nil {
+		return storageErr(err)
+	}
+	act.created = l.now()
+	l.next = act.next
+	l.hw.Store(l.next)
+	l.lso.Store(l.segs[0].base)
+
+	if err := l.loadProducerState(snaps, decoded); err != nil {
+		return err
+	}
+	if err := l.syncRecovered(clean); err != nil {
+		return err
+	}
+	l.synced.Store(l.next)
+	return nil
+}
+
+// recoverSegments opens the segments with the given bases and checks or
+// recovers each as described above, deleting those after a gap.
+func (l *Log) recoverSegments(bases []int64, rp int64, clean bool, cfg *Config) error {
+	for i, base := range bases {
+		seg, fileSize, err := openSegment(l.fs, l.dir, base)
+		if err != nil {
+			return storageErr(err)
+		}
+		l.segs = append(l.segs, seg)
+		last := i == len(bases)-1
+		if clean || (!last && bases[i+1] <= rp) {
+			if err := l.checkSegment(seg, fileSize, !clean, cfg); err != nil {
+				return err
+			}
+		} else if err := l.recoverSegment(seg, fileSize, cfg); err != nil {
+			return err
+		}
+		if last {
+			break
+		}
+		if seg.next != bases[i+1] {
+			l.logger.Warn("offsets do not continue into the next segment; deleting the following segments",
+				"segment", seg.name(), "nextOffset", seg.next, "nextSegmentBase", bases[i+1])
+			l.deleteSegmentFiles(bases[i+1:])
+			break
+		}
+		seg.finish()
+	}
+	return nil
+}
+
+// checkSegment is the cheap check of a segment recovery vouches for (see
+// above); verify adds CRC checks of the scanned batches. Indexes failing it
+// are rebuilt; data failing it is an error.
+func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Config) error {
+	seg.size.Store(fileSize)
+	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
+	tailMax := int64(noTimestamp)
+	track := func(h *BatchHeader, _ int64) { tailMax = max(tailMax, h.MaxTimestamp) }
+
+	var why error
+	startPos, startOff := int64(0), seg.base
+	if rel, pos, err := l.lastEntry(seg.path+indexExt, offsetEntrySize); err != nil {
+		why = err
+	} else if pos >= 0 {
+		if int64(pos) >= fileSize {
+			why = fmt.Errorf("last offset index entry points at %d, beyond the file (%d bytes)", pos, fileSize)
+		} else {
+			startPos, startOff = int64(pos), seg.base+rel
+		}
+	}
+	end, next, err := scanBatches(&r, startPos, startOff, verify, track)
+	if err != nil && startPos > 0 && IsCorruption(err) {
+		why = fmt.Errorf("batches after the last offset index entry do not line up: %w", err)
+		tailMax = noTimestamp
+		end, next, err = scanBatches(&r, 0, seg.base, verify, track)
+	}
+	if err != nil {
+		if !IsCorruption(err) {
+			return storageErr(err)
+		}
+		return fmt.Errorf("segment %s, which was fsynced before, is damaged at position %d (%d bytes follow): %w",
+			seg.name(), end, fileSize-end, err)
+	}
+	seg.next = next
+
+	if why == nil {
+		ts, rel, err := l.lastEntry(seg.path+timeIndexExt, timeEntrySize)
+		switch {
+		case err != nil:
+			why = err
+		case rel < 0 && next != seg.base:
+			why = errors.New("time index is empty")
+		case rel >= 0 && (seg.base+rel >= next || ts < tailMax):
+			why = fmt.Errorf("last time index entry (%d, %d) does not cover the segment", ts, rel)
+		case rel >= 0:
+			seg.ix.maxTs, seg.ix.maxTsOffset = ts, seg.base+rel
+		}
+	}
+	if why == nil {
+		return nil
+	}
+	l.logger.Warn("rebuilding segment indexes", "segment", seg.name(), "reason", why)
+	ix, err := buildIndexes(seg.log, seg.base, end, cfg.IndexIntervalBytes)
+	if err != nil {
+		return storageErr(err)
+	}
+	seg.setIndexes(ix)
+	return nil
+}
+
+// lastEntry returns the last entry of an index file with entries of the
+// given width: for .index (relative offset, position), for .timeindex
+// (timestamp, relative offset). An empty file gives (-1, -1); a missing or
+// malformed one an error.
+func (l *Log) lastEntry(name string, width int) (int64, int64, error) {
+	f, err := l.fs.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	if fi.Size()%int64(width) != 0 {
+		return 0, 0, fmt.Errorf("%s: size %d is not a multiple of %d", filepath.Base(name), fi.Size(), width)
+	}
+	if fi.Size() == 0 {
+		return -1, -1, nil
+	}
+	b := make([]byte, width)
+	if _, err := f.ReadAt(b, fi.Size()-int64(width)); err != nil {
+		return 0, 0, err
+	}
+	if width == offsetEntrySize {
+		rel, pos := offsetEntry(b, 0)
+		return int64(rel), int64(pos), nil
+	}
+	ts, rel := timeEntry(b, 0)
+	return ts, int64(rel), nil
+}
+
+// recoverSegment verifies every batch of seg, truncates the file before
+// the first bad one and rebuilds the indexes.
+func (l *Log) recoverSegment(seg *segment, fileSize int64, cfg *Config) error {
+	ix := newIndexer()
+	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
+	end, next, err := scanBatches(&r, 0, seg.base, true, func(h *BatchHeader, pos int64) {
+		ix.add(seg.base, h, pos, cfg.IndexIntervalBytes)
+	})
+	if err != nil {
+		if !IsCorruption(err) {
+			return storageErr(err)
+		}
+		l.logger.Warn("truncating torn or corrupt log tail",
+			"segment", seg.name(), "position", end, "bytes", fileSize-end,
+			"firstLostOffset", next, "reason", err)
+		if err := seg.log.Truncate(end); err != nil {
+			return storageErr(err)
+		}
+	}
+	seg.size.Store(end)
+	seg.next = next
+	seg.setIndexes(ix)
+	seg.dirty = true // fsynced by syncRecovered
+	return nil
+}
+
+// deleteSegmentFiles removes the files of the segments with these bases.
+func (l *Log) deleteSegmentFiles(bases []int64) {
+	for _, b := range bases {
+		var size int64
+		if fi, err := l.fs.Stat(filepath.Join(l.dir, fileName(b, logExt))); err == nil {
+			size = fi.Size()
+		}
+		l.logger.Warn("deleting segment after truncation point", "segment", fileName(b, logExt),
+			"baseOffset", b, "bytes", size)
+		for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+			l.removeFile(fileName(b, ext), "")
+		}
+	}
+	l.dirDirty = true
+}
+
+// removeFile removes a file of the directory, logging why if why is set.
+func (l *Log) removeFile(name, why string) {
+	if why != "" {
+		l.logger.Info("removing "+why, "file", name)
+	}
+	if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !vfs.IsNotExist(err) {
+		l.logger.Warn("removing file", "file", name, "error", err)
+	}
+	l.dirDirty = true
+}
+
+func (l *Log) readSnapshot(off int64) (producerState, error) {
+	b, err := readFile(l.fs, filepath.Join(l.dir, fileName(off, snapshotExt)))
+	if err != nil {
+		return nil, err
+	}
+	return decodeSnapshot(b)
+}
+
+// loadProducerState installs the newest valid snapshot at or below the log
+// end and replays the batch headers after it.
+func (l *Log) loadProducerState(snaps []int64, decoded map[int64]producerState) error {
+	from := l.lso.Load()
+	for i := len(snaps) - 1; i >= 0; i-- {
+		off := snaps[i]
+		if off > l.next {
+			l.removeFile(fileName(off, snapshotExt), "producer snapshot beyond the log end")
+			continue
+		}
+		p, ok := decoded[off]
+		if !ok && len(l.snaps) < 2 {
+			var err error
+			if p, err = l.readSnapshot(off); err != nil {
+				l.logger.Warn("producer snapshot unusable", "offset", off, "error", err)
+				l.removeFile(fileName(off, snapshotExt), "")
+				continue
+			}
+		}
+		if len(l.snaps) == 2 {
+			l.removeFile(fileName(off, snapshotExt), "old producer snapshot")
+			continue
+		}
+		if len(l.snaps) == 0 {
+			l.prod, from = p, off
+		}
+		l.snaps = append(l.snaps, off)
+	}
+	slices.Sort(l.snaps)
+	if from >= l.next {
+		return nil
+	}
+	cfg := l.cfg.Load()
+	replayed := 0
+	for _, seg := range l.segs {
+		if seg.next <= from {
+			continue
+		}
+		if err := seg.ensureLoaded(l.logger, cfg.IndexIntervalBytes); err != nil {
+			return storageErr(err)
+		}
+		off, pos := seg.lookupOffset(max(from, seg.base))
+		r := windowReader{f: seg.log, limit: seg.size.Load(), buf: make([]byte, recoverWindow)}
+		_, _, err := scanBatches(&r, pos, off, false, func(h *BatchHeader, _ int64) {
+			if h.BaseOffset >= from {
+				l.prod.update(h)
+				replayed++
+			}
+		})
+		if err != nil {
+			if IsCorruption(err) {
+				return err
+			}
+			return storageErr(err)
+		}
+	}
+	l.logger.Info("replayed producer state", "fromOffset", from, "batches", replayed, "producers", len(l.prod))
+	return nil
+}
+
+// syncRecovered makes what recovery changed durable and removes the
+// clean-shutdown marker, so that a crash from now on is seen as unclean.
+func (l *Log) syncRecovered(clean bool) error {
+	for _, s := range l.segs {
+		if s.dirty {
+			if err := s.log.Sync(); err != nil {
+				return storageErr(err)
+			}
+			s.dirty = false
+		}
+		if s != l.active() && s.indexesPending() {
+			if err := s.persistIndexes(true); err != nil {
+				return storageErr(err)
+			}
+		}
+	}
+	if clean {
+		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !vfs.IsNotExist(err) {
+			return storageErr(err)
+		}
+		l.dirDirty = true
+	}
+	if l.dirDirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return storageErr(err)
+		}
+		l.dirDirty = false
+	}
+	return nil
+}

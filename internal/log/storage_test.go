@@ -1,0 +1,225 @@
+package log
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+	"github.com/sluice-io/sluice/internal/vfs/errorfs"
+)
+
+// faults is an inject function whose rule tests switch at run time.
+type faults struct {
+	rule atomic.Pointer[func(errorfs.Op, string) error]
+}
+
+func (f *faults) inject(op errorfs.Op, path string) error {
+	if r := f.rule.Load(); r != nil {
+		return (*r)(op, path)
+	}
+	return nil
+}
+
+func (f *faults) set(r func(errorfs.Op, string) error) { f.rule.Store(&r) }
+func (f *faults) clear()                               { f.rule.Store(nil) }
+
+// on fails op on files whose name ends with suffix.
+func on(op errorfs.Op, suffix string, err error) func(errorfs.Op, string) error {
+	return func(o errorfs.Op, p string) error {
+		if o == op && strings.HasSuffix(p, suffix) {
+			return err
+		}
+		return nil
+	}
+}
+
+func faultyOpts(t *testing.T, cfg Config) (Options, *faults) {
+	f := &faults{}
+	o := testOpts(t, cfg)
+	o.FS = errorfs.New(vfs.Default, f.inject)
+	return o, f
+}
+
+func TestWriteErrorIsSticky(t *testing.T) {
+	for _, torn := range []bool{false, true} {
+		o, f := faultyOpts(t, DefaultConfig())
+		l := mustOpen(t, o)
+		var want [][]byte
+		for range 5 {
+			b := build(t, plain(4))
+			mustAppend(t, l, b)
+			want = append(want, b)
+		}
+		size := l.Size()
+		var injected error = errorfs.ENOSPC
+		if torn {
+			injected = &errorfs.ShortWrite{Err: errorfs.EIO}
+		}
+		f.set(on(errorfs.OpWrite, logExt, injected))
+		_, err := l.Append(build(t, plain(4)))
+		if !errors.Is(err, ErrStorage) {
+			t.Fatalf("torn=%v: %v, want ErrStorage", torn, err)
+		}
+		wantErrno := syscall.ENOSPC
+		if torn {
+			wantErrno = syscall.EIO
+		}
+		if !errors.Is(err, wantErrno) {
+			t.Fatalf("torn=%v: %v does not wrap %v", torn, err, wantErrno)
+		}
+		f.clear()
+		// Sticky: appends keep failing though the disk recovered.
+		for range 3 {
+			if _, err2 := l.Append(build(t, plain(1))); !errors.Is(err2, ErrStorage) {
+				t.Fatalf("torn=%v: append after failure: %v", torn, err2)
+			}
+		}
+		if err := l.Flush(); !errors.Is(err, ErrStorage) {
+			t.Fatalf("Flush after failure: %v", err)
+		}
+		// Earlier data stays readable, and nothing of the failed batch is.
+		if l.HighWatermark() != 20 || l.Size() != size {
+			t.Fatalf("high watermark %d, size %d (was %d)", l.HighWatermark(), l.Size(), size)
+		}
+		sameBatches(t, readAll(t, l, 0, 1<<20), want)
+		if got := fileSize(t, filepath.Join(o.Dir, fileName(0, logExt))); got != size {
+			t.Fatalf("torn=%v: failed write left the file at %d bytes, want %d", torn, got, size)
+		}
+		if err := l.Close(); !errors.Is(err, ErrStorage) {
+			t.Fatalf("Close after failure: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(o.Dir, cleanShutdownFile)); !os.IsNotExist(err) {
+			t.Fatal("clean-shutdown marker written after a storage error")
+		}
+		l = mustOpen(t, o)
+		sameBatches(t, readAll(t, l, 0, 1<<20), want)
+		mustAppend(t, l, build(t, plain(1)))
+		l.Close()
+	}
+}
+
+// TestTornWriteRecovered: the torn tail cannot be truncated away at
+// failure time, so the next Open cuts it.
+func TestTornWriteRecovered(t *testing.T) {
+	o, f := faultyOpts(t, DefaultConfig())
+	l := mustOpen(t, o)
+	var want [][]byte
+	for range 3 {
+		b := build(t, plain(10))
+		mustAppend(t, l, b)
+		want = append(want, b)
+	}
+	size := l.Size()
+	f.set(func(op errorfs.Op, p string) error {
+		switch op {
+		case errorfs.OpWrite:
+			return &errorfs.ShortWrite{Err: errorfs.ENOSPC}
+		case errorfs.OpTruncate:
+			return errorfs.EIO
+		}
+		return nil
+	})
+	if _, err := l.Append(build(t, plain(10))); !errors.Is(err, ErrStorage) {
+		t.Fatal(err)
+	}
+	name := filepath.Join(o.Dir, fileName(0, logExt))
+	if got := fileSize(t, name); got <= size {
+		t.Fatalf("expected a torn tail, file is %d bytes (was %d)", got, size)
+	}
+	sameBatches(t, readAll(t, l, 0, 1<<20), want) // the torn bytes are never served
+	f.clear()
+	crash(l)
+	l = mustOpen(t, o)
+	defer l.Close()
+	sameBatches(t, readAll(t, l, 0, 1<<20), want)
+	if got := fileSize(t, name); got != size {
+		t.Fatalf("recovery left %d bytes, want %d", got, size)
+	}
+}
+
+func TestSyncErrorIsSticky(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushMessages = 1
+	o, f := faultyOpts(t, cfg)
+	l := mustOpen(t, o)
+	defer l.Close()
+	mustAppend(t, l, build(t, plain(1)))
+	f.set(on(errorfs.OpSync, logExt, errorfs.EIO))
+	if _, err := l.Append(build(t, plain(1))); !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("append with failing fsync: %v", err)
+	}
+	f.clear()
+	if _, err := l.Append(build(t, plain(1))); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append after failed fsync: %v", err)
+	}
+}
+
+func TestRollErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rule func(errorfs.Op, string) error
+	}{
+		{"create segment", on(errorfs.OpOpen, logExt, errorfs.ENOSPC)},
+		{"write index", on(errorfs.OpWrite, indexExt, errorfs.ENOSPC)},
+		{"snapshot", on(errorfs.OpWrite, snapshotExt+vfs.TempSuffix, errorfs.ENOSPC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.SegmentBytes = 500
+			cfg.IndexIntervalBytes = 1
+			o, f := faultyOpts(t, cfg)
+			l := mustOpen(t, o)
+			var want [][]byte
+			for range 3 {
+				b := build(t, plain(3))
+				mustAppend(t, l, b)
+				want = append(want, b)
+			}
+			f.set(tc.rule)
+			var err error
+			for i := 0; i < 10 && err == nil; i++ {
+				b := build(t, plain(3))
+				if _, err = l.Append(b); err == nil {
+					want = append(want, b)
+				} else if tc.name != "create segment" {
+					want = append(want, b) // written; durability failed after
+				}
+			}
+			if !errors.Is(err, ErrStorage) {
+				t.Fatalf("%v, want ErrStorage", err)
+			}
+			f.clear()
+			if _, err := l.Append(build(t, plain(1))); !errors.Is(err, ErrStorage) {
+				t.Fatalf("not sticky: %v", err)
+			}
+			sameBatches(t, readAll(t, l, 0, 1<<20), want)
+			l.Close()
+			l = mustOpen(t, o)
+			defer l.Close()
+			sameBatches(t, readAll(t, l, 0, 1<<20), want)
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	o, f := faultyOpts(t, DefaultConfig())
+	f.set(on(errorfs.OpReadDir, "", errorfs.EIO))
+	if _, err := Open(o); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Open with failing ReadDir: %v", err)
+	}
+	f.clear()
+	l := mustOpen(t, o)
+	mustAppend(t, l, build(t, plain(1)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.set(on(errorfs.OpRead, logExt, errorfs.EIO))
+	if _, err := Open(o); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Open with failing reads: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package log
+
+import (
+	"fmt"
+	"math"
+)
+
+// validateBatch checks that b, the records of one partition from a
+// ProduceRequest, is exactly one well-formed v2 batch acceptable under cfg at
+// time now (Unix ms). It returns the batch's header.
+//
+// For CreateTime topics it also corrects, in place, what Kafka's validator
+// would rewrite: a maxTimestamp that is not the largest record timestamp,
+// and a LogAppendTime attribute set by the producer; the CRC is then
+// recomputed. Uncompressed batches are walked without allocating;
+// compressed ones are decompressed into a pooled buffer.
+func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
+	if len(b) == 0 {
+		return BatchHeader{}, invalidf("no record batch")
+	}
+	h, err := ParseBatchHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if err := checkFraming(h, int64(len(b))); err != nil {
+		return h, err
+	}
+	if h.Size() != len(b) {
+		return h, invalidf("%d bytes after the record batch (exactly one batch is allowed)", len(b)-h.Size())
+	}
+	if int64(len(b)) > int64(cfg.MaxMessageBytes) {
+		return h, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(b), cfg.MaxMessageBytes)
+	}
+	if err := checkCRC(b); err != nil {
+		return h, err
+	}
+	switch {
+	case h.NumRecords < 1:
+		return h, invalidf("record count %d", h.NumRecords)
+	case h.LastOffsetDelta != h.NumRecords-1:
+		return h, invalidf("lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
+	case h.Control():
+		return h, invalidf("producers may not write control batches")
+	case h.ProducerID >= 0 && h.BaseSequence < 0:
+		return h, invalidf("producer id %d without a base sequence", h.ProducerID)
+	case h.Transactional() && h.ProducerID < 0:
+		return h, invalidf("transactional batch without a producer id")
+	}
+
+	createTime := cfg.TimestampType == CreateTime
+	w := tsWalker{h: &h, checkBounds: createTime &&
+		(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
+	if w.checkBounds {
+		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
+		w.hi = satAdd(now, max(cfg.TimestampAfterMaxMs, 0))
+	}
+	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true)
+	if err != nil {
+		return h, err
+	}
+	err = walkRecords(data, h.NumRecords, w.visit)
+	if h.Compression() != CodecNone {
+		putDecompressBuf(data)
+	}
+	if err != nil {
+		return h, err
+	}
+
+	if createTime && (h.MaxTimestamp != w.maxTs || h.LogAppendTime()) {
+		h.MaxTimestamp = w.maxTs
+		h.Attributes &^= attrLogAppendTime
+		putMaxTimestamp(b, h.MaxTimestamp)
+		putAttributes(b, h.Attributes)
+		putCRC(b)
+		h.CRC = batchCRC(b)
+	}
+	return h, nil
+}
+
+// tsWalker is the per-record validation: offset deltas in order, the
+// largest timestamp, and optionally each CreateTime within [lo, hi].
+type tsWalker struct {
+	h           *BatchHeader
+	next        int32
+	maxTs       int64
+	checkBounds bool
+	lo, hi      int64
+}
+
+func (w *tsWalker) visit(r rawRecord) error {
+	if r.offsetDelta != w.next {
+		return invalidf("record %d has offset delta %d", w.next, r.offsetDelta)
+	}
+	ts := w.h.FirstTimestamp + r.timestampDelta
+	if w.next == 0 || ts > w.maxTs {
+		w.maxTs = ts
+	}
+	w.next++
+	// -1 means "no timestamp", which Kafka lets through.
+	if w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi) {
+		return fmt.Errorf("%w: record %d has timestamp %d, allowed [%d, %d]",
+			ErrInvalidTimestamp, w.next-1, ts, w.lo, w.hi)
+	}
+	return nil
+}
+
+// satAdd returns a+b, saturating instead of overflowing.
+func satAdd(a, b int64) int64 {
+	s := a + b
+	if b > 0 && s < a {
+		return math.MaxInt64
+	}
+	if b < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
+}

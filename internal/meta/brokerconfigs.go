@@ -1,0 +1,170 @@
+package meta
+
+// Kafka 4.0 broker configs that this broker honours. ReadOnly marks the ones
+// Kafka does not allow to change dynamically (plus the listeners, which Kafka
+// allows per broker but this broker cannot rebind at run time).
+
+const (
+	msPerMinute = 60 * 1000
+	msPerHour   = 60 * msPerMinute
+)
+
+var brokerSpecs = []spec{
+	// Identity, storage layout and networking: static only.
+	{ConfigDef{Name: "advertised.listeners", Type: TypeString, ReadOnly: true,
+		Doc: "Specify the listeners to be used by clients to connect to this broker. If not set, the value for `listeners` will be used."}, nil},
+	{ConfigDef{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true", HasDefault: true, ReadOnly: true,
+		Doc: "Enable auto creation of topic on the server."}, nil},
+	{ConfigDef{Name: "broker.id", Type: TypeInt, Default: "-1", HasDefault: true, ReadOnly: true,
+		Doc: "The broker id for this server."}, nil},
+	{ConfigDef{Name: "default.replication.factor", Type: TypeInt, Default: "1", HasDefault: true, ReadOnly: true,
+		Doc: "The replication factor for automatically created topics, and for topics created with -1 as the replication factor"}, nil},
+	{ConfigDef{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", HasDefault: true, ReadOnly: true,
+		Doc: "Enables delete topic. Delete topic through the admin tool will have no effect if this config is turned off"}, nil},
+	{ConfigDef{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, ReadOnly: true,
+		Doc: "The amount of time the group coordinator will wait for more consumers to join a new group before performing the first rebalance."},
+		atLeast(0)},
+	{ConfigDef{Name: "listeners", Type: TypeString, Default: "PLAINTEXT://:9092", HasDefault: true, ReadOnly: true,
+		Doc: "Listener List - Comma-separated list of URIs we will listen on and the listener names."}, nil},
+	{ConfigDef{Name: "log.dir", Type: TypeList, Default: "/tmp/kafka-logs", HasDefault: true, ReadOnly: true,
+		Doc: "The directory in which the log data is kept (supplemental for log.dirs property)"}, nil},
+	{ConfigDef{Name: "log.dirs", Type: TypeList, ReadOnly: true,
+		Doc: "A comma-separated list of the directories where the log data is stored. If not set, the value in log.dir is used."}, nil},
+	{ConfigDef{Name: "log.flush.scheduler.interval.ms", Type: TypeLong, Default: maxLong, HasDefault: true, ReadOnly: true,
+		Doc: "The frequency in ms that the log flusher checks whether any log needs to be flushed to disk"}, nil},
+	{ConfigDef{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", HasDefault: true, ReadOnly: true,
+		Doc: "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion"},
+		atLeast(1)},
+	{ConfigDef{Name: "log.retention.hours", Type: TypeInt, Default: "168", HasDefault: true, ReadOnly: true,
+		Doc: "The number of hours to keep a log file before deleting it (in hours), tertiary to log.retention.ms property"}, nil},
+	{ConfigDef{Name: "log.retention.minutes", Type: TypeInt, ReadOnly: true,
+		Doc: "The number of minutes to keep a log file before deleting it (in minutes), secondary to log.retention.ms property. If not set, the value in log.retention.hours is used"}, nil},
+	{ConfigDef{Name: "log.roll.hours", Type: TypeInt, Default: "168", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum time before a new log segment is rolled out (in hours), secondary to log.roll.ms property"},
+		atLeast(1)},
+	{ConfigDef{Name: "log.roll.jitter.hours", Type: TypeInt, Default: "0", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum jitter to subtract from logRollTimeMillis (in hours), secondary to log.roll.jitter.ms property"},
+		atLeast(0)},
+	{ConfigDef{Name: "node.id", Type: TypeInt, Default: "-1", HasDefault: true, ReadOnly: true,
+		Doc: "The node ID associated with the roles this process is playing when `process.roles` is non-empty. This is required configuration when running in KRaft mode."}, nil},
+	{ConfigDef{Name: "num.partitions", Type: TypeInt, Default: "1", HasDefault: true, ReadOnly: true,
+		Doc: "The default number of log partitions per topic"},
+		atLeast(1)},
+	{ConfigDef{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", HasDefault: true, ReadOnly: true,
+		Doc: "The number of partitions for the offset commit topic (should not change after deployment)."},
+		atLeast(1)},
+	{ConfigDef{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum number of bytes in a socket request"},
+		atLeast(1)},
+	{ConfigDef{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum allowed timeout for transactions. If a client's requested transaction time exceed this, then the broker will return an error in InitProducerIdRequest. This prevents a client from too large of a timeout, which can stall consumers reading from topics included in the transaction."},
+		atLeast(1)},
+
+	// Topic-config synonyms and cleaner settings: dynamically updatable.
+	{ConfigDef{Name: "compression.gzip.level", Type: TypeInt, Default: "-1", HasDefault: true,
+		Doc: "The compression level to use if compression.type is set to gzip."}, gzipLevel},
+	{ConfigDef{Name: "compression.lz4.level", Type: TypeInt, Default: "9", HasDefault: true,
+		Doc: "The compression level to use if compression.type is set to lz4."}, between(1, 17)},
+	{ConfigDef{Name: "compression.type", Type: TypeString, Default: "producer", HasDefault: true,
+		Doc: "Specify the final compression type for a given topic. This configuration accepts the standard compression codecs ('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts 'uncompressed' which is equivalent to no compression; and 'producer' which means retain the original compression codec set by the producer."},
+		oneOf(compressionTypes...)},
+	{ConfigDef{Name: "compression.zstd.level", Type: TypeInt, Default: "3", HasDefault: true,
+		Doc: "The compression level to use if compression.type is set to zstd."}, between(-131072, 22)},
+	{ConfigDef{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", HasDefault: true,
+		Doc: "The amount of time to sleep when there are no logs to clean"}, atLeast(0)},
+	{ConfigDef{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", HasDefault: true,
+		Doc: "The amount of time to retain tombstone message markers for log compacted topics."}, atLeast(0)},
+	{ConfigDef{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, HasDefault: true,
+		Doc: "The maximum time a message will remain ineligible for compaction in the log. Only applicable for logs that are being compacted."}, atLeast(1)},
+	{ConfigDef{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", HasDefault: true,
+		Doc: "The minimum ratio of dirty log to total log for a log to eligible for cleaning."}, ratio},
+	{ConfigDef{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", HasDefault: true,
+		Doc: "The minimum time a message will remain uncompacted in the log. Only applicable for logs that are being compacted."}, atLeast(0)},
+	{ConfigDef{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", HasDefault: true,
+		Doc: "The default cleanup policy for segments beyond the retention window. A comma separated list of valid policies."},
+		listOf("compact", "delete")},
+	{ConfigDef{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, HasDefault: true,
+		Doc: "The number of messages accumulated on a log partition before messages are flushed to disk."}, atLeast(1)},
+	{ConfigDef{Name: "log.flush.interval.ms", Type: TypeLong,
+		Doc: "The maximum time in ms that a message in any topic is kept in memory before flushed to disk. If not set, the value in log.flush.scheduler.interval.ms is used"}, nil},
+	{ConfigDef{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", HasDefault: true,
+		Doc: "The interval with which we add an entry to the offset index."}, atLeast(0)},
+	{ConfigDef{Name: "log.index.size.max.bytes", Type: TypeInt, Default: long(10 << 20), HasDefault: true,
+		Doc: "The maximum size in bytes of the offset index"}, atLeast(4)},
+	{ConfigDef{Name: "log.local.retention.bytes", Type: TypeLong, Default: "-2", HasDefault: true,
+		Doc: "The maximum size of local log segments that can grow for a partition before it gets eligible for deletion. Default value is -2, it represents `log.retention.bytes` value to be used."}, atLeast(-2)},
+	{ConfigDef{Name: "log.local.retention.ms", Type: TypeLong, Default: "-2", HasDefault: true,
+		Doc: "The number of milliseconds to keep the local log segments before it gets eligible for deletion. Default value is -2, it represents `log.retention.ms` value is to be used."}, atLeast(-2)},
+	{ConfigDef{Name: "log.message.timestamp.after.max.ms", Type: TypeLong, Default: "3600000", HasDefault: true,
+		Doc: "This configuration sets the allowable timestamp difference between the message timestamp and the broker's timestamp. If log.message.timestamp.type=CreateTime, the message will be rejected if the difference in timestamps exceeds this specified threshold. This configuration is ignored if log.message.timestamp.type=LogAppendTime."}, atLeast(0)},
+	{ConfigDef{Name: "log.message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, HasDefault: true,
+		Doc: "This configuration sets the allowable timestamp difference between the broker's timestamp and the message timestamp. If log.message.timestamp.type=CreateTime, the message will be rejected if the difference in timestamps exceeds this specified threshold. This configuration is ignored if log.message.timestamp.type=LogAppendTime."}, atLeast(0)},
+	{ConfigDef{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", HasDefault: true,
+		Doc: "Define whether the timestamp in the message is message create time or log append time. The value should be either `CreateTime` or `LogAppendTime`."},
+		oneOf("CreateTime", "LogAppendTime")},
+	{ConfigDef{Name: "log.preallocate", Type: TypeBoolean, Default: "false", HasDefault: true,
+		Doc: "Should pre allocate file when create new segment? If you are using Kafka on Windows, you probably need to set it to true."}, nil},
+	{ConfigDef{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", HasDefault: true,
+		Doc: "The maximum size of the log before deleting it"}, nil},
+	{ConfigDef{Name: "log.retention.ms", Type: TypeLong,
+		Doc: "The number of milliseconds to keep a log file before deleting it (in milliseconds), If not set, the value in log.retention.minutes is used. If set to -1, no time limit is applied."}, nil},
+	{ConfigDef{Name: "log.roll.jitter.ms", Type: TypeLong,
+		Doc: "The maximum jitter to subtract from logRollTimeMillis (in milliseconds). If not set, the value in log.roll.jitter.hours is used"}, nil},
+	{ConfigDef{Name: "log.roll.ms", Type: TypeLong,
+		Doc: "The maximum time before a new log segment is rolled out (in milliseconds). If not set, the value in log.roll.hours is used"}, nil},
+	{ConfigDef{Name: "log.segment.bytes", Type: TypeInt, Default: long(1 << 30), HasDefault: true,
+		Doc: "The maximum size of a single log file"}, atLeast(minSegmentBytes)},
+	{ConfigDef{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", HasDefault: true,
+		Doc: "The amount of time to wait before deleting a file from the filesystem. If the value is 0 and there is no file to delete, the system will wait 1 millisecond. Low value will cause busy waiting"}, atLeast(0)},
+	{ConfigDef{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", HasDefault: true,
+		Doc: "The largest record batch size allowed by Kafka (after compression if compression is enabled)."}, atLeast(0)},
+	{ConfigDef{Name: "min.insync.replicas", Type: TypeInt, Default: "1", HasDefault: true,
+		Doc: `When a producer sets acks to "all" (or "-1"), min.insync.replicas specifies the minimum number of replicas that must acknowledge a write for the write to be considered successful.`}, atLeast(1)},
+	{ConfigDef{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", HasDefault: true,
+		Doc: "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort, even though doing so may result in data loss"}, nil},
+}
+
+// chainLink is one broker config in a fallback chain and the factor that
+// converts its unit to milliseconds.
+type chainLink struct {
+	name   string
+	factor int64
+}
+
+// brokerChains are Kafka's fallback chains, keyed by their head (the
+// BrokerSynonym of the topic config): the first config in the chain that has
+// a value supplies it (ServerTopicConfigSynonyms.ALL_TOPIC_CONFIG_SYNONYMS).
+var brokerChains = map[string][]chainLink{
+	"log.retention.ms":      {{"log.retention.ms", 1}, {"log.retention.minutes", msPerMinute}, {"log.retention.hours", msPerHour}},
+	"log.roll.ms":           {{"log.roll.ms", 1}, {"log.roll.hours", msPerHour}},
+	"log.roll.jitter.ms":    {{"log.roll.jitter.ms", 1}, {"log.roll.jitter.hours", msPerHour}},
+	"log.flush.interval.ms": {{"log.flush.interval.ms", 1}, {"log.flush.scheduler.interval.ms", 1}},
+}
+
+// brokerChain returns the fallback chain headed by name (a single link for
+// configs without one).
+func brokerChain(name string) []chainLink {
+	if c, ok := brokerChains[name]; ok {
+		return c
+	}
+	return []chainLink{{name, 1}}
+}
+
+// brokerSynonymNames is Kafka's DynamicBrokerConfig.brokerConfigSynonyms:
+// the names reported as synonyms of a broker config. Every member of the
+// retention and roll chains has the whole chain; log.flush.interval.ms has
+// its chain but log.flush.scheduler.interval.ms only itself.
+func brokerSynonymNames(name string) []string {
+	for head, chain := range brokerChains {
+		for i, l := range chain {
+			if l.name == name && (i == 0 || head != "log.flush.interval.ms") {
+				names := make([]string, len(chain))
+				for j, l := range chain {
+					names[j] = l.name
+				}
+				return names
+			}
+		}
+	}
+	return []string{name}
+}
