@@ -186,6 +186,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	}
 
 	readCommitted := req.IsolationLevel == 1
+	out := &splicedResponse{Response: resp, flexible: resp.IsFlexible()}
 	var rt *kmsg.FetchResponseTopic
 	for i, fp := range parts {
 		res := &results[i]
@@ -210,25 +211,27 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		if readCommitted {
 			p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
-		// Empty, not null: librdkafka rejects a null record set.
-		p.RecordBatches = res.records
-		if p.RecordBatches == nil {
-			p.RecordBatches = []byte{}
+		// Empty, not null: librdkafka rejects a null record set. The
+		// records themselves are spliced in from the segment file when
+		// the response is written.
+		p.RecordBatches = []byte{}
+		if res.rr.Size() > 0 {
+			p.RecordBatches = out.add(res.rr)
 		}
 		rt.Partitions = append(rt.Partitions, p)
 	}
-	return resp
+	return out
 }
 
 // partResult is what one read pass found for a partition.
 type partResult struct {
 	code         int16
 	hw, logStart int64
-	records      []byte
+	rr           log.ReadResult
 }
 
 func (sp *sessPart) changed(res *partResult) bool {
-	return !sp.sent || len(res.records) > 0 || res.code != 0 || sp.lastErr != res.code ||
+	return !sp.sent || res.rr.Size() > 0 || res.code != 0 || sp.lastErr != res.code ||
 		sp.hw != res.hw || sp.lso != res.hw || sp.logStart != res.logStart
 }
 
@@ -270,19 +273,8 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 			out[i] = res
 			continue
 		}
-		res.hw, res.logStart = rr.HighWatermark, rr.LogStartOffset
-		if n := rr.Size(); n > 0 {
-			buf, err := rr.AppendTo(make([]byte, 0, n))
-			if err != nil {
-				res.code = code(readError(err))
-				b.logger.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
-				anyErr = true
-				out[i] = res
-				continue
-			}
-			res.records = buf
-			total += n
-		}
+		res.hw, res.logStart, res.rr = rr.HighWatermark, rr.LogStartOffset, rr
+		total += rr.Size()
 		out[i] = res
 	}
 	return total, anyErr

@@ -189,7 +189,18 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 	}
 	out = resp.AppendTo(out)
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
-	if _, err := c.nc.Write(out); err != nil {
+	var err error
+	if sr, ok := resp.(*splicedResponse); ok && len(sr.regions) > 0 {
+		var pieces []piece
+		if pieces, _, err = sr.splice(out); err != nil {
+			c.logger.Error("closing connection: cannot splice fetch response", "err", err)
+			return false
+		}
+		err = c.writeSpliced(pieces)
+	} else {
+		_, err = c.nc.Write(out)
+	}
+	if err != nil {
 		c.logReadErr(err)
 		return false
 	}

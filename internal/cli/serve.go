@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -42,8 +44,9 @@ Flags:
 
 // serveSettings are the command line's view of a broker.Config.
 type serveSettings struct {
-	cfg      broker.Config
-	logLevel slog.Level
+	cfg        broker.Config
+	logLevel   slog.Level
+	cpuProfile string
 }
 
 // loadServeConfig maps the properties file, environment and flags onto one
@@ -65,6 +68,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		nodeID   = fs.String("node-id", "", "broker id (default 1)")
 		cfgFile  = fs.String("config", "", "Kafka-style properties file")
 		logLevel = fs.String("log-level", "", "debug, info, warn or error (default info)")
+		cpuProf  = fs.String("cpu-profile", "", "write a Go CPU profile of the whole run to this file (diagnostics)")
 		sets     multiFlag
 	)
 	fs.Var(&sets, "set", "a Kafka broker config NAME=VALUE (repeatable)")
@@ -146,6 +150,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		s.cfg.NodeID = int32(id)
 	}
 	s.cfg.Kafka = kafka
+	s.cpuProfile = *cpuProf
 	switch lvl := strings.ToLower(first(*logLevel, getenv("SLUICE_LOG_LEVEL"), "info")); lvl {
 	case "debug":
 		s.logLevel = slog.LevelDebug
@@ -193,6 +198,19 @@ func runServe(ctx context.Context, args []string, environ []string, _, stderr io
 		return 2
 	}
 	s.cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
+	if s.cpuProfile != "" {
+		f, err := os.Create(s.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice serve: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "sluice serve: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b, err := broker.New(s.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice serve: %v\n", err)

@@ -159,6 +159,11 @@ func (l *Log) finishRoll(base int64, snap []byte) error {
 	if err := l.syncTo(base); err != nil {
 		return err
 	}
+	// The index files may be new: make their directory entries durable
+	// too before the snapshot vouches for them.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail(err)
+	}
 	return l.writeSnapshot(base, snap)
 }
 

@@ -49,8 +49,10 @@ func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRecord}, args...)...)
 }
 
-// storageErr wraps an I/O error as ErrStorage; a closed file becomes
-// ErrClosed, since that only happens when the log was closed under a read.
+// storageErr wraps an I/O error as ErrStorage. A closed file becomes
+// ErrClosed, since that only happens when the log was closed under a read;
+// errors that already carry ErrStorage, ErrClosed or ErrCorrupt pass
+// through.
 func storageErr(err error) error {
 	if err == nil {
 		return nil
@@ -58,7 +60,7 @@ func storageErr(err error) error {
 	if errors.Is(err, fs.ErrClosed) {
 		return ErrClosed
 	}
-	if errors.Is(err, ErrStorage) || errors.Is(err, ErrClosed) {
+	if errors.Is(err, ErrStorage) || errors.Is(err, ErrClosed) || errors.Is(err, ErrCorrupt) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrStorage, err)

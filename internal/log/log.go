@@ -121,8 +121,8 @@ func (l *Log) Config() Config { return *l.cfg.Load() }
 // SetConfig replaces the configuration; later appends follow it.
 func (l *Log) SetConfig(c Config) { l.cfg.Store(&c) }
 
-// fail makes err the sticky error, if there is none yet, and returns the
-// sticky error. Called under mu.
+// failLocked makes err the sticky error, if there is none yet, and returns
+// the sticky error. Called under mu.
 func (l *Log) failLocked(err error) error {
 	if l.err == nil {
 		l.err = storageErr(err)
@@ -131,6 +131,7 @@ func (l *Log) failLocked(err error) error {
 	return l.err
 }
 
+// fail is failLocked for callers not holding mu.
 func (l *Log) fail(err error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -104,6 +104,13 @@ func TestAppendReadRoundTrip(t *testing.T) {
 	// Appending continues the offsets.
 	more := appendRandom(t, l, rng, 50)
 	sameBatches(t, readAll(t, l, 0, 1<<20), append(want, more...))
+	// Indexing resumed exactly where it stopped.
+	for _, s := range l.segs {
+		if err := s.ensureLoaded(l.logger, smallConfig().IndexIntervalBytes); err != nil {
+			t.Fatal(err)
+		}
+		checkIndexes(t, s, smallConfig().IndexIntervalBytes)
+	}
 }
 
 // checkReadsStayInSegment checks that reads never span segments and that

@@ -28,7 +28,10 @@ func (r ReadResult) AppendTo(dst []byte) ([]byte, error) {
 	}
 	dst = slices.Grow(dst, r.n)
 	buf := dst[len(dst) : len(dst)+r.n]
-	if _, err := r.seg.log.ReadAt(buf, r.pos); err != nil && err != io.EOF {
+	if n, err := r.seg.log.ReadAt(buf, r.pos); n < len(buf) {
+		if err == io.EOF {
+			err = corruptf("segment %s ends before position %d", r.seg.name(), r.pos+int64(r.n))
+		}
 		return dst, storageErr(err)
 	}
 	return dst[:len(dst)+r.n], nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -221,9 +222,11 @@ func TestRecoveryRefusesDamagedDurableData(t *testing.T) {
 		if err := os.Truncate(name, size-10); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(o); !IsCorruption(err) {
+		_, err := Open(o)
+		if !IsCorruption(err) || !strings.Contains(err.Error(), fileName(0, logExt)) {
 			t.Fatalf("clean=%v: Open of a damaged durable segment: %v", clean, err)
 		}
+		t.Logf("clean=%v: %v", clean, err)
 	}
 }
 

@@ -330,3 +330,17 @@ func (s *segment) indexesPending() bool {
 	defer s.mu.RUnlock()
 	return s.loaded && (s.rewrite || s.idxOnDisk != len(s.ix.idx) || s.tidxOnDisk != len(s.ix.tidx))
 }
+
+// resumeIndexing sets up a recovered active segment to continue indexing as
+// if it had never stopped: the bytes since the last index entry count
+// towards the next one.
+func (s *segment) resumeIndexing() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := int64(0)
+	if n := offsetEntries(s.ix.idx); n > 0 {
+		_, pos := offsetEntry(s.ix.idx, n-1)
+		last = int64(pos)
+	}
+	s.ix.bytesSinceEntry = s.size.Load() - last
+}

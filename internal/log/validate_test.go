@@ -197,7 +197,6 @@ func TestDecodeRecords(t *testing.T) {
 	}
 }
 
-
 func TestBatchHeader(t *testing.T) {
 	s := plain(4)
 	s.pid, s.epoch, s.seq = 9, 2, math.MaxInt32-1
