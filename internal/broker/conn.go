@@ -153,7 +153,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 		// Header v2's tagged fields; ApiVersions v3+ is flexible in its
 		// body and header alike.
 		r = kbin.Reader{Src: body}
-		kmsg.SkipTags(&r)
+		skipTags(&r)
 		if r.Complete() != nil {
 			c.logger.Warn("closing connection: malformed request header tags", "api", kmsg.NameForKey(key))
 			return false
@@ -239,4 +239,14 @@ func bitsLen(n int) int {
 		k++
 	}
 	return k
+}
+
+// skipTags skips a tagged-field section. Unlike kmsg.SkipTags it stops at
+// the first short read: a forged count of four billion tags would
+// otherwise spin for many seconds on a 20-byte frame.
+func skipTags(r *kbin.Reader) {
+	for n := r.Uvarint(); n > 0 && r.Ok(); n-- {
+		r.Uvarint()
+		r.Span(int(r.Uvarint()))
+	}
 }

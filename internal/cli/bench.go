@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const benchUsage = `Usage: sluice bench [flags]
@@ -45,6 +46,16 @@ identical benchmark against franz-go's in-memory fake broker kfake, in a child
 process, and prints the ratio. --broker-set applies only to the started
 sluice broker.
 
+Idle load: before producing, --idle-conns opens that many extra TCP
+connections to the broker, completes one ApiVersions on each and keeps them
+open and silent through every phase; --extra-partitions creates the topic
+<topic>-extra with that many partitions and writes one small record to each.
+The benchmark's clients never touch either, and both are removed at the end.
+--compare-baseline benchmarks the broker twice, without the idle load and
+then with it (the same started broker, or the one --brokers names), and
+prints the ratios; without --idle-conns or --extra-partitions the two runs
+are identical, which shows run-to-run noise.
+
 MB and GB are 10^6 and 10^9 bytes of record values; latencies are in
 milliseconds. Produce-phase ack latency runs from Produce to the ack while
 the producer keeps many batches queued, so it is mostly time queued in the
@@ -55,6 +66,7 @@ memory come from /proc/PID (Linux). Counts take k, M and G suffixes
 Examples:
   sluice bench
   sluice bench --compare-kfake
+  sluice bench --idle-conns 1000 --extra-partitions 1000 --compare-baseline
   sluice bench --record-size 100 --records 10M
   sluice bench --rate 5000 --duration 10s --records 0
   sluice bench --rate 5000 --records 0 --broker-set log.flush.interval.messages=1
@@ -86,6 +98,10 @@ type benchOptions struct {
 	skipConsume  bool
 	json         bool
 
+	idleConns       int  // silent connections held open through the run
+	extraPartitions int  // partitions of <topic>-extra, one record each
+	compareBaseline bool // run twice: without, then with the idle load
+
 	stallTimeout time.Duration // a phase fails after this long without progress
 }
 
@@ -96,6 +112,23 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 	brokers := fs.String("brokers", "", "benchmark the already running broker at HOST:PORT (comma-separated seeds) instead of starting one")
 	fs.IntVar(&o.brokerPID, "broker-pid", 0, "with --brokers: the broker's process id, for CPU and memory figures")
 	fs.BoolVar(&o.compareKfake, "compare-kfake", false, "also benchmark franz-go's kfake fake broker and print the ratio")
+	fs.Func("idle-conns", "before producing, open this many more connections, do one ApiVersions on each and hold them idle until the end (default 0)", func(s string) error {
+		v, err := parseQuantity(s, false)
+		if err == nil && v > maxIdleLoad {
+			err = errors.New("at most 100k")
+		}
+		o.idleConns = int(v)
+		return err
+	})
+	fs.Func("extra-partitions", "before producing, create topic <topic>-extra with this many partitions and one record in each (default 0)", func(s string) error {
+		v, err := parseQuantity(s, false)
+		if err == nil && v > maxIdleLoad {
+			err = errors.New("at most 100k")
+		}
+		o.extraPartitions = int(v)
+		return err
+	})
+	fs.BoolVar(&o.compareBaseline, "compare-baseline", false, "benchmark the broker twice, without then with --idle-conns and --extra-partitions, and print the ratio")
 	fs.Var((*multiFlag)(&o.brokerSets), "broker-set", "NAME=VALUE passed to the started broker as --set (repeatable)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "parent directory for the started broker's temporary data directory (default the system temp dir)")
 	fs.StringVar(&o.topic, "topic", "bench", "topic to create (deleted and recreated if it exists)")
@@ -188,6 +221,14 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 	if err := validTopicName(o.topic); err != nil {
 		return nil, fmt.Errorf("--topic %q: %v", o.topic, err)
 	}
+	if o.extraPartitions > 0 {
+		if err := validTopicName(o.extraTopic()); err != nil {
+			return nil, fmt.Errorf("--topic %q with --extra-partitions: %q: %v", o.topic, o.extraTopic(), err)
+		}
+	}
+	if o.compareBaseline && o.compareKfake {
+		return nil, errors.New("--compare-baseline and --compare-kfake: choose one comparison")
+	}
 	if o.partitions < 1 || o.partitions > 10000 {
 		return nil, fmt.Errorf("--partitions %d: want 1 to 10000", o.partitions)
 	}
@@ -240,6 +281,12 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 	}
 	return o, nil
 }
+
+// maxIdleLoad bounds --idle-conns and --extra-partitions.
+const maxIdleLoad = 100_000
+
+// extraTopic is the topic --extra-partitions creates.
+func (o *benchOptions) extraTopic() string { return o.topic + "-extra" }
 
 func validTopicName(t string) error {
 	if t == "" || t == "." || t == ".." {
@@ -343,18 +390,43 @@ type benchSettings struct {
 	SkipConsume  bool     `json:"skip_consume,omitempty"`
 	BrokerSets   []string `json:"broker_sets,omitempty"`
 	CompareKfake bool     `json:"compare_kfake,omitempty"`
+
+	IdleConns       int  `json:"idle_conns,omitempty"`
+	ExtraPartitions int  `json:"extra_partitions,omitempty"`
+	CompareBaseline bool `json:"compare_baseline,omitempty"`
 }
 
 type targetResult struct {
-	Name    string            `json:"name"` // sluice, kfake or external
+	Name string `json:"name"` // sluice, kfake or external
+	// Variant tells --compare-baseline's runs apart: baseline (without the
+	// idle load), loaded (with it) or repeat (a second identical run).
+	Variant string            `json:"variant,omitempty"`
 	Addr    string            `json:"addr"`
 	PID     int               `json:"pid,omitempty"`
+	Load    *loadResult       `json:"load,omitempty"`
 	Produce *throughputResult `json:"produce,omitempty"`
 	Consume *throughputResult `json:"consume,omitempty"`
 	Latency *latencyResult    `json:"latency,omitempty"`
 	// BrokerPeakRSSBytes is the broker's VmHWM at the end: its peak resident
 	// memory over its whole life.
 	BrokerPeakRSSBytes int64 `json:"broker_peak_rss_bytes,omitempty"`
+}
+
+// loadResult describes the idle load held through a run.
+type loadResult struct {
+	// IdleConns connections each completed an ApiVersions and then stayed
+	// silent; IdleConnsOpenAtEnd of them were still open after the last
+	// phase (the broker had not closed them).
+	IdleConns          int     `json:"idle_conns"`
+	IdleConnsOpenAtEnd int     `json:"idle_conns_open_at_end"`
+	IdleSetupSeconds   float64 `json:"idle_setup_seconds,omitempty"`
+	// ExtraTopic has ExtraPartitions partitions holding one record each.
+	ExtraTopic        string  `json:"extra_topic,omitempty"`
+	ExtraPartitions   int     `json:"extra_partitions"`
+	ExtraSetupSeconds float64 `json:"extra_setup_seconds,omitempty"`
+	// The broker's resident memory before and after setting the load up.
+	BrokerRSSBeforeBytes int64 `json:"broker_rss_before_bytes,omitempty"`
+	BrokerRSSAfterBytes  int64 `json:"broker_rss_after_bytes,omitempty"`
 }
 
 type throughputResult struct {
@@ -401,8 +473,9 @@ type brokerUsage struct {
 	PeakRSSBytes    int64   `json:"peak_rss_bytes"`
 }
 
-// comparison holds first-target / kfake ratios: above 1 is faster for
-// throughput, below 1 is faster for latency.
+// comparison holds target / against ratios (the first target / kfake, or
+// loaded / baseline): above 1 is faster for throughput, below 1 is faster
+// for latency.
 type comparison struct {
 	Target              string  `json:"target"`
 	Against             string  `json:"against"`
@@ -422,7 +495,8 @@ func (o *benchOptions) settings() benchSettings {
 		Topic: o.topic, Partitions: o.partitions, Records: o.records, RecordSize: o.recordSize,
 		Acks: o.acks, Compression: o.compression, Idempotent: o.idempotent, BatchBytes: o.batchBytes, FetchBytes: o.fetchBytes,
 		LingerMs: ms(o.linger.Nanoseconds()), SkipConsume: o.skipConsume, BrokerSets: o.brokerSets,
-		CompareKfake: o.compareKfake,
+		CompareKfake: o.compareKfake, IdleConns: o.idleConns, ExtraPartitions: o.extraPartitions,
+		CompareBaseline: o.compareBaseline,
 	}
 	if o.rate > 0 {
 		s.Rate, s.DurationSec = o.rate, o.duration.Seconds()
@@ -457,17 +531,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		names = append(names, "kfake")
 	}
 	for _, name := range names {
-		tr, err := benchOne(ctx, o, name, out, stderr)
-		if tr != nil {
-			rep.Runs = append(rep.Runs, tr)
-		}
+		trs, err := benchOne(ctx, o, name, out, stderr)
+		rep.Runs = append(rep.Runs, trs...)
 		if err != nil {
 			rep.Error = fmt.Sprintf("%s: %v", name, err)
 			break
 		}
 	}
 	if len(rep.Runs) == 2 {
-		rep.Comparison = compare(rep.Runs[0], rep.Runs[1])
+		if o.compareBaseline {
+			rep.Comparison = compare(rep.Runs[1], rep.Runs[0])
+		} else {
+			rep.Comparison = compare(rep.Runs[0], rep.Runs[1])
+		}
 	}
 	rep.LoadAvgEnd = loadAvg()
 
@@ -490,9 +566,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// benchOne starts the named target if bench owns it, benchmarks it and stops
-// it again.
-func benchOne(ctx context.Context, o *benchOptions, name string, out, stderr io.Writer) (*targetResult, error) {
+// benchOne starts the named target if bench owns it, benchmarks it (twice
+// with --compare-baseline: without, then with the idle load) and stops it
+// again.
+func benchOne(ctx context.Context, o *benchOptions, name string, out, stderr io.Writer) ([]*targetResult, error) {
 	var (
 		addr = strings.Join(o.brokers, ",")
 		pid  = o.brokerPID
@@ -516,7 +593,31 @@ func benchOne(ctx context.Context, o *benchOptions, name string, out, stderr io.
 		defer ch.stop()
 		addr, pid = ch.addr, ch.pid
 	}
-	tr, err := benchTarget(ctx, o, name, addr, pid, out)
+	type run struct {
+		variant string
+		o       *benchOptions
+	}
+	runs := []run{{"", o}}
+	if o.compareBaseline {
+		base := *o
+		base.idleConns, base.extraPartitions = 0, 0
+		second := "loaded"
+		if o.idleConns == 0 && o.extraPartitions == 0 {
+			second = "repeat"
+		}
+		runs = []run{{"baseline", &base}, {second, o}}
+	}
+	var trs []*targetResult
+	for _, r := range runs {
+		var tr *targetResult
+		tr, err = benchTarget(ctx, r.o, name, r.variant, addr, pid, out)
+		if tr != nil {
+			trs = append(trs, tr)
+		}
+		if err != nil {
+			break
+		}
+	}
 	if err != nil && ch != nil {
 		if exitErr := ch.exitError(); exitErr != nil {
 			err = fmt.Errorf("%w (broker exited: %v)", err, exitErr)
@@ -527,19 +628,32 @@ func benchOne(ctx context.Context, o *benchOptions, name string, out, stderr io.
 			err = fmt.Errorf("stopping broker: %w", stopErr)
 		}
 	}
-	return tr, err
+	return trs, err
+}
+
+// runLabel names a run in text output: the target, and the variant with
+// --compare-baseline.
+func runLabel(name, variant string) string {
+	switch variant {
+	case "":
+		return name
+	case "loaded":
+		return name + " (with idle load)"
+	}
+	return name + " (" + variant + ")"
 }
 
 // benchTarget runs every phase against the broker at addr (comma-separated
-// seeds). pid, when not 0, is the broker's process for CPU and memory
+// seeds), with the idle load o asks for set up first and removed at the
+// end. pid, when not 0, is the broker's process for CPU and memory
 // figures. Progress goes to out as text when out is not nil.
-func benchTarget(ctx context.Context, o *benchOptions, name, addr string, pid int, out io.Writer) (*targetResult, error) {
-	tr := &targetResult{Name: name, Addr: addr, PID: pid}
+func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr string, pid int, out io.Writer) (*targetResult, error) {
+	tr := &targetResult{Name: name, Variant: variant, Addr: addr, PID: pid}
 	if out != nil {
 		if pid > 0 {
-			fmt.Fprintf(out, "\n%s  %s  pid %d\n", name, addr, pid)
+			fmt.Fprintf(out, "\n%s  %s  pid %d\n", runLabel(name, variant), addr, pid)
 		} else {
-			fmt.Fprintf(out, "\n%s  %s\n", name, addr)
+			fmt.Fprintf(out, "\n%s  %s\n", runLabel(name, variant), addr)
 		}
 	}
 	seeds := strings.Split(addr, ",")
@@ -551,8 +665,13 @@ func benchTarget(ctx context.Context, o *benchOptions, name, addr string, pid in
 		return tr, err
 	}
 	defer adm.Close()
-	if err := createBenchTopic(ctx, kadm.NewClient(adm), o); err != nil {
+	if err := createTopic(ctx, kadm.NewClient(adm), o.topic, o.partitions); err != nil {
 		return tr, fmt.Errorf("creating topic %q: %w", o.topic, err)
+	}
+	idle, cleanup, err := setUpIdleLoad(ctx, o, tr, seeds, kadm.NewClient(adm), pid, out)
+	defer cleanup()
+	if err != nil {
+		return tr, err
 	}
 	meter := &brokerMeter{pid: pid}
 	defer func() {
@@ -594,7 +713,14 @@ func benchTarget(ctx context.Context, o *benchOptions, name, addr string, pid in
 			printLatency(out, tr.Latency)
 		}
 	}
-	if name == "external" {
+	if idle != nil {
+		tr.Load.IdleConnsOpenAtEnd = idle.close()
+		if out != nil {
+			fmt.Fprintf(out, "  %-12s %s of %s still open after the last phase\n",
+				"idle conns", commas(int64(tr.Load.IdleConnsOpenAtEnd)), commas(int64(tr.Load.IdleConns)))
+		}
+	}
+	if name == "external" || o.compareBaseline {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		kadm.NewClient(adm).DeleteTopic(dctx, o.topic) // best effort: do not leave gigabytes behind
 		cancel()
@@ -618,14 +744,257 @@ func dialAny(ctx context.Context, seeds []string) error {
 	return errors.Join(errs...)
 }
 
-// createBenchTopic creates the topic, deleting it first if it exists, and
-// waits until every partition has a leader.
-func createBenchTopic(ctx context.Context, adm *kadm.Client, o *benchOptions) error {
+// ---- idle load ----
+
+// setUpIdleLoad creates and fills o's extra topic and opens its idle
+// connections, recording both in tr.Load. It returns the connections (nil
+// without --idle-conns) and a cleanup, to call even on error, that closes
+// them and deletes the extra topic.
+func setUpIdleLoad(ctx context.Context, o *benchOptions, tr *targetResult, seeds []string, adm *kadm.Client, pid int, out io.Writer) (*idleConnSet, func(), error) {
+	if o.idleConns == 0 && o.extraPartitions == 0 {
+		return nil, func() {}, nil
+	}
+	load := &loadResult{}
+	tr.Load = load
+	if pid > 0 {
+		load.BrokerRSSBeforeBytes, _, _ = procMemory(pid)
+	}
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	if o.extraPartitions > 0 {
+		topic := o.extraTopic()
+		cleanups = append(cleanups, func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			adm.DeleteTopic(dctx, topic) // best effort
+			cancel()
+		})
+		start := time.Now()
+		if err := fillExtraTopic(ctx, adm, seeds, topic, o.extraPartitions); err != nil {
+			return nil, cleanup, fmt.Errorf("extra partitions: %w", err)
+		}
+		load.ExtraTopic, load.ExtraPartitions, load.ExtraSetupSeconds = topic, o.extraPartitions, time.Since(start).Seconds()
+		if out != nil {
+			fmt.Fprintf(out, "  %-12s topic %q: %s partition%s with one record each, set up in %.3f s\n",
+				"idle load", topic, commas(int64(load.ExtraPartitions)), plural(load.ExtraPartitions), load.ExtraSetupSeconds)
+		}
+	}
+	var idle *idleConnSet
+	if o.idleConns > 0 {
+		start := time.Now()
+		var err error
+		if idle, err = openIdleConns(ctx, seeds, o.idleConns); err != nil {
+			return nil, cleanup, fmt.Errorf("idle connections: %w", err)
+		}
+		cleanups = append(cleanups, func() { idle.close() })
+		load.IdleConns, load.IdleSetupSeconds = o.idleConns, time.Since(start).Seconds()
+		if out != nil {
+			fmt.Fprintf(out, "  %-12s %s idle connection%s, one ApiVersions each, opened in %.3f s\n",
+				"idle load", commas(int64(load.IdleConns)), plural(load.IdleConns), load.IdleSetupSeconds)
+		}
+	}
+	if pid > 0 {
+		load.BrokerRSSAfterBytes, _, _ = procMemory(pid)
+		if out != nil && load.BrokerRSSBeforeBytes > 0 && load.BrokerRSSAfterBytes > 0 {
+			fmt.Fprintf(out, "    %-10s RSS %.1f MiB before the idle load, %.1f MiB after\n", "broker",
+				float64(load.BrokerRSSBeforeBytes)/(1<<20), float64(load.BrokerRSSAfterBytes)/(1<<20))
+		}
+	}
+	return idle, cleanup, nil
+}
+
+// fillExtraTopic creates topic with the given partitions and writes one
+// small record to each, checking every partition's end offset.
+func fillExtraTopic(ctx context.Context, adm *kadm.Client, seeds []string, topic string, partitions int) error {
+	if err := createTopic(ctx, adm, topic, partitions); err != nil {
+		return fmt.Errorf("creating topic %q: %w", topic, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-bench"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	val := []byte("sluice bench: a record in an idle partition")
+	recs := make([]*kgo.Record, partitions)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(i), Value: val}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("producing to topic %q: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(pctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("listing end offsets of topic %q: %w", topic, err)
+	}
+	filled := 0
+	ends.Each(func(lo kadm.ListedOffset) {
+		if lo.Topic == topic && lo.Offset >= 1 {
+			filled++
+		}
+	})
+	if filled != partitions {
+		return fmt.Errorf("topic %q: %d of %d partitions hold a record", topic, filled, partitions)
+	}
+	return nil
+}
+
+// idleConnSet holds connections that each completed one ApiVersions and
+// then stay silent. A goroutine per connection, blocked in Read, notices
+// the broker closing one (or, unexpectedly, sending on it).
+type idleConnSet struct {
+	conns   []net.Conn
+	lost    atomic.Int64 // closed by the broker (or sent on) while idle
+	closing atomic.Bool
+	wg      sync.WaitGroup
+	once    sync.Once
+	open    int
+}
+
+// openIdleConns opens n connections, round robin over seeds, a few at a
+// time.
+func openIdleConns(ctx context.Context, seeds []string, n int) (*idleConnSet, error) {
+	s := &idleConnSet{conns: make([]net.Conn, n)}
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("sluice-bench-idle"))
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		errMu  sync.Mutex
+		first  error
+		wg     sync.WaitGroup
+	)
+	for range min(n, 32) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, err := dialAPIVersions(ctx, seeds[i%len(seeds)], f, int32(i))
+				if err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = fmt.Errorf("connection %d of %d: %w", i+1, n, err)
+					}
+					errMu.Unlock()
+					failed.Store(true)
+					return
+				}
+				s.conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		s.close()
+		return nil, first
+	}
+	for _, c := range s.conns {
+		s.wg.Add(1)
+		go s.watch(c)
+	}
+	return s, nil
+}
+
+// dialAPIVersions connects to addr and completes one ApiVersions v3
+// request and response.
+func dialAPIVersions(ctx context.Context, addr string, f *kmsg.RequestFormatter, corrID int32) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (net.Conn, error) {
+		c.Close()
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "sluice-bench", "1"
+	if _, err := c.Write(f.AppendRequest(nil, req, corrID)); err != nil {
+		return fail(fmt.Errorf("sending ApiVersions: %w", err))
+	}
+	// ApiVersions responses always have header v0: the correlation id.
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(c, sizeBuf[:]); err != nil {
+		return fail(fmt.Errorf("reading the ApiVersions response: %w", err))
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 4 || size > 1<<20 {
+		return fail(fmt.Errorf("ApiVersions response size %d", size))
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return fail(fmt.Errorf("reading the ApiVersions response: %w", err))
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != corrID {
+		return fail(fmt.Errorf("ApiVersions response correlation id %d, want %d", got, corrID))
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = req.Version
+	if err := resp.ReadFrom(body[4:]); err != nil {
+		return fail(fmt.Errorf("decoding the ApiVersions response: %w", err))
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fail(fmt.Errorf("ApiVersions: %w", err))
+	}
+	if len(resp.ApiKeys) == 0 {
+		return fail(errors.New("ApiVersions response lists no APIs"))
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (s *idleConnSet) watch(c net.Conn) {
+	defer s.wg.Done()
+	var b [1]byte
+	c.Read(b[:]) // returns when the broker closes the connection, or at close
+	if !s.closing.Load() {
+		s.lost.Add(1)
+	}
+}
+
+// close closes every connection and returns how many were still open. It
+// may be called more than once.
+func (s *idleConnSet) close() int {
+	s.once.Do(func() {
+		n := 0
+		for _, c := range s.conns {
+			if c != nil {
+				n++
+			}
+		}
+		s.open = n - int(s.lost.Load())
+		s.closing.Store(true)
+		for _, c := range s.conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		s.wg.Wait()
+	})
+	return s.open
+}
+
+// createTopic creates the topic, deleting it first if it exists, and waits
+// until every partition has a leader.
+func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	deleted := false
 	for {
-		_, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, o.topic)
+		_, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, topic)
 		if err == nil {
 			break
 		}
@@ -633,7 +1002,7 @@ func createBenchTopic(ctx context.Context, adm *kadm.Client, o *benchOptions) er
 			return err
 		}
 		if !deleted {
-			if _, err := adm.DeleteTopic(ctx, o.topic); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			if _, err := adm.DeleteTopic(ctx, topic); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
 				return fmt.Errorf("deleting the existing topic: %w", err)
 			}
 			deleted = true
@@ -643,10 +1012,10 @@ func createBenchTopic(ctx context.Context, adm *kadm.Client, o *benchOptions) er
 		}
 	}
 	for {
-		md, err := adm.Metadata(ctx, o.topic)
+		md, err := adm.Metadata(ctx, topic)
 		if err == nil {
-			t, ok := md.Topics[o.topic]
-			ready := ok && t.Err == nil && len(t.Partitions) == o.partitions
+			t, ok := md.Topics[topic]
+			ready := ok && t.Err == nil && len(t.Partitions) == partitions
 			if ready {
 				for _, p := range t.Partitions {
 					if p.Err != nil || p.Leader < 0 {
@@ -1526,6 +1895,23 @@ func printBenchHeader(w io.Writer, o *benchOptions, la []float64) {
 	if len(o.brokerSets) > 0 {
 		fmt.Fprintf(w, "broker settings: %s\n", strings.Join(o.brokerSets, " "))
 	}
+	var load []string
+	if o.idleConns > 0 {
+		load = append(load, fmt.Sprintf("%s idle connection%s", commas(int64(o.idleConns)), plural(o.idleConns)))
+	}
+	if o.extraPartitions > 0 {
+		load = append(load, fmt.Sprintf("topic %q with %s partition%s of one record each", o.extraTopic(), commas(int64(o.extraPartitions)), plural(o.extraPartitions)))
+	}
+	if len(load) > 0 {
+		fmt.Fprintf(w, "idle load held through every phase: %s\n", strings.Join(load, ", "))
+	}
+	if o.compareBaseline {
+		if len(load) > 0 {
+			fmt.Fprintf(w, "each broker runs twice: a baseline without the idle load, then with it\n")
+		} else {
+			fmt.Fprintf(w, "each broker runs twice, identically (no idle load asked for)\n")
+		}
+	}
 	fmt.Fprintf(w, "load average at start: %s\n", fmtLoad(la))
 }
 
@@ -1577,7 +1963,7 @@ func printBroker(w io.Writer, b *brokerUsage) {
 }
 
 func compare(t, k *targetResult) *comparison {
-	c := &comparison{Target: t.Name, Against: k.Name}
+	c := &comparison{Target: runLabel(t.Name, t.Variant), Against: runLabel(k.Name, k.Variant)}
 	ratio := func(a, b float64) float64 {
 		if a <= 0 || b <= 0 {
 			return 0
@@ -1602,7 +1988,9 @@ func compare(t, k *targetResult) *comparison {
 		c.EndToEndP50 = ratio(t.Latency.EndToEnd.P50, k.Latency.EndToEnd.P50)
 		c.EndToEndP99 = ratio(t.Latency.EndToEnd.P99, k.Latency.EndToEnd.P99)
 	}
-	c.BrokerPeakRSSMemory = ratio(float64(t.BrokerPeakRSSBytes), float64(k.BrokerPeakRSSBytes))
+	if t.PID != k.PID { // one process's peak spans both runs
+		c.BrokerPeakRSSMemory = ratio(float64(t.BrokerPeakRSSBytes), float64(k.BrokerPeakRSSBytes))
+	}
 	return c
 }
 

@@ -212,3 +212,24 @@ func TestTickFlushes(t *testing.T) {
 		t.Fatalf("Flush: %v, %d syncs", err, syncs.Load())
 	}
 }
+
+// TestFlushMessages: an append returns after an fsync once flush.messages
+// messages are unflushed, and not before.
+func TestFlushMessages(t *testing.T) {
+	for _, every := range []int64{1, 3} {
+		cfg := DefaultConfig()
+		cfg.FlushMessages = every
+		l := mustOpen(t, testOpts(t, cfg))
+		for i := range int64(7) {
+			r := mustAppend(t, l, build(t, plain(1)))
+			synced := l.synced.Load()
+			if (i+1)%every == 0 && synced != r.LastOffset+1 {
+				t.Fatalf("flush.messages=%d: after message %d only %d synced", every, i, synced)
+			}
+			if (i+1)%every != 0 && synced > r.LastOffset {
+				t.Fatalf("flush.messages=%d: message %d synced early", every, i)
+			}
+		}
+		l.Close()
+	}
+}

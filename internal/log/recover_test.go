@@ -233,13 +233,27 @@ func TestRecoveryRefusesDamagedDurableData(t *testing.T) {
 // TestIndexRebuild deletes or damages index files and checks that they
 // are rebuilt to exactly what they were.
 func TestIndexRebuild(t *testing.T) {
-	for _, mode := range []string{"deleted clean", "deleted crash", "beyond file", "garbage middle"} {
+	for _, mode := range []string{"deleted clean", "deleted crash", "beyond file", "garbage middle", "time entry lost"} {
 		t.Run(mode, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(13, 14))
 			cfg := smallConfig()
 			o := testOpts(t, cfg)
 			l := mustOpen(t, o)
-			batches := appendRandom(t, l, rng, 150)
+			var batches [][]byte
+			if mode == "time entry lost" {
+				// The check can only notice a lost final time entry
+				// when the segment's largest timestamp is in its last
+				// batches: make timestamps rise.
+				for i := range 150 {
+					s := plain(1 + rng.IntN(20))
+					s.valueSize, s.firstTs, s.tsStep = rng.IntN(300), int64(i*100), 1
+					b := build(t, s)
+					mustAppend(t, l, b)
+					batches = append(batches, b)
+				}
+			} else {
+				batches = appendRandom(t, l, rng, 150)
+			}
 			if mode == "deleted crash" {
 				// Make every segment but the last durable, as a roll
 				// does, then crash.
@@ -263,6 +277,10 @@ func TestIndexRebuild(t *testing.T) {
 						c := slices.Clone(b)
 						c[len(c)-4] = 0x7f // position far beyond the file
 						os.WriteFile(name, c, 0o644)
+					}
+				case "time entry lost":
+					if filepath.Ext(name) == timeIndexExt && len(b) > timeEntrySize {
+						os.WriteFile(name, b[:len(b)-timeEntrySize], 0o644)
 					}
 				case "garbage middle":
 					if len(b) >= 3*offsetEntrySize {
@@ -335,5 +353,73 @@ func TestDirectoryHousekeeping(t *testing.T) {
 	}
 	if err := l.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestStaleIndexFilesRewritten: indexes rebuilt by recovery replace longer
+// stale files whole.
+func TestStaleIndexFilesRewritten(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	o := testOpts(t, cfg)
+	l := mustOpen(t, o)
+	batches := appendRandom(t, l, rng, 100)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash after a clean reopen, with the segment's tail lost.
+	removeFile(t, filepath.Join(o.Dir, cleanShutdownFile))
+	name := filepath.Join(o.Dir, fileName(0, logExt))
+	cut := fileSize(t, name) / 3
+	if err := os.Truncate(name, cut); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, o)
+	want := completeBefore(batches, 0, cut)
+	sameBatches(t, readAll(t, l, 0, 1<<20), want)
+	act := l.segs[0]
+	act.finish()
+	act.mu.RLock()
+	idx, tidx := bytes.Clone(act.ix.idx), bytes.Clone(act.ix.tidx)
+	act.mu.RUnlock()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string][]byte{indexExt: idx, timeIndexExt: tidx} {
+		got, err := os.ReadFile(filepath.Join(o.Dir, fileName(0, file)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes, want %d (%v)", file, len(got), len(want), err)
+		}
+	}
+}
+
+// TestIndexingResumesAfterReopen: the bytes since the last index entry
+// survive a restart, so the entries are those of an uninterrupted run.
+func TestIndexingResumesAfterReopen(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.IndexIntervalBytes = 1000
+		o := testOpts(t, cfg)
+		l := mustOpen(t, o)
+		b := build(t, plain(10)) // about 220 bytes
+		n := int(cfg.IndexIntervalBytes)/len(b) + 1
+		for range n {
+			mustAppend(t, l, build(t, plain(10)))
+		}
+		if clean {
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			crash(l)
+		}
+		l = mustOpen(t, o)
+		mustAppend(t, l, build(t, plain(10)))
+		if got := offsetEntries(l.segs[0].ix.idx); got != 1 {
+			t.Fatalf("clean=%v: %d index entries after %d bytes, want 1", clean, got, l.Size())
+		}
+		checkIndexes(t, l.segs[0], cfg.IndexIntervalBytes)
+		l.Close()
 	}
 }

@@ -43,7 +43,7 @@ func (bf bruteForce) max() (int64, int64) {
 func TestTimestampLookups(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	cfg := smallConfig()
-	cfg.IndexIntervalBytes = 300
+	cfg.IndexIntervalBytes = 100
 	o := testOpts(t, cfg)
 	l := mustOpen(t, o)
 
@@ -79,7 +79,7 @@ func TestTimestampLookups(t *testing.T) {
 	check := func(l *Log) {
 		t.Helper()
 		lo, hi := bf.recs[0].Timestamp-50, ts+50
-		for q := lo; q <= hi; q += 3 {
+		for q := lo; q <= hi; q++ {
 			wantOff, wantTs := bf.offsetFor(q)
 			off, got, err := l.OffsetForTimestamp(q)
 			if err != nil || off != wantOff || got != wantTs {

@@ -92,6 +92,20 @@ func TestValidateBatch(t *testing.T) {
 			b[BatchHeaderLen] = 0x7e // zig-zag 63: longer than the record
 			return withCRC(b)
 		}, nil, ErrInvalidRecord},
+		{"record longer than its fields", func() []byte {
+			// Grow record 0's length by one and put a byte after its
+			// headers; the batch length grows with it.
+			s := plain(1)
+			b := build(t, s)
+			recs := b[BatchHeaderLen:]
+			l, w := binary.Varint(recs)
+			out := append([]byte(nil), b[:BatchHeaderLen]...)
+			out = binary.AppendVarint(out, l+1)
+			out = append(out, recs[w:]...)
+			out = append(out, 0)
+			be.PutUint32(out[offLength:], uint32(len(out)-batchLengthOverhead))
+			return withCRC(out)
+		}, nil, ErrInvalidRecord},
 		{"garbage compressed data", func() []byte {
 			s := plain(5)
 			s.codec = CodecGzip
