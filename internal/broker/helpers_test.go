@@ -36,10 +36,19 @@ func testLogger() *slog.Logger {
 // startBroker starts a broker in dir (a new temp dir when empty).
 func startBroker(t testing.TB, dir string, kafka map[string]string) *testBroker {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	return startBrokerWith(t, Config{DataDir: dir, Kafka: kafka})
+}
+
+// startBrokerWith starts a broker with cfg on a free loopback port.
+func startBrokerWith(t testing.TB, cfg Config) *testBroker {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
-	b, err := New(Config{Listen: "127.0.0.1:0", DataDir: dir, Kafka: kafka, Logger: testLogger()})
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Logger = testLogger()
+	dir := cfg.DataDir
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatalf("starting broker: %v", err)
 	}

@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // exactQuantile is the reference: the smallest value with at least q of
@@ -130,6 +134,10 @@ func TestBenchFlags(t *testing.T) {
 		o.linger != 5*time.Millisecond || !o.compareKfake || !o.json {
 		t.Errorf("parsed: %+v", o)
 	}
+	o, err = parseBenchFlags([]string{"--idle-conns", "1k", "--extra-partitions", "2_000", "--compare-baseline"})
+	if err != nil || o.idleConns != 1000 || o.extraPartitions != 2000 || !o.compareBaseline || o.extraTopic() != "bench-extra" {
+		t.Errorf("idle load flags: %+v, %v", o, err)
+	}
 
 	bad := []struct {
 		args []string
@@ -156,6 +164,11 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--broker-pid", "12"}, "needs --brokers"},
 		{[]string{"--brokers", "127.0.0.1:1", "--broker-set", "a=b"}, "broker-set"},
 		{[]string{"--broker-set", "novalue"}, "NAME=VALUE"},
+		{[]string{"--idle-conns", "-1"}, "idle-conns"},
+		{[]string{"--idle-conns", "200k"}, "idle-conns"},
+		{[]string{"--extra-partitions", "1M"}, "extra-partitions"},
+		{[]string{"--topic", strings.Repeat("t", 249), "--extra-partitions", "1"}, "extra-partitions"},
+		{[]string{"--compare-baseline", "--compare-kfake"}, "choose one"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	}
@@ -170,7 +183,8 @@ func TestBenchFlags(t *testing.T) {
 
 	var stdout, stderr bytes.Buffer
 	if code := runBench(context.Background(), []string{"--help"}, &stdout, &stderr); code != 0 ||
-		!strings.Contains(stdout.String(), "Examples:") || !strings.Contains(stdout.String(), "-compare-kfake") {
+		!strings.Contains(stdout.String(), "Examples:") || !strings.Contains(stdout.String(), "-compare-kfake") ||
+		!strings.Contains(stdout.String(), "-idle-conns") || !strings.Contains(stdout.String(), "-compare-baseline") {
 		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
 	}
 }
@@ -243,7 +257,7 @@ func TestBenchAgainstKfake(t *testing.T) {
 	if runtime.GOOS == "linux" {
 		pid = os.Getpid()
 	}
-	tr, err := benchTarget(ctx, o, "kfake", addr, pid, &out)
+	tr, err := benchTarget(ctx, o, "kfake", "", addr, pid, &out)
 	if err != nil {
 		t.Fatalf("benchTarget: %v\n%s", err, out.String())
 	}
@@ -296,5 +310,95 @@ func TestBenchAgainstKfake(t *testing.T) {
 	if len(rep.Runs) != 1 || rep.Runs[0].Produce == nil || rep.Runs[0].Produce.Records != 500 ||
 		rep.Runs[0].Consume == nil || rep.Runs[0].Consume.Records != 500 || rep.Settings.RecordSize != 64 || rep.Error != "" {
 		t.Errorf("JSON report: %s", stdout.String())
+	}
+}
+
+// TestBenchIdleLoad holds idle connections and extra partitions through a
+// small run against an in-process kfake broker, then runs --compare-baseline.
+func TestBenchIdleLoad(t *testing.T) {
+	c, err := newKfakeCluster("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := c.ListenAddrs()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	o, err := parseBenchFlags([]string{"--brokers", addr, "--records", "300", "--record-size", "50",
+		"--idle-conns", "20", "--extra-partitions", "10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.stallTimeout = 10 * time.Second
+	var out bytes.Buffer
+	tr, err := benchTarget(ctx, o, "kfake", "", addr, 0, &out)
+	if err != nil {
+		t.Fatalf("benchTarget: %v\n%s", err, out.String())
+	}
+	t.Logf("\n%s", out.String())
+	l := tr.Load
+	if l == nil || l.IdleConns != 20 || l.IdleConnsOpenAtEnd != 20 || l.ExtraPartitions != 10 || l.ExtraTopic != "bench-extra" {
+		t.Fatalf("load: %+v", l)
+	}
+	if tr.Produce == nil || tr.Produce.Records != 300 || tr.Consume == nil || tr.Consume.Records != 300 {
+		t.Fatalf("produce %+v consume %+v", tr.Produce, tr.Consume)
+	}
+	for _, want := range []string{"20 idle connections", `topic "bench-extra": 10 partitions`, "20 of 20 still open"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text output lacks %q", want)
+		}
+	}
+
+	// The connections answered ApiVersions; closing the broker's side is
+	// noticed.
+	ic, err := openIdleConns(ctx, []string{addr}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, conn := range ic.conns {
+		if conn == nil {
+			t.Fatalf("connection %d not open", i)
+		}
+	}
+	ic.conns[2].(*net.TCPConn).CloseRead() // as if the broker had closed it
+	deadline := time.Now().Add(5 * time.Second)
+	for ic.lost.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := ic.close(); n != 4 {
+		t.Errorf("close() = %d still open, want 4", n)
+	}
+
+	// The whole command with --compare-baseline, JSON out.
+	var stdout, stderr bytes.Buffer
+	code := runBench(ctx, []string{"--brokers", addr, "--records", "200", "--record-size", "64",
+		"--idle-conns", "20", "--extra-partitions", "10", "--compare-baseline", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON output: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Variant != "baseline" || rep.Runs[0].Load != nil ||
+		rep.Runs[1].Variant != "loaded" || rep.Runs[1].Load == nil || rep.Runs[1].Load.IdleConnsOpenAtEnd != 20 ||
+		rep.Runs[1].Load.ExtraPartitions != 10 || rep.Comparison == nil || rep.Comparison.ProduceMBPerSec <= 0 ||
+		rep.Comparison.ConsumeMBPerSec <= 0 || !rep.Settings.CompareBaseline || rep.Settings.IdleConns != 20 {
+		t.Errorf("JSON report: %s", stdout.String())
+	}
+
+	// Both topics are gone again.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("bench") || topics.Has("bench-extra") {
+		t.Errorf("topics left behind: %v", topics.Names())
 	}
 }

@@ -161,6 +161,9 @@ func (l *Log) finishRoll(base int64, snap []byte) error {
 	}
 	// The index files may be new: make their directory entries durable
 	// too before the snapshot vouches for them.
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail(err)
+	}
 	return l.writeSnapshot(base, snap)
 }
 
