@@ -266,7 +266,10 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 		rr, err := p.log.Read(parts[i].offset, max(limit, 0), total == 0)
 		if err != nil {
 			res.code = code(readError(err))
-			if !errors.Is(err, log.ErrOffsetOutOfRange) {
+			switch {
+			case errors.Is(err, log.ErrOffsetOutOfRange), errors.Is(err, log.ErrClosed):
+				// A client error, or the topic was deleted mid-fetch.
+			default:
 				b.logger.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
 			}
 			anyErr = true

@@ -48,7 +48,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{
 		b:          b,
 		nc:         nc,
-		br:         bufio.NewReaderSize(nc, 64<<10),
+		br:         bufio.NewReaderSize(nc, 8<<10),
 		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
 		subj:       auth.Subject{Principal: auth.Anonymous},
 		maxRequest: int32(b.brokerInt("socket.request.max.bytes", defaultMaxRequestBytes)),
@@ -204,10 +204,10 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 		c.logReadErr(err)
 		return false
 	}
-	if cap(out) <= 1<<20 {
+	if cap(out) <= 64<<10 {
 		c.out = out[:0]
 	} else {
-		c.out = nil // don't pin a huge fetch buffer to an idle connection
+		c.out = nil // don't pin a large response buffer to an idle connection
 	}
 	return true
 }

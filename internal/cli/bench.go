@@ -720,7 +720,7 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 				"idle conns", commas(int64(tr.Load.IdleConnsOpenAtEnd)), commas(int64(tr.Load.IdleConns)))
 		}
 	}
-	if name == "external" || o.compareBaseline {
+	if name == "external" {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		kadm.NewClient(adm).DeleteTopic(dctx, o.topic) // best effort: do not leave gigabytes behind
 		cancel()

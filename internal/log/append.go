@@ -213,15 +213,13 @@ func (l *Log) syncTo(target int64) error {
 	end, syncDir := l.next, l.dirDirty
 	l.dirDirty = false
 	// Only a suffix of the segments can be dirty: inactive segments are
-	// never written again.
+	// never written again, and a new active segment is written as soon
+	// as it exists.
 	dirty := l.syncBuf[:0]
 	for i := len(l.segs) - 1; i >= 0; i-- {
 		s := l.segs[i]
 		if !s.dirty {
-			if i < len(l.segs)-1 {
-				break
-			}
-			continue
+			break
 		}
 		s.dirty = false
 		dirty = append(dirty, s)

@@ -3,6 +3,8 @@ package log
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -180,5 +182,38 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := decodeSnapshot(b[:len(b)-1]); err == nil {
 		t.Fatal("truncated snapshot accepted")
+	}
+}
+
+// TestSnapshotBeyondTruncationDiscarded: a snapshot newer than the
+// recovered end describes batches that are gone, so it must not be used.
+func TestSnapshotBeyondTruncationDiscarded(t *testing.T) {
+	o := testOpts(t, DefaultConfig())
+	l := mustOpen(t, o)
+	for i := range 10 {
+		mustAppend(t, l, idem(t, 1, 0, int32(i), 1))
+	}
+	size := l.Size()
+	per := size / 10
+	if err := l.Close(); err != nil { // snapshot at offset 10
+		t.Fatal(err)
+	}
+	removeFile(t, filepath.Join(o.Dir, cleanShutdownFile))
+	// Lose the last three batches.
+	if err := os.Truncate(filepath.Join(o.Dir, fileName(0, logExt)), 7*per); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, o)
+	defer l.Close()
+	if l.HighWatermark() != 7 {
+		t.Fatalf("high watermark %d", l.HighWatermark())
+	}
+	if n := len(globExt(t, o.Dir, snapshotExt)); n != 0 {
+		t.Fatalf("%d snapshots left", n)
+	}
+	// Sequence 7 was lost: it is new again, not a duplicate.
+	r, err := l.Append(idem(t, 1, 0, 7, 1))
+	if err != nil || r.Duplicate || r.BaseOffset != 7 {
+		t.Fatalf("resend of a lost batch: %+v %v", r, err)
 	}
 }

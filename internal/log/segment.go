@@ -124,7 +124,7 @@ func (s *segment) appended(h *BatchHeader, pos int64, interval int32, now time.T
 	s.ix.add(s.base, h, pos, interval)
 	s.mu.Unlock()
 	if pos == 0 {
-
+		s.created = now
 	}
 	s.next = h.LastOffset() + 1
 	s.dirty = true

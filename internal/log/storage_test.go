@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -221,5 +223,59 @@ func TestOpenErrors(t *testing.T) {
 	f.set(on(errorfs.OpRead, logExt, errorfs.EIO))
 	if _, err := Open(o); !errors.Is(err, ErrStorage) {
 		t.Fatalf("Open with failing reads: %v", err)
+	}
+}
+
+// TestRollDurabilityOrder: the snapshot written at a roll is renamed into
+// place only after the previous segment, its indexes and the directory
+// were fsynced, which is what makes it a recovery point.
+func TestRollDurabilityOrder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 300
+	cfg.IndexIntervalBytes = 1
+	o, f := faultyOpts(t, cfg)
+	var mu sync.Mutex
+	var ops []string
+	f.set(func(op errorfs.Op, p string) error {
+		mu.Lock()
+		ops = append(ops, op.String()+" "+filepath.Base(p))
+		mu.Unlock()
+		return nil
+	})
+	l := mustOpen(t, o)
+	defer l.Close()
+	for range 5 {
+		mustAppend(t, l, build(t, plain(3)))
+	}
+	if l.NumSegments() < 2 {
+		t.Fatalf("%d segments", l.NumSegments())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	base := l.segs[1].base
+	rename := slices.Index(ops, "rename "+fileName(base, snapshotExt)+vfs.TempSuffix)
+	if rename < 0 {
+		t.Fatalf("no snapshot at %d: %q", base, ops)
+	}
+	before := ops[:rename]
+	for _, want := range []string{
+		"sync " + fileName(0, logExt),
+		"sync " + fileName(0, indexExt),
+		"sync " + fileName(0, timeIndexExt),
+		"syncdir " + filepath.Base(o.Dir),
+	} {
+		if !slices.Contains(before, want) {
+			t.Fatalf("%q missing before the snapshot rename: %q", want, before)
+		}
+	}
+	// And the directory sync comes after the index files were created.
+	lastDirSync := -1
+	for i, op := range before {
+		if op == "syncdir "+filepath.Base(o.Dir) {
+			lastDirSync = i
+		}
+	}
+	if lastDirSync < slices.Index(before, "sync "+fileName(0, timeIndexExt)) {
+		t.Fatalf("directory synced before the index files were: %q", before)
 	}
 }

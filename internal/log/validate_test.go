@@ -153,22 +153,27 @@ func TestValidateBatch(t *testing.T) {
 
 func TestValidateFixesMaxTimestamp(t *testing.T) {
 	cfg := DefaultConfig()
-	s := plain(3)
-	s.ts = []int64{100, 300, 200}
-	b := build(t, s)
-	binary.BigEndian.PutUint64(b[offMaxTimestamp:], 50) // a lying producer
-	binary.BigEndian.PutUint16(b[offAttributes:], attrLogAppendTime)
-	putCRC(b)
-	h, err := validateBatch(b, &cfg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := ParseBatchHeader(b)
-	if h.MaxTimestamp != 300 || got.MaxTimestamp != 300 || got.LogAppendTime() {
-		t.Fatalf("maxTimestamp %d/%d, LogAppendTime %v; want 300, false", h.MaxTimestamp, got.MaxTimestamp, got.LogAppendTime())
-	}
-	if err := checkCRC(b); err != nil {
-		t.Fatal(err)
+	for _, lie := range []struct {
+		maxTs int64
+		attrs uint16
+	}{{50, 0}, {300, attrLogAppendTime}, {50, attrLogAppendTime}} {
+		s := plain(3)
+		s.ts = []int64{100, 300, 200}
+		b := build(t, s)
+		binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(lie.maxTs))
+		binary.BigEndian.PutUint16(b[offAttributes:], lie.attrs)
+		putCRC(b)
+		h, err := validateBatch(b, &cfg, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := ParseBatchHeader(b)
+		if h.MaxTimestamp != 300 || got.MaxTimestamp != 300 || got.LogAppendTime() || h.LogAppendTime() {
+			t.Fatalf("%+v: maxTimestamp %d/%d, LogAppendTime %v; want 300, false", lie, h.MaxTimestamp, got.MaxTimestamp, got.LogAppendTime())
+		}
+		if err := checkCRC(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
