@@ -63,6 +63,8 @@ func (l *Log) Close() error {
 	if err != nil {
 		return err
 	}
+	// The clean-shutdown marker is an empty file, written only once
+	// everything above is durable; Open removes it.
 	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanShutdownFile), nil, 0o644); err != nil {
 		return storageErr(err)
 	}
