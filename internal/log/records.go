@@ -176,7 +176,11 @@ func DecodeRecords(batch []byte) ([]Record, error) {
 	if h.NumRecords < 0 {
 		return nil, invalidf("negative record count %d", h.NumRecords)
 	}
-	data, err := decompress(batch[BatchHeaderLen:h.Size()], h.Compression(), false)
+	// Validation accepted the batch under a max.message.bytes of at least
+	// its size, so allow at least what that allows, and what Kafka's
+	// default allows.
+	limit := decompressLimit(max(int64(h.Size()), int64(DefaultConfig().MaxMessageBytes)))
+	data, err := decompress(batch[BatchHeaderLen:h.Size()], h.Compression(), false, limit)
 	if err != nil {
 		return nil, err
 	}

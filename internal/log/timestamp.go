@@ -66,6 +66,7 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64, error) {
 	r, buf := pooledWindow(seg.log, limit)
 	defer readWindows.Put(buf)
+	maxMessageBytes := l.cfg.Load().MaxMessageBytes
 	next, pos := seg.lookupOffset(from)
 	for pos < limit {
 		h, err := r.header(pos)
@@ -83,7 +84,7 @@ func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64
 			if err != nil {
 				return -1, -1, l.readErr(seg, pos, err)
 			}
-			off, rts, err := firstRecordAtLeast(&h, b, ts)
+			off, rts, err := firstRecordAtLeast(&h, b, ts, maxMessageBytes)
 			if err != nil {
 				return -1, -1, l.readErr(seg, pos, err)
 			}
@@ -98,9 +99,12 @@ func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64
 }
 
 // firstRecordAtLeast returns the offset and timestamp of the first record of
-// batch b (header h) with timestamp >= ts, or -1.
-func firstRecordAtLeast(h *BatchHeader, b []byte, ts int64) (int64, int64, error) {
-	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true)
+// batch b (header h) with timestamp >= ts, or -1. The batch was validated
+// under a max.message.bytes of at least its size; maxMessageBytes is the
+// log's current one.
+func firstRecordAtLeast(h *BatchHeader, b []byte, ts int64, maxMessageBytes int32) (int64, int64, error) {
+	limit := decompressLimit(max(int64(maxMessageBytes), int64(len(b))))
+	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true, limit)
 	if err != nil {
 		return -1, -1, err
 	}

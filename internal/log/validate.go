@@ -54,7 +54,7 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
 		w.hi = satAdd(now, max(cfg.TimestampAfterMaxMs, 0))
 	}
-	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true)
+	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true, decompressLimit(int64(cfg.MaxMessageBytes)))
 	if err != nil {
 		return h, err
 	}
