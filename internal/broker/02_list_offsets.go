@@ -31,17 +31,10 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			switch {
-			case t == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case !r.allowed(auth.OpDescribe, auth.Topic(rt.Topic)):
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
-				b.listOffset(t.partitions[rp.Partition], rp.Timestamp, &sp)
+			if p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
+				sp.ErrorCode = code(err)
+			} else {
+				b.listOffset(p, rp.Timestamp, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -82,4 +75,21 @@ func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponse
 			sp.LeaderEpoch = -1
 		}
 	}
+}
+
+// describablePartition finds partition p of t for a request that needs
+// DESCRIBE on the topic and names the leader epoch it expects; the error is
+// a wire error. t may be nil (unknown topic).
+func (b *Broker) describablePartition(r *request, t *topic, p, currentLeaderEpoch int32) (*partition, error) {
+	switch {
+	case t == nil:
+		return nil, kerr.UnknownTopicOrPartition
+	case !r.allowed(auth.OpDescribe, auth.Topic(t.meta.Name)):
+		return nil, kerr.TopicAuthorizationFailed
+	case p < 0 || int(p) >= len(t.partitions):
+		return nil, kerr.UnknownTopicOrPartition
+	case currentLeaderEpoch > 0:
+		return nil, kerr.UnknownLeaderEpoch
+	}
+	return t.partitions[p], nil
 }

@@ -10,10 +10,7 @@ package broker
 // * Only consumers (replica id -1 / -2) are served.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluice-io/sluice/internal/auth"
 )
 
 func init() { register(23, 2, 4, handleOffsetForLeaderEpoch) }
@@ -28,18 +25,12 @@ func handleOffsetForLeaderEpoch(b *Broker, r *request, req *kmsg.OffsetForLeader
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
-			case t == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case !r.allowed(auth.OpDescribe, auth.Topic(rt.Topic)):
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case rp.Partition < 0 || int(rp.Partition) >= len(t.partitions):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > 0:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case err != nil:
+				sp.ErrorCode = code(err)
 			case rp.LeaderEpoch <= 0:
-				sp.LeaderEpoch = 0
-				sp.EndOffset = t.partitions[rp.Partition].log.HighWatermark()
+				sp.LeaderEpoch, sp.EndOffset = 0, p.log.HighWatermark()
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -13,8 +13,6 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluice-io/sluice/internal/auth"
 )
 
 func init() { register(33, 0, 2, handleAlterConfigs) }
@@ -24,26 +22,16 @@ func handleAlterConfigs(b *Broker, r *request, req *kmsg.AlterConfigsRequest) km
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		err := func() error {
-			ct, err := b.configTarget(r, int8(rr.ResourceType), rr.ResourceName, auth.OpAlterConfigs)
-			if err != nil {
-				return err
-			}
+		err := b.alterConfigs(r, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, func(*configTarget) (map[string]string, error) {
 			cfg := map[string]string{}
 			for _, c := range rr.Configs {
 				if c.Value == nil {
-					return wireErrf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
+					return nil, wireErrf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
 				}
 				cfg[c.Name] = *c.Value
 			}
-			if err := ct.validate(cfg); err != nil {
-				return err
-			}
-			if req.ValidateOnly {
-				return nil
-			}
-			return b.applyConfigs(ct, cfg)
-		}()
+			return cfg, nil
+		})
 		if err != nil {
 			we := toWire(err)
 			sr.ErrorCode, sr.ErrorMessage = we.code.Code, &we.msg

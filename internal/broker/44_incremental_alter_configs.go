@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
@@ -24,55 +23,9 @@ func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalA
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		err := func() error {
-			ct, err := b.configTarget(r, int8(rr.ResourceType), rr.ResourceName, auth.OpAlterConfigs)
-			if err != nil {
-				return err
-			}
-			cfg := copyMap(ct.overrides)
-			seen := map[string]bool{}
-			for _, c := range rr.Configs {
-				if seen[c.Name] {
-					return wireErrf(kerr.InvalidRequest, "Error due to duplicate config keys: %s", c.Name)
-				}
-				seen[c.Name] = true
-				def, known := ct.configDef(c.Name)
-				if !known {
-					return wireErrf(kerr.InvalidConfig, "Unknown config name: %s", c.Name)
-				}
-				val := ""
-				if c.Value != nil {
-					val = *c.Value
-				}
-				switch c.Op {
-				case kmsg.IncrementalAlterConfigOpSet:
-					if c.Value == nil {
-						return wireErrf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
-					}
-					cfg[c.Name] = val
-				case kmsg.IncrementalAlterConfigOpDelete:
-					delete(cfg, c.Name)
-				case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-					if def.Type != meta.TypeList {
-						return wireErrf(kerr.InvalidConfig, "Config value append is not allowed for config key: %s", c.Name)
-					}
-					cur, ok := cfg[c.Name]
-					if !ok {
-						cur = currentValue(b, ct, c.Name)
-					}
-					cfg[c.Name] = listOp(cur, val, c.Op == kmsg.IncrementalAlterConfigOpAppend)
-				default:
-					return wireErrf(kerr.InvalidRequest, "Unknown alter config operation %d", c.Op)
-				}
-			}
-			if err := ct.validate(cfg); err != nil {
-				return err
-			}
-			if req.ValidateOnly {
-				return nil
-			}
-			return b.applyConfigs(ct, cfg)
-		}()
+		err := b.alterConfigs(r, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, func(ct *configTarget) (map[string]string, error) {
+			return b.incrementalConfigs(ct, rr.Configs)
+		})
 		if err != nil {
 			we := toWire(err)
 			sr.ErrorCode, sr.ErrorMessage = we.code.Code, &we.msg
@@ -80,6 +33,48 @@ func handleIncrementalAlterConfigs(b *Broker, r *request, req *kmsg.IncrementalA
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp
+}
+
+// incrementalConfigs applies the operations to the resource's current
+// dynamic configs.
+func (b *Broker) incrementalConfigs(ct *configTarget, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
+	cfg := copyMap(ct.overrides)
+	seen := map[string]bool{}
+	for _, c := range ops {
+		if seen[c.Name] {
+			return nil, wireErrf(kerr.InvalidRequest, "Error due to duplicate config keys: %s", c.Name)
+		}
+		seen[c.Name] = true
+		def, known := ct.configDef(c.Name)
+		if !known {
+			return nil, wireErrf(kerr.InvalidConfig, "Unknown config name: %s", c.Name)
+		}
+		val := ""
+		if c.Value != nil {
+			val = *c.Value
+		}
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return nil, wireErrf(kerr.InvalidConfig, "Null value not supported for : %s", c.Name)
+			}
+			cfg[c.Name] = val
+		case kmsg.IncrementalAlterConfigOpDelete:
+			delete(cfg, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if def.Type != meta.TypeList {
+				return nil, wireErrf(kerr.InvalidConfig, "Config value append is not allowed for config key: %s", c.Name)
+			}
+			cur, ok := cfg[c.Name]
+			if !ok {
+				cur = currentValue(b, ct, c.Name)
+			}
+			cfg[c.Name] = listOp(cur, val, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+		default:
+			return nil, wireErrf(kerr.InvalidRequest, "Unknown alter config operation %d", c.Op)
+		}
+	}
+	return cfg, nil
 }
 
 // currentValue is the effective value a list operation starts from.

@@ -142,3 +142,24 @@ func toWire(err error) *wireError {
 	}
 	return &wireError{code: kerr.UnknownServerError, msg: err.Error()}
 }
+
+// alterConfigs is the flow both alter APIs share: find and authorize the
+// resource, compute its new complete set of dynamic configs with next,
+// validate it, and store it unless validateOnly.
+func (b *Broker) alterConfigs(r *request, kind int8, name string, validateOnly bool, next func(ct *configTarget) (map[string]string, error)) error {
+	ct, err := b.configTarget(r, kind, name, auth.OpAlterConfigs)
+	if err != nil {
+		return err
+	}
+	cfg, err := next(ct)
+	if err != nil {
+		return err
+	}
+	if err := ct.validate(cfg); err != nil {
+		return err
+	}
+	if validateOnly {
+		return nil
+	}
+	return b.applyConfigs(ct, cfg)
+}
