@@ -14,9 +14,34 @@ import (
 const usage = `sluice: a Kafka-compatible event-streaming broker
 
 Usage:
-  sluice serve [flags]   run a broker (data in ./data, listening on 127.0.0.1:9092)
-  sluice bench [flags]   produce then consume through a broker and report throughput and latency
-  sluice help            this text
+  sluice serve [flags]            run a broker (data in ./data, listening on 127.0.0.1:9092)
+  sluice bench [flags]            produce then consume through a broker and report throughput and latency
+
+Client commands (for Sluice or any Kafka cluster):
+  sluice topic create NAME        create a topic (--partitions N)
+  sluice topic list               list topics
+  sluice topic describe NAME      partitions, offsets and configs of a topic
+  sluice topic alter-config NAME  set or delete topic configs
+  sluice topic delete NAME...     delete topics
+  sluice produce TOPIC            send lines of standard input as records
+  sluice consume TOPIC            print records (from --offset beginning|end|N|-N|@UNIX_MS)
+  sluice group list               list consumer groups
+  sluice group describe GROUP     committed offsets and lag per partition
+  sluice group seek GROUP         move a stopped group's offsets
+  sluice group delete GROUP...    delete consumer groups
+  sluice cluster info             cluster id, controller and brokers
+
+  sluice help [COMMAND]           this text, or a command's help
+
+Client commands connect to --brokers (default $SLUICE_BROKERS, else
+127.0.0.1:9092), print tables (or JSON with --format json) on stdout, and
+report a failure as one line on stderr with a non-zero exit status.
+
+Examples:
+  sluice serve &
+  sluice topic create orders --partitions 3
+  seq 10 | sluice produce orders
+  sluice consume orders --offset beginning -e
 
 Run 'sluice COMMAND --help' for a command's flags.
 `
@@ -29,6 +54,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cio := &cmdIO{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], os.Environ(), stdout, stderr)
@@ -36,7 +62,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "kfake":
 		return runKfake(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "topic":
+		return topicFamily.run(ctx, cio, args[1:])
+	case "group":
+		return groupFamily.run(ctx, cio, args[1:])
+	case "cluster":
+		return clusterFamily.run(ctx, cio, args[1:])
+	case "produce":
+		return single(ctx, cio, "produce", runProduce, args[1:])
+	case "consume":
+		return single(ctx, cio, "consume", runConsume, args[1:])
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" && args[1] != "help" {
+			// sluice help COMMAND [SUBCOMMAND] is sluice COMMAND [SUBCOMMAND] --help.
+			return Main(append(args[1:len(args):len(args)], "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
