@@ -8,7 +8,8 @@ package broker
 //   high-water mark is persisted before use, so ids never repeat across
 //   restarts.
 // * A transactional id is refused with UNSUPPORTED_VERSION until the
-//   transaction coordinator exists (FindCoordinator is not advertised).
+//   transaction coordinator exists (FindCoordinator answers
+//   COORDINATOR_NOT_AVAILABLE for transactional ids).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

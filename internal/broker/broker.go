@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
@@ -36,6 +37,7 @@ type Broker struct {
 	byID   map[[16]byte]*topic
 
 	sessions *fetchSessions
+	groups   *group.Coordinator
 
 	ln        net.Listener
 	advertise hostPort
@@ -99,6 +101,10 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.openGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		b.closeLogs()
@@ -126,11 +132,9 @@ func (b *Broker) ClusterID() string { return b.store.ClusterID() }
 // Serve accepts connections until ctx is done or Close is called, then
 // shuts down and returns. It returns nil after a clean shutdown.
 func (b *Broker) Serve(ctx context.Context) error {
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.ticker()
-	}()
+	if !b.goOwned(b.ticker) {
+		return nil // closed before Serve
+	}
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logger.Info("broker listening", "addr", b.ln.Addr().String(), "advertised", fmt.Sprintf("%s:%d", b.advertise.host, b.advertise.port),
@@ -163,13 +167,28 @@ func (b *Broker) Serve(ctx context.Context) error {
 			nc.Close()
 			continue
 		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
+		b.goOwned(func() {
 			defer b.removeConn(c)
 			c.serve()
-		}()
+		})
 	}
+}
+
+// goOwned runs fn in a goroutine that Close waits for, unless shutdown has
+// begun. Adding to the WaitGroup under connsMu, which Close holds when it
+// marks closing, keeps Add from racing with Close's Wait.
+func (b *Broker) goOwned(fn func()) bool {
+	b.connsMu.Lock()
+	defer b.connsMu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 func (b *Broker) addConn(c *conn) bool {
@@ -199,6 +218,7 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	b.groups.Close()
 	b.ln.Close()
 	b.connsMu.Lock()
 	b.closing = true
@@ -220,16 +240,23 @@ func (b *Broker) Close() error {
 	return err
 }
 
-// ticker drives time-based log work (flush.ms) until shutdown.
+// ticker drives time-based work until shutdown: the group coordinator's
+// timers every 100 ms, log work (flush.ms) and fetch sessions every second.
 func (b *Broker) ticker() {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var lastLogTick time.Time
 	for {
 		select {
 		case <-b.done:
 			return
 		case <-t.C:
 			now := b.cfg.Now()
+			b.groups.Tick(now)
+			if now.Sub(lastLogTick) < time.Second {
+				continue
+			}
+			lastLogTick = now
 			for _, p := range b.allPartitions() {
 				if err := p.log.Tick(now); err != nil {
 					b.logger.Error("periodic log flush failed", "topic", p.topic, "partition", p.index, "err", err)

@@ -129,8 +129,9 @@ func TestApiVersionsAdvertisesExactlyTheHandlers(t *testing.T) {
 	for _, k := range resp.ApiKeys {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
-	want := map[int16][2]int16{0: {3, 13}, 1: {4, 18}, 2: {1, 10}, 3: {0, 13}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5},
-		23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 4}, 37: {0, 3}, 44: {0, 1}, 60: {0, 2}}
+	want := map[int16][2]int16{0: {3, 13}, 1: {4, 18}, 2: {1, 10}, 3: {0, 13}, 8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9},
+		12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6}, 16: {0, 5}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5},
+		23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 4}, 37: {0, 3}, 42: {0, 2}, 44: {0, 1}, 47: {0, 0}, 60: {0, 2}}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s advertised %v, want %v", kmsg.NameForKey(k), got[k], v)
@@ -172,9 +173,8 @@ func TestApiVersionsUnsupportedVersionAnswersV0(t *testing.T) {
 func TestUnservedAPIClosesOnlyThatConnection(t *testing.T) {
 	tb := startBroker(t, "", nil)
 	cl := newClient(t, tb.addr)
-	// FindCoordinator is not advertised: the broker closes the connection.
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorKey = "g"
+	// DescribeAcls is not advertised: the broker closes the connection.
+	req := kmsg.NewPtrDescribeACLsRequest()
 	c := rawConn(t, tb.addr)
 	frame := kmsg.NewRequestFormatter().AppendRequest(nil, req, 7)
 	c.Write(frame)

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,36 @@ func TestKcatProduceConsumeMetadata(t *testing.T) {
 	out := run(t, ctx, "", kcat, "-b", s.addr, "-C", "-t", "kc-none", "-p", "0", "-o", "-5", "-e", "-f", "%o\n")
 	if n := len(strings.Fields(out)); n != 5 {
 		t.Fatalf("kcat -o -5 returned %d records:\n%s", n, out)
+	}
+}
+
+func TestKcatConsumerGroupResumesFromCommittedOffsets(t *testing.T) {
+	kcat := tool(t, "kcat")
+	s := startServer(t, "", "--set", "num.partitions=4", "--set", "group.initial.rebalance.delay.ms=0")
+	ctx := ctxT(t, 90*time.Second)
+	produce := func(from, to int) {
+		var in strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&in, "%d\n", i)
+		}
+		run(t, ctx, in.String(), kcat, "-b", s.addr, "-P", "-t", "kcg", "-X", "topic.partitioner=random")
+	}
+	consume := func() []string {
+		out := run(t, ctx, "", kcat, "-b", s.addr, "-G", "kcat-group", "-X", "auto.offset.reset=earliest", "-e", "-f", "%s\n", "kcg")
+		return strings.Fields(out)
+	}
+	produce(0, 100)
+	if got := consume(); len(got) != 100 {
+		t.Fatalf("first group consumer read %d records, want 100", len(got))
+	}
+	produce(100, 120)
+	got := consume()
+	if len(got) != 20 {
+		t.Fatalf("second group consumer read %d records, want the 20 after the committed offsets: %v", len(got), got)
+	}
+	for _, v := range got {
+		if n, _ := strconv.Atoi(v); n < 100 {
+			t.Fatalf("re-consumed %s", v)
+		}
 	}
 }

@@ -99,3 +99,33 @@ func TestConfluentKafka(t *testing.T) {
 		}
 	}
 }
+
+func TestKafkaPythonConsumerGroup(t *testing.T) {
+	py := systemPython(t, "kafka")
+	s := startServer(t, "", "--set", "group.initial.rebalance.delay.ms=0")
+	out := run(t, ctxT(t, 120*time.Second), "", py, "testdata/kp_group.py", s.addr)
+	var res struct {
+		First, Second []string
+		Committed     map[string]int64
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var total int64
+	for _, o := range res.Committed {
+		total += o
+	}
+	if len(res.First) != 50 || total != 50 {
+		t.Fatalf("first consumer: %d records, committed %v", len(res.First), res.Committed)
+	}
+	seen := map[string]bool{}
+	for _, v := range append(res.First, res.Second...) {
+		if seen[v] {
+			t.Fatalf("%s consumed twice: the second consumer did not resume after the committed offsets", v)
+		}
+		seen[v] = true
+	}
+	if len(seen) != 90 {
+		t.Fatalf("consumed %d distinct records of 90 (second consumer %d)", len(seen), len(res.Second))
+	}
+}

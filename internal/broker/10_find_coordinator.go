@@ -1,0 +1,70 @@
+package broker
+
+// FindCoordinator: v0-6
+//
+// Behaviour:
+// * Key type 0 (group): this broker is the coordinator of every group
+//   (node id, advertised host and port); DESCRIBE on the group is required
+//   (GROUP_AUTHORIZATION_FAILED).
+// * Key type 1 (transaction): transactions are not implemented, so the
+//   answer is what a Kafka broker gives while it cannot serve the
+//   transaction coordinator (its __transaction_state partition is not
+//   available): COORDINATOR_NOT_AVAILABLE, after the DESCRIBE check on the
+//   transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Clients retry
+//   it until their own timeout.
+// * Key type 2 (share, v6) and unknown types: INVALID_REQUEST, as Kafka
+//   answers when share groups are not enabled.
+// * v4+ batches keys (CoordinatorKeys) with an entry per key.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(10, 0, 6, handleFindCoordinator) }
+
+func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	find := func(key string) kmsg.FindCoordinatorResponseCoordinator {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.NodeID, c.Port = -1, -1
+		var err *kerr.Error
+		switch req.CoordinatorType {
+		case 0:
+			if !r.allowed(auth.OpDescribe, auth.Group(key)) {
+				err = kerr.GroupAuthorizationFailed
+			}
+		case 1:
+			err = kerr.CoordinatorNotAvailable
+			if !r.allowed(auth.OpDescribe, auth.Resource{Type: auth.ResourceTransactionalID, Name: key}) {
+				err = kerr.TransactionalIDAuthorizationFailed
+			}
+		default:
+			err = kerr.InvalidRequest
+		}
+		if err != nil {
+			c.ErrorCode = err.Code
+			msg := err.Message
+			if err == kerr.CoordinatorNotAvailable && req.CoordinatorType == 1 {
+				msg += ": transactions are not supported by this broker"
+			}
+			c.ErrorMessage = &msg
+			return c
+		}
+		c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.advertise.host, b.advertise.port
+		return c
+	}
+	if r.version >= 4 {
+		for _, k := range req.CoordinatorKeys {
+			resp.Coordinators = append(resp.Coordinators, find(k))
+		}
+		return resp
+	}
+	c := find(req.CoordinatorKey)
+	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+	return resp
+}

@@ -1,0 +1,49 @@
+package broker
+
+// DescribeGroups: v0-6
+//
+// Behaviour:
+// * DESCRIBE on each group (GROUP_AUTHORIZATION_FAILED for that group).
+// * State, protocol type, members (client id, "/host", instance id v4+);
+//   protocol name, member metadata and assignments only when Stable, as
+//   Kafka reports them.
+// * An unknown group is state "Dead" with no error before v6 and
+//   GROUP_ID_NOT_FOUND from v6 (KIP-1043).
+// * Authorized operations (v3+) when asked: READ, DESCRIBE, DELETE.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(15, 0, 6, handleDescribeGroups) }
+
+var groupOps = []auth.Operation{auth.OpRead, auth.OpDescribe, auth.OpDelete}
+
+func handleDescribeGroups(b *Broker, r *request, req *kmsg.DescribeGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, id := range req.Groups {
+		if !r.allowed(auth.OpDescribe, auth.Group(id)) {
+			d := kmsg.NewDescribeGroupsResponseGroup()
+			d.Group = id
+			d.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			d.AuthorizedOperations = noAuthorizedOps
+			resp.Groups = append(resp.Groups, d)
+			continue
+		}
+		d, ok := b.groups.DescribeGroup(id)
+		if !ok && r.version >= 6 {
+			d.ErrorCode = kerr.GroupIDNotFound.Code
+			msg := "Group " + id + " not found."
+			d.ErrorMessage = &msg
+		}
+		d.AuthorizedOperations = noAuthorizedOps
+		if req.IncludeAuthorizedOperations {
+			d.AuthorizedOperations = authorizedOps(r, auth.Group(id), groupOps)
+		}
+		resp.Groups = append(resp.Groups, d)
+	}
+	return resp
+}

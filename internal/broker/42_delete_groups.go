@@ -1,0 +1,33 @@
+package broker
+
+// DeleteGroups: v0-2
+//
+// Behaviour:
+// * DELETE on each group (GROUP_AUTHORIZATION_FAILED for that group).
+// * GROUP_ID_NOT_FOUND for an unknown group, NON_EMPTY_GROUP while it has
+//   members; otherwise its offsets and metadata are deleted, with
+//   tombstones written to __consumer_offsets.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(42, 0, 2, handleDeleteGroups) }
+
+func handleDeleteGroups(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	for _, id := range req.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = id
+		if !r.allowed(auth.OpDelete, auth.Group(id)) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else if err := b.groups.DeleteGroup(id); err != nil {
+			g.ErrorCode = err.Code
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp
+}

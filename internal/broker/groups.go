@@ -1,0 +1,144 @@
+package broker
+
+// Wiring of the group coordinator (internal/group) into the broker.
+//
+// The coordinator is a state machine with one mutex; the broker feeds it
+// requests, ticks it from Broker.ticker, and persists its records in the
+// internal compacted topic __consumer_offsets through offsetsPersister.
+// Lock order: group.Coordinator's mutex before Broker.mu (read, to find the
+// partition) before the partition log's locks. Nothing calls the
+// coordinator with Broker.mu held.
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/internal/group"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/meta"
+)
+
+// openGroups creates __consumer_offsets when missing (offsets.topic.num.partitions
+// partitions, compacted, internal), then the coordinator, and replays the
+// topic into it.
+func (b *Broker) openGroups() error {
+	t := b.topic(group.TopicName)
+	if t == nil {
+		n := int32(b.brokerInt("offsets.topic.num.partitions", 50))
+		var err error
+		t, err = b.createTopic(meta.Topic{Name: group.TopicName, Partitions: n, Internal: true,
+			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
+		if err != nil {
+			return fmt.Errorf("creating %s: %w", group.TopicName, err)
+		}
+	}
+	ms := func(name string, def int64) time.Duration {
+		return time.Duration(b.brokerInt(name, def)) * time.Millisecond
+	}
+	b.groups = group.New(group.Config{
+		Now:                    b.cfg.Now,
+		Persister:              offsetsPersister{b},
+		Partitions:             int32(len(t.partitions)),
+		InitialRebalanceDelay:  ms("group.initial.rebalance.delay.ms", 3000),
+		MinSessionTimeout:      ms("group.min.session.timeout.ms", 6000),
+		MaxSessionTimeout:      ms("group.max.session.timeout.ms", 1800000),
+		OffsetsRetention:       time.Duration(b.brokerInt("offsets.retention.minutes", 10080)) * time.Minute,
+		RetentionCheckInterval: ms("offsets.retention.check.interval.ms", 600000),
+		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes", 4096)),
+		Logger:                 b.logger.With("component", "group-coordinator"),
+	})
+	start := time.Now()
+	n, err := b.replayOffsets(t)
+	if err != nil {
+		return err
+	}
+	b.groups.Loaded()
+	b.logger.Info("loaded consumer groups", "records", n, "groups", len(b.groups.ListGroups()), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// replayOffsets feeds every record of __consumer_offsets, partition by
+// partition in offset order, to the coordinator.
+func (b *Broker) replayOffsets(t *topic) (int, error) {
+	n := 0
+	var buf []byte
+	for _, p := range t.partitions {
+		off := p.log.LogStartOffset()
+		for off < p.log.HighWatermark() {
+			res, err := p.log.Read(off, 1<<20, true)
+			if err != nil {
+				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
+			}
+			if res.Size() == 0 {
+				break
+			}
+			if buf, err = res.AppendTo(buf[:0]); err != nil {
+				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
+			}
+			for rest := buf; len(rest) > 0; {
+				h, err := log.ParseBatchHeader(rest)
+				if err != nil || h.Size() > len(rest) {
+					return n, fmt.Errorf("reading %s-%d at %d: bad batch header: %v", p.topic, p.index, off, err)
+				}
+				recs, err := log.DecodeRecords(rest[:h.Size()])
+				if err != nil {
+					return n, fmt.Errorf("decoding %s-%d at %d: %w", p.topic, p.index, h.BaseOffset, err)
+				}
+				if !h.Control() {
+					for _, r := range recs {
+						if err := b.groups.Replay(r.Key, r.Value); err != nil {
+							b.logger.Warn("skipping unreadable record in "+group.TopicName, "partition", p.index, "offset", r.Offset, "err", err)
+						}
+						n++
+					}
+				}
+				off = h.LastOffset() + 1
+				rest = rest[h.Size():]
+			}
+		}
+	}
+	return n, nil
+}
+
+// offsetsPersister appends the coordinator's records to __consumer_offsets.
+type offsetsPersister struct{ b *Broker }
+
+func (op offsetsPersister) Append(partition int32, recs []group.Record) error {
+	p := op.b.partition(group.TopicName, partition)
+	if p == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	batch := group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli())
+	if _, err := p.log.Append(batch); err != nil {
+		kerrv := appendError(err)
+		if errors.Is(err, log.ErrClosed) {
+			kerrv = kerr.NotCoordinator
+		}
+		return fmt.Errorf("%w: %w", kerrv, err)
+	}
+	p.notify()
+	return nil
+}
+
+// clientHost is Kafka's form of a member's address in DescribeGroups.
+func (r *request) clientHost() string {
+	if !r.c.subj.Host.IsValid() {
+		return ""
+	}
+	return "/" + r.c.subj.Host.String()
+}
+
+// wait blocks until the coordinator answers or the broker shuts down (nil:
+// no response is written; the connection is closing).
+func wait[R any](b *Broker, ch <-chan R) (R, bool) {
+	select {
+	case r := <-ch:
+		return r, true
+	case <-b.done:
+		var zero R
+		return zero, false
+	}
+}

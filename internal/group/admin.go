@@ -1,0 +1,102 @@
+package group
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Listing is one group as ListGroups reports it.
+type Listing struct {
+	Group, ProtocolType string
+	State               State
+}
+
+// ListGroups lists every live group, sorted by id.
+func (c *Coordinator) ListGroups() []Listing {
+	c.mu.Lock()
+	defer c.unlock()
+	out := make([]Listing, 0, len(c.groups))
+	for _, g := range c.groups {
+		if g.state != Dead {
+			out = append(out, Listing{g.id, g.protocolType, g.state})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// DescribeGroup describes a group as Kafka's DescribeGroups does (member
+// metadata and assignments only when Stable); ok is false for an unknown
+// group.
+func (c *Coordinator) DescribeGroup(id string) (d kmsg.DescribeGroupsResponseGroup, ok bool) {
+	c.mu.Lock()
+	defer c.unlock()
+	d = kmsg.NewDescribeGroupsResponseGroup()
+	d.Group = id
+	g := c.groups[id]
+	if g == nil || g.state == Dead {
+		d.State = Dead.String()
+		return d, false
+	}
+	d.State = g.state.String()
+	d.ProtocolType = g.protocolType
+	if g.state == Stable {
+		d.Protocol = g.protocol
+	}
+	for _, mid := range g.order {
+		m := g.members[mid]
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.ClientID, dm.ClientHost = m.id, m.clientID, m.clientHost
+		if m.instanceID != "" {
+			inst := m.instanceID
+			dm.InstanceID = &inst
+		}
+		dm.ProtocolMetadata, dm.MemberAssignment = []byte{}, []byte{}
+		if g.state == Stable {
+			dm.ProtocolMetadata = m.metadataFor(g.protocol)
+			dm.MemberAssignment = m.assignment
+		}
+		d.Members = append(d.Members, dm)
+	}
+	return d, true
+}
+
+// DeleteGroup deletes an Empty group and its offsets, writing tombstones:
+// GROUP_ID_NOT_FOUND when unknown, NON_EMPTY_GROUP when it has members.
+func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.closed {
+		return kerr.NotCoordinator
+	}
+	g := c.groups[id]
+	switch {
+	case g == nil || g.state == Dead:
+		return kerr.GroupIDNotFound
+	case g.state != Empty:
+		return kerr.NonEmptyGroup
+	}
+	var recs []Record
+	keys := make([]tp, 0, len(g.offsets))
+	for k := range g.offsets {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].topic < keys[j].topic || keys[i].topic == keys[j].topic && keys[i].partition < keys[j].partition
+	})
+	for _, k := range keys {
+		recs = append(recs, Record{Key: offsetKey(id, k.topic, k.partition)})
+	}
+	recs = append(recs, Record{Key: groupKey(id)})
+	if err := c.persist(g, recs); err != nil {
+		return storeError(err)
+	}
+	for pid := range g.pending {
+		delete(g.pending, pid)
+	}
+	g.state = Dead
+	delete(c.groups, id)
+	return nil
+}

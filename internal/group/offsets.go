@@ -1,0 +1,321 @@
+package group
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit handles an OffsetCommit request (versions 2-9) whose topics
+// the broker has already authorized and found to exist. The response has
+// one entry per requested partition.
+func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+	c.mu.Lock()
+	defer c.unlock()
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	now := c.cfg.Now()
+	errs := map[tp]*kerr.Error{}
+	var recs []Record
+	var commits []struct {
+		tp tp
+		o  offset
+	}
+	groupErr := c.validateCommit(req)
+	var g *group
+	if groupErr == nil {
+		g = c.getOrCreate(req.Group)
+		if m := g.members[req.MemberID]; m != nil {
+			c.touch(m, now)
+		}
+		for _, t := range req.Topics {
+			for _, p := range t.Partitions {
+				k := tp{t.Topic, p.Partition}
+				md := deref(p.Metadata)
+				if len(md) > c.cfg.MaxMetadataBytes {
+					errs[k] = kerr.OffsetMetadataTooLarge
+					continue
+				}
+				o := offset{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
+				if req.Version >= 6 {
+					o.leaderEpoch = p.LeaderEpoch
+				}
+				if req.Version <= 4 && req.RetentionTimeMillis >= 0 {
+					o.expireTime = now.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
+				}
+				recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
+				commits = append(commits, struct {
+					tp tp
+					o  offset
+				}{k, o})
+			}
+		}
+		if err := c.persist(g, recs); err != nil {
+			groupErr = storeError(err)
+		} else {
+			for _, cm := range commits {
+				g.offsets[cm.tp] = cm.o
+			}
+		}
+		c.maybeForget(g)
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			if e := errs[tp{t.Topic, p.Partition}]; e != nil {
+				rp.ErrorCode = e.Code
+			} else {
+				rp.ErrorCode = code(groupErr)
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// validateCommit is Kafka's check of who may commit: anyone (generation
+// -1, no member id) to a group without members; otherwise a current member
+// of the current generation, and not while the group awaits its
+// assignment.
+func (c *Coordinator) validateCommit(req *kmsg.OffsetCommitRequest) *kerr.Error {
+	if c.closed {
+		return kerr.NotCoordinator
+	}
+	g := c.groups[req.Group]
+	instance := deref(req.InstanceID)
+	if g == nil {
+		if req.Generation < 0 {
+			return nil
+		}
+		return kerr.IllegalGeneration
+	}
+	if g.state == Dead {
+		return kerr.CoordinatorNotAvailable
+	}
+	if req.Generation >= 0 || req.MemberID != "" || instance != "" {
+		if err := g.validateMember(req.MemberID, instance, req.Generation); err != nil {
+			return err
+		}
+		if g.state == CompletingRebalance {
+			return kerr.RebalanceInProgress
+		}
+		return nil
+	}
+	if g.state != Empty {
+		return kerr.UnknownMemberID
+	}
+	return nil
+}
+
+// FetchOffsets returns a group's committed offsets (OffsetFetch), in the
+// v8+ per-group form: for the given topics' partitions (an uncommitted one
+// has offset -1), or for every committed partition when topics is nil.
+func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, *kerr.Error) {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.closed {
+		return nil, kerr.NotCoordinator
+	}
+	g := c.groups[groupID]
+	part := func(p int32, o offset, ok bool) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition = p
+		rp.Offset, rp.LeaderEpoch = -1, -1
+		md := ""
+		if ok {
+			rp.Offset, rp.LeaderEpoch, md = o.offset, o.leaderEpoch, o.metadata
+		}
+		rp.Metadata = &md
+		return rp
+	}
+	var out []kmsg.OffsetFetchResponseGroupTopic
+	if topics == nil {
+		if g == nil {
+			return nil, nil
+		}
+		byTopic := map[string][]int32{}
+		for k := range g.offsets {
+			byTopic[k.topic] = append(byTopic[k.topic], k.partition)
+		}
+		names := make([]string, 0, len(byTopic))
+		for n := range byTopic {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			ps := byTopic[n]
+			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = n
+			for _, p := range ps {
+				rt.Partitions = append(rt.Partitions, part(p, g.offsets[tp{n, p}], true))
+			}
+			out = append(out, rt)
+		}
+		return out, nil
+	}
+	for _, t := range topics {
+		rt := kmsg.NewOffsetFetchResponseGroupTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			var o offset
+			ok := false
+			if g != nil {
+				o, ok = g.offsets[tp{t.Topic, p}]
+			}
+			rt.Partitions = append(rt.Partitions, part(p, o, ok))
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+// DeleteOffsets handles OffsetDelete for topics the broker has authorized:
+// offsets of an Empty group go; a consumer group that is not empty keeps
+// the offsets of topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); any
+// other non-empty group is NON_EMPTY_GROUP.
+func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRequestTopic) (*kerr.Error, []kmsg.OffsetDeleteResponseTopic) {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.closed {
+		return kerr.NotCoordinator, nil
+	}
+	g := c.groups[groupID]
+	if g == nil || g.state == Dead {
+		return kerr.GroupIDNotFound, nil
+	}
+	var subscribed map[string]bool
+	if g.state != Empty {
+		if g.protocolType != "consumer" {
+			return kerr.NonEmptyGroup, nil
+		}
+		subscribed = g.subscribedTopics()
+	}
+	errs := map[tp]*kerr.Error{}
+	var recs []Record
+	var gone []tp
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			k := tp{t.Topic, p.Partition}
+			if subscribed[t.Topic] {
+				errs[k] = kerr.GroupSubscribedToTopic
+				continue
+			}
+			if _, ok := g.offsets[k]; ok {
+				recs = append(recs, Record{Key: offsetKey(groupID, k.topic, k.partition)})
+				gone = append(gone, k)
+			}
+		}
+	}
+	if err := c.persist(g, recs); err != nil {
+		return storeError(err), nil
+	}
+	for _, k := range gone {
+		delete(g.offsets, k)
+	}
+	var out []kmsg.OffsetDeleteResponseTopic
+	for _, t := range topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = code(errs[tp{t.Topic, p.Partition}])
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out = append(out, rt)
+	}
+	return nil, out
+}
+
+// subscribedTopics are the topics the members of a consumer group
+// subscribe to, from their ConsumerMemberMetadata for the selected
+// protocol.
+func (g *group) subscribedTopics() map[string]bool {
+	out := map[string]bool{}
+	for _, m := range g.members {
+		md := m.metadataFor(g.protocol)
+		if g.protocol == "" && len(m.protocols) > 0 {
+			md = m.protocols[0].metadata
+		}
+		var cm kmsg.ConsumerMemberMetadata
+		if cm.ReadFrom(md) != nil {
+			continue
+		}
+		for _, t := range cm.Topics {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// expireOffsets is Kafka's offset retention pass: offsets of an Empty
+// group expire once it has been empty for the retention period; those of
+// a group without protocol (simple consumers) and those of topics a Stable
+// consumer group no longer subscribes to, a retention period after their
+// commit; a commit with an explicit retention expires at its own time. An
+// Empty group left without offsets is deleted.
+func (c *Coordinator) expireOffsets(now time.Time) {
+	ids := make([]string, 0, len(c.groups))
+	for id := range c.groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g := c.groups[id]
+		var base func(o offset) time.Time
+		var subscribed map[string]bool
+		switch {
+		case g.protocolType == "":
+			if g.state != Empty {
+				continue
+			}
+			base = func(o offset) time.Time { return o.commitTime }
+		case g.state == Empty:
+			base = func(offset) time.Time { return g.stateSince }
+		case g.protocolType == "consumer" && g.state == Stable:
+			subscribed = g.subscribedTopics()
+			base = func(o offset) time.Time { return o.commitTime }
+		default:
+			continue
+		}
+		var recs []Record
+		var gone []tp
+		for k, o := range g.offsets {
+			if subscribed[k.topic] {
+				continue
+			}
+			expired := !now.Before(base(o).Add(c.cfg.OffsetsRetention))
+			if !o.expireTime.IsZero() {
+				expired = !now.Before(o.expireTime)
+			}
+			if expired {
+				recs = append(recs, Record{Key: offsetKey(g.id, k.topic, k.partition)})
+				gone = append(gone, k)
+			}
+		}
+		dead := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == len(gone)
+		if dead {
+			recs = append(recs, Record{Key: groupKey(g.id)})
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		if err := c.persist(g, recs); err != nil {
+			continue
+		}
+		for _, k := range gone {
+			delete(g.offsets, k)
+		}
+		if dead {
+			g.state = Dead
+			delete(c.groups, g.id)
+			c.cfg.Logger.Info("group expired", "group", g.id)
+		}
+	}
+}
