@@ -34,6 +34,8 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		reqErr = kerr.InvalidRequiredAcks
+	case req.TransactionID != nil && !r.allowed(auth.OpWrite, auth.TransactionalID(*req.TransactionID)):
+		reqErr = kerr.TransactionalIDAuthorizationFailed
 	case req.TransactionID != nil:
 		reqErr = kerr.InvalidTxnState
 	}
@@ -50,7 +52,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 			} else if t = b.topic(rt.Topic); t == nil {
 				topicErr = kerr.UnknownTopicOrPartition
 			}
-			if t != nil && !r.allowed(auth.OpWrite, auth.Topic(t.meta.Name)) {
+			if (t != nil || r.version < 13) && !r.allowed(auth.OpWrite, auth.Topic(topicName(t, rt.Topic))) {
 				topicErr = kerr.TopicAuthorizationFailed
 			}
 		}

@@ -129,6 +129,9 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 			}
 		} else if t = b.topic(fp.topic); t == nil {
 			errs[i] = kerr.UnknownTopicOrPartition
+			if !r.allowed(auth.OpRead, auth.Topic(fp.topic)) {
+				errs[i] = kerr.TopicAuthorizationFailed
+			}
 			continue
 		}
 		parts[i].topic = t.meta.Name

@@ -31,7 +31,9 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			if p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
+			if !r.allowed(auth.OpDescribe, auth.Topic(rt.Topic)) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = code(err)
 			} else {
 				b.listOffset(p, rp.Timestamp, &sp)

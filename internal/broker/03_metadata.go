@@ -32,7 +32,7 @@ const noAuthorizedOps = -2147483648
 func handleMetadata(b *Broker, r *request, req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	broker := kmsg.NewMetadataResponseBroker()
-	broker.NodeID, broker.Host, broker.Port = b.cfg.NodeID, b.advertise.host, b.advertise.port
+	broker.NodeID, broker.Host, broker.Port = b.cfg.NodeID, r.c.l.advertise.host, r.c.l.advertise.port
 	resp.Brokers = append(resp.Brokers, broker)
 	cid := b.ClusterID()
 	resp.ClusterID = &cid

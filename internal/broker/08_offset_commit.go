@@ -11,7 +11,12 @@ package broker
 //   (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID,
 //   REBALANCE_IN_PROGRESS while awaiting the assignment); generation -1
 //   with no member id commits to a group without members; to an unknown
-//   group, a generation >= 0 is ILLEGAL_GENERATION.
+//   group, a generation >= 0 is ILLEGAL_GENERATION (GROUP_ID_NOT_FOUND
+//   from v9, as Kafka).
+// * KIP-848 consumer groups: the generation is the member epoch; a member
+//   must commit at its current epoch (STALE_MEMBER_EPOCH) with v9+
+//   (UNSUPPORTED_VERSION), UNKNOWN_MEMBER_ID otherwise; epoch -1 commits
+//   only to a group without members.
 // * Metadata over offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
 // * Acknowledged only once the records are appended to __consumer_offsets;
 //   v2-4 RetentionTimeMillis other than -1 sets the offset's expiry.

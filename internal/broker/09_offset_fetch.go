@@ -10,8 +10,10 @@ package broker
 // * Uncommitted partitions (and unknown groups) have offset -1, leader
 //   epoch -1 and empty metadata.
 // * v8+ batches groups. RequireStable (v7+) is accepted: without
-//   transactions no offset is ever pending. The v9 member id and epoch
-//   (KIP-848) are ignored: every group here is a classic group.
+//   transactions no offset is ever pending.
+// * v9 member id and epoch (KIP-848): for a consumer group they must name
+//   a member at its current epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH);
+//   no member id with epoch -1 fetches freely; classic groups ignore them.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,6 +28,14 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.version >= 8 {
 		for _, rg := range req.Groups {
+			if r.version >= 9 && r.allowed(auth.OpDescribe, auth.Group(rg.Group)) {
+				if err := b.groups.ValidateOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); err != nil {
+					g := kmsg.NewOffsetFetchResponseGroup()
+					g.Group, g.ErrorCode = rg.Group, err.Code
+					resp.Groups = append(resp.Groups, g)
+					continue
+				}
+			}
 			resp.Groups = append(resp.Groups, b.offsetFetchGroup(r, rg.Group, rg.Topics))
 		}
 		return resp

@@ -54,7 +54,7 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 			c.ErrorMessage = &msg
 			return c
 		}
-		c.NodeID, c.Host, c.Port = b.cfg.NodeID, b.advertise.host, b.advertise.port
+		c.NodeID, c.Host, c.Port = b.cfg.NodeID, r.c.l.advertise.host, r.c.l.advertise.port
 		return c
 	}
 	if r.version >= 4 {

@@ -8,7 +8,8 @@ package broker
 //   protocol name, member metadata and assignments only when Stable, as
 //   Kafka reports them.
 // * An unknown group is state "Dead" with no error before v6 and
-//   GROUP_ID_NOT_FOUND from v6 (KIP-1043).
+//   GROUP_ID_NOT_FOUND from v6 (KIP-1043). So is a KIP-848 consumer group,
+//   with Kafka's message "Group g is not a classic group." (v6).
 // * Authorized operations (v3+) when asked: READ, DESCRIBE, DELETE.
 
 import (
@@ -36,8 +37,12 @@ func handleDescribeGroups(b *Broker, r *request, req *kmsg.DescribeGroupsRequest
 		d, ok := b.groups.DescribeGroup(id)
 		if !ok && r.version >= 6 {
 			d.ErrorCode = kerr.GroupIDNotFound.Code
-			msg := "Group " + id + " not found."
-			d.ErrorMessage = &msg
+			if d.ErrorMessage == nil {
+				msg := "Group " + id + " not found."
+				d.ErrorMessage = &msg
+			}
+		} else if !ok {
+			d.ErrorMessage = nil
 		}
 		d.AuthorizedOperations = noAuthorizedOps
 		if req.IncludeAuthorizedOperations {

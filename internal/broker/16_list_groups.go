@@ -5,8 +5,10 @@ package broker
 // Behaviour:
 // * DESCRIBE on the cluster lists every group; otherwise only the groups
 //   the principal may DESCRIBE.
-// * v4+ StatesFilter and v5+ TypesFilter, case-insensitive; every group
-//   here is of type "classic" (KIP-848 consumer groups are not served).
+// * v4+ StatesFilter and v5+ TypesFilter, case-insensitive. Classic groups
+//   are of type "classic" with Kafka's classic states; KIP-848 groups are of
+//   type "consumer", protocol type "consumer", with the consumer-group
+//   states (Empty, Assigning, Reconciling, Stable).
 
 import (
 	"strings"
@@ -36,11 +38,11 @@ func handleListGroups(b *Broker, r *request, req *kmsg.ListGroupsRequest) kmsg.R
 		if !all && !r.allowed(auth.OpDescribe, auth.Group(l.Group)) {
 			continue
 		}
-		if (r.version >= 4 && !match(req.StatesFilter, l.State.String())) || (r.version >= 5 && !match(req.TypesFilter, "classic")) {
+		if (r.version >= 4 && !match(req.StatesFilter, l.StateName)) || (r.version >= 5 && !match(req.TypesFilter, l.Type)) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.State.String(), "classic"
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.StateName, l.Type
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp

@@ -50,6 +50,8 @@ func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) km
 		switch {
 		case t == nil && byID:
 			st.ErrorCode = kerr.UnknownTopicID.Code
+		case !byID && !r.allowed(auth.OpDelete, auth.Topic(*tg.name)):
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		case t == nil:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		case !r.allowed(auth.OpDelete, auth.Topic(t.meta.Name)):

@@ -23,11 +23,15 @@ func init() { register(22, 0, 5, handleInitProducerID) }
 func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil && !r.allowed(auth.OpWrite, auth.TransactionalID(*req.TransactionalID)) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp
+	}
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		return resp
 	}
-	if !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) {
+	if !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowedOnAny(auth.OpWrite, auth.ResourceTopic) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp
 	}

@@ -10,7 +10,10 @@ package broker
 // * Only consumers (replica id -1 / -2) are served.
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
 )
 
 func init() { register(23, 2, 4, handleOffsetForLeaderEpoch) }
@@ -27,6 +30,8 @@ func handleOffsetForLeaderEpoch(b *Broker, r *request, req *kmsg.OffsetForLeader
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
+			case !r.allowed(auth.OpDescribe, auth.Topic(rt.Topic)):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case err != nil:
 				sp.ErrorCode = code(err)
 			case rp.LeaderEpoch <= 0:

@@ -38,11 +38,11 @@ func handleCreatePartitions(b *Broker, r *request, req *kmsg.CreatePartitionsReq
 		case seen[rt.Topic] > 1:
 			fail(kerr.InvalidRequest, "Duplicate topic in request.")
 			continue
-		case t == nil:
-			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("The topic '%s' does not exist.", rt.Topic))
-			continue
 		case !r.allowed(auth.OpAlter, auth.Topic(rt.Topic)):
 			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
+			continue
+		case t == nil:
+			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("The topic '%s' does not exist.", rt.Topic))
 			continue
 		}
 		cur := int32(len(t.partitions))

@@ -29,7 +29,7 @@ func handleDescribeCluster(b *Broker, r *request, req *kmsg.DescribeClusterReque
 	resp.ClusterID = b.ClusterID()
 	resp.ControllerID = b.cfg.NodeID
 	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.advertise.host, b.advertise.port
+	br.NodeID, br.Host, br.Port = b.cfg.NodeID, r.c.l.advertise.host, r.c.l.advertise.port
 	resp.Brokers = append(resp.Brokers, br)
 	resp.ClusterAuthorizedOperations = noAuthorizedOps
 	if req.IncludeClusterAuthorizedOperations {

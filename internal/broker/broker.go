@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/meta"
 )
@@ -38,9 +39,14 @@ type Broker struct {
 
 	sessions *fetchSessions
 	groups   *group.Coordinator
+	lc       lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
-	ln        net.Listener
-	advertise hostPort
+	lns            []*listener       // listener.go; the first one is Addr
+	tls            *tlsServer        // tls.go; nil without TLS listeners
+	creds          *meta.Credentials // SCRAM credentials (sasl.go)
+	saslMechanisms []string          // sasl.enabled.mechanisms
+	principals     *auth.PrincipalMapper
+	jwt            *auth.JWTValidation // OAUTHBEARER (sasl.go)
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -60,6 +66,7 @@ type hostPort struct {
 // New opens the data directory (recovering every partition log) and binds
 // the listener. It does not accept connections until Serve.
 func New(cfg Config) (*Broker, error) {
+	pickAuthorizer := cfg.Authorizer == nil // acls.go: from the broker configs
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -82,6 +89,11 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.FS.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
+	if pickAuthorizer {
+		if cfg.Authorizer, err = configuredAuthorizer(cfg); err != nil {
+			return nil, err
+		}
+	}
 	b := &Broker{
 		cfg:    cfg,
 		logger: cfg.Logger,
@@ -97,6 +109,7 @@ func New(cfg Config) (*Broker, error) {
 	if b.pids, err = openProducerIDs(cfg.FS, cfg.DataDir); err != nil {
 		return nil, err
 	}
+	b.initLifecycle() // lifecycle.go; before the logs open
 	if err := b.loadTopics(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -105,26 +118,29 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
+	if err := b.setupSecurity(); err != nil {
 		b.closeLogs()
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+		return nil, err
 	}
-	b.ln = ln
-	adv := cfg.AdvertisedAddr
-	if adv == "" {
-		adv = ln.Addr().String()
-	}
-	if b.advertise, err = parseHostPort(adv); err != nil {
-		ln.Close()
+	if err := b.openListeners(); err != nil {
 		b.closeLogs()
-		return nil, fmt.Errorf("%w: advertised address: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
 	return b, nil
 }
 
-// Addr is the address the listener is bound to.
-func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+// Addr is the address the first listener is bound to.
+func (b *Broker) Addr() net.Addr { return b.lns[0].ln.Addr() }
+
+// ListenerAddr is the address the named listener is bound to, or nil.
+func (b *Broker) ListenerAddr(name string) net.Addr {
+	for _, l := range b.lns {
+		if l.Name == name {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
 
 // ClusterID is the persisted cluster id reported in Metadata.
 func (b *Broker) ClusterID() string { return b.store.ClusterID() }
@@ -135,34 +151,54 @@ func (b *Broker) Serve(ctx context.Context) error {
 	if !b.goOwned(b.ticker) {
 		return nil // closed before Serve
 	}
+	b.goOwned(b.retentionLoop) // lifecycle.go
+	b.goOwned(b.cleanerLoop)
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
-	b.logger.Info("broker listening", "addr", b.ln.Addr().String(), "advertised", fmt.Sprintf("%s:%d", b.advertise.host, b.advertise.port),
-		"data_dir", b.cfg.DataDir, "cluster_id", b.ClusterID(), "node_id", b.cfg.NodeID, "security", "PLAINTEXT listener, all operations allowed (no authorizer configured)")
+	b.logListening()
+	errc := make(chan error, len(b.lns))
+	for _, l := range b.lns {
+		b.goOwned(func() {
+			if err := b.accept(l); err != nil {
+				errc <- err
+			}
+		})
+	}
+	select {
+	case <-b.done:
+		return b.Close()
+	case err := <-errc:
+		b.Close()
+		return err
+	}
+}
+
+// accept serves one listener until shutdown; the error is a failure to
+// accept that is not temporary.
+func (b *Broker) accept(l *listener) error {
 	var tempDelay time.Duration
 	for {
-		nc, err := b.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			select {
 			case <-b.done:
-				return b.Close()
+				return nil
 			default:
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				b.logger.Warn("accept failed; retrying", "err", err, "delay", tempDelay)
+				b.logger.Warn("accept failed; retrying", "listener", l.Name, "err", err, "delay", tempDelay)
 				select {
 				case <-time.After(tempDelay):
 				case <-b.done:
 				}
 				continue
 			}
-			b.Close()
-			return fmt.Errorf("accepting connections: %w", err)
+			return fmt.Errorf("accepting connections on listener %s: %w", l.Name, err)
 		}
 		tempDelay = 0
-		c := newConn(b, nc)
+		c := newListenerConn(b, nc, l)
 		if !b.addConn(c) {
 			nc.Close()
 			continue
@@ -219,7 +255,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	close(b.done)
 	b.groups.Close()
-	b.ln.Close()
+	b.closeListeners()
 	b.connsMu.Lock()
 	b.closing = true
 	for c := range b.conns {

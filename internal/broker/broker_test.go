@@ -130,8 +130,8 @@ func TestApiVersionsAdvertisesExactlyTheHandlers(t *testing.T) {
 		got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 	}
 	want := map[int16][2]int16{0: {3, 13}, 1: {4, 18}, 2: {1, 10}, 3: {0, 13}, 8: {2, 9}, 9: {1, 9}, 10: {0, 6}, 11: {0, 9},
-		12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6}, 16: {0, 5}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 22: {0, 5},
-		23: {2, 4}, 32: {1, 4}, 33: {0, 2}, 35: {1, 4}, 37: {0, 3}, 42: {0, 2}, 44: {0, 1}, 47: {0, 0}, 60: {0, 2}}
+		12: {0, 4}, 13: {0, 5}, 14: {0, 5}, 15: {0, 6}, 16: {0, 5}, 17: {0, 1}, 18: {0, 4}, 19: {2, 7}, 20: {1, 6}, 21: {0, 2}, 22: {0, 5},
+		23: {2, 4}, 29: {1, 3}, 30: {1, 3}, 31: {1, 3}, 32: {1, 4}, 33: {0, 2}, 34: {1, 2}, 35: {1, 4}, 36: {0, 2}, 37: {0, 3}, 42: {0, 2}, 44: {0, 1}, 47: {0, 0}, 50: {0, 0}, 51: {0, 0}, 60: {0, 2}, 68: {0, 1}, 69: {0, 1}}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s advertised %v, want %v", kmsg.NameForKey(k), got[k], v)
@@ -691,7 +691,7 @@ func TestDescribeLogDirsAndCluster(t *testing.T) {
 	req := kmsg.NewPtrDescribeClusterRequest()
 	req.EndpointType = 1
 	resp := send[*kmsg.DescribeClusterResponse](t, cl, req)
-	if resp.ErrorCode != 0 || resp.ClusterID != tb.ClusterID() || len(resp.Brokers) != 1 || resp.Brokers[0].Port != tb.advertise.port {
+	if resp.ErrorCode != 0 || resp.ClusterID != tb.ClusterID() || len(resp.Brokers) != 1 || resp.Brokers[0].Port != tb.lns[0].advertise.port {
 		t.Fatalf("describe cluster: %+v", resp)
 	}
 }

@@ -22,6 +22,27 @@ type Config struct {
 	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
 	// the address the listener actually bound (useful with port 0).
 	AdvertisedAddr string
+	// Listeners are named listeners, each with its security protocol
+	// (Kafka's listeners, advertised.listeners and
+	// listener.security.protocol.map; ParseListeners builds them from
+	// those). When set, Listen and AdvertisedAddr are ignored; when empty,
+	// the broker has one PLAINTEXT listener named PLAINTEXT on Listen,
+	// advertised as AdvertisedAddr. Addr is the first listener's address.
+	// SSL and SASL_SSL listeners need TLSCertFile and TLSKeyFile; SASL
+	// listeners authenticate with sasl.enabled.mechanisms (Kafka). See
+	// listener.go, tls.go and sasl.go.
+	Listeners []Listener
+	// TLSCertFile and TLSKeyFile are PEM files with the server certificate
+	// chain and its private key (they may be the same file, as Kafka's PEM
+	// ssl.keystore.location). They are re-read when their modification
+	// time changes, so certificates rotate without a restart.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSClientCAFile is a PEM bundle of the CAs client certificates are
+	// verified against on SSL listeners (Kafka's ssl.truststore.location);
+	// ssl.client.auth (none, requested, required) says whether clients
+	// must present one. Needed unless ssl.client.auth is none.
+	TLSClientCAFile string
 	// DataDir holds topic metadata and partition logs. Default ./data.
 	DataDir string
 	// NodeID is this broker's id (Kafka's node.id). Default 1.
@@ -82,6 +103,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Kafka == nil {
 		c.Kafka = map[string]string{}
+	}
+	if err := c.validateListeners(); err != nil {
+		return c, err
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return c, fmt.Errorf("%w: listen address %q: %w", ErrInvalidConfig, c.Listen, err)

@@ -37,6 +37,11 @@ type conn struct {
 	logger *slog.Logger
 	subj   auth.Subject
 
+	l          *listener    // the listener the connection came in on
+	baseLogger *slog.Logger // logger before a principal was known
+	sasl       saslState    // sasl.go
+	closeAfter bool         // close once the current response is written
+
 	maxRequest int32
 	idle       time.Duration
 
@@ -53,6 +58,10 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		subj:       auth.Subject{Principal: auth.Anonymous},
 		maxRequest: int32(b.brokerInt("socket.request.max.bytes", defaultMaxRequestBytes)),
 		idle:       time.Duration(b.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
+	}
+	c.baseLogger = c.logger
+	if len(b.lns) > 0 {
+		c.l = b.lns[0]
 	}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		c.subj.Host = ap.Addr()
@@ -74,6 +83,9 @@ type request struct {
 
 func (c *conn) serve() {
 	defer c.close()
+	if !c.handshake() {
+		return
+	}
 	var sizeBuf [4]byte
 	for {
 		if c.idle > 0 {
@@ -84,8 +96,8 @@ func (c *conn) serve() {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > c.maxRequest {
-			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", c.maxRequest)
+		if max := c.maxFrame(); (size < 8 && !c.sasl.raw) || size < 0 || size > max {
+			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
 		frame := getBuf(int(size))
@@ -94,7 +106,12 @@ func (c *conn) serve() {
 			c.logReadErr(err)
 			return
 		}
-		keep := c.handleFrame(frame)
+		var keep bool
+		if c.sasl.raw {
+			keep = c.rawToken(frame) // SaslHandshake v0 (sasl.go)
+		} else {
+			keep = c.handleFrame(frame)
+		}
 		putBuf(frame)
 		if !keep {
 			return
@@ -133,6 +150,9 @@ func (c *conn) handleFrame(frame []byte) bool {
 	req := &request{c: c, key: key, version: version, corrID: corrID}
 	if clientID != nil {
 		req.clientID = *clientID
+	}
+	if !c.admit(key) {
+		return false
 	}
 	h, ok := handlers[key]
 	if !ok {
@@ -175,7 +195,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 	if resp == nil { // acks=0 produce: no response
 		return true
 	}
-	return c.write(req, resp)
+	return c.write(req, resp) && !c.closeAfter
 }
 
 // write encodes and sends resp with the request's correlation id.

@@ -12,6 +12,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,6 +50,11 @@ func (b *Broker) openGroups() error {
 		RetentionCheckInterval: ms("offsets.retention.check.interval.ms", 600000),
 		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes", 4096)),
 		Logger:                 b.logger.With("component", "group-coordinator"),
+		// KIP-848 consumer groups.
+		Topics:                    b.groupTopics,
+		ConsumerSessionTimeout:    ms("group.consumer.session.timeout.ms", 45000),
+		ConsumerHeartbeatInterval: ms("group.consumer.heartbeat.interval.ms", 5000),
+		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
 	})
 	start := time.Now()
 	n, err := b.replayOffsets(t)
@@ -58,6 +64,39 @@ func (b *Broker) openGroups() error {
 	b.groups.Loaded()
 	b.logger.Info("loaded consumer groups", "records", n, "groups", len(b.groups.ListGroups()), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// groupTopics lists the topics for the coordinator's server-side
+// assignors (called under its mutex; takes Broker.mu for reading, as the
+// lock order allows).
+func (b *Broker) groupTopics() []group.TopicInfo {
+	ts := b.sortedTopics()
+	out := make([]group.TopicInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, group.TopicInfo{Name: t.meta.Name, ID: t.meta.ID, Partitions: int32(len(t.partitions))})
+	}
+	return out
+}
+
+// assignorList parses group.consumer.assignors: a comma-separated list of
+// "uniform" and "range" (Kafka also takes class names; their simple names
+// UniformAssignor and RangeAssignor are mapped). Unknown names are dropped;
+// empty means the default, uniform then range.
+func assignorList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if i := strings.LastIndexByte(s, '.'); i >= 0 {
+			s = s[i+1:]
+		}
+		switch strings.ToLower(s) {
+		case "uniform", "uniformassignor":
+			out = append(out, "uniform")
+		case "range", "rangeassignor":
+			out = append(out, "range")
+		}
+	}
+	return out
 }
 
 // replayOffsets feeds every record of __consumer_offsets, partition by

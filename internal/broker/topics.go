@@ -160,6 +160,7 @@ func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
 		Config: b.logConfig(t.Configs),
 		Logger: b.logger.With("topic", t.Name, "partition", i),
 		Now:    b.cfg.Now,
+		Space:  b.lc.space,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
@@ -224,6 +225,7 @@ func (b *Broker) logConfig(overrides map[string]string) log.Config {
 	} else {
 		c.TimestampType = log.CreateTime
 	}
+	lifecycleConfig(&c, overrides, bc) // retention and compaction (lifecycle.go)
 	return c
 }
 

@@ -30,6 +30,8 @@ Client commands (for Sluice or any Kafka cluster):
   sluice group seek GROUP         move a stopped group's offsets
   sluice group delete GROUP...    delete consumer groups
   sluice cluster info             cluster id, controller and brokers
+  sluice user set|list|delete     manage SASL users' SCRAM credentials
+  sluice acl create|list|delete   manage ACLs (kafka-acls-like flags)
 
   sluice help [COMMAND]           this text, or a command's help
 
@@ -68,6 +70,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return groupFamily.run(ctx, cio, args[1:])
 	case "cluster":
 		return clusterFamily.run(ctx, cio, args[1:])
+	case "user":
+		return userFamily.run(ctx, cio, args[1:])
+	case "acl":
+		return aclFamily.run(ctx, cio, args[1:])
 	case "produce":
 		return single(ctx, cio, "produce", runProduce, args[1:])
 	case "consume":

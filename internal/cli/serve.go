@@ -24,20 +24,44 @@ precedence: defaults, a Kafka-style properties file (--config), SLUICE_*
 environment variables, and flags.
 
   Flag                 Environment              Properties file key
-  --listen HOST:PORT   SLUICE_LISTEN            listeners=PLAINTEXT://HOST:PORT
-  --advertised-addr    SLUICE_ADVERTISED_ADDR   advertised.listeners=PLAINTEXT://HOST:PORT
+  --listen HOST:PORT   SLUICE_LISTEN            listeners=NAME://HOST:PORT,... (see Listeners)
+  --advertised-addr    SLUICE_ADVERTISED_ADDR   advertised.listeners=NAME://HOST:PORT,...
+                                                listener.security.protocol.map=NAME:PROTOCOL,...
+  --tls-cert FILE      SLUICE_TLS_CERT          ssl.keystore.location=FILE (PEM: key and chain)
+  --tls-key FILE       SLUICE_TLS_KEY           ssl.keystore.location
+  --tls-client-ca FILE SLUICE_TLS_CLIENT_CA     ssl.truststore.location=FILE (PEM)
+  --sasl-mechanisms L  SLUICE_SASL_MECHANISMS   sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
   --data-dir DIR       SLUICE_DATA_DIR          log.dirs
   --node-id N          SLUICE_NODE_ID           node.id
   --config FILE        SLUICE_CONFIG
   --log-level LEVEL    SLUICE_LOG_LEVEL
   --set NAME=VALUE     SLUICE_CFG_<NAME>        NAME=VALUE (any Kafka broker config)
+  --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
+
+Listeners: --listen (or, without it and without listeners= in the file,
+the default 127.0.0.1:9092) is one listener whose protocol follows the
+security flags: PLAINTEXT; SSL with a TLS certificate (--tls-cert and
+--tls-key); SASL_PLAINTEXT with --sasl-mechanisms (or
+sasl.enabled.mechanisms); SASL_SSL with both. listeners= in the file gives
+several named listeners, their protocols from listener.security.protocol.map
+(Kafka's default maps PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL to
+themselves); clients are told the advertised address of the listener they
+came in on. --tls-client-ca makes SSL listeners require client certificates
+(ssl.client.auth=required) unless ssl.client.auth says otherwise; their
+principal is User:<subject DN>, mapped by ssl.principal.mapping.rules.
+SASL users are managed with 'sluice user'; PLAIN checks passwords against
+the same (SCRAM) credentials. OAUTHBEARER validates JWTs against the JWKS
+file of sasl.oauthbearer.jwks.endpoint.url=file:///PATH. Certificate files
+are re-read when they change; connections.max.reauth.ms enables KIP-368
+re-authentication.
 
 Examples:
   sluice serve
   sluice serve --listen 127.0.0.1:19092 --data-dir /tmp/sluice
   sluice serve --set num.partitions=3 --set log.flush.interval.messages=1
+  sluice serve --tls-cert server.pem --tls-key server.key --sasl-mechanisms SCRAM-SHA-256,SCRAM-SHA-512
 
 Flags:
 `
@@ -72,6 +96,11 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		sets     multiFlag
 	)
 	fs.Var(&sets, "set", "a Kafka broker config NAME=VALUE (repeatable)")
+	tlsCert := fs.String("tls-cert", "", "PEM `FILE` with the server certificate chain (TLS listener)")
+	tlsKey := fs.String("tls-key", "", "PEM `FILE` with the server certificate's private key")
+	tlsCA := fs.String("tls-client-ca", "", "PEM `FILE` of CAs for client certificates (mTLS; implies ssl.client.auth=required)")
+	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
+	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
 		return serveSettings{}, err
 	}
@@ -109,6 +138,9 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		}
 		kafka[k] = v
 	}
+	if *superUsers != "" {
+		kafka["super.users"] = *superUsers
+	}
 
 	// Keys that are fields of broker.Config rather than Kafka configs.
 	fromFile := func(key string) (string, error) {
@@ -117,18 +149,20 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 			return "", nil
 		}
 		delete(kafka, key)
-		if key == "listeners" || key == "advertised.listeners" {
-			return plaintextListener(key, v)
-		}
 		return v, nil
 	}
-	fileListen, err := fromFile("listeners")
-	if err != nil {
-		return serveSettings{}, err
+	fileListeners, _ := fromFile("listeners")
+	fileAdv, _ := fromFile("advertised.listeners")
+	fileProtoMap, _ := fromFile("listener.security.protocol.map")
+	keystore, _ := fromFile("ssl.keystore.location")
+	keystoreType, _ := fromFile("ssl.keystore.type")
+	truststore, _ := fromFile("ssl.truststore.location")
+	truststoreType, _ := fromFile("ssl.truststore.type")
+	if keystore != "" && !strings.EqualFold(first(keystoreType, "PEM"), "PEM") {
+		return serveSettings{}, fmt.Errorf("ssl.keystore.type %q: only PEM key stores are supported", keystoreType)
 	}
-	fileAdv, err := fromFile("advertised.listeners")
-	if err != nil {
-		return serveSettings{}, err
+	if truststore != "" && !strings.EqualFold(first(truststoreType, "PEM"), "PEM") {
+		return serveSettings{}, fmt.Errorf("ssl.truststore.type %q: only PEM trust stores are supported", truststoreType)
 	}
 	fileDirs, _ := fromFile("log.dirs")
 	fileDir, _ := fromFile("log.dir")
@@ -139,8 +173,22 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	fileBrokerID, _ := fromFile("broker.id")
 
 	var s serveSettings
-	s.cfg.Listen = first(*listen, getenv("SLUICE_LISTEN"), fileListen)
-	s.cfg.AdvertisedAddr = first(*adv, getenv("SLUICE_ADVERTISED_ADDR"), fileAdv)
+	s.cfg.TLSCertFile = first(*tlsCert, getenv("SLUICE_TLS_CERT"), keystore)
+	s.cfg.TLSKeyFile = first(*tlsKey, getenv("SLUICE_TLS_KEY"), keystore)
+	s.cfg.TLSClientCAFile = first(*tlsCA, getenv("SLUICE_TLS_CLIENT_CA"), truststore)
+	if (s.cfg.TLSCertFile == "") != (s.cfg.TLSKeyFile == "") {
+		return serveSettings{}, errors.New("--tls-cert and --tls-key go together")
+	}
+	if m := first(*saslMechs, getenv("SLUICE_SASL_MECHANISMS")); m != "" {
+		kafka["sasl.enabled.mechanisms"] = strings.ToUpper(m)
+	}
+	if s.cfg.TLSClientCAFile != "" && kafka["ssl.client.auth"] == "" {
+		kafka["ssl.client.auth"] = "required"
+	}
+	if err := mapListeners(&s.cfg, first(*listen, getenv("SLUICE_LISTEN")), first(*adv, getenv("SLUICE_ADVERTISED_ADDR")),
+		fileListeners, fileAdv, fileProtoMap, kafka["sasl.enabled.mechanisms"] != ""); err != nil {
+		return serveSettings{}, err
+	}
 	s.cfg.DataDir = first(*dataDir, getenv("SLUICE_DATA_DIR"), fileDirs, fileDir)
 	if n := first(*nodeID, getenv("SLUICE_NODE_ID"), fileNode, fileBrokerID); n != "" {
 		id, err := strconv.ParseInt(n, 10, 32)
@@ -166,21 +214,61 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	return s, nil
 }
 
-// plaintextListener takes HOST:PORT out of a Kafka listener list; only one
-// PLAINTEXT listener is served until the security work adds more.
-func plaintextListener(key, v string) (string, error) {
-	parts := strings.Split(v, ",")
-	if len(parts) != 1 {
-		return "", fmt.Errorf("%s %q: one listener is supported", key, v)
+// mapListeners sets cfg's listeners. --listen (or the default address when
+// the file has no listeners=) is one listener whose protocol follows the
+// security settings: PLAINTEXT, SSL with a certificate, SASL_PLAINTEXT with
+// SASL mechanisms, SASL_SSL with both. Otherwise the file's listeners,
+// advertised.listeners and listener.security.protocol.map apply. A single
+// PLAINTEXT listener is kept as Listen and AdvertisedAddr.
+func mapListeners(cfg *broker.Config, listen, adv, fileListeners, fileAdv, protoMap string, sasl bool) error {
+	var ls []broker.Listener
+	if listen != "" || fileListeners == "" {
+		proto := broker.ProtocolPlaintext
+		switch tls := cfg.TLSCertFile != ""; {
+		case tls && sasl:
+			proto = broker.ProtocolSASLSSL
+		case tls:
+			proto = broker.ProtocolSSL
+		case sasl:
+			proto = broker.ProtocolSASLPlaintext
+		}
+		if adv == "" && fileAdv != "" {
+			parts := strings.Split(fileAdv, ",")
+			_, addr, ok := strings.Cut(strings.TrimSpace(parts[0]), "://")
+			if len(parts) != 1 || !ok {
+				return fmt.Errorf("advertised.listeners %q: with --listen, want one NAME://HOST:PORT", fileAdv)
+			}
+			adv = addr
+		}
+		ls = []broker.Listener{{Name: string(proto), Protocol: proto, Addr: listen, Advertised: adv}}
+	} else {
+		var err error
+		if ls, err = broker.ParseListeners(fileListeners, fileAdv, protoMap); err != nil {
+			return err
+		}
+		if adv != "" {
+			if len(ls) != 1 {
+				return fmt.Errorf("--advertised-addr %q: the config file has %d listeners; use advertised.listeners", adv, len(ls))
+			}
+			ls[0].Advertised = adv
+		}
 	}
-	proto, addr, ok := strings.Cut(strings.TrimSpace(parts[0]), "://")
-	if !ok {
-		return "", fmt.Errorf("%s %q: want PLAINTEXT://HOST:PORT", key, v)
+	for _, l := range ls {
+		if l.Protocol.TLS() && cfg.TLSCertFile == "" {
+			return fmt.Errorf("listener %s is %s: it needs a TLS certificate (--tls-cert and --tls-key, or ssl.keystore.location)", l.Name, l.Protocol)
+		}
 	}
-	if !strings.EqualFold(proto, "PLAINTEXT") {
-		return "", fmt.Errorf("%s %q: only PLAINTEXT listeners are supported", key, v)
+	if len(ls) == 1 && ls[0].Protocol == broker.ProtocolPlaintext {
+		cfg.Listen, cfg.AdvertisedAddr = ls[0].Addr, ls[0].Advertised
+		return nil
 	}
-	return addr, nil
+	for i := range ls {
+		if ls[i].Addr == "" {
+			ls[i].Addr = broker.DefaultListen
+		}
+	}
+	cfg.Listeners = ls
+	return nil
 }
 
 type multiFlag []string

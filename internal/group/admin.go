@@ -10,7 +10,9 @@ import (
 // Listing is one group as ListGroups reports it.
 type Listing struct {
 	Group, ProtocolType string
-	State               State
+	State               State  // classic groups' state
+	Type                string // "classic" or "consumer"
+	StateName           string // the state as ListGroups reports it, for either type
 }
 
 // ListGroups lists every live group, sorted by id.
@@ -19,9 +21,14 @@ func (c *Coordinator) ListGroups() []Listing {
 	defer c.unlock()
 	out := make([]Listing, 0, len(c.groups))
 	for _, g := range c.groups {
-		if g.state != Dead {
-			out = append(out, Listing{g.id, g.protocolType, g.state})
+		if g.state == Dead {
+			continue
 		}
+		l := Listing{Group: g.id, ProtocolType: g.protocolType, State: g.state, Type: "classic", StateName: g.state.String()}
+		if g.cg != nil {
+			l.Type, l.StateName = "consumer", g.cg.stateName()
+		}
+		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
@@ -29,7 +36,8 @@ func (c *Coordinator) ListGroups() []Listing {
 
 // DescribeGroup describes a group as Kafka's DescribeGroups does (member
 // metadata and assignments only when Stable); ok is false for an unknown
-// group.
+// group, and for a consumer (KIP-848) group, which is described as Dead
+// with the error message Kafka gives from DescribeGroups v6.
 func (c *Coordinator) DescribeGroup(id string) (d kmsg.DescribeGroupsResponseGroup, ok bool) {
 	c.mu.Lock()
 	defer c.unlock()
@@ -38,6 +46,12 @@ func (c *Coordinator) DescribeGroup(id string) (d kmsg.DescribeGroupsResponseGro
 	g := c.groups[id]
 	if g == nil || g.state == Dead {
 		d.State = Dead.String()
+		return d, false
+	}
+	if g.cg != nil {
+		d.State = Dead.String()
+		msg := "Group " + id + " is not a classic group."
+		d.ErrorMessage = &msg
 		return d, false
 	}
 	d.State = g.state.String()
@@ -75,7 +89,7 @@ func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
 	switch {
 	case g == nil || g.state == Dead:
 		return kerr.GroupIDNotFound
-	case g.state != Empty:
+	case g.state != Empty || (g.cg != nil && len(g.cg.members) > 0):
 		return kerr.NonEmptyGroup
 	}
 	var recs []Record

@@ -83,6 +83,8 @@ type group struct {
 	pendingSync      map[string]bool // members of this generation that have not synced
 
 	offsets map[tp]offset
+
+	cg *cgroup // non-nil: a KIP-848 consumer group (consumer.go)
 }
 
 func (g *group) add(m *member) {
@@ -271,6 +273,9 @@ func (g *group) nextDeadline() time.Time {
 	if len(g.pendingSync) > 0 {
 		min(g.syncDeadline)
 	}
+	if g.cg != nil {
+		g.cg.nextDeadline(min)
+	}
 	return t
 }
 
@@ -364,6 +369,16 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 		return joinError(req.MemberID, kerr.InvalidSessionTimeout)
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.cg != nil {
+		// A consumer (KIP-848) group: an empty one becomes classic, as
+		// in Kafka; one with members refuses classic members (the
+		// "disabled" group.consumer.migration.policy).
+		if len(g.cg.members) > 0 {
+			return joinError(req.MemberID, kerr.InconsistentGroupProtocol)
+		}
+		g.cg = nil
+		g.protocolType = ""
+	}
 	newMember := func() *member {
 		return &member{clientID: clientID, clientHost: clientHost, sessionTimeout: session, rebalanceTimeout: rebalance,
 			protocolType: req.ProtocolType, protocols: protocolsOf(req.Protocols), instanceID: instance}
@@ -863,6 +878,9 @@ func (c *Coordinator) removeMember(g *group, id string, now time.Time, reason st
 }
 
 func (c *Coordinator) tickGroup(g *group, now time.Time) {
+	if g.cg != nil {
+		c.tickConsumers(g, now)
+	}
 	for id, d := range g.pending {
 		if !now.Before(d) {
 			delete(g.pending, id)

@@ -34,6 +34,17 @@ type Config struct {
 	OffsetsRetention, RetentionCheckInterval time.Duration
 	// MaxMetadataBytes is offset.metadata.max.bytes (default 4096).
 	MaxMetadataBytes int
+	// Topics lists the broker's topics for the KIP-848 server-side
+	// assignors; nil means none. It is called under the coordinator's
+	// mutex.
+	Topics func() []TopicInfo
+	// ConsumerSessionTimeout is group.consumer.session.timeout.ms (default
+	// 45s); ConsumerHeartbeatInterval is
+	// group.consumer.heartbeat.interval.ms (default 5s).
+	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
+	// ConsumerAssignors is group.consumer.assignors, the first being the
+	// default (default uniform, range; only those two exist).
+	ConsumerAssignors []string
 	// NewID returns a random suffix for member ids (default a UUID).
 	NewID func() string
 	// Logger receives the coordinator's logs (default discard).
@@ -64,6 +75,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMetadataBytes == 0 {
 		c.MaxMetadataBytes = 4096
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if len(c.ConsumerAssignors) == 0 {
+		c.ConsumerAssignors = []string{"uniform", "range"}
 	}
 	if c.NewID == nil {
 		c.NewID = randomUUID
@@ -168,7 +188,7 @@ func (c *Coordinator) getOrCreate(id string) *group {
 
 // maybeForget drops an empty group that has nothing left worth keeping.
 func (c *Coordinator) maybeForget(g *group) {
-	if len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 {
+	if g.cg == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 {
 		g.state = Dead
 		delete(c.groups, g.id)
 	}

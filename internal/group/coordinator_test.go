@@ -20,6 +20,8 @@ type harness struct {
 	recs []Record
 	fail error
 	ids  int
+
+	topics []TopicInfo // for KIP-848 groups (consumer_test.go)
 }
 
 func (h *harness) Append(_ int32, recs []Record) error {

@@ -1,5 +1,7 @@
-// Package group is the classic consumer-group coordinator (JoinGroup,
-// SyncGroup, Heartbeat, LeaveGroup, offset commits and fetches, group
+// Package group is the consumer-group coordinator (classic groups:
+// JoinGroup, SyncGroup, Heartbeat, LeaveGroup; KIP-848 consumer groups:
+// ConsumerGroupHeartbeat and ConsumerGroupDescribe with server-side
+// assignors, see consumer.go; offset commits and fetches, group
 // administration) as a deterministic state machine, in the shape of
 // etcd-io/raft: no goroutines, no sockets, no clock of its own.
 //
@@ -35,4 +37,9 @@
 // rebalance leaves the group empty, and when a static member is replaced;
 // offsets when committed. A commit is acknowledged only after Persister.Append
 // returned; the in-memory state changes only after a successful append.
+//
+// KIP-848 consumer groups are not persisted (kmsg has no ConsumerGroup*
+// record schemas): only their offsets are, and a restart forgets their
+// members, who rejoin. A group id is either classic or consumer (group.cg);
+// an empty group of one type turns into the other on first use.
 package group

@@ -89,13 +89,19 @@ func (c *Coordinator) validateCommit(req *kmsg.OffsetCommitRequest) *kerr.Error 
 	g := c.groups[req.Group]
 	instance := deref(req.InstanceID)
 	if g == nil {
-		if req.Generation < 0 {
+		switch {
+		case req.Generation < 0:
 			return nil
+		case req.Version >= 9:
+			return kerr.GroupIDNotFound // Kafka, for both protocols from v9
 		}
 		return kerr.IllegalGeneration
 	}
 	if g.state == Dead {
 		return kerr.CoordinatorNotAvailable
+	}
+	if g.cg != nil {
+		return g.cg.validateCommit(req)
 	}
 	if req.Generation >= 0 || req.MemberID != "" || instance != "" {
 		if err := g.validateMember(req.MemberID, instance, req.Generation); err != nil {
@@ -190,7 +196,12 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 		return kerr.GroupIDNotFound, nil
 	}
 	var subscribed map[string]bool
-	if g.state != Empty {
+	if g.cg != nil && len(g.cg.members) > 0 {
+		subscribed = map[string]bool{}
+		for _, t := range g.cg.subscribed(c.topicSnapshot()) {
+			subscribed[t] = true
+		}
+	} else if g.state != Empty {
 		if g.protocolType != "consumer" {
 			return kerr.NonEmptyGroup, nil
 		}
@@ -271,6 +282,14 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 		var base func(o offset) time.Time
 		var subscribed map[string]bool
 		switch {
+		case g.cg != nil && len(g.cg.members) > 0:
+			// KIP-848: offsets of topics no member subscribes to
+			// expire in any state.
+			subscribed = map[string]bool{}
+			for _, t := range g.cg.subscribed(c.topicSnapshot()) {
+				subscribed[t] = true
+			}
+			base = func(o offset) time.Time { return o.commitTime }
 		case g.protocolType == "":
 			if g.state != Empty {
 				continue
@@ -299,7 +318,7 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 				gone = append(gone, k)
 			}
 		}
-		dead := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == len(gone)
+		dead := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == len(gone) && (g.cg == nil || len(g.cg.members) == 0)
 		if dead {
 			recs = append(recs, Record{Key: groupKey(g.id)})
 		}

@@ -30,6 +30,9 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if err := l.lc.space.Check(now); err != nil {
+		return AppendResult{}, err
+	}
 
 	l.mu.Lock()
 	if l.closed {
@@ -75,7 +78,13 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	pos := seg.size.Load()
 	if _, err := seg.log.WriteAt(batch, pos); err != nil {
 		// Drop a torn tail now if we can; recovery would otherwise.
-		_ = seg.log.Truncate(pos)
+		terr := seg.log.Truncate(pos)
+		if terr == nil && isNoSpace(err) {
+			// The file is back to its last complete batch and
+			// nothing else changed: not sticky (see space.go).
+			l.mu.Unlock()
+			return AppendResult{}, noSpaceErr(err)
+		}
 		err = l.failLocked(err)
 		l.mu.Unlock()
 		return AppendResult{}, err

@@ -108,6 +108,7 @@ func (l *Log) closeFiles() error {
 			first = err
 		}
 	}
+	l.closeRetired()
 	return first
 }
 

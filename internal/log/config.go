@@ -49,6 +49,19 @@ type Config struct {
 	// LeaderEpoch is written into the partitionLeaderEpoch of appended
 	// batches.
 	LeaderEpoch int32
+
+	// Lifecycle: retention (retention.go) and compaction (clean.go).
+	RetentionMs       int64 // retention.ms, 604800000; negative: no time limit
+	RetentionBytes    int64 // retention.bytes, -1; negative: no size limit
+	FileDeleteDelayMs int64 // file.delete.delay.ms, 60000
+	// Delete and Compact are cleanup.policy (default delete): Delete
+	// enables retention by time and size; Compact enables the cleaner and
+	// makes Append refuse records without a key (INVALID_RECORD).
+	Delete, Compact        bool
+	DeleteRetentionMs      int64   // delete.retention.ms, 86400000: tombstones are kept this long
+	MinCompactionLagMs     int64   // min.compaction.lag.ms, 0
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms, math.MaxInt64
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio, 0.5
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -64,6 +77,14 @@ func DefaultConfig() Config {
 		TimestampType:        CreateTime,
 		TimestampBeforeMaxMs: math.MaxInt64,
 		TimestampAfterMaxMs:  math.MaxInt64,
+
+		RetentionMs:            7 * 24 * 60 * 60 * 1000,
+		RetentionBytes:         -1,
+		FileDeleteDelayMs:      60000,
+		Delete:                 true,
+		DeleteRetentionMs:      24 * 60 * 60 * 1000,
+		MaxCompactionLagMs:     math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -74,4 +95,7 @@ type Options struct {
 	Config Config           //
 	Logger *slog.Logger     // nil means slog.Default()
 	Now    func() time.Time // nil means time.Now
+	// Space, if set, refuses appends while the disk is nearly full (see
+	// SpaceGuard); it may be shared by every log of a broker.
+	Space *SpaceGuard
 }

@@ -43,8 +43,11 @@ type Log struct {
 	syncBuf   []*segment   // reused by syncTo; guarded by syncMu
 
 	// rollMu serialises making rolled segments durable and writing
-	// snapshots (see finishRoll).
+	// snapshots (see finishRoll), and removing or replacing segments
+	// (retention.go, clean.go).
 	rollMu sync.Mutex
+
+	lc lifecycle // retention, DeleteRecords, cleaning, disk space; see retention.go
 }
 
 // Open opens the log in opts.Dir, creating it if needed, and recovers it
@@ -58,6 +61,7 @@ func Open(opts Options) (*Log, error) {
 		now:    opts.Now,
 		prod:   make(producerState),
 	}
+	l.lc.space = opts.Space
 	if l.fs == nil {
 		l.fs = vfs.Default
 	}

@@ -47,6 +47,9 @@ func (l *Log) recover() error {
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return storageErr(err)
 	}
+	if err := l.recoverLifecycleFiles(); err != nil {
+		return err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return storageErr(err)
@@ -116,6 +119,9 @@ func (l *Log) recover() error {
 	l.next = act.next
 	l.hw.Store(l.next)
 	l.lso.Store(l.segs[0].base)
+	if err := l.loadCheckpoint(); err != nil {
+		return err
+	}
 
 	if err := l.loadProducerState(snaps, decoded); err != nil {
 		return err

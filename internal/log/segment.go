@@ -60,6 +60,9 @@ type segment struct {
 	dirty   bool      // appended to since its last fsync
 
 	persistMu sync.Mutex // serialises persistIndexes
+	// retired: the segment left the log (deleted or replaced by a cleaned
+	// copy) and its index files are no longer its own. Set under persistMu.
+	retired bool
 
 	mu         sync.RWMutex // guards the fields below
 	loaded     bool         // ix.idx and ix.tidx are in memory
@@ -156,6 +159,9 @@ func (s *segment) finish() {
 func (s *segment) persistIndexes(sync bool) error {
 	s.persistMu.Lock()
 	defer s.persistMu.Unlock()
+	if s.retired {
+		return nil
+	}
 	s.mu.RLock()
 	loaded, rewrite := s.loaded, s.rewrite
 	idx, tidx, idxFrom, tidxFrom := s.ix.idx, s.ix.tidx, s.idxOnDisk, s.tidxOnDisk

@@ -48,7 +48,7 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	}
 
 	createTime := cfg.TimestampType == CreateTime
-	w := tsWalker{h: &h, checkBounds: createTime &&
+	w := tsWalker{h: &h, requireKey: cfg.Compact, checkBounds: createTime &&
 		(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
 	if w.checkBounds {
 		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
@@ -85,11 +85,15 @@ type tsWalker struct {
 	maxTs       int64
 	checkBounds bool
 	lo, hi      int64
+	requireKey  bool // compacted topic: every record needs a key
 }
 
 func (w *tsWalker) visit(r rawRecord) error {
 	if r.offsetDelta != w.next {
 		return invalidf("record %d has offset delta %d", w.next, r.offsetDelta)
+	}
+	if w.requireKey && r.key == nil {
+		return invalidf("compacted topic cannot accept a record without a key (record %d)", w.next)
 	}
 	ts := w.h.FirstTimestamp + r.timestampDelta
 	if w.next == 0 || ts > w.maxTs {

@@ -1,0 +1,43 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+// configuredAuthorizer is the authorizer the broker configs ask for: the
+// ACL authorizer (ACLs in <data dir>/acls.json, see internal/auth) when
+// authorizer.class.name names it or super.users is set, else cfg's
+// default (allow-all). A corrupt ACL file stops start-up.
+func configuredAuthorizer(cfg Config) (auth.Authorizer, error) {
+	a, err := auth.FromBrokerConfig(cfg.Kafka, cfg.FS, cfg.DataDir, cfg.Logger)
+	switch {
+	case errors.Is(err, auth.ErrCorruptACLs):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	case a == nil:
+		return cfg.Authorizer, nil
+	}
+	return a, nil
+}
+
+// allowedOnAny asks whether this connection may do op on some resource of
+// type rt (Kafka's authorizeByResourceType); an authorizer that cannot
+// answer is asked about the wildcard name.
+func (r *request) allowedOnAny(op auth.Operation, rt auth.ResourceType) bool {
+	if ta, ok := r.c.b.cfg.Authorizer.(auth.TypeAuthorizer); ok {
+		return ta.AuthorizeAny(r.c.subj, op, rt)
+	}
+	return r.allowed(op, auth.Resource{Type: rt, Name: auth.WildcardResource})
+}
+
+// topicName is t's name, or the name the request gave when t is unknown.
+func topicName(t *topic, requested string) string {
+	if t != nil {
+		return t.meta.Name
+	}
+	return requested
+}

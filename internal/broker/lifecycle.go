@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/meta"
+)
+
+// Log lifecycle: retention, compaction and the free-space floor.
+//
+// Two goroutines, started by Serve (b.goOwned), stopped by Close (b.done)
+// and waited for through b.wg:
+//
+//   - the retention loop applies every log's retention (see
+//     internal/log/retention.go) every log.retention.check.interval.ms
+//     (Sluice's default 5000, Kafka's 300000), then nudges the cleaner;
+//   - the cleaner compacts, one log at a time, the log whose dirty ratio is
+//     highest among those due (internal/log/clean.go), until none is; then
+//     it waits log.cleaner.backoff.ms (Kafka's 15000) or the next nudge, so
+//     with the defaults work is found within 5 s. Its reads are throttled to
+//     log.cleaner.io.max.bytes.per.second.
+//
+// Times come from the injected clock (Config.Now); only the loops' pacing
+// uses real timers, and tests call runRetention and runCleaner directly.
+//
+// The free-space floor, log.dir.min.free.bytes (Sluice's own config), is a
+// log.SpaceGuard shared by every log: below it Append fails with
+// KAFKA_STORAGE_ERROR, without making the log's error sticky.
+
+const minFreeBytesConfig = "log.dir.min.free.bytes"
+
+type lifecycle struct {
+	space *log.SpaceGuard
+	wake  chan struct{} // nudges the cleaner; capacity 1
+}
+
+// initLifecycle sets up the free-space guard; called by New before the
+// logs are opened.
+func (b *Broker) initLifecycle() {
+	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, b.brokerInt(minFreeBytesConfig, 1<<30))
+	b.lc.wake = make(chan struct{}, 1)
+}
+
+func (b *Broker) retentionLoop() {
+	interval := time.Duration(max(b.brokerInt("log.retention.check.interval.ms", 5000), 1)) * time.Millisecond
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-t.C:
+			b.runRetention(b.cfg.Now())
+			select {
+			case b.lc.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// runRetention applies retention to every log at now.
+func (b *Broker) runRetention(now time.Time) {
+	for _, p := range b.allPartitions() {
+		res, err := p.log.ApplyRetention(now)
+		if err != nil && !errors.Is(err, log.ErrClosed) {
+			b.logger.Warn("applying retention failed", "topic", p.topic, "partition", p.index, "err", err)
+		}
+		if res.Deleted > 0 {
+			b.logger.Info("retention deleted segments", "topic", p.topic, "partition", p.index,
+				"segments", res.Deleted, "bytes", res.DeletedBytes, "log_start_offset", res.LogStartOffset)
+		}
+	}
+}
+
+func (b *Broker) cleanerLoop() {
+	for {
+		for b.runCleaner(b.cfg.Now()) {
+			select {
+			case <-b.done:
+				return
+			default:
+			}
+		}
+		backoff := time.Duration(max(b.brokerInt("log.cleaner.backoff.ms", 15000), 1)) * time.Millisecond
+		t := time.NewTimer(backoff)
+		select {
+		case <-b.done:
+			t.Stop()
+			return
+		case <-b.lc.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// runCleaner cleans the due log with the highest dirty ratio and reports
+// whether it cleaned one.
+func (b *Broker) runCleaner(now time.Time) bool {
+	var best *partition
+	bestRatio := -1.0
+	for _, p := range b.allPartitions() {
+		if st := p.log.CleanStatus(now); st.Due && st.DirtyRatio > bestRatio {
+			best, bestRatio = p, st.DirtyRatio
+		}
+	}
+	if best == nil {
+		return false
+	}
+	opts := log.CleanOptions{Stop: b.done, Throttle: b.cleanerThrottle()}
+	st, err := best.log.Clean(now, opts)
+	if err != nil {
+		if !errors.Is(err, log.ErrClosed) {
+			b.logger.Warn("cleaning log failed", "topic", best.topic, "partition", best.index, "err", err)
+		}
+		return false
+	}
+	b.logger.Info("cleaned log", "topic", best.topic, "partition", best.index, "dirty_ratio", bestRatio,
+		"segments", st.Segments, "bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter)
+	return true
+}
+
+// cleanerThrottle returns a throttle holding the cleaner's reads to
+// log.cleaner.io.max.bytes.per.second, or nil when unlimited.
+func (b *Broker) cleanerThrottle() func(int) {
+	rate, err := strconv.ParseFloat(b.brokerValue("log.cleaner.io.max.bytes.per.second"), 64)
+	if err != nil || rate <= 0 || rate >= math.MaxInt64 {
+		return nil
+	}
+	start := time.Now()
+	var done float64
+	return func(n int) {
+		done += float64(n)
+		ahead := time.Duration(done/rate*float64(time.Second)) - time.Since(start)
+		if ahead > 10*time.Millisecond {
+			select {
+			case <-time.After(ahead):
+			case <-b.done:
+			}
+		}
+	}
+}
+
+// lifecycleConfig maps a topic's retention and compaction configs into
+// c; get returns a topic config's effective value.
+func lifecycleConfig(c *log.Config, overrides map[string]string, bc meta.Broker) {
+	get := func(name string) string { return meta.TopicValue(name, overrides, bc) }
+	i64 := func(name string, def int64) int64 {
+		v, err := strconv.ParseInt(get(name), 10, 64)
+		if err != nil {
+			return def
+		}
+		return v
+	}
+	c.RetentionMs = i64("retention.ms", c.RetentionMs)
+	c.RetentionBytes = i64("retention.bytes", c.RetentionBytes)
+	c.FileDeleteDelayMs = i64("file.delete.delay.ms", c.FileDeleteDelayMs)
+	c.DeleteRetentionMs = i64("delete.retention.ms", c.DeleteRetentionMs)
+	c.MinCompactionLagMs = i64("min.compaction.lag.ms", c.MinCompactionLagMs)
+	c.MaxCompactionLagMs = i64("max.compaction.lag.ms", c.MaxCompactionLagMs)
+	if v, err := strconv.ParseFloat(get("min.cleanable.dirty.ratio"), 64); err == nil {
+		c.MinCleanableDirtyRatio = v
+	}
+	c.Delete, c.Compact = false, false
+	for _, p := range strings.Split(get("cleanup.policy"), ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			c.Delete = true
+		case "compact":
+			c.Compact = true
+		}
+	}
+	if !c.Delete && !c.Compact {
+		c.Delete = true // Kafka's default policy
+	}
+}

@@ -1,0 +1,116 @@
+package log
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// fillKeyed appends about size bytes of 100-record batches of ~120-byte
+// records, keys drawn round-robin from size/10 records' worth of keys (10%
+// live), then rolls so that everything is cleanable.
+func fillKeyed(b *testing.B, l *Log, clk *clock, size int64, codec int8) {
+	const perBatch = 100
+	// Values: windows of a random hex buffer, so codecs see realistic
+	// (about 2:1) data rather than zeros.
+	rnd := make([]byte, 1<<16)
+	for i := range rnd {
+		rnd[i] = "0123456789abcdef"[rand.IntN(16)]
+	}
+	const valueLen = 100
+	recSize := int64(valueLen + 20)
+	keys := max(int(size/recSize/10), 1)
+	n := 0
+	recs := make([]kv, perBatch)
+	for l.Size() < size {
+		for i := range recs {
+			at := (n * 37) % (len(rnd) - valueLen)
+			recs[i] = kv{key: fmt.Appendf(nil, "key-%09d", n%keys), value: rnd[at : at+valueLen]}
+			n++
+		}
+		if _, err := l.Append(buildKeyed(b, codec, -1, -1, clk.Now().UnixMilli(), recs)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clk.Advance(time.Minute)
+	if _, err := l.rollIdle(clk.Now()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkCompact cleans a 100 MB log in which 10% of the records are the
+// newest of their key; MB/s is of the log cleaned.
+func BenchmarkCompact(b *testing.B) {
+	for _, codec := range []int8{CodecNone, CodecZstd} {
+		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+			const size = 100 << 20
+			for b.Loop() {
+				b.StopTimer()
+				clk := newClock()
+				cfg := compactConfig()
+				cfg.SegmentBytes = 64 << 20
+				cfg.IndexIntervalBytes = 4096
+				o := testOpts(b, cfg)
+				o.Now = clk.Now
+				l := mustOpen(b, o)
+				fillKeyed(b, l, clk, size, codec)
+				before := l.Size()
+				b.StartTimer()
+				st, err := l.Clean(clk.Now(), CleanOptions{})
+				b.StopTimer()
+				if err != nil || st.BytesAfter*5 > st.BytesBefore {
+					b.Fatalf("clean: %+v %v", st, err)
+				}
+				b.SetBytes(before)
+				l.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkAppendP99WhileCleaning reports the p99 latency of 1 KiB
+// appends to one log, idle and while another log is being cleaned.
+func BenchmarkAppendP99WhileCleaning(b *testing.B) {
+	clk := newClock()
+	cfg := compactConfig()
+	cfg.SegmentBytes = 64 << 20
+	o := testOpts(b, cfg)
+	o.Now = clk.Now
+	dirty := mustOpen(b, o)
+	defer dirty.Close()
+	fillKeyed(b, dirty, clk, 100<<20, CodecNone)
+
+	hot := mustOpen(b, testOpts(b, DefaultConfig()))
+	defer hot.Close()
+	s := plain(1)
+	s.valueSize = 1024
+	batch := build(b, s)
+	p99 := func(n int) time.Duration {
+		lat := make([]time.Duration, n)
+		for i := range lat {
+			bb := slices.Clone(batch)
+			t0 := time.Now()
+			if _, err := hot.Append(bb); err != nil {
+				b.Fatal(err)
+			}
+			lat[i] = time.Since(t0)
+		}
+		slices.Sort(lat)
+		return lat[n*99/100]
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		idle := p99(20000)
+		done := make(chan error, 1)
+		go func() { _, err := dirty.Clean(clk.Now(), CleanOptions{}); done <- err }()
+		busy := p99(20000)
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(idle.Microseconds()), "p99-idle-µs")
+		b.ReportMetric(float64(busy.Microseconds()), "p99-cleaning-µs")
+	}
+}
