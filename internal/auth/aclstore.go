@@ -1,16 +1,14 @@
 package auth
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
+
+	"github.com/sluice-io/sluice/internal/envelope"
 
 	"github.com/sluice-io/sluice/internal/vfs"
 )
@@ -45,14 +43,6 @@ const (
 // ErrCorruptACLs marks an ACL file that cannot be trusted.
 var ErrCorruptACLs = errors.New("corrupt ACL file")
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-type aclEnvelope struct {
-	Version *int            `json:"version"`
-	CRC32C  *uint32         `json:"crc32c"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 type aclPayload struct {
 	ACLs []aclRecord `json:"acls"`
 }
@@ -81,42 +71,13 @@ func encodeACLs(acls []ACL) ([]byte, error) {
 			Principal: a.Principal, Host: a.Host, Operation: a.Operation.String(), Permission: a.Permission.String(),
 		})
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"version":` + strconv.Itoa(aclFileVersion) + `,"crc32c":`)
-	buf.WriteString(strconv.FormatUint(uint64(crc32.Checksum(body, castagnoli)), 10))
-	buf.WriteString(`,"payload":`)
-	buf.Write(body)
-	buf.WriteString("}\n")
-	return buf.Bytes(), nil
+	return envelope.Encode(aclFileVersion, p)
 }
 
 func decodeACLs(data []byte) ([]ACL, error) {
-	var env aclEnvelope
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the envelope")
-	}
-	switch {
-	case env.Version == nil || env.CRC32C == nil || env.Payload == nil:
-		return nil, errors.New("envelope lacks version, crc32c or payload")
-	case *env.Version != aclFileVersion:
-		return nil, fmt.Errorf("unknown version %d", *env.Version)
-	case crc32.Checksum(env.Payload, castagnoli) != *env.CRC32C:
-		return nil, fmt.Errorf("checksum mismatch (stored %d, computed %d)", *env.CRC32C, crc32.Checksum(env.Payload, castagnoli))
-	}
 	var p aclPayload
-	dec = json.NewDecoder(bytes.NewReader(env.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+	if err := envelope.Decode(data, aclFileVersion, &p); err != nil {
+		return nil, err
 	}
 	acls := make([]ACL, 0, len(p.ACLs))
 	seen := map[ACL]bool{}

@@ -12,8 +12,14 @@ package broker
 //   INVALID_TIMESTAMP, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
 //   KAFKA_STORAGE_ERROR, UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID, v13).
 // * Idempotent retries are acknowledged with their original offsets.
-// * Transactional writes are refused (INVALID_TXN_STATE) until the
-//   transaction coordinator exists.
+// * Transactional batches (WRITE on the transactional id,
+//   TRANSACTIONAL_ID_AUTHORIZATION_FAILED) are accepted only for a
+//   partition added to the producer's ongoing transaction
+//   (AddPartitionsToTxn); otherwise INVALID_TXN_STATE, or
+//   INVALID_PRODUCER_EPOCH for a fenced epoch. A transactional batch
+//   without a transactional id is INVALID_TXN_STATE; a transactional id
+//   with a non-transactional batch is INVALID_RECORD. (Transaction version 2's
+//   implicit partition addition is not served.)
 // * Fetches waiting on a partition are woken by its appends.
 
 import (
@@ -24,6 +30,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 func init() { register(0, 3, 13, handleProduce) }
@@ -36,8 +43,6 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 		reqErr = kerr.InvalidRequiredAcks
 	case req.TransactionID != nil && !r.allowed(auth.OpWrite, auth.TransactionalID(*req.TransactionID)):
 		reqErr = kerr.TransactionalIDAuthorizationFailed
-	case req.TransactionID != nil:
-		reqErr = kerr.InvalidTxnState
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -62,7 +67,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 			if topicErr != nil {
 				sp.ErrorCode = code(topicErr)
 			} else {
-				b.producePartition(r, t, rp, &sp)
+				b.producePartition(r, t, rp, &sp, req.TransactionID)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -74,16 +79,31 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 	return resp
 }
 
-func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) {
+func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, txnID *string) {
 	if rp.Partition < 0 || int(rp.Partition) >= len(t.partitions) {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return
 	}
 	p := t.partitions[rp.Partition]
 	if h, err := log.ParseBatchHeader(rp.Records); err == nil {
-		if h.Transactional() {
+		switch {
+		case h.Transactional() && txnID == nil:
 			sp.ErrorCode = kerr.InvalidTxnState.Code
 			return
+		case !h.Transactional() && txnID != nil:
+			sp.ErrorCode = kerr.InvalidRecord.Code // as Kafka's request validation
+			return
+		}
+		if h.Transactional() {
+			// Held until appended: the transaction cannot end between
+			// the check and the append (txn.go).
+			b.txns.mu.RLock()
+			defer b.txns.mu.RUnlock()
+			tp := txn.TopicPartition{Topic: t.meta.Name, Partition: rp.Partition}
+			if err := b.txns.coord.Verify(*txnID, h.ProducerID, h.ProducerEpoch, tp); err != nil {
+				sp.ErrorCode = code(err)
+				return
+			}
 		}
 		if h.ProducerID >= 0 && !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowed(auth.OpWrite, auth.Topic(t.meta.Name)) {
 			sp.ErrorCode = kerr.ClusterAuthorizationFailed.Code

@@ -11,9 +11,11 @@ package broker
 //   both (KIP-74).
 // * Fetch sessions (KIP-227, v7+): see fetchsession.go.
 // * Topic IDs (v13+): UNKNOWN_TOPIC_ID for unknown ids.
-// * Isolation level: read_committed is served like read_uncommitted (the
-//   last stable offset equals the high watermark) until transactions
-//   exist; it gets an empty aborted-transactions list.
+// * Isolation level: read_committed returns only batches below the last
+//   stable offset (the first offset of the earliest open transaction) and
+//   the aborted transactions overlapping the returned range (producer id,
+//   first offset), so clients drop aborted records; read_uncommitted
+//   reads to the high watermark. Both report the last stable offset.
 // * OFFSET_OUT_OF_RANGE carries the log start offset and high watermark.
 // * CurrentLeaderEpoch (v9+) other than 0 is FENCED_LEADER_EPOCH (older)
 //   or UNKNOWN_LEADER_EPOCH (newer).
@@ -152,7 +154,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	var wake chan struct{}
 	results := make([]partResult, len(parts))
 	for {
-		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, results)
+		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results)
 		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
 			break
 		}
@@ -178,6 +180,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 			break
 		}
 		t := time.NewTimer(left)
+		waitStart := time.Now()
 		select {
 		case <-wake:
 			t.Stop()
@@ -186,6 +189,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 			t.Stop()
 			return nil
 		}
+		r.waited += time.Since(waitStart) // not handler time (quotas.go)
 	}
 
 	readCommitted := req.IsolationLevel == 1
@@ -208,11 +212,16 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		p.Partition = fp.part
 		p.ErrorCode = res.code
 		p.HighWatermark = res.hw
-		p.LastStableOffset = res.hw
+		p.LastStableOffset = res.lso
 		p.LogStartOffset = res.logStart
 		p.PreferredReadReplica = -1
 		if readCommitted {
-			p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			p.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(res.aborted))
+			for _, a := range res.aborted {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				p.AbortedTransactions = append(p.AbortedTransactions, at)
+			}
 		}
 		// Empty, not null: librdkafka rejects a null record set. The
 		// records themselves are spliced in from the segment file when
@@ -228,31 +237,32 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 
 // partResult is what one read pass found for a partition.
 type partResult struct {
-	code         int16
-	hw, logStart int64
-	rr           log.ReadResult
+	code              int16
+	hw, lso, logStart int64
+	rr                log.ReadResult
+	aborted           []log.AbortedTxn // read_committed: overlapping the range read
 }
 
 func (sp *sessPart) changed(res *partResult) bool {
 	return !sp.sent || res.rr.Size() > 0 || res.code != 0 || sp.lastErr != res.code ||
-		sp.hw != res.hw || sp.lso != res.hw || sp.logStart != res.logStart
+		sp.hw != res.hw || sp.lso != res.lso || sp.logStart != res.logStart
 }
 
 func (sp *sessPart) remember(res *partResult) {
-	sp.sent, sp.lastErr, sp.hw, sp.lso, sp.logStart = true, res.code, res.hw, res.hw, res.logStart
+	sp.sent, sp.lastErr, sp.hw, sp.lso, sp.logStart = true, res.code, res.hw, res.lso, res.logStart
 }
 
 // readParts reads every partition once, honouring the response and
 // partition byte limits, and reports the bytes read and whether any
 // partition failed (which ends a long poll).
-func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, out []partResult) (int, bool) {
+func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult) (int, bool) {
 	total := 0
 	anyErr := false
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
 	for i := range parts {
-		res := partResult{hw: -1, logStart: -1}
+		res := partResult{hw: -1, lso: -1, logStart: -1}
 		p := live[i]
 		if p == nil {
 			res.code = code(errs[i])
@@ -263,10 +273,15 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 		res.hw, res.logStart = p.log.HighWatermark(), p.log.LogStartOffset()
 		limit := min(parts[i].maxBytes, maxBytes-int32(total))
 		if limit <= 0 && total > 0 {
+			res.lso = p.log.LastStableOffset()
 			out[i] = res
 			continue
 		}
-		rr, err := p.log.Read(parts[i].offset, max(limit, 0), total == 0)
+		read := p.log.Read
+		if readCommitted {
+			read = p.log.ReadCommitted
+		}
+		rr, err := read(parts[i].offset, max(limit, 0), total == 0)
 		if err != nil {
 			res.code = code(readError(err))
 			switch {
@@ -279,7 +294,10 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 			out[i] = res
 			continue
 		}
-		res.hw, res.logStart, res.rr = rr.HighWatermark, rr.LogStartOffset, rr
+		res.hw, res.lso, res.logStart, res.rr = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset, rr
+		if readCommitted && rr.Size() > 0 {
+			res.aborted = p.log.AbortedTxns(parts[i].offset, rr.LastStableOffset-1)
+		}
 		total += rr.Size()
 		out[i] = res
 	}

@@ -4,7 +4,7 @@ package broker
 //
 // Behaviour:
 // * Timestamp -1 latest (the high watermark; the last stable offset under
-//   read_committed, equal until transactions exist), -2 earliest (log start
+//   read_committed), -2 earliest (log start
 //   offset), -3 max timestamp (v7+, KIP-734: the record with the largest
 //   timestamp), -4 earliest local (v8+, the log start offset: no tiered
 //   storage), -5 latest tiered (v9+, -1: no tiered storage); otherwise the
@@ -36,7 +36,7 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 			} else if p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = code(err)
 			} else {
-				b.listOffset(p, rp.Timestamp, &sp)
+				b.listOffset(p, rp.Timestamp, req.IsolationLevel == 1, &sp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -45,11 +45,14 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 	return resp
 }
 
-func (b *Broker) listOffset(p *partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) {
+func (b *Broker) listOffset(p *partition, ts int64, readCommitted bool, sp *kmsg.ListOffsetsResponseTopicPartition) {
 	sp.LeaderEpoch = 0
 	switch ts {
 	case -1:
 		sp.Offset = p.log.HighWatermark()
+		if readCommitted {
+			sp.Offset = p.log.LastStableOffset()
+		}
 	case -2, -4:
 		sp.Offset = p.log.LogStartOffset()
 	case -5:

@@ -9,8 +9,9 @@ package broker
 //   and "all topics" (null topics, v2+) leaves such topics out.
 // * Uncommitted partitions (and unknown groups) have offset -1, leader
 //   epoch -1 and empty metadata.
-// * v8+ batches groups. RequireStable (v7+) is accepted: without
-//   transactions no offset is ever pending.
+// * v8+ batches groups. RequireStable (v7+): a partition with offsets
+//   pending in an ongoing transaction (TxnOffsetCommit) is
+//   UNSTABLE_OFFSET_COMMIT, which clients retry.
 // * v9 member id and epoch (KIP-848): for a consumer group they must name
 //   a member at its current epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH);
 //   no member id with epoch -1 fetches freely; classic groups ignore them.
@@ -36,7 +37,7 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 					continue
 				}
 			}
-			resp.Groups = append(resp.Groups, b.offsetFetchGroup(r, rg.Group, rg.Topics))
+			resp.Groups = append(resp.Groups, b.offsetFetchGroup(r, rg.Group, rg.Topics, req.RequireStable))
 		}
 		return resp
 	}
@@ -49,7 +50,7 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 			topics = append(topics, gt)
 		}
 	}
-	g := b.offsetFetchGroup(r, req.Group, topics)
+	g := b.offsetFetchGroup(r, req.Group, topics, req.RequireStable)
 	if r.version >= 2 {
 		resp.ErrorCode = g.ErrorCode
 	}
@@ -70,7 +71,7 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 }
 
 // offsetFetchGroup answers for one group; topics nil means all.
-func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroup {
+func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	g := kmsg.NewOffsetFetchResponseGroup()
 	g.Group = groupID
 	errPartitions := func(t kmsg.OffsetFetchRequestGroupTopic, err *kerr.Error) kmsg.OffsetFetchResponseGroupTopic {
@@ -111,6 +112,13 @@ func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.Offs
 	for _, t := range out {
 		if topics == nil && !r.allowed(auth.OpDescribe, auth.Topic(t.Topic)) {
 			continue
+		}
+		if requireStable {
+			for i, p := range t.Partitions {
+				if b.groups.HasPendingTxnOffsets(groupID, t.Topic, p.Partition) {
+					t.Partitions[i].ErrorCode = kerr.UnstableOffsetCommit.Code
+				}
+			}
 		}
 		g.Topics = append(g.Topics, t)
 	}

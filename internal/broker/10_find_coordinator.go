@@ -6,12 +6,9 @@ package broker
 // * Key type 0 (group): this broker is the coordinator of every group
 //   (node id, advertised host and port); DESCRIBE on the group is required
 //   (GROUP_AUTHORIZATION_FAILED).
-// * Key type 1 (transaction): transactions are not implemented, so the
-//   answer is what a Kafka broker gives while it cannot serve the
-//   transaction coordinator (its __transaction_state partition is not
-//   available): COORDINATOR_NOT_AVAILABLE, after the DESCRIBE check on the
-//   transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Clients retry
-//   it until their own timeout.
+// * Key type 1 (transaction): this broker is the transaction coordinator
+//   of every transactional id; DESCRIBE on the transactional id is
+//   required (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 // * Key type 2 (share, v6) and unknown types: INVALID_REQUEST, as Kafka
 //   answers when share groups are not enabled.
 // * v4+ batches keys (CoordinatorKeys) with an entry per key.
@@ -38,7 +35,6 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 				err = kerr.GroupAuthorizationFailed
 			}
 		case 1:
-			err = kerr.CoordinatorNotAvailable
 			if !r.allowed(auth.OpDescribe, auth.Resource{Type: auth.ResourceTransactionalID, Name: key}) {
 				err = kerr.TransactionalIDAuthorizationFailed
 			}
@@ -48,9 +44,6 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 		if err != nil {
 			c.ErrorCode = err.Code
 			msg := err.Message
-			if err == kerr.CoordinatorNotAvailable && req.CoordinatorType == 1 {
-				msg += ": transactions are not supported by this broker"
-			}
 			c.ErrorMessage = &msg
 			return c
 		}

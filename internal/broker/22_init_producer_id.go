@@ -7,15 +7,23 @@ package broker
 //   epoch 0 on every call, as Kafka does; ids are allocated in blocks whose
 //   high-water mark is persisted before use, so ids never repeat across
 //   restarts.
-// * A transactional id is refused with UNSUPPORTED_VERSION until the
-//   transaction coordinator exists (FindCoordinator answers
-//   COORDINATOR_NOT_AVAILABLE for transactional ids).
+// * A transactional id (WRITE on it, TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+//   goes to the transaction coordinator (txn.go): a new producer id with
+//   epoch 0, or the same id with the epoch bumped, which fences older
+//   incarnations; their ongoing transaction is aborted (markers written)
+//   before the answer. A timeout above transaction.max.timeout.ms is
+//   INVALID_TRANSACTION_TIMEOUT; CONCURRENT_TRANSACTIONS while the previous
+//   transaction completes; v3+ with a stale producer id/epoch (KIP-360) is
+//   PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 func init() { register(22, 0, 5, handleInitProducerID) }
@@ -28,8 +36,7 @@ func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest
 		return resp
 	}
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		return resp
+		return b.initTransactionalProducer(r, req, resp)
 	}
 	if !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowedOnAny(auth.OpWrite, auth.ResourceTopic) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
@@ -42,5 +49,25 @@ func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest
 		return resp
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}
+
+func (b *Broker) initTransactionalProducer(r *request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) kmsg.Response {
+	var res txn.InitResult
+	var err error
+	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
+	b.txns.prepare(func() {
+		res, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
+	})
+	if err == nil && res.Abort != nil {
+		if b.completeTxn(res.Abort) != nil {
+			err = kerr.ConcurrentTransactions // retried until the markers are written
+		}
+	}
+	if err != nil {
+		resp.ErrorCode = code(fencedErr(err, r.version, 4))
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = res.ProducerID, res.Epoch
 	return resp
 }

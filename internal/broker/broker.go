@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/meta"
+	"github.com/sluice-io/sluice/internal/quota"
 )
 
 // Broker is a single-node Kafka-compatible broker.
@@ -41,12 +42,15 @@ type Broker struct {
 	groups   *group.Coordinator
 	lc       lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
+	txns *txnWiring // transaction coordinator (txn.go)
+
 	lns            []*listener       // listener.go; the first one is Addr
 	tls            *tlsServer        // tls.go; nil without TLS listeners
 	creds          *meta.Credentials // SCRAM credentials (sasl.go)
 	saslMechanisms []string          // sasl.enabled.mechanisms
 	principals     *auth.PrincipalMapper
 	jwt            *auth.JWTValidation // OAUTHBEARER (sasl.go)
+	quotas         *quota.Manager      // client quotas (quotas.go)
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -118,7 +122,15 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.openTxns(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
 	if err := b.setupSecurity(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	if err := b.openQuotas(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
@@ -289,6 +301,7 @@ func (b *Broker) ticker() {
 		case <-t.C:
 			now := b.cfg.Now()
 			b.groups.Tick(now)
+			b.tickTxns(now)
 			if now.Sub(lastLogTick) < time.Second {
 				continue
 			}

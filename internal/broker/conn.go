@@ -79,6 +79,7 @@ type request struct {
 	corrID   int32
 	clientID string
 	kreq     kmsg.Request
+	waited   time.Duration // time a long poll waited (not handler time)
 }
 
 func (c *conn) serve() {
@@ -191,6 +192,16 @@ func (c *conn) handleFrame(frame []byte) bool {
 		return false
 	}
 	req.kreq = kreq
+	if c.b.quotasActive() { // quotas.go; one atomic load when none are set
+		start := time.Now()
+		resp := h.fn(c.b, req, kreq)
+		throttle := c.b.quotaThrottle(req, len(frame), resp, time.Since(start)-req.waited)
+		if resp != nil && (!c.write(req, resp) || c.closeAfter) {
+			return false
+		}
+		c.mute(throttle) // KIP-219: respond at once, then stop reading
+		return true
+	}
 	resp := h.fn(c.b, req, kreq)
 	if resp == nil { // acks=0 produce: no response
 		return true

@@ -32,6 +32,7 @@ Client commands (for Sluice or any Kafka cluster):
   sluice cluster info             cluster id, controller and brokers
   sluice user set|list|delete     manage SASL users' SCRAM credentials
   sluice acl create|list|delete   manage ACLs (kafka-acls-like flags)
+  sluice quota describe|alter     manage client quotas of users and client ids
 
   sluice help [COMMAND]           this text, or a command's help
 
@@ -74,6 +75,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return userFamily.run(ctx, cio, args[1:])
 	case "acl":
 		return aclFamily.run(ctx, cio, args[1:])
+	case "quota":
+		return quotaFamily.run(ctx, cio, args[1:])
 	case "produce":
 		return single(ctx, cio, "produce", runProduce, args[1:])
 	case "consume":

@@ -130,6 +130,9 @@ type Coordinator struct {
 	lastCheck time.Time // last offset-expiry pass
 	closed    bool
 	out       []func() // callbacks to run after unlocking
+	// txnOffsets: offsets committed in ongoing transactions, by producer
+	// id and group, until EndTxn (txn.go).
+	txnOffsets map[int64]map[string]map[tp]offset
 }
 
 // New returns a coordinator with no groups; replay __consumer_offsets into

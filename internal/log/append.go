@@ -30,6 +30,12 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	return l.appendBatch(batch, h, cfg, now, -1)
+}
+
+// appendBatch is Append after validation; marker is the control type of a
+// broker-written control batch (AppendMarker), -1 for a producer's batch.
+func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, marker int16) (AppendResult, error) {
 	if err := l.lc.space.Check(now); err != nil {
 		return AppendResult{}, err
 	}
@@ -45,7 +51,14 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	res := AppendResult{LogAppendTime: -1, LogStartOffset: l.lso.Load()}
-	dup, isDup, err := l.prod.check(&h)
+	var dup batchMeta
+	var isDup bool
+	var err error
+	if marker < 0 {
+		dup, isDup, err = l.prod.check(&h)
+	} else if e := l.prod[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
+		err = ErrInvalidProducerEpoch
+	}
 	if err != nil || isDup {
 		l.mu.Unlock()
 		if isDup {
@@ -92,7 +105,12 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	seg.appended(&h, pos, cfg.IndexIntervalBytes, now)
 	l.next = h.LastOffset() + 1
 	l.hw.Store(l.next)
-	l.prod.update(&h)
+	if marker < 0 {
+		l.prod.update(&h)
+	} else {
+		l.prod.applyMarker(&h)
+	}
+	l.txns.apply(&h, marker)
 	res.BaseOffset, res.LastOffset = h.BaseOffset, h.LastOffset()
 	end := l.next
 	needSync := end-l.synced.Load() >= cfg.FlushMessages
@@ -142,7 +160,8 @@ func (l *Log) maybeRoll(h *BatchHeader, cfg *Config, now time.Time) ([]byte, boo
 	l.segs = append(l.segs, seg)
 	l.dirDirty = true
 	l.logger.Debug("rolled segment", "segment", seg.name(), "previous", old.name(), "previousBytes", size)
-	return encodeSnapshot(l.prod), true, nil
+	l.txns.prune(l.lso.Load())
+	return encodeSnapshot(l.prod, &l.txns), true, nil
 }
 
 // finishRoll makes every segment before base durable, indexes included,

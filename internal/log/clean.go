@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -32,7 +33,10 @@ import (
 // keeping a record only if it has a key, is the newest for that key and
 // is not a tombstone (null value) older than delete.retention.ms (by its
 // timestamp; Kafka counts from the first cleaning, KIP-534). Records
-// without a key are dropped, as Kafka does.
+// without a key are dropped, as Kafka does. Records of aborted
+// transactions are dropped and never shadow another record; nothing at or
+// after the last stable offset is cleaned; control batches are kept
+// (Kafka removes them after delete.retention.ms; Sluice does not yet).
 //
 // Every batch keeps its base offset, lastOffsetDelta, producer fields and
 // first timestamp, so kept records keep their offsets and sequence numbers
@@ -107,6 +111,12 @@ type CleanStatus struct {
 // above). Called under mu.
 func (l *Log) cleanableLocked(now time.Time, cfg *Config) []*segment {
 	segs := l.segs[:len(l.segs)-1]
+	// Nothing at or after the last stable offset: an open transaction
+	// may still abort (txn.go).
+	if lso := l.txns.stable(l.next); len(segs) > 0 && segs[len(segs)-1].next > lso {
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].next > lso })
+		segs = segs[:i]
+	}
 	if cfg.MinCompactionLagMs > 0 {
 		for i, s := range segs {
 			if ts, _ := s.maxTimestamp(); ts != noTimestamp && now.UnixMilli()-ts < cfg.MinCompactionLagMs {
@@ -163,9 +173,11 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 }
 
 // offsetMap maps key hashes to the offset of the key's newest record.
+// Records of aborted transactions are neither mapped nor kept.
 type offsetMap struct {
-	s1, s2 maphash.Seed
-	m      map[[2]uint64]int64
+	s1, s2  maphash.Seed
+	m       map[[2]uint64]int64
+	aborted abortedSet
 }
 
 func newOffsetMap() *offsetMap {
@@ -204,8 +216,14 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	st.CleanerStart, st.CleanerEnd = segs[0].base, segs[len(segs)-1].next
 
 	m := newOffsetMap()
+	l.mu.RLock()
+	m.aborted = newAbortedSet(l.txns.aborted)
+	l.mu.RUnlock()
 	for _, s := range segs {
 		n, err := l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
+			if m.aborted.has(h) {
+				return nil
+			}
 			return forEachRecord(h, b, cfg, func(off int64, r *rawRecord, _ []byte) {
 				if r.key != nil {
 					m.m[m.key(r.key)] = off
@@ -391,8 +409,9 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 		area = area[:0]
 		kept := int32(0)
 		maxTs := int64(noTimestamp)
+		aborted := m.aborted.has(h)
 		err := forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
-			if r.key == nil {
+			if r.key == nil || aborted {
 				return
 			}
 			if latest, ok := m.m[m.key(r.key)]; ok && latest > off {

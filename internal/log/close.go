@@ -95,7 +95,7 @@ func (l *Log) shutdown() error {
 		}
 	}
 	l.mu.RLock()
-	snap := encodeSnapshot(l.prod)
+	snap := encodeSnapshot(l.prod, &l.txns)
 	l.mu.RUnlock()
 	return l.writeSnapshot(end, snap)
 }

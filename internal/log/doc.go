@@ -13,7 +13,7 @@
 //	00000000000000000000.log        record batches, back to back (see batch.go)
 //	00000000000000000000.index      sparse offset index (see index.go)
 //	00000000000000000000.timeindex  sparse time index (see index.go)
-//	00000000000000001234.snapshot   producer state as of offset 1234 (see snapshot.go)
+//	00000000000000001234.snapshot   producer and transaction state as of offset 1234 (see snapshot.go)
 //	.clean_shutdown                 present only while the log is closed cleanly
 //	offsets.checkpoint              log start offset and cleaner offset (see retention.go)
 //	*.deleted                       files of deleted segments, removed after file.delete.delay.ms (retention.go)
@@ -29,6 +29,14 @@
 // and indexes) has been fsynced, so the newest valid snapshot is also the
 // recovery point: an unclean Open fully verifies (CRC) every segment from it
 // on, and only sanity-checks the ones before it. See recover.go.
+//
+// # Transactions
+//
+// Transactional batches open a transaction per producer; AppendMarker
+// writes the commit or abort control batch that closes it. The log keeps
+// the open transactions (for the last stable offset, which ReadCommitted
+// and compaction stop at) and the aborted ones (Kafka's .txnindex, kept in
+// the producer snapshot instead of a file per segment). See txn.go.
 //
 // # Concurrency
 //

@@ -26,6 +26,7 @@ type Log struct {
 	segs   []*segment    // by base offset; the last one is active
 	next   int64         // offset the next record gets
 	prod   producerState // idempotent producers
+	txns   txnState      // open and aborted transactions (txn.go)
 	snaps  []int64       // offsets of snapshot files on disk, ascending
 	err    error         // sticky I/O error; appends fail with it
 	closed bool

@@ -160,8 +160,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			LastOffsetDelta: 2, MaxTimestamp: int64(i)}
 		p.update(&h)
 	}
-	b := encodeSnapshot(p)
-	q, err := decodeSnapshot(b)
+	b := encodeSnapshot(p, &txnState{})
+	q, _, err := decodeSnapshot(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +176,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	for i := range b {
 		c := append([]byte(nil), b...)
 		c[i] ^= 0x10
-		if _, err := decodeSnapshot(c); err == nil {
+		if _, _, err := decodeSnapshot(c); err == nil {
 			t.Fatalf("flipping byte %d went unnoticed", i)
 		}
 	}
-	if _, err := decodeSnapshot(b[:len(b)-1]); err == nil {
+	if _, _, err := decodeSnapshot(b[:len(b)-1]); err == nil {
 		t.Fatal("truncated snapshot accepted")
 	}
 }

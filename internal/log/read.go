@@ -16,6 +16,7 @@ type ReadResult struct {
 	n   int
 
 	HighWatermark, LogStartOffset int64
+	LastStableOffset              int64 // see LastStableOffset
 }
 
 // Size returns the number of bytes of the batches.
@@ -53,23 +54,39 @@ func (r ReadResult) File() (f vfs.File, pos int64, n int) {
 // [LogStartOffset, HighWatermark] is ErrOffsetOutOfRange. Only completely
 // appended batches are visible. The file I/O happens outside the log's lock.
 func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOneBatch, false)
+}
+
+// ReadCommitted is Read at read_committed: only batches below the last
+// stable offset (txn.go) are returned. An offset at or past it, up to the
+// high watermark, gives an empty result. LastStableOffset is set.
+func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
+	return l.read(offset, maxBytes, minOneBatch, true)
+}
+
+func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (ReadResult, error) {
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
 		return ReadResult{}, ErrClosed
 	}
-	res := ReadResult{HighWatermark: l.next, LogStartOffset: l.lso.Load()}
+	res := ReadResult{HighWatermark: l.next, LogStartOffset: l.lso.Load(), LastStableOffset: l.txns.stable(l.next)}
+	upTo := l.next
+	if committed {
+		upTo = res.LastStableOffset
+	}
 	if offset < res.LogStartOffset || offset > res.HighWatermark {
 		l.mu.RUnlock()
 		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange,
 			offset, res.LogStartOffset, res.HighWatermark)
 	}
-	if offset == res.HighWatermark {
+	if offset >= upTo {
 		l.mu.RUnlock()
 		return res, nil
 	}
 	seg := l.segmentFor(offset)
 	limit := seg.size.Load()
+	cut := upTo < seg.next // the stable offset is inside this segment
 	l.mu.RUnlock()
 
 	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
@@ -77,6 +94,22 @@ func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, 
 	}
 	r, buf := pooledWindow(seg.log, limit)
 	defer readWindows.Put(buf)
+
+	if cut {
+		// Stop before the batch at the stable offset (always a batch
+		// base: the first batch of an open transaction).
+		next, pos := seg.lookupOffset(upTo)
+		for next < upTo {
+			h, err := r.header(pos)
+			if err != nil {
+				return res, l.readErr(seg, pos, err)
+			}
+			pos += int64(h.Size())
+			next = h.LastOffset() + 1
+		}
+		limit = pos
+		r.limit = pos
+	}
 
 	// Find the batch holding offset, from the index entry before it.
 	next, pos := seg.lookupOffset(offset)

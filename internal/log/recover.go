@@ -84,7 +84,7 @@ func (l *Log) recover() error {
 	}
 
 	cfg := l.cfg.Load()
-	decoded := map[int64]producerState{}
+	decoded := map[int64]decodedSnapshot{}
 	if len(bases) == 0 {
 		seg, err := createSegment(l.fs, l.dir, 0)
 		if err != nil {
@@ -191,17 +191,24 @@ func (l *Log) removeFile(name, why string) {
 	l.dirDirty = true
 }
 
-func (l *Log) readSnapshot(off int64) (producerState, error) {
+// decodedSnapshot is a snapshot file's contents.
+type decodedSnapshot struct {
+	prod producerState
+	txns txnState
+}
+
+func (l *Log) readSnapshot(off int64) (decodedSnapshot, error) {
 	b, err := readFile(l.fs, filepath.Join(l.dir, fileName(off, snapshotExt)))
 	if err != nil {
-		return nil, err
+		return decodedSnapshot{}, err
 	}
-	return decodeSnapshot(b)
+	p, t, err := decodeSnapshot(b)
+	return decodedSnapshot{p, t}, err
 }
 
 // loadProducerState installs the newest valid snapshot at or below the log
 // end and replays the batch headers after it.
-func (l *Log) loadProducerState(snaps []int64, decoded map[int64]producerState) error {
+func (l *Log) loadProducerState(snaps []int64, decoded map[int64]decodedSnapshot) error {
 	from := l.lso.Load()
 	for i := len(snaps) - 1; i >= 0; i-- {
 		off := snaps[i]
@@ -223,7 +230,7 @@ func (l *Log) loadProducerState(snaps []int64, decoded map[int64]producerState) 
 			continue
 		}
 		if len(l.snaps) == 0 {
-			l.prod, from = p, off
+			l.prod, l.txns, from = p.prod, p.txns, off
 		}
 		l.snaps = append(l.snaps, off)
 	}
@@ -242,9 +249,18 @@ func (l *Log) loadProducerState(snaps []int64, decoded map[int64]producerState) 
 		}
 		off, pos := seg.lookupOffset(max(from, seg.base))
 		r := windowReader{f: seg.log, limit: seg.size.Load(), buf: make([]byte, recoverWindow)}
-		_, _, err := scanBatches(&r, pos, off, false, func(h *BatchHeader, _ int64) {
+		_, _, err := scanBatches(&r, pos, off, false, func(h *BatchHeader, pos int64) {
 			if h.BaseOffset >= from {
-				l.prod.update(h)
+				marker := int16(-1)
+				if h.Control() {
+					if b, err := r.at(pos, h.Size()); err == nil {
+						marker = markerType(b)
+					}
+					l.prod.applyMarker(h)
+				} else {
+					l.prod.update(h)
+				}
+				l.txns.apply(h, marker)
 				replayed++
 			}
 		})

@@ -289,7 +289,7 @@ func (l *Log) rollIdle(now time.Time) (bool, error) {
 	old.finish()
 	l.segs = append(l.segs, seg)
 	l.dirDirty = true
-	base, snap := l.next, encodeSnapshot(l.prod)
+	base, snap := l.next, encodeSnapshot(l.prod, &l.txns)
 	l.busy.Add(1)
 	defer l.busy.Done()
 	l.mu.Unlock()

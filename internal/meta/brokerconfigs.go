@@ -88,6 +88,13 @@ var brokerSpecs = []spec{
 	{ConfigDef{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", HasDefault: true, ReadOnly: true,
 		Doc: "The number of partitions for the offset commit topic (should not change after deployment)."},
 		atLeast(1)},
+	// Client quotas (internal/quota): the sliding window rates are measured over.
+	{ConfigDef{Name: "quota.window.num", Type: TypeInt, Default: "11", HasDefault: true, ReadOnly: true,
+		Doc: "The number of samples to retain in memory for client quotas"},
+		atLeast(1)},
+	{ConfigDef{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", HasDefault: true, ReadOnly: true,
+		Doc: "The time span of each sample for client quotas"},
+		atLeast(1)},
 	// Security (internal/broker/sasl.go, tls.go). Unlike Kafka (GSSAPI),
 	// the default mechanisms are the two SCRAM ones, which Sluice serves.
 	{ConfigDef{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "SCRAM-SHA-256,SCRAM-SHA-512", HasDefault: true, ReadOnly: true,

@@ -1,17 +1,15 @@
 package meta
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
+
+	"github.com/sluice-io/sluice/internal/envelope"
 )
 
 // On-disk format of <dir>/credentials.json (credFormatVersion 1), the SCRAM
@@ -108,26 +106,9 @@ func OpenCredentials(dir string, logger *slog.Logger) (*Credentials, error) {
 }
 
 func decodeCredentials(data []byte) (map[string]map[string]ScramCredential, error) {
-	var env envelope
-	if err := decodeStrict(data, &env); err != nil {
-		return nil, fmt.Errorf("bad JSON envelope: %w", err)
-	}
-	switch {
-	case env.Version == nil:
-		return nil, errors.New(`missing "version"`)
-	case *env.Version != credFormatVersion:
-		return nil, fmt.Errorf("unsupported format version %d (this build reads version %d)", *env.Version, credFormatVersion)
-	case env.CRC32C == nil:
-		return nil, errors.New(`missing "crc32c"`)
-	case env.Payload == nil:
-		return nil, errors.New(`missing "payload"`)
-	}
-	if sum := crc32.Checksum(env.Payload, castagnoli); sum != *env.CRC32C {
-		return nil, fmt.Errorf("checksum mismatch: stored crc32c %d, computed %d", *env.CRC32C, sum)
-	}
 	var p credPayload
-	if err := decodeStrict(env.Payload, &p); err != nil {
-		return nil, fmt.Errorf("bad JSON payload: %w", err)
+	if err := envelope.Decode(data, credFormatVersion, &p); err != nil {
+		return nil, err
 	}
 	users := map[string]map[string]ScramCredential{}
 	for u, mechs := range p.Users {
@@ -147,17 +128,7 @@ func decodeCredentials(data []byte) (map[string]map[string]ScramCredential, erro
 }
 
 func encodeCredentials(users map[string]map[string]ScramCredential) ([]byte, error) {
-	body, err := json.Marshal(credPayload{Users: users}) // maps marshal sorted
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"version":` + strconv.Itoa(credFormatVersion) + `,"crc32c":`)
-	buf.WriteString(strconv.FormatUint(uint64(crc32.Checksum(body, castagnoli)), 10))
-	buf.WriteString(`,"payload":`)
-	buf.Write(body)
-	buf.WriteString("}\n")
-	return buf.Bytes(), nil
+	return envelope.Encode(credFormatVersion, credPayload{Users: users}) // maps marshal sorted
 }
 
 // Get returns a user's credential for a mechanism.

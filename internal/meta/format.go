@@ -1,15 +1,11 @@
 package meta
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"maps"
 	"slices"
-	"strconv"
+
+	"github.com/sluice-io/sluice/internal/envelope"
 )
 
 // On-disk format of <dir>/meta.json (formatVersion 1):
@@ -39,14 +35,6 @@ const (
 	tempSuffix    = ".tmp-"
 	formatVersion = 1
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-type envelope struct {
-	Version *int            `json:"version"`
-	CRC32C  *uint32         `json:"crc32c"`
-	Payload json.RawMessage `json:"payload"`
-}
 
 type payload struct {
 	ClusterID     string            `json:"cluster_id"`
@@ -96,42 +84,15 @@ func encodeState(st *state) ([]byte, error) {
 		t := st.topics[name]
 		p.Topics = append(p.Topics, topicRecord{Name: t.Name, ID: encodeUUID(t.ID), Partitions: t.Partitions, Internal: t.Internal, Configs: t.Configs})
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"version":` + strconv.Itoa(formatVersion) + `,"crc32c":`)
-	buf.WriteString(strconv.FormatUint(uint64(crc32.Checksum(body, castagnoli)), 10))
-	buf.WriteString(`,"payload":`)
-	buf.Write(body)
-	buf.WriteString("}\n")
-	return buf.Bytes(), nil
+	return envelope.Encode(formatVersion, p)
 }
 
 // decodeState parses and checks a file's content. Its errors say what is
 // wrong; the caller marks them corrupt.
 func decodeState(data []byte) (*state, error) {
-	var env envelope
-	if err := decodeStrict(data, &env); err != nil {
-		return nil, fmt.Errorf("bad JSON envelope: %w", err)
-	}
-	switch {
-	case env.Version == nil:
-		return nil, errors.New(`missing "version"`)
-	case *env.Version != formatVersion:
-		return nil, fmt.Errorf("unsupported format version %d (this build reads version %d)", *env.Version, formatVersion)
-	case env.CRC32C == nil:
-		return nil, errors.New(`missing "crc32c"`)
-	case env.Payload == nil:
-		return nil, errors.New(`missing "payload"`)
-	}
-	if sum := crc32.Checksum(env.Payload, castagnoli); sum != *env.CRC32C {
-		return nil, fmt.Errorf("checksum mismatch: stored crc32c %d, computed %d", *env.CRC32C, sum)
-	}
 	var p payload
-	if err := decodeStrict(env.Payload, &p); err != nil {
-		return nil, fmt.Errorf("bad JSON payload: %w", err)
+	if err := envelope.Decode(data, formatVersion, &p); err != nil {
+		return nil, err
 	}
 	if _, err := decodeUUID(p.ClusterID); err != nil {
 		return nil, fmt.Errorf("cluster_id: %w", err)
@@ -167,20 +128,4 @@ func (r topicRecord) topic() (Topic, error) {
 	}
 	t := Topic{Name: r.Name, ID: id, Partitions: r.Partitions, Configs: r.Configs, Internal: r.Internal}
 	return t.clone(), nil
-}
-
-// decodeStrict unmarshals exactly one JSON value with no unknown fields.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if err := dec.Decode(&json.RawMessage{}); err != io.EOF {
-		if err == nil {
-			err = errors.New("trailing data after the JSON value")
-		}
-		return err
-	}
-	return nil
 }

@@ -1,0 +1,96 @@
+package broker
+
+// TxnOffsetCommit: v0-5
+//
+// Behaviour:
+// * WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+//   READ on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
+//   (TOPIC_AUTHORIZATION_FAILED); unknown partitions are
+//   UNKNOWN_TOPIC_OR_PARTITION.
+// * The group must have been added to the producer's ongoing transaction
+//   with AddOffsetsToTxn (INVALID_TXN_STATE otherwise;
+//   INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, INVALID_PRODUCER_EPOCH
+//   before v3).
+// * v3+: a member id or generation is checked against the group as for
+//   OffsetCommit (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
+//   FENCED_INSTANCE_ID; STALE_MEMBER_EPOCH for consumer groups).
+// * The offsets are pending until EndTxn: visible in OffsetFetch only
+//   after a commit (internal/group/txn.go).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(28, 0, 5, handleTxnOffsetCommit) }
+
+func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitRequest) kmsg.Response {
+	var reqErr error
+	switch {
+	case !r.allowed(auth.OpWrite, auth.TransactionalID(req.TransactionalID)):
+		reqErr = kerr.TransactionalIDAuthorizationFailed
+	case !r.allowed(auth.OpRead, auth.Group(req.Group)):
+		reqErr = kerr.GroupAuthorizationFailed
+	}
+	var errTopics []kmsg.TxnOffsetCommitResponseTopic
+	valid := make([]kmsg.TxnOffsetCommitRequestTopic, 0, len(req.Topics))
+	for _, rt := range req.Topics {
+		topicErr := reqErr
+		t := b.topic(rt.Topic)
+		if topicErr == nil && !r.allowed(auth.OpRead, auth.Topic(rt.Topic)) {
+			topicErr = kerr.TopicAuthorizationFailed
+		}
+		good := rt
+		good.Partitions = nil
+		et := kmsg.NewTxnOffsetCommitResponseTopic()
+		et.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			e := topicErr
+			if e == nil && (t == nil || p.Partition < 0 || int(p.Partition) >= len(t.partitions)) {
+				e = kerr.UnknownTopicOrPartition
+			}
+			if e != nil {
+				ep := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				ep.Partition, ep.ErrorCode = p.Partition, code(e)
+				et.Partitions = append(et.Partitions, ep)
+				continue
+			}
+			good.Partitions = append(good.Partitions, p)
+		}
+		if len(et.Partitions) > 0 {
+			errTopics = append(errTopics, et)
+		}
+		if len(good.Partitions) > 0 {
+			valid = append(valid, good)
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	if len(valid) > 0 {
+		// Held until the offsets are pending in the group coordinator,
+		// so the transaction cannot end in between (txn.go).
+		b.txns.mu.RLock()
+		err := b.txns.coord.VerifyGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+		if err == nil {
+			sub := *req
+			sub.Topics = valid
+			resp = b.groups.TxnOffsetCommit(&sub)
+		} else {
+			err = fencedErr(err, r.version, 3)
+			for _, rt := range valid {
+				et := kmsg.NewTxnOffsetCommitResponseTopic()
+				et.Topic = rt.Topic
+				for _, p := range rt.Partitions {
+					ep := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+					ep.Partition, ep.ErrorCode = p.Partition, code(err)
+					et.Partitions = append(et.Partitions, ep)
+				}
+				resp.Topics = append(resp.Topics, et)
+			}
+		}
+		b.txns.mu.RUnlock()
+	}
+	resp.Topics = append(resp.Topics, errTopics...)
+	return resp
+}

@@ -1,0 +1,56 @@
+package broker
+
+// DescribeTransactions: v0
+//
+// Behaviour:
+// * DESCRIBE on each transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+//   an unknown id is TRANSACTIONAL_ID_NOT_FOUND.
+// * State (Kafka's names), timeout, start timestamp (-1 with no
+//   transaction), producer id and epoch, and the partitions of the current
+//   transaction, leaving out topics the principal may not DESCRIBE.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
+)
+
+func init() { register(65, 0, 0, handleDescribeTransactions) }
+
+func handleDescribeTransactions(b *Broker, r *request, req *kmsg.DescribeTransactionsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	for _, id := range req.TransactionalIDs {
+		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
+		ts.TransactionalID = id
+		ts.ProducerID, ts.ProducerEpoch, ts.StartTimestamp = -1, -1, -1
+		in, ok := b.txns.coord.Get(id)
+		switch {
+		case !r.allowed(auth.OpDescribe, auth.TransactionalID(id)):
+			ts.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case !ok:
+			ts.ErrorCode = kerr.TransactionalIDNotFound.Code
+		default:
+			ts.State = in.State.String()
+			ts.TimeoutMillis = int32(in.Timeout.Milliseconds())
+			if !in.Started.IsZero() {
+				ts.StartTimestamp = in.Started.UnixMilli()
+			}
+			ts.ProducerID, ts.ProducerEpoch = in.ProducerID, in.Epoch
+			for _, tp := range in.Partitions {
+				if !r.allowed(auth.OpDescribe, auth.Topic(tp.Topic)) {
+					continue
+				}
+				if n := len(ts.Topics); n == 0 || ts.Topics[n-1].Topic != tp.Topic {
+					t := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+					t.Topic = tp.Topic
+					ts.Topics = append(ts.Topics, t)
+				}
+				last := &ts.Topics[len(ts.Topics)-1]
+				last.Partitions = append(last.Partitions, tp.Partition)
+			}
+		}
+		resp.TransactionStates = append(resp.TransactionStates, ts)
+	}
+	return resp
+}

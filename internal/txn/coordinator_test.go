@@ -1,0 +1,162 @@
+package txn
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func newTest() (*Coordinator, *time.Time) {
+	next := int64(1000)
+	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }})
+	now := time.UnixMilli(1_700_000_000_000)
+	return c, &now
+}
+
+var tp0 = TopicPartition{"t", 0}
+
+func TestInitBumpsEpochAndFences(t *testing.T) {
+	c, now := newTest()
+	if _, err := c.InitProducerID("a", 2*time.Minute, -1, -1, *now); !errors.Is(err, kerr.InvalidTransactionTimeout) {
+		t.Fatalf("timeout above max: %v", err)
+	}
+	r, err := c.InitProducerID("a", time.Second*10, -1, -1, *now)
+	if err != nil || r.ProducerID != 1001 || r.Epoch != 0 {
+		t.Fatalf("first init: %+v %v", r, err)
+	}
+	if err := c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := c.InitProducerID("a", time.Second*10, -1, -1, *now)
+	if err != nil || r2.ProducerID != 1001 || r2.Epoch != 1 || r2.Abort == nil || r2.Abort.Commit || r2.Abort.Epoch != 1 {
+		t.Fatalf("second init: %+v %v", r2, err)
+	}
+	// While the abort completes, everything is CONCURRENT_TRANSACTIONS.
+	if _, err := c.InitProducerID("a", time.Second*10, -1, -1, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("init while aborting: %v", err)
+	}
+	if _, err := c.EndTxn("a", 1001, 1, true, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("end while aborting: %v", err)
+	}
+	c.Complete(r2.Abort)
+	if err := c.AddPartitions("a", 1001, 0, []TopicPartition{tp0}, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("old epoch: %v", err)
+	}
+	if err := c.Verify("a", 1001, 0, tp0); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("verify old epoch: %v", err)
+	}
+	// KIP-360: a stale epoch cannot re-initialise.
+	if _, err := c.InitProducerID("a", time.Second*10, 1001, 0, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("stale re-init: %v", err)
+	}
+}
+
+func TestEndTxnAndTimeout(t *testing.T) {
+	c, now := newTest()
+	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, *now)
+	if _, err := c.EndTxn("a", r.ProducerID, 0, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("commit with no transaction: %v", err)
+	}
+	if comp, err := c.EndTxn("a", r.ProducerID, 0, false, *now); err != nil || comp != nil {
+		t.Fatalf("abort with no transaction: %v %v", comp, err)
+	}
+	c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{{"t", 1}, tp0}, *now)
+	if err := c.AddOffsets("a", r.ProducerID, 0, "g", TopicPartition{"__consumer_offsets", 3}, *now); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyGroup("a", r.ProducerID, 0, "g"); err != nil {
+		t.Fatal(err)
+	}
+	comp, err := c.EndTxn("a", r.ProducerID, 0, true, *now)
+	if err != nil || !comp.Commit || len(comp.Partitions) != 3 || comp.Partitions[0] != (TopicPartition{"__consumer_offsets", 3}) || len(comp.Groups) != 1 {
+		t.Fatalf("commit: %+v %v", comp, err)
+	}
+	if err := c.Verify("a", r.ProducerID, 0, tp0); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("verify while committing: %v", err)
+	}
+	c.Complete(comp)
+	if comp, err := c.EndTxn("a", r.ProducerID, 0, true, *now); err != nil || comp != nil {
+		t.Fatalf("retried commit: %v %v", comp, err)
+	}
+	// Timeout: Tick aborts and bumps the epoch.
+	c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{tp0}, *now)
+	if got := c.Tick(now.Add(9 * time.Second)); len(got) != 0 {
+		t.Fatalf("aborted early: %v", got)
+	}
+	got := c.Tick(now.Add(10 * time.Second))
+	if len(got) != 1 || got[0].Commit || got[0].Epoch != 1 {
+		t.Fatalf("timeout: %+v", got)
+	}
+	c.Complete(got[0])
+	if st, _, ep, _, _ := c.Describe("a"); st != CompleteAbort || ep != 1 {
+		t.Fatalf("after timeout: %v epoch %d", st, ep)
+	}
+	if _, err := c.EndTxn("a", r.ProducerID, 0, true, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("timed-out producer commits: %v", err)
+	}
+}
+
+func TestPersistAndReplay(t *testing.T) {
+	type rec struct{ k, v []byte }
+	var log []rec
+	fail := false
+	next := int64(0)
+	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+		Persist: func(_ string, k, v []byte) error {
+			if fail {
+				return errors.New("disk")
+			}
+			log = append(log, rec{k, v})
+			return nil
+		}}
+	c := New(cfg)
+	now := time.UnixMilli(1_700_000_000_000)
+	a, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
+	b, _ := c.InitProducerID("b", 10*time.Second, -1, -1, now)
+	c.InitProducerID("idle", 10*time.Second, -1, -1, now)
+	c.AddPartitions("a", a.ProducerID, 0, []TopicPartition{tp0}, now)
+	c.AddPartitions("b", b.ProducerID, 0, []TopicPartition{{"t", 1}}, now)
+	compB, _ := c.EndTxn("b", b.ProducerID, 0, true, now)
+	// A failed write changes nothing.
+	fail = true
+	if err := c.AddPartitions("a", a.ProducerID, 0, []TopicPartition{{"u", 0}}, now); !errors.Is(err, kerr.CoordinatorNotAvailable) {
+		t.Fatalf("add with a failing log: %v", err)
+	}
+	fail = false
+	if _, _, _, parts, _ := c.Describe("a"); len(parts) != 1 {
+		t.Fatalf("failed add left partitions %v", parts)
+	}
+
+	r := New(cfg)
+	for _, x := range log {
+		if err := r.Replay(x.k, x.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	comps := r.Loaded(now.Add(time.Second))
+	if len(comps) != 2 {
+		t.Fatalf("completions after replay: %+v", comps)
+	}
+	// a was ongoing: aborted with the epoch bumped; b was committing: the
+	// commit is completed again.
+	if c0 := comps[0]; c0.TransactionalID != "a" || c0.Commit || c0.Epoch != 1 || len(c0.Partitions) != 1 {
+		t.Fatalf("a: %+v", c0)
+	}
+	if c1 := comps[1]; c1.TransactionalID != "b" || !c1.Commit || c1.Epoch != compB.Epoch || c1.Partitions[0] != (TopicPartition{"t", 1}) {
+		t.Fatalf("b: %+v", c1)
+	}
+	if st, _, _, _, ok := r.Describe("idle"); !ok || st != Empty {
+		t.Fatalf("idle: %v %v", st, ok)
+	}
+	if open := r.OpenPartitions(); !open[tp0][a.ProducerID] || !open[TopicPartition{"t", 1}][b.ProducerID] {
+		t.Fatalf("open partitions: %v", open)
+	}
+	for _, comp := range comps {
+		r.Complete(comp)
+	}
+	if open := r.OpenPartitions(); len(open) != 0 {
+		t.Fatalf("open partitions after completing: %v", open)
+	}
+}

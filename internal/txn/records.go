@@ -1,0 +1,181 @@
+package txn
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The transaction log: every change of a transactional id's metadata is
+// one record in the internal topic __transaction_state, in Kafka's
+// format (kmsg TxnMetadataKey version 0 / TxnMetadataValue version 0:
+// producer id and epoch, timeout, state, partitions, last update and
+// start timestamps), keyed by the transactional id, in the partition
+// PartitionFor(id). The broker replays the topic into a new coordinator
+// (Replay, then Loaded) before serving.
+//
+// State codes are Kafka's: Empty 0, Ongoing 1, PrepareCommit 2,
+// PrepareAbort 3, CompleteCommit 4, CompleteAbort 5, Dead 6.
+
+// TopicName is Kafka's internal transaction log topic.
+const TopicName = "__transaction_state"
+
+func encodeKey(id string) []byte {
+	k := kmsg.NewTxnMetadataKey()
+	k.Version, k.TransactionalID = 0, id
+	return k.AppendTo(nil)
+}
+
+func (m *txnMeta) encodeValue() []byte {
+	v := kmsg.NewTxnMetadataValue()
+	v.Version = 0
+	v.ProducerID, v.ProducerEpoch = m.pid, m.epoch
+	v.TimeoutMillis = int32(m.timeout / time.Millisecond)
+	v.State = kmsg.TransactionState(m.state)
+	v.LastUpdateTimestamp = m.lastUpdate.UnixMilli()
+	v.StartTimestamp = -1
+	if m.state != Empty && !m.started.IsZero() {
+		v.StartTimestamp = m.started.UnixMilli()
+	}
+	byTopic := map[string][]int32{}
+	for tp := range m.partitions {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	names := make([]string, 0, len(byTopic))
+	for n := range byTopic {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ps := byTopic[n]
+		sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+		t := kmsg.NewTxnMetadataValueTopic()
+		t.Topic, t.Partitions = n, ps
+		v.Topics = append(v.Topics, t)
+	}
+	return v.AppendTo(nil)
+}
+
+// save persists m's current metadata; called under mu.
+func (c *Coordinator) save(m *txnMeta) error {
+	if c.cfg.Persist == nil {
+		return nil
+	}
+	if err := c.cfg.Persist(m.id, encodeKey(m.id), m.encodeValue()); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
+// clone copies m for rolling back a change whose record failed to persist.
+func (m *txnMeta) clone() txnMeta {
+	cp := *m
+	if m.partitions != nil {
+		cp.partitions = make(map[TopicPartition]struct{}, len(m.partitions))
+		for k := range m.partitions {
+			cp.partitions[k] = struct{}{}
+		}
+	}
+	if m.groups != nil {
+		cp.groups = make(map[string]struct{}, len(m.groups))
+		for k := range m.groups {
+			cp.groups[k] = struct{}{}
+		}
+	}
+	return cp
+}
+
+// Replay applies one record of __transaction_state (a nil value removes
+// the id).
+func (c *Coordinator) Replay(key, value []byte) error {
+	var k kmsg.TxnMetadataKey
+	if err := k.ReadFrom(key); err != nil {
+		return fmt.Errorf("transaction log key: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if value == nil {
+		delete(c.ids, k.TransactionalID)
+		return nil
+	}
+	var v kmsg.TxnMetadataValue
+	if err := v.ReadFrom(value); err != nil {
+		return fmt.Errorf("transaction log value of %q: %w", k.TransactionalID, err)
+	}
+	if v.State < 0 || v.State > kmsg.TransactionState(Dead) {
+		return fmt.Errorf("transaction log value of %q: state %d", k.TransactionalID, v.State)
+	}
+	m := &txnMeta{id: k.TransactionalID, pid: v.ProducerID, epoch: v.ProducerEpoch,
+		timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: State(v.State),
+		lastUpdate: time.UnixMilli(v.LastUpdateTimestamp), partitions: map[TopicPartition]struct{}{}, groups: map[string]struct{}{}}
+	if v.StartTimestamp >= 0 {
+		m.started = time.UnixMilli(v.StartTimestamp)
+	}
+	for _, t := range v.Topics {
+		for _, p := range t.Partitions {
+			m.partitions[TopicPartition{t.Topic, p}] = struct{}{}
+		}
+	}
+	c.ids[m.id] = m
+	return nil
+}
+
+// Loaded ends the replay and returns the transactions to complete before
+// serving: those that were completing (their markers are written again;
+// a repeated marker changes nothing) and those that were ongoing, which
+// are aborted with the epoch bumped, because the offsets they committed
+// with TxnOffsetCommit were held in memory only (a deviation from Kafka,
+// which keeps them ongoing). The producer is fenced and must
+// re-initialise.
+func (c *Coordinator) Loaded(now time.Time) []*Completion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = now
+	ids := make([]string, 0, len(c.ids))
+	for id := range c.ids {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []*Completion
+	for _, id := range ids {
+		m := c.ids[id]
+		switch m.state {
+		case PrepareCommit, PrepareAbort:
+			out = append(out, c.completion(m, m.state == PrepareCommit))
+		case Ongoing:
+			if m.epoch < 1<<15-1 {
+				m.epoch++
+			}
+			m.lastUpdate = now
+			comp := c.prepareLocked(m, false)
+			// Persisted with the outcome when it completes, if not now.
+			_ = c.save(m)
+			out = append(out, comp)
+		}
+	}
+	return out
+}
+
+// OpenPartitions reports, for every transaction that is ongoing or
+// completing, its producer id and partitions: the broker aborts open
+// transactions in the logs that none of these accounts for.
+func (c *Coordinator) OpenPartitions() map[TopicPartition]map[int64]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[TopicPartition]map[int64]bool{}
+	for _, m := range c.ids {
+		if m.state != Ongoing && m.state != PrepareCommit && m.state != PrepareAbort {
+			continue
+		}
+		for tp := range m.partitions {
+			if out[tp] == nil {
+				out[tp] = map[int64]bool{}
+			}
+			out[tp][m.pid] = true
+		}
+	}
+	return out
+}
