@@ -2,8 +2,9 @@
 # The whole test suite, runnable on a fresh Debian machine with Go 1.26:
 # installs the external Kafka clients the compatibility tests drive (kcat,
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
-# protoc for the seed tutorial) when missing, then vets, runs every test
-# with the race detector, and gives each fuzz target a short run.
+# protoc for the seed tutorial) when missing, then vets (go vet, gofmt,
+# staticcheck), runs every test with the race detector, and gives each fuzz
+# target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,7 @@ fi
 
 go mod download
 go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2

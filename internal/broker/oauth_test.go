@@ -36,9 +36,13 @@ func signES256(t testing.TB, key *ecdsa.PrivateKey, kid string, claims map[strin
 func writeJWKS(t testing.TB, key *ecdsa.PrivateKey, kid string) string {
 	t.Helper()
 	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	point, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil || len(point) != 65 {
+		t.Fatalf("encoding the public key: %v", err)
+	}
 	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
 		"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-		"x": b64(key.PublicKey.X.FillBytes(make([]byte, 32))), "y": b64(key.PublicKey.Y.FillBytes(make([]byte, 32))),
+		"x": b64(point[1:33]), "y": b64(point[33:65]),
 	}}})
 	f := filepath.Join(t.TempDir(), "jwks.json")
 	os.WriteFile(f, jwks, 0o600)

@@ -84,8 +84,7 @@ func (b *Broker) persistTxn(id string, key, value []byte) error {
 	t := b.topic(txn.TopicName)
 	if t == nil {
 		n := int32(b.brokerInt("transaction.state.log.num.partitions", 50))
-		var err error
-		t, err = b.createTopic(meta.Topic{Name: txn.TopicName, Partitions: n, Internal: true,
+		_, err := b.createTopic(meta.Topic{Name: txn.TopicName, Partitions: n, Internal: true,
 			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
 		if err != nil && b.topic(txn.TopicName) == nil {
 			return fmt.Errorf("creating %s: %w", txn.TopicName, err)

@@ -99,8 +99,8 @@ func (l *groupLedger) member(addr, group, topic, name string, opts ...kgo.Opt) (
 // returns the acknowledged commits.
 func (l *groupLedger) pause() map[int32]int64 {
 	l.paused.Store(true)
-	l.gate.Lock() // every member is between polls
-	l.gate.Unlock()
+	l.gate.Lock() // wait until every member is between polls
+	defer l.gate.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := map[int32]int64{}

@@ -69,14 +69,6 @@ func (s memberState) String() string {
 // assignment maps a topic name to its sorted partitions.
 type assignment map[string][]int32
 
-func (a assignment) clone() assignment {
-	out := make(assignment, len(a))
-	for t, ps := range a {
-		out[t] = slices.Clone(ps)
-	}
-	return out
-}
-
 func (a assignment) count() int {
 	n := 0
 	for _, ps := range a {
@@ -711,10 +703,7 @@ func (c *Coordinator) preferredAssignor(cg *cgroup) string {
 func (c *Coordinator) computeTarget(g *group, ts topicSnapshot) {
 	cg := g.cg
 	cg.assignor = c.preferredAssignor(cg)
-	var members []*cmember
-	for _, m := range cg.sortedMembers() {
-		members = append(members, m)
-	}
+	members := cg.sortedMembers()
 	topics := cg.subscribed(ts)
 	parts := make(map[string]int32, len(topics))
 	for _, t := range topics {
