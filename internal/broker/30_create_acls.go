@@ -34,18 +34,13 @@ func handleCreateACLs(b *Broker, r *request, req *kmsg.CreateACLsRequest) kmsg.R
 		resp.Results[i].ErrorCode = e.Code
 		resp.Results[i].ErrorMessage = &msg
 	}
-	mgr, ok := b.cfg.Authorizer.(auth.ACLManager)
-	allowed := ok && r.allowed(auth.OpAlter, auth.Cluster())
+	mgr, gateErr, gateMsg := r.aclManager()
 	var valid []auth.ACL
 	var validIdx []int
 	for i, c := range req.Creations {
 		resp.Results[i] = kmsg.NewCreateACLsResponseResult()
-		switch {
-		case !ok:
-			fail(i, kerr.SecurityDisabled, "No Authorizer is configured on the broker")
-			continue
-		case !allowed:
-			fail(i, kerr.ClusterAuthorizationFailed, "Cluster authorization failed.")
+		if gateErr != nil {
+			fail(i, gateErr, gateMsg)
 			continue
 		}
 		a := auth.ACL{

@@ -31,18 +31,13 @@ func handleDeleteACLs(b *Broker, r *request, req *kmsg.DeleteACLsRequest) kmsg.R
 		resp.Results[i].ErrorCode = e.Code
 		resp.Results[i].ErrorMessage = &msg
 	}
-	mgr, ok := b.cfg.Authorizer.(auth.ACLManager)
-	allowed := ok && r.allowed(auth.OpAlter, auth.Cluster())
+	mgr, gateErr, gateMsg := r.aclManager()
 	var valid []auth.ACLFilter
 	var validIdx []int
 	for i, rf := range req.Filters {
 		resp.Results[i] = kmsg.NewDeleteACLsResponseResult()
-		switch {
-		case !ok:
-			fail(i, kerr.SecurityDisabled, "No Authorizer is configured on the broker")
-			continue
-		case !allowed:
-			fail(i, kerr.ClusterAuthorizationFailed, "Cluster authorization failed.")
+		if gateErr != nil {
+			fail(i, gateErr, gateMsg)
 			continue
 		}
 		f := auth.ACLFilter{

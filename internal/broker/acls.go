@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/internal/auth"
 )
 
@@ -40,4 +42,19 @@ func topicName(t *topic, requested string) string {
 		return t.meta.Name
 	}
 	return requested
+}
+
+// aclManager is the check both ACL-changing APIs make first: an ACL
+// authorizer must be configured (else SECURITY_DISABLED) and the principal
+// may ALTER the cluster (else CLUSTER_AUTHORIZATION_FAILED); the messages
+// are Kafka's.
+func (r *request) aclManager() (auth.ACLManager, *kerr.Error, string) {
+	mgr, ok := r.c.b.cfg.Authorizer.(auth.ACLManager)
+	switch {
+	case !ok:
+		return nil, kerr.SecurityDisabled, "No Authorizer is configured on the broker"
+	case !r.allowed(auth.OpAlter, auth.Cluster()):
+		return nil, kerr.ClusterAuthorizationFailed, "Cluster authorization failed."
+	}
+	return mgr, nil, ""
 }

@@ -249,20 +249,30 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 func (c *Coordinator) Verify(id string, pid int64, epoch int16, tp TopicPartition) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.ids[id]
-	if m == nil || m.pid != pid {
-		return kerr.InvalidProducerIDMapping
-	}
-	if epoch < m.epoch {
-		return kerr.InvalidProducerEpoch
-	}
-	if m.state != Ongoing || epoch != m.epoch {
-		return kerr.InvalidTxnState
+	m, err := c.ongoingLocked(id, pid, epoch, kerr.InvalidProducerEpoch)
+	if err != nil {
+		return err
 	}
 	if _, ok := m.partitions[tp]; !ok {
 		return kerr.InvalidTxnState
 	}
 	return nil
+}
+
+// ongoingLocked finds id's ongoing transaction of producer pid at epoch;
+// an older epoch gets fenced, as the calling API reports fencing.
+func (c *Coordinator) ongoingLocked(id string, pid int64, epoch int16, fenced error) (*txnMeta, error) {
+	m := c.ids[id]
+	if m == nil || m.pid != pid {
+		return nil, kerr.InvalidProducerIDMapping
+	}
+	if epoch < m.epoch {
+		return nil, fenced
+	}
+	if m.state != Ongoing || epoch != m.epoch {
+		return nil, kerr.InvalidTxnState
+	}
+	return m, nil
 }
 
 // AddOffsets adds consumer group group to id's transaction (its offsets
@@ -292,15 +302,9 @@ func (c *Coordinator) AddOffsets(id string, pid int64, epoch int16, group string
 func (c *Coordinator) VerifyGroup(id string, pid int64, epoch int16, group string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.ids[id]
-	if m == nil || m.pid != pid {
-		return kerr.InvalidProducerIDMapping
-	}
-	if epoch < m.epoch {
-		return kerr.ProducerFenced
-	}
-	if m.state != Ongoing || epoch != m.epoch {
-		return kerr.InvalidTxnState
+	m, err := c.ongoingLocked(id, pid, epoch, kerr.ProducerFenced)
+	if err != nil {
+		return err
 	}
 	if _, ok := m.groups[group]; !ok {
 		return kerr.InvalidTxnState
