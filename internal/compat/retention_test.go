@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,48 @@ func TestRetentionWhileSlowConsumerReads(t *testing.T) {
 		t.Fatalf("the consumer read all %d records: retention never overtook it", total)
 	}
 	t.Logf("log start %d; the slow consumer read %d of %d records and resumed at the log start when overtaken", start.Offset, total, n)
+}
+
+// TestDeleteRecordsThroughKadm moves a topic's log start with kadm's
+// DeleteRecords: the new low watermark is what ListOffsets earliest and
+// kcat then see.
+func TestDeleteRecordsThroughKadm(t *testing.T) {
+	kcat := tool(t, "kcat")
+	s := startServer(t, "")
+	ctx := ctxT(t, 60*time.Second)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic("dr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "dr"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var to kadm.Offsets
+	to.AddOffset("dr", 0, 6, -1)
+	res, err := adm.DeleteRecords(ctx, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := res.Lookup("dr", 0)
+	if r.Err != nil || r.LowWatermark != 6 {
+		t.Fatalf("DeleteRecords: low watermark %d, err %v", r.LowWatermark, r.Err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, "dr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := starts.Lookup("dr", 0); o.Offset != 6 {
+		t.Fatalf("earliest offset %d after DeleteRecords to 6", o.Offset)
+	}
+	out := run(t, ctx, "", kcat, "-b", s.addr, "-C", "-t", "dr", "-o", "beginning", "-e", "-f", "%o:%s\n")
+	if got := strings.Fields(out); len(got) != 4 || got[0] != "6:6" {
+		t.Fatalf("kcat after DeleteRecords: %q", got)
+	}
 }
