@@ -188,8 +188,8 @@ func runACLCreate(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	switch {
 	case len(f.allow)+len(f.deny) == 0:
@@ -203,13 +203,11 @@ func runACLCreate(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	res, err := adm.CreateACLs(rctx, b)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -251,8 +249,8 @@ func runACLList(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	asJSON, err := outputFormat(*format)
 	if err != nil {
@@ -262,13 +260,11 @@ func runACLList(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	res, err := adm.DescribeACLs(rctx, b)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -320,8 +316,8 @@ func runACLDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	if *all {
 		if f.hasResource() || len(f.allow)+len(f.deny)+len(f.principal)+len(f.hosts)+len(f.ops) > 0 {
@@ -335,13 +331,11 @@ func runACLDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	res, err := adm.DeleteACLs(rctx, b)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)

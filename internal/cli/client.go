@@ -326,6 +326,25 @@ func (cf *clientFlags) admin(ctx context.Context) (*kadm.Client, error) {
 	return adm, nil
 }
 
+// adminSession connects an admin client and bounds the command's requests
+// by --timeout; done releases both.
+func (cf *clientFlags) adminSession(ctx context.Context) (*kadm.Client, context.Context, func(), error) {
+	adm, err := cf.admin(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rctx, cancel := cf.requestCtx(ctx)
+	return adm, rctx, func() { cancel(); adm.Close() }, nil
+}
+
+// noArgs refuses positional arguments of a command that takes none.
+func noArgs(pos []string) error {
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
 // requestCtx bounds one administrative step by --timeout.
 func (cf *clientFlags) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, cf.timeout)

@@ -58,20 +58,18 @@ func runClusterInfo(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	asJSON, err := outputFormat(*format)
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	md, err := adm.Metadata(rctx)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)

@@ -67,20 +67,18 @@ func runGroupList(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	asJSON, err := outputFormat(*format)
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	listed, err := adm.ListGroups(rctx)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -177,13 +175,11 @@ func runGroupDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 		return err
 	}
 	name := pos[0]
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	lags, err := adm.Lag(rctx, name)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -298,13 +294,11 @@ func runGroupSeek(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return usagef("--to %v", err)
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 
 	described, err := adm.DescribeGroups(rctx, name)
 	if err != nil {
@@ -398,13 +392,11 @@ func runGroupDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	if len(pos) == 0 {
 		return usagef("want at least one GROUP (run 'sluice group delete --help')")
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	resps, err := adm.DeleteGroups(rctx, pos...)
 	if err != nil && len(resps) == 0 {
 		return requestErr(ctx, c.cf, err)

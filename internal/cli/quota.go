@@ -182,13 +182,11 @@ func runQuotaDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	qs, err := adm.DescribeClientQuotas(rctx, *strict, comps)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -278,13 +276,11 @@ func runQuotaAlter(ctx context.Context, cio *cmdIO, args []string) error {
 	if len(ops) == 0 {
 		return usagef("nothing to do: give --set or --delete")
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	entries := []kadm.AlterClientQuotaEntry{{Entity: entity, Ops: ops}}
 	alter := adm.AlterClientQuotas
 	if *validate {

@@ -95,13 +95,11 @@ func runTopicCreate(ctx context.Context, cio *cmdIO, args []string) error {
 		cfg[kv[0]] = kadm.StringPtr(kv[1])
 	}
 
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	resp, err := adm.CreateTopic(rctx, int32(*partitions), int16(*rf), cfg, name)
 	switch {
 	case errors.Is(err, kerr.TopicAlreadyExists):
@@ -154,20 +152,18 @@ func runTopicList(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	asJSON, err := outputFormat(*format)
 	if err != nil {
 		return err
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	tds, err := adm.ListTopicsWithInternal(rctx)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -261,13 +257,11 @@ func runTopicDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 		return err
 	}
 	name := pos[0]
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	tds, err := adm.ListTopicsWithInternal(rctx, name)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -442,13 +436,11 @@ func runTopicAlterConfig(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: d})
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	resps, err := adm.AlterTopicConfigs(rctx, alters, name)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
@@ -490,13 +482,11 @@ func runTopicDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	if len(pos) == 0 {
 		return usagef("want at least one topic NAME (run 'sluice topic delete --help')")
 	}
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	resps, err := adm.DeleteTopics(rctx, pos...)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)

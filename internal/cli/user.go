@@ -174,13 +174,11 @@ func setUserOffline(c *command, dir, user, password string, iters int32, mechs [
 }
 
 func alterUsers(ctx context.Context, c *command, dels []kadm.DeleteSCRAM, ups []kadm.UpsertSCRAM, verb string) error {
-	adm, err := c.cf.admin(ctx)
+	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer adm.Close()
-	rctx, cancel := c.cf.requestCtx(ctx)
-	defer cancel()
+	defer done()
 	res, err := adm.AlterUserSCRAMs(rctx, dels, ups)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
