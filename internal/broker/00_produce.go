@@ -18,8 +18,9 @@ package broker
 //   (AddPartitionsToTxn); otherwise INVALID_TXN_STATE, or
 //   INVALID_PRODUCER_EPOCH for a fenced epoch. A transactional batch
 //   without a transactional id is INVALID_TXN_STATE; a transactional id
-//   with a non-transactional batch is INVALID_RECORD. (Transaction version 2's
-//   implicit partition addition is not served.)
+//   with a non-transactional batch is INVALID_RECORD. v12+ (transaction
+//   version 2, KIP-890) adds the partition to the transaction itself,
+//   starting it if needed.
 // * Fetches waiting on a partition are woken by its appends.
 
 import (
@@ -100,7 +101,17 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			b.txns.mu.RLock()
 			defer b.txns.mu.RUnlock()
 			tp := txn.TopicPartition{Topic: t.meta.Name, Partition: rp.Partition}
-			if err := b.txns.coord.Verify(*txnID, h.ProducerID, h.ProducerEpoch, tp); err != nil {
+			var err error
+			if r.version >= 12 {
+				err = b.txns.coord.AddPartitions(*txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now())
+				if err == kerr.ProducerFenced {
+					err = kerr.InvalidProducerEpoch // Produce has no PRODUCER_FENCED
+				}
+			}
+			if err == nil {
+				err = b.txns.coord.Verify(*txnID, h.ProducerID, h.ProducerEpoch, tp)
+			}
+			if err != nil {
 				sp.ErrorCode = code(err)
 				return
 			}

@@ -7,6 +7,9 @@ package broker
 // * An unsupported request version (or a body this broker cannot parse,
 //   KIP-511) is answered with UNSUPPORTED_VERSION in v0 form, listing the
 //   supported versions, so the client can retry with one of them.
+// * v3+ lists the supported and finalized features (KIP-584): the one a
+//   client acts on is transaction.version, finalized at 2, so Kafka 4
+//   clients use transaction protocol version 2 (KIP-890).
 // * The response header is always v0, also for flexible versions.
 
 import (
@@ -15,6 +18,12 @@ import (
 )
 
 const apiVersionsKey = 18
+
+// transactionVersion is the finalized level of the transaction.version
+// feature: 2 serves KIP-890's protocol (EndTxn v5+, Produce v12+ and
+// TxnOffsetCommit v5+ act on it); clients that do not know it use
+// version 1, which stays served.
+const transactionVersion = 2
 
 func init() { register(apiVersionsKey, 0, 4, handleAPIVersions) }
 
@@ -26,6 +35,13 @@ func apiVersionsResponse() *kmsg.ApiVersionsResponse {
 		v.ApiKey, v.MinVersion, v.MaxVersion = k, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, v)
 	}
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, transactionVersion
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", transactionVersion, transactionVersion
+	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	resp.FinalizedFeaturesEpoch = 1 // features never change
 	return resp
 }
 

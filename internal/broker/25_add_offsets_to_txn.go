@@ -7,7 +7,9 @@ package broker
 //   and READ on the group (GROUP_AUTHORIZATION_FAILED).
 // * Adds the group's __consumer_offsets partition to the transaction, so
 //   the end marker is written there too, and lets TxnOffsetCommit for the
-//   group join the transaction. Errors as AddPartitionsToTxn
+//   group join the transaction (which, as Kafka's, checks the partition,
+//   not the group). Transaction version 2 clients skip this request:
+//   TxnOffsetCommit v5+ adds the partition itself. Errors as AddPartitionsToTxn
 //   (PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2).
 
 import (
@@ -15,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
-	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
@@ -29,8 +30,7 @@ func handleAddOffsetsToTxn(b *Broker, r *request, req *kmsg.AddOffsetsToTxnReque
 	case !r.allowed(auth.OpRead, auth.Group(req.Group)):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 	default:
-		tp := txn.TopicPartition{Topic: group.TopicName, Partition: group.PartitionFor(req.Group, b.groups.Partitions())}
-		err := b.txns.coord.AddOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, tp, b.cfg.Now())
+		err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{b.offsetsPartition(req.Group)}, b.cfg.Now())
 		resp.ErrorCode = code(fencedErr(err, r.version, 2))
 	}
 	return resp

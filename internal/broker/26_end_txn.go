@@ -15,8 +15,13 @@ package broker
 //   outcome, or committing with no transaction, is INVALID_TXN_STATE;
 //   aborting with no transaction succeeds.
 // * PRODUCER_FENCED is INVALID_PRODUCER_EPOCH before v2.
-// * v5 returns the producer id and epoch, unchanged (transaction version
-//   1: the epoch is not bumped per transaction).
+// * v5+ is transaction version 2 (KIP-890; ApiVersions finalizes the
+//   transaction.version feature at 2): the epoch is bumped by every end
+//   and the markers carry the bumped epoch, fencing the old one in every
+//   partition; the response returns the producer id and epoch to go on
+//   with (a new id once the epoch is exhausted). A retry from the previous
+//   epoch of an end that completed succeeds; aborting with no transaction
+//   bumps the epoch too. v0-4 keep the epoch (version 1) and return it.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,15 +40,18 @@ func handleEndTxn(b *Broker, r *request, req *kmsg.EndTxnRequest) kmsg.Response 
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return resp
 	}
-	var comp *txn.Completion
+	var res txn.EndResult
 	var err error
 	b.txns.prepare(func() {
-		comp, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, b.cfg.Now())
+		res, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, b.cfg.Now())
 	})
-	if err == nil && comp != nil {
-		if b.completeTxn(comp) != nil {
+	if err == nil && res.Completion != nil {
+		if b.completeTxn(res.Completion) != nil {
 			err = kerr.CoordinatorLoadInProgress
 		}
+	}
+	if err == nil {
+		resp.ProducerID, resp.ProducerEpoch = res.ProducerID, res.Epoch
 	}
 	resp.ErrorCode = code(fencedErr(err, r.version, 2))
 	return resp

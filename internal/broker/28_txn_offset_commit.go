@@ -7,21 +7,24 @@ package broker
 //   READ on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
 //   (TOPIC_AUTHORIZATION_FAILED); unknown partitions are
 //   UNKNOWN_TOPIC_OR_PARTITION.
-// * The group must have been added to the producer's ongoing transaction
-//   with AddOffsetsToTxn (INVALID_TXN_STATE otherwise;
+// * The group's __consumer_offsets partition must be in the producer's
+//   ongoing transaction (AddOffsetsToTxn) (INVALID_TXN_STATE otherwise;
 //   INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, INVALID_PRODUCER_EPOCH
-//   before v3).
+//   before v3). v5+ (transaction version 2) adds it implicitly, starting
+//   the transaction if needed.
 // * v3+: a member id or generation is checked against the group as for
 //   OffsetCommit (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION,
 //   FENCED_INSTANCE_ID; STALE_MEMBER_EPOCH for consumer groups).
-// * The offsets are pending until EndTxn: visible in OffsetFetch only
-//   after a commit (internal/group/txn.go).
+// * The offsets are written to __consumer_offsets at once, in the
+//   producer's transaction, and are pending until its marker: visible in
+//   OffsetFetch only after a commit (internal/group/txn.go).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 func init() { register(28, 0, 5, handleTxnOffsetCommit) }
@@ -71,7 +74,14 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 		// Held until the offsets are pending in the group coordinator,
 		// so the transaction cannot end in between (txn.go).
 		b.txns.mu.RLock()
-		err := b.txns.coord.VerifyGroup(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+		tp := b.offsetsPartition(req.Group)
+		var err error
+		if r.version >= 5 {
+			err = b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now())
+		}
+		if err == nil {
+			err = b.txns.coord.VerifyOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp)
+		}
 		if err == nil {
 			sub := *req
 			sub.Topics = valid

@@ -99,47 +99,18 @@ func assignorList(v string) []string {
 	return out
 }
 
-// replayOffsets feeds every record of __consumer_offsets, partition by
-// partition in offset order, to the coordinator.
+// replayOffsets feeds __consumer_offsets to the coordinator: plain
+// records to Replay, records of a transaction to ReplayTxnOffset and its
+// marker to ReplayMarker.
 func (b *Broker) replayOffsets(t *topic) (int, error) {
-	n := 0
-	var buf []byte
-	for _, p := range t.partitions {
-		off := p.log.LogStartOffset()
-		for off < p.log.HighWatermark() {
-			res, err := p.log.Read(off, 1<<20, true)
-			if err != nil {
-				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
-			}
-			if res.Size() == 0 {
-				break
-			}
-			if buf, err = res.AppendTo(buf[:0]); err != nil {
-				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
-			}
-			for rest := buf; len(rest) > 0; {
-				h, err := log.ParseBatchHeader(rest)
-				if err != nil || h.Size() > len(rest) {
-					return n, fmt.Errorf("reading %s-%d at %d: bad batch header: %v", p.topic, p.index, off, err)
-				}
-				recs, err := log.DecodeRecords(rest[:h.Size()])
-				if err != nil {
-					return n, fmt.Errorf("decoding %s-%d at %d: %w", p.topic, p.index, h.BaseOffset, err)
-				}
-				if !h.Control() {
-					for _, r := range recs {
-						if err := b.groups.Replay(r.Key, r.Value); err != nil {
-							b.logger.Warn("skipping unreadable record in "+group.TopicName, "partition", p.index, "offset", r.Offset, "err", err)
-						}
-						n++
-					}
-				}
-				off = h.LastOffset() + 1
-				rest = rest[h.Size():]
-			}
+	return b.replayTopic(t, func(h *log.BatchHeader, key, value []byte) error {
+		if h.Transactional() {
+			return b.groups.ReplayTxnOffset(h.ProducerID, key, value)
 		}
-	}
-	return n, nil
+		return b.groups.Replay(key, value)
+	}, func(h *log.BatchHeader, commit bool) {
+		b.groups.ReplayMarker(h.ProducerID, commit)
+	})
 }
 
 // offsetsPersister appends the coordinator's records to __consumer_offsets.
@@ -150,15 +121,26 @@ func (op offsetsPersister) Append(partition int32, recs []group.Record) error {
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	batch := group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli())
-	if _, err := p.log.Append(batch); err != nil {
+	return op.append(partition, p.log.Append, group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli()))
+}
+
+func (op offsetsPersister) AppendTxn(partition int32, pid int64, epoch int16, recs []group.Record) error {
+	p := op.b.partition(group.TopicName, partition)
+	if p == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	return op.append(partition, p.log.AppendCoordinator, group.EncodeTxnBatch(recs, op.b.cfg.Now().UnixMilli(), pid, epoch))
+}
+
+func (op offsetsPersister) append(partition int32, appendFn func([]byte) (log.AppendResult, error), batch []byte) error {
+	if _, err := appendFn(batch); err != nil {
 		kerrv := appendError(err)
 		if errors.Is(err, log.ErrClosed) {
 			kerrv = kerr.NotCoordinator
 		}
 		return fmt.Errorf("%w: %w", kerrv, err)
 	}
-	p.notify()
+	op.b.partition(group.TopicName, partition).notify()
 	return nil
 }
 

@@ -53,7 +53,8 @@ func (b *Broker) openTxns() error {
 		Persist:        b.persistTxn,
 	})}
 	if t := b.topic(txn.TopicName); t != nil {
-		if err := b.replayTopic(t, b.txns.coord.Replay); err != nil {
+		replay := func(_ *log.BatchHeader, key, value []byte) error { return b.txns.coord.Replay(key, value) }
+		if _, err := b.replayTopic(t, replay, nil); err != nil {
 			return err
 		}
 	}
@@ -71,6 +72,9 @@ func (b *Broker) openTxns() error {
 			b.logger.Warn("aborting a transaction the transaction log does not know", "topic", p.topic, "partition", p.index, "producer_id", pid)
 			if _, err := p.log.AppendMarker(pid, epoch, false, 0); err != nil {
 				return fmt.Errorf("aborting an orphaned transaction in %s-%d: %w", p.topic, p.index, err)
+			}
+			if p.topic == group.TopicName {
+				b.groups.EndTxn(pid, false)
 			}
 		}
 	}
@@ -100,6 +104,12 @@ func (b *Broker) persistTxn(id string, key, value []byte) error {
 	return nil
 }
 
+// offsetsPartition is the __consumer_offsets partition of group g, the
+// partition a transaction committing g's offsets includes.
+func (b *Broker) offsetsPartition(g string) txn.TopicPartition {
+	return txn.TopicPartition{Topic: group.TopicName, Partition: group.PartitionFor(g, b.groups.Partitions())}
+}
+
 // prepare runs fn, which may move transactions out of Ongoing, excluding
 // transactional appends.
 func (w *txnWiring) prepare(fn func()) {
@@ -126,8 +136,11 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 		}
 		p.notify()
 	}
-	if len(comp.Groups) > 0 {
-		b.groups.EndTxn(comp.ProducerID, comp.Commit)
+	for _, tp := range comp.Partitions {
+		if tp.Topic == group.TopicName {
+			b.groups.EndTxn(comp.ProducerID, comp.Commit)
+			break
+		}
 	}
 	if err := b.txns.coord.Complete(comp); err != nil {
 		b.txns.pendingMu.Lock()
@@ -164,38 +177,48 @@ func fencedErr(err error, version, since int16) error {
 	return err
 }
 
-// replayTopic feeds every record of an internal topic, partition by
-// partition in offset order, to fn; control batches are skipped and a
-// record fn cannot read is logged and skipped.
-func (b *Broker) replayTopic(t *topic, fn func(key, value []byte) error) error {
+// replayTopic feeds every batch of an internal topic, partition by
+// partition in offset order: each record of a data batch to rec, with
+// its batch header (whose producer a transactional record belongs to),
+// and each control batch to marker (when not nil). A record rec cannot
+// read is logged and skipped. It returns the number of records.
+func (b *Broker) replayTopic(t *topic, rec func(h *log.BatchHeader, key, value []byte) error, marker func(h *log.BatchHeader, commit bool)) (int, error) {
+	n := 0
 	var buf []byte
 	for _, p := range t.partitions {
 		off := p.log.LogStartOffset()
 		for off < p.log.HighWatermark() {
 			res, err := p.log.Read(off, 1<<20, true)
 			if err != nil {
-				return fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
+				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
 			}
 			if res.Size() == 0 {
 				break
 			}
 			if buf, err = res.AppendTo(buf[:0]); err != nil {
-				return fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
+				return n, fmt.Errorf("reading %s-%d at %d: %w", p.topic, p.index, off, err)
 			}
 			for rest := buf; len(rest) > 0; {
 				h, err := log.ParseBatchHeader(rest)
 				if err != nil || h.Size() > len(rest) {
-					return fmt.Errorf("reading %s-%d at %d: bad batch header: %v", p.topic, p.index, off, err)
+					return n, fmt.Errorf("reading %s-%d at %d: bad batch header: %v", p.topic, p.index, off, err)
 				}
-				if !h.Control() {
-					recs, err := log.DecodeRecords(rest[:h.Size()])
+				batch := rest[:h.Size()]
+				switch {
+				case h.Control():
+					if typ := log.MarkerType(batch); marker != nil && typ >= 0 {
+						marker(&h, typ == log.MarkerCommit)
+					}
+				default:
+					recs, err := log.DecodeRecords(batch)
 					if err != nil {
-						return fmt.Errorf("decoding %s-%d at %d: %w", p.topic, p.index, h.BaseOffset, err)
+						return n, fmt.Errorf("decoding %s-%d at %d: %w", p.topic, p.index, h.BaseOffset, err)
 					}
 					for _, r := range recs {
-						if err := fn(r.Key, r.Value); err != nil {
+						if err := rec(&h, r.Key, r.Value); err != nil {
 							b.logger.Warn("skipping unreadable record in "+p.topic, "partition", p.index, "offset", r.Offset, "err", err)
 						}
+						n++
 					}
 				}
 				off = h.LastOffset() + 1
@@ -203,5 +226,5 @@ func (b *Broker) replayTopic(t *topic, fn func(key, value []byte) error) error {
 			}
 		}
 	}
-	return nil
+	return n, nil
 }

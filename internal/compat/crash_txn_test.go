@@ -12,8 +12,9 @@ import (
 
 // TestKill9Transactions kills the broker while a transaction is open,
 // restarts it, and checks that committed transactions are whole, the open
-// one is aborted (read_committed reaches the end: the last stable offset
-// is not stuck), and the transactional id can go on. Two rounds.
+// one stays open (as after a Kafka coordinator fail-over: the last stable
+// offset is held before it) until a new incarnation of the transactional
+// id initialises, which aborts it, and that the id can go on. Two rounds.
 func TestKill9Transactions(t *testing.T) {
 	s := startServer(t, "")
 	const topic = "crash-txn"
@@ -68,19 +69,51 @@ func TestKill9Transactions(t *testing.T) {
 			t.Fatal(err)
 		}
 		adm := kadm.NewClient(cl)
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stable, err := adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ends.Each(func(o kadm.ListedOffset) {
-			if s, _ := stable.Lookup(topic, o.Partition); s.Offset != o.Offset {
-				t.Errorf("round %d: partition %d: stable offset %d, end %d", round, o.Partition, s.Offset, o.Offset)
+		// held reports how many partitions have their last stable offset
+		// below their end.
+		held := func() int {
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
+			stable, err := adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			ends.Each(func(o kadm.ListedOffset) {
+				if s, _ := stable.Lookup(topic, o.Partition); s.Offset != o.Offset {
+					if s.Offset != o.Offset-1 {
+						t.Errorf("round %d: partition %d: stable offset %d, end %d", round, o.Partition, s.Offset, o.Offset)
+					}
+					n++
+				}
+			})
+			return n
+		}
+		if n := held(); n != 1 {
+			t.Fatalf("round %d: %d partitions held by an open transaction after the restart, want 1", round, n)
+		}
+		// A new incarnation aborts the open transaction and goes on.
+		p, err = kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.TransactionalID("crash-tid"), kgo.DefaultProduceTopic(topic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		resume := fmt.Sprintf("resume-%d", round)
+		if err := p.ProduceSync(ctx, kgo.StringRecord(resume)).FirstErr(); err != nil {
+			t.Fatalf("round %d: produce after restart: %v", round, err)
+		}
+		if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("round %d: commit after restart: %v", round, err)
+		}
+		p.Close()
+		committed[resume] = true
+		if n := held(); n != 0 {
+			t.Fatalf("round %d: %d partitions still held after the re-initialisation", round, n)
+		}
 		seen := map[string]bool{}
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		for pctx.Err() == nil {

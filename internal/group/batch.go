@@ -21,6 +21,20 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // offsetDelta varint | keyLength varint | key | valueLength varint (-1: null)
 // | value | headerCount varint (0).
 func EncodeBatch(recs []Record, ts int64) []byte {
+	return encodeBatch(recs, ts, -1, -1, 0)
+}
+
+// EncodeTxnBatch is EncodeBatch for records written in producer pid's
+// transaction (TxnOffsetCommit): transactional attribute (0x10) set,
+// producer id and epoch filled in and base sequence 0, as Kafka's group
+// coordinator writes them; the transaction's marker decides them.
+func EncodeTxnBatch(recs []Record, ts int64, pid int64, epoch int16) []byte {
+	return encodeBatch(recs, ts, pid, epoch, attrTransactional)
+}
+
+const attrTransactional = 0x10
+
+func encodeBatch(recs []Record, ts int64, pid int64, epoch int16, attrs uint16) []byte {
 	const headerLen = 61
 	b := make([]byte, headerLen, headerLen+64*len(recs))
 	var rec []byte
@@ -40,13 +54,17 @@ func EncodeBatch(recs []Record, ts int64) []byte {
 	be.PutUint32(b[8:], uint32(len(b)-12))
 	be.PutUint32(b[12:], 0xffffffff) // partition leader epoch -1; the log sets it
 	b[16] = 2
-	be.PutUint16(b[21:], 0)
+	be.PutUint16(b[21:], attrs)
 	be.PutUint32(b[23:], uint32(max(len(recs)-1, 0)))
 	be.PutUint64(b[27:], uint64(ts))
 	be.PutUint64(b[35:], uint64(ts))
-	be.PutUint64(b[43:], 0xffffffffffffffff) // producer id -1
-	be.PutUint16(b[51:], 0xffff)             // producer epoch -1
-	be.PutUint32(b[53:], 0xffffffff)         // base sequence -1
+	be.PutUint64(b[43:], uint64(pid))
+	be.PutUint16(b[51:], uint16(epoch))
+	seq := int32(-1)
+	if pid >= 0 {
+		seq = 0
+	}
+	be.PutUint32(b[53:], uint32(seq))
 	be.PutUint32(b[57:], uint32(len(recs)))
 	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
 	return b

@@ -18,6 +18,11 @@ func (p *encodingPersister) Append(_ int32, recs []Record) error {
 	return nil
 }
 
+func (p *encodingPersister) AppendTxn(_ int32, pid int64, epoch int16, recs []Record) error {
+	p.bytes += len(EncodeTxnBatch(recs, 0, pid, epoch))
+	return nil
+}
+
 func benchCoordinator(b *testing.B, now *time.Time, topics ...TopicInfo) *Coordinator {
 	ids := 0
 	return New(Config{Now: func() time.Time { return *now }, Persister: &encodingPersister{}, InitialRebalanceDelay: time.Second,

@@ -14,12 +14,13 @@ import (
 // harness drives a Coordinator with a fake clock and an in-memory
 // persister; nothing sleeps.
 type harness struct {
-	t    *testing.T
-	now  time.Time
-	c    *Coordinator
-	recs []Record
-	fail error
-	ids  int
+	t       *testing.T
+	now     time.Time
+	c       *Coordinator
+	recs    []Record
+	txnRecs []txnRecord
+	fail    error
+	ids     int
 
 	topics []TopicInfo // for KIP-848 groups (consumer_test.go)
 }
@@ -30,6 +31,22 @@ func (h *harness) Append(_ int32, recs []Record) error {
 	}
 	h.recs = append(h.recs, recs...)
 	return nil
+}
+
+func (h *harness) AppendTxn(_ int32, pid int64, _ int16, recs []Record) error {
+	if h.fail != nil {
+		return h.fail
+	}
+	for _, r := range recs {
+		h.txnRecs = append(h.txnRecs, txnRecord{pid, r})
+	}
+	return nil
+}
+
+// txnRecord is a record the coordinator wrote in a transaction.
+type txnRecord struct {
+	pid int64
+	Record
 }
 
 func newHarness(t *testing.T, delay time.Duration) *harness {

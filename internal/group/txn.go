@@ -1,23 +1,23 @@
 package group
 
 import (
-	"sort"
+	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Transactional offset commits (TxnOffsetCommit). As in Kafka's
-// GroupMetadataManager, offsets committed in a transaction are held per
-// producer id and group, invisible to OffsetFetch, until the transaction
-// ends: EndTxn commit makes them the group's committed offsets (and writes
-// them to __consumer_offsets then), abort drops them.
-//
-// Deviation: Kafka writes them to __consumer_offsets at once, as
-// transactional records resolved by the marker on replay; here they are
-// only in memory until the commit, so a broker restart loses a pending
-// transaction's offsets, like the rest of the (in-memory) transaction
-// state.
+// GroupMetadataManager, offsets committed in a transaction are written to
+// __consumer_offsets at once, as records of the producer's transaction
+// (Persister.AppendTxn), and held per producer id and group, invisible to
+// OffsetFetch, until the transaction ends: the broker writes the commit
+// or abort marker after them and then calls EndTxn, which makes them the
+// group's committed offsets or drops them. On replay the same happens
+// from the log: ReplayTxnOffset holds them pending and ReplayMarker
+// resolves them, so the offsets of a transaction still open when the
+// broker stopped stay pending for it.
 
 // TxnOffsetCommit handles a TxnOffsetCommit request whose transaction the
 // broker has verified (the group was added with AddOffsetsToTxn) and whose
@@ -40,19 +40,8 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 	}
 	errs := map[tp]*kerr.Error{}
 	if groupErr == nil {
-		if c.txnOffsets == nil {
-			c.txnOffsets = map[int64]map[string]map[tp]offset{}
-		}
-		byGroup := c.txnOffsets[req.ProducerID]
-		if byGroup == nil {
-			byGroup = map[string]map[tp]offset{}
-			c.txnOffsets[req.ProducerID] = byGroup
-		}
-		pending := byGroup[req.Group]
-		if pending == nil {
-			pending = map[tp]offset{}
-			byGroup[req.Group] = pending
-		}
+		offs := map[tp]offset{}
+		var recs []Record
 		for _, t := range req.Topics {
 			for _, p := range t.Partitions {
 				k := tp{t.Topic, p.Partition}
@@ -65,7 +54,19 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 				if req.Version >= 2 {
 					o.leaderEpoch = p.LeaderEpoch
 				}
-				pending[k] = o
+				offs[k] = o
+				recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
+			}
+		}
+		if len(recs) > 0 && c.cfg.Persister != nil {
+			if err := c.cfg.Persister.AppendTxn(PartitionFor(req.Group, c.cfg.Partitions), req.ProducerID, req.ProducerEpoch, recs); err != nil {
+				c.cfg.Logger.Warn("writing transactional offsets failed", "group", req.Group, "producer_id", req.ProducerID, "err", err)
+				groupErr = storeError(err)
+			}
+		}
+		if groupErr == nil {
+			for k, o := range offs {
+				c.pendTxnOffset(req.ProducerID, req.Group, k, o)
 			}
 		}
 	}
@@ -87,36 +88,76 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 	return resp
 }
 
-// EndTxn ends producer pid's transaction for the offsets it committed:
-// on commit they become committed offsets (persisted now), on abort they
-// are dropped.
+// pendTxnOffset holds o for partition k of group g until producer pid's
+// transaction ends; called under mu.
+func (c *Coordinator) pendTxnOffset(pid int64, g string, k tp, o offset) {
+	if c.txnOffsets == nil {
+		c.txnOffsets = map[int64]map[string]map[tp]offset{}
+	}
+	byGroup := c.txnOffsets[pid]
+	if byGroup == nil {
+		byGroup = map[string]map[tp]offset{}
+		c.txnOffsets[pid] = byGroup
+	}
+	if byGroup[g] == nil {
+		byGroup[g] = map[tp]offset{}
+	}
+	byGroup[g][k] = o
+}
+
+// EndTxn ends producer pid's transaction for the offsets it committed,
+// once its marker is in __consumer_offsets: on commit they become
+// committed offsets, on abort they are dropped.
 func (c *Coordinator) EndTxn(pid int64, commit bool) {
 	c.mu.Lock()
 	defer c.unlock()
+	c.endTxnLocked(pid, commit)
+}
+
+func (c *Coordinator) endTxnLocked(pid int64, commit bool) {
 	byGroup := c.txnOffsets[pid]
 	delete(c.txnOffsets, pid)
-	if !commit || c.closed {
+	if !commit {
 		return
 	}
-	ids := make([]string, 0, len(byGroup))
-	for id := range byGroup {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for id, offs := range byGroup {
 		g := c.getOrCreate(id)
-		var recs []Record
-		for k, o := range byGroup[id] {
-			recs = append(recs, Record{offsetKey(id, k.topic, k.partition), offsetValue(o)})
-		}
-		if err := c.persist(g, recs); err != nil {
-			c.cfg.Logger.Error("persisting transactional offsets failed", "group", id, "producer_id", pid, "err", err)
-			continue
-		}
-		for k, o := range byGroup[id] {
+		for k, o := range offs {
 			g.offsets[k] = o
 		}
 	}
+}
+
+// ReplayTxnOffset applies, at start-up, an offset commit record written
+// in producer pid's transaction: it is pending until ReplayMarker.
+func (c *Coordinator) ReplayTxnOffset(pid int64, key, value []byte) error {
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return fmt.Errorf("transactional offset commit key: %w", err)
+	}
+	if k.Version > 1 {
+		return fmt.Errorf("transactional record with key version %d", k.Version)
+	}
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return fmt.Errorf("transactional offset commit value: %w", err)
+	}
+	o := offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp)}
+	if v.Version >= 3 {
+		o.leaderEpoch = v.LeaderEpoch
+	}
+	c.mu.Lock()
+	defer c.unlock()
+	c.pendTxnOffset(pid, k.Group, tp{k.Topic, k.Partition}, o)
+	return nil
+}
+
+// ReplayMarker applies, at start-up, producer pid's commit or abort
+// marker read from __consumer_offsets.
+func (c *Coordinator) ReplayMarker(pid int64, commit bool) {
+	c.mu.Lock()
+	defer c.unlock()
+	c.endTxnLocked(pid, commit)
 }
 
 // HasPendingTxnOffsets reports whether a transaction has uncommitted

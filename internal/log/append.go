@@ -30,11 +30,18 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return l.appendBatch(batch, h, cfg, now, -1)
+	return l.appendBatch(batch, h, cfg, now, producerBatch)
 }
 
+// The marker argument of appendBatch for batches that are not markers.
+const (
+	producerBatch    = -1 // a producer's batch: idempotence rules apply
+	coordinatorBatch = -2 // AppendCoordinator: fenced by epoch only
+)
+
 // appendBatch is Append after validation; marker is the control type of a
-// broker-written control batch (AppendMarker), -1 for a producer's batch.
+// broker-written control batch (AppendMarker), or producerBatch or
+// coordinatorBatch.
 func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, marker int16) (AppendResult, error) {
 	if err := l.lc.space.Check(now); err != nil {
 		return AppendResult{}, err
@@ -54,7 +61,7 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 	var dup batchMeta
 	var isDup bool
 	var err error
-	if marker < 0 {
+	if marker == producerBatch {
 		dup, isDup, err = l.prod.check(&h)
 	} else if e := l.prod[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
 		err = ErrInvalidProducerEpoch

@@ -254,7 +254,7 @@ func (l *Log) loadProducerState(snaps []int64, decoded map[int64]decodedSnapshot
 				marker := int16(-1)
 				if h.Control() {
 					if b, err := r.at(pos, h.Size()); err == nil {
-						marker = markerType(b)
+						marker = MarkerType(b)
 					}
 					l.prod.applyMarker(h)
 				} else {

@@ -151,9 +151,10 @@ func controlBatch(pid int64, epoch int16, marker int16, coordinatorEpoch int32, 
 	return b
 }
 
-// markerType returns the control type of the control batch b (whole
-// batch bytes, uncompressed as the broker writes them), or -1.
-func markerType(b []byte) int16 {
+// MarkerType returns the control type (MarkerCommit, MarkerAbort) of the
+// control batch b (whole batch bytes, uncompressed as the broker writes
+// them), or -1.
+func MarkerType(b []byte) int16 {
 	h, err := ParseBatchHeader(b)
 	if err != nil || !h.Control() || len(b) < BatchHeaderLen {
 		return -1
@@ -166,6 +167,23 @@ func markerType(b []byte) int16 {
 		return errStopWalk
 	})
 	return typ
+}
+
+// AppendCoordinator appends a transactional batch written by a
+// coordinator on behalf of producer pid (TxnOffsetCommit's offsets in
+// __consumer_offsets). As Kafka's coordinator-origin appends, it is
+// validated and fenced by epoch like a producer's batch, but its
+// sequence numbers are not checked: the coordinator writes sequence 0
+// every time, because the producer's sequences belong to its own
+// partitions.
+func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
+	cfg := l.cfg.Load()
+	now := l.now()
+	h, err := validateBatch(batch, cfg, now.UnixMilli())
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return l.appendBatch(batch, h, cfg, now, coordinatorBatch)
 }
 
 // AppendMarker writes a commit or abort marker of producer pid at epoch

@@ -49,14 +49,16 @@ type TopicPartition struct {
 
 // Completion is a transaction to finish: the broker writes a marker
 // (Commit or abort) with ProducerID/Epoch to every partition, then calls
-// Complete(TransactionalID, ProducerID, Epoch).
+// Complete. A transaction's partitions include the __consumer_offsets
+// partition of every group whose offsets it commits (AddOffsetsToTxn, or
+// implicitly TxnOffsetCommit v5+), so the broker learns from them which
+// pending offsets to resolve.
 type Completion struct {
 	TransactionalID string
 	ProducerID      int64
 	Epoch           int16
 	Commit          bool
 	Partitions      []TopicPartition // sorted
-	Groups          []string         // consumer groups added with AddOffsetsToTxn
 }
 
 // Config configures a Coordinator.
@@ -81,8 +83,16 @@ type txnMeta struct {
 	state      State
 	started    time.Time // when the transaction became Ongoing
 	partitions map[TopicPartition]struct{}
-	groups     map[string]struct{}
 	lastUpdate time.Time
+
+	// Transaction version 2 (KIP-890): every end bumps the epoch. When
+	// the bump exhausts the epoch, nextPid is the producer id the client
+	// continues with once the markers (written with the old id) are
+	// done; prevPid is the id before the last such switch, so a retried
+	// EndTxn from it is recognised. tv2 records that the last end came
+	// from a version-2 client. All -1/false when unused.
+	prevPid, nextPid int64
+	tv2              bool
 }
 
 // Coordinator holds every transactional id's metadata.
@@ -129,7 +139,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		if err != nil {
 			return InitResult{}, kerr.KafkaStorageError
 		}
-		m = &txnMeta{id: id, pid: pid, epoch: 0, timeout: timeout, state: Empty, lastUpdate: now}
+		m = &txnMeta{id: id, pid: pid, epoch: 0, timeout: timeout, state: Empty, lastUpdate: now, prevPid: -1, nextPid: -1}
 		if err := c.save(m); err != nil {
 			return InitResult{}, err
 		}
@@ -146,6 +156,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	old := m.clone()
 	m.timeout = timeout
 	m.lastUpdate = now
+	m.tv2 = false // the bump below is no end a client may retry
 	var res InitResult
 	if m.epoch >= math.MaxInt16-1 {
 		// Epoch exhausted: a new producer id. An ongoing transaction is
@@ -160,7 +171,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		} else {
 			m.state = Empty
 		}
-		m.pid, m.epoch = pid, 0
+		m.prevPid, m.pid, m.epoch = m.pid, pid, 0
 	} else {
 		m.epoch++
 		if m.state == Ongoing {
@@ -211,13 +222,15 @@ func (c *Coordinator) begin(m *txnMeta, now time.Time) {
 		m.state = Ongoing
 		m.started = now
 		m.partitions = map[TopicPartition]struct{}{}
-		m.groups = map[string]struct{}{}
 	}
 	m.lastUpdate = now
 }
 
 // AddPartitions adds partitions to id's transaction, starting it if
-// needed. The error applies to every partition.
+// needed: AddPartitionsToTxn, AddOffsetsToTxn (the group's offsets
+// partition) and, under transaction version 2, the implicit addition of
+// a partition by Produce v12+ or of an offsets partition by
+// TxnOffsetCommit v5+. The error applies to every partition.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -275,85 +288,161 @@ func (c *Coordinator) ongoingLocked(id string, pid int64, epoch int16, fenced er
 	return m, nil
 }
 
-// AddOffsets adds consumer group group to id's transaction (its offsets
-// partition is added by the broker with AddPartitions semantics: the
-// caller passes the partition too).
-func (c *Coordinator) AddOffsets(id string, pid int64, epoch int16, group string, offsetsPartition TopicPartition, now time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-	m, err := c.lookup(id, pid, epoch)
-	if err != nil {
-		return err
-	}
-	old := m.clone()
-	c.begin(m, now)
-	m.groups[group] = struct{}{}
-	m.partitions[offsetsPartition] = struct{}{}
-	if err := c.save(m); err != nil {
-		*m = old
-		return err
-	}
-	return nil
-}
-
-// VerifyGroup reports whether group was added to id's ongoing transaction
-// (the check of TxnOffsetCommit).
-func (c *Coordinator) VerifyGroup(id string, pid int64, epoch int16, group string) error {
+// VerifyOffsets reports whether the offsets partition tp of a group is in
+// id's ongoing transaction (the check of TxnOffsetCommit; as in Kafka it
+// is made at partition granularity).
+func (c *Coordinator) VerifyOffsets(id string, pid int64, epoch int16, tp TopicPartition) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m, err := c.ongoingLocked(id, pid, epoch, kerr.ProducerFenced)
 	if err != nil {
 		return err
 	}
-	if _, ok := m.groups[group]; !ok {
+	if _, ok := m.partitions[tp]; !ok {
 		return kerr.InvalidTxnState
 	}
 	return nil
 }
 
-// EndTxn starts committing or aborting id's transaction. A nil Completion
-// with a nil error means nothing is left to do (an empty transaction, or
-// a retry of an end that already completed).
-func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, now time.Time) (*Completion, error) {
+// EndResult is EndTxn's answer: a Completion to carry out (nil when
+// nothing is left to do: an empty transaction, or a retry of an end that
+// already completed) and the producer id and epoch the client continues
+// with (bumped under transaction version 2).
+type EndResult struct {
+	Completion *Completion
+	ProducerID int64
+	Epoch      int16
+}
+
+// EndTxn starts committing or aborting id's transaction. v2 is true for a
+// transaction version 2 client (EndTxn v5+ with the feature finalized):
+// the epoch is bumped by every end, before the markers are written, so
+// they fence the old epoch in every partition; a retry from the previous
+// epoch of an end that completed succeeds, and aborting with no
+// transaction bumps the epoch too.
+func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool, now time.Time) (EndResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
 	m := c.ids[id]
 	if m == nil || m.state == Dead {
-		return nil, kerr.InvalidProducerIDMapping
+		return EndResult{}, kerr.InvalidProducerIDMapping
+	}
+	if v2 && m.isRetryV2(pid, epoch) {
+		switch {
+		case m.state == PrepareCommit || m.state == PrepareAbort:
+			return EndResult{}, kerr.ConcurrentTransactions
+		case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
+			return m.endResult(nil), nil
+		default:
+			return EndResult{}, kerr.InvalidTxnState
+		}
 	}
 	if err := m.check(pid, epoch); err != nil {
-		return nil, err
+		return EndResult{}, err
 	}
 	switch m.state {
 	case Ongoing:
 		old := m.clone()
 		m.lastUpdate = now
+		m.tv2 = v2
+		if v2 {
+			if err := c.bumpLocked(m); err != nil {
+				*m = old
+				return EndResult{}, err
+			}
+		}
 		comp := c.prepareLocked(m, commit)
 		if err := c.save(m); err != nil {
 			*m = old
-			return nil, err
+			return EndResult{}, err
 		}
-		return comp, nil
+		return m.endResult(comp), nil
 	case PrepareCommit, PrepareAbort:
-		return nil, kerr.ConcurrentTransactions
+		return EndResult{}, kerr.ConcurrentTransactions
+	}
+	if v2 {
+		// Empty, CompleteCommit or CompleteAbort at the current epoch:
+		// nothing to commit; an abort bumps the epoch (KIP-890).
+		if commit {
+			return EndResult{}, kerr.InvalidTxnState
+		}
+		old := m.clone()
+		m.lastUpdate, m.tv2 = now, true
+		if err := c.bumpLocked(m); err != nil {
+			*m = old
+			return EndResult{}, err
+		}
+		m.state, m.partitions = CompleteAbort, nil
+		m.switchPid()
+		if err := c.save(m); err != nil {
+			*m = old
+			return EndResult{}, err
+		}
+		return m.endResult(nil), nil
+	}
+	switch m.state {
 	case CompleteCommit:
 		if commit {
-			return nil, nil // retry
+			return m.endResult(nil), nil // retry
 		}
-		return nil, kerr.InvalidTxnState
+		return EndResult{}, kerr.InvalidTxnState
 	case CompleteAbort:
 		if !commit {
-			return nil, nil
+			return m.endResult(nil), nil
 		}
-		return nil, kerr.InvalidTxnState
+		return EndResult{}, kerr.InvalidTxnState
 	default: // Empty
 		if commit {
-			return nil, kerr.InvalidTxnState
+			return EndResult{}, kerr.InvalidTxnState
 		}
-		return nil, nil // aborting nothing is fine
+		return m.endResult(nil), nil // aborting nothing is fine
 	}
+}
+
+// isRetryV2 reports whether pid/epoch is the producer as it was before
+// the last version-2 end bumped it.
+func (m *txnMeta) isRetryV2(pid int64, epoch int16) bool {
+	if !m.tv2 {
+		return false
+	}
+	if pid == m.pid && epoch == m.epoch-1 {
+		return true // markers written, or being written, at m.epoch
+	}
+	return m.prevPid >= 0 && pid == m.prevPid && epoch == math.MaxInt16-1 && m.epoch == 0
+}
+
+// bumpLocked raises m's epoch for a version-2 end; the markers carry the
+// bumped epoch. When that reaches the last epoch a new producer id is
+// allocated for after the end (nextPid).
+func (c *Coordinator) bumpLocked(m *txnMeta) error {
+	if m.epoch >= math.MaxInt16-1 {
+		pid, err := c.cfg.NextProducerID()
+		if err != nil {
+			return kerr.KafkaStorageError
+		}
+		m.nextPid = pid
+	}
+	if m.epoch < math.MaxInt16 {
+		m.epoch++
+	}
+	return nil
+}
+
+// switchPid moves m to its next producer id, when the last end allocated
+// one, once that end is complete.
+func (m *txnMeta) switchPid() {
+	if m.nextPid >= 0 {
+		m.prevPid, m.pid, m.epoch, m.nextPid = m.pid, m.nextPid, 0, -1
+	}
+}
+
+// endResult is the producer the client continues with after an end.
+func (m *txnMeta) endResult(comp *Completion) EndResult {
+	if m.nextPid >= 0 {
+		return EndResult{Completion: comp, ProducerID: m.nextPid, Epoch: 0}
+	}
+	return EndResult{Completion: comp, ProducerID: m.pid, Epoch: m.epoch}
 }
 
 // prepareLocked moves m to PrepareCommit or PrepareAbort (not persisted:
@@ -375,10 +464,6 @@ func (c *Coordinator) completion(m *txnMeta, commit bool) *Completion {
 		a, b := comp.Partitions[i], comp.Partitions[j]
 		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
 	})
-	for g := range m.groups {
-		comp.Groups = append(comp.Groups, g)
-	}
-	sort.Strings(comp.Groups)
 	return comp
 }
 
@@ -397,7 +482,8 @@ func (c *Coordinator) Complete(comp *Completion) error {
 	if comp.Commit {
 		m.state = CompleteCommit
 	}
-	m.partitions, m.groups = nil, nil
+	m.partitions = nil
+	m.switchPid()
 	m.lastUpdate = c.now
 	if err := c.save(m); err != nil {
 		*m = old
@@ -423,7 +509,7 @@ func (c *Coordinator) Tick(now time.Time) []*Completion {
 		if m.epoch < math.MaxInt16 {
 			m.epoch++
 		}
-		m.lastUpdate = now
+		m.lastUpdate, m.tv2 = now, false
 		comp := c.prepareLocked(m, false)
 		if err := c.save(m); err != nil {
 			*m = old // tried again on the next tick

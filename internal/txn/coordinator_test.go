@@ -37,7 +37,7 @@ func TestInitBumpsEpochAndFences(t *testing.T) {
 	if _, err := c.InitProducerID("a", time.Second*10, -1, -1, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
 		t.Fatalf("init while aborting: %v", err)
 	}
-	if _, err := c.EndTxn("a", 1001, 1, true, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+	if _, err := c.EndTxn("a", 1001, 1, true, false, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
 		t.Fatalf("end while aborting: %v", err)
 	}
 	c.Complete(r2.Abort)
@@ -56,29 +56,34 @@ func TestInitBumpsEpochAndFences(t *testing.T) {
 func TestEndTxnAndTimeout(t *testing.T) {
 	c, now := newTest()
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, *now)
-	if _, err := c.EndTxn("a", r.ProducerID, 0, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+	if _, err := c.EndTxn("a", r.ProducerID, 0, true, false, *now); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("commit with no transaction: %v", err)
 	}
-	if comp, err := c.EndTxn("a", r.ProducerID, 0, false, *now); err != nil || comp != nil {
-		t.Fatalf("abort with no transaction: %v %v", comp, err)
+	if res, err := c.EndTxn("a", r.ProducerID, 0, false, false, *now); err != nil || res.Completion != nil || res.Epoch != 0 {
+		t.Fatalf("abort with no transaction: %+v %v", res, err)
 	}
+	offsets := TopicPartition{"__consumer_offsets", 3}
 	c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{{"t", 1}, tp0}, *now)
-	if err := c.AddOffsets("a", r.ProducerID, 0, "g", TopicPartition{"__consumer_offsets", 3}, *now); err != nil {
+	if err := c.VerifyOffsets("a", r.ProducerID, 0, offsets); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("offsets before AddOffsetsToTxn: %v", err)
+	}
+	if err := c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{offsets}, *now); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.VerifyGroup("a", r.ProducerID, 0, "g"); err != nil {
+	if err := c.VerifyOffsets("a", r.ProducerID, 0, offsets); err != nil {
 		t.Fatal(err)
 	}
-	comp, err := c.EndTxn("a", r.ProducerID, 0, true, *now)
-	if err != nil || !comp.Commit || len(comp.Partitions) != 3 || comp.Partitions[0] != (TopicPartition{"__consumer_offsets", 3}) || len(comp.Groups) != 1 {
-		t.Fatalf("commit: %+v %v", comp, err)
+	res, err := c.EndTxn("a", r.ProducerID, 0, true, false, *now)
+	comp := res.Completion
+	if err != nil || !comp.Commit || len(comp.Partitions) != 3 || comp.Partitions[0] != offsets || res.Epoch != 0 {
+		t.Fatalf("commit: %+v %v", res, err)
 	}
 	if err := c.Verify("a", r.ProducerID, 0, tp0); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("verify while committing: %v", err)
 	}
 	c.Complete(comp)
-	if comp, err := c.EndTxn("a", r.ProducerID, 0, true, *now); err != nil || comp != nil {
-		t.Fatalf("retried commit: %v %v", comp, err)
+	if res, err := c.EndTxn("a", r.ProducerID, 0, true, false, *now); err != nil || res.Completion != nil {
+		t.Fatalf("retried commit: %+v %v", res, err)
 	}
 	// Timeout: Tick aborts and bumps the epoch.
 	c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{tp0}, *now)
@@ -93,7 +98,7 @@ func TestEndTxnAndTimeout(t *testing.T) {
 	if st, _, ep, _, _ := c.Describe("a"); st != CompleteAbort || ep != 1 {
 		t.Fatalf("after timeout: %v epoch %d", st, ep)
 	}
-	if _, err := c.EndTxn("a", r.ProducerID, 0, true, *now); !errors.Is(err, kerr.ProducerFenced) {
+	if _, err := c.EndTxn("a", r.ProducerID, 0, true, false, *now); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatalf("timed-out producer commits: %v", err)
 	}
 }
@@ -118,7 +123,8 @@ func TestPersistAndReplay(t *testing.T) {
 	c.InitProducerID("idle", 10*time.Second, -1, -1, now)
 	c.AddPartitions("a", a.ProducerID, 0, []TopicPartition{tp0}, now)
 	c.AddPartitions("b", b.ProducerID, 0, []TopicPartition{{"t", 1}}, now)
-	compB, _ := c.EndTxn("b", b.ProducerID, 0, true, now)
+	resB, _ := c.EndTxn("b", b.ProducerID, 0, true, false, now)
+	compB := resB.Completion
 	// A failed write changes nothing.
 	fail = true
 	if err := c.AddPartitions("a", a.ProducerID, 0, []TopicPartition{{"u", 0}}, now); !errors.Is(err, kerr.CoordinatorNotAvailable) {
@@ -136,16 +142,23 @@ func TestPersistAndReplay(t *testing.T) {
 		}
 	}
 	comps := r.Loaded(now.Add(time.Second))
-	if len(comps) != 2 {
+	if len(comps) != 1 {
 		t.Fatalf("completions after replay: %+v", comps)
 	}
-	// a was ongoing: aborted with the epoch bumped; b was committing: the
-	// commit is completed again.
-	if c0 := comps[0]; c0.TransactionalID != "a" || c0.Commit || c0.Epoch != 1 || len(c0.Partitions) != 1 {
-		t.Fatalf("a: %+v", c0)
-	}
-	if c1 := comps[1]; c1.TransactionalID != "b" || !c1.Commit || c1.Epoch != compB.Epoch || c1.Partitions[0] != (TopicPartition{"t", 1}) {
+	// b was committing: the commit is completed again. a was ongoing and
+	// stays so, at its epoch, until it ends or times out from its start.
+	if c1 := comps[0]; c1.TransactionalID != "b" || !c1.Commit || c1.Epoch != compB.Epoch || c1.Partitions[0] != (TopicPartition{"t", 1}) {
 		t.Fatalf("b: %+v", c1)
+	}
+	if st, pid, ep, parts, _ := r.Describe("a"); st != Ongoing || pid != a.ProducerID || ep != 0 || len(parts) != 1 {
+		t.Fatalf("a after replay: %v %d/%d %v", st, pid, ep, parts)
+	}
+	if err := r.AddPartitions("a", a.ProducerID, 0, []TopicPartition{{"u", 0}}, now.Add(time.Second)); err != nil {
+		t.Fatalf("a goes on after replay: %v", err)
+	}
+	timedOut := r.Tick(now.Add(10 * time.Second))
+	if len(timedOut) != 1 || timedOut[0].TransactionalID != "a" || timedOut[0].Epoch != 1 || len(timedOut[0].Partitions) != 2 {
+		t.Fatalf("a times out from its persisted start: %+v", timedOut)
 	}
 	if st, _, _, _, ok := r.Describe("idle"); !ok || st != Empty {
 		t.Fatalf("idle: %v %v", st, ok)
@@ -153,10 +166,68 @@ func TestPersistAndReplay(t *testing.T) {
 	if open := r.OpenPartitions(); !open[tp0][a.ProducerID] || !open[TopicPartition{"t", 1}][b.ProducerID] {
 		t.Fatalf("open partitions: %v", open)
 	}
-	for _, comp := range comps {
+	for _, comp := range append(comps, timedOut...) {
 		r.Complete(comp)
 	}
 	if open := r.OpenPartitions(); len(open) != 0 {
 		t.Fatalf("open partitions after completing: %v", open)
+	}
+}
+
+// TestTransactionVersion2 follows a KIP-890 client: every end bumps the
+// epoch, which the markers carry; a retried end from the previous epoch
+// succeeds; an empty abort bumps too; the last epoch moves to a new id.
+func TestTransactionVersion2(t *testing.T) {
+	c, now := newTest()
+	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, *now)
+	pid := r.ProducerID
+	if err := c.AddPartitions("a", pid, 0, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.EndTxn("a", pid, 0, true, true, *now)
+	if err != nil || res.Completion == nil || res.Completion.Epoch != 1 || res.ProducerID != pid || res.Epoch != 1 {
+		t.Fatalf("commit: %+v %v", res, err)
+	}
+	if _, err := c.EndTxn("a", pid, 0, true, true, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("retry while completing: %v", err)
+	}
+	c.Complete(res.Completion)
+	if res, err := c.EndTxn("a", pid, 0, true, true, *now); err != nil || res.Completion != nil || res.Epoch != 1 {
+		t.Fatalf("retried commit: %+v %v", res, err)
+	}
+	if _, err := c.EndTxn("a", pid, 0, false, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("retry with the other outcome: %v", err)
+	}
+	// The old epoch is fenced for new work.
+	if err := c.AddPartitions("a", pid, 0, []TopicPartition{tp0}, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("old epoch adds: %v", err)
+	}
+	if _, err := c.EndTxn("a", pid, 1, true, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("commit of nothing: %v", err)
+	}
+	if res, err := c.EndTxn("a", pid, 1, false, true, *now); err != nil || res.Completion != nil || res.Epoch != 2 {
+		t.Fatalf("empty abort: %+v %v", res, err)
+	}
+
+	// The end that reaches the last epoch hands over a new producer id;
+	// its markers still carry the old one.
+	c.ids["a"].epoch = 32766
+	if err := c.AddPartitions("a", pid, 32766, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.EndTxn("a", pid, 32766, false, true, *now)
+	if err != nil || res.Completion.ProducerID != pid || res.Completion.Epoch != 32767 || res.ProducerID == pid || res.Epoch != 0 {
+		t.Fatalf("exhausting end: %+v %+v %v", res, res.Completion, err)
+	}
+	next := res.ProducerID
+	c.Complete(res.Completion)
+	if _, gotPid, ep, _, _ := c.Describe("a"); gotPid != next || ep != 0 {
+		t.Fatalf("after the switch: %d/%d", gotPid, ep)
+	}
+	if res, err := c.EndTxn("a", pid, 32766, false, true, *now); err != nil || res.ProducerID != next || res.Epoch != 0 {
+		t.Fatalf("retry from the old id: %+v %v", res, err)
+	}
+	if err := c.AddPartitions("a", next, 0, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatalf("new id: %v", err)
 	}
 }

@@ -11,9 +11,11 @@ import (
 
 // The transaction log: every change of a transactional id's metadata is
 // one record in the internal topic __transaction_state, in Kafka's
-// format (kmsg TxnMetadataKey version 0 / TxnMetadataValue version 0:
+// format (kmsg TxnMetadataKey version 0 / TxnMetadataValue version 1:
 // producer id and epoch, timeout, state, partitions, last update and
-// start timestamps), keyed by the transactional id, in the partition
+// start timestamps, and the KIP-890 tagged fields previous and next
+// producer id and client transaction version), keyed by the transactional
+// id, in the partition
 // PartitionFor(id). The broker replays the topic into a new coordinator
 // (Replay, then Loaded) before serving.
 //
@@ -31,8 +33,13 @@ func encodeKey(id string) []byte {
 
 func (m *txnMeta) encodeValue() []byte {
 	v := kmsg.NewTxnMetadataValue()
-	v.Version = 0
+	v.Version = 1
 	v.ProducerID, v.ProducerEpoch = m.pid, m.epoch
+	v.PreviousProducerID, v.NextProducerID = m.prevPid, m.nextPid
+	v.ClientTransactionVersion = 1
+	if m.tv2 {
+		v.ClientTransactionVersion = 2
+	}
 	v.TimeoutMillis = int32(m.timeout / time.Millisecond)
 	v.State = kmsg.TransactionState(m.state)
 	v.LastUpdateTimestamp = m.lastUpdate.UnixMilli()
@@ -79,12 +86,6 @@ func (m *txnMeta) clone() txnMeta {
 			cp.partitions[k] = struct{}{}
 		}
 	}
-	if m.groups != nil {
-		cp.groups = make(map[string]struct{}, len(m.groups))
-		for k := range m.groups {
-			cp.groups[k] = struct{}{}
-		}
-	}
 	return cp
 }
 
@@ -110,7 +111,8 @@ func (c *Coordinator) Replay(key, value []byte) error {
 	}
 	m := &txnMeta{id: k.TransactionalID, pid: v.ProducerID, epoch: v.ProducerEpoch,
 		timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: State(v.State),
-		lastUpdate: time.UnixMilli(v.LastUpdateTimestamp), partitions: map[TopicPartition]struct{}{}, groups: map[string]struct{}{}}
+		lastUpdate: time.UnixMilli(v.LastUpdateTimestamp), partitions: map[TopicPartition]struct{}{},
+		prevPid: v.PreviousProducerID, nextPid: v.NextProducerID, tv2: v.ClientTransactionVersion >= 2}
 	if v.StartTimestamp >= 0 {
 		m.started = time.UnixMilli(v.StartTimestamp)
 	}
@@ -125,11 +127,11 @@ func (c *Coordinator) Replay(key, value []byte) error {
 
 // Loaded ends the replay and returns the transactions to complete before
 // serving: those that were completing (their markers are written again;
-// a repeated marker changes nothing) and those that were ongoing, which
-// are aborted with the epoch bumped, because the offsets they committed
-// with TxnOffsetCommit were held in memory only (a deviation from Kafka,
-// which keeps them ongoing). The producer is fenced and must
-// re-initialise.
+// a repeated marker changes nothing). Ongoing transactions stay ongoing,
+// as after a Kafka coordinator fail-over: their records are in the
+// partition logs and the offsets they committed are pending in
+// __consumer_offsets, so the producer may go on and end them, or they
+// time out (Tick) counting from their persisted start.
 func (c *Coordinator) Loaded(now time.Time) []*Completion {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,19 +143,8 @@ func (c *Coordinator) Loaded(now time.Time) []*Completion {
 	sort.Strings(ids)
 	var out []*Completion
 	for _, id := range ids {
-		m := c.ids[id]
-		switch m.state {
-		case PrepareCommit, PrepareAbort:
+		if m := c.ids[id]; m.state == PrepareCommit || m.state == PrepareAbort {
 			out = append(out, c.completion(m, m.state == PrepareCommit))
-		case Ongoing:
-			if m.epoch < 1<<15-1 {
-				m.epoch++
-			}
-			m.lastUpdate = now
-			comp := c.prepareLocked(m, false)
-			// Persisted with the outcome when it completes, if not now.
-			_ = c.save(m)
-			out = append(out, comp)
 		}
 	}
 	return out
