@@ -231,3 +231,46 @@ func TestTransactionVersion2(t *testing.T) {
 		t.Fatalf("new id: %v", err)
 	}
 }
+
+// TestVersion2StateReplays: the KIP-890 fields (the next producer id of
+// an end that exhausted the epoch, the client's transaction version) are
+// persisted, so a restart mid-end completes the switch and recognises a
+// retried end.
+func TestVersion2StateReplays(t *testing.T) {
+	type rec struct{ k, v []byte }
+	var records []rec
+	next := int64(0)
+	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
+	c := New(cfg)
+	now := time.UnixMilli(1_700_000_000_000)
+	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
+	c.ids["a"].epoch = 32766
+	if err := c.AddPartitions("a", r.ProducerID, 32766, []TopicPartition{tp0}, now); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.EndTxn("a", r.ProducerID, 32766, true, true, now)
+	if err != nil || res.Completion == nil {
+		t.Fatalf("end: %+v %v", res, err)
+	}
+	// Restart while the markers are pending.
+	c2 := New(cfg)
+	for _, x := range records {
+		if err := c2.Replay(x.k, x.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	comps := c2.Loaded(now)
+	if len(comps) != 1 || comps[0].ProducerID != r.ProducerID || comps[0].Epoch != 32767 || !comps[0].Commit {
+		t.Fatalf("completion after replay: %+v", comps)
+	}
+	if err := c2.Complete(comps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, pid, ep, _, _ := c2.Describe("a"); pid != res.ProducerID || ep != 0 {
+		t.Fatalf("after completing: %d/%d, want %d/0", pid, ep, res.ProducerID)
+	}
+	if got, err := c2.EndTxn("a", r.ProducerID, 32766, true, true, now); err != nil || got.ProducerID != res.ProducerID || got.Epoch != 0 {
+		t.Fatalf("retried end after restart: %+v %v", got, err)
+	}
+}
