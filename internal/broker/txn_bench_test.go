@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,6 +32,12 @@ func BenchmarkTransactionalProduce1KiB(b *testing.B) {
 			}
 			defer cl.Close()
 			ctx := context.Background()
+			var failed atomic.Pointer[error]
+			promise := func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
 			value := make([]byte, 1024)
 			rand.Read(value)
 			b.SetBytes(int64(len(value)))
@@ -42,10 +49,14 @@ func BenchmarkTransactionalProduce1KiB(b *testing.B) {
 					}
 				}
 				for range min(100, b.N-i) {
-					cl.Produce(ctx, &kgo.Record{Value: value}, nil)
+					cl.Produce(ctx, &kgo.Record{Value: value}, promise)
 				}
 				if txn {
-					// EndTransaction flushes first.
+					// EndTransaction does not flush: a record still
+					// buffered would miss its transaction.
+					if err := cl.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
 					if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 						b.Fatal(err)
 					}
@@ -53,6 +64,9 @@ func BenchmarkTransactionalProduce1KiB(b *testing.B) {
 			}
 			if err := cl.Flush(ctx); err != nil {
 				b.Fatal(err)
+			}
+			if err := failed.Load(); err != nil {
+				b.Fatal(*err)
 			}
 		})
 	}
