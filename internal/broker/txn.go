@@ -49,6 +49,7 @@ type txnWiring struct {
 func (b *Broker) openTxns() error {
 	b.txns = &txnWiring{coord: txn.New(txn.Config{
 		MaxTimeout:     time.Duration(b.brokerInt("transaction.max.timeout.ms", 900000)) * time.Millisecond,
+		IDExpiration:   time.Duration(b.brokerInt("transactional.id.expiration.ms", 604800000)) * time.Millisecond,
 		NextProducerID: b.pids.next,
 		Persist:        b.persistTxn,
 	})}

@@ -66,6 +66,10 @@ type Config struct {
 	// MaxTimeout is transaction.max.timeout.ms: InitProducerId asking
 	// for more gets INVALID_TRANSACTION_TIMEOUT.
 	MaxTimeout time.Duration
+	// IDExpiration is transactional.id.expiration.ms: an id with no
+	// transaction in progress and no update for this long is forgotten
+	// (a tombstone in the transaction log). Zero means Kafka's 7 days.
+	IDExpiration time.Duration
 	// NextProducerID allocates a new producer id.
 	NextProducerID func() (int64, error)
 	// Persist appends one record to the transaction log (records.go),
@@ -107,6 +111,9 @@ type Coordinator struct {
 func New(cfg Config) *Coordinator {
 	if cfg.MaxTimeout <= 0 {
 		cfg.MaxTimeout = 15 * time.Minute
+	}
+	if cfg.IDExpiration <= 0 {
+		cfg.IDExpiration = 7 * 24 * time.Hour
 	}
 	return &Coordinator{cfg: cfg, ids: map[string]*txnMeta{}}
 }
@@ -496,12 +503,20 @@ func (c *Coordinator) Complete(comp *Completion) error {
 // each is now PrepareAbort and must be completed like an EndTxn abort.
 // As Kafka does, the epoch is bumped first so the timed-out producer is
 // fenced (its next request gets PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
+// Ids idle for IDExpiration are forgotten, as Kafka expires them.
 func (c *Coordinator) Tick(now time.Time) []*Completion {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
 	var out []*Completion
-	for _, m := range c.ids {
+	for id, m := range c.ids {
+		switch m.state {
+		case Empty, CompleteCommit, CompleteAbort:
+			if now.Sub(m.lastUpdate) >= c.cfg.IDExpiration && c.forget(id) == nil {
+				delete(c.ids, id)
+			}
+			continue
+		}
 		if m.state != Ongoing || now.Sub(m.started) < m.timeout {
 			continue
 		}

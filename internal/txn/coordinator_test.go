@@ -274,3 +274,48 @@ func TestVersion2StateReplays(t *testing.T) {
 		t.Fatalf("retried end after restart: %+v %v", got, err)
 	}
 }
+
+// TestIdleIDsExpire: transactional.id.expiration.ms forgets ids with no
+// transaction in progress, with a tombstone that replays as a removal;
+// an ongoing transaction keeps its id.
+func TestIdleIDsExpire(t *testing.T) {
+	type rec struct{ k, v []byte }
+	var records []rec
+	next := int64(0)
+	cfg := Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil },
+		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
+	c := New(cfg)
+	now := time.UnixMilli(1_700_000_000_000)
+	c.InitProducerID("idle", time.Minute, -1, -1, now)
+	b, _ := c.InitProducerID("busy", 2*time.Hour, -1, -1, now)
+	c.AddPartitions("busy", b.ProducerID, 0, []TopicPartition{tp0}, now)
+	if got := c.Tick(now.Add(time.Hour - time.Millisecond)); len(got) != 0 {
+		t.Fatalf("early tick: %+v", got)
+	}
+	if _, ok := c.Get("idle"); !ok {
+		t.Fatal("idle id expired early")
+	}
+	c.Tick(now.Add(time.Hour))
+	if _, ok := c.Get("idle"); ok {
+		t.Fatal("idle id kept after its expiration")
+	}
+	if in, ok := c.Get("busy"); !ok || in.State != Ongoing {
+		t.Fatalf("ongoing id: %+v %v", in, ok)
+	}
+	last := records[len(records)-1]
+	if last.v != nil {
+		t.Fatal("no tombstone written")
+	}
+	r := New(cfg)
+	for _, x := range records {
+		if err := r.Replay(x.k, x.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := r.Get("idle"); ok {
+		t.Fatal("expired id back after replay")
+	}
+	if _, ok := r.Get("busy"); !ok {
+		t.Fatal("busy id lost in replay")
+	}
+}

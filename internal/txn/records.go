@@ -77,6 +77,17 @@ func (c *Coordinator) save(m *txnMeta) error {
 	return nil
 }
 
+// forget persists the removal of id (a tombstone); called under mu.
+func (c *Coordinator) forget(id string) error {
+	if c.cfg.Persist == nil {
+		return nil
+	}
+	if err := c.cfg.Persist(id, encodeKey(id), nil); err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	return nil
+}
+
 // clone copies m for rolling back a change whose record failed to persist.
 func (m *txnMeta) clone() txnMeta {
 	cp := *m
