@@ -225,6 +225,7 @@ func (b *Broker) logConfig(overrides map[string]string) log.Config {
 	} else {
 		c.TimestampType = log.CreateTime
 	}
+	c.ProducerIDExpirationMs = b.brokerInt("producer.id.expiration.ms", c.ProducerIDExpirationMs)
 	lifecycleConfig(&c, overrides, bc) // retention and compaction (lifecycle.go)
 	return c
 }

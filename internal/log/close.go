@@ -28,9 +28,14 @@ func (l *Log) Flush() error {
 }
 
 // Tick flushes if Config.FlushMs elapsed since the last flush and there is
-// unflushed data. The broker calls it periodically.
+// unflushed data, and expires idle producers every
+// producerExpiryCheckInterval. The broker calls it periodically.
 func (l *Log) Tick(now time.Time) error {
 	cfg := l.cfg.Load()
+	if ms := now.UnixMilli(); ms-l.lastExpiry.Load() >= producerExpiryCheckInterval.Milliseconds() {
+		l.lastExpiry.Store(ms)
+		l.ExpireProducers(now)
+	}
 	if cfg.FlushMs == math.MaxInt64 || l.hw.Load() <= l.synced.Load() {
 		return nil
 	}

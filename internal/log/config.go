@@ -49,6 +49,10 @@ type Config struct {
 	// LeaderEpoch is written into the partitionLeaderEpoch of appended
 	// batches.
 	LeaderEpoch int32
+	// ProducerIDExpirationMs is the broker's producer.id.expiration.ms
+	// (86400000): Tick forgets a producer whose last batch is older and
+	// that has no open transaction in this log.
+	ProducerIDExpirationMs int64
 
 	// Lifecycle: retention (retention.go) and compaction (clean.go).
 	RetentionMs       int64 // retention.ms, 604800000; negative: no time limit
@@ -67,16 +71,17 @@ type Config struct {
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		SegmentBytes:         1 << 30,
-		SegmentMs:            7 * 24 * 60 * 60 * 1000,
-		SegmentIndexBytes:    10 << 20,
-		IndexIntervalBytes:   4096,
-		MaxMessageBytes:      1048588,
-		FlushMessages:        math.MaxInt64,
-		FlushMs:              math.MaxInt64,
-		TimestampType:        CreateTime,
-		TimestampBeforeMaxMs: math.MaxInt64,
-		TimestampAfterMaxMs:  math.MaxInt64,
+		SegmentBytes:           1 << 30,
+		SegmentMs:              7 * 24 * 60 * 60 * 1000,
+		SegmentIndexBytes:      10 << 20,
+		IndexIntervalBytes:     4096,
+		MaxMessageBytes:        1048588,
+		FlushMessages:          math.MaxInt64,
+		FlushMs:                math.MaxInt64,
+		TimestampType:          CreateTime,
+		TimestampBeforeMaxMs:   math.MaxInt64,
+		TimestampAfterMaxMs:    math.MaxInt64,
+		ProducerIDExpirationMs: 24 * 60 * 60 * 1000,
 
 		RetentionMs:            7 * 24 * 60 * 60 * 1000,
 		RetentionBytes:         -1,

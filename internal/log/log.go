@@ -41,6 +41,8 @@ type Log struct {
 	syncMu    sync.Mutex
 	synced    atomic.Int64 // every offset below it is fsynced
 	lastFlush atomic.Int64 // Unix ms of the last completed fsync
+	// lastExpiry is the Unix ms of Tick's last producer expiry check.
+	lastExpiry atomic.Int64
 	syncBuf   []*segment   // reused by syncTo; guarded by syncMu
 
 	// rollMu serialises making rolled segments durable and writing

@@ -1,6 +1,9 @@
 package log
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Idempotent producer state, following Kafka's ProducerStateManager: for
 // each producer id seen in a batch header, its epoch, last sequence and the
@@ -85,4 +88,27 @@ func (p producerState) update(h *BatchHeader) {
 		lastOffsetDelta: h.LastOffsetDelta,
 	}
 	e.n++
+}
+
+// producerExpiryCheckInterval is Kafka's
+// producer.id.expiration.check.interval.ms default.
+const producerExpiryCheckInterval = 10 * time.Minute
+
+// ExpireProducers forgets the producers whose last batch is older than
+// Config.ProducerIDExpirationMs at now and that have no open transaction
+// in this log, as Kafka expires producer ids: a retry from such a producer
+// is no longer recognised as a duplicate. It returns how many it removed.
+func (l *Log) ExpireProducers(now time.Time) int {
+	limit := l.cfg.Load().ProducerIDExpirationMs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for id, e := range l.prod {
+		if _, open := l.txns.open[id]; open || now.UnixMilli()-e.lastTimestamp < limit {
+			continue
+		}
+		delete(l.prod, id)
+		n++
+	}
+	return n
 }

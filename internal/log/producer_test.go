@@ -5,7 +5,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 )
 
 // crash abandons l the way a killed process would: its files are closed
@@ -215,5 +217,30 @@ func TestSnapshotBeyondTruncationDiscarded(t *testing.T) {
 	r, err := l.Append(idem(t, 1, 0, 7, 1))
 	if err != nil || r.Duplicate || r.BaseOffset != 7 {
 		t.Fatalf("resend of a lost batch: %+v %v", r, err)
+	}
+}
+
+// TestExpireProducers: producer.id.expiration.ms forgets a producer whose
+// last batch is older, so its retry is no longer a duplicate; a producer
+// with an open transaction is kept.
+func TestExpireProducers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ProducerIDExpirationMs = 60_000
+	l := mustOpen(t, testOpts(t, cfg))
+	defer func() { l.Close() }()
+	b := idem(t, 7, 0, 0, 1) // timestamp 1000
+	mustAppend(t, l, slices.Clone(b))
+	mustAppend(t, l, txnBatch(t, 8, 0, 0, 1))
+	if n := l.ExpireProducers(time.UnixMilli(1000 + 59_999)); n != 0 {
+		t.Fatalf("expired %d early", n)
+	}
+	if n := l.ExpireProducers(time.UnixMilli(1000 + 60_000)); n != 1 {
+		t.Fatalf("expired %d, want 1 (the one without an open transaction)", n)
+	}
+	if res := mustAppend(t, l, slices.Clone(b)); res.Duplicate || res.BaseOffset != 2 {
+		t.Fatalf("retry of an expired producer: %+v", res)
+	}
+	if ps := l.Producers(); len(ps) != 2 || ps[1].ProducerID != 8 || ps[1].TxnStart != 1 {
+		t.Fatalf("producers: %+v", ps)
 	}
 }

@@ -209,11 +209,10 @@ func (p producerState) applyMarker(h *BatchHeader) {
 		e = &producerEntry{lastSeq: -1}
 		p[h.ProducerID] = e
 		e.epoch = h.ProducerEpoch
-		return
-	}
-	if h.ProducerEpoch > e.epoch {
+	} else if h.ProducerEpoch > e.epoch {
 		e.epoch, e.n, e.lastSeq = h.ProducerEpoch, 0, -1
 	}
+	e.lastTimestamp = max(e.lastTimestamp, h.MaxTimestamp)
 }
 
 // ProducerEpoch returns the current epoch of producer pid in this log, or
