@@ -59,6 +59,11 @@ type offset struct {
 	metadata    string
 	commitTime  time.Time
 	expireTime  time.Time // zero: expires by the retention rules
+	// written orders the offset's record in its __consumer_offsets
+	// partition (Coordinator.writes when it was written or replayed):
+	// a transaction's commit applies its offsets only over older ones,
+	// as Kafka compares log offsets.
+	written uint64
 }
 
 type group struct {

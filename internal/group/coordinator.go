@@ -133,6 +133,9 @@ type Coordinator struct {
 	// txnOffsets: offsets committed in ongoing transactions, by producer
 	// id and group, until EndTxn (txn.go).
 	txnOffsets map[int64]map[string]map[tp]offset
+	// writes counts the offset records written or replayed, in log
+	// order within each partition (offset.written).
+	writes uint64
 }
 
 // New returns a coordinator with no groups; replay __consumer_offsets into

@@ -54,7 +54,9 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 		if err := c.persist(g, recs); err != nil {
 			groupErr = storeError(err)
 		} else {
+			c.writes++
 			for _, cm := range commits {
+				cm.o.written = c.writes
 				g.offsets[cm.tp] = cm.o
 			}
 		}

@@ -136,7 +136,8 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		if err := v.ReadFrom(value); err != nil {
 			return fmt.Errorf("offset commit value: %w", err)
 		}
-		o := offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp)}
+		c.writes++
+		o := offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTime: time.UnixMilli(v.CommitTimestamp), written: c.writes}
 		if v.Version >= 3 {
 			o.leaderEpoch = v.LeaderEpoch
 		}

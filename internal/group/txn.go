@@ -65,7 +65,9 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 			}
 		}
 		if groupErr == nil {
+			c.writes++
 			for k, o := range offs {
+				o.written = c.writes
 				c.pendTxnOffset(req.ProducerID, req.Group, k, o)
 			}
 		}
@@ -107,7 +109,8 @@ func (c *Coordinator) pendTxnOffset(pid int64, g string, k tp, o offset) {
 
 // EndTxn ends producer pid's transaction for the offsets it committed,
 // once its marker is in __consumer_offsets: on commit they become
-// committed offsets, on abort they are dropped.
+// committed offsets, except where a plain commit was written after them
+// (Kafka keeps the later record), on abort they are dropped.
 func (c *Coordinator) EndTxn(pid int64, commit bool) {
 	c.mu.Lock()
 	defer c.unlock()
@@ -123,7 +126,9 @@ func (c *Coordinator) endTxnLocked(pid int64, commit bool) {
 	for id, offs := range byGroup {
 		g := c.getOrCreate(id)
 		for k, o := range offs {
-			g.offsets[k] = o
+			if cur, ok := g.offsets[k]; !ok || cur.written < o.written {
+				g.offsets[k] = o
+			}
 		}
 	}
 }
@@ -148,6 +153,8 @@ func (c *Coordinator) ReplayTxnOffset(pid int64, key, value []byte) error {
 	}
 	c.mu.Lock()
 	defer c.unlock()
+	c.writes++
+	o.written = c.writes
 	c.pendTxnOffset(pid, k.Group, tp{k.Topic, k.Partition}, o)
 	return nil
 }
