@@ -341,8 +341,10 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 			return EndResult{}, kerr.ConcurrentTransactions
 		case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
 			return m.endResult(nil), nil
+		case m.state == CompleteCommit, m.state == CompleteAbort:
+			return EndResult{}, kerr.InvalidTxnState // a retry with the other outcome
 		default:
-			return EndResult{}, kerr.InvalidTxnState
+			return EndResult{}, kerr.ProducerFenced // a new transaction began since
 		}
 	}
 	if err := m.check(pid, epoch); err != nil {

@@ -198,14 +198,26 @@ func TestTransactionVersion2(t *testing.T) {
 	if _, err := c.EndTxn("a", pid, 0, false, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("retry with the other outcome: %v", err)
 	}
-	// The old epoch is fenced for new work.
+	// The old epoch is fenced for new work, and its end once the next
+	// transaction began.
 	if err := c.AddPartitions("a", pid, 0, []TopicPartition{tp0}, *now); !errors.Is(err, kerr.ProducerFenced) {
 		t.Fatalf("old epoch adds: %v", err)
 	}
-	if _, err := c.EndTxn("a", pid, 1, true, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+	if err := c.AddPartitions("a", pid, 1, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EndTxn("a", pid, 0, true, true, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("stale end during the next transaction: %v", err)
+	}
+	res, err = c.EndTxn("a", pid, 1, false, true, *now)
+	if err != nil || res.Epoch != 2 {
+		t.Fatalf("abort: %+v %v", res, err)
+	}
+	c.Complete(res.Completion)
+	if _, err := c.EndTxn("a", pid, 2, true, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
 		t.Fatalf("commit of nothing: %v", err)
 	}
-	if res, err := c.EndTxn("a", pid, 1, false, true, *now); err != nil || res.Completion != nil || res.Epoch != 2 {
+	if res, err := c.EndTxn("a", pid, 2, false, true, *now); err != nil || res.Completion != nil || res.Epoch != 3 {
 		t.Fatalf("empty abort: %+v %v", res, err)
 	}
 
