@@ -260,22 +260,27 @@ func (p *eosPipeline) transform(sess *kgo.GroupTransactSession, st *eosStage, sl
 	}
 }
 
-// outReader reads a topic from the start with control records kept, so it
+// outReader reads topics from the start with control records kept, so it
 // knows exactly when it has read a partition to a given end offset.
 type outReader struct {
 	cl   *kgo.Client
-	next map[int32]int64 // partition -> offset after the last record or marker read
+	next map[tp]int64 // offset after the last record or marker read
 	recs []*kgo.Record
 }
 
-func newOutReader(t *testing.T, addr, topic string, level kgo.IsolationLevel) *outReader {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(level),
+type tp struct {
+	topic string
+	p     int32
+}
+
+func newOutReader(t *testing.T, addr string, level kgo.IsolationLevel, topics ...string) *outReader {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(level),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &outReader{cl: cl, next: map[int32]int64{}}
+	return &outReader{cl: cl, next: map[tp]int64{}}
 }
 
 // poll reads once; fetch errors are retried by the client, and logged.
@@ -287,7 +292,7 @@ func (r *outReader) poll(t *testing.T, ctx context.Context) {
 		}
 	})
 	fs.EachRecord(func(rec *kgo.Record) {
-		r.next[rec.Partition] = rec.Offset + 1
+		r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
 		if !rec.Attrs.IsControl() {
 			r.recs = append(r.recs, rec)
 		}
@@ -299,7 +304,7 @@ func (r *outReader) readTo(t *testing.T, ctx context.Context, ends kadm.ListedOf
 	for {
 		done := true
 		ends.Each(func(o kadm.ListedOffset) {
-			if r.next[o.Partition] < o.Offset {
+			if r.next[tp{o.Topic, o.Partition}] < o.Offset {
 				done = false
 			}
 		})
@@ -412,7 +417,7 @@ func TestEOSPipelineKill9(t *testing.T) {
 
 	// Wait for every id to come out (liveness: a generous deadline), then
 	// stop the members and read both views of out to its end.
-	committedOut := newOutReader(t, s.addr, topics[3], kgo.ReadCommitted())
+	committedOut := newOutReader(t, s.addr, kgo.ReadCommitted(), topics[3])
 	seen := map[string]bool{}
 	read := 0
 	for len(seen) < n {
@@ -488,7 +493,7 @@ func TestEOSPipelineKill9(t *testing.T) {
 		t.Fatalf("broker log:\n%s", tail(s.logs(), 200))
 	}
 
-	uncommitted := newOutReader(t, s.addr, topics[3], kgo.ReadUncommitted())
+	uncommitted := newOutReader(t, s.addr, kgo.ReadUncommitted(), topics[3])
 	uncommitted.readTo(t, ctx, outEnds, "read_uncommitted "+topics[3], s.logs)
 	all := map[string]bool{}
 	for _, r := range uncommitted.recs {
@@ -525,7 +530,7 @@ func eosExplain(t *testing.T, ctx context.Context, addr string, topics []string,
 	}
 	for _, topic := range topics {
 		for _, level := range []kgo.IsolationLevel{kgo.ReadUncommitted(), kgo.ReadCommitted()} {
-			r := newOutReader(t, addr, topic, level)
+			r := newOutReader(t, addr, level, topic)
 			r.readTo(t, ctx, kadm.ListedOffsets{topic: ends[topic]}, "explaining "+topic, func() string { return "" })
 			for _, rec := range r.recs {
 				if want[string(rec.Key)] {
