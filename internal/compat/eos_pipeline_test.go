@@ -266,6 +266,7 @@ type outReader struct {
 	cl   *kgo.Client
 	next map[tp]int64 // offset after the last record or marker read
 	recs []*kgo.Record
+	each func(*kgo.Record) // when set, records go here instead of recs
 }
 
 type tp struct {
@@ -293,7 +294,11 @@ func (r *outReader) poll(t *testing.T, ctx context.Context) {
 	})
 	fs.EachRecord(func(rec *kgo.Record) {
 		r.next[tp{rec.Topic, rec.Partition}] = rec.Offset + 1
-		if !rec.Attrs.IsControl() {
+		switch {
+		case rec.Attrs.IsControl():
+		case r.each != nil:
+			r.each(rec)
+		default:
 			r.recs = append(r.recs, rec)
 		}
 	})

@@ -221,9 +221,11 @@ func TestTxnChecker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	check := newChkChecker(results)
 	r := newOutReader(t, s.addr, kgo.ReadCommitted(), names...)
+	r.each = check.add // not kept: a soak reads millions
 	r.readTo(t, ctx, ends, "read_committed", s.logs)
-	if problems := chkCheck(results, r.recs); len(problems) > 0 {
+	if problems := check.finish(); len(problems) > 0 {
 		t.Errorf("seed %d: %d violations:\n%s", seed, len(problems), strings.Join(head(problems, 30), "\n"))
 		t.Fatalf("broker log:\n%s", tail(s.logs(), 200))
 	}
@@ -253,6 +255,7 @@ func chkProduce(ctx context.Context, cl *kgo.Client, w int, rng *rand.Rand, all 
 			txn.plan = append(txn.plan, all[rng.IntN(len(all))])
 		}
 		*results = append(*results, txn)
+		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond) // a little time for the other producers
 		if err := cl.BeginTransaction(); err != nil {
 			txn.detail = "begin: " + err.Error()
 			return fmt.Errorf("begin: %w", err)
@@ -292,50 +295,59 @@ func chkProduce(ctx context.Context, cl *kgo.Client, w int, rng *rand.Rand, all 
 	}
 }
 
-// chkCheck compares what a read_committed reader saw (in offset order per
-// partition) with what the producers know, and lists every violation.
-func chkCheck(results [][]*chkTxn, recs []*kgo.Record) []string {
-	var problems []string
-	type key struct{ w, x int }
-	got := map[key]map[int]bool{}   // transaction -> indexes read
-	lastIdx := map[key]map[tp]int{} // transaction -> partition -> last index read there
-	lastTxn := map[int]map[tp]int{} // producer -> partition -> last transaction read there
-	for _, r := range recs {
-		at := tp{r.Topic, r.Partition}
-		var w, x, i int
-		if _, err := fmt.Sscanf(string(r.Key), "%d/%d/%d", &w, &x, &i); err != nil || w >= len(results) || x >= len(results[w]) {
-			problems = append(problems, fmt.Sprintf("%s[%d]@%d: unknown record %q=%q", r.Topic, r.Partition, r.Offset, r.Key, r.Value))
-			continue
-		}
-		k, txn := key{w, x}, results[w][x]
-		where := fmt.Sprintf("%s[%d]@%d: producer %d txn %d (%s, %d records, %s) record %d", r.Topic, r.Partition, r.Offset, w, x,
-			txnStatusName[txn.status], len(txn.plan), txn.detail, i)
-		if i >= len(txn.plan) || txn.plan[i] != at || string(r.Value) != string(chkRecord(w, x, i, at, txn.commit).Value) {
-			problems = append(problems, where+fmt.Sprintf(": not what was produced: %q", r.Value))
-			continue
-		}
-		if got[k] == nil {
-			got[k], lastIdx[k] = map[int]bool{}, map[tp]int{}
-		}
-		if got[k][i] {
-			problems = append(problems, where+": read twice")
-		}
-		got[k][i] = true
-		if last, ok := lastIdx[k][at]; ok && i <= last {
-			problems = append(problems, where+fmt.Sprintf(": after record %d of the same transaction", last))
-		}
-		lastIdx[k][at] = i
-		if lastTxn[w] == nil {
-			lastTxn[w] = map[tp]int{}
-		}
-		if last, ok := lastTxn[w][at]; ok && x < last {
-			problems = append(problems, where+fmt.Sprintf(": after the producer's later transaction %d", last))
-		}
-		lastTxn[w][at] = x
+// chkChecker compares what a read_committed reader sees (in offset order
+// per partition) with what the producers know, and lists every violation.
+type chkChecker struct {
+	results  [][]*chkTxn
+	got      map[[2]int]map[int]bool // transaction -> indexes read
+	lastIdx  map[[2]int]map[tp]int   // transaction -> partition -> last index read there
+	lastTxn  map[int]map[tp]int      // producer -> partition -> last transaction read there
+	problems []string
+}
+
+func newChkChecker(results [][]*chkTxn) *chkChecker {
+	return &chkChecker{results: results, got: map[[2]int]map[int]bool{}, lastIdx: map[[2]int]map[tp]int{}, lastTxn: map[int]map[tp]int{}}
+}
+
+func (c *chkChecker) add(r *kgo.Record) {
+	at := tp{r.Topic, r.Partition}
+	var w, x, i int
+	if _, err := fmt.Sscanf(string(r.Key), "%d/%d/%d", &w, &x, &i); err != nil || w >= len(c.results) || x >= len(c.results[w]) {
+		c.problems = append(c.problems, fmt.Sprintf("%s[%d]@%d: unknown record %q=%q", r.Topic, r.Partition, r.Offset, r.Key, r.Value))
+		return
 	}
-	for w, txns := range results {
+	k, txn := [2]int{w, x}, c.results[w][x]
+	where := fmt.Sprintf("%s[%d]@%d: producer %d txn %d (%s, %d records, %s) record %d", r.Topic, r.Partition, r.Offset, w, x,
+		txnStatusName[txn.status], len(txn.plan), txn.detail, i)
+	if i >= len(txn.plan) || txn.plan[i] != at || string(r.Value) != string(chkRecord(w, x, i, at, txn.commit).Value) {
+		c.problems = append(c.problems, where+fmt.Sprintf(": not what was produced: %q", r.Value))
+		return
+	}
+	if c.got[k] == nil {
+		c.got[k], c.lastIdx[k] = map[int]bool{}, map[tp]int{}
+	}
+	if c.got[k][i] {
+		c.problems = append(c.problems, where+": read twice")
+	}
+	c.got[k][i] = true
+	if last, ok := c.lastIdx[k][at]; ok && i <= last {
+		c.problems = append(c.problems, where+fmt.Sprintf(": after record %d of the same transaction", last))
+	}
+	c.lastIdx[k][at] = i
+	if c.lastTxn[w] == nil {
+		c.lastTxn[w] = map[tp]int{}
+	}
+	if last, ok := c.lastTxn[w][at]; ok && x < last {
+		c.problems = append(c.problems, where+fmt.Sprintf(": after the producer's later transaction %d", last))
+	}
+	c.lastTxn[w][at] = x
+}
+
+// finish checks every transaction's outcome against what was read.
+func (c *chkChecker) finish() []string {
+	for w, txns := range c.results {
 		for x, txn := range txns {
-			n := len(got[key{w, x}])
+			n := len(c.got[[2]int{w, x}])
 			ok := false
 			switch txn.status {
 			case txnCommitted:
@@ -346,12 +358,20 @@ func chkCheck(results [][]*chkTxn, recs []*kgo.Record) []string {
 				ok = n == 0 || n == len(txn.plan)
 			}
 			if !ok {
-				problems = append(problems, fmt.Sprintf("producer %d txn %d (%s: %s): read %d of its %d records, on %v",
+				c.problems = append(c.problems, fmt.Sprintf("producer %d txn %d (%s: %s): read %d of its %d records, on %v",
 					w, x, txnStatusName[txn.status], txn.detail, n, len(txn.plan), txn.plan))
 			}
 		}
 	}
-	return problems
+	return c.problems
+}
+
+func chkCheck(results [][]*chkTxn, recs []*kgo.Record) []string {
+	c := newChkChecker(results)
+	for _, r := range recs {
+		c.add(r)
+	}
+	return c.finish()
 }
 
 // TestTxnCheckerDetects feeds the checker made-up reads with one violation
