@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // soakDuration is SLUICE_SOAK (a Go duration, e.g. "10m"): how long the
@@ -43,8 +45,8 @@ type eosStage struct {
 
 	// zombie asks the next member with records to become a zombie: it
 	// stops after producing, its supervisor starts a new incarnation
-	// with the same transactional id, and the old client tries to
-	// commit only after the new one has committed.
+	// with the same transactional id, and the old transaction is
+	// committed only after the new one has committed (zombieEnd).
 	zombie atomic.Bool
 }
 
@@ -120,6 +122,7 @@ func (p *eosPipeline) stopAll(stages []*eosStage) {
 
 func (p *eosPipeline) supervise(st *eosStage, slot int, stop <-chan struct{}) {
 	who := fmt.Sprintf("stage%d/member%d", st.k, slot)
+	tid := fmt.Sprintf("eos-stage%d-member%d", st.k, slot)
 	for inc := 0; ; inc++ {
 		select {
 		case <-stop:
@@ -130,7 +133,7 @@ func (p *eosPipeline) supervise(st *eosStage, slot int, stop <-chan struct{}) {
 		}
 		sess, err := kgo.NewGroupTransactSession(
 			kgo.SeedBrokers(p.addr),
-			kgo.TransactionalID(fmt.Sprintf("eos-stage%d-member%d", st.k, slot)),
+			kgo.TransactionalID(tid),
 			kgo.ConsumerGroup(fmt.Sprintf("stage%d", st.k)),
 			kgo.ConsumeTopics(st.in),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -152,7 +155,7 @@ func (p *eosPipeline) supervise(st *eosStage, slot int, stop <-chan struct{}) {
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
-				p.zombieEnd(who, z.sess, st, slot)
+				p.zombieEnd(who, tid, z.sess, st, slot)
 			}()
 			continue
 		}
@@ -165,14 +168,23 @@ func (p *eosPipeline) supervise(st *eosStage, slot int, stop <-chan struct{}) {
 	}
 }
 
-// zombieEnd waits until the member's next incarnation (same transactional
-// id) has committed a transaction, then tries to commit the zombie's: the
-// new incarnation's InitProducerId fenced it, so it must not commit.
-func (p *eosPipeline) zombieEnd(who string, sess *kgo.GroupTransactSession, st *eosStage, slot int) {
+// zombieEnd plays a member that stalled mid-transaction (after producing,
+// before ending) and was replaced: it leaves the group (a stalled process
+// stops heartbeating and is dropped after the session timeout; leaving is
+// the same, sooner), waits until the member's next incarnation (same
+// transactional id) has committed a transaction, then asks the broker to
+// commit the stale transaction with its old producer id and epoch, which
+// the new incarnation's InitProducerId fenced: it must be refused. The
+// records it produced must never be read (the final exactly-once check).
+func (p *eosPipeline) zombieEnd(who, tid string, sess *kgo.GroupTransactSession, st *eosStage, slot int) {
 	defer sess.Close()
 	st.mu.Lock()
 	before := st.commits[slot]
 	st.mu.Unlock()
+	id, epoch, idErr := sess.Client().ProducerID(p.ctx)
+	lctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	sess.Client().LeaveGroupContext(lctx)
+	cancel()
 	fenced := false
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && p.ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
 		st.mu.Lock()
@@ -182,13 +194,29 @@ func (p *eosPipeline) zombieEnd(who string, sess *kgo.GroupTransactSession, st *
 			break
 		}
 	}
-	committed, err := sess.End(p.ctx, kgo.TryCommit)
-	p.errMu.Lock()
-	p.zombies = append(p.zombies, fmt.Sprintf("%s (fenced %v): committed %v, err %v", who, fenced, committed, err))
-	p.errMu.Unlock()
-	if fenced && committed {
-		p.t.Errorf("%s: a zombie committed after its transactional id's next incarnation had committed", who)
+	result := fmt.Sprintf("producer id %d epoch %d (%v)", id, epoch, idErr)
+	if idErr == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
+		if err != nil {
+			p.t.Error(err)
+			return
+		}
+		defer cl.Close()
+		req := kmsg.NewPtrEndTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = tid, id, epoch, true
+		resp, err := req.RequestWith(p.ctx, cl)
+		switch {
+		case err != nil:
+			result += fmt.Sprintf(": EndTxn commit: %v", err)
+		case resp.ErrorCode == 0 && fenced:
+			p.t.Errorf("%s: the broker committed a zombie's transaction (%s) after its transactional id's next incarnation had committed", who, result)
+		default:
+			result += fmt.Sprintf(": EndTxn commit: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
 	}
+	p.errMu.Lock()
+	p.zombies = append(p.zombies, fmt.Sprintf("%s (replacement committed %v): %s", who, fenced, result))
+	p.errMu.Unlock()
 }
 
 // transform is one incarnation's consume-transform-produce loop; it returns
@@ -424,7 +452,7 @@ func TestEOSPipelineKill9(t *testing.T) {
 	// stop the members and read both views of out to its end.
 	committedOut := newOutReader(t, s.addr, kgo.ReadCommitted(), topics[3])
 	seen := map[string]bool{}
-	read := 0
+	read, lastLog := 0, time.Now()
 	for len(seen) < n {
 		if ctx.Err() != nil {
 			p.errMu.Lock()
@@ -432,6 +460,11 @@ func TestEOSPipelineKill9(t *testing.T) {
 			p.errMu.Unlock()
 			t.Fatalf("only %d of %d ids came out (%d commits, %d aborts, %d member restarts: %s):\n%s",
 				len(seen), n, p.commits.Load(), p.aborts.Load(), p.restarts.Load(), reasons, tail(s.logs(), 60))
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			t.Logf("%v: %d ids out; %d commits, %d aborts, %d member restarts; %s", time.Since(start).Round(time.Millisecond),
+				len(seen), p.commits.Load(), p.aborts.Load(), p.restarts.Load(), eosLag(ctx, adm, topics))
 		}
 		committedOut.poll(t, ctx)
 		for _, r := range committedOut.recs[read:] {
@@ -449,19 +482,32 @@ func TestEOSPipelineKill9(t *testing.T) {
 	}
 	p.errMu.Unlock()
 
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stable, err := adm.ListCommittedOffsets(ctx, topics...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ends.Each(func(o kadm.ListedOffset) {
-		if so, _ := stable.Lookup(o.Topic, o.Partition); so.Err != nil || o.Err != nil || so.Offset != o.Offset {
-			t.Errorf("%s[%d]: last stable offset %d (%v), end %d (%v), with no member left", o.Topic, o.Partition, so.Offset, so.Err, o.Offset, o.Err)
+	// With no member left, every transaction ends: at once, or (a
+	// transaction left open by an incarnation that failed and was not
+	// replaced) at its timeout. Then the last stable offsets are the ends.
+	var ends kadm.ListedOffsets
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var err error
+		if ends, err = adm.ListEndOffsets(ctx, topics...); err != nil {
+			t.Fatal(err)
 		}
-	})
+		stable, err := adm.ListCommittedOffsets(ctx, topics...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var open []string
+		ends.Each(func(o kadm.ListedOffset) {
+			if so, _ := stable.Lookup(o.Topic, o.Partition); so.Err != nil || o.Err != nil || so.Offset != o.Offset {
+				open = append(open, fmt.Sprintf("%s[%d]: last stable offset %d (%v), end %d (%v)", o.Topic, o.Partition, so.Offset, so.Err, o.Offset, o.Err))
+			}
+		})
+		if len(open) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transactions still open 3 minutes after the members stopped: %s\n%s", strings.Join(open, "; "), tail(s.logs(), 100))
+		}
+	}
 	outEnds := kadm.ListedOffsets{topics[3]: ends[topics[3]]}
 	committedOut.readTo(t, ctx, outEnds, "read_committed "+topics[3], s.logs)
 
@@ -545,6 +591,41 @@ func eosExplain(t *testing.T, ctx context.Context, addr string, topics []string,
 			}
 		}
 	}
+}
+
+// eosLag says, per topic, how far the last stable offsets trail the ends
+// and how far each stage's group trails its input.
+func eosLag(ctx context.Context, adm *kadm.Client, topics []string) string {
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return err.Error()
+	}
+	stable, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for k, topic := range topics {
+		var unstable, lag int64
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Topic == topic {
+				so, _ := stable.Lookup(topic, o.Partition)
+				unstable += o.Offset - so.Offset
+			}
+		})
+		if k < 3 {
+			if offs, err := adm.FetchOffsets(ctx, fmt.Sprintf("stage%d", k+1)); err == nil {
+				stable.Each(func(o kadm.ListedOffset) {
+					if o.Topic == topic {
+						c, _ := offs.Lookup(topic, o.Partition)
+						lag += o.Offset - max(c.At, 0)
+					}
+				})
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: end-LSO %d, group lag %d", topic, unstable, lag))
+	}
+	return strings.Join(out, "; ")
 }
 
 func head(s []string, n int) []string { return s[:min(n, len(s))] }
