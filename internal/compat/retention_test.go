@@ -2,6 +2,8 @@ package compat
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,5 +139,112 @@ func TestDeleteRecordsThroughKadm(t *testing.T) {
 	out := run(t, ctx, "", kcat, "-b", s.addr, "-C", "-t", "dr", "-o", "beginning", "-e", "-f", "%o:%s\n")
 	if got := strings.Fields(out); len(got) != 4 || got[0] != "6:6" {
 		t.Fatalf("kcat after DeleteRecords: %q", got)
+	}
+}
+
+// TestDeleteRecordsThroughConfluentKafka moves log starts with
+// confluent-kafka's DeleteRecords (its AdminClient, or on bindings older
+// than 2.4 the same librdkafka's rd_kafka_DeleteRecords): to an offset, to
+// the high watermark (-1), to 0 (nothing to delete), and beyond the high
+// watermark (OFFSET_OUT_OF_RANGE, nothing deleted). The returned low
+// watermarks are what librdkafka's and kadm's ListOffsets then see, and a
+// consumer from the start reads exactly the records that remain.
+func TestDeleteRecordsThroughConfluentKafka(t *testing.T) {
+	py := systemPython(t, "confluent_kafka")
+	s := startServer(t, "")
+	ctx := ctxT(t, 120*time.Second)
+	const topic, parts, perPart = "ckdr", 4, 10
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for p := range parts {
+		for i := range perPart {
+			recs = append(recs, &kgo.Record{Partition: int32(p), Value: []byte(strconv.Itoa(p*100 + i))})
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := run(t, ctx, "", py, "testdata/ck_delete_records.py", s.addr, topic, "0:6", "1:-1", "2:0", "3:50")
+	var res struct {
+		API      string
+		Versions []string
+		Deleted  []struct {
+			Partition    int32
+			LowWatermark int64 `json:"low_watermark"`
+			Error        *string
+		}
+		Watermarks map[string][2]int64
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	t.Logf("confluent-kafka %v through %s: %s", res.Versions, res.API, out)
+	wantLow := map[int32]int64{0: 6, 1: perPart, 2: 0}
+	if len(res.Deleted) != parts {
+		t.Fatalf("DeleteRecords answered for %d partitions, want %d: %s", len(res.Deleted), parts, out)
+	}
+	for _, d := range res.Deleted {
+		if d.Partition == 3 {
+			if d.Error == nil || *d.Error != "OFFSET_OUT_OF_RANGE" {
+				t.Errorf("partition 3, before offset 50 > high watermark %d: low watermark %d, error %v", perPart, d.LowWatermark, fmtErrs([]*string{d.Error}))
+			}
+			continue
+		}
+		if w, ok := wantLow[d.Partition]; !ok || d.Error != nil || d.LowWatermark != w {
+			t.Errorf("partition %d: low watermark %d, error %v; want %d, no error", d.Partition, d.LowWatermark, fmtErrs([]*string{d.Error}), w)
+		}
+	}
+	wantLow[3] = 0 // nothing deleted
+	for p := range int32(parts) {
+		if w := res.Watermarks[strconv.Itoa(int(p))]; w != [2]int64{wantLow[p], perPart} {
+			t.Errorf("partition %d: librdkafka's watermarks %v after DeleteRecords, want [%d %d]", p, w, wantLow[p], perPart)
+		}
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(parts) {
+		if o, ok := starts.Lookup(topic, p); !ok || o.Err != nil || o.Offset != wantLow[p] {
+			t.Errorf("partition %d: kadm's start offset %d (err %v), want %d", p, o.Offset, o.Err, wantLow[p])
+		}
+	}
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := map[int32][]string{}
+	want := map[int32][]string{}
+	total := 0
+	for p := range int32(parts) {
+		for i := wantLow[p]; i < perPart; i++ {
+			want[p] = append(want[p], fmt.Sprintf("%d@%d", int64(p)*100+i, i))
+			total++
+		}
+	}
+	for n := 0; n < total; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d remaining records: %v", n, total, got)
+		}
+		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("partition %d: fetch: %v", p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			got[r.Partition] = append(got[r.Partition], fmt.Sprintf("%s@%d", r.Value, r.Offset))
+			n++
+		})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("records after DeleteRecords:\n got %v\nwant %v", got, want)
 	}
 }
