@@ -85,6 +85,99 @@ type CleanOptions struct {
 	// Throttle, if set, is called with the bytes read after each batch;
 	// it may sleep to bound the cleaner's I/O rate.
 	Throttle func(bytes int)
+	// DutyCycle, in (0, 1), paces the cleaner: it works at most this
+	// fraction of the wall-clock time, cleanWorkSlice at a time, and
+	// sleeps in between. 0 (or 1 and more): unpaced. Why: on a machine
+	// whose cores are all busy, a cleaner that never sleeps holds a core
+	// that produce and fetch requests then wait for, milliseconds at a
+	// time (BenchmarkProduceP99WhileCleaning in internal/broker).
+	DutyCycle float64
+
+	pacer *pacer // set by Clean
+}
+
+const (
+	// cleanWorkSlice is how long a paced cleaner works before it sleeps
+	// (CleanOptions.DutyCycle): short, so that what waits for the core
+	// meanwhile waits little, and not much shorter than the sleeps the
+	// runtime's timers can make (about a millisecond), since those set
+	// the cleaner's rate. A batch is never split, so a slice may run
+	// over by one batch's work.
+	cleanWorkSlice = time.Millisecond
+	// cleanYieldInterval: a cleaner working (paced or not) gives up its
+	// core to threads waiting for it this often (yieldThread), so that
+	// a request does not wait out the kernel's time slice (milliseconds)
+	// behind it.
+	cleanYieldInterval = 50 * time.Microsecond
+)
+
+// CleanerDutyCycle is the duty cycle the broker's cleaner runs at
+// (CleanOptions.DutyCycle): at most half a core, so that with every core
+// busy a produce request waits for a core behind the cleaner at most half
+// the time, and never longer than a slice, while compaction still runs
+// at about half its unpaced rate.
+const CleanerDutyCycle = 0.5
+
+// pacer keeps one Clean call to its duty cycle and yields its core. Its
+// clock, sleep and yield are time.Now, a timer sleep ending early when
+// stop closes, and yieldThread, except in tests.
+type pacer struct {
+	duty      float64
+	start     time.Time     // of the current work slice
+	owed      time.Duration // sleep owed for the work done (negative: slept ahead)
+	lastYield time.Time
+	buf       []byte // the read window, reused by every pass
+
+	now   func() time.Time
+	sleep func(time.Duration)
+	yield func()
+}
+
+func newPacer(duty float64, stop <-chan struct{}) *pacer {
+	now := time.Now()
+	return &pacer{duty: duty, start: now, lastYield: now, buf: make([]byte, cleanWindow),
+		now: time.Now, yield: yieldThread,
+		sleep: func(d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-stop:
+			}
+		}}
+}
+
+// pace is called between batches. It yields the core every
+// cleanYieldInterval; in a paced Clean, once a work slice has run, it
+// sleeps what the duty cycle owes for it. Timers oversleep (by about
+// 0.1 ms here); what they overslept is credited to the next slice, up
+// to a slice's worth, so the cleaner's rate stays near its duty cycle's
+// share of its unpaced rate without a long oversleep buying a long burst
+// of work.
+func (p *pacer) pace() {
+	now := p.now()
+	if now.Sub(p.lastYield) >= cleanYieldInterval {
+		p.yield()
+		now = p.now()
+		p.lastYield = now
+	}
+	if p.duty <= 0 || p.duty >= 1 {
+		return
+	}
+	worked := now.Sub(p.start)
+	if worked < cleanWorkSlice {
+		return
+	}
+	p.owed += time.Duration(float64(worked) * (1 - p.duty) / p.duty)
+	// A sleep much shorter than a slice is carried over instead: it
+	// would cost a timer's granularity (about a millisecond) anyway.
+	if p.owed > cleanWorkSlice/10 {
+		p.sleep(p.owed)
+		end := p.now()
+		p.owed = max(p.owed-end.Sub(now), -cleanWorkSlice)
+		now = end
+	}
+	p.start = now
 }
 
 // CleanStats reports what Clean did.
@@ -214,6 +307,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		return st, nil
 	}
 	st.CleanerStart, st.CleanerEnd = segs[0].base, segs[len(segs)-1].next
+	opts.pacer = newPacer(opts.DutyCycle, opts.Stop)
 
 	m := newOffsetMap()
 	l.mu.RLock()
@@ -266,7 +360,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 // bytes read. b is valid only during fn.
 func (l *Log) forEachBatch(s *segment, opts CleanOptions, fn func(h *BatchHeader, b []byte, pos int64) error) (int64, error) {
 	limit := s.size.Load()
-	r := windowReader{f: s.log, limit: limit, buf: make([]byte, cleanWindow)}
+	r := windowReader{f: s.log, limit: limit, buf: opts.pacer.buf}
 	pos, next := int64(0), s.base
 	for pos < limit {
 		if opts.Stop != nil {
@@ -296,6 +390,7 @@ func (l *Log) forEachBatch(s *segment, opts CleanOptions, fn func(h *BatchHeader
 		if opts.Throttle != nil {
 			opts.Throttle(len(b))
 		}
+		opts.pacer.pace()
 		pos += int64(len(b))
 		next = h.LastOffset() + 1
 	}

@@ -178,7 +178,9 @@ func TestCompactionProperty(t *testing.T) {
 				if _, err := l.ApplyRetention(clk.Now()); err != nil {
 					t.Fatal(err)
 				}
-				st, err := l.Clean(clk.Now(), CleanOptions{})
+				// Paced or not, the outcome is the same.
+				duty := []float64{0, CleanerDutyCycle}[rng.IntN(2)]
+				st, err := l.Clean(clk.Now(), CleanOptions{DutyCycle: duty})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -320,4 +322,62 @@ func TestCleanStatus(t *testing.T) {
 		t.Fatalf("after clean: %+v", st)
 	}
 	m.check(t, l, cs.CleanerEnd, clk.Now().UnixMilli(), cfg.DeleteRetentionMs)
+}
+
+// TestPacer: a paced cleaner sleeps (1-d)/d of the time it worked,
+// credits what it overslept up to one slice, and yields every
+// cleanYieldInterval, paced or not; unpaced it never sleeps.
+func TestPacer(t *testing.T) {
+	for _, c := range []struct {
+		duty      float64
+		overSleep time.Duration
+	}{{0, 0}, {0.5, 0}, {0.25, 0}, {0.5, 100 * time.Microsecond}, {0.5, 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("duty=%g/oversleep=%v", c.duty, c.overSleep), func(t *testing.T) {
+			clock := time.Unix(0, 0)
+			p := newPacer(c.duty, nil)
+			p.start, p.lastYield = clock, clock
+			var slept, longestWork, work time.Duration
+			yields := 0
+			p.now = func() time.Time { return clock }
+			p.yield = func() { yields++ }
+			p.sleep = func(d time.Duration) {
+				if d <= 0 {
+					t.Fatalf("asked to sleep %v", d)
+				}
+				d += c.overSleep
+				clock = clock.Add(d)
+				slept += d
+				longestWork = max(longestWork, work)
+				work = 0
+			}
+			const batch, batches = 30 * time.Microsecond, 10000
+			for range batches {
+				clock = clock.Add(batch)
+				work += batch
+				p.pace()
+			}
+			worked := batch * batches
+			if want := int(worked / (2 * batch)); yields != want {
+				t.Errorf("%d yields, want one per %v of work, %d", yields, cleanYieldInterval, want)
+			}
+			if c.duty == 0 {
+				if slept != 0 {
+					t.Fatalf("unpaced cleaner slept %v", slept)
+				}
+				return
+			}
+			got := float64(worked) / float64(worked+slept)
+			want := c.duty
+			if c.overSleep > cleanWorkSlice {
+				// A long oversleep is credited one slice only.
+				want = float64(2*cleanWorkSlice) / float64(2*cleanWorkSlice+cleanWorkSlice+c.overSleep)
+			}
+			if math.Abs(got-want) > 0.02 {
+				t.Errorf("duty cycle %.3f, want %.3f (worked %v, slept %v)", got, want, worked, slept)
+			}
+			if limit := 2 * (cleanWorkSlice + batch); longestWork > limit {
+				t.Errorf("worked %v without sleeping, limit %v", longestWork, limit)
+			}
+		})
+	}
 }
