@@ -109,6 +109,10 @@ const (
 	// a request does not wait out the kernel's time slice (milliseconds)
 	// behind it.
 	cleanYieldInterval = 50 * time.Microsecond
+	// cleanPaceBytes: within a batch, the cleaner paces after this many
+	// bytes of records (tens of microseconds of work), rather than after
+	// each record, whose clock reading would cost more than the record.
+	cleanPaceBytes = 16 << 10
 )
 
 // CleanerDutyCycle is the duty cycle the broker's cleaner runs at
@@ -126,6 +130,7 @@ type pacer struct {
 	start     time.Time     // of the current work slice
 	owed      time.Duration // sleep owed for the work done (negative: slept ahead)
 	lastYield time.Time
+	bytes     int    // of records processed since the last pace
 	buf       []byte // the read window, reused by every pass
 
 	now   func() time.Time
@@ -147,6 +152,16 @@ func newPacer(duty float64, stop <-chan struct{}) *pacer {
 		}}
 }
 
+// record is called for each record processed: within a large batch it
+// paces every cleanPaceBytes of records, so that a megabyte batch does
+// not run a slice over (or go unyielded) by its whole work.
+func (p *pacer) record(n int) {
+	p.bytes += n
+	if p.bytes >= cleanPaceBytes {
+		p.pace()
+	}
+}
+
 // pace is called between batches. It yields the core every
 // cleanYieldInterval; in a paced Clean, once a work slice has run, it
 // sleeps what the duty cycle owes for it. Timers oversleep (by about
@@ -155,6 +170,7 @@ func newPacer(duty float64, stop <-chan struct{}) *pacer {
 // share of its unpaced rate without a long oversleep buying a long burst
 // of work.
 func (p *pacer) pace() {
+	p.bytes = 0
 	now := p.now()
 	if now.Sub(p.lastYield) >= cleanYieldInterval {
 		p.yield()
@@ -318,7 +334,8 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 			if m.aborted.has(h) {
 				return nil
 			}
-			return forEachRecord(h, b, cfg, func(off int64, r *rawRecord, _ []byte) {
+			return forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
+				opts.pacer.record(len(span))
 				if r.key != nil {
 					m.m[m.key(r.key)] = off
 				}
@@ -506,6 +523,7 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 		maxTs := int64(noTimestamp)
 		aborted := m.aborted.has(h)
 		err := forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
+			opts.pacer.record(len(span))
 			if r.key == nil || aborted {
 				return
 			}
