@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,20 +36,44 @@ import (
 // timestamp; Kafka counts from the first cleaning, KIP-534). Records
 // without a key are dropped, as Kafka does. Records of aborted
 // transactions are dropped and never shadow another record; nothing at or
-// after the last stable offset is cleaned; control batches are kept
-// (Kafka removes them after delete.retention.ms; Sluice does not yet).
+// after the last stable offset is cleaned.
 //
-// Every batch keeps its base offset, lastOffsetDelta, producer fields and
-// first timestamp, so kept records keep their offsets and sequence numbers
-// and the bytes of each kept record are copied unchanged; a batch losing
-// records is re-encoded with its original codec (gzip, snappy raw block,
-// lz4 frame, zstd), its maxTimestamp recomputed. A batch losing every
-// record stays as an empty batch (no records, no codec, maxTimestamp -1)
-// when it carries a producer id, as Kafka keeps a producer's batches for
-// its state; without one it is folded into the previous output batch,
-// whose lastOffsetDelta grows to cover it, or, with no such batch, kept
-// empty. So offsets still run on without gaps from batch to batch and
-// segment to segment, which the log's readers and recovery rely on.
+// Transaction markers (control batches) go as in Kafka: a marker is
+// removed once no batch of its transaction is left in the log and it is
+// older than delete.retention.ms (by its timestamp, as tombstones), and
+// also, for Sluice's recovery, only if it lies before the oldest producer
+// snapshot: a snapshot lists the transactions open at its offset, and
+// recovery replays from it, so a marker after it is what closes them.
+// Each Clean reads the log from its first segment, so it sees every batch
+// of a transaction before the marker. A transactional data batch that
+// loses every record loses its producer fields and transactional bit too
+// (and so is folded like any producer-less batch), unless it is its
+// producer's last data batch, which stays empty for the producer's state,
+// as Kafka keeps it; its transaction's marker then stays. Removing an
+// abort marker also removes its entry from the aborted list, in memory
+// and, by checking each entry's marker on Open, from what snapshots
+// written before bring back: a read_committed consumer told of an aborted
+// transaction skips its producer's batches until that marker.
+//
+// Every batch keeps its base offset, lastOffsetDelta and first timestamp,
+// and, but for the transactional batches above, its producer fields, so
+// kept records keep their offsets and sequence numbers and the bytes of
+// each kept record are copied unchanged; a batch losing records is
+// re-encoded with its original codec (gzip, snappy raw block, lz4 frame,
+// zstd), its maxTimestamp recomputed. A batch losing every record stays
+// as an empty batch (no records, no codec, maxTimestamp -1) when it
+// carries a producer id, as Kafka keeps a producer's batches for its
+// state; without one it is folded into the previous output batch, whose
+// lastOffsetDelta grows to cover it, or, with no such batch, kept empty.
+// So offsets still run on without gaps from batch to batch and segment to
+// segment, which the log's readers and recovery rely on.
+//
+// Pacing (CleanOptions): the broker's cleaner works at most
+// CleanerDutyCycle of the time, in cleanWorkSlice slices, and, paced or
+// not, yields its core (sched_yield) every cleanYieldInterval, between
+// batches and within large ones, so that requests never wait for a core
+// behind it for long. Nothing the appenders take is held while it reads
+// or writes: only the swap below takes rollMu and, briefly, mu.
 //
 // Crash safety, one segment at a time (X is its 20-digit base):
 //
@@ -326,8 +351,17 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	opts.pacer = newPacer(opts.DutyCycle, opts.Stop)
 
 	m := newOffsetMap()
+	tx := &txnClean{lastBatch: map[int64]int64{}, retained: map[int64]bool{}, snapFloor: math.MaxInt64}
 	l.mu.RLock()
 	m.aborted = newAbortedSet(l.txns.aborted)
+	for pid, e := range l.prod {
+		if e.n > 0 {
+			tx.lastBatch[pid] = e.batches[e.n-1].firstOffset
+		}
+	}
+	if len(l.snaps) > 0 {
+		tx.snapFloor = l.snaps[0]
+	}
 	l.mu.RUnlock()
 	for _, s := range segs {
 		n, err := l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
@@ -349,7 +383,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	st.Keys = len(m.m)
 
 	for _, s := range segs {
-		before, after, read, err := l.cleanSegment(s, m, now, cfg, opts)
+		before, after, read, err := l.cleanSegment(s, m, tx, now, cfg, opts)
 		st.BytesRead += read
 		if err != nil {
 			return st, err
@@ -488,10 +522,83 @@ func (sw *segmentWriter) absorb(h *BatchHeader) bool {
 	return true
 }
 
+// emitEmpty queues batch b (header h) without its records: folded into
+// the held-back batch when neither has a producer id, else as an empty
+// batch (no records, no codec, maxTimestamp -1). dropProducer also
+// takes away its producer fields and its transactional and control
+// bits, so that nothing of a transaction whose marker may go is left
+// for recovery to reopen it with. out is scratch space, returned.
+func (sw *segmentWriter) emitEmpty(out []byte, h *BatchHeader, b []byte, dropProducer bool) []byte {
+	nh := *h
+	if dropProducer {
+		nh.ProducerID, nh.ProducerEpoch, nh.BaseSequence = -1, -1, -1
+		nh.Attributes &^= attrTransactional | attrControl
+	}
+	if nh.ProducerID < 0 && sw.absorb(&nh) {
+		return out
+	}
+	nh.Attributes &^= attrCodecMask
+	nh.Length = BatchHeaderLen - batchLengthOverhead
+	nh.NumRecords = 0
+	nh.MaxTimestamp = -1
+	out = append(out[:0], b[:BatchHeaderLen]...)
+	be := binary.BigEndian
+	be.PutUint32(out[offLength:], uint32(nh.Length))
+	be.PutUint32(out[offRecordCount:], 0)
+	be.PutUint64(out[offProducerID:], uint64(nh.ProducerID))
+	be.PutUint16(out[offProducerEpoch:], uint16(nh.ProducerEpoch))
+	be.PutUint32(out[offBaseSequence:], uint32(nh.BaseSequence))
+	putAttributes(out, nh.Attributes)
+	putMaxTimestamp(out, nh.MaxTimestamp)
+	putCRC(out)
+	sw.emit(nh, out)
+	return out
+}
+
+// txnClean follows the transactions through one Clean, which reads the
+// log from its first segment, to tell when a transaction's marker may go
+// (see the top of this file).
+type txnClean struct {
+	// lastBatch: producer id -> base offset of its last data batch,
+	// kept (empty if need be) for the producer's state, as Kafka does.
+	lastBatch map[int64]int64
+	// retained: producer id -> a data batch of its current transaction
+	// stays in the cleaned log.
+	retained map[int64]bool
+	// snapFloor: the oldest producer snapshot's offset. A snapshot
+	// records the transactions open at its offset and recovery replays
+	// from it, so a marker at or after it stays: without it the
+	// transaction would be open again after a restart.
+	snapFloor int64
+	// removed: the abort markers the segment being cleaned loses.
+	removed []AbortedTxn
+}
+
+// keepEmpty reports whether an emptied transactional data batch h stays
+// as an empty batch with its producer fields (it is its producer's last)
+// rather than losing them, and notes that its transaction keeps a batch.
+func (tx *txnClean) keepEmpty(h *BatchHeader) bool {
+	if last, ok := tx.lastBatch[h.ProducerID]; ok && last == h.BaseOffset {
+		tx.retained[h.ProducerID] = true
+		return true
+	}
+	return false
+}
+
+// markerGoes reports whether the control batch h (a commit or abort
+// marker) may be removed at nowMs: no data batch of its transaction
+// stays, it is before every producer snapshot, and it is older than
+// delete.retention.ms, as a tombstone must be.
+func (tx *txnClean) markerGoes(h *BatchHeader, nowMs int64, cfg *Config) bool {
+	kept := tx.retained[h.ProducerID]
+	delete(tx.retained, h.ProducerID)
+	return !kept && h.ProducerID >= 0 && h.BaseOffset < tx.snapFloor && nowMs-h.MaxTimestamp > cfg.DeleteRetentionMs
+}
+
 // cleanSegment rewrites s without what m and the tombstone rule drop and
 // swaps the result in. It returns the sizes before and after (after is -1
 // if nothing needed dropping) and the bytes read.
-func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config, opts CleanOptions) (before, after, read int64, err error) {
+func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time, cfg *Config, opts CleanOptions) (before, after, read int64, err error) {
 	before, after = s.size.Load(), -1
 	path := s.path
 	f, err := l.fs.OpenFile(path+logExt+cleanedSuffix, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -513,8 +620,26 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 	changed := false
 	var area, out []byte
 	nowMs := now.UnixMilli()
+	tx.removed = tx.removed[:0]
 	read, err = l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
-		if h.Control() || h.NumRecords == 0 {
+		if h.Control() {
+			if !tx.markerGoes(h, nowMs, cfg) {
+				sw.emit(*h, b)
+				return nil
+			}
+			changed = true
+			if markerType(b) == MarkerAbort {
+				tx.removed = append(tx.removed, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.BaseOffset})
+			}
+			out = sw.emitEmpty(out, h, b, true)
+			return nil
+		}
+		if h.NumRecords == 0 {
+			if h.Transactional() && !tx.keepEmpty(h) {
+				changed = true
+				out = sw.emitEmpty(out, h, b, true)
+				return nil
+			}
 			sw.emit(*h, b)
 			return nil
 		}
@@ -541,6 +666,9 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 		if err != nil {
 			return err
 		}
+		if kept > 0 && h.Transactional() {
+			tx.retained[h.ProducerID] = true
+		}
 		switch {
 		case kept == h.NumRecords:
 			sw.emit(*h, b)
@@ -564,22 +692,7 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 			sw.emit(nh, out)
 		default:
 			changed = true
-			if h.ProducerID < 0 && sw.absorb(h) {
-				return nil
-			}
-			nh := *h
-			nh.Attributes &^= attrCodecMask
-			nh.Length = BatchHeaderLen - batchLengthOverhead
-			nh.NumRecords = 0
-			nh.MaxTimestamp = -1
-			out = append(out[:0], b[:BatchHeaderLen]...)
-			be := binary.BigEndian
-			be.PutUint32(out[offLength:], uint32(nh.Length))
-			be.PutUint32(out[offRecordCount:], 0)
-			putAttributes(out, nh.Attributes)
-			putMaxTimestamp(out, nh.MaxTimestamp)
-			putCRC(out)
-			sw.emit(nh, out)
+			out = sw.emitEmpty(out, h, b, h.Transactional() && !tx.keepEmpty(h))
 		}
 		return nil
 	})
@@ -622,6 +735,19 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, now time.Time, cfg *Config,
 	keepFile = true
 	if err := l.swapIn(s, f, sw, now); err != nil {
 		return before, after, read, err
+	}
+	if len(tx.removed) > 0 {
+		// Their abort markers are gone, and the batches before them
+		// were: a read_committed consumer told of the transaction
+		// would skip the producer's batches until a marker that never
+		// comes.
+		l.mu.Lock()
+		l.txns.aborted = slices.DeleteFunc(l.txns.aborted, func(a AbortedTxn) bool {
+			return slices.ContainsFunc(tx.removed, func(r AbortedTxn) bool {
+				return r.ProducerID == a.ProducerID && r.LastOffset == a.LastOffset
+			})
+		})
+		l.mu.Unlock()
 	}
 	return before, sw.pos, read, nil
 }
