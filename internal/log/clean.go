@@ -32,18 +32,23 @@ import (
 // hash, as Kafka's MD5-keyed offset map) to the offset of its newest
 // record. A second pass rewrites each segment holding something to drop,
 // keeping a record only if it has a key, is the newest for that key and
-// is not a tombstone (null value) older than delete.retention.ms (by its
-// timestamp; Kafka counts from the first cleaning, KIP-534). Records
-// without a key are dropped, as Kafka does. Records of aborted
-// transactions are dropped and never shadow another record; nothing at or
-// after the last stable offset is cleaned.
+// is not a tombstone (null value) past its delete horizon (KIP-534): the
+// first clean to see a tombstone sets the delete-horizon attribute bit
+// (0x40) of its batch and stores clean time + delete.retention.ms as the
+// batch's firstTimestamp, re-encoding the records' timestampDelta varints
+// so that every record keeps its timestamp (clients read firstTimestamp +
+// delta) and maxTimestamp stays the true maximum, so the time index,
+// ListOffsets and retention by time are unaffected; a later clean after
+// the horizon drops the tombstones. Records without a key are dropped, as
+// Kafka does. Records of aborted transactions are dropped and never shadow
+// another record; nothing at or after the last stable offset is cleaned.
 //
-// Transaction markers (control batches) go as in Kafka: a marker is
-// removed once no batch of its transaction is left in the log and it is
-// older than delete.retention.ms (by its timestamp, as tombstones), and
-// also, for Sluice's recovery, only if it lies before the oldest producer
-// snapshot: a snapshot lists the transactions open at its offset, and
-// recovery replays from it, so a marker after it is what closes them.
+// Transaction markers (control batches) go as in Kafka: once no batch of
+// its transaction is left in the log, a marker gets a delete horizon as a
+// tombstone does, and a clean after that horizon removes it; and, for
+// Sluice's recovery, only if it lies before the oldest producer snapshot:
+// a snapshot lists the transactions open at its offset, and recovery
+// replays from it, so a marker after it is what closes them.
 // Each Clean reads the log from its first segment, so it sees every batch
 // of a transaction before the marker. A transactional data batch that
 // loses every record loses its producer fields and transactional bit too
@@ -55,10 +60,11 @@ import (
 // written before bring back: a read_committed consumer told of an aborted
 // transaction skips its producer's batches until that marker.
 //
-// Every batch keeps its base offset, lastOffsetDelta and first timestamp,
-// and, but for the transactional batches above, its producer fields, so
-// kept records keep their offsets and sequence numbers and the bytes of
-// each kept record are copied unchanged; a batch losing records is
+// Every batch keeps its base offset, lastOffsetDelta, its first timestamp
+// (but for the delete horizon above) and, but for the transactional
+// batches above, its producer fields, so kept records keep their offsets,
+// sequence numbers and timestamps, and the bytes of each kept record are
+// copied unchanged (but for a new horizon's deltas); a batch losing records is
 // re-encoded with its original codec (gzip, snappy raw block, lz4 frame,
 // zstd), its maxTimestamp recomputed. A batch losing every record stays
 // as an empty batch (no records, no codec, maxTimestamp -1) when it
@@ -299,7 +305,11 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 		buf := make([]byte, BatchHeaderLen)
 		if _, err := firstDirty.log.ReadAt(buf, 0); err == nil {
 			if h, err := ParseBatchHeader(buf); err == nil {
-				st.Due = now.UnixMilli()-h.FirstTimestamp > cfg.MaxCompactionLagMs
+				first := h.FirstTimestamp
+				if _, ok := h.DeleteHorizon(); ok {
+					first = h.MaxTimestamp // firstTimestamp is the horizon
+				}
+				st.Due = now.UnixMilli()-first > cfg.MaxCompactionLagMs
 			}
 		}
 	}
@@ -585,14 +595,70 @@ func (tx *txnClean) keepEmpty(h *BatchHeader) bool {
 	return false
 }
 
-// markerGoes reports whether the control batch h (a commit or abort
-// marker) may be removed at nowMs: no data batch of its transaction
-// stays, it is before every producer snapshot, and it is older than
-// delete.retention.ms, as a tombstone must be.
-func (tx *txnClean) markerGoes(h *BatchHeader, nowMs int64, cfg *Config) bool {
+// What a clean does with a marker.
+const (
+	markerStays   = iota
+	markerHorizon // it gets its delete horizon (KIP-534)
+	markerGoes
+)
+
+// marker decides for the control batch h (a commit or abort marker) at
+// nowMs. It may go once no data batch of its transaction stays and it is
+// before every producer snapshot, as a tombstone does: the first clean
+// to see it so gives it a delete horizon, delete.retention.ms on, and a
+// clean after the horizon removes it.
+func (tx *txnClean) marker(h *BatchHeader, nowMs int64) int {
 	kept := tx.retained[h.ProducerID]
 	delete(tx.retained, h.ProducerID)
-	return !kept && h.ProducerID >= 0 && h.BaseOffset < tx.snapFloor && nowMs-h.MaxTimestamp > cfg.DeleteRetentionMs
+	if kept || h.ProducerID < 0 || h.BaseOffset >= tx.snapFloor {
+		return markerStays
+	}
+	hzn, ok := h.DeleteHorizon()
+	switch {
+	case !ok:
+		return markerHorizon
+	case hzn <= nowMs:
+		return markerGoes
+	}
+	return markerStays
+}
+
+// setHorizon gives the batch b (header h) the delete horizon hzn: the
+// attribute bit and hzn as its firstTimestamp. Its records must count
+// their timestamps from hzn already (rebaseRecords). The caller puts
+// the CRC.
+func setHorizon(b []byte, h *BatchHeader, hzn int64) {
+	h.Attributes |= attrDeleteHorizon
+	h.FirstTimestamp = hzn
+	putAttributes(b, h.Attributes)
+	binary.BigEndian.PutUint64(b[offFirstTimestamp:], uint64(hzn))
+}
+
+// rebaseRecords appends to dst the n uncompressed records of area with
+// their timestampDelta changed from counting from base to counting from
+// newBase, so that each keeps its timestamp; the other fields' bytes are
+// copied unchanged, the length prefix rewritten.
+func rebaseRecords(dst, area []byte, n int32, base, newBase int64) ([]byte, error) {
+	for k := int32(0); k < n; k++ {
+		length, w := binary.Varint(area)
+		if w <= 0 || length < 1 || length > int64(len(area)-w) {
+			return dst, corruptf("rebasing record %d: bad length", k)
+		}
+		body := area[w : w+int(length)]
+		area = area[w+int(length):]
+		delta, dw := binary.Varint(body[1:])
+		if dw <= 0 {
+			return dst, corruptf("rebasing record %d: bad timestampDelta", k)
+		}
+		rest := body[1+dw:]
+		var head [1 + binary.MaxVarintLen64]byte
+		head[0] = body[0]
+		hn := 1 + binary.PutVarint(head[1:], base+delta-newBase)
+		dst = binary.AppendVarint(dst, int64(hn+len(rest)))
+		dst = append(dst, head[:hn]...)
+		dst = append(dst, rest...)
+	}
+	return dst, nil
 }
 
 // cleanSegment rewrites s without what m and the tombstone rule drop and
@@ -618,20 +684,38 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 	}()
 	sw := &segmentWriter{base: s.base, interval: cfg.IndexIntervalBytes, w: bufio.NewWriterSize(fileWriter{f}, 1<<20), ix: newIndexer()}
 	changed := false
-	var area, out []byte
+	var area, rebased, out []byte
+	var tombstones bool
 	nowMs := now.UnixMilli()
+	// The delete horizon this clean gives the tombstones and markers it
+	// sees first (KIP-534).
+	horizon := nowMs + cfg.DeleteRetentionMs
 	tx.removed = tx.removed[:0]
 	read, err = l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
 		if h.Control() {
-			if !tx.markerGoes(h, nowMs, cfg) {
+			switch tx.marker(h, nowMs) {
+			case markerStays:
 				sw.emit(*h, b)
-				return nil
+			case markerHorizon:
+				changed = true
+				nh := *h
+				area, err = rebaseRecords(area[:0], b[BatchHeaderLen:], h.NumRecords, h.FirstTimestamp, horizon)
+				if err != nil {
+					return err
+				}
+				out = append(append(out[:0], b[:BatchHeaderLen]...), area...)
+				nh.Length = int32(len(out) - batchLengthOverhead)
+				binary.BigEndian.PutUint32(out[offLength:], uint32(nh.Length))
+				setHorizon(out, &nh, horizon)
+				putCRC(out)
+				sw.emit(nh, out)
+			case markerGoes:
+				changed = true
+				if markerType(b) == MarkerAbort {
+					tx.removed = append(tx.removed, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.BaseOffset})
+				}
+				out = sw.emitEmpty(out, h, b, true)
 			}
-			changed = true
-			if markerType(b) == MarkerAbort {
-				tx.removed = append(tx.removed, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.BaseOffset})
-			}
-			out = sw.emitEmpty(out, h, b, true)
 			return nil
 		}
 		if h.NumRecords == 0 {
@@ -647,6 +731,8 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 		kept := int32(0)
 		maxTs := int64(noTimestamp)
 		aborted := m.aborted.has(h)
+		hzn, hasHorizon := h.DeleteHorizon()
+		tombstones = false
 		err := forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
 			opts.pacer.record(len(span))
 			if r.key == nil || aborted {
@@ -656,8 +742,14 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 				return
 			}
 			ts := recordTimestamp(h, r)
-			if r.value == nil && nowMs-ts > cfg.DeleteRetentionMs {
-				return
+			if r.value == nil {
+				// A tombstone goes once the horizon its batch
+				// got from the first clean to see it has
+				// passed (KIP-534).
+				if hasHorizon && hzn <= nowMs {
+					return
+				}
+				tombstones = true
 			}
 			area = append(area, span...)
 			kept++
@@ -669,13 +761,21 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 		if kept > 0 && h.Transactional() {
 			tx.retained[h.ProducerID] = true
 		}
+		newHorizon := tombstones && !hasHorizon
 		switch {
-		case kept == h.NumRecords:
+		case kept == h.NumRecords && !newHorizon:
 			sw.emit(*h, b)
 		case kept > 0:
 			changed = true
 			nh := *h
 			out = append(out[:0], b[:BatchHeaderLen]...)
+			if newHorizon {
+				if rebased, err = rebaseRecords(rebased[:0], area, kept, h.FirstTimestamp, horizon); err != nil {
+					return err
+				}
+				area, rebased = rebased, area
+				setHorizon(out, &nh, horizon)
+			}
 			if out, err = compressArea(out, h.Compression(), area); err != nil {
 				return err
 			}

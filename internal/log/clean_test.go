@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // kv is a keyed record for compaction tests; a nil value is a tombstone.
@@ -68,6 +70,9 @@ type written struct {
 type compactModel struct {
 	all    map[int64]written // every appended record by offset
 	newest map[string]int64  // key -> offset of its newest record
+	// seen: offset -> time of the first clean whose range held it, which
+	// gave a tombstone its delete horizon (KIP-534).
+	seen map[int64]int64
 }
 
 // readRecords reads the whole log and checks offsets strictly increase
@@ -97,11 +102,20 @@ func (m *compactModel) readRecords(t *testing.T, l *Log) []Record {
 }
 
 // check verifies the log against the model after cleaning [0, cleanedTo)
-// at cleanedAt: the newest record of every key is present unless it is an
-// expired tombstone in the cleaned range, and the cleaned range holds no
-// older record of a key.
+// at cleanedAt: the newest record of every key is present unless it is a
+// tombstone in the cleaned range whose delete horizon (delete.retention.ms
+// after the first clean that saw it) has passed, and the cleaned range
+// holds no older record of a key.
 func (m *compactModel) check(t *testing.T, l *Log, cleanedTo, cleanedAt, deleteRetention int64) {
 	t.Helper()
+	if m.seen == nil {
+		m.seen = map[int64]int64{}
+	}
+	for off := range m.all {
+		if _, ok := m.seen[off]; !ok && off < cleanedTo {
+			m.seen[off] = cleanedAt
+		}
+	}
 	recs := m.readRecords(t, l)
 	present := map[int64]bool{}
 	for _, r := range recs {
@@ -112,7 +126,8 @@ func (m *compactModel) check(t *testing.T, l *Log, cleanedTo, cleanedAt, deleteR
 	}
 	for k, off := range m.newest {
 		w := m.all[off]
-		expired := w.value == nil && off < cleanedTo && cleanedAt-w.ts > deleteRetention
+		seen, ok := m.seen[off]
+		expired := w.value == nil && off < cleanedTo && ok && seen+deleteRetention <= cleanedAt
 		if present[off] == expired && off >= l.LogStartOffset() {
 			t.Fatalf("key %q newest offset %d: present=%v, expired tombstone=%v", k, off, present[off], expired)
 		}
@@ -199,13 +214,18 @@ func TestCompactionProperty(t *testing.T) {
 				_ = round
 			}
 			// Finally everything is cleanable and every tombstone
-			// expired: exactly the newest value of each live key.
+			// past its horizon: exactly the newest value of each
+			// live key. The first clean gives the last tombstones
+			// their horizon, the second, after it, drops them.
 			clk.Advance(2 * time.Minute)
 			if _, err := l.ApplyRetention(clk.Now()); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
-				t.Fatal(err)
+			for range 2 {
+				if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				clk.Advance(2 * time.Minute)
 			}
 			got := map[string]int64{}
 			for _, r := range m.readRecords(t, l) {
@@ -377,6 +397,138 @@ func TestPacer(t *testing.T) {
 			}
 			if limit := 2 * (cleanWorkSlice + batch); longestWork > limit {
 				t.Errorf("worked %v without sleeping, limit %v", longestWork, limit)
+			}
+		})
+	}
+}
+
+// buildTimed is buildKeyed with a timestamp per record.
+func buildTimed(t testing.TB, codec int8, ts []int64, recs []kv) []byte {
+	b := buildKeyed(t, codec, -1, -1, ts[0], recs)
+	var area, rec []byte
+	maxTs := ts[0]
+	for i, r := range recs {
+		rec = append(rec[:0], 0)
+		rec = binary.AppendVarint(rec, ts[i]-ts[0])
+		rec = binary.AppendVarint(rec, int64(i))
+		rec = binary.AppendVarint(rec, int64(len(r.key)))
+		rec = append(rec, r.key...)
+		if r.value == nil {
+			rec = binary.AppendVarint(rec, -1)
+		} else {
+			rec = binary.AppendVarint(rec, int64(len(r.value)))
+			rec = append(rec, r.value...)
+		}
+		rec = binary.AppendVarint(rec, 0)
+		area = binary.AppendVarint(area, int64(len(rec)))
+		area = append(area, rec...)
+		maxTs = max(maxTs, ts[i])
+	}
+	b = append(b[:BatchHeaderLen], compress(t, codec, area)...)
+	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-batchLengthOverhead))
+	putMaxTimestamp(b, maxTs)
+	putCRC(b)
+	return b
+}
+
+// TestDeleteHorizon (KIP-534): the first clean to see a tombstone gives
+// its batch a delete horizon, delete.retention.ms after the clean, in
+// firstTimestamp with attribute bit 6, and re-encodes the records' deltas
+// so that every record keeps its timestamp, for our decoder as for
+// franz-go's (timestamp = firstTimestamp + delta); maxTimestamp and
+// timestamp lookups are unchanged. The tombstone stays until a clean
+// after the horizon, however old its own timestamp.
+func TestDeleteHorizon(t *testing.T) {
+	for _, codec := range []int8{CodecNone, CodecGzip, CodecZstd} {
+		t.Run(fmt.Sprint(codec), func(t *testing.T) {
+			clk := newClock()
+			cfg := compactConfig()
+			o := testOpts(t, cfg)
+			o.Now = clk.Now
+			l := mustOpen(t, o)
+			defer l.Close()
+			old := clk.Now().UnixMilli() - 10*cfg.DeleteRetentionMs // far older than delete.retention.ms
+			ts := []int64{old, old + 5, old - 3, old + 200_000}
+			recs := []kv{{key: []byte("a"), value: []byte("1")}, {key: []byte("b")}, {key: []byte("c"), value: []byte("3")}, {key: []byte("d")}}
+			mustAppend(t, l, buildTimed(t, codec, ts, recs))
+			mustAppend(t, l, buildKeyed(t, codec, -1, -1, clk.Now().UnixMilli(), []kv{{key: []byte("e"), value: []byte("5")}}))
+			if _, err := l.rollIdle(clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+			before := readAll(t, l, 0, 1<<20)
+			lookups := map[int64][2]int64{}
+			for _, q := range []int64{old - 10, old, old + 1, old + 6, old + 200_000} {
+				off, got, err := l.OffsetForTimestamp(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lookups[q] = [2]int64{off, got}
+			}
+			cleanAt := clk.Now().UnixMilli()
+			if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			after := readAll(t, l, 0, 1<<20)
+			h0, _ := ParseBatchHeader(before[0])
+			h, _ := ParseBatchHeader(after[0])
+			if hzn, ok := h.DeleteHorizon(); !ok || hzn != cleanAt+cfg.DeleteRetentionMs || h.MaxTimestamp != h0.MaxTimestamp {
+				t.Fatalf("horizon %d %v, want %d; maxTimestamp %d, was %d", hzn, ok, cleanAt+cfg.DeleteRetentionMs, h.MaxTimestamp, h0.MaxTimestamp)
+			}
+			if h1, _ := ParseBatchHeader(after[1]); h1.Attributes&attrDeleteHorizon != 0 {
+				t.Fatal("a batch without tombstones got a horizon")
+			}
+			got, err := DecodeRecords(after[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(recs) {
+				t.Fatalf("%d records after the first clean, want all %d: the tombstones wait for the horizon", len(got), len(recs))
+			}
+			for i, r := range got {
+				if r.Timestamp != ts[i] || string(r.Key) != string(recs[i].key) {
+					t.Fatalf("record %d: %s at %d, want %s at %d", i, r.Key, r.Timestamp, recs[i].key, ts[i])
+				}
+			}
+			if codec == CodecNone {
+				// franz-go's view of the same bytes.
+				var rb kmsg.RecordBatch
+				if err := rb.ReadFrom(after[0]); err != nil {
+					t.Fatal(err)
+				}
+				area := rb.Records
+				for i := range recs {
+					var r kmsg.Record
+					if err := r.ReadFrom(area); err != nil {
+						t.Fatal(err)
+					}
+					_, w := binary.Varint(area)
+					area = area[w+int(r.Length):]
+					if got := rb.FirstTimestamp + r.TimestampDelta64; got != ts[i] {
+						t.Fatalf("franz-go: record %d at %d, want %d", i, got, ts[i])
+					}
+				}
+			}
+			for q, want := range lookups {
+				off, got, err := l.OffsetForTimestamp(q)
+				if err != nil || off != want[0] || got != want[1] {
+					t.Fatalf("OffsetForTimestamp(%d) = %d, %d, %v; before the clean %v", q, off, got, err, want)
+				}
+			}
+			// Before the horizon nothing goes; after it the tombstones do.
+			clk.Advance(time.Duration(cfg.DeleteRetentionMs-1) * time.Millisecond)
+			if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := DecodeRecords(readAll(t, l, 0, 1<<20)[0]); len(got) != len(recs) {
+				t.Fatalf("%d records before the horizon, want %d", len(got), len(recs))
+			}
+			clk.Advance(time.Millisecond)
+			if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			got, err = DecodeRecords(readAll(t, l, 0, 1<<20)[0])
+			if err != nil || len(got) != 2 || string(got[0].Key) != "a" || got[0].Timestamp != ts[0] || string(got[1].Key) != "c" || got[1].Timestamp != ts[2] {
+				t.Fatalf("after the horizon: %+v %v", got, err)
 			}
 		})
 	}
