@@ -28,9 +28,14 @@ import (
 // reaches min.cleanable.dirty.ratio, or when the first dirty segment's
 // first batch is older than max.compaction.lag.ms.
 //
-// How: one pass over the cleanable segments maps each key (by a 128-bit
-// hash, as Kafka's MD5-keyed offset map) to the offset of its newest
-// record. A second pass rewrites each segment holding something to drop,
+// How: one pass over the dirty segments maps each key (by a 128-bit hash,
+// as Kafka's MD5-keyed offset map) to the offset of its newest record;
+// the clean section needs no mapping, as it holds a key once at most. The
+// map is bounded (CleanOptions.MaxKeys, Kafka's dedupe buffer): dirty
+// segments are mapped whole while the map's keys plus the next segment's
+// offsets fit, and the clean ends with the last one mapped (the first is
+// mapped regardless). A second pass rewrites each cleanable segment up to
+// there holding something to drop,
 // keeping a record only if it has a key, is the newest for that key and
 // is not a tombstone (null value) past its delete horizon (KIP-534): the
 // first clean to see a tombstone sets the delete-horizon attribute bit
@@ -123,6 +128,14 @@ type CleanOptions struct {
 	// that produce and fetch requests then wait for, milliseconds at a
 	// time (BenchmarkProduceP99WhileCleaning in internal/broker).
 	DutyCycle float64
+	// MaxKeys bounds the offset map, Kafka's dedupe buffer: one Clean
+	// maps dirty segments, whole, only while their offsets (an upper
+	// bound on their keys) fit within MaxKeys, and cleans up to the last
+	// one mapped; the rest waits for the next Clean. The first dirty
+	// segment is mapped and cleaned even if it does not fit (Kafka stops
+	// with an error instead, which would leave the log uncleaned for
+	// good). 0: unbounded.
+	MaxKeys int
 
 	pacer *pacer // set by Clean
 }
@@ -373,7 +386,23 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		tx.snapFloor = l.snaps[0]
 	}
 	l.mu.RUnlock()
-	for _, s := range segs {
+	l.lc.mu.Lock()
+	cleanerOffset := l.lc.cleanerOffset
+	l.lc.mu.Unlock()
+	mapped := 0
+	for i, s := range segs {
+		// The clean section holds one record per key at most (it was
+		// cleaned as a whole), so only the dirty section needs mapping:
+		// a clean record goes if the map has a newer one.
+		if s.next <= cleanerOffset {
+			continue
+		}
+		if opts.MaxKeys > 0 && mapped > 0 && int64(len(m.m))+s.next-s.base > int64(opts.MaxKeys) {
+			segs = segs[:i]
+			st.CleanerEnd = segs[i-1].next
+			break
+		}
+		mapped++
 		n, err := l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
 			if m.aborted.has(h) {
 				return nil
@@ -391,6 +420,10 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		}
 	}
 	st.Keys = len(m.m)
+	if opts.MaxKeys > 0 && st.Keys > opts.MaxKeys {
+		l.logger.Warn("a segment holds more keys than the dedupe buffer (log.cleaner.dedupe.buffer.size) fits; cleaned anyway",
+			"keys", st.Keys, "maxKeys", opts.MaxKeys)
+	}
 
 	for _, s := range segs {
 		before, after, read, err := l.cleanSegment(s, m, tx, now, cfg, opts)

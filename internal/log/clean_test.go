@@ -533,3 +533,66 @@ func TestDeleteHorizon(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanBoundedKeyMap: with a key map (log.cleaner.dedupe.buffer.size)
+// too small for the dirty section, a clean maps whole dirty segments while
+// their offsets fit and cleans up to the last one mapped; the next cleans
+// go on from there. A first dirty segment that alone does not fit is
+// still cleaned.
+func TestCleanBoundedKeyMap(t *testing.T) {
+	clk := newClock()
+	cfg := compactConfig()
+	cfg.SegmentBytes = 1 << 10
+	o := testOpts(t, cfg)
+	o.Now = clk.Now
+	l := mustOpen(t, o)
+	defer l.Close()
+	m := &compactModel{all: map[int64]written{}, newest: map[string]int64{}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var seq int32
+	for range 80 {
+		m.appendKeyed(t, l, rng, clk, 2000, &seq) // mostly distinct keys
+	}
+	if _, err := l.rollIdle(clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.RLock()
+	var ends []int64 // each inactive segment's end
+	for _, s := range l.segs[:len(l.segs)-1] {
+		ends = append(ends, s.next)
+	}
+	second := l.segs[1]
+	l.mu.RUnlock()
+	if len(ends) < 6 {
+		t.Fatalf("only %d segments", len(ends))
+	}
+
+	// One key: only the first segment, which does not fit either.
+	st, err := l.Clean(clk.Now(), CleanOptions{MaxKeys: 1})
+	if err != nil || st.CleanerEnd != ends[0] {
+		t.Fatalf("clean with room for 1 key: %+v %v; want the first segment, to %d", st, err, ends[0])
+	}
+	m.check(t, l, st.CleanerEnd, clk.Now().UnixMilli(), cfg.DeleteRetentionMs)
+	// Room for the next two segments' offsets: those two at least (a
+	// third if duplicate keys leave room for all its offsets), not all.
+	room := int((second.next - second.base) + (ends[2] - ends[1]))
+	st, err = l.Clean(clk.Now(), CleanOptions{MaxKeys: room})
+	if err != nil || st.CleanerEnd < ends[2] || st.CleanerEnd >= ends[len(ends)-1] || st.Keys > room {
+		t.Fatalf("clean with room for %d keys: %+v %v; want to %d or a little further", room, st, err, ends[2])
+	}
+	m.check(t, l, st.CleanerEnd, clk.Now().UnixMilli(), cfg.DeleteRetentionMs)
+	rounds := 0
+	for st.CleanerEnd < ends[len(ends)-1] {
+		if rounds++; rounds > len(ends) {
+			t.Fatalf("no progress: cleaned to %d of %d", st.CleanerEnd, ends[len(ends)-1])
+		}
+		before := st.CleanerEnd
+		if st, err = l.Clean(clk.Now(), CleanOptions{MaxKeys: room}); err != nil || st.CleanerEnd <= before {
+			t.Fatalf("clean: %+v %v, after %d", st, err, before)
+		}
+		m.check(t, l, st.CleanerEnd, clk.Now().UnixMilli(), cfg.DeleteRetentionMs)
+	}
+	if rounds < 2 {
+		t.Fatalf("the rest took %d rounds: the bound did not bind", rounds)
+	}
+}
