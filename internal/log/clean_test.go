@@ -596,3 +596,31 @@ func TestCleanBoundedKeyMap(t *testing.T) {
 		t.Fatalf("the rest took %d rounds: the bound did not bind", rounds)
 	}
 }
+
+// TestOffsetMap: the open-addressing key map agrees with a Go map through
+// growth, overwrites and misses.
+func TestOffsetMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	m := newOffsetMap()
+	want := map[string]int64{}
+	for i := range 50_000 {
+		k := fmt.Sprint(rng.IntN(20_000))
+		m.put(m.key([]byte(k)), int64(i))
+		want[k] = int64(i)
+	}
+	if m.len() != len(want) || len(m.slots) <= offsetMapMinSlots {
+		t.Fatalf("%d keys in %d slots, want %d keys and growth", m.len(), len(m.slots), len(want))
+	}
+	for k, off := range want {
+		if got, ok := m.get(m.key([]byte(k))); !ok || got != off {
+			t.Fatalf("key %s: %d %v, want %d", k, got, ok, off)
+		}
+	}
+	if _, ok := m.get(m.key([]byte("absent"))); ok {
+		t.Fatal("absent key found")
+	}
+	m.put(m.key([]byte("zero")), 0)
+	if got, ok := m.get(m.key([]byte("zero"))); !ok || got != 0 {
+		t.Fatalf("offset 0: %d %v", got, ok)
+	}
+}
