@@ -26,7 +26,9 @@ import (
 // cleaned before; the rest is dirty. CleanStatus reports the dirty ratio,
 // dirty / (clean + dirty) bytes, and whether a clean is due: when it
 // reaches min.cleanable.dirty.ratio, or when the first dirty segment's
-// first batch is older than max.compaction.lag.ms.
+// first batch is older than max.compaction.lag.ms, or, with nothing dirty,
+// when the earliest delete horizon of a tombstone or marker the last clean
+// kept has passed (KIP-534; known until a restart only).
 //
 // How: one pass over the dirty segments maps each key (by a 128-bit hash,
 // as Kafka's MD5-keyed offset map) to the offset of its newest record;
@@ -310,6 +312,12 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 	}
 	l.mu.RUnlock()
 	if st.DirtyBytes == 0 {
+		// Nothing dirty, but tombstones or markers whose delete
+		// horizon has passed wait for a clean to drop them (KIP-534).
+		l.lc.mu.Lock()
+		hzn := l.lc.nextHorizon
+		l.lc.mu.Unlock()
+		st.Due = hzn != 0 && hzn <= now.UnixMilli()
 		return st
 	}
 	st.DirtyRatio = float64(st.DirtyBytes) / float64(st.CleanBytes+st.DirtyBytes)
@@ -433,7 +441,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	opts.pacer = newPacer(opts.DutyCycle, opts.Stop)
 
 	m := newOffsetMap()
-	tx := &txnClean{lastBatch: map[int64]int64{}, retained: map[int64]bool{}, snapFloor: math.MaxInt64}
+	tx := &txnClean{lastBatch: map[int64]int64{}, retained: map[int64]bool{}, snapFloor: math.MaxInt64, retention: cfg.DeleteRetentionMs}
 	l.mu.RLock()
 	m.aborted = newAbortedSet(l.txns.aborted)
 	for pid, e := range l.prod {
@@ -498,6 +506,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	}
 
 	l.lc.mu.Lock()
+	l.lc.nextHorizon = tx.nextHorizon
 	l.lc.cleanerOffset = max(l.lc.cleanerOffset, st.CleanerEnd)
 	cleaner := l.lc.cleanerOffset
 	l.lc.mu.Unlock()
@@ -674,6 +683,9 @@ type txnClean struct {
 	snapFloor int64
 	// removed: the abort markers the segment being cleaned loses.
 	removed []AbortedTxn
+	// retention is delete.retention.ms; nextHorizon the earliest delete
+	// horizon of what the cleaned log keeps, 0 if none (horizonAt).
+	retention, nextHorizon int64
 }
 
 // keepEmpty reports whether an emptied transactional data batch h stays
@@ -708,11 +720,21 @@ func (tx *txnClean) marker(h *BatchHeader, nowMs int64) int {
 	hzn, ok := h.DeleteHorizon()
 	switch {
 	case !ok:
+		tx.horizonAt(nowMs + tx.retention)
 		return markerHorizon
 	case hzn <= nowMs:
 		return markerGoes
 	}
+	tx.horizonAt(hzn)
 	return markerStays
+}
+
+// horizonAt notes that the cleaned log keeps something (a tombstone or
+// marker) due to go at hzn.
+func (tx *txnClean) horizonAt(hzn int64) {
+	if tx.nextHorizon == 0 || hzn < tx.nextHorizon {
+		tx.nextHorizon = hzn
+	}
 }
 
 // setHorizon gives the batch b (header h) the delete horizon hzn: the
@@ -854,6 +876,12 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 			tx.retained[h.ProducerID] = true
 		}
 		newHorizon := tombstones && !hasHorizon
+		switch {
+		case newHorizon:
+			tx.horizonAt(horizon)
+		case tombstones:
+			tx.horizonAt(hzn)
+		}
 		switch {
 		case kept == h.NumRecords && !newHorizon:
 			sw.emit(*h, b)

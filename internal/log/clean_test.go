@@ -624,3 +624,40 @@ func TestOffsetMap(t *testing.T) {
 		t.Fatalf("offset 0: %d %v", got, ok)
 	}
 }
+
+// TestCleanDueAtHorizon: a log with nothing dirty is due for a clean once
+// the delete horizon of a tombstone it keeps has passed (KIP-534), and no
+// longer once that clean dropped it.
+func TestCleanDueAtHorizon(t *testing.T) {
+	clk := newClock()
+	cfg := compactConfig()
+	o := testOpts(t, cfg)
+	o.Now = clk.Now
+	l := mustOpen(t, o)
+	defer l.Close()
+	mustAppend(t, l, buildKeyed(t, CodecNone, -1, -1, clk.Now().UnixMilli(), []kv{{key: []byte("a"), value: []byte("1")}, {key: []byte("b")}}))
+	if _, err := l.rollIdle(clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	retention := time.Duration(cfg.DeleteRetentionMs) * time.Millisecond
+	if st := l.CleanStatus(clk.Now().Add(retention - time.Millisecond)); st.Due || st.DirtyBytes != 0 {
+		t.Fatalf("before the horizon: %+v", st)
+	}
+	clk.Advance(retention)
+	if st := l.CleanStatus(clk.Now()); !st.Due {
+		t.Fatalf("at the horizon, not due: %+v", st)
+	}
+	if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := DecodeRecords(readAll(t, l, 0, 1<<20)[0])
+	if err != nil || len(recs) != 1 || string(recs[0].Key) != "a" {
+		t.Fatalf("after the horizon: %+v %v", recs, err)
+	}
+	if st := l.CleanStatus(clk.Now().Add(time.Hour)); st.Due {
+		t.Fatalf("due again with nothing to drop: %+v", st)
+	}
+}
