@@ -265,3 +265,16 @@ func TestCompactedTopicThroughBroker(t *testing.T) {
 		t.Fatalf("offsets %v", offs)
 	}
 }
+
+// TestCleanerMaxKeys: the cleaner's key map is sized as Kafka sizes its
+// offset map, log.cleaner.dedupe.buffer.size / 24 entries filled up to
+// log.cleaner.io.buffer.load.factor.
+func TestCleanerMaxKeys(t *testing.T) {
+	if got, want := startBroker(t, "", nil).cleanerMaxKeys(), 5033164; got != want {
+		t.Fatalf("default: %d keys, want %d", got, want)
+	}
+	tb := startBroker(t, "", map[string]string{"log.cleaner.dedupe.buffer.size": "2400", "log.cleaner.io.buffer.load.factor": "0.5"})
+	if got := tb.cleanerMaxKeys(); got != 50 {
+		t.Fatalf("2400 bytes at 0.5: %d keys, want 50", got)
+	}
+}

@@ -101,3 +101,85 @@ func TestKcatCompactedTopic(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestKcatTombstoneHorizon: the cleaner gives a batch holding a tombstone
+// its KIP-534 delete horizon (firstTimestamp becomes clean time +
+// delete.retention.ms, the records' deltas re-encoded); kcat (librdkafka)
+// and franz-go still read every kept record, the tombstone included, with
+// the timestamp it was produced with.
+func TestKcatTombstoneHorizon(t *testing.T) {
+	kcat := tool(t, "kcat")
+	s := startServer(t, "", "--set", "log.retention.check.interval.ms=200", "--set", "log.cleaner.backoff.ms=200")
+	ctx := ctxT(t, 120*time.Second)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cfg := map[string]*string{"cleanup.policy": ptr("compact"), "segment.ms": ptr("500"), "min.cleanable.dirty.ratio": ptr("0.01")}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, cfg, "tomb"); err != nil {
+		t.Fatal(err)
+	}
+	// One kcat run, one batch: k0 twice (the first goes), k1 a
+	// tombstone (-Z: an empty value is null), k2 a value.
+	run(t, ctx, "k0:a\nk1:\nk0:b\nk2:c\n", kcat, "-b", s.addr, "-P", "-t", "tomb", "-K:", "-Z", "-X", "acks=all", "-X", "linger.ms=100")
+	type rec struct {
+		key  string
+		ts   string
+		null bool
+	}
+	read := func() map[int64]rec {
+		out := run(t, ctx, "", kcat, "-b", s.addr, "-C", "-t", "tomb", "-o", "beginning", "-e", "-Z", "-f", "%o %k %T %S\n")
+		recs := map[int64]rec{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if len(f) != 4 || err != nil {
+				t.Fatalf("kcat line %q", l)
+			}
+			recs[n] = rec{key: f[1], ts: f[2], null: f[3] == "-1"}
+		}
+		return recs
+	}
+	before := read()
+	if len(before) != 4 || !before[1].null {
+		t.Fatalf("before cleaning kcat read %v", before)
+	}
+	var after map[int64]rec
+	for {
+		after = read()
+		if len(after) == 3 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("not compacted: %v\n%s", after, s.logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for off, r := range after {
+		if before[off] != r {
+			t.Fatalf("kcat: offset %d was %+v, is %+v after cleaning", off, before[off], r)
+		}
+	}
+	if _, ok := after[0]; ok || !after[1].null {
+		t.Fatalf("after cleaning: %v; want k0's first value gone, the tombstone kept", after)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumeTopics("tomb"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	for got := 0; got < 3; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("franz-go read %d of 3", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			want := before[r.Offset]
+			if ts := strconv.FormatInt(r.Timestamp.UnixMilli(), 10); ts != want.ts || string(r.Key) != want.key || (r.Value == nil) != want.null {
+				t.Fatalf("franz-go: offset %d %s at %s (null %v), produced %+v", r.Offset, r.Key, ts, r.Value == nil, want)
+			}
+			got++
+		})
+	}
+}

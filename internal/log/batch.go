@@ -16,7 +16,8 @@ import (
 //	 12   4     partitionLeaderEpoch  i32  set by the log
 //	 16   1     magic                 i8   always 2
 //	 17   4     crc                   u32  CRC-32C of bytes [21:end)
-//	 21   2     attributes            i16  bits 0-2 codec, 3 LogAppendTime, 4 transactional, 5 control
+//	 21   2     attributes            i16  bits 0-2 codec, 3 LogAppendTime, 4 transactional, 5 control,
+//	                                          6 delete horizon (KIP-534: firstTimestamp is it)
 //	 23   4     lastOffsetDelta       i32  recordCount-1
 //	 27   8     firstTimestamp        i64
 //	 35   8     maxTimestamp          i64
@@ -60,6 +61,10 @@ const (
 	attrLogAppendTime = 0x08
 	attrTransactional = 0x10
 	attrControl       = 0x20
+	// attrDeleteHorizon (KIP-534): set by the cleaner, firstTimestamp is
+	// the batch's delete horizon and record timestamp deltas count from
+	// it, so that records keep their timestamps.
+	attrDeleteHorizon = 0x40
 )
 
 // Compression codecs, as in attributes & 7.
@@ -132,6 +137,12 @@ func (h BatchHeader) Transactional() bool { return h.Attributes&attrTransactiona
 
 // Control reports whether the batch holds control records.
 func (h BatchHeader) Control() bool { return h.Attributes&attrControl != 0 }
+
+// DeleteHorizon returns the batch's delete horizon (KIP-534), set by the
+// cleaner, and whether it has one.
+func (h BatchHeader) DeleteHorizon() (int64, bool) {
+	return h.FirstTimestamp, h.Attributes&attrDeleteHorizon != 0
+}
 
 // LastSequence is the sequence number of the batch's last record. Sequences
 // wrap from MaxInt32 to 0, as in Kafka; a batch without sequence (-1) has

@@ -43,8 +43,12 @@ func fillKeyed(b *testing.B, l *Log, clk *clock, size int64, codec int8) {
 // BenchmarkCompact cleans a 100 MB log in which 10% of the records are the
 // newest of their key; MB/s is of the log cleaned.
 func BenchmarkCompact(b *testing.B) {
-	for _, codec := range []int8{CodecNone, CodecZstd} {
-		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+	for _, c := range []struct {
+		codec int8
+		duty  float64
+	}{{CodecNone, 0}, {CodecZstd, 0}, {CodecNone, CleanerDutyCycle}} {
+		codec := c.codec
+		b.Run(fmt.Sprintf("codec=%d/duty=%g", codec, c.duty), func(b *testing.B) {
 			const size = 100 << 20
 			for b.Loop() {
 				b.StopTimer()
@@ -58,7 +62,7 @@ func BenchmarkCompact(b *testing.B) {
 				fillKeyed(b, l, clk, size, codec)
 				before := l.Size()
 				b.StartTimer()
-				st, err := l.Clean(clk.Now(), CleanOptions{})
+				st, err := l.Clean(clk.Now(), CleanOptions{DutyCycle: c.duty})
 				b.StopTimer()
 				if err != nil || st.BytesAfter*5 > st.BytesBefore {
 					b.Fatalf("clean: %+v %v", st, err)
@@ -72,8 +76,16 @@ func BenchmarkCompact(b *testing.B) {
 }
 
 // BenchmarkAppendP99WhileCleaning reports the p99 latency of 1 KiB
-// appends to one log, idle and while another log is being cleaned.
+// appends to one log, idle and while another log is being cleaned,
+// unpaced and at the broker's duty cycle. What a producer sees is
+// BenchmarkProduceP99WhileCleaning in internal/broker.
 func BenchmarkAppendP99WhileCleaning(b *testing.B) {
+	for _, duty := range []float64{0, CleanerDutyCycle} {
+		b.Run(fmt.Sprintf("duty=%g", duty), func(b *testing.B) { benchAppendWhileCleaning(b, duty) })
+	}
+}
+
+func benchAppendWhileCleaning(b *testing.B, duty float64) {
 	clk := newClock()
 	cfg := compactConfig()
 	cfg.SegmentBytes = 64 << 20
@@ -105,7 +117,7 @@ func BenchmarkAppendP99WhileCleaning(b *testing.B) {
 	for b.Loop() {
 		idle := p99(20000)
 		done := make(chan error, 1)
-		go func() { _, err := dirty.Clean(clk.Now(), CleanOptions{}); done <- err }()
+		go func() { _, err := dirty.Clean(clk.Now(), CleanOptions{DutyCycle: duty}); done <- err }()
 		busy := p99(20000)
 		if err := <-done; err != nil {
 			b.Fatal(err)

@@ -36,12 +36,15 @@
 // writes the commit or abort control batch that closes it. The log keeps
 // the open transactions (for the last stable offset, which ReadCommitted
 // and compaction stop at) and the aborted ones (Kafka's .txnindex, kept in
-// the producer snapshot instead of a file per segment). See txn.go.
+// the producer snapshot instead of a file per segment). See txn.go. The
+// cleaner drops aborted records and, once a transaction has no batch left
+// and its delete horizon has passed, its marker too (see clean.go).
 //
 // # Concurrency
 //
 // A Log is safe for concurrent use. Appends are serialised by a mutex, but
 // validation (CRC, decompression) runs before taking it and fsyncs run after
 // releasing it; reads take the mutex only to find positions and do their
-// I/O outside it.
+// I/O outside it. The cleaner holds no lock while it reads and writes;
+// only its swap of a cleaned segment takes rollMu and, briefly, the mutex.
 package log

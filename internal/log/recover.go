@@ -126,6 +126,9 @@ func (l *Log) recover() error {
 	if err := l.loadProducerState(snaps, decoded); err != nil {
 		return err
 	}
+	if err := l.dropRemovedAborted(); err != nil {
+		return err
+	}
 	if err := l.syncRecovered(clean); err != nil {
 		return err
 	}
@@ -303,5 +306,52 @@ func (l *Log) syncRecovered(clean bool) error {
 		}
 		l.dirDirty = false
 	}
+	return nil
+}
+
+// dropRemovedAborted forgets the aborted transactions, from a snapshot,
+// whose abort marker the cleaner has removed since (see clean.go): a
+// read_committed consumer told of one would skip its producer's later
+// batches, waiting for that marker. Each entry is checked by reading the
+// batch header at its marker offset.
+func (l *Log) dropRemovedAborted() error {
+	if len(l.txns.aborted) == 0 {
+		return nil
+	}
+	cfg := l.cfg.Load()
+	lso := l.lso.Load()
+	keep := l.txns.aborted[:0]
+	for _, a := range l.txns.aborted {
+		if a.LastOffset < lso || a.LastOffset >= l.next {
+			keep = append(keep, a) // pruned at the next roll, or not ours to judge
+			continue
+		}
+		seg := l.segmentFor(a.LastOffset)
+		if err := seg.ensureLoaded(l.logger, cfg.IndexIntervalBytes); err != nil {
+			return storageErr(err)
+		}
+		off, pos := seg.lookupOffset(a.LastOffset)
+		r := windowReader{f: seg.log, limit: seg.size.Load(), buf: make([]byte, BatchHeaderLen)}
+		found := false
+		for pos < r.limit && off <= a.LastOffset {
+			h, err := r.header(pos)
+			if err != nil {
+				return l.readErr(seg, pos, err)
+			}
+			if h.BaseOffset == a.LastOffset {
+				found = h.Control() && h.ProducerID == a.ProducerID
+				break
+			}
+			pos += int64(h.Size())
+			off = h.LastOffset() + 1
+		}
+		if found {
+			keep = append(keep, a)
+		} else {
+			l.logger.Info("forgetting aborted transaction whose marker was cleaned", "producerId", a.ProducerID, "markerOffset", a.LastOffset)
+		}
+	}
+	clear(l.txns.aborted[len(keep):])
+	l.txns.aborted = keep
 	return nil
 }

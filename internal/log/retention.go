@@ -78,7 +78,11 @@ type lifecycle struct {
 
 	mu            sync.Mutex // guards the fields below
 	cleanerOffset int64      // persisted in checkpointFile
-	retired       []retiredSegment
+	// nextHorizon: the earliest delete horizon (KIP-534) of what the
+	// last Clean kept, 0 if none or unknown (not persisted: after a
+	// restart, the next clean due for dirty data finds it again).
+	nextHorizon int64
+	retired     []retiredSegment
 
 	testHook func(stage string) error // see cleanHook
 }

@@ -1,33 +1,51 @@
 package log
 
 // OffsetForTimestamp returns the offset and timestamp of the first record
-// whose timestamp is >= ts, or (-1, -1, nil) if there is none. Records of
-// LogAppendTime batches carry the batch's maxTimestamp.
+// at or after the log start offset whose timestamp is >= ts, or (-1, -1,
+// nil) if there is none. Records of LogAppendTime batches carry the
+// batch's maxTimestamp. Records below the log start offset (DeleteRecords
+// may leave some in the first segment) are never answered: as Kafka's
+// findOffsetByTimestamp from the log start offset, the search goes on
+// after them.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	type candidate struct {
+		seg   *segment
+		limit int64
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
 		return -1, -1, ErrClosed
 	}
-	var seg *segment
-	for _, s := range l.segs {
+	lso := l.lso.Load()
+	var cands []candidate
+	for i, s := range l.segs {
+		end := l.next
+		if i+1 < len(l.segs) {
+			end = l.segs[i+1].base
+		}
+		if end <= lso {
+			continue // wholly below the log start offset, about to go
+		}
 		if m, _ := s.maxTimestamp(); m != noTimestamp && m >= ts {
-			seg = s
-			break
+			cands = append(cands, candidate{s, s.size.Load()})
+			if s.base >= lso {
+				break // the answer is in it: no record to skip
+			}
 		}
 	}
-	var limit int64
-	if seg != nil {
-		limit = seg.size.Load()
-	}
 	l.mu.RUnlock()
-	if seg == nil {
-		return -1, -1, nil
+	for _, c := range cands {
+		if err := c.seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
+			return -1, -1, storageErr(err)
+		}
+		at := c.seg.lookupTime(ts)
+		off, rts, err := l.firstRecordFrom(c.seg, c.limit, max(at, lso), ts, lso > at)
+		if err != nil || off >= 0 {
+			return off, rts, err
+		}
 	}
-	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
-		return -1, -1, storageErr(err)
-	}
-	return l.firstRecordFrom(seg, limit, seg.lookupTime(ts), ts)
+	return -1, -1, nil
 }
 
 // MaxTimestamp returns the offset and timestamp of the record with the
@@ -57,13 +75,15 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
 		return -1, -1, storageErr(err)
 	}
-	return l.firstRecordFrom(seg, limit, at, best)
+	return l.firstRecordFrom(seg, limit, at, best, false)
 }
 
-// firstRecordFrom returns the first record of seg at or after the batch with
-// base offset from whose timestamp is >= ts. The caller knows one exists
-// below limit.
-func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64, error) {
+// firstRecordFrom returns the first record of seg at or after offset from
+// whose timestamp is >= ts. The caller knows one exists below limit, and
+// at or after from unless clamped (from was raised past where the time
+// index puts the first such record): then there may be none, (-1, -1,
+// nil).
+func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64, clamped bool) (int64, int64, error) {
 	r, buf := pooledWindow(seg.log, limit)
 	defer readWindows.Put(buf)
 	maxMessageBytes := l.cfg.Load().MaxMessageBytes
@@ -77,14 +97,14 @@ func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64
 			return -1, -1, l.readErr(seg, pos, corruptf("batch at position %d has base offset %d, want %d", pos, h.BaseOffset, next))
 		}
 		if h.LastOffset() >= from && h.MaxTimestamp >= ts {
-			if h.LogAppendTime() {
+			if h.LogAppendTime() && h.BaseOffset >= from {
 				return h.BaseOffset, h.MaxTimestamp, nil
 			}
 			b, err := r.at(pos, h.Size())
 			if err != nil {
 				return -1, -1, l.readErr(seg, pos, err)
 			}
-			off, rts, err := firstRecordAtLeast(&h, b, ts, maxMessageBytes)
+			off, rts, err := firstRecordAtLeast(&h, b, from, ts, maxMessageBytes)
 			if err != nil {
 				return -1, -1, l.readErr(seg, pos, err)
 			}
@@ -95,14 +115,17 @@ func (l *Log) firstRecordFrom(seg *segment, limit, from, ts int64) (int64, int64
 		pos += int64(h.Size())
 		next = h.LastOffset() + 1
 	}
+	if clamped {
+		return -1, -1, nil
+	}
 	return -1, -1, l.readErr(seg, pos, corruptf("no record with timestamp >= %d below position %d", ts, limit))
 }
 
 // firstRecordAtLeast returns the offset and timestamp of the first record of
-// batch b (header h) with timestamp >= ts, or -1. The batch was validated
+// batch b (header h) at or after offset from with timestamp >= ts, or -1. The batch was validated
 // under a max.message.bytes of at least its size; maxMessageBytes is the
 // log's current one.
-func firstRecordAtLeast(h *BatchHeader, b []byte, ts int64, maxMessageBytes int32) (int64, int64, error) {
+func firstRecordAtLeast(h *BatchHeader, b []byte, from, ts int64, maxMessageBytes int32) (int64, int64, error) {
 	limit := decompressLimit(max(int64(maxMessageBytes), int64(len(b))))
 	data, err := decompress(b[BatchHeaderLen:], h.Compression(), true, limit)
 	if err != nil {
@@ -113,8 +136,8 @@ func firstRecordAtLeast(h *BatchHeader, b []byte, ts int64, maxMessageBytes int3
 	}
 	off, found := int64(-1), int64(-1)
 	err = walkRecords(data, h.NumRecords, func(r rawRecord) error {
-		if t := recordTimestamp(h, &r); t >= ts {
-			off, found = h.BaseOffset+int64(r.offsetDelta), t
+		if t, o := recordTimestamp(h, &r), h.BaseOffset+int64(r.offsetDelta); t >= ts && o >= from {
+			off, found = o, t
 			return errStopWalk
 		}
 		return nil

@@ -3,6 +3,7 @@ package log
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // bruteForce answers OffsetForTimestamp and MaxTimestamp by decoding every
@@ -99,4 +100,56 @@ func TestTimestampLookups(t *testing.T) {
 	l = mustOpen(t, o)
 	check(l)
 	l.Close()
+}
+
+// TestOffsetForTimestampAfterDeleteRecords: once DeleteRecords moved the
+// log start offset into a segment, even into a batch, a timestamp lookup
+// never answers an offset below it, but the first record at or after it
+// with a timestamp at least the target's.
+func TestOffsetForTimestampAfterDeleteRecords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	cfg := smallConfig()
+	cfg.IndexIntervalBytes = 100
+	l := mustOpen(t, testOpts(t, cfg))
+	defer l.Close()
+	var batches [][]byte
+	ts := int64(10_000)
+	for range 200 {
+		s := plain(1 + rng.IntN(8))
+		s.ts = make([]int64, s.n)
+		for i := range s.ts {
+			ts += int64(rng.IntN(40)) - 15
+			s.ts[i] = ts
+		}
+		b := build(t, s)
+		mustAppend(t, l, b)
+		batches = append(batches, b)
+	}
+	bf := newBruteForce(t, batches)
+	lo, hi := bf.recs[0].Timestamp-50, ts+50
+	clamped := 0
+	for _, start := range []int64{1, 7, 150, 151, 400, l.HighWatermark() - 3} {
+		if _, err := l.DeleteRecords(start, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for q := lo; q <= hi; q++ {
+			wantOff, wantTs := int64(-1), int64(-1)
+			for _, r := range bf.recs {
+				if r.Offset >= start && r.Timestamp >= q {
+					wantOff, wantTs = r.Offset, r.Timestamp
+					break
+				}
+			}
+			if off, _ := bf.offsetFor(q); off >= 0 && off < start {
+				clamped++
+			}
+			off, got, err := l.OffsetForTimestamp(q)
+			if err != nil || off != wantOff || got != wantTs {
+				t.Fatalf("log start %d: OffsetForTimestamp(%d) = %d, %d, %v; want %d, %d", start, q, off, got, err, wantOff, wantTs)
+			}
+		}
+	}
+	if clamped == 0 {
+		t.Fatal("no lookup had its first match below the log start offset: the test checks nothing")
+	}
 }

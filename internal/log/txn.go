@@ -21,7 +21,8 @@ import (
 //
 // The open transactions and the aborted list are part of the producer
 // snapshot (version 2, snapshot.go) and are rebuilt on recovery by
-// replaying the batches after it.
+// replaying the batches after it; aborted entries whose marker the cleaner
+// has since removed are then dropped (dropRemovedAborted, recover.go).
 
 // AbortedTxn is one aborted transaction in a partition: its producer and
 // the offsets of its first batch and of its abort marker.
