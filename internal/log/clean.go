@@ -825,7 +825,7 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 				sw.emit(nh, out)
 			case markerGoes:
 				changed = true
-				if markerType(b) == MarkerAbort {
+				if MarkerType(b) == MarkerAbort {
 					tx.removed = append(tx.removed, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.BaseOffset})
 				}
 				out = sw.emitEmpty(out, h, b, true)

@@ -244,7 +244,7 @@ func committedView(t *testing.T, l *Log) map[string]string {
 			aborted = aborted[1:]
 		}
 		if h.Control() {
-			if markerType(b) == MarkerAbort {
+			if MarkerType(b) == MarkerAbort {
 				delete(skipping, h.ProducerID)
 			}
 			continue
