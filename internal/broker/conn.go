@@ -148,6 +148,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 		c.logger.Warn("closing connection: malformed request header")
 		return false
 	}
+	c.b.lc.sawRequest()
 	req := &request{c: c, key: key, version: version, corrID: corrID}
 	if clientID != nil {
 		req.clientID = *clientID

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/log"
@@ -23,9 +24,10 @@ import (
 //     highest among those due (internal/log/clean.go), until none is; then
 //     it waits log.cleaner.backoff.ms (Kafka's 15000) or the next nudge, so
 //     with the defaults work is found within 5 s. Its reads are throttled to
-//     log.cleaner.io.max.bytes.per.second, and it works at most half the
-//     time (log.CleanerDutyCycle) and yields its core between batches,
-//     so that it neither holds a core that requests wait for nor delays
+//     log.cleaner.io.max.bytes.per.second, and, while requests are being
+//     served (one within the last second; an idle broker cleans unpaced),
+//     it works at most half the time (log.CleanerDutyCycle); it yields its
+//     core between batches, so that it neither holds a core that requests wait for nor delays
 //     them by more than a millisecond-long slice (produce p99 while
 //     cleaning: BenchmarkProduceP99WhileCleaning). One clean maps at most
 //     as many keys as log.cleaner.dedupe.buffer.size holds at 24 bytes a
@@ -43,6 +45,29 @@ const minFreeBytesConfig = "log.dir.min.free.bytes"
 type lifecycle struct {
 	space *log.SpaceGuard
 	wake  chan struct{} // nudges the cleaner; capacity 1
+	// lastRequest is when (Unix ns) a request was last dispatched, at
+	// busyGranularity: the cleaner paces itself only while requests
+	// came within busyWindow.
+	lastRequest atomic.Int64
+}
+
+const (
+	busyWindow      = time.Second
+	busyGranularity = time.Millisecond
+)
+
+// sawRequest notes a request for busy; it writes the shared word at most
+// once per busyGranularity.
+func (lc *lifecycle) sawRequest() {
+	now := time.Now().UnixNano()
+	if now-lc.lastRequest.Load() >= int64(busyGranularity) {
+		lc.lastRequest.Store(now)
+	}
+}
+
+// busy reports whether a request came within busyWindow.
+func (lc *lifecycle) busy() bool {
+	return time.Now().UnixNano()-lc.lastRequest.Load() < int64(busyWindow)
 }
 
 // initLifecycle sets up the free-space guard; called by New before the
@@ -119,7 +144,8 @@ func (b *Broker) runCleaner(now time.Time) bool {
 	if best == nil {
 		return false
 	}
-	opts := log.CleanOptions{Stop: b.done, Throttle: b.cleanerThrottle(), DutyCycle: log.CleanerDutyCycle, MaxKeys: b.cleanerMaxKeys()}
+	opts := log.CleanOptions{Stop: b.done, Throttle: b.cleanerThrottle(), DutyCycle: log.CleanerDutyCycle,
+		Busy: b.lc.busy, MaxKeys: b.cleanerMaxKeys()}
 	st, err := best.log.Clean(now, opts)
 	if err != nil {
 		if !errors.Is(err, log.ErrClosed) {

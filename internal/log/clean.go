@@ -81,8 +81,9 @@ import (
 // So offsets still run on without gaps from batch to batch and segment to
 // segment, which the log's readers and recovery rely on.
 //
-// Pacing (CleanOptions): the broker's cleaner works at most
-// CleanerDutyCycle of the time, in cleanWorkSlice slices, and, paced or
+// Pacing (CleanOptions): while the broker is serving requests, its cleaner
+// works at most CleanerDutyCycle of the time, in cleanWorkSlice slices
+// (an idle broker's cleaner runs unpaced), and, paced or
 // not, yields its core (sched_yield) every cleanYieldInterval, between
 // batches and within large ones, so that requests never wait for a core
 // behind it for long. Nothing the appenders take is held while it reads
@@ -130,6 +131,11 @@ type CleanOptions struct {
 	// that produce and fetch requests then wait for, milliseconds at a
 	// time (BenchmarkProduceP99WhileCleaning in internal/broker).
 	DutyCycle float64
+	// Busy, when set, limits the pacing to the times it reports true
+	// (the broker: it served a request within the last second): an idle
+	// broker has nobody to leave the core to, so its cleaner runs
+	// unpaced (about twice as fast), still yielding.
+	Busy func() bool
 	// MaxKeys bounds the offset map, Kafka's dedupe buffer: one Clean
 	// maps dirty segments, whole, only while their offsets (an upper
 	// bound on their keys) fit within MaxKeys, and cleans up to the last
@@ -173,6 +179,7 @@ const CleanerDutyCycle = 0.5
 // stop closes, and yieldThread, except in tests.
 type pacer struct {
 	duty      float64
+	busy      func() bool   // nil: always paced (CleanOptions.Busy)
 	start     time.Time     // of the current work slice
 	owed      time.Duration // sleep owed for the work done (negative: slept ahead)
 	lastYield time.Time
@@ -184,9 +191,9 @@ type pacer struct {
 	yield func()
 }
 
-func newPacer(duty float64, stop <-chan struct{}) *pacer {
+func newPacer(duty float64, busy func() bool, stop <-chan struct{}) *pacer {
 	now := time.Now()
-	return &pacer{duty: duty, start: now, lastYield: now, buf: make([]byte, cleanWindow),
+	return &pacer{duty: duty, busy: busy, start: now, lastYield: now, buf: make([]byte, cleanWindow),
 		now: time.Now, yield: yieldThread,
 		sleep: func(d time.Duration) {
 			t := time.NewTimer(d)
@@ -228,6 +235,11 @@ func (p *pacer) pace() {
 	}
 	worked := now.Sub(p.start)
 	if worked < cleanWorkSlice {
+		return
+	}
+	if p.busy != nil && !p.busy() {
+		// Nobody to leave the core to: no sleep owed for this slice.
+		p.start, p.owed = now, 0
 		return
 	}
 	p.owed += time.Duration(float64(worked) * (1 - p.duty) / p.duty)
@@ -438,7 +450,7 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		return st, nil
 	}
 	st.CleanerStart, st.CleanerEnd = segs[0].base, segs[len(segs)-1].next
-	opts.pacer = newPacer(opts.DutyCycle, opts.Stop)
+	opts.pacer = newPacer(opts.DutyCycle, opts.Busy, opts.Stop)
 
 	m := newOffsetMap()
 	tx := &txnClean{lastBatch: map[int64]int64{}, retained: map[int64]bool{}, snapFloor: math.MaxInt64, retention: cfg.DeleteRetentionMs}

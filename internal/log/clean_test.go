@@ -344,6 +344,34 @@ func TestCleanStatus(t *testing.T) {
 	m.check(t, l, cs.CleanerEnd, clk.Now().UnixMilli(), cfg.DeleteRetentionMs)
 }
 
+// TestPacerOnlyWhenBusy: with a Busy report, the pacer sleeps only while
+// it reports true.
+func TestPacerOnlyWhenBusy(t *testing.T) {
+	clock := time.Unix(0, 0)
+	busy := false
+	p := newPacer(0.5, func() bool { return busy }, nil)
+	p.start, p.lastYield = clock, clock
+	p.now = func() time.Time { return clock }
+	p.yield = func() {}
+	var slept time.Duration
+	p.sleep = func(d time.Duration) { clock = clock.Add(d); slept += d }
+	run := func() {
+		for range 1000 {
+			clock = clock.Add(30 * time.Microsecond)
+			p.pace()
+		}
+	}
+	run()
+	if slept != 0 {
+		t.Fatalf("idle: slept %v", slept)
+	}
+	busy = true
+	run()
+	if worked := 30 * time.Millisecond; slept < worked*9/10 || slept > worked*11/10 {
+		t.Fatalf("busy: slept %v for %v of work, want about as long", slept, worked)
+	}
+}
+
 // TestPacer: a paced cleaner sleeps (1-d)/d of the time it worked,
 // credits what it overslept up to one slice, and yields every
 // cleanYieldInterval, paced or not; unpaced it never sleeps.
@@ -354,7 +382,7 @@ func TestPacer(t *testing.T) {
 	}{{0, 0}, {0.5, 0}, {0.25, 0}, {0.5, 100 * time.Microsecond}, {0.5, 10 * time.Millisecond}} {
 		t.Run(fmt.Sprintf("duty=%g/oversleep=%v", c.duty, c.overSleep), func(t *testing.T) {
 			clock := time.Unix(0, 0)
-			p := newPacer(c.duty, nil)
+			p := newPacer(c.duty, nil, nil)
 			p.start, p.lastYield = clock, clock
 			var slept, longestWork, work time.Duration
 			yields := 0

@@ -43,7 +43,7 @@ type Log struct {
 	lastFlush atomic.Int64 // Unix ms of the last completed fsync
 	// lastExpiry is the Unix ms of Tick's last producer expiry check.
 	lastExpiry atomic.Int64
-	syncBuf   []*segment   // reused by syncTo; guarded by syncMu
+	syncBuf    []*segment // reused by syncTo; guarded by syncMu
 
 	// rollMu serialises making rolled segments durable and writing
 	// snapshots (see finishRoll), and removing or replacing segments
