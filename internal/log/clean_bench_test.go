@@ -75,6 +75,38 @@ func BenchmarkCompact(b *testing.B) {
 	}
 }
 
+// BenchmarkCompact1GB is the target: 1 GB with 10% live keys,
+// uncompressed, cleaned as an idle broker cleans (unpaced); it reports the
+// seconds one clean takes.
+//
+//	go test ./internal/log -run '^$' -bench Compact1GB -benchtime 1x -count 3
+func BenchmarkCompact1GB(b *testing.B) {
+	const size = 1 << 30
+	for b.Loop() {
+		b.StopTimer()
+		clk := newClock()
+		cfg := compactConfig()
+		cfg.SegmentBytes = 256 << 20
+		cfg.IndexIntervalBytes = 4096
+		o := testOpts(b, cfg)
+		o.Now = clk.Now
+		l := mustOpen(b, o)
+		fillKeyed(b, l, clk, size, CodecNone)
+		before := l.Size()
+		start := time.Now()
+		b.StartTimer()
+		st, err := l.Clean(clk.Now(), CleanOptions{DutyCycle: CleanerDutyCycle, Busy: func() bool { return false }})
+		b.StopTimer()
+		if err != nil || st.BytesAfter*5 > st.BytesBefore {
+			b.Fatalf("clean: %+v %v", st, err)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/GB-clean")
+		b.SetBytes(before)
+		l.Close()
+		b.StartTimer()
+	}
+}
+
 // BenchmarkAppendP99WhileCleaning reports the p99 latency of 1 KiB
 // appends to one log, idle and while another log is being cleaned,
 // unpaced and at the broker's duty cycle. What a producer sees is
