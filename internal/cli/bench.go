@@ -71,6 +71,7 @@ Examples:
   sluice bench --rate 5000 --duration 10s --records 0
   sluice bench --rate 5000 --records 0 --broker-set log.flush.interval.messages=1
   sluice bench --records 10M --skip-consume --json
+  sluice bench --transaction-records 100 --skip-consume
   sluice bench --brokers 127.0.0.1:9092 --broker-pid "$(pgrep -n sluice)"
 
 Flags:
@@ -93,6 +94,7 @@ type benchOptions struct {
 	batchBytes   int
 	fetchBytes   int
 	linger       time.Duration
+	txnRecords   int64 // records per transaction in the produce phase; 0: none
 	rate         int
 	duration     time.Duration
 	skipConsume  bool
@@ -158,6 +160,11 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 		return err
 	})
 	fs.DurationVar(&o.linger, "linger", 0, "producer linger")
+	fs.Func("transaction-records", "produce in transactions of this many records, each flushed and committed before the next begins (default 0: no transactions)", func(s string) error {
+		v, err := parseQuantity(s, false)
+		o.txnRecords = v
+		return err
+	})
 	fs.Func("fetch-bytes", "consumer fetch limit per request and per partition (default 64MiB)", func(s string) error {
 		v, err := parseQuantity(s, true)
 		if err == nil && v > math.MaxInt32 {
@@ -279,6 +286,12 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 	if _, err := compressionCodec(o.compression); err != nil {
 		return nil, err
 	}
+	if o.txnRecords < 0 {
+		return nil, fmt.Errorf("--transaction-records %d: want 0 or more", o.txnRecords)
+	}
+	if o.txnRecords > 0 && !o.idempotent {
+		return nil, errors.New("--transaction-records needs an idempotent producer with --acks all")
+	}
 	return o, nil
 }
 
@@ -385,6 +398,7 @@ type benchSettings struct {
 	BatchBytes   int      `json:"batch_bytes"`
 	FetchBytes   int      `json:"fetch_bytes"`
 	LingerMs     float64  `json:"linger_ms"`
+	TxnRecords   int64    `json:"transaction_records,omitempty"`
 	Rate         int      `json:"rate,omitempty"`
 	DurationSec  float64  `json:"duration_sec,omitempty"`
 	SkipConsume  bool     `json:"skip_consume,omitempty"`
@@ -494,7 +508,7 @@ func (o *benchOptions) settings() benchSettings {
 	s := benchSettings{
 		Topic: o.topic, Partitions: o.partitions, Records: o.records, RecordSize: o.recordSize,
 		Acks: o.acks, Compression: o.compression, Idempotent: o.idempotent, BatchBytes: o.batchBytes, FetchBytes: o.fetchBytes,
-		LingerMs: ms(o.linger.Nanoseconds()), SkipConsume: o.skipConsume, BrokerSets: o.brokerSets,
+		LingerMs: ms(o.linger.Nanoseconds()), TxnRecords: o.txnRecords, SkipConsume: o.skipConsume, BrokerSets: o.brokerSets,
 		CompareKfake: o.compareKfake, IdleConns: o.idleConns, ExtraPartitions: o.extraPartitions,
 		CompareBaseline: o.compareBaseline,
 	}
@@ -1113,8 +1127,8 @@ func producerOpts(o *benchOptions, seeds []string, maxBuffered int, linger time.
 	return opts
 }
 
-func newBenchProducer(o *benchOptions, seeds []string, maxBuffered int, linger time.Duration, slotValues bool) (*benchProducer, error) {
-	cl, err := kgo.NewClient(producerOpts(o, seeds, maxBuffered, linger)...)
+func newBenchProducer(o *benchOptions, seeds []string, maxBuffered int, linger time.Duration, slotValues bool, extra ...kgo.Opt) (*benchProducer, error) {
+	cl, err := kgo.NewClient(append(producerOpts(o, seeds, maxBuffered, linger), extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -1211,6 +1225,19 @@ func (p *benchProducer) flush(ctx context.Context, stall time.Duration) error {
 	return nil
 }
 
+// commit flushes the open transaction and commits it; kgo's
+// EndTransaction does not flush, and a record still buffered would miss
+// its transaction.
+func (p *benchProducer) commit(ctx context.Context, stall time.Duration) error {
+	if err := p.flush(ctx, stall); err != nil {
+		return err
+	}
+	if err := p.failure(); err != nil {
+		return err
+	}
+	return p.cl.EndTransaction(ctx, kgo.TryCommit)
+}
+
 // stallWatch returns a context that is cancelled, with a cause, when
 // progress stops advancing for d.
 func stallWatch(ctx context.Context, d time.Duration, progress func() int64) (context.Context, func()) {
@@ -1248,7 +1275,11 @@ func producerBuffer(o *benchOptions) int {
 }
 
 func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *brokerMeter) (*throughputResult, error) {
-	p, err := newBenchProducer(o, seeds, producerBuffer(o), o.linger, false)
+	var extra []kgo.Opt
+	if o.txnRecords > 0 {
+		extra = append(extra, kgo.TransactionalID(fmt.Sprintf("sluice-bench-%d", os.Getpid())))
+	}
+	p, err := newBenchProducer(o, seeds, producerBuffer(o), o.linger, false, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -1261,9 +1292,15 @@ func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *b
 	meter.start()
 	p.base = time.Now()
 	var part int32
+	var txnErr error
 	for i := int64(0); i < o.records; i++ {
 		if i&1023 == 0 && (p.failed.Load() != 0 || pctx.Err() != nil) {
 			break
+		}
+		if o.txnRecords > 0 && i%o.txnRecords == 0 {
+			if txnErr = p.cl.BeginTransaction(); txnErr != nil {
+				break
+			}
 		}
 		if !p.produce(pctx, part, value, true) {
 			break
@@ -1271,8 +1308,16 @@ func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *b
 		if part++; int(part) == o.partitions {
 			part = 0
 		}
+		if o.txnRecords > 0 && ((i+1)%o.txnRecords == 0 || i+1 == o.records) {
+			if txnErr = p.commit(pctx, o.stallTimeout); txnErr != nil {
+				break
+			}
+		}
 	}
 	err = p.flush(pctx, o.stallTimeout)
+	if err == nil {
+		err = txnErr
+	}
 	if err == nil && pctx.Err() != nil {
 		err = context.Cause(pctx)
 	}
@@ -1888,6 +1933,9 @@ func printBenchHeader(w io.Writer, o *benchOptions, la []float64) {
 	} else {
 		fmt.Fprintf(w, "sluice bench: topic %q (%d partition%s), %d B records, acks=%s, compression=%s, %s\n",
 			o.topic, o.partitions, plural(o.partitions), o.recordSize, o.acks, o.compression, idem)
+	}
+	if o.txnRecords > 0 {
+		fmt.Fprintf(w, "produce phase in transactions of %s records, each flushed and committed before the next\n", commas(o.txnRecords))
 	}
 	if o.rate > 0 {
 		fmt.Fprintf(w, "latency phase: %s records/s for %s\n", commas(int64(o.rate)), o.duration)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/embed"
 )
 
 // exactQuantile is the reference: the smallest value with at least q of
@@ -163,6 +166,8 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--brokers", "localhost"}, "brokers"},
 		{[]string{"--broker-pid", "12"}, "needs --brokers"},
 		{[]string{"--brokers", "127.0.0.1:1", "--broker-set", "a=b"}, "broker-set"},
+		{[]string{"--transaction-records", "-1"}, "transaction-records"},
+		{[]string{"--transaction-records", "100", "--acks", "1"}, "idempotent"},
 		{[]string{"--broker-set", "novalue"}, "NAME=VALUE"},
 		{[]string{"--idle-conns", "-1"}, "idle-conns"},
 		{[]string{"--idle-conns", "200k"}, "idle-conns"},
@@ -400,5 +405,43 @@ func TestBenchIdleLoad(t *testing.T) {
 	}
 	if topics.Has("bench") || topics.Has("bench-extra") {
 		t.Errorf("topics left behind: %v", topics.Names())
+	}
+}
+
+// TestBenchTransactions: --transaction-records produces in committed
+// transactions of that many records (the last one shorter): every record
+// is acknowledged and consumed, and the transactional id's last
+// transaction committed.
+func TestBenchTransactions(t *testing.T) {
+	addr := embed.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := runBench(ctx, []string{"--brokers", addr, "--records", "1050", "--record-size", "64",
+		"--transaction-records", "100", "--topic", "txbench", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON output: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Runs) != 1 || rep.Runs[0].Produce == nil || rep.Runs[0].Produce.Records != 1050 ||
+		rep.Runs[0].Consume == nil || rep.Runs[0].Consume.Records != 1050 || rep.Settings.TxnRecords != 100 {
+		t.Fatalf("JSON report: %s", stdout.String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// The topic is deleted after the run; the transaction log remains.
+	txns, err := kadm.NewClient(cl).DescribeTransactions(ctx, fmt.Sprintf("sluice-bench-%d", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := txns[fmt.Sprintf("sluice-bench-%d", os.Getpid())]
+	if !ok || d.Err != nil || d.State != "CompleteCommit" || d.ProducerEpoch < 1 {
+		t.Fatalf("the bench's transactional id: %+v", d)
 	}
 }
