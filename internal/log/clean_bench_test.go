@@ -47,29 +47,9 @@ func BenchmarkCompact(b *testing.B) {
 		codec int8
 		duty  float64
 	}{{CodecNone, 0}, {CodecZstd, 0}, {CodecNone, CleanerDutyCycle}} {
-		codec := c.codec
-		b.Run(fmt.Sprintf("codec=%d/duty=%g", codec, c.duty), func(b *testing.B) {
-			const size = 100 << 20
+		b.Run(fmt.Sprintf("codec=%d/duty=%g", c.codec, c.duty), func(b *testing.B) {
 			for b.Loop() {
-				b.StopTimer()
-				clk := newClock()
-				cfg := compactConfig()
-				cfg.SegmentBytes = 64 << 20
-				cfg.IndexIntervalBytes = 4096
-				o := testOpts(b, cfg)
-				o.Now = clk.Now
-				l := mustOpen(b, o)
-				fillKeyed(b, l, clk, size, codec)
-				before := l.Size()
-				b.StartTimer()
-				st, err := l.Clean(clk.Now(), CleanOptions{DutyCycle: c.duty})
-				b.StopTimer()
-				if err != nil || st.BytesAfter*5 > st.BytesBefore {
-					b.Fatalf("clean: %+v %v", st, err)
-				}
-				b.SetBytes(before)
-				l.Close()
-				b.StartTimer()
+				benchCompactOnce(b, 100<<20, 64<<20, c.codec, CleanOptions{DutyCycle: c.duty})
 			}
 		})
 	}
@@ -81,30 +61,39 @@ func BenchmarkCompact(b *testing.B) {
 //
 //	go test ./internal/log -run '^$' -bench Compact1GB -benchtime 1x -count 3
 func BenchmarkCompact1GB(b *testing.B) {
-	const size = 1 << 30
+	idle := CleanOptions{DutyCycle: CleanerDutyCycle, Busy: func() bool { return false }}
 	for b.Loop() {
-		b.StopTimer()
-		clk := newClock()
-		cfg := compactConfig()
-		cfg.SegmentBytes = 256 << 20
-		cfg.IndexIntervalBytes = 4096
-		o := testOpts(b, cfg)
-		o.Now = clk.Now
-		l := mustOpen(b, o)
-		fillKeyed(b, l, clk, size, CodecNone)
-		before := l.Size()
-		start := time.Now()
-		b.StartTimer()
-		st, err := l.Clean(clk.Now(), CleanOptions{DutyCycle: CleanerDutyCycle, Busy: func() bool { return false }})
-		b.StopTimer()
-		if err != nil || st.BytesAfter*5 > st.BytesBefore {
-			b.Fatalf("clean: %+v %v", st, err)
-		}
-		b.ReportMetric(time.Since(start).Seconds(), "s/GB-clean")
-		b.SetBytes(before)
-		l.Close()
-		b.StartTimer()
+		took := benchCompactOnce(b, 1<<30, 256<<20, CodecNone, idle)
+		b.ReportMetric(took.Seconds(), "s/GB-clean")
 	}
+}
+
+// benchCompactOnce fills a fresh log with size bytes (fillKeyed) in
+// segments of segBytes, cleans it with the timer running only then, and
+// returns how long the clean took.
+func benchCompactOnce(b *testing.B, size, segBytes int64, codec int8, opts CleanOptions) time.Duration {
+	b.StopTimer()
+	defer b.StartTimer()
+	clk := newClock()
+	cfg := compactConfig()
+	cfg.SegmentBytes = segBytes
+	cfg.IndexIntervalBytes = 4096
+	o := testOpts(b, cfg)
+	o.Now = clk.Now
+	l := mustOpen(b, o)
+	defer l.Close()
+	fillKeyed(b, l, clk, size, codec)
+	before := l.Size()
+	start := time.Now()
+	b.StartTimer()
+	st, err := l.Clean(clk.Now(), opts)
+	b.StopTimer()
+	took := time.Since(start)
+	if err != nil || st.BytesAfter*5 > st.BytesBefore {
+		b.Fatalf("clean: %+v %v", st, err)
+	}
+	b.SetBytes(before)
+	return took
 }
 
 // BenchmarkAppendP99WhileCleaning reports the p99 latency of 1 KiB
