@@ -35,7 +35,7 @@ func init() { register(26, 0, 5, handleEndTxn) }
 
 func handleEndTxn(b *Broker, r *request, req *kmsg.EndTxnRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-	resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch
+	resp.ProducerID, resp.ProducerEpoch = -1, -1 // v5+; Kafka's answer with an error
 	if !r.allowed(auth.OpWrite, auth.TransactionalID(req.TransactionalID)) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return resp

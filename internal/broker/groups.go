@@ -103,13 +103,13 @@ func assignorList(v string) []string {
 // records to Replay, records of a transaction to ReplayTxnOffset and its
 // marker to ReplayMarker.
 func (b *Broker) replayOffsets(t *topic) (int, error) {
-	return b.replayTopic(t, func(h *log.BatchHeader, key, value []byte) error {
+	return b.replayTopic(t, func(_ *partition, h *log.BatchHeader, key, value []byte) error {
 		if h.Transactional() {
 			return b.groups.ReplayTxnOffset(h.ProducerID, key, value)
 		}
 		return b.groups.Replay(key, value)
-	}, func(h *log.BatchHeader, commit bool) {
-		b.groups.ReplayMarker(h.ProducerID, commit)
+	}, func(p *partition, h *log.BatchHeader, commit bool) {
+		b.groups.ReplayMarker(h.ProducerID, p.index, commit)
 	})
 }
 
@@ -121,7 +121,7 @@ func (op offsetsPersister) Append(partition int32, recs []group.Record) error {
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	return op.append(partition, p.log.Append, group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli()))
+	return op.append(p, p.log.Append, group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli()))
 }
 
 func (op offsetsPersister) AppendTxn(partition int32, pid int64, epoch int16, recs []group.Record) error {
@@ -129,10 +129,10 @@ func (op offsetsPersister) AppendTxn(partition int32, pid int64, epoch int16, re
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	return op.append(partition, p.log.AppendCoordinator, group.EncodeTxnBatch(recs, op.b.cfg.Now().UnixMilli(), pid, epoch))
+	return op.append(p, p.log.AppendCoordinator, group.EncodeTxnBatch(recs, op.b.cfg.Now().UnixMilli(), pid, epoch))
 }
 
-func (op offsetsPersister) append(partition int32, appendFn func([]byte) (log.AppendResult, error), batch []byte) error {
+func (op offsetsPersister) append(p *partition, appendFn func([]byte) (log.AppendResult, error), batch []byte) error {
 	if _, err := appendFn(batch); err != nil {
 		kerrv := appendError(err)
 		if errors.Is(err, log.ErrClosed) {
@@ -140,7 +140,7 @@ func (op offsetsPersister) append(partition int32, appendFn func([]byte) (log.Ap
 		}
 		return fmt.Errorf("%w: %w", kerrv, err)
 	}
-	op.b.partition(group.TopicName, partition).notify()
+	p.notify()
 	return nil
 }
 

@@ -54,7 +54,9 @@ func (b *Broker) openTxns() error {
 		Persist:        b.persistTxn,
 	})}
 	if t := b.topic(txn.TopicName); t != nil {
-		replay := func(_ *log.BatchHeader, key, value []byte) error { return b.txns.coord.Replay(key, value) }
+		replay := func(_ *partition, _ *log.BatchHeader, key, value []byte) error {
+			return b.txns.coord.Replay(key, value)
+		}
 		if _, err := b.replayTopic(t, replay, nil); err != nil {
 			return err
 		}
@@ -75,7 +77,7 @@ func (b *Broker) openTxns() error {
 				return fmt.Errorf("aborting an orphaned transaction in %s-%d: %w", p.topic, p.index, err)
 			}
 			if p.topic == group.TopicName {
-				b.groups.EndTxn(pid, false)
+				b.groups.EndTxn(pid, p.index, false)
 			}
 		}
 	}
@@ -139,8 +141,7 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 	}
 	for _, tp := range comp.Partitions {
 		if tp.Topic == group.TopicName {
-			b.groups.EndTxn(comp.ProducerID, comp.Commit)
-			break
+			b.groups.EndTxn(comp.ProducerID, tp.Partition, comp.Commit)
 		}
 	}
 	if err := b.txns.coord.Complete(comp); err != nil {
@@ -179,11 +180,13 @@ func fencedErr(err error, version, since int16) error {
 }
 
 // replayTopic feeds every batch of an internal topic, partition by
-// partition in offset order: each record of a data batch to rec, with
-// its batch header (whose producer a transactional record belongs to),
-// and each control batch to marker (when not nil). A record rec cannot
-// read is logged and skipped. It returns the number of records.
-func (b *Broker) replayTopic(t *topic, rec func(h *log.BatchHeader, key, value []byte) error, marker func(h *log.BatchHeader, commit bool)) (int, error) {
+// partition in offset order: each record of a data batch to rec, with its
+// partition and batch header (whose producer a transactional record
+// belongs to), and each control batch to marker (when not nil). A record
+// rec cannot read is logged and skipped. It returns the number of
+// records.
+func (b *Broker) replayTopic(t *topic, rec func(p *partition, h *log.BatchHeader, key, value []byte) error,
+	marker func(p *partition, h *log.BatchHeader, commit bool)) (int, error) {
 	n := 0
 	var buf []byte
 	for _, p := range t.partitions {
@@ -208,7 +211,7 @@ func (b *Broker) replayTopic(t *topic, rec func(h *log.BatchHeader, key, value [
 				switch {
 				case h.Control():
 					if typ := log.MarkerType(batch); marker != nil && typ >= 0 {
-						marker(&h, typ == log.MarkerCommit)
+						marker(p, &h, typ == log.MarkerCommit)
 					}
 				default:
 					recs, err := log.DecodeRecords(batch)
@@ -216,7 +219,7 @@ func (b *Broker) replayTopic(t *topic, rec func(h *log.BatchHeader, key, value [
 						return n, fmt.Errorf("decoding %s-%d at %d: %w", p.topic, p.index, h.BaseOffset, err)
 					}
 					for _, r := range recs {
-						if err := rec(&h, r.Key, r.Value); err != nil {
+						if err := rec(p, &h, r.Key, r.Value); err != nil {
 							b.logger.Warn("skipping unreadable record in "+p.topic, "partition", p.index, "offset", r.Offset, "err", err)
 						}
 						n++

@@ -97,6 +97,11 @@ func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
 	for k := range g.offsets {
 		keys = append(keys, k)
 	}
+	for _, k := range c.pendingPartitionsLocked(id) {
+		if _, ok := g.offsets[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
 	sort.Slice(keys, func(i, j int) bool {
 		return keys[i].topic < keys[j].topic || keys[i].topic == keys[j].topic && keys[i].partition < keys[j].partition
 	})
@@ -109,6 +114,9 @@ func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
 	}
 	for pid := range g.pending {
 		delete(g.pending, pid)
+	}
+	for _, k := range keys {
+		c.dropPendingLocked(id, k)
 	}
 	g.state = Dead
 	delete(c.groups, id)

@@ -194,7 +194,8 @@ func (c *Coordinator) getOrCreate(id string) *group {
 
 // maybeForget drops an empty group that has nothing left worth keeping.
 func (c *Coordinator) maybeForget(g *group) {
-	if g.cg == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 {
+	if g.cg == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 &&
+		len(c.pendingPartitionsLocked(g.id)) == 0 {
 		g.state = Dead
 		delete(c.groups, g.id)
 	}

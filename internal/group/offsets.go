@@ -1,6 +1,7 @@
 package group
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -212,6 +213,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 	errs := map[tp]*kerr.Error{}
 	var recs []Record
 	var gone []tp
+	pending := c.pendingPartitionsLocked(groupID)
 	for _, t := range topics {
 		for _, p := range t.Partitions {
 			k := tp{t.Topic, p.Partition}
@@ -219,7 +221,8 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 				errs[k] = kerr.GroupSubscribedToTopic
 				continue
 			}
-			if _, ok := g.offsets[k]; ok {
+			_, committed := g.offsets[k]
+			if committed || slices.Contains(pending, k) {
 				recs = append(recs, Record{Key: offsetKey(groupID, k.topic, k.partition)})
 				gone = append(gone, k)
 			}
@@ -230,6 +233,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 	}
 	for _, k := range gone {
 		delete(g.offsets, k)
+		c.dropPendingLocked(groupID, k)
 	}
 	var out []kmsg.OffsetDeleteResponseTopic
 	for _, t := range topics {
@@ -320,7 +324,8 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 				gone = append(gone, k)
 			}
 		}
-		dead := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == len(gone) && (g.cg == nil || len(g.cg.members) == 0)
+		dead := g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == len(gone) && (g.cg == nil || len(g.cg.members) == 0) &&
+			len(c.pendingPartitionsLocked(g.id)) == 0
 		if dead {
 			recs = append(recs, Record{Key: groupKey(g.id)})
 		}

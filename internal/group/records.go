@@ -126,6 +126,7 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		}
 		tp := tp{k.Topic, k.Partition}
 		if value == nil {
+			c.dropPendingLocked(k.Group, tp)
 			if g := c.groups[k.Group]; g != nil {
 				delete(g.offsets, tp)
 				c.maybeForget(g)

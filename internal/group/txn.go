@@ -65,6 +65,7 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 			}
 		}
 		if groupErr == nil {
+			c.getOrCreate(req.Group) // as Kafka, a transactional commit creates the group
 			c.writes++
 			for k, o := range offs {
 				o.written = c.writes
@@ -107,23 +108,30 @@ func (c *Coordinator) pendTxnOffset(pid int64, g string, k tp, o offset) {
 	byGroup[g][k] = o
 }
 
-// EndTxn ends producer pid's transaction for the offsets it committed,
-// once its marker is in __consumer_offsets: on commit they become
-// committed offsets, except where a plain commit was written after them
-// (Kafka keeps the later record), on abort they are dropped.
-func (c *Coordinator) EndTxn(pid int64, commit bool) {
+// EndTxn ends producer pid's transaction for the offsets it committed to
+// the groups of __consumer_offsets partition partition, once its marker
+// is there: on commit they become committed offsets, except where a plain
+// commit was written after them (Kafka keeps the later record), on abort
+// they are dropped. Resolving by partition matters on replay, which reads
+// one partition after another: a producer's marker in one partition
+// belongs to an older transaction than its records still pending in a
+// partition replayed before.
+func (c *Coordinator) EndTxn(pid int64, partition int32, commit bool) {
 	c.mu.Lock()
 	defer c.unlock()
-	c.endTxnLocked(pid, commit)
+	c.endTxnLocked(pid, partition, commit)
 }
 
-func (c *Coordinator) endTxnLocked(pid int64, commit bool) {
+func (c *Coordinator) endTxnLocked(pid int64, partition int32, commit bool) {
 	byGroup := c.txnOffsets[pid]
-	delete(c.txnOffsets, pid)
-	if !commit {
-		return
-	}
 	for id, offs := range byGroup {
+		if PartitionFor(id, c.cfg.Partitions) != partition {
+			continue
+		}
+		delete(byGroup, id)
+		if !commit {
+			continue
+		}
 		g := c.getOrCreate(id)
 		for k, o := range offs {
 			if cur, ok := g.offsets[k]; !ok || cur.written < o.written {
@@ -131,6 +139,36 @@ func (c *Coordinator) endTxnLocked(pid int64, commit bool) {
 			}
 		}
 	}
+	if len(byGroup) == 0 {
+		delete(c.txnOffsets, pid)
+	}
+}
+
+// dropPendingLocked forgets the offsets pending in any transaction for
+// partition k of group g (deleted: OffsetDelete, DeleteGroups, or their
+// tombstones on replay), as Kafka's removeOffsets does.
+func (c *Coordinator) dropPendingLocked(g string, k tp) {
+	for pid, byGroup := range c.txnOffsets {
+		delete(byGroup[g], k)
+		if len(byGroup[g]) == 0 {
+			delete(byGroup, g)
+		}
+		if len(byGroup) == 0 {
+			delete(c.txnOffsets, pid)
+		}
+	}
+}
+
+// pendingPartitionsLocked lists the partitions of group g with offsets
+// pending in a transaction.
+func (c *Coordinator) pendingPartitionsLocked(g string) []tp {
+	var out []tp
+	for _, byGroup := range c.txnOffsets {
+		for k := range byGroup[g] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // ReplayTxnOffset applies, at start-up, an offset commit record written
@@ -160,11 +198,11 @@ func (c *Coordinator) ReplayTxnOffset(pid int64, key, value []byte) error {
 }
 
 // ReplayMarker applies, at start-up, producer pid's commit or abort
-// marker read from __consumer_offsets.
-func (c *Coordinator) ReplayMarker(pid int64, commit bool) {
+// marker read from partition partition of __consumer_offsets.
+func (c *Coordinator) ReplayMarker(pid int64, partition int32, commit bool) {
 	c.mu.Lock()
 	defer c.unlock()
-	c.endTxnLocked(pid, commit)
+	c.endTxnLocked(pid, partition, commit)
 }
 
 // HasPendingTxnOffsets reports whether a transaction has uncommitted

@@ -94,9 +94,12 @@ type txnMeta struct {
 	// continues with once the markers (written with the old id) are
 	// done; prevPid is the id before the last such switch, so a retried
 	// EndTxn from it is recognised. tv2 records that the last end came
-	// from a version-2 client. All -1/false when unused.
+	// from a version-2 client (persisted as ClientTransactionVersion).
+	// endBumped: the last epoch bump ended a transaction (a version-2
+	// EndTxn or a timeout), not InitProducerId, so a version-2 EndTxn from
+	// the epoch before is a retry of that end, as Kafka decides.
 	prevPid, nextPid int64
-	tv2              bool
+	tv2, endBumped   bool
 }
 
 // Coordinator holds every transactional id's metadata.
@@ -163,13 +166,14 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	old := m.clone()
 	m.timeout = timeout
 	m.lastUpdate = now
-	m.tv2 = false // the bump below is no end a client may retry
+	m.endBumped = false // the bump below fences; it ends nothing to retry
 	var res InitResult
 	if m.epoch >= math.MaxInt16-1 {
 		// Epoch exhausted: a new producer id. An ongoing transaction is
 		// first aborted under the old id at the last epoch.
 		pid, err := c.cfg.NextProducerID()
 		if err != nil {
+			*m = old
 			return InitResult{}, kerr.KafkaStorageError
 		}
 		if m.state == Ongoing {
@@ -354,7 +358,7 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 	case Ongoing:
 		old := m.clone()
 		m.lastUpdate = now
-		m.tv2 = v2
+		m.tv2, m.endBumped = v2, v2
 		if v2 {
 			if err := c.bumpLocked(m); err != nil {
 				*m = old
@@ -377,7 +381,7 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 			return EndResult{}, kerr.InvalidTxnState
 		}
 		old := m.clone()
-		m.lastUpdate, m.tv2 = now, true
+		m.lastUpdate, m.tv2, m.endBumped = now, true, true
 		if err := c.bumpLocked(m); err != nil {
 			*m = old
 			return EndResult{}, err
@@ -412,7 +416,7 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 // isRetryV2 reports whether pid/epoch is the producer as it was before
 // the last version-2 end bumped it.
 func (m *txnMeta) isRetryV2(pid int64, epoch int16) bool {
-	if !m.tv2 {
+	if !m.endBumped {
 		return false
 	}
 	if pid == m.pid && epoch == m.epoch-1 {
@@ -526,7 +530,7 @@ func (c *Coordinator) Tick(now time.Time) []*Completion {
 		if m.epoch < math.MaxInt16 {
 			m.epoch++
 		}
-		m.lastUpdate, m.tv2 = now, false
+		m.lastUpdate, m.endBumped = now, true
 		comp := c.prepareLocked(m, false)
 		if err := c.save(m); err != nil {
 			*m = old // tried again on the next tick

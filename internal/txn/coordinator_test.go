@@ -331,3 +331,33 @@ func TestIdleIDsExpire(t *testing.T) {
 		t.Fatal("busy id lost in replay")
 	}
 }
+
+// TestVersion2AbortAfterTimeout: a version-2 client whose transaction
+// timed out (the coordinator bumped the epoch and aborted it) may still
+// abort at its old epoch and go on with the bumped one, as Kafka treats it
+// as a retry; committing is refused, and a version-1 client is fenced.
+func TestVersion2AbortAfterTimeout(t *testing.T) {
+	c, now := newTest()
+	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, *now)
+	c.AddPartitions("a", r.ProducerID, 0, []TopicPartition{tp0}, *now)
+	got := c.Tick(now.Add(10 * time.Second))
+	if len(got) != 1 {
+		t.Fatalf("timeout: %+v", got)
+	}
+	c.Complete(got[0])
+	if _, err := c.EndTxn("a", r.ProducerID, 0, true, true, *now); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("v2 commit after the timeout: %v", err)
+	}
+	if _, err := c.EndTxn("a", r.ProducerID, 0, false, false, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("v1 abort after the timeout: %v", err)
+	}
+	res, err := c.EndTxn("a", r.ProducerID, 0, false, true, *now)
+	if err != nil || res.ProducerID != r.ProducerID || res.Epoch != 1 || res.Completion != nil {
+		t.Fatalf("v2 abort after the timeout: %+v %v", res, err)
+	}
+	// After InitProducerId's bump the old epoch is fenced, not retried.
+	r2, _ := c.InitProducerID("a", 10*time.Second, -1, -1, *now)
+	if _, err := c.EndTxn("a", r.ProducerID, r2.Epoch-1, false, true, *now); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("v2 abort at the epoch before InitProducerId: %v", err)
+	}
+}

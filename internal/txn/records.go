@@ -124,6 +124,7 @@ func (c *Coordinator) Replay(key, value []byte) error {
 		timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, state: State(v.State),
 		lastUpdate: time.UnixMilli(v.LastUpdateTimestamp), partitions: map[TopicPartition]struct{}{},
 		prevPid: v.PreviousProducerID, nextPid: v.NextProducerID, tv2: v.ClientTransactionVersion >= 2}
+	m.endBumped = m.tv2
 	if v.StartTimestamp >= 0 {
 		m.started = time.UnixMilli(v.StartTimestamp)
 	}
