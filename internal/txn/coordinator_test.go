@@ -361,3 +361,28 @@ func TestVersion2AbortAfterTimeout(t *testing.T) {
 		t.Fatalf("v2 abort at the epoch before InitProducerId: %v", err)
 	}
 }
+
+// TestInitRollsBackWhenNoNewID: InitProducerId at an exhausted epoch
+// needs a new producer id; when none can be allocated nothing changes.
+func TestInitRollsBackWhenNoNewID(t *testing.T) {
+	fail := false
+	next := int64(0)
+	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
+		if fail {
+			return 0, errors.New("no ids")
+		}
+		next++
+		return next, nil
+	}})
+	now := time.UnixMilli(1_700_000_000_000)
+	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
+	c.ids["a"].epoch = 32766
+	before, _ := c.Get("a")
+	fail = true
+	if _, err := c.InitProducerID("a", 20*time.Second, -1, -1, now.Add(time.Second)); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("init without ids: %v", err)
+	}
+	if after, _ := c.Get("a"); after.ProducerID != r.ProducerID || after.Epoch != before.Epoch || after.Timeout != before.Timeout {
+		t.Fatalf("metadata changed: %+v, was %+v", after, before)
+	}
+}
