@@ -153,15 +153,22 @@ func (b *Broker) runCleaner(now time.Time) bool {
 		}
 		return false
 	}
+	if st.Segments == 0 {
+		// Due, yet nothing to rewrite (say a delete horizon passed but
+		// what holds it cannot go yet): back off rather than spin.
+		return false
+	}
 	b.logger.Info("cleaned log", "topic", best.topic, "partition", best.index, "dirty_ratio", bestRatio,
 		"segments", st.Segments, "bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter)
 	return true
 }
 
 // dedupeEntryBytes is what Kafka's offset map spends per key: a 16-byte
-// MD5 hash and an 8-byte offset. Sluice's map (a Go map of 128-bit hashes)
-// costs somewhat more per key; the entry count, not the bytes, is what
-// log.cleaner.dedupe.buffer.size keeps Kafka's meaning for.
+// MD5 hash and an 8-byte offset. Sluice's map (an open-addressing table of
+// 24-byte slots kept at most 70% full, doubling as it grows) spends up to
+// about twice that per key, three times while it doubles; the entry count,
+// not the bytes, is what log.cleaner.dedupe.buffer.size keeps Kafka's
+// meaning for.
 const dedupeEntryBytes = 24
 
 // cleanerMaxKeys returns how many keys one clean may map, as Kafka sizes

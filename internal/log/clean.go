@@ -447,6 +447,12 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	segs := slices.Clone(l.cleanableLocked(now, cfg))
 	l.mu.RUnlock()
 	if len(segs) == 0 {
+		// Whatever held a horizon left the log with its segments
+		// (retention, DeleteRecords): nothing is due until a clean
+		// sees something again.
+		l.lc.mu.Lock()
+		l.lc.nextHorizon = 0
+		l.lc.mu.Unlock()
 		return st, nil
 	}
 	st.CleanerStart, st.CleanerEnd = segs[0].base, segs[len(segs)-1].next
@@ -525,7 +531,11 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 	if err := l.writeCheckpoint(l.lso.Load(), cleaner); err != nil {
 		return st, err
 	}
-	l.logger.Info("cleaned log", "segments", st.Segments, "keys", st.Keys, "bytesBefore", st.BytesBefore,
+	level := l.logger.Info
+	if st.Segments == 0 {
+		level = l.logger.Debug
+	}
+	level("cleaned log", "segments", st.Segments, "keys", st.Keys, "bytesBefore", st.BytesBefore,
 		"bytesAfter", st.BytesAfter, "cleanedTo", cleaner)
 	return st, nil
 }
@@ -965,14 +975,13 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 		return before, after, read, storageErr(err)
 	}
 	keepFile = true
-	if err := l.swapIn(s, f, sw, now); err != nil {
-		return before, after, read, err
-	}
 	if len(tx.removed) > 0 {
-		// Their abort markers are gone, and the batches before them
-		// were: a read_committed consumer told of the transaction
-		// would skip the producer's batches until a marker that never
-		// comes.
+		// Their abort markers are about to go, and the batches before
+		// them went in earlier cleans: a read_committed consumer told
+		// of the transaction would skip the producer's batches until a
+		// marker that never comes. Dropped before the swap, so that no
+		// fetch reads the new segment and then the old list; a fetch of
+		// the old segment meanwhile finds no data of them to skip.
 		l.mu.Lock()
 		l.txns.aborted = slices.DeleteFunc(l.txns.aborted, func(a AbortedTxn) bool {
 			return slices.ContainsFunc(tx.removed, func(r AbortedTxn) bool {
@@ -980,6 +989,9 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 			})
 		})
 		l.mu.Unlock()
+	}
+	if err := l.swapIn(s, f, sw, now); err != nil {
+		return before, after, read, err
 	}
 	return before, sw.pos, read, nil
 }

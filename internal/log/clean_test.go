@@ -689,3 +689,40 @@ func TestCleanDueAtHorizon(t *testing.T) {
 		t.Fatalf("due again with nothing to drop: %+v", st)
 	}
 }
+
+// TestPassedHorizonWithNothingLeftIsNotDue: when what held a delete
+// horizon left the log (retention here), a clean that finds nothing
+// cleanable forgets the horizon, so the log is not due again and again
+// (the broker's cleaner would spin on it).
+func TestPassedHorizonWithNothingLeftIsNotDue(t *testing.T) {
+	clk := newClock()
+	cfg := compactConfig()
+	cfg.Delete = true
+	cfg.RetentionMs = 1000
+	o := testOpts(t, cfg)
+	o.Now = clk.Now
+	l := mustOpen(t, o)
+	defer l.Close()
+	mustAppend(t, l, buildKeyed(t, CodecNone, -1, -1, clk.Now().UnixMilli(), []kv{{key: []byte("a"), value: []byte("1")}, {key: []byte("b")}}))
+	if _, err := l.rollIdle(clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Clean(clk.Now(), CleanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second)
+	mustAppend(t, l, buildKeyed(t, CodecNone, -1, -1, clk.Now().UnixMilli(), []kv{{key: []byte("c"), value: []byte("1")}}))
+	if res, err := l.ApplyRetention(clk.Now()); err != nil || res.Deleted != 1 {
+		t.Fatalf("retention: %+v %v", res, err)
+	}
+	clk.Advance(time.Duration(cfg.DeleteRetentionMs+1) * time.Millisecond)
+	if st := l.CleanStatus(clk.Now()); !st.Due {
+		t.Fatalf("the passed horizon does not make the log due: %+v", st)
+	}
+	if cs, err := l.Clean(clk.Now(), CleanOptions{}); err != nil || cs.Segments != 0 {
+		t.Fatalf("clean: %+v %v", cs, err)
+	}
+	if st := l.CleanStatus(clk.Now()); st.Due {
+		t.Fatalf("still due after a clean that could do nothing: %+v", st)
+	}
+}

@@ -76,7 +76,8 @@ func (p producerState) update(h *BatchHeader) {
 	}
 	e.epoch = h.ProducerEpoch
 	e.lastSeq = h.LastSequence()
-	e.lastTimestamp = h.MaxTimestamp
+	// The max: a batch the cleaner emptied has maxTimestamp -1.
+	e.lastTimestamp = max(e.lastTimestamp, h.MaxTimestamp)
 	if e.n == maxCachedBatches {
 		copy(e.batches[:], e.batches[1:])
 		e.n--

@@ -41,6 +41,10 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 		return h, invalidf("lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
 	case h.Control():
 		return h, invalidf("producers may not write control batches")
+	case h.Attributes&attrDeleteHorizon != 0:
+		// The cleaner's mark (KIP-534): trusted, it would let the
+		// first clean drop the batch's tombstones at once.
+		return h, invalidf("producers may not set the delete horizon attribute")
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
 		return h, invalidf("producer id %d without a base sequence", h.ProducerID)
 	case h.Transactional() && h.ProducerID < 0:

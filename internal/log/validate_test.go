@@ -238,3 +238,16 @@ func TestBatchHeader(t *testing.T) {
 		t.Fatalf("short header: %v", err)
 	}
 }
+
+// TestProducerDeleteHorizonRefused: the delete horizon attribute is the
+// cleaner's (KIP-534); a producer's batch carrying it is INVALID_RECORD,
+// or the first clean would drop its tombstones at once.
+func TestProducerDeleteHorizonRefused(t *testing.T) {
+	b := build(t, plain(2))
+	putAttributes(b, attrDeleteHorizon)
+	putCRC(b)
+	cfg := DefaultConfig()
+	if _, err := validateBatch(b, &cfg, 1_700_000_000_000); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("producer batch with the delete horizon bit: %v", err)
+	}
+}
