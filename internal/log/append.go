@@ -24,13 +24,19 @@ type AppendResult struct {
 // change. When Config.FlushMessages unflushed messages are reached it
 // returns only after the data is fsynced.
 func (l *Log) Append(batch []byte) (AppendResult, error) {
+	return l.validateAndAppend(batch, producerBatch)
+}
+
+// validateAndAppend is Append for a batch of the given origin
+// (producerBatch or coordinatorBatch).
+func (l *Log) validateAndAppend(batch []byte, origin int16) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	now := l.now()
 	h, err := validateBatch(batch, cfg, now.UnixMilli())
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return l.appendBatch(batch, h, cfg, now, producerBatch)
+	return l.appendBatch(batch, h, cfg, now, origin)
 }
 
 // The marker argument of appendBatch for batches that are not markers.

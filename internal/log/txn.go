@@ -178,13 +178,7 @@ func MarkerType(b []byte) int16 {
 // every time, because the producer's sequences belong to its own
 // partitions.
 func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
-	cfg := l.cfg.Load()
-	now := l.now()
-	h, err := validateBatch(batch, cfg, now.UnixMilli())
-	if err != nil {
-		return AppendResult{}, err
-	}
-	return l.appendBatch(batch, h, cfg, now, coordinatorBatch)
+	return l.validateAndAppend(batch, coordinatorBatch)
 }
 
 // AppendMarker writes a commit or abort marker of producer pid at epoch
