@@ -25,6 +25,7 @@ fi
 
 go mod download
 go vet ./...
+go vet -tags kfake ./internal/bench
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -44,10 +45,10 @@ var aclFamily = &family{
 
 // aclFlags are the kafka-acls-like flags the three commands share.
 type aclFlags struct {
-	allow, deny, principal multiFlag
-	hosts                  multiFlag
-	ops                    multiFlag
-	topics, groups, txns   multiFlag
+	allow, deny, principal cmdline.MultiFlag
+	hosts                  cmdline.MultiFlag
+	ops                    cmdline.MultiFlag
+	topics, groups, txns   cmdline.MultiFlag
 	cluster                bool
 	pattern                string
 }
@@ -353,6 +354,6 @@ func runACLDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	for _, r := range rows {
 		fmt.Fprintf(cio.stdout, "deleted ACL: %s\n", r)
 	}
-	fmt.Fprintf(cio.stdout, "deleted %d ACL%s\n", len(rows), plural(len(rows)))
+	fmt.Fprintf(cio.stdout, "deleted %d ACL%s\n", len(rows), cmdline.Plural(len(rows)))
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sluice-io/sluice/internal/bench"
 )
 
 const usage = `sluice: a Kafka-compatible event-streaming broker
@@ -62,9 +64,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		return runServe(ctx, args[1:], os.Environ(), stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], stdout, stderr)
+		return bench.Run(ctx, args[1:], stdout, stderr)
 	case "kfake":
-		return runKfake(ctx, args[1:], stdout, stderr)
+		return bench.RunKfake(ctx, args[1:], stdout, stderr)
 	case "topic":
 		return topicFamily.run(ctx, cio, args[1:])
 	case "group":

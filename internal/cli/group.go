@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -312,7 +313,7 @@ func runGroupSeek(ctx context.Context, cio *cmdIO, args []string) error {
 		return fmt.Errorf("group %q: %w", name, err)
 	}
 	if len(d.Members) > 0 || d.State != "Empty" && d.State != "Dead" && d.State != "" {
-		return fmt.Errorf("group %q is %s with %d member%s; seek needs a group without active members", name, d.State, len(d.Members), plural(len(d.Members)))
+		return fmt.Errorf("group %q is %s with %d member%s; seek needs a group without active members", name, d.State, len(d.Members), cmdline.Plural(len(d.Members)))
 	}
 	ranges, err := topicRanges(rctx, adm, *topic)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
+	"github.com/sluice-io/sluice/internal/meta"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -59,7 +61,7 @@ func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "produce", produceUsage, true)
 	keyDelim := c.own.String("key-delimiter", "", "split each line into key and value at the first `D`")
 	format := c.own.String("format", "", "parse each line with `FORMAT` (%k %v %s %p %T and literal text)")
-	var headers multiFlag
+	var headers cmdline.MultiFlag
 	c.own.Var(&headers, "header", "add header `KEY=VALUE` to every record (repeatable)")
 	partition := c.own.Int("partition", -1, "send every record to partition `N` (-1: the partitioner's choice)")
 	compression := c.own.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
@@ -72,7 +74,7 @@ func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
 		return usagef("want one TOPIC (run 'sluice produce --help')")
 	}
 	o := produceOptions{topic: pos[0], partition: int32(*partition), idempotent: true}
-	if err := validTopicName(o.topic); err != nil {
+	if err := meta.ValidateTopicName(o.topic); err != nil {
 		return usagef("topic %q: %v", o.topic, err)
 	}
 	switch {
@@ -98,7 +100,7 @@ func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
 	if *partition < -1 {
 		return usagef("--partition %d: want a partition number", *partition)
 	}
-	if o.compression, err = compressionCodec(*compression); err != nil {
+	if o.compression, err = cmdline.CompressionCodec(*compression); err != nil {
 		return usageError{err}
 	}
 	switch *acks {
@@ -273,7 +275,7 @@ func produceLines(ctx context.Context, cl *kgo.Client, o *produceOptions, timeou
 	return nil
 }
 
-func records(n int64) string { return fmt.Sprintf("%d record%s", n, plural(int(n))) }
+func records(n int64) string { return fmt.Sprintf("%d record%s", n, cmdline.Plural(int(n))) }
 
 type lineOrErr struct {
 	line []byte

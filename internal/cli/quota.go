@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -236,7 +237,7 @@ Flags:
 func runQuotaAlter(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newQuotaCommand(cio, "quota alter", quotaAlterUsage)
 	ef := addQuotaEntityFlags(c)
-	var sets, dels multiFlag
+	var sets, dels cmdline.MultiFlag
 	c.own.Var(&sets, "set", "`KEY=VALUE` quotas to set, comma-separated (repeatable)")
 	c.own.Var(&dels, "delete", "`KEY` quotas to remove, comma-separated (repeatable)")
 	validate := c.own.Bool("validate-only", false, "have the broker validate the change without making it")

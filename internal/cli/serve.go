@@ -15,6 +15,7 @@ import (
 	"github.com/magiconair/properties"
 
 	"github.com/sluice-io/sluice/internal/broker"
+	"github.com/sluice-io/sluice/internal/cmdline"
 )
 
 const serveUsage = `Usage: sluice serve [flags]
@@ -93,7 +94,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		cfgFile  = fs.String("config", "", "Kafka-style properties file")
 		logLevel = fs.String("log-level", "", "debug, info, warn or error (default info)")
 		cpuProf  = fs.String("cpu-profile", "", "write a Go CPU profile of the whole run to this file (diagnostics)")
-		sets     multiFlag
+		sets     cmdline.MultiFlag
 	)
 	fs.Var(&sets, "set", "a Kafka broker config NAME=VALUE (repeatable)")
 	tlsCert := fs.String("tls-cert", "", "PEM `FILE` with the server certificate chain (TLS listener)")
@@ -270,11 +271,6 @@ func mapListeners(cfg *broker.Config, listen, adv, fileListeners, fileAdv, proto
 	cfg.Listeners = ls
 	return nil
 }
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runServe(ctx context.Context, args []string, environ []string, _, stderr io.Writer) int {
 	s, err := loadServeConfig(args, environ, stderr)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
+	"github.com/sluice-io/sluice/internal/meta"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,7 +68,7 @@ func runTopicCreate(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "topic create", topicCreateUsage, true)
 	partitions := c.own.Int("partitions", -1, "number of partitions (-1: the broker's num.partitions)")
 	rf := c.own.Int("replication-factor", -1, "replicas per partition (-1: the broker's default.replication.factor)")
-	var configs multiFlag
+	var configs cmdline.MultiFlag
 	c.own.Var(&configs, "config", "topic config `NAME=VALUE` (repeatable)")
 	ifNotExists := c.own.Bool("if-not-exists", false, "succeed without change when the topic exists")
 	pos, err := c.parse(args)
@@ -77,7 +79,7 @@ func runTopicCreate(ctx context.Context, cio *cmdIO, args []string) error {
 		return usagef("want one topic NAME (run 'sluice topic create --help')")
 	}
 	name := pos[0]
-	if err := validTopicName(name); err != nil {
+	if err := meta.ValidateTopicName(name); err != nil {
 		return usagef("topic %q: %v", name, err)
 	}
 	if *partitions == 0 || *partitions < -1 || *partitions > 1<<20 {
@@ -117,7 +119,7 @@ func runTopicCreate(ctx context.Context, cio *cmdIO, args []string) error {
 		n = int32(*partitions)
 	}
 	if n > 0 {
-		fmt.Fprintf(cio.stdout, "created topic %s with %d partition%s\n", name, n, plural(int(n)))
+		fmt.Fprintf(cio.stdout, "created topic %s with %d partition%s\n", name, n, cmdline.Plural(int(n)))
 	} else {
 		fmt.Fprintf(cio.stdout, "created topic %s\n", name)
 	}
@@ -408,7 +410,7 @@ Flags:
 
 func runTopicAlterConfig(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "topic alter-config", topicAlterConfigUsage, true)
-	var sets, dels multiFlag
+	var sets, dels cmdline.MultiFlag
 	c.own.Var(&sets, "set", "set config `NAME=VALUE` (repeatable)")
 	c.own.Var(&dels, "delete", "remove the override of config `NAME` (repeatable)")
 	pos, err := c.parse(args)

@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/embed"
@@ -179,7 +181,7 @@ func TestBenchFlags(t *testing.T) {
 	}
 	for _, tc := range bad {
 		var stdout, stderr bytes.Buffer
-		code := runBench(context.Background(), tc.args, &stdout, &stderr)
+		code := Run(context.Background(), tc.args, &stdout, &stderr)
 		msg := stderr.String()
 		if code != 2 || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 || stdout.Len() != 0 {
 			t.Errorf("%q: exit %d, stderr %q, stdout %q; want exit 2 and one line about %q", tc.args, code, msg, stdout.String(), tc.want)
@@ -187,32 +189,10 @@ func TestBenchFlags(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := runBench(context.Background(), []string{"--help"}, &stdout, &stderr); code != 0 ||
+	if code := Run(context.Background(), []string{"--help"}, &stdout, &stderr); code != 0 ||
 		!strings.Contains(stdout.String(), "Examples:") || !strings.Contains(stdout.String(), "-compare-kfake") ||
 		!strings.Contains(stdout.String(), "-idle-conns") || !strings.Contains(stdout.String(), "-compare-baseline") {
 		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
-	}
-}
-
-func TestBenchParseQuantity(t *testing.T) {
-	for _, tc := range []struct {
-		in     string
-		binary bool
-		want   int64
-	}{
-		{"0", false, 0}, {"1_000", false, 1000}, {"5k", false, 5000}, {"10M", false, 10_000_000},
-		{"2G", false, 2_000_000_000}, {"100", true, 100}, {"100B", true, 100}, {"1KiB", true, 1024},
-		{"1K", true, 1024}, {"64MiB", true, 64 << 20}, {"1MB", true, 1 << 20}, {"1GiB", true, 1 << 30},
-	} {
-		got, err := parseQuantity(tc.in, tc.binary)
-		if err != nil || got != tc.want {
-			t.Errorf("parseQuantity(%q, %v) = %d, %v; want %d", tc.in, tc.binary, got, err, tc.want)
-		}
-	}
-	for _, in := range []string{"", "-1", "1.5M", "M", "1T", "99999999999G"} {
-		if v, err := parseQuantity(in, false); err == nil {
-			t.Errorf("parseQuantity(%q) = %d, want an error", in, v)
-		}
 	}
 }
 
@@ -243,7 +223,7 @@ func TestBenchProcParsing(t *testing.T) {
 // TestBenchAgainstKfake runs every phase, small, against an in-process kfake
 // broker; the "broker" pid is this test process.
 func TestBenchAgainstKfake(t *testing.T) {
-	c, err := newKfakeCluster("127.0.0.1:0")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +284,7 @@ func TestBenchAgainstKfake(t *testing.T) {
 
 	// The whole command, JSON out, against the same broker.
 	var stdout, stderr bytes.Buffer
-	code := runBench(ctx, []string{"--brokers", addr, "--records", "500", "--record-size", "64", "--json"}, &stdout, &stderr)
+	code := Run(ctx, []string{"--brokers", addr, "--records", "500", "--record-size", "64", "--json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
 	}
@@ -321,7 +301,7 @@ func TestBenchAgainstKfake(t *testing.T) {
 // TestBenchIdleLoad holds idle connections and extra partitions through a
 // small run against an in-process kfake broker, then runs --compare-baseline.
 func TestBenchIdleLoad(t *testing.T) {
-	c, err := newKfakeCluster("127.0.0.1:0")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +357,7 @@ func TestBenchIdleLoad(t *testing.T) {
 
 	// The whole command with --compare-baseline, JSON out.
 	var stdout, stderr bytes.Buffer
-	code := runBench(ctx, []string{"--brokers", addr, "--records", "200", "--record-size", "64",
+	code := Run(ctx, []string{"--brokers", addr, "--records", "200", "--record-size", "64",
 		"--idle-conns", "20", "--extra-partitions", "10", "--compare-baseline", "--json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
@@ -417,7 +397,7 @@ func TestBenchTransactions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := runBench(ctx, []string{"--brokers", addr, "--records", "1050", "--record-size", "64",
+	code := Run(ctx, []string{"--brokers", addr, "--records", "1050", "--record-size", "64",
 		"--transaction-records", "100", "--topic", "txbench", "--json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
@@ -443,5 +423,22 @@ func TestBenchTransactions(t *testing.T) {
 	d, ok := txns[fmt.Sprintf("sluice-bench-%d", os.Getpid())]
 	if !ok || d.Err != nil || d.State != "CompleteCommit" || d.ProducerEpoch < 1 {
 		t.Fatalf("the bench's transactional id: %+v", d)
+	}
+}
+
+// TestShippedBinaryHasNoKfake keeps franz-go's fake broker out of the
+// sluice binary: it is linked only with the kfake build tag.
+func TestShippedBinaryHasNoKfake(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/sluice-io/sluice/cmd/sluice").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "github.com/sluice-io/sluice/internal/bench") {
+		t.Fatalf("go list -deps output does not list internal/bench:\n%s", out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "franz-go/pkg/kfake") {
+			t.Errorf("cmd/sluice links %s; it belongs behind the kfake build tag", dep)
+		}
 	}
 }

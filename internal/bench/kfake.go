@@ -1,4 +1,6 @@
-package cli
+//go:build kfake
+
+package bench
 
 import (
 	"context"
@@ -20,8 +22,10 @@ fake Kafka broker (kfake, one broker) until SIGTERM or SIGINT. It logs
 Flags:
 `
 
-// runKfake serves a one-broker kfake cluster on --listen until ctx is done.
-func runKfake(ctx context.Context, args []string, _, stderr io.Writer) int {
+func init() { runKfake = serveKfake }
+
+// serveKfake serves a one-broker kfake cluster on --listen until ctx is done.
+func serveKfake(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kfake", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", "127.0.0.1:0", "HOST:PORT to accept Kafka clients on")
