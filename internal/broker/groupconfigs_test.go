@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/auth"
 )
 
 func alterGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) (int16, string) {
@@ -148,5 +150,33 @@ func TestGroupConfigs(t *testing.T) {
 	}
 	if c := describeGroupConfigs(t, cl, "g1")["consumer.heartbeat.interval.ms"]; c.Value == nil || *c.Value != "6000" || c.Source != kmsg.ConfigSourceDefaultConfig {
 		t.Errorf("after delete: %+v", c)
+	}
+}
+
+// noGroupConfigs denies DESCRIBE_CONFIGS and ALTER_CONFIGS on group "secret".
+type noGroupConfigs struct{}
+
+func (noGroupConfigs) Authorize(_ auth.Subject, op auth.Operation, res auth.Resource) bool {
+	return !(res.Type == auth.ResourceGroup && res.Name == "secret" && (op == auth.OpDescribeConfigs || op == auth.OpAlterConfigs))
+}
+
+func TestGroupConfigsAuthorization(t *testing.T) {
+	tb := startBrokerWith(t, Config{Authorizer: noGroupConfigs{}})
+	cl := newClient(t, tb.addr)
+	if code, _ := alterGroupConfigs(t, cl, "secret", "consumer.session.timeout.ms", "50000"); code != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("alter: %v", kerr.ErrorForCode(code))
+	}
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceType(resourceGroup), "secret"
+	req.Resources = append(req.Resources, rr)
+	if r := send[*kmsg.DescribeConfigsResponse](t, cl, req); r.Resources[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("describe: %v", kerr.ErrorForCode(r.Resources[0].ErrorCode))
+	}
+	if code, msg := alterGroupConfigs(t, cl, "open", "consumer.session.timeout.ms", "50000"); code != 0 {
+		t.Errorf("other group: %v %s", kerr.ErrorForCode(code), msg)
+	}
+	if tb.store.GroupConfigs("secret") != nil {
+		t.Error("a refused alter stored configs")
 	}
 }

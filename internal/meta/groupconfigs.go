@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Group configs (KIP-848 dynamic group configs, Kafka's GroupConfig): set
@@ -55,24 +56,24 @@ var groupBrokerSpecs = []spec{
 		Doc: "The record acquisition lock maximum duration in milliseconds for share groups." + shareNoEffect}, atLeast(1000)},
 }
 
-// isoDuration is Java's Duration.parse format (PnDTnHnMn.nS), non-negative.
-var isoDuration = regexp.MustCompile(`^[Pp](?:\d+[Dd])?(?:[Tt](?:\d+[Hh])?(?:\d+[Mm])?(?:\d+(?:\.\d{1,9})?[Ss])?)?$`)
+// isoDuration is Java's Duration.parse format (PnDTnHnMn.nS, a decimal
+// point or comma before the fraction), without a negative sign: Kafka
+// refuses negative durations.
+var isoDuration = regexp.MustCompile(`^\+?[Pp](?:\+?\d+[Dd])?(?:[Tt](?:\+?\d+[Hh])?(?:\+?\d+[Mm])?(?:\+?\d+(?:[.,]\d{0,9})?[Ss])?)?$`)
 
-// shareAutoOffsetReset is Kafka's ShareGroupAutoOffsetResetStrategy.Validator:
-// earliest, latest or by_duration:<ISO-8601 duration, not negative>.
+// shareAutoOffsetReset is Kafka's ShareGroupAutoOffsetResetStrategy.Validator
+// (case-sensitive): earliest, latest or by_duration:<ISO-8601 duration, not
+// negative>.
 func shareAutoOffsetReset(name, raw string, v parsed) *ConfigError {
 	s := v.s
-	switch s {
-	case "earliest", "latest":
+	if s == "earliest" || s == "latest" {
 		return nil
 	}
-	const prefix = "by_duration:"
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		d := s[len(prefix):]
-		if isoDuration.MatchString(d) && d != "P" && d[len(d)-1] != 'T' && d[len(d)-1] != 't' {
+	if d, ok := strings.CutPrefix(s, "by_duration:"); ok && isoDuration.MatchString(d) {
+		rest := strings.TrimLeft(d, "+")[1:] // after the P
+		if rest != "" && !strings.HasSuffix(strings.ToUpper(rest), "T") {
 			return nil
 		}
-		return invalidValue(name, raw, "Unable to parse duration string '"+d+"' for by_duration strategy.")
 	}
 	return invalidValue(name, raw, "Invalid value `"+s+"` for configuration "+name+". The value must be either 'earliest', 'latest' or of the format 'by_duration:<PnDTnHnMn.nS.>'.")
 }
