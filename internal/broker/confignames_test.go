@@ -71,8 +71,16 @@ func TestBrokerConfigReadsAreDefined(t *testing.T) {
 			if !ok {
 				return true
 			}
+			if id, ok := call.Fun.(*ast.Ident); ok && topicConfigReaders[id.Name] && len(call.Args) > 0 {
+				checkTopicRead(t, fset.Position(call.Pos()), id.Name, call.Args[0])
+				return true
+			}
 			sel, ok := call.Fun.(*ast.SelectorExpr)
 			if !ok {
+				return true
+			}
+			if sel.Sel.Name == "TopicValue" && len(call.Args) > 0 {
+				checkTopicRead(t, fset.Position(call.Pos()), sel.Sel.Name, call.Args[0])
 				return true
 			}
 			needValue, isReader := brokerConfigReaders[sel.Sel.Name]
@@ -108,5 +116,23 @@ func TestBrokerConfigReadsAreDefined(t *testing.T) {
 	}
 	if reads < 20 {
 		t.Fatalf("found only %d broker config reads; the scan is broken", reads)
+	}
+}
+
+// topicConfigReaders are the local helpers (logConfig, lifecycleConfig)
+// that read a topic config by name through meta.TopicValue.
+var topicConfigReaders = map[string]bool{"i64": true, "i32": true, "get": true}
+
+// checkTopicRead checks that a literal topic config name is defined; a
+// non-literal name is a helper passing its parameter on.
+func checkTopicRead(t *testing.T, pos token.Position, fn string, arg ast.Expr) {
+	t.Helper()
+	lit, ok := arg.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return
+	}
+	name, _ := strconv.Unquote(lit.Value)
+	if d, ok := meta.TopicConfig(name); !ok || !d.HasDefault && d.BrokerSynonym == "" {
+		t.Errorf("%s: %s(%q): not a topic config with a default defined in internal/meta", pos, fn, name)
 	}
 }
