@@ -99,7 +99,7 @@ func (b *Broker) autoCreate(r *request, name string, allowedByRequest bool) (*to
 	if !r.allowed(auth.OpCreate, auth.Cluster()) && !r.allowed(auth.OpCreate, auth.Topic(name)) {
 		return nil, kerr.TopicAuthorizationFailed
 	}
-	n := int32(b.brokerInt("num.partitions", 1))
+	n := int32(b.brokerInt("num.partitions"))
 	t, err := b.createTopic(meta.Topic{Name: name, Partitions: n, Configs: map[string]string{}})
 	switch {
 	case errors.Is(err, meta.ErrTopicExists):

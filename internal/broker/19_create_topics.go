@@ -139,7 +139,7 @@ func (b *Broker) validateNewTopic(rt kmsg.CreateTopicsRequestTopic, duplicate, a
 		rf = 1
 	}
 	if n == -1 {
-		n = int32(b.brokerInt("num.partitions", 1))
+		n = int32(b.brokerInt("num.partitions"))
 	}
 	if n <= 0 {
 		return 0, wireErrf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
@@ -148,7 +148,7 @@ func (b *Broker) validateNewTopic(rt kmsg.CreateTopicsRequestTopic, duplicate, a
 		return 0, wireErrf(kerr.InvalidPartitions, "Number of partitions %d is more than this broker serves (1048576).", n)
 	}
 	if rf == -1 {
-		rf = int16(b.brokerInt("default.replication.factor", 1))
+		rf = int16(b.brokerInt("default.replication.factor"))
 	}
 	if rf <= 0 {
 		return 0, wireErrf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")

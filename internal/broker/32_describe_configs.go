@@ -4,7 +4,9 @@ package broker
 //
 // Behaviour:
 // * TOPIC and BROKER resources (the broker by its node id, or "" for the
-//   cluster-wide dynamic defaults); BROKER_LOGGER is INVALID_REQUEST.
+//   cluster-wide dynamic defaults) and GROUP resources (KIP-848 group
+//   configs: GROUP_CONFIG where the group set one, else DEFAULT_CONFIG with
+//   the broker-derived value); BROKER_LOGGER is INVALID_REQUEST.
 // * Every config with its effective value and source (topic override,
 //   dynamic broker, static broker from the server config, Kafka default),
 //   synonyms when asked (v1+), type and documentation when asked (v3+).
@@ -35,6 +37,8 @@ func handleDescribeConfigs(b *Broker, r *request, req *kmsg.DescribeConfigsReque
 		switch {
 		case ct.kind == resourceTopic:
 			entries = meta.ResolveTopic(ct.overrides, b.brokerConfigs())
+		case ct.kind == resourceGroup:
+			entries = meta.ResolveGroup(ct.overrides, b.brokerConfigs())
 		case ct.name == "":
 			// The cluster-wide defaults: only dynamic ones exist there.
 			entries = meta.ResolveBrokerDefaults(b.brokerConfigs())

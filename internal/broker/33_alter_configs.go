@@ -3,7 +3,7 @@ package broker
 // AlterConfigs: v0-2
 //
 // Behaviour:
-// * Replaces the whole set of dynamic configs of a TOPIC or BROKER
+// * Replaces the whole set of dynamic configs of a TOPIC, BROKER or GROUP
 //   resource (the legacy, non-incremental semantics): configs not named are
 //   reset to their defaults.
 // * Unknown names or invalid values are INVALID_CONFIG; read-only broker

@@ -4,7 +4,11 @@ package broker
 //
 // Behaviour:
 // * SET, DELETE (back to the inherited value), APPEND and SUBTRACT (list
-//   configs only, else INVALID_CONFIG) on TOPIC and BROKER resources.
+//   configs only, else INVALID_CONFIG) on TOPIC, BROKER and GROUP resources
+//   (KIP-848 group configs: consumer.session.timeout.ms, ...; validated
+//   against the broker's group.consumer.min/max.* configs).
+// * Per-broker configs (Kafka's update mode) cannot be changed at the
+//   cluster-default level (resource name ""): INVALID_CONFIG.
 // * The resulting set is validated as a whole (INVALID_CONFIG); a config
 //   named twice in one resource is INVALID_REQUEST. ValidateOnly changes
 //   nothing.
@@ -79,8 +83,12 @@ func (b *Broker) incrementalConfigs(ct *configTarget, ops []kmsg.IncrementalAlte
 
 // currentValue is the effective value a list operation starts from.
 func currentValue(b *Broker, ct *configTarget, name string) string {
-	if ct.kind == resourceTopic {
+	switch ct.kind {
+	case resourceTopic:
 		return meta.TopicValue(name, ct.overrides, b.brokerConfigs())
+	case resourceGroup:
+		return meta.GroupValue(name, ct.overrides, b.brokerConfigs())
 	}
-	return b.brokerValue(name)
+	v, _ := meta.BrokerValue(name, b.brokerConfigs()) // a name from the request
+	return v
 }

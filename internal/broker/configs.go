@@ -2,11 +2,13 @@ package broker
 
 // Shared logic of DescribeConfigs, AlterConfigs and
 // IncrementalAlterConfigs: resource lookup, authorization, and applying a
-// new set of dynamic configs to a topic or to the broker.
+// new set of dynamic configs to a topic, the broker or a group (KIP-848
+// group configs, internal/meta/groupconfigs.go).
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +23,7 @@ const (
 	resourceTopic        = 2
 	resourceBroker       = 4
 	resourceBrokerLogger = 8
+	resourceGroup        = 32
 )
 
 // configTarget is a resolved, authorized config resource.
@@ -50,6 +53,16 @@ func (b *Broker) configTarget(r *request, kind int8, name string, op auth.Operat
 			return nil, wireErrf(kerr.InvalidRequest, "Unexpected broker id, expected %d or empty string, but received %s", b.cfg.NodeID, name)
 		}
 		return &configTarget{kind: kind, name: name, overrides: b.store.BrokerDynamic()}, nil
+	case resourceGroup:
+		if !r.allowed(op, auth.Group(name)) {
+			return nil, wireErrf(kerr.GroupAuthorizationFailed, "Authorization failed.")
+		}
+		if name == "" {
+			return nil, wireErrf(kerr.InvalidRequest, "Group name must not be empty")
+		}
+		// Like Kafka, configs may be set for a group that does not exist
+		// (yet): they apply when it is created.
+		return &configTarget{kind: kind, name: name, overrides: b.store.GroupConfigs(name)}, nil
 	case resourceBrokerLogger:
 		return nil, wireErrf(kerr.InvalidRequest, "BROKER_LOGGER config resources are not supported by this broker")
 	default:
@@ -58,12 +71,18 @@ func (b *Broker) configTarget(r *request, kind int8, name string, op auth.Operat
 }
 
 // validate checks a complete new set of dynamic configs for the target.
-func (ct *configTarget) validate(cfg map[string]string) error {
+func (b *Broker) validateConfigs(ct *configTarget, cfg map[string]string) error {
 	var err error
-	if ct.kind == resourceTopic {
+	switch ct.kind {
+	case resourceTopic:
 		err = meta.ValidateTopicConfigs(cfg)
-	} else {
+	case resourceGroup:
+		err = meta.ValidateGroupConfigs(cfg, b.brokerConfigs())
+	default:
 		err = meta.ValidateBrokerConfigs(cfg, true)
+		if err == nil && ct.name == "" {
+			err = perBrokerAtClusterLevel(cfg, ct.overrides)
+		}
 	}
 	if err != nil {
 		return wireErrf(kerr.InvalidConfig, "%s", err.Error())
@@ -74,9 +93,12 @@ func (ct *configTarget) validate(cfg map[string]string) error {
 // apply stores the new dynamic configs and reconfigures live logs.
 func (b *Broker) applyConfigs(ct *configTarget, cfg map[string]string) error {
 	var err error
-	if ct.kind == resourceTopic {
+	switch ct.kind {
+	case resourceTopic:
 		err = b.setTopicConfigs(ct.name, cfg)
-	} else {
+	case resourceGroup:
+		err = b.store.SetGroupConfigs(ct.name, cfg)
+	default:
 		err = b.store.SetBrokerDynamic(cfg)
 		if err == nil {
 			b.reconfigure()
@@ -92,10 +114,32 @@ func (b *Broker) applyConfigs(ct *configTarget, cfg map[string]string) error {
 
 // configDef finds the definition of a config for the target's kind.
 func (ct *configTarget) configDef(name string) (meta.ConfigDef, bool) {
-	if ct.kind == resourceTopic {
+	switch ct.kind {
+	case resourceTopic:
 		return meta.TopicConfig(name)
+	case resourceGroup:
+		return meta.GroupConfig(name)
 	}
 	return meta.BrokerConfig(name)
+}
+
+// perBrokerAtClusterLevel refuses, as Kafka's DynamicBrokerConfig does, a
+// change at the cluster-default level (resource name "") to a config whose
+// update mode is per-broker.
+func perBrokerAtClusterLevel(cfg, cur map[string]string) error {
+	var bad []string
+	for name, v := range cfg {
+		if def, ok := meta.BrokerConfig(name); ok && def.PerBroker {
+			if old, had := cur[name]; !had || old != v {
+				bad = append(bad, name)
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return wireErrf(kerr.InvalidConfig, "Cannot update these configs at default cluster level, broker id must be specified: [%s]", strings.Join(bad, ", "))
 }
 
 // listOp applies an APPEND or SUBTRACT to a comma-separated list value.
@@ -155,7 +199,7 @@ func (b *Broker) alterConfigs(r *request, kind int8, name string, validateOnly b
 	if err != nil {
 		return err
 	}
-	if err := ct.validate(cfg); err != nil {
+	if err := b.validateConfigs(ct, cfg); err != nil {
 		return err
 	}
 	if validateOnly {

@@ -25,8 +25,6 @@ import (
 // Response header v0 is the correlation id; v1 (flexible responses, except
 // ApiVersions which always uses v0) adds an empty tagged-field section.
 
-const defaultMaxRequestBytes = 104857600 // socket.request.max.bytes
-
 // conn serves one client connection: it reads a request, handles it and
 // writes the response before reading the next, so responses go out in
 // request order as Kafka requires.
@@ -56,8 +54,8 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		br:         bufio.NewReaderSize(nc, 8<<10),
 		logger:     b.logger.With("remote", nc.RemoteAddr().String()),
 		subj:       auth.Subject{Principal: auth.Anonymous},
-		maxRequest: int32(b.brokerInt("socket.request.max.bytes", defaultMaxRequestBytes)),
-		idle:       time.Duration(b.brokerInt("connections.max.idle.ms", 600000)) * time.Millisecond,
+		maxRequest: int32(b.brokerInt("socket.request.max.bytes")),
+		idle:       b.brokerMs("connections.max.idle.ms"),
 	}
 	c.baseLogger = c.logger
 	if len(b.lns) > 0 {

@@ -12,6 +12,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 func (b *Broker) openGroups() error {
 	t := b.topic(group.TopicName)
 	if t == nil {
-		n := int32(b.brokerInt("offsets.topic.num.partitions", 50))
+		n := int32(b.brokerInt("offsets.topic.num.partitions"))
 		var err error
 		t, err = b.createTopic(meta.Topic{Name: group.TopicName, Partitions: n, Internal: true,
 			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
@@ -36,25 +37,23 @@ func (b *Broker) openGroups() error {
 			return fmt.Errorf("creating %s: %w", group.TopicName, err)
 		}
 	}
-	ms := func(name string, def int64) time.Duration {
-		return time.Duration(b.brokerInt(name, def)) * time.Millisecond
-	}
 	b.groups = group.New(group.Config{
 		Now:                    b.cfg.Now,
 		Persister:              offsetsPersister{b},
 		Partitions:             int32(len(t.partitions)),
-		InitialRebalanceDelay:  ms("group.initial.rebalance.delay.ms", 3000),
-		MinSessionTimeout:      ms("group.min.session.timeout.ms", 6000),
-		MaxSessionTimeout:      ms("group.max.session.timeout.ms", 1800000),
-		OffsetsRetention:       time.Duration(b.brokerInt("offsets.retention.minutes", 10080)) * time.Minute,
-		RetentionCheckInterval: ms("offsets.retention.check.interval.ms", 600000),
-		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes", 4096)),
+		InitialRebalanceDelay:  b.brokerMs("group.initial.rebalance.delay.ms"),
+		MinSessionTimeout:      b.brokerMs("group.min.session.timeout.ms"),
+		MaxSessionTimeout:      b.brokerMs("group.max.session.timeout.ms"),
+		OffsetsRetention:       time.Duration(b.brokerInt("offsets.retention.minutes")) * time.Minute,
+		RetentionCheckInterval: b.brokerMs("offsets.retention.check.interval.ms"),
+		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes")),
 		Logger:                 b.logger.With("component", "group-coordinator"),
 		// KIP-848 consumer groups.
 		Topics:                    b.groupTopics,
-		ConsumerSessionTimeout:    ms("group.consumer.session.timeout.ms", 45000),
-		ConsumerHeartbeatInterval: ms("group.consumer.heartbeat.interval.ms", 5000),
+		ConsumerSessionTimeout:    b.brokerMs("group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval: b.brokerMs("group.consumer.heartbeat.interval.ms"),
 		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
+		GroupTimeouts:             b.groupTimeouts,
 	})
 	start := time.Now()
 	n, err := b.replayOffsets(t)
@@ -162,4 +161,26 @@ func wait[R any](b *Broker, ch <-chan R) (R, bool) {
 		var zero R
 		return zero, false
 	}
+}
+
+// groupTimeouts is a consumer group's consumer.session.timeout.ms and
+// consumer.heartbeat.interval.ms group configs, zero where the group has
+// none (the coordinator then uses the broker's). Called under the
+// coordinator's mutex: it reads only the metadata store.
+func (b *Broker) groupTimeouts(groupID string) (session, heartbeat time.Duration) {
+	cfg := b.store.GroupConfigs(groupID)
+	if len(cfg) == 0 {
+		return 0, 0
+	}
+	ms := func(name string) time.Duration {
+		if _, set := cfg[name]; !set {
+			return 0
+		}
+		n, err := strconv.ParseInt(meta.GroupValue(name, cfg, b.brokerConfigs()), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	return ms("consumer.session.timeout.ms"), ms("consumer.heartbeat.interval.ms")
 }

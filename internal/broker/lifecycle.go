@@ -73,12 +73,12 @@ func (lc *lifecycle) busy() bool {
 // initLifecycle sets up the free-space guard; called by New before the
 // logs are opened.
 func (b *Broker) initLifecycle() {
-	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, b.brokerInt(minFreeBytesConfig, 1<<30))
+	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, b.brokerInt(minFreeBytesConfig))
 	b.lc.wake = make(chan struct{}, 1)
 }
 
 func (b *Broker) retentionLoop() {
-	interval := time.Duration(max(b.brokerInt("log.retention.check.interval.ms", 5000), 1)) * time.Millisecond
+	interval := max(b.brokerMs("log.retention.check.interval.ms"), time.Millisecond)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -118,7 +118,7 @@ func (b *Broker) cleanerLoop() {
 			default:
 			}
 		}
-		backoff := time.Duration(max(b.brokerInt("log.cleaner.backoff.ms", 15000), 1)) * time.Millisecond
+		backoff := max(b.brokerMs("log.cleaner.backoff.ms"), time.Millisecond)
 		t := time.NewTimer(backoff)
 		select {
 		case <-b.done:
@@ -175,7 +175,7 @@ const dedupeEntryBytes = 24
 // its offset map: log.cleaner.dedupe.buffer.size / 24 entries, filled up
 // to log.cleaner.io.buffer.load.factor.
 func (b *Broker) cleanerMaxKeys() int {
-	size := b.brokerInt("log.cleaner.dedupe.buffer.size", 134217728)
+	size := b.brokerInt("log.cleaner.dedupe.buffer.size")
 	load, err := strconv.ParseFloat(b.brokerValue("log.cleaner.io.buffer.load.factor"), 64)
 	if err != nil || load <= 0 || load > 1 {
 		load = 0.9

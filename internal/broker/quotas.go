@@ -33,8 +33,8 @@ func (b *Broker) openQuotas() error {
 		return err
 	}
 	b.quotas = quota.NewManager(store, b.cfg.Now,
-		int(b.brokerInt("quota.window.num", 11)),
-		time.Duration(b.brokerInt("quota.window.size.seconds", 1))*time.Second)
+		int(b.brokerInt("quota.window.num")),
+		time.Duration(b.brokerInt("quota.window.size.seconds"))*time.Second)
 	return nil
 }
 

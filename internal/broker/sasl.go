@@ -190,7 +190,7 @@ func (b *Broker) mechanismEnabled(m string) bool { return slices.Contains(b.sasl
 
 // reauthLifetime is connections.max.reauth.ms, or 0.
 func (b *Broker) reauthLifetime() time.Duration {
-	return time.Duration(b.brokerInt("connections.max.reauth.ms", 0)) * time.Millisecond
+	return b.brokerMs("connections.max.reauth.ms")
 }
 
 type oauthExchange struct{ s *auth.OAuthBearerServer }
@@ -222,7 +222,7 @@ func (b *Broker) jwtValidation() (*auth.JWTValidation, error) {
 		Keys:      keys,
 		Issuer:    b.brokerValue("sasl.oauthbearer.expected.issuer"),
 		SubClaim:  b.brokerValue("sasl.oauthbearer.sub.claim.name"),
-		ClockSkew: time.Duration(b.brokerInt("sasl.oauthbearer.clock.skew.seconds", 30)) * time.Second,
+		ClockSkew: time.Duration(b.brokerInt("sasl.oauthbearer.clock.skew.seconds")) * time.Second,
 		Now:       b.cfg.Now,
 	}
 	for _, a := range strings.Split(b.brokerValue("sasl.oauthbearer.expected.audience"), ",") {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/meta"
@@ -183,12 +184,23 @@ func (b *Broker) brokerValue(name string) string {
 	return v
 }
 
-func (b *Broker) brokerInt(name string, def int64) int64 {
+// brokerInt is the effective value of an integer broker config; its default
+// comes from the definition in internal/meta, the one place defaults live.
+// Every name the broker reads must be defined there with a default
+// (TestBrokerConfigReadsAreDefined checks the source); a name that is not is
+// a programming error, logged, and reads as 0.
+func (b *Broker) brokerInt(name string) int64 {
 	v, err := strconv.ParseInt(b.brokerValue(name), 10, 64)
 	if err != nil {
-		return def
+		b.logger.Error("broker config without an integer value", "config", name, "err", err)
+		return 0
 	}
 	return v
+}
+
+// brokerMs is an integer broker config in milliseconds as a duration.
+func (b *Broker) brokerMs(name string) time.Duration {
+	return time.Duration(b.brokerInt(name)) * time.Millisecond
 }
 
 func (b *Broker) brokerBool(name string) bool { return b.brokerValue(name) == "true" }
@@ -225,7 +237,7 @@ func (b *Broker) logConfig(overrides map[string]string) log.Config {
 	} else {
 		c.TimestampType = log.CreateTime
 	}
-	c.ProducerIDExpirationMs = b.brokerInt("producer.id.expiration.ms", c.ProducerIDExpirationMs)
+	c.ProducerIDExpirationMs = b.brokerInt("producer.id.expiration.ms")
 	lifecycleConfig(&c, overrides, bc) // retention and compaction (lifecycle.go)
 	return c
 }

@@ -48,8 +48,8 @@ type txnWiring struct {
 // partition logs that the transaction log does not account for.
 func (b *Broker) openTxns() error {
 	b.txns = &txnWiring{coord: txn.New(txn.Config{
-		MaxTimeout:     time.Duration(b.brokerInt("transaction.max.timeout.ms", 900000)) * time.Millisecond,
-		IDExpiration:   time.Duration(b.brokerInt("transactional.id.expiration.ms", 604800000)) * time.Millisecond,
+		MaxTimeout:     b.brokerMs("transaction.max.timeout.ms"),
+		IDExpiration:   b.brokerMs("transactional.id.expiration.ms"),
 		NextProducerID: b.pids.next,
 		Persist:        b.persistTxn,
 	})}
@@ -90,7 +90,7 @@ func (b *Broker) openTxns() error {
 func (b *Broker) persistTxn(id string, key, value []byte) error {
 	t := b.topic(txn.TopicName)
 	if t == nil {
-		n := int32(b.brokerInt("transaction.state.log.num.partitions", 50))
+		n := int32(b.brokerInt("transaction.state.log.num.partitions"))
 		_, err := b.createTopic(meta.Topic{Name: txn.TopicName, Partitions: n, Internal: true,
 			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
 		if err != nil && b.topic(txn.TopicName) == nil {

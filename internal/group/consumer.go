@@ -247,8 +247,30 @@ func (cg *cgroup) signature(ts topicSnapshot) string {
 	return b.String()
 }
 
-func (c *Coordinator) heartbeatInterval() int32 {
-	return int32(c.cfg.ConsumerHeartbeatInterval / time.Millisecond)
+// groupTimeouts is a consumer group's session timeout and heartbeat
+// interval: its group configs where set, else the broker's.
+func (c *Coordinator) groupTimeouts(groupID string) (session, heartbeat time.Duration) {
+	session, heartbeat = c.cfg.ConsumerSessionTimeout, c.cfg.ConsumerHeartbeatInterval
+	if c.cfg.GroupTimeouts != nil {
+		s, h := c.cfg.GroupTimeouts(groupID)
+		if s > 0 {
+			session = s
+		}
+		if h > 0 {
+			heartbeat = h
+		}
+	}
+	return session, heartbeat
+}
+
+func (c *Coordinator) heartbeatInterval(groupID string) int32 {
+	_, h := c.groupTimeouts(groupID)
+	return int32(h / time.Millisecond)
+}
+
+func (c *Coordinator) sessionTimeout(groupID string) time.Duration {
+	s, _ := c.groupTimeouts(groupID)
+	return s
 }
 
 func (c *Coordinator) supportedAssignor(name string) bool {
@@ -308,7 +330,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	c.mu.Lock()
 	defer c.unlock()
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	resp.HeartbeatIntervalMillis = c.heartbeatInterval()
+	resp.HeartbeatIntervalMillis = c.heartbeatInterval(req.Group)
 	if c.closed {
 		return cgError(resp, kerr.NotCoordinator, "")
 	}
@@ -409,7 +431,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	if changed {
 		cg.epoch++
 	}
-	m.deadline = now.Add(c.cfg.ConsumerSessionTimeout)
+	m.deadline = now.Add(c.sessionTimeout(g.id))
 	c.schedule(m.deadline)
 
 	if cg.assignmentEpoch < cg.epoch {
@@ -522,7 +544,7 @@ func (c *Coordinator) consumerJoin(g *group, req *kmsg.ConsumerGroupHeartbeatReq
 	m = &cmember{id: id, instanceID: instance, assigned: assignment{}, revoking: assignment{},
 		rebalanceTimeout: time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond}
 	if m.rebalanceTimeout <= 0 {
-		m.rebalanceTimeout = c.cfg.ConsumerSessionTimeout
+		m.rebalanceTimeout = c.sessionTimeout(g.id)
 	}
 	cg.members[id] = m
 	if instance != "" {
@@ -640,7 +662,7 @@ func (c *Coordinator) staticLeave(g *group, m *cmember, now time.Time) {
 	if m.state == memberUnrevoked {
 		m.state = memberStable
 	}
-	m.deadline = now.Add(c.cfg.ConsumerSessionTimeout)
+	m.deadline = now.Add(c.sessionTimeout(g.id))
 	c.schedule(m.deadline)
 	c.cfg.Logger.Debug("static member left temporarily", "group", g.id, "member", m.id, "instance", m.instanceID)
 }

@@ -42,6 +42,11 @@ type Config struct {
 	// 45s); ConsumerHeartbeatInterval is
 	// group.consumer.heartbeat.interval.ms (default 5s).
 	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
+	// GroupTimeouts, when set, gives a consumer group's own
+	// consumer.session.timeout.ms and consumer.heartbeat.interval.ms (KIP-848
+	// group configs); a zero duration means the broker-wide value above. It
+	// is called under the coordinator's mutex and must not call back.
+	GroupTimeouts func(groupID string) (session, heartbeat time.Duration)
 	// ConsumerAssignors is group.consumer.assignors, the first being the
 	// default (default uniform, range; only those two exist).
 	ConsumerAssignors []string

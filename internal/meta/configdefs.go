@@ -49,6 +49,9 @@ var sourceNames = [...]string{"UNKNOWN", "DYNAMIC_TOPIC_CONFIG", "DYNAMIC_BROKER
 
 // String is Kafka's name of the source.
 func (s ConfigSource) String() string {
+	if s == SourceGroupConfig {
+		return "GROUP_CONFIG"
+	}
 	if s < 0 || int(s) >= len(sourceNames) {
 		return "UNKNOWN"
 	}
@@ -65,6 +68,9 @@ type ConfigDef struct {
 	Sensitive  bool
 	// ReadOnly marks broker configs that cannot be altered dynamically.
 	ReadOnly bool
+	// PerBroker marks dynamic broker configs Kafka allows only per broker
+	// (resource name = node id), never at the cluster-default level.
+	PerBroker bool
 	// BrokerSynonym is, for topic configs, the broker config that supplies the
 	// default (the head of its fallback chain, see brokerChain).
 	BrokerSynonym string
@@ -147,6 +153,6 @@ func BrokerConfigs() []ConfigDef { return slices.Clone(brokerDefsSorted) }
 var (
 	topicDefs        = buildDefs(topicSpecs)
 	topicDefsSorted  = sortedDefs(topicDefs)
-	brokerDefs       = buildDefs(brokerSpecs)
+	brokerDefs       = buildDefs(slices.Concat(brokerSpecs, inertBrokerSpecs, groupBrokerSpecs))
 	brokerDefsSorted = sortedDefs(brokerDefs)
 )

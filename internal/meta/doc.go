@@ -1,8 +1,9 @@
 // Package meta holds the broker's cluster metadata: Kafka's topic and broker
 // config definitions (names, types, defaults, documentation, validation),
+// the KIP-848 group config definitions (groupconfigs.go),
 // the resolution of effective configs with Kafka's precedence and synonym
 // reporting, topic-name validation, and the durable Store that persists
-// topics, the cluster ID and dynamic broker configs.
+// topics, the cluster ID, dynamic broker configs and group configs.
 //
 // Config behaviour follows Apache Kafka 4.0: DescribeConfigs, AlterConfigs,
 // IncrementalAlterConfigs and CreateTopics handlers can answer from

@@ -40,6 +40,8 @@ type payload struct {
 	ClusterID     string            `json:"cluster_id"`
 	Topics        []topicRecord     `json:"topics"`
 	BrokerDynamic map[string]string `json:"broker_dynamic"`
+	// GroupConfigs are the dynamic group configs (KIP-848), by group id.
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 }
 
 type topicRecord struct {
@@ -56,10 +58,11 @@ type state struct {
 	topics        map[string]Topic
 	byID          map[[16]byte]string
 	brokerDynamic map[string]string
+	groupConfigs  map[string]map[string]string
 }
 
 func newState(clusterID string) *state {
-	return &state{clusterID: clusterID, topics: map[string]Topic{}, byID: map[[16]byte]string{}, brokerDynamic: map[string]string{}}
+	return &state{clusterID: clusterID, topics: map[string]Topic{}, byID: map[[16]byte]string{}, brokerDynamic: map[string]string{}, groupConfigs: map[string]map[string]string{}}
 }
 
 func (st *state) clone() *state {
@@ -69,6 +72,9 @@ func (st *state) clone() *state {
 	}
 	maps.Copy(c.byID, st.byID)
 	maps.Copy(c.brokerDynamic, st.brokerDynamic)
+	for g, cfg := range st.groupConfigs {
+		c.groupConfigs[g] = maps.Clone(cfg)
+	}
 	return c
 }
 
@@ -79,7 +85,7 @@ func (st *state) add(t Topic) {
 
 // encodeState renders st in the file format.
 func encodeState(st *state) ([]byte, error) {
-	p := payload{ClusterID: st.clusterID, Topics: []topicRecord{}, BrokerDynamic: st.brokerDynamic}
+	p := payload{ClusterID: st.clusterID, Topics: []topicRecord{}, BrokerDynamic: st.brokerDynamic, GroupConfigs: st.groupConfigs}
 	for _, name := range slices.Sorted(maps.Keys(st.topics)) {
 		t := st.topics[name]
 		p.Topics = append(p.Topics, topicRecord{Name: t.Name, ID: encodeUUID(t.ID), Partitions: t.Partitions, Internal: t.Internal, Configs: t.Configs})
@@ -99,6 +105,9 @@ func decodeState(data []byte) (*state, error) {
 	}
 	st := newState(p.ClusterID)
 	maps.Copy(st.brokerDynamic, p.BrokerDynamic)
+	for g, cfg := range p.GroupConfigs {
+		st.groupConfigs[g] = maps.Clone(cfg)
+	}
 	for i, r := range p.Topics {
 		t, err := r.topic()
 		if err != nil {

@@ -269,6 +269,27 @@ func (s *Store) SetBrokerDynamic(cfg map[string]string) error {
 	})
 }
 
+// GroupConfigs returns a copy of a group's dynamic configs (nil when none).
+func (s *Store) GroupConfigs(group string) map[string]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return maps.Clone(s.st.groupConfigs[group])
+}
+
+// SetGroupConfigs replaces a group's dynamic configs with cfg (validated by
+// the caller with ValidateGroupConfigs); an empty cfg removes the group's
+// entry.
+func (s *Store) SetGroupConfigs(group string, cfg map[string]string) error {
+	return s.mutate(func(st *state) error {
+		if len(cfg) == 0 {
+			delete(st.groupConfigs, group)
+		} else {
+			st.groupConfigs[group] = maps.Clone(cfg)
+		}
+		return nil
+	})
+}
+
 // unusedID returns a random topic ID no topic in st has.
 func unusedID(st *state) [16]byte {
 	for {
