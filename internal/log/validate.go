@@ -69,6 +69,9 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	if err != nil {
 		return h, err
 	}
+	if w.errs != nil {
+		return h, w.errs
+	}
 
 	if createTime && (h.MaxTimestamp != w.maxTs || h.LogAppendTime()) {
 		h.MaxTimestamp = w.maxTs
@@ -82,7 +85,10 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 }
 
 // tsWalker is the per-record validation: offset deltas in order, the
-// largest timestamp, and optionally each CreateTime within [lo, hi].
+// largest timestamp, and optionally each CreateTime within [lo, hi] and a
+// key on every record. Bad keys and timestamps do not stop the walk: like
+// Kafka's LogValidator it checks every record and lists the bad ones in
+// errs (a key error first, as Kafka checks the key before the timestamp).
 type tsWalker struct {
 	h           *BatchHeader
 	next        int32
@@ -90,26 +96,34 @@ type tsWalker struct {
 	checkBounds bool
 	lo, hi      int64
 	requireKey  bool // compacted topic: every record needs a key
+	errs        *RecordErrors
 }
 
 func (w *tsWalker) visit(r rawRecord) error {
 	if r.offsetDelta != w.next {
 		return invalidf("record %d has offset delta %d", w.next, r.offsetDelta)
 	}
-	if w.requireKey && r.key == nil {
-		return invalidf("compacted topic cannot accept a record without a key (record %d)", w.next)
-	}
+	i := w.next
 	ts := w.h.FirstTimestamp + r.timestampDelta
-	if w.next == 0 || ts > w.maxTs {
+	if i == 0 || ts > w.maxTs {
 		w.maxTs = ts
 	}
 	w.next++
+	switch {
+	case w.requireKey && r.key == nil:
+		w.fail(recordErr{index: i})
 	// -1 means "no timestamp", which Kafka lets through.
-	if w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi) {
-		return fmt.Errorf("%w: record %d has timestamp %d, allowed [%d, %d]",
-			ErrInvalidTimestamp, w.next-1, ts, w.lo, w.hi)
+	case w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi):
+		w.fail(recordErr{index: i, timestamp: true, ts: ts, offset: w.h.BaseOffset + int64(r.offsetDelta)})
 	}
 	return nil
+}
+
+func (w *tsWalker) fail(r recordErr) {
+	if w.errs == nil {
+		w.errs = &RecordErrors{lo: w.lo, hi: w.hi}
+	}
+	w.errs.add(r)
 }
 
 // satAdd returns a+b, saturating instead of overflowing.
