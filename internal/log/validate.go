@@ -52,7 +52,7 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	}
 
 	createTime := cfg.TimestampType == CreateTime
-	w := tsWalker{h: &h, requireKey: cfg.Compact, checkBounds: createTime &&
+	w := tsWalker{firstTs: h.FirstTimestamp, baseOffset: h.BaseOffset, requireKey: cfg.Compact, checkBounds: createTime &&
 		(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
 	if w.checkBounds {
 		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
@@ -90,13 +90,15 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 // Kafka's LogValidator it checks every record and lists the bad ones in
 // errs (a key error first, as Kafka checks the key before the timestamp).
 type tsWalker struct {
-	h           *BatchHeader
-	next        int32
-	maxTs       int64
-	checkBounds bool
-	lo, hi      int64
-	requireKey  bool // compacted topic: every record needs a key
-	errs        *RecordErrors
+	// The batch's, by value: w.errs is returned, and a pointer in w
+	// would move the header to the heap.
+	firstTs, baseOffset int64
+	next                int32
+	maxTs               int64
+	checkBounds         bool
+	lo, hi              int64
+	requireKey          bool // compacted topic: every record needs a key
+	errs                *RecordErrors
 }
 
 func (w *tsWalker) visit(r rawRecord) error {
@@ -104,7 +106,7 @@ func (w *tsWalker) visit(r rawRecord) error {
 		return invalidf("record %d has offset delta %d", w.next, r.offsetDelta)
 	}
 	i := w.next
-	ts := w.h.FirstTimestamp + r.timestampDelta
+	ts := w.firstTs + r.timestampDelta
 	if i == 0 || ts > w.maxTs {
 		w.maxTs = ts
 	}
@@ -114,7 +116,7 @@ func (w *tsWalker) visit(r rawRecord) error {
 		w.fail(recordErr{index: i})
 	// -1 means "no timestamp", which Kafka lets through.
 	case w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi):
-		w.fail(recordErr{index: i, timestamp: true, ts: ts, offset: w.h.BaseOffset + int64(r.offsetDelta)})
+		w.fail(recordErr{index: i, timestamp: true, ts: ts, offset: w.baseOffset + int64(r.offsetDelta)})
 	}
 	return nil
 }
