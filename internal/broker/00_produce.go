@@ -6,7 +6,7 @@ package broker
 // * acks 0, 1 and -1 (all); any other value is INVALID_REQUIRED_ACKS. With
 //   one replica, acks=all completes when the log has taken the batch (and,
 //   when the topic's flush.messages asks for it, fsynced it).
-// * v3+: one v2 record batch per partition (another magic is
+// * v3+: one v2 record batch per partition (magic 0 or 1 is
 //   INVALID_RECORD, as Kafka's request validation), validated by the log
 //   (CRC-32C, lengths, record count, compression) and stored as sent;
 //   errors are per partition: CORRUPT_MESSAGE, INVALID_RECORD,
@@ -109,8 +109,9 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			return
 		}
 		records = v2
-	} else if len(records) > log.MagicOffset && records[log.MagicOffset] != 2 {
-		// As Kafka's ProduceRequest.validateRecords, before the log.
+	} else if len(records) > log.MagicOffset && (records[log.MagicOffset] == 0 || records[log.MagicOffset] == 1) {
+		// As Kafka's ProduceRequest.validateRecords, before the log (a
+		// magic above 2 is CORRUPT_MESSAGE there and here).
 		sp.ErrorCode = kerr.InvalidRecord.Code
 		sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", r.version))
 		return

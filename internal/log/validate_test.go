@@ -3,8 +3,10 @@ package log
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -249,5 +251,40 @@ func TestProducerDeleteHorizonRefused(t *testing.T) {
 	cfg := DefaultConfig()
 	if _, err := validateBatch(b, &cfg, 1_700_000_000_000); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("producer batch with the delete horizon bit: %v", err)
+	}
+}
+
+// Every record is checked; the list of bad ones stops at MaxRecordErrors
+// while Total counts them all, and the partition is named as Kafka prints
+// it.
+func TestRecordErrorsBounded(t *testing.T) {
+	n := MaxRecordErrors + 5
+	var keyless []legacyTestMsg
+	for range n {
+		keyless = append(keyless, legacyTestMsg{value: []byte("v")})
+	}
+	b, err := upConvert(legacyTestSet(t, 1, CodecNone, keyless...), math.MaxInt64, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Compact = true
+	cfg.MaxMessageBytes = 1 << 30
+	l := mustOpen(t, testOpts(t, cfg))
+	_, err = l.Append(b)
+	var re *RecordErrors
+	if !errors.As(err, &re) || !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("append: %v", err)
+	}
+	recs := re.Records()
+	if re.Total != n || len(recs) != MaxRecordErrors || recs[MaxRecordErrors-1].Index != MaxRecordErrors-1 {
+		t.Fatalf("total %d, %d listed", re.Total, len(recs))
+	}
+	want := "Compacted topic cannot accept message without key in topic partition topic-0"
+	if recs[0].Message != want || !strings.Contains(err.Error(), fmt.Sprintf("due to %d record errors in total", n)) {
+		t.Fatalf("message %q; error %q", recs[0].Message, err)
+	}
+	if l.HighWatermark() != 0 {
+		t.Fatal("refused batch appended")
 	}
 }
