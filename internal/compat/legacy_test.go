@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/sluice-io/sluice/internal/log"
 )
 
@@ -52,5 +54,100 @@ func TestKcatStoresCompressedBatches(t *testing.T) {
 		if n := strings.Count(out, "=value"); n != 100 {
 			t.Fatalf("%s: consumed %d records:\n%s", name, n, out)
 		}
+	}
+}
+
+// Old clients speak message formats 0 and 1: sarama configured as Kafka
+// 0.8.2 (Produce v0, magic 0), 0.9 (Produce v1, magic 0) and 0.10.0
+// (Produce v2, magic 1) produces with each codec it has there; the records
+// are stored as v2 batches of that codec, and a 0.10.1 consumer (Fetch v3,
+// down-converted to magic 1) reads them back.
+func TestSaramaLegacyMessageFormats(t *testing.T) {
+	s := startServer(t, "")
+	type tc struct {
+		version sarama.KafkaVersion
+		codec   sarama.CompressionCodec
+	}
+	var cases []tc
+	for _, v := range []sarama.KafkaVersion{sarama.V0_8_2_0, sarama.V0_9_0_0, sarama.V0_10_0_0} {
+		for _, c := range []sarama.CompressionCodec{sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy, sarama.CompressionLZ4} {
+			if c == sarama.CompressionLZ4 && !v.IsAtLeast(sarama.V0_10_0_0) {
+				continue // sarama has lz4 from 0.10 (message format 1) on
+			}
+			cases = append(cases, tc{v, c})
+		}
+	}
+	for _, c := range cases {
+		topic := fmt.Sprintf("sl-%s-%s", strings.ReplaceAll(c.version.String(), ".", "_"), c.codec)
+		t.Run(topic, func(t *testing.T) {
+			cfg := sarama.NewConfig()
+			cfg.Version = c.version
+			cfg.Producer.RequiredAcks = sarama.WaitForAll
+			cfg.Producer.Return.Successes = true
+			cfg.Producer.Compression = c.codec
+			cfg.Producer.Flush.Messages = 10 // batches of 10 messages
+			cfg.Producer.Flush.Frequency = time.Second
+			prod, err := sarama.NewSyncProducer([]string{s.addr}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			var msgs []*sarama.ProducerMessage
+			for i := range 30 {
+				msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: 0,
+					Key: sarama.StringEncoder(fmt.Sprint("k", i)), Value: sarama.StringEncoder(fmt.Sprint("v", i))})
+			}
+			if err := prod.SendMessages(msgs); err != nil {
+				t.Fatal(err)
+			}
+
+			data, err := os.ReadFile(filepath.Join(s.dir, topic+"-0", "00000000000000000000.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			records := 0
+			for len(data) > 0 {
+				h, err := log.ParseBatchHeader(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.Compression() != int8(c.codec) {
+					t.Fatalf("batch at offset %d has codec %d, want %d", h.BaseOffset, h.Compression(), c.codec)
+				}
+				records += int(h.NumRecords)
+				data = data[h.Size():]
+			}
+			if records != 30 {
+				t.Fatalf("%d records stored", records)
+			}
+
+			ccfg := sarama.NewConfig()
+			ccfg.Version = sarama.V0_10_1_0 // Fetch v3
+			cons, err := sarama.NewConsumer([]string{s.addr}, ccfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cons.Close()
+			pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			for i := range 30 {
+				select {
+				case m := <-pc.Messages():
+					if m.Offset != int64(i) || string(m.Key) != fmt.Sprint("k", i) || string(m.Value) != fmt.Sprint("v", i) {
+						t.Fatalf("consumed %s=%s at %d, want k%d=v%d", m.Key, m.Value, m.Offset, i, i)
+					}
+					if c.version.IsAtLeast(sarama.V0_10_0_0) && m.Timestamp.IsZero() {
+						t.Fatalf("offset %d lost its timestamp", m.Offset)
+					}
+				case err := <-pc.Errors():
+					t.Fatal(err)
+				case <-time.After(30 * time.Second):
+					t.Fatalf("consumed %d of 30", i)
+				}
+			}
+		})
 	}
 }
