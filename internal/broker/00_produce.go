@@ -12,7 +12,8 @@ package broker
 //   errors are per partition: CORRUPT_MESSAGE, INVALID_RECORD,
 //   MESSAGE_TOO_LARGE, INVALID_TIMESTAMP, OUT_OF_ORDER_SEQUENCE_NUMBER,
 //   INVALID_PRODUCER_EPOCH, KAFKA_STORAGE_ERROR, UNKNOWN_TOPIC_OR_PARTITION
-//   (UNKNOWN_TOPIC_ID, v13), with base offset -1.
+//   (UNKNOWN_TOPIC_ID, v13), with base offset -1. zstd before v7 is
+//   UNSUPPORTED_COMPRESSION_TYPE.
 // * v0-v2 (for old clients; Kafka 4 dropped them, KIP-896): a message set
 //   of magic 0 or 1, CRC-checked and up-converted to one v2 batch with the
 //   same compression codec (log.UpConvert); magic 0 records have no
@@ -117,6 +118,11 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 		return
 	}
 	if h, err := log.ParseBatchHeader(records); err == nil {
+		if r.version >= 3 && r.version < 7 && h.Magic == 2 && h.Compression() == log.CodecZstd {
+			// Also Kafka's request validation: zstd came with v7.
+			sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+			return
+		}
 		// A transactional id on a non-transactional batch is fine:
 		// Kafka checks the id only for transactional batches.
 		if h.Transactional() && txnID == nil {

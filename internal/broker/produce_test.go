@@ -157,6 +157,36 @@ func TestProduceV3OldMagicIsInvalidRecord(t *testing.T) {
 	}
 }
 
+// zstd came with Produce v7: Kafka refuses it in v3-v6.
+func TestProduceZstdBeforeV7(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "z", 1, nil)
+	b := buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: []byte("v")})
+	// The codec bits only: the check comes before the records are read.
+	binary.BigEndian.PutUint16(b[21:], 4)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	c := rawConn(t, tb.addr)
+	for v := int16(3); v <= 7; v++ {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = v, -1, 5000
+		t0 := kmsg.NewProduceRequestTopic()
+		t0.Topic = "z"
+		p0 := kmsg.NewProduceRequestTopicPartition()
+		p0.Records = b
+		t0.Partitions = append(t0.Partitions, p0)
+		req.Topics = append(req.Topics, t0)
+		p := rawRoundTrip(t, c, "zstd", int32(v), req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		want := kerr.UnsupportedCompressionType.Code
+		if v == 7 {
+			want = kerr.CorruptMessage.Code // reaches the log: not zstd data
+		}
+		if p.ErrorCode != want {
+			t.Fatalf("v%d: %v", v, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+}
+
 // legacyMsg is one message of a hand-built legacy message set.
 type legacyMsg struct {
 	ts         int64
