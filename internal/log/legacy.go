@@ -1,10 +1,12 @@
 package log
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
 )
 
 // Legacy message formats (magic 0 and 1), for Produce v0-v2 and Fetch v0-v3.
@@ -40,11 +42,10 @@ import (
 // up-conversion.
 //
 // LZ4 in magic 0 used a frame whose header checksum covered the frame's
-// magic number too (KIP-57): Kafka writes and expects that broken checksum
-// for magic 0. Sluice does neither: a magic 0 lz4 wrapper is refused on
-// produce (INVALID_RECORD; clients that can send lz4 send Produce v2, magic
-// 1) and a magic 0 fetch gets lz4 batches as uncompressed messages (see
-// DownConvert).
+// magic number too (Kafka's old framing bug, fixed for magic 1 by KIP-57):
+// Kafka ignores the header checksum of magic 0 lz4 frames it reads and
+// writes the broken one when it down-converts to magic 0, and so does
+// Sluice (lz4Magic0Readable, lz4Magic0Broken).
 
 // MagicOffset is the position of the magic byte in a v2 batch and in a
 // legacy message set entry alike.
@@ -176,14 +177,15 @@ func decodeLegacy(b []byte, maxEntry int64, limit int) ([]legacyRecord, int8, in
 		if c != CodecGzip && c != CodecSnappy && c != CodecLz4 {
 			return nil, 0, 0, invalidf("invalid wrapper compression codec %d for message magic %d", c, magic)
 		}
-		if c == CodecLz4 && magic == 0 {
-			return nil, 0, 0, invalidf("lz4 with message magic 0 (its broken frame checksum) is not supported")
-		}
 		codec = c
 		if m.value == nil {
 			return nil, 0, 0, invalidf("compressed wrapper message without a value")
 		}
-		inner, err := decompress(m.value, c, false, limit)
+		value := m.value
+		if c == CodecLz4 && magic == 0 {
+			value = lz4Magic0Readable(value)
+		}
+		inner, err := decompress(value, c, false, limit)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -301,8 +303,8 @@ func finishBatch(b []byte) {
 // returns them for a fetch from offset from) converted to a message set of
 // magic 0 or 1, for Fetch v0-v3: control batches are skipped and record
 // headers dropped, as Kafka does. A compressed batch becomes one wrapper
-// message with the same codec, except lz4 for magic 0, whose records are
-// sent uncompressed (see the note on its framing above). Uncompressed
+// message with the same codec (lz4 for magic 0 in its old framing, see
+// above). Uncompressed
 // messages below from are left out (Kafka's RecordsUtil.downConvert: old
 // consumers expect none), wrappers keep all their records. The first
 // converted batch is always appended; later ones only while the result
@@ -362,7 +364,7 @@ func downConvertBatch(dst []byte, h *BatchHeader, recs []Record, from int64, mag
 		attr = legacyAttrLAT
 	}
 	codec := h.Compression()
-	if codec == CodecNone || (codec == CodecLz4 && magic == 0) {
+	if codec == CodecNone {
 		for _, r := range recs {
 			if r.Offset >= from {
 				dst = appendLegacyMessage(dst, r.Offset, magic, attr, r.Timestamp, r.Key, r.Value)
@@ -383,6 +385,9 @@ func downConvertBatch(dst []byte, h *BatchHeader, recs []Record, from int64, mag
 	value, err := compressArea(nil, codec, inner)
 	if err != nil {
 		return dst, err
+	}
+	if codec == CodecLz4 && magic == 0 {
+		lz4Magic0Broken(value)
 	}
 	if h.LogAppendTime() {
 		maxTs = h.MaxTimestamp
@@ -413,4 +418,81 @@ func appendLegacyMessage(dst []byte, offset int64, magic, attributes int8, ts in
 	be.PutUint32(dst[sizeAt:], uint32(len(dst)-crcAt))
 	be.PutUint32(dst[crcAt:], crc32.ChecksumIEEE(dst[crcAt+4:]))
 	return dst
+}
+
+// lz4 frames: a 4-byte magic number, the descriptor (FLG, BD, an 8-byte
+// content size when FLG bit 3 is set, a 4-byte dictionary id when bit 0 is),
+// then a header checksum byte, the second byte of the XXH32 of the
+// descriptor. Kafka's magic 0 framing hashed the magic number too.
+const lz4FrameMagic = 0x184D2204
+
+// lz4Descriptor returns the length of frame's descriptor, or 0 when frame
+// does not start with a whole lz4 frame header.
+func lz4Descriptor(frame []byte) int {
+	if len(frame) < 7 || binary.LittleEndian.Uint32(frame) != lz4FrameMagic {
+		return 0
+	}
+	n := 2
+	if frame[4]&0x08 != 0 {
+		n += 8
+	}
+	if frame[4]&0x01 != 0 {
+		n += 4
+	}
+	if len(frame) < 4+n+1 {
+		return 0
+	}
+	return n
+}
+
+// lz4Magic0Readable returns frame, or a copy with its header checksum made
+// right: magic 0 frames carry the broken checksum, which Kafka does not
+// check.
+func lz4Magic0Readable(frame []byte) []byte {
+	n := lz4Descriptor(frame)
+	if n == 0 {
+		return frame
+	}
+	if hc := byte(xxh32Short(frame[4:4+n]) >> 8); frame[4+n] != hc {
+		frame = bytes.Clone(frame)
+		frame[4+n] = hc
+	}
+	return frame
+}
+
+// lz4Magic0Broken gives frame the header checksum of Kafka's magic 0
+// framing, in place.
+func lz4Magic0Broken(frame []byte) {
+	if n := lz4Descriptor(frame); n > 0 && 4+n < 16 {
+		frame[4+n] = byte(xxh32Short(frame[:4+n]) >> 8)
+	}
+}
+
+// XXH32 primes.
+const (
+	xxPrime1 uint32 = 2654435761
+	xxPrime2 uint32 = 2246822519
+	xxPrime3 uint32 = 3266489917
+	xxPrime4 uint32 = 668265263
+	xxPrime5 uint32 = 374761393
+)
+
+// xxh32Short is XXH32 (seed 0) of b, which must be shorter than 16 bytes:
+// all an lz4 frame descriptor needs.
+func xxh32Short(b []byte) uint32 {
+	h := xxPrime5 + uint32(len(b))
+	for ; len(b) >= 4; b = b[4:] {
+		h += binary.LittleEndian.Uint32(b) * xxPrime3
+		h = bits.RotateLeft32(h, 17) * xxPrime4
+	}
+	for _, c := range b {
+		h += uint32(c) * xxPrime5
+		h = bits.RotateLeft32(h, 11) * xxPrime1
+	}
+	h ^= h >> 15
+	h *= xxPrime2
+	h ^= h >> 13
+	h *= xxPrime3
+	h ^= h >> 16
+	return h
 }

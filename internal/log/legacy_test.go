@@ -75,9 +75,6 @@ func TestUpConvertKeepsRecordsAndCodec(t *testing.T) {
 	cfg := DefaultConfig()
 	for _, magic := range []int8{0, 1} {
 		for _, codec := range []int8{CodecNone, CodecGzip, CodecSnappy, CodecLz4} {
-			if magic == 0 && codec == CodecLz4 {
-				continue
-			}
 			t.Run(fmt.Sprintf("magic%d-codec%d", magic, codec), func(t *testing.T) {
 				msgs := testMsgs(7)
 				b, err := upConvert(legacyTestSet(t, magic, codec, msgs...), int64(cfg.MaxMessageBytes), 1<<20)
@@ -118,11 +115,7 @@ func TestUpConvertKeepsRecordsAndCodec(t *testing.T) {
 					if err != nil {
 						t.Fatalf("to magic %d: %v", to, err)
 					}
-					wantCodec := codec
-					if to == 0 && codec == CodecLz4 {
-						wantCodec = CodecNone
-					}
-					if gotCodec != wantCodec || gotMagic != to || len(got) != 7 {
+					if gotCodec != codec || gotMagic != to || len(got) != 7 {
 						t.Fatalf("to magic %d: codec %d magic %d, %d records", to, gotCodec, gotMagic, len(got))
 					}
 					for i, r := range got {
@@ -177,7 +170,6 @@ func TestUpConvertRefusesBadSets(t *testing.T) {
 		{"nested compression", legacyEntry(0, 1, CodecGzip, 0, nil, compress(t, CodecGzip, wrapped())), ErrInvalidRecord},
 		{"inner magic differs", legacyEntry(0, 1, CodecGzip, 0, nil, compress(t, CodecGzip, legacyEntry(0, 0, 0, 0, nil, []byte("v")))), ErrInvalidRecord},
 		{"zstd", legacyEntry(0, 1, CodecZstd, 0, nil, compress(t, CodecZstd, good())), ErrInvalidRecord},
-		{"magic 0 lz4", legacyEntry(0, 0, CodecLz4, 0, nil, compress(t, CodecLz4, legacyEntry(0, 0, 0, 0, nil, []byte("v")))), ErrInvalidRecord},
 		{"empty wrapper", legacyEntry(0, 1, CodecGzip, 0, nil, compress(t, CodecGzip, nil)), ErrInvalidRecord},
 		{"null wrapper value", legacyEntry(0, 1, CodecGzip, 0, nil, nil), ErrInvalidRecord},
 		{"bad inner crc", legacyEntry(0, 1, CodecGzip, 0, nil, compress(t, CodecGzip, func() []byte { b := good(); b[len(b)-1] ^= 1; return b }())), ErrCorrupt},
@@ -362,5 +354,54 @@ func TestUpConvertXerialSnappy(t *testing.T) {
 	}
 	if recs, err := DecodeRecords(b); err != nil || len(recs) != 3 {
 		t.Fatalf("%d records, %v", len(recs), err)
+	}
+}
+
+// Magic 0 lz4 frames carry Kafka's broken header checksum (it hashed the
+// frame's magic number too): read whatever the checksum, and written
+// broken, as Kafka.
+func TestLz4Magic0Framing(t *testing.T) {
+	frame := compress(t, CodecLz4, []byte("hello hello hello"))
+	n := lz4Descriptor(frame)
+	if n != 2 {
+		t.Fatalf("descriptor of %d bytes", n)
+	}
+	// xxh32Short agrees with the lz4 library's proper checksum.
+	if got := byte(xxh32Short(frame[4:4+n]) >> 8); got != frame[4+n] {
+		t.Fatalf("header checksum %#x, library wrote %#x", got, frame[4+n])
+	}
+	broken := bytes.Clone(frame)
+	lz4Magic0Broken(broken)
+	if broken[4+n] == frame[4+n] {
+		t.Fatal("broken checksum equals the proper one")
+	}
+	if _, err := decompress(broken, CodecLz4, false, 1<<20); err == nil {
+		t.Fatal("the library accepted the broken checksum")
+	}
+	if out, err := decompress(lz4Magic0Readable(broken), CodecLz4, false, 1<<20); err != nil || string(out) != "hello hello hello" {
+		t.Fatalf("%q, %v", out, err)
+	}
+
+	// Up-conversion reads either; down-conversion writes the broken one.
+	inner := legacyTestSet(t, 0, CodecNone, testMsgs(3)...)
+	for _, f := range [][]byte{compress(t, CodecLz4, inner), func() []byte { b := compress(t, CodecLz4, inner); lz4Magic0Broken(b); return b }()} {
+		b, err := upConvert(legacyEntry(2, 0, CodecLz4, 0, nil, f), 1<<20, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := DownConvert(nil, b, 0, 0, math.MaxInt32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := parseLegacyEntry(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.attributes&attrCodecMask != CodecLz4 {
+			t.Fatalf("codec %d", m.attributes&attrCodecMask)
+		}
+		if _, err := decompress(m.value, CodecLz4, false, 1<<20); err == nil {
+			t.Fatal("down-converted magic 0 lz4 has a proper header checksum")
+		}
 	}
 }
