@@ -98,11 +98,20 @@ type RecordError struct {
 }
 
 type recordErr struct {
-	index     int32
-	timestamp bool // else a keyless record on a compacted topic
-	ts        int64
-	offset    int64
+	index  int32
+	kind   uint8
+	ts     int64
+	offset int64
+	// key and value sizes, for errLogAppendTime's message
+	keyLen, valueLen int
 }
+
+// Kinds of record error.
+const (
+	errNoKey         = iota // a keyless record on a compacted topic
+	errTimestamp            // a CreateTime out of range (INVALID_TIMESTAMP)
+	errLogAppendTime        // a producer's LogAppendTime batch (INVALID_TIMESTAMP)
+)
 
 func (e *RecordErrors) add(r recordErr) {
 	e.Total++
@@ -113,7 +122,7 @@ func (e *RecordErrors) add(r recordErr) {
 
 func (e *RecordErrors) anyTimestamp() bool {
 	for _, r := range e.errs {
-		if r.timestamp {
+		if r.kind != errNoKey {
 			return true
 		}
 	}
@@ -131,9 +140,14 @@ func (e *RecordErrors) Records() []RecordError {
 }
 
 func (e *RecordErrors) message(r recordErr) string {
-	if r.timestamp {
+	switch r.kind {
+	case errTimestamp:
 		return fmt.Sprintf("Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
 			r.ts, r.offset, e.lo, e.hi)
+	case errLogAppendTime:
+		// The record as Kafka's DefaultRecord prints itself.
+		return fmt.Sprintf("Invalid timestamp type in message DefaultRecord(offset=%d, timestamp=%d, key=%d bytes, value=%d bytes). "+
+			"Producer should not set timestamp type to LogAppendTime.", r.offset, r.ts, r.keyLen, r.valueLen)
 	}
 	return "Compacted topic cannot accept message without key in topic partition " + e.Partition
 }

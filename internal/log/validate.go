@@ -52,8 +52,9 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	}
 
 	createTime := cfg.TimestampType == CreateTime
-	w := tsWalker{firstTs: h.FirstTimestamp, baseOffset: h.BaseOffset, requireKey: cfg.Compact, checkBounds: createTime &&
-		(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
+	w := tsWalker{firstTs: h.FirstTimestamp, baseOffset: h.BaseOffset, maxTs: h.MaxTimestamp, requireKey: cfg.Compact,
+		producerLAT: !createTime && h.LogAppendTime(), checkBounds: createTime &&
+			(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
 	if w.checkBounds {
 		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
 		w.hi = satAdd(now, max(cfg.TimestampAfterMaxMs, 0))
@@ -98,7 +99,10 @@ type tsWalker struct {
 	checkBounds         bool
 	lo, hi              int64
 	requireKey          bool // compacted topic: every record needs a key
-	errs                *RecordErrors
+	// producerLAT: the producer marked its batch LogAppendTime on a
+	// LogAppendTime topic, which Kafka refuses record by record.
+	producerLAT bool
+	errs        *RecordErrors
 }
 
 func (w *tsWalker) visit(r rawRecord) error {
@@ -107,6 +111,17 @@ func (w *tsWalker) visit(r rawRecord) error {
 	}
 	i := w.next
 	ts := w.firstTs + r.timestampDelta
+	if w.producerLAT {
+		// Its records' timestamp is the batch's maxTimestamp, kept.
+		w.next++
+		if w.requireKey && r.key == nil {
+			w.fail(recordErr{index: i})
+		} else {
+			w.fail(recordErr{index: i, kind: errLogAppendTime, ts: w.maxTs, offset: w.baseOffset + int64(r.offsetDelta),
+				keyLen: len(r.key), valueLen: len(r.value)})
+		}
+		return nil
+	}
 	if i == 0 || ts > w.maxTs {
 		w.maxTs = ts
 	}
@@ -116,7 +131,7 @@ func (w *tsWalker) visit(r rawRecord) error {
 		w.fail(recordErr{index: i})
 	// -1 means "no timestamp", which Kafka lets through.
 	case w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi):
-		w.fail(recordErr{index: i, timestamp: true, ts: ts, offset: w.baseOffset + int64(r.offsetDelta)})
+		w.fail(recordErr{index: i, kind: errTimestamp, ts: ts, offset: w.baseOffset + int64(r.offsetDelta)})
 	}
 	return nil
 }

@@ -288,3 +288,29 @@ func TestRecordErrorsBounded(t *testing.T) {
 		t.Fatal("refused batch appended")
 	}
 }
+
+// On a LogAppendTime topic a producer's batch marked LogAppendTime is
+// refused record by record (Kafka's validateTimestamp), INVALID_TIMESTAMP.
+func TestProducerLogAppendTimeOnLogAppendTimeTopic(t *testing.T) {
+	s := plain(2)
+	s.attrs = attrLogAppendTime
+	b := build(t, s)
+	cfg := DefaultConfig()
+	cfg.TimestampType = LogAppendTime
+	_, err := validateBatch(b, &cfg, 1_700_000_000_000)
+	var re *RecordErrors
+	if !errors.As(err, &re) || !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("got %v", err)
+	}
+	recs := re.Records()
+	want := "Invalid timestamp type in message DefaultRecord(offset=1, timestamp=1000, key=2 bytes, value=10 bytes). " +
+		"Producer should not set timestamp type to LogAppendTime."
+	if len(recs) != 2 || recs[1].Index != 1 || recs[1].Message != want ||
+		err.Error() != "One or more records have been rejected due to invalid timestamp" {
+		t.Fatalf("%+v: %v", recs, err)
+	}
+	// Without the attribute the batch is fine.
+	if _, err := validateBatch(build(t, plain(2)), &cfg, 1_700_000_000_000); err != nil {
+		t.Fatal(err)
+	}
+}
