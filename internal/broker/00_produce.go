@@ -18,8 +18,9 @@ package broker
 //   of magic 0 or 1, CRC-checked and up-converted to one v2 batch with the
 //   same compression codec (log.UpConvert); magic 0 records have no
 //   timestamp (-1).
-// * Keyless records on a compacted topic and CreateTime timestamps out of
-//   range are checked on every record: the batch fails with INVALID_RECORD
+// * Keyless records on a compacted topic, CreateTime timestamps out of
+//   range and a producer's LogAppendTime batch on a LogAppendTime topic are
+//   checked on every record: the batch fails with INVALID_RECORD
 //   (INVALID_TIMESTAMP if any timestamp is bad) and Kafka's message, and
 //   v8+ lists each bad record in record_errors (index and message), so
 //   clients fail only those.
