@@ -488,3 +488,47 @@ func TestLegacyProduceBadCRC(t *testing.T) {
 		t.Fatalf("high watermark %d", hw)
 	}
 }
+
+// ListOffsets v0 (old consumers, with Fetch v0-v2) answers Kafka's legacy
+// offset lists: the log end offset and segment base offsets, newest first.
+func TestListOffsetsV0(t *testing.T) {
+	clk := &testClock{t: time.UnixMilli(1_700_000_000_000)}
+	tb := startBrokerWith(t, Config{Now: clk.Now})
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "lo", 1, map[string]*string{"segment.ms": strp("1000")})
+	for _, n := range []int{2, 2, 1} { // segments at 0, 2 and 4
+		var recs []rawRecord
+		for range n {
+			recs = append(recs, rawRecord{value: []byte("v")})
+		}
+		if p := produceRaw(t, tb, cl, "lo", 0, buildBatch(-1, -1, -1, clk.Now().UnixMilli(), recs...)); p.ErrorCode != 0 {
+			t.Fatal(kerr.ErrorForCode(p.ErrorCode))
+		}
+		clk.Advance(2 * time.Second)
+	}
+	c := rawConn(t, tb.addr)
+	for i, tc := range []struct {
+		ts   int64
+		max  int32
+		want []int64
+	}{
+		{-1, 10, []int64{5, 4, 2, 0}},
+		{-1, 1, []int64{5}},
+		{-2, 10, []int64{0}},
+		{math.MaxInt64, 2, []int64{5, 4}},
+		{0, 10, []int64{}}, // every segment was written after 1970
+	} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.Version = 0
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "lo"
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp, rp.MaxNumOffsets = tc.ts, tc.max
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		p := rawRoundTrip(t, c, "old", int32(i), req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || !slices.Equal(p.OldStyleOffsets, tc.want) {
+			t.Fatalf("ts %d max %d: %v %v, want %v", tc.ts, tc.max, kerr.ErrorForCode(p.ErrorCode), p.OldStyleOffsets, tc.want)
+		}
+	}
+}

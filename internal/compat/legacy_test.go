@@ -60,8 +60,9 @@ func TestKcatStoresCompressedBatches(t *testing.T) {
 // Old clients speak message formats 0 and 1: sarama configured as Kafka
 // 0.8.2 (Produce v0, magic 0), 0.9 (Produce v1, magic 0) and 0.10.0
 // (Produce v2, magic 1) produces with each codec it has there; the records
-// are stored as v2 batches of that codec, and a 0.10.1 consumer (Fetch v3,
-// down-converted to magic 1) reads them back.
+// are stored as v2 batches of that codec, and consumers of the same version
+// (ListOffsets v0; Fetch v0, v1 and v2, down-converted to magic 0, 0 and 1)
+// and of 0.10.1 (Fetch v3, magic 1) read them back.
 func TestSaramaLegacyMessageFormats(t *testing.T) {
 	s := startServer(t, "")
 	type tc struct {
@@ -121,33 +122,42 @@ func TestSaramaLegacyMessageFormats(t *testing.T) {
 				t.Fatalf("%d records stored", records)
 			}
 
-			ccfg := sarama.NewConfig()
-			ccfg.Version = sarama.V0_10_1_0 // Fetch v3
-			cons, err := sarama.NewConsumer([]string{s.addr}, ccfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cons.Close()
-			pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pc.Close()
-			for i := range 30 {
-				select {
-				case m := <-pc.Messages():
-					if m.Offset != int64(i) || string(m.Key) != fmt.Sprint("k", i) || string(m.Value) != fmt.Sprint("v", i) {
-						t.Fatalf("consumed %s=%s at %d, want k%d=v%d", m.Key, m.Value, m.Offset, i, i)
-					}
-					if c.version.IsAtLeast(sarama.V0_10_0_0) && m.Timestamp.IsZero() {
-						t.Fatalf("offset %d lost its timestamp", m.Offset)
-					}
-				case err := <-pc.Errors():
-					t.Fatal(err)
-				case <-time.After(30 * time.Second):
-					t.Fatalf("consumed %d of 30", i)
-				}
+			// Consumed as the producing version does (ListOffsets v0,
+			// Fetch v0, v1 or v2) and as 0.10.1 (Fetch v3).
+			for _, cv := range []sarama.KafkaVersion{c.version, sarama.V0_10_1_0} {
+				consumeLegacy(t, s.addr, topic, cv, c.version.IsAtLeast(sarama.V0_10_0_0) && cv.IsAtLeast(sarama.V0_10_0_0))
 			}
 		})
+	}
+}
+
+func consumeLegacy(t *testing.T, addr, topic string, version sarama.KafkaVersion, timestamps bool) {
+	t.Helper()
+	ccfg := sarama.NewConfig()
+	ccfg.Version = version
+	cons, err := sarama.NewConsumer([]string{addr}, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for i := range 30 {
+		select {
+		case m := <-pc.Messages():
+			if m.Offset != int64(i) || string(m.Key) != fmt.Sprint("k", i) || string(m.Value) != fmt.Sprint("v", i) {
+				t.Fatalf("%s: consumed %s=%s at %d, want k%d=v%d", version, m.Key, m.Value, m.Offset, i, i)
+			}
+			if timestamps && m.Timestamp.IsZero() {
+				t.Fatalf("%s: offset %d lost its timestamp", version, m.Offset)
+			}
+		case err := <-pc.Errors():
+			t.Fatalf("%s: %v", version, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: consumed %d of 30", version, i)
+		}
 	}
 }

@@ -2,11 +2,13 @@ package log
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // Legacy message formats (magic 0 and 1), for Produce v0-v2 and Fetch v0-v3.
@@ -495,4 +497,54 @@ func xxh32Short(b []byte) uint32 {
 	h *= xxPrime3
 	h ^= h >> 16
 	return h
+}
+
+// OffsetsBefore answers ListOffsets v0 as Kafka's legacyFetchOffsetsBefore
+// does: the candidates are each segment's base offset (at least the log
+// start offset), timed by its file's modification time, and, when the
+// active segment holds data, the log end offset, timed now. Latest (-1)
+// starts from the last candidate, earliest (-2) from the first, any other
+// timestamp from the last candidate timed at or before it; at most
+// maxOffsets candidates are returned from there back, in descending order.
+func (l *Log) OffsetsBefore(ts int64, maxOffsets int32) ([]int64, error) {
+	type cand struct{ off, ms int64 }
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	segs := make([]*segment, len(l.segs))
+	copy(segs, l.segs)
+	end, start := l.next, l.lso.Load()
+	lastHasData := l.active().size.Load() > 0
+	l.mu.RUnlock()
+
+	cands := make([]cand, 0, len(segs)+1)
+	for _, s := range segs {
+		var ms int64 // a segment deleted meanwhile counts as never modified, as in Kafka
+		if fi, err := s.log.Stat(); err == nil {
+			ms = fi.ModTime().UnixMilli()
+		}
+		cands = append(cands, cand{max(s.base, start), ms})
+	}
+	if lastHasData {
+		cands = append(cands, cand{end, l.now().UnixMilli()})
+	}
+	from := len(cands) - 1
+	switch ts {
+	case -1:
+	case -2:
+		from = 0
+	default:
+		for from >= 0 && cands[from].ms > ts {
+			from--
+		}
+	}
+	n := min(int(max(maxOffsets, 0)), from+1)
+	out := make([]int64, 0, n)
+	for i := from; i > from-n; i-- {
+		out = append(out, cands[i].off)
+	}
+	slices.SortFunc(out, func(a, b int64) int { return cmp.Compare(b, a) })
+	return out, nil
 }
