@@ -139,81 +139,94 @@ func legacyBytes(b []byte, i int) ([]byte, int, bool) {
 	return b[i : i+int(n) : i+int(n)], i + int(n), true
 }
 
-// decodeLegacy decodes the legacy message set b into its records and
-// codec. Compressed wrappers are decompressed (at most limit bytes); their
-// inner messages must be uncompressed, of the wrapper's magic, and there
-// may be only one wrapper. Every entry at most maxEntry bytes.
-func decodeLegacy(b []byte, maxEntry int64, limit int) ([]legacyRecord, int8, int8, error) {
+// walkLegacy decodes the legacy message set b and calls fn for each of
+// its records, in order; the record's key and value are only valid during
+// the call. Compressed wrappers are decompressed (at most limit bytes);
+// their inner messages must be uncompressed, of the wrapper's magic, and
+// there may be only one wrapper. Every entry must be at most maxEntry
+// bytes. It returns the set's codec and magic.
+func walkLegacy(b []byte, maxEntry int64, limit int, fn func(legacyRecord)) (codec, magic int8, err error) {
 	if len(b) == 0 {
-		return nil, 0, 0, invalidf("no record batch")
+		return 0, 0, invalidf("no record batch")
 	}
-	var (
-		recs  []legacyRecord
-		codec int8
-		magic int8 = -1
-	)
+	magic = -1
+	n := 0
 	for len(b) > 0 {
 		m, err := parseLegacyEntry(b)
 		if err != nil {
-			return nil, 0, 0, err
+			return 0, 0, err
 		}
 		b = b[m.size:]
 		if int64(m.size) > maxEntry {
-			return nil, 0, 0, fmt.Errorf("%w: message of %d bytes, limit %d", ErrMessageTooLarge, m.size, maxEntry)
+			return 0, 0, fmt.Errorf("%w: message of %d bytes, limit %d", ErrMessageTooLarge, m.size, maxEntry)
 		}
 		if magic >= 0 && m.magic != magic {
-			return nil, 0, 0, invalidf("batch magic %d is not the same as the first batch's magic byte %d", m.magic, magic)
+			return 0, 0, invalidf("batch magic %d is not the same as the first batch's magic byte %d", m.magic, magic)
 		}
 		magic = m.magic
 		c := m.attributes & attrCodecMask
 		if c == CodecNone {
 			if codec != CodecNone {
-				return nil, 0, 0, invalidf("compressed outer record has more than one batch")
+				return 0, 0, invalidf("compressed outer record has more than one batch")
 			}
-			recs = append(recs, legacyRecord{ts: m.ts, key: m.key, value: m.value})
+			fn(legacyRecord{ts: m.ts, key: m.key, value: m.value})
+			n++
 			continue
 		}
-		if len(recs) > 0 || len(b) > 0 {
-			return nil, 0, 0, invalidf("compressed outer record has more than one batch")
+		if n > 0 || len(b) > 0 {
+			return 0, 0, invalidf("compressed outer record has more than one batch")
 		}
 		if c != CodecGzip && c != CodecSnappy && c != CodecLz4 {
-			return nil, 0, 0, invalidf("invalid wrapper compression codec %d for message magic %d", c, magic)
+			return 0, 0, invalidf("invalid wrapper compression codec %d for message magic %d", c, magic)
 		}
 		codec = c
 		if m.value == nil {
-			return nil, 0, 0, invalidf("compressed wrapper message without a value")
+			return 0, 0, invalidf("compressed wrapper message without a value")
 		}
 		value := m.value
 		if c == CodecLz4 && magic == 0 {
 			value = lz4Magic0Readable(value)
 		}
-		inner, err := decompress(value, c, false, limit)
+		data, err := decompress(value, c, true, limit)
 		if err != nil {
-			return nil, 0, 0, err
+			return 0, 0, err
 		}
-		for len(inner) > 0 {
-			im, err := parseLegacyEntry(inner)
-			if err != nil {
-				return nil, 0, 0, err
-			}
-			inner = inner[im.size:]
-			if im.magic != magic {
-				return nil, 0, 0, invalidf("inner message magic %d does not match outer magic %d", im.magic, magic)
-			}
-			if im.attributes&attrCodecMask != CodecNone {
-				return nil, 0, 0, invalidf("compressed outer record should not have an inner record with a compression attribute set")
-			}
-			ts := im.ts
-			if magic == 1 && m.attributes&legacyAttrLAT != 0 {
-				ts = m.ts
-			}
-			recs = append(recs, legacyRecord{ts: ts, key: im.key, value: im.value})
+		n, err = walkLegacyInner(data, &m, fn)
+		putDecompressBuf(data)
+		if err != nil {
+			return 0, 0, err
 		}
-		if len(recs) == 0 {
-			return nil, 0, 0, invalidf("compressed wrapper message with no inner messages")
+		if n == 0 {
+			return 0, 0, invalidf("compressed wrapper message with no inner messages")
 		}
 	}
-	return recs, codec, magic, nil
+	return codec, magic, nil
+}
+
+// walkLegacyInner calls fn for each message of inner, the decompressed
+// value of the wrapper w, and returns how many there were.
+func walkLegacyInner(inner []byte, w *legacyMessage, fn func(legacyRecord)) (int, error) {
+	n := 0
+	for len(inner) > 0 {
+		im, err := parseLegacyEntry(inner)
+		if err != nil {
+			return n, err
+		}
+		inner = inner[im.size:]
+		if im.magic != w.magic {
+			return n, invalidf("inner message magic %d does not match outer magic %d", im.magic, w.magic)
+		}
+		if im.attributes&attrCodecMask != CodecNone {
+			return n, invalidf("compressed outer record should not have an inner record with a compression attribute set")
+		}
+		ts := im.ts
+		if w.magic == 1 && w.attributes&legacyAttrLAT != 0 {
+			ts = w.ts
+		}
+		fn(legacyRecord{ts: ts, key: im.key, value: im.value})
+		n++
+	}
+	return n, nil
 }
 
 // UpConvert returns records, the records of one partition from a Produce
@@ -230,34 +243,43 @@ func (l *Log) UpConvert(records []byte) ([]byte, error) {
 	return upConvert(records, int64(cfg.MaxMessageBytes), decompressLimit(int64(cfg.MaxMessageBytes)))
 }
 
+// upConvert encodes the records straight into the new batch's records
+// area, so that a set costs about its decompressed size twice at most.
 func upConvert(records []byte, maxMessageBytes int64, limit int) ([]byte, error) {
-	recs, codec, _, err := decodeLegacy(records, maxMessageBytes, limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(recs) > math.MaxInt32 {
-		return nil, invalidf("too many records")
-	}
-	first, maxTs := recs[0].ts, recs[0].ts
-	var body []byte
-	var rec []byte
-	for i, r := range recs {
+	var (
+		body, rec    []byte
+		n            int
+		first, maxTs int64
+		tooManyOrBig bool
+	)
+	codec, _, err := walkLegacy(records, maxMessageBytes, limit, func(r legacyRecord) {
+		if tooManyOrBig {
+			return
+		}
+		if n == 0 {
+			first, maxTs = r.ts, r.ts
+		}
 		maxTs = max(maxTs, r.ts)
 		rec = append(rec[:0], 0) // attributes
 		rec = binary.AppendVarint(rec, r.ts-first)
-		rec = binary.AppendVarint(rec, int64(i))
+		rec = binary.AppendVarint(rec, int64(n))
 		rec = appendVarBytes(rec, r.key)
 		rec = appendVarBytes(rec, r.value)
 		rec = binary.AppendVarint(rec, 0) // no headers
 		body = binary.AppendVarint(body, int64(len(rec)))
 		body = append(body, rec...)
+		n++
+		tooManyOrBig = n == math.MaxInt32 || len(body) > limit
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(body) > limit {
+	if tooManyOrBig {
 		return nil, tooLarge(limit)
 	}
-	h := BatchHeader{Magic: 2, Attributes: int16(codec), LastOffsetDelta: int32(len(recs) - 1),
+	h := BatchHeader{Magic: 2, Attributes: int16(codec), LastOffsetDelta: int32(n - 1),
 		FirstTimestamp: first, MaxTimestamp: maxTs, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-		NumRecords: int32(len(recs))}
+		NumRecords: int32(n)}
 	out := appendBatchHeader(make([]byte, 0, BatchHeaderLen+len(body)), h)
 	out, err = compressArea(out, codec, body)
 	if err != nil {

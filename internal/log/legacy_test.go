@@ -405,3 +405,20 @@ func TestLz4Magic0Framing(t *testing.T) {
 		}
 	}
 }
+
+// decodeLegacy collects the records walkLegacy finds.
+func decodeLegacy(b []byte, maxEntry int64, limit int) ([]legacyRecord, int8, int8, error) {
+	var recs []legacyRecord
+	codec, magic, err := walkLegacy(b, maxEntry, limit, func(r legacyRecord) {
+		r.key, r.value = cloneNullable(r.key), cloneNullable(r.value)
+		recs = append(recs, r)
+	})
+	return recs, codec, magic, err
+}
+
+func cloneNullable(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
