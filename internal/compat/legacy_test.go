@@ -161,3 +161,55 @@ func consumeLegacy(t *testing.T, addr, topic string, version sarama.KafkaVersion
 		}
 	}
 }
+
+// librdkafka told the broker is Kafka 0.8.2, 0.9 or 0.10.0 (no ApiVersions)
+// produces with Produce v0, v1 or v2 (magic 0, 0, 1; lz4 in magic 0 with
+// its old, broken frame checksum) and consumes with ListOffsets v0 and
+// Fetch v0, v1 or v2: every codec round-trips and is stored as sent.
+func TestKcatLegacyBrokerVersions(t *testing.T) {
+	kcat := tool(t, "kcat")
+	s := startServer(t, "")
+	ctx := ctxT(t, 120*time.Second)
+	var in strings.Builder
+	pad := strings.Repeat("x", 50) // compressible: librdkafka sends what compression does not shrink uncompressed
+	for i := range 20 {
+		fmt.Fprintf(&in, "key%d:value%d%s\n", i, i, pad)
+	}
+	codecs := map[string]int8{"none": log.CodecNone, "gzip": log.CodecGzip, "snappy": log.CodecSnappy, "lz4": log.CodecLz4}
+	for _, v := range []string{"0.8.2", "0.9.0", "0.10.0"} {
+		for name, codec := range codecs {
+			topic := "kl-" + strings.ReplaceAll(v, ".", "_") + "-" + name
+			old := []string{"-X", "api.version.request=false", "-X", "broker.version.fallback=" + v}
+			run(t, ctx, in.String(), kcat, append([]string{"-b", s.addr, "-P", "-t", topic, "-p", "0", "-K:", "-z", name, "-X", "acks=all"}, old...)...)
+			data, err := os.ReadFile(filepath.Join(s.dir, topic+"-0", "00000000000000000000.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			records := 0
+			for len(data) > 0 {
+				h, err := log.ParseBatchHeader(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.Compression() != codec {
+					t.Fatalf("%s %s: batch at offset %d has codec %d", v, name, h.BaseOffset, h.Compression())
+				}
+				records += int(h.NumRecords)
+				data = data[h.Size():]
+			}
+			if records != 20 {
+				t.Fatalf("%s %s: %d records stored", v, name, records)
+			}
+			out := run(t, ctx, "", kcat, append([]string{"-b", s.addr, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%o %k=%s\n"}, old...)...)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 20 {
+				t.Fatalf("%s %s: consumed %d records:\n%s", v, name, len(lines), out)
+			}
+			for i, l := range lines {
+				if l != fmt.Sprintf("%d key%d=value%d%s", i, i, i, pad) {
+					t.Fatalf("%s %s: line %d is %q", v, name, i, l)
+				}
+			}
+		}
+	}
+}
