@@ -1,16 +1,29 @@
 package broker
 
-// Produce: v3-13
+// Produce: v0-13
 //
 // Behaviour:
 // * acks 0, 1 and -1 (all); any other value is INVALID_REQUIRED_ACKS. With
 //   one replica, acks=all completes when the log has taken the batch (and,
 //   when the topic's flush.messages asks for it, fsynced it).
-// * One v2 record batch per partition, validated by the log (CRC-32C,
-//   lengths, record count, magic, compression) and stored as sent; errors
-//   are per partition: CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE,
-//   INVALID_TIMESTAMP, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
-//   KAFKA_STORAGE_ERROR, UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID, v13).
+// * v3+: one v2 record batch per partition (magic 0 or 1 is
+//   INVALID_RECORD, as Kafka's request validation), validated by the log
+//   (CRC-32C, lengths, record count, compression) and stored as sent;
+//   errors are per partition: CORRUPT_MESSAGE, INVALID_RECORD,
+//   MESSAGE_TOO_LARGE, INVALID_TIMESTAMP, OUT_OF_ORDER_SEQUENCE_NUMBER,
+//   INVALID_PRODUCER_EPOCH, KAFKA_STORAGE_ERROR, UNKNOWN_TOPIC_OR_PARTITION
+//   (UNKNOWN_TOPIC_ID, v13), with base offset -1. zstd before v7 is
+//   UNSUPPORTED_COMPRESSION_TYPE.
+// * v0-v2 (for old clients; Kafka 4 dropped them, KIP-896): a message set
+//   of magic 0 or 1, CRC-checked and up-converted to one v2 batch with the
+//   same compression codec (log.UpConvert); magic 0 records have no
+//   timestamp (-1).
+// * Keyless records on a compacted topic, CreateTime timestamps out of
+//   range and a producer's LogAppendTime batch on a LogAppendTime topic are
+//   checked on every record: the batch fails with INVALID_RECORD
+//   (INVALID_TIMESTAMP if any timestamp is bad) and Kafka's message, and
+//   v8+ lists each bad record in record_errors (index and message), so
+//   clients fail only those.
 // * Idempotent retries are acknowledged with their original offsets.
 // * Transactional batches (WRITE on the transactional id,
 //   TRANSACTIONAL_ID_AUTHORIZATION_FAILED) are accepted only for a
@@ -18,13 +31,14 @@ package broker
 //   (AddPartitionsToTxn); otherwise INVALID_TXN_STATE, or
 //   INVALID_PRODUCER_EPOCH for a fenced epoch. A transactional batch
 //   without a transactional id is INVALID_TXN_STATE; a transactional id
-//   with a non-transactional batch is INVALID_RECORD. v12+ (transaction
+//   with a non-transactional batch is accepted, as Kafka. v12+ (transaction
 //   version 2, KIP-890) adds the partition to the transaction itself,
 //   starting it if needed.
 // * Fetches waiting on a partition are woken by its appends.
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +48,7 @@ import (
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
-func init() { register(0, 3, 13, handleProduce) }
+func init() { register(0, 0, 13, handleProduce) }
 
 func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -66,7 +80,7 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			if topicErr != nil {
-				sp.ErrorCode = code(topicErr)
+				sp.ErrorCode, sp.BaseOffset = code(topicErr), -1
 			} else {
 				b.producePartition(r, t, rp, &sp, req.TransactionID)
 			}
@@ -81,18 +95,39 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 }
 
 func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, txnID *string) {
+	// Kafka's errors carry no offsets (PartitionResponse(Errors)).
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 	if rp.Partition < 0 || int(rp.Partition) >= len(t.partitions) {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return
 	}
 	p := t.partitions[rp.Partition]
-	if h, err := log.ParseBatchHeader(rp.Records); err == nil {
-		switch {
-		case h.Transactional() && txnID == nil:
-			sp.ErrorCode = kerr.InvalidTxnState.Code
+	records := rp.Records
+	if r.version < 3 {
+		// v0-v2 carry a v0/v1 message set: stored as a v2 batch.
+		v2, err := p.log.UpConvert(records)
+		if err != nil {
+			b.produceFailed(r, p, sp, err)
 			return
-		case !h.Transactional() && txnID != nil:
-			sp.ErrorCode = kerr.InvalidRecord.Code // as Kafka's request validation
+		}
+		records = v2
+	} else if len(records) > log.MagicOffset && (records[log.MagicOffset] == 0 || records[log.MagicOffset] == 1) {
+		// As Kafka's ProduceRequest.validateRecords, before the log (a
+		// magic above 2 is CORRUPT_MESSAGE there and here).
+		sp.ErrorCode = kerr.InvalidRecord.Code
+		sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", r.version))
+		return
+	}
+	if h, err := log.ParseBatchHeader(records); err == nil {
+		if r.version >= 3 && r.version < 7 && h.Magic == 2 && h.Compression() == log.CodecZstd {
+			// Also Kafka's request validation: zstd came with v7.
+			sp.ErrorCode = kerr.UnsupportedCompressionType.Code
+			return
+		}
+		// A transactional id on a non-transactional batch is fine:
+		// Kafka checks the id only for transactional batches.
+		if h.Transactional() && txnID == nil {
+			sp.ErrorCode = kerr.InvalidTxnState.Code
 			return
 		}
 		if h.Transactional() {
@@ -121,19 +156,9 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			return
 		}
 	}
-	res, err := p.log.Append(rp.Records)
+	res, err := p.log.Append(records)
 	if err != nil {
-		kerrv := appendError(err)
-		sp.ErrorCode = kerrv.Code
-		sp.ErrorMessage = errMessage(err)
-		sp.BaseOffset = -1
-		sp.LogAppendTime = -1
-		sp.LogStartOffset = p.log.LogStartOffset()
-		level := b.logger.Debug
-		if kerrv == kerr.KafkaStorageError || kerrv == kerr.CorruptMessage {
-			level = b.logger.Warn
-		}
-		level("produce rejected", "topic", p.topic, "partition", p.index, "error", kerrv.Message, "err", err, "client_id", r.clientID)
+		b.produceFailed(r, p, sp, err)
 		return
 	}
 	sp.BaseOffset = res.BaseOffset
@@ -142,6 +167,29 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 	if !res.Duplicate {
 		p.notify()
 	}
+}
+
+// produceFailed fills sp for a batch the log refused: the error, Kafka's
+// message, the bad records (v8+) and the log start offset.
+func (b *Broker) produceFailed(r *request, p *partition, sp *kmsg.ProduceResponseTopicPartition, err error) {
+	kerrv := appendError(err)
+	sp.ErrorCode = kerrv.Code
+	sp.ErrorMessage = errMessage(err)
+	sp.LogStartOffset = p.log.LogStartOffset()
+	var re *log.RecordErrors
+	if errors.As(err, &re) {
+		for _, rec := range re.Records() {
+			e := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+			e.RelativeOffset = rec.Index
+			e.ErrorMessage = kmsg.StringPtr(rec.Message)
+			sp.ErrorRecords = append(sp.ErrorRecords, e)
+		}
+	}
+	level := b.logger.Debug
+	if kerrv == kerr.KafkaStorageError || kerrv == kerr.CorruptMessage {
+		level = b.logger.Warn
+	}
+	level("produce rejected", "topic", p.topic, "partition", p.index, "error", kerrv.Message, "err", err, "client_id", r.clientID)
 }
 
 // appendError maps a log error to the wire error Kafka returns for it.

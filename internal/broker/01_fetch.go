@@ -1,6 +1,6 @@
 package broker
 
-// Fetch: v4-18
+// Fetch: v0-18
 //
 // Behaviour:
 // * Long poll: when fewer than MinBytes are ready the request waits up to
@@ -19,6 +19,12 @@ package broker
 // * OFFSET_OUT_OF_RANGE carries the log start offset and high watermark.
 // * CurrentLeaderEpoch (v9+) other than 0 is FENCED_LEADER_EPOCH (older)
 //   or UNKNOWN_LEADER_EPOCH (newer).
+// * v0-v3 (message formats 0 and 1, for old clients; Kafka 4 dropped them,
+//   KIP-896): the stored v2 batches are down-converted, magic 0 for v0-v1
+//   and 1 for v2-v3, keeping each batch's compression, dropping control
+//   batches and headers (log.DownConvert); zstd batches are
+//   UNSUPPORTED_COMPRESSION_TYPE. These versions read uncommitted data and
+//   have no log start offset or last stable offset.
 
 import (
 	"errors"
@@ -31,7 +37,7 @@ import (
 	"github.com/sluice-io/sluice/internal/log"
 )
 
-func init() { register(1, 4, 18, handleFetch) }
+func init() { register(1, 0, 18, handleFetch) }
 
 // fetchPart is one partition of a fetch in response order.
 type fetchPart struct {
@@ -194,6 +200,10 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 
 	readCommitted := req.IsolationLevel == 1
 	out := &splicedResponse{Response: resp, flexible: resp.IsFlexible()}
+	legacyLeft := int(req.MaxBytes) // v0-v3: bytes left after conversion
+	if legacyLeft <= 0 {
+		legacyLeft = 1<<31 - 1
+	}
 	var rt *kmsg.FetchResponseTopic
 	for i, fp := range parts {
 		res := &results[i]
@@ -227,12 +237,46 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		// records themselves are spliced in from the segment file when
 		// the response is written.
 		p.RecordBatches = []byte{}
-		if res.rr.Size() > 0 {
+		switch {
+		case res.rr.Size() == 0:
+		case r.version < 4:
+			p.RecordBatches, p.ErrorCode = b.downConvert(fp, res.rr, r.version, &legacyLeft)
+		default:
 			p.RecordBatches = out.add(res.rr)
 		}
 		rt.Partitions = append(rt.Partitions, p)
 	}
 	return out
+}
+
+// downConvert returns what rr read as a legacy message set for Fetch
+// v0-v3 (magic 0 for v0-v1, 1 for v2-v3; see log.DownConvert), within the
+// partition's and the response's bytes left, and the partition's error
+// code.
+func (b *Broker) downConvert(fp fetchPart, rr log.ReadResult, version int16, left *int) ([]byte, int16) {
+	if *left <= 0 {
+		return []byte{}, 0 // earlier partitions filled the response
+	}
+	limit := min(int(fp.maxBytes), *left)
+	raw, err := rr.AppendTo(nil)
+	if err != nil {
+		b.logger.Warn("fetch read failed", "topic", fp.topic, "partition", fp.part, "err", err)
+		return []byte{}, kerr.KafkaStorageError.Code
+	}
+	magic := int8(1)
+	if version < 2 {
+		magic = 0
+	}
+	data, err := log.DownConvert(nil, raw, fp.offset, magic, max(limit, 0))
+	switch {
+	case errors.Is(err, log.ErrUnsupportedCompression):
+		return []byte{}, kerr.UnsupportedCompressionType.Code
+	case err != nil:
+		b.logger.Warn("fetch down-conversion failed", "topic", fp.topic, "partition", fp.part, "err", err)
+		return []byte{}, kerr.KafkaStorageError.Code
+	}
+	*left -= len(data)
+	return data, 0
 }
 
 // partResult is what one read pass found for a partition.

@@ -1,6 +1,6 @@
 package broker
 
-// ListOffsets: v1-10
+// ListOffsets: v0-10
 //
 // Behaviour:
 // * Timestamp -1 latest (the high watermark; the last stable offset under
@@ -11,6 +11,10 @@ package broker
 //   first record whose timestamp is at or after the given one, or -1.
 // * CurrentLeaderEpoch other than 0 is rejected as in Fetch.
 // * Returned leader epoch is 0 (v4+).
+// * v0 (for old clients; Kafka 4 dropped it, KIP-896) answers up to
+//   MaxNumOffsets offsets, Kafka's legacy semantics: segment base offsets
+//   timed by their files' modification times and the log end offset
+//   (log.OffsetsBefore).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,7 +23,7 @@ import (
 	"github.com/sluice-io/sluice/internal/auth"
 )
 
-func init() { register(2, 1, 10, handleListOffsets) }
+func init() { register(2, 0, 10, handleListOffsets) }
 
 func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -35,6 +39,12 @@ func handleListOffsets(b *Broker, r *request, req *kmsg.ListOffsetsRequest) kmsg
 				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			} else if p, err := b.describablePartition(r, t, rp.Partition, rp.CurrentLeaderEpoch); err != nil {
 				sp.ErrorCode = code(err)
+			} else if r.version == 0 {
+				offs, err := p.log.OffsetsBefore(rp.Timestamp, rp.MaxNumOffsets)
+				if err != nil {
+					sp.ErrorCode, offs = code(readError(err)), []int64{}
+				}
+				sp.OldStyleOffsets = offs
 			} else {
 				b.listOffset(p, rp.Timestamp, req.IsolationLevel == 1, &sp)
 			}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,12 @@ func (l *Log) validateAndAppend(batch []byte, origin int16) (AppendResult, error
 	now := l.now()
 	h, err := validateBatch(batch, cfg, now.UnixMilli())
 	if err != nil {
+		var re *RecordErrors
+		if errors.As(err, &re) {
+			// Partition directories are named as Kafka prints a
+			// partition, topic-N.
+			re.Partition = filepath.Base(l.dir)
+		}
 		return AppendResult{}, err
 	}
 	return l.appendBatch(batch, h, cfg, now, origin)

@@ -6,7 +6,9 @@
 // topics or lying producers, the timestamp attributes, with the CRC
 // recomputed). Each record batch is validated on Append, given offsets,
 // written with one pwrite and served back byte for byte by Read, which is
-// what lets fetches be zero-copy.
+// what lets fetches be zero-copy. Old clients' message sets (magic 0 and 1)
+// are converted to and from v2 batches at the edge (UpConvert, DownConvert;
+// see legacy.go); the log itself holds v2 batches only.
 //
 // # Directory layout
 //

@@ -52,8 +52,9 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	}
 
 	createTime := cfg.TimestampType == CreateTime
-	w := tsWalker{h: &h, requireKey: cfg.Compact, checkBounds: createTime &&
-		(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
+	w := tsWalker{firstTs: h.FirstTimestamp, baseOffset: h.BaseOffset, maxTs: h.MaxTimestamp, requireKey: cfg.Compact,
+		producerLAT: !createTime && h.LogAppendTime(), checkBounds: createTime &&
+			(cfg.TimestampBeforeMaxMs < math.MaxInt64 || cfg.TimestampAfterMaxMs < math.MaxInt64)}
 	if w.checkBounds {
 		w.lo = satAdd(now, -max(cfg.TimestampBeforeMaxMs, 0))
 		w.hi = satAdd(now, max(cfg.TimestampAfterMaxMs, 0))
@@ -69,6 +70,9 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	if err != nil {
 		return h, err
 	}
+	if w.errs != nil {
+		return h, w.errs
+	}
 
 	if createTime && (h.MaxTimestamp != w.maxTs || h.LogAppendTime()) {
 		h.MaxTimestamp = w.maxTs
@@ -82,34 +86,61 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 }
 
 // tsWalker is the per-record validation: offset deltas in order, the
-// largest timestamp, and optionally each CreateTime within [lo, hi].
+// largest timestamp, and optionally each CreateTime within [lo, hi] and a
+// key on every record. Bad keys and timestamps do not stop the walk: like
+// Kafka's LogValidator it checks every record and lists the bad ones in
+// errs (a key error first, as Kafka checks the key before the timestamp).
 type tsWalker struct {
-	h           *BatchHeader
-	next        int32
-	maxTs       int64
-	checkBounds bool
-	lo, hi      int64
-	requireKey  bool // compacted topic: every record needs a key
+	// The batch's, by value: w.errs is returned, and a pointer in w
+	// would move the header to the heap.
+	firstTs, baseOffset int64
+	next                int32
+	maxTs               int64
+	checkBounds         bool
+	lo, hi              int64
+	requireKey          bool // compacted topic: every record needs a key
+	// producerLAT: the producer marked its batch LogAppendTime on a
+	// LogAppendTime topic, which Kafka refuses record by record.
+	producerLAT bool
+	errs        *RecordErrors
 }
 
 func (w *tsWalker) visit(r rawRecord) error {
 	if r.offsetDelta != w.next {
 		return invalidf("record %d has offset delta %d", w.next, r.offsetDelta)
 	}
-	if w.requireKey && r.key == nil {
-		return invalidf("compacted topic cannot accept a record without a key (record %d)", w.next)
+	i := w.next
+	ts := w.firstTs + r.timestampDelta
+	if w.producerLAT {
+		// Its records' timestamp is the batch's maxTimestamp, kept.
+		w.next++
+		if w.requireKey && r.key == nil {
+			w.fail(recordErr{index: i})
+		} else {
+			w.fail(recordErr{index: i, kind: errLogAppendTime, ts: w.maxTs, offset: w.baseOffset + int64(r.offsetDelta),
+				keyLen: len(r.key), valueLen: len(r.value)})
+		}
+		return nil
 	}
-	ts := w.h.FirstTimestamp + r.timestampDelta
-	if w.next == 0 || ts > w.maxTs {
+	if i == 0 || ts > w.maxTs {
 		w.maxTs = ts
 	}
 	w.next++
+	switch {
+	case w.requireKey && r.key == nil:
+		w.fail(recordErr{index: i})
 	// -1 means "no timestamp", which Kafka lets through.
-	if w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi) {
-		return fmt.Errorf("%w: record %d has timestamp %d, allowed [%d, %d]",
-			ErrInvalidTimestamp, w.next-1, ts, w.lo, w.hi)
+	case w.checkBounds && ts != -1 && (ts < w.lo || ts > w.hi):
+		w.fail(recordErr{index: i, kind: errTimestamp, ts: ts, offset: w.baseOffset + int64(r.offsetDelta)})
 	}
 	return nil
+}
+
+func (w *tsWalker) fail(r recordErr) {
+	if w.errs == nil {
+		w.errs = &RecordErrors{lo: w.lo, hi: w.hi}
+	}
+	w.errs.add(r)
 }
 
 // satAdd returns a+b, saturating instead of overflowing.

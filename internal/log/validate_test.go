@@ -3,8 +3,10 @@ package log
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -249,5 +251,66 @@ func TestProducerDeleteHorizonRefused(t *testing.T) {
 	cfg := DefaultConfig()
 	if _, err := validateBatch(b, &cfg, 1_700_000_000_000); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("producer batch with the delete horizon bit: %v", err)
+	}
+}
+
+// Every record is checked; the list of bad ones stops at MaxRecordErrors
+// while Total counts them all, and the partition is named as Kafka prints
+// it.
+func TestRecordErrorsBounded(t *testing.T) {
+	n := MaxRecordErrors + 5
+	var keyless []legacyTestMsg
+	for range n {
+		keyless = append(keyless, legacyTestMsg{value: []byte("v")})
+	}
+	b, err := upConvert(legacyTestSet(t, 1, CodecNone, keyless...), math.MaxInt64, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Compact = true
+	cfg.MaxMessageBytes = 1 << 30
+	l := mustOpen(t, testOpts(t, cfg))
+	_, err = l.Append(b)
+	var re *RecordErrors
+	if !errors.As(err, &re) || !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("append: %v", err)
+	}
+	recs := re.Records()
+	if re.Total != n || len(recs) != MaxRecordErrors || recs[MaxRecordErrors-1].Index != MaxRecordErrors-1 {
+		t.Fatalf("total %d, %d listed", re.Total, len(recs))
+	}
+	want := "Compacted topic cannot accept message without key in topic partition topic-0"
+	if recs[0].Message != want || !strings.Contains(err.Error(), fmt.Sprintf("due to %d record errors in total", n)) {
+		t.Fatalf("message %q; error %q", recs[0].Message, err)
+	}
+	if l.HighWatermark() != 0 {
+		t.Fatal("refused batch appended")
+	}
+}
+
+// On a LogAppendTime topic a producer's batch marked LogAppendTime is
+// refused record by record (Kafka's validateTimestamp), INVALID_TIMESTAMP.
+func TestProducerLogAppendTimeOnLogAppendTimeTopic(t *testing.T) {
+	s := plain(2)
+	s.attrs = attrLogAppendTime
+	b := build(t, s)
+	cfg := DefaultConfig()
+	cfg.TimestampType = LogAppendTime
+	_, err := validateBatch(b, &cfg, 1_700_000_000_000)
+	var re *RecordErrors
+	if !errors.As(err, &re) || !errors.Is(err, ErrInvalidTimestamp) {
+		t.Fatalf("got %v", err)
+	}
+	recs := re.Records()
+	want := "Invalid timestamp type in message DefaultRecord(offset=1, timestamp=1000, key=2 bytes, value=10 bytes). " +
+		"Producer should not set timestamp type to LogAppendTime."
+	if len(recs) != 2 || recs[1].Index != 1 || recs[1].Message != want ||
+		err.Error() != "One or more records have been rejected due to invalid timestamp" {
+		t.Fatalf("%+v: %v", recs, err)
+	}
+	// Without the attribute the batch is fine.
+	if _, err := validateBatch(build(t, plain(2)), &cfg, 1_700_000_000_000); err != nil {
+		t.Fatal(err)
 	}
 }
