@@ -11,6 +11,7 @@
 #
 # Environment: KGO_TEST_RECORDS (records per ETL test, default 20000),
 # KGO_RUN (a -run filter), KGO_RACE=1 (run the suite with -race),
+# KGO_BROKER_RACE=1 (build sluice with -race; a data race fails the run),
 # KGO_TIMEOUT (go test -timeout, default 15m), KGO_OUT (a directory to keep
 # suite.log and broker.log in).
 set -euo pipefail
@@ -27,7 +28,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/sluice" ./cmd/sluice
+broker_race=()
+[ "${KGO_BROKER_RACE:-0}" = 1 ] && broker_race=(-race)
+go build "${broker_race[@]}" -o "$work/sluice" ./cmd/sluice
 
 # Two free ports, chosen by the kernel.
 read -r plain sasl < <(/usr/bin/python3 -c '
@@ -100,6 +103,11 @@ if [ "$status" -ne 0 ]; then
 fi
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "sluice exited during the suite:" >&2
+  cat "$out/broker.log" >&2
+  exit 1
+fi
+if grep -q 'DATA RACE' "$out/broker.log"; then
+  echo "the broker reported a data race:" >&2
   cat "$out/broker.log" >&2
   exit 1
 fi
