@@ -322,9 +322,9 @@ func bitsLen(n int) int {
 	return k
 }
 
-// skipTags skips a tagged-field section. Unlike kmsg.SkipTags it stops at
-// the first short read: a forged count of four billion tags would
-// otherwise spin for many seconds on a 20-byte frame.
+// skipTags skips a tagged-field section, stopping at the first short read
+// (as kmsg.SkipTags does since kmsg v1.15.1): a forged count of four
+// billion tags must not spin for seconds on a 20-byte frame.
 func skipTags(r *kbin.Reader) {
 	for n := r.Uvarint(); n > 0 && r.Ok(); n-- {
 		r.Uvarint()
