@@ -3,8 +3,9 @@
 # installs the external Kafka clients the compatibility tests drive (kcat,
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
 # protoc for the seed tutorial) when missing, then vets (go vet, gofmt,
-# staticcheck), runs every test with the race detector, and gives each fuzz
-# target a short run.
+# staticcheck), runs every test with the race detector, runs franz-go's kgo
+# integration suite against the sluice binary (scripts/kgo-suite.sh), and
+# gives each fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,10 @@ if [ -n "$unformatted" ]; then
 fi
 
 go test -race -count=1 -timeout 20m ./...
+
+# franz-go's kgo integration suite against the real binary (built with the
+# race detector), a SCRAM listener included; about two minutes.
+KGO_BROKER_RACE=1 ./scripts/kgo-suite.sh
 
 # Short fuzz runs of every fuzz target (the seed corpora also run above).
 # A count, not a duration: with a duration Go 1.26's fuzz coordinator can

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -99,9 +100,17 @@ func (c *conn) serve() {
 			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
-		frame := getBuf(int(size))
+		pooled := c.pooledFrame()
+		var frame []byte
+		if pooled {
+			frame = getBuf(int(size))
+		} else {
+			frame = make([]byte, size)
+		}
 		if _, err := io.ReadFull(c.br, frame); err != nil {
-			putBuf(frame)
+			if pooled {
+				putBuf(frame)
+			}
 			c.logReadErr(err)
 			return
 		}
@@ -111,7 +120,9 @@ func (c *conn) serve() {
 		} else {
 			keep = c.handleFrame(frame)
 		}
-		putBuf(frame)
+		if pooled {
+			releaseFrame(frame)
+		}
 		if !keep {
 			return
 		}
@@ -242,9 +253,47 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 	return true
 }
 
-// Buffers for request frames come from size-classed pools so a steady
-// stream of produce requests allocates nothing.
+// Buffers for Produce frames come from size-classed pools so a steady
+// stream of produce requests allocates nothing. Only Produce: kmsg decodes
+// []byte fields (and unknown tagged fields) as slices of the frame, and a
+// frame that goes back to the pool is overwritten by a later request, so
+// a pooled frame must not be referenced once its request is answered. The
+// Produce path copies what it keeps (the log writes the batch to its
+// segment file; producer and transaction state keep only numbers and
+// copied strings). Every other request gets a frame of its own that the
+// garbage collector frees once nothing refers to it: the group
+// coordinator's protocol metadata and assignments, SASL and SCRAM state,
+// fetch sessions, ACLs, quotas and configs may keep what they decoded
+// without copying.
 var bufPools [32]sync.Pool
+
+// produceKey is the API key whose frames are pooled.
+const produceKey = 0
+
+// pooledFrame reports whether the next frame, whose size has been read,
+// is a Produce request and goes in a pooled buffer. It peeks at the API
+// key (the frame is at least 8 bytes outside SaslHandshake v0's raw mode).
+func (c *conn) pooledFrame() bool {
+	if c.sasl.raw {
+		return false
+	}
+	key, err := c.br.Peek(2)
+	return err == nil && int16(binary.BigEndian.Uint16(key)) == produceKey
+}
+
+// scribbleFrames, set by tests, overwrites every frame as it goes back to
+// the pool, so a reference kept past its request reads garbage at once.
+var scribbleFrames atomic.Bool
+
+// releaseFrame returns a pooled frame once its request is answered.
+func releaseFrame(b []byte) {
+	if scribbleFrames.Load() {
+		for i := range b {
+			b[i] = 0xa5
+		}
+	}
+	putBuf(b)
+}
 
 func getBuf(n int) []byte {
 	class := bitsLen(n)
@@ -271,9 +320,9 @@ func bitsLen(n int) int {
 	return k
 }
 
-// skipTags skips a tagged-field section. Unlike kmsg.SkipTags it stops at
-// the first short read: a forged count of four billion tags would
-// otherwise spin for many seconds on a 20-byte frame.
+// skipTags skips a tagged-field section, stopping at the first short read
+// (as kmsg.SkipTags does since kmsg v1.15.1): a forged count of four
+// billion tags must not spin for seconds on a 20-byte frame.
 func skipTags(r *kbin.Reader) {
 	for n := r.Uvarint(); n > 0 && r.Ok(); n-- {
 		r.Uvarint()

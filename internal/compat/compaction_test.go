@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,6 +15,13 @@ import (
 // TestKcatCompactedTopic reads a compacted topic with kcat and franz-go
 // before and after the broker's cleaner runs: afterwards exactly the newest
 // value of every key is left, at the offset it was written at.
+//
+// The cleaner never touches the active segment, so the topic starts with
+// the default segment.ms: every record stays in the active segment, out of
+// the cleaner's reach, until the pre-compaction read is done. Only then
+// does segment.ms drop to 500 ms, letting the retention check roll the
+// segment and the cleaner compact it. (With a short segment.ms from the
+// start, a busy machine let the cleaner run before the first read.)
 func TestKcatCompactedTopic(t *testing.T) {
 	kcat := tool(t, "kcat")
 	s := startServer(t, "", "--set", "log.retention.check.interval.ms=200", "--set", "log.cleaner.backoff.ms=200")
@@ -23,8 +31,9 @@ func TestKcatCompactedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cfg := map[string]*string{"cleanup.policy": ptr("compact"), "segment.ms": ptr("500"), "min.cleanable.dirty.ratio": ptr("0.01")}
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, cfg, "compacted"); err != nil {
+	adm := kadm.NewClient(cl)
+	cfg := map[string]*string{"cleanup.policy": ptr("compact"), "min.cleanable.dirty.ratio": ptr("0.01")}
+	if _, err := adm.CreateTopic(ctx, 1, 1, cfg, "compacted"); err != nil {
 		t.Fatal(err)
 	}
 	const keys, rounds = 20, 4
@@ -59,8 +68,9 @@ func TestKcatCompactedTopic(t *testing.T) {
 		}
 	}
 
-	// The retention check rolls the idle segment after segment.ms; the
-	// cleaner then compacts it. Poll (bounded) until it has.
+	// Now the retention check rolls the idle segment after segment.ms;
+	// the cleaner then compacts it. Poll (bounded) until it has.
+	releaseCleaner(t, ctx, adm, "compacted")
 	var after map[int64]string
 	for {
 		after = read()
@@ -102,6 +112,26 @@ func TestKcatCompactedTopic(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
+// releaseCleaner sets topic's segment.ms to 500 ms: a compacted topic
+// created with the default segment.ms keeps its records in the active
+// segment, which the cleaner never touches, so a test can read them before
+// compaction without racing the cleaner; after this call the retention
+// check rolls the idle segment and the cleaner may compact it.
+func releaseCleaner(t *testing.T, ctx context.Context, adm *kadm.Client, topic string) {
+	t.Helper()
+	rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.ms", Value: ptr("500")}}, topic)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		r, err = rs.On(topic, nil)
+		if err == nil {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatalf("setting segment.ms of %s: %v", topic, err)
+	}
+}
+
 // TestKcatTombstoneHorizon: the cleaner gives a batch holding a tombstone
 // its KIP-534 delete horizon (firstTimestamp becomes clean time +
 // delete.retention.ms, the records' deltas re-encoded); kcat (librdkafka)
@@ -116,8 +146,11 @@ func TestKcatTombstoneHorizon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cfg := map[string]*string{"cleanup.policy": ptr("compact"), "segment.ms": ptr("500"), "min.cleanable.dirty.ratio": ptr("0.01")}
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, cfg, "tomb"); err != nil {
+	// The default segment.ms holds the cleaner off until the first read
+	// (releaseCleaner).
+	adm := kadm.NewClient(cl)
+	cfg := map[string]*string{"cleanup.policy": ptr("compact"), "min.cleanable.dirty.ratio": ptr("0.01")}
+	if _, err := adm.CreateTopic(ctx, 1, 1, cfg, "tomb"); err != nil {
 		t.Fatal(err)
 	}
 	// One kcat run, one batch: k0 twice (the first goes), k1 a
@@ -145,6 +178,7 @@ func TestKcatTombstoneHorizon(t *testing.T) {
 	if len(before) != 4 || !before[1].null {
 		t.Fatalf("before cleaning kcat read %v", before)
 	}
+	releaseCleaner(t, ctx, adm, "tomb")
 	var after map[int64]rec
 	for {
 		after = read()
