@@ -187,14 +187,17 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		}
 		t := time.NewTimer(left)
 		waitStart := time.Now()
+		b.fetchWaiting.Add(1)
 		select {
 		case <-wake:
 			t.Stop()
 		case <-t.C:
 		case <-b.done:
 			t.Stop()
+			b.fetchWaiting.Add(-1)
 			return nil
 		}
+		b.fetchWaiting.Add(-1)
 		r.waited += time.Since(waitStart) // not handler time (quotas.go)
 	}
 

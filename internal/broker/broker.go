@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/auth"
@@ -39,8 +40,11 @@ type Broker struct {
 	byID   map[[16]byte]*topic
 
 	sessions *fetchSessions
-	groups   *group.Coordinator
-	lc       lifecycle // retention, cleaner, free-space floor (lifecycle.go)
+	// fetchWaiting counts fetches parked in a long poll, waiting for data
+	// or their MaxWait (Kafka's fetch purgatory size).
+	fetchWaiting atomic.Int64
+	groups       *group.Coordinator
+	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
 	txns *txnWiring // transaction coordinator (txn.go)
 

@@ -456,7 +456,7 @@ func TestFetchLongPollWokenByAppend(t *testing.T) {
 	}
 	done := make(chan *kmsg.FetchResponse, 1)
 	go func() { done <- fetch(60_000) }()
-	time.Sleep(100 * time.Millisecond) // let the fetch start waiting
+	eventually(t, "the fetch to wait in its long poll", func() bool { return tb.fetchWaiting.Load() == 1 })
 	pcl := newClient(t, tb.addr)
 	produceN(t, pcl, "lp", 1)
 	select {
