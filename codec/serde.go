@@ -1,0 +1,221 @@
+package codec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// SchemaCodec is a Codec with a registry schema, as a Serde needs it. The
+// Avro, Protobuf and JSON Schema codecs of this package implement it.
+type SchemaCodec[T any] interface {
+	Codec[T]
+	// AppendEncode appends the encoding of v to dst.
+	AppendEncode(dst []byte, v T) ([]byte, error)
+	// Schema returns the schema to register for the values it encodes.
+	Schema() Schema
+	// ReaderFor returns a decoder of payloads written with the writer
+	// schema; indexes is the Protobuf message path of the payload (nil for
+	// other types).
+	ReaderFor(writer Schema) (func(payload []byte, indexes []int) (T, error), error)
+}
+
+// MessageIndexer is implemented by Protobuf codecs: the path of the message
+// type in its schema that the Confluent header carries.
+type MessageIndexer interface {
+	MessageIndexes() []int
+}
+
+// Serde errors.
+var (
+	// ErrReferencesUnsupported: the schema imports other registered schemas
+	// (schema references), which this package does not resolve.
+	ErrReferencesUnsupported = errors.New("schema references are not supported")
+	// ErrSchemaID: a schema id outside [0, 2^31) from the registry or the
+	// wire.
+	ErrSchemaID = errors.New("codec: schema id out of range")
+)
+
+// SubjectNameStrategy names the subject a schema is registered under, given
+// the topic, whether the schema is of record keys, and the schema.
+type SubjectNameStrategy func(topic string, isKey bool, s Schema) string
+
+// TopicNameStrategy is Confluent's default subject naming: "<topic>-key" or
+// "<topic>-value".
+func TopicNameStrategy(topic string, isKey bool, _ Schema) string {
+	if isKey {
+		return topic + "-key"
+	}
+	return topic + "-value"
+}
+
+// SerdeOpt configures a Serde.
+type SerdeOpt func(*serdeConfig)
+
+type serdeConfig struct {
+	key          bool
+	noRegister   bool
+	subjectNamer SubjectNameStrategy
+}
+
+// ForKeys makes the Serde serialize record keys (subjects "<topic>-key"
+// under TopicNameStrategy); the default is values.
+func ForKeys() SerdeOpt { return func(c *serdeConfig) { c.key = true } }
+
+// AutoRegister sets whether Encode registers the codec's schema (Confluent's
+// auto.register.schemas, default true) or only looks it up, failing if it is
+// not registered under the subject.
+func AutoRegister(on bool) SerdeOpt { return func(c *serdeConfig) { c.noRegister = !on } }
+
+// SubjectName sets the subject naming strategy (default TopicNameStrategy).
+func SubjectName(s SubjectNameStrategy) SerdeOpt {
+	return func(c *serdeConfig) { c.subjectNamer = s }
+}
+
+// Serde encodes values in Confluent's wire format with a schema registry:
+// Encode registers (or looks up) the codec's schema under the topic's subject
+// once and frames the payload with its id; Decode reads the id, fetches the
+// writer schema the first time it meets an id, and decodes with a reader
+// built from it (for Avro, schema resolution to the codec's schema). Ids
+// are cached both ways for the life of the Serde. A Serde is safe for
+// concurrent use.
+type Serde[T any] struct {
+	codec   SchemaCodec[T]
+	reg     Registry
+	cfg     serdeConfig
+	schema  Schema
+	proto   bool
+	indexes []int
+
+	mu      sync.RWMutex
+	ids     map[string]uint32 // subject -> id
+	readers map[uint32]func([]byte, []int) (T, error)
+}
+
+// NewSerde returns a Serde of the codec with the registry.
+func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T] {
+	cfg := serdeConfig{subjectNamer: TopicNameStrategy}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Serde[T]{
+		codec:   c,
+		reg:     reg,
+		cfg:     cfg,
+		schema:  c.Schema(),
+		ids:     map[string]uint32{},
+		readers: map[uint32]func([]byte, []int) (T, error){},
+	}
+	if mi, ok := c.(MessageIndexer); ok {
+		s.proto, s.indexes = true, mi.MessageIndexes()
+	} else {
+		s.proto = s.schema.Type == SchemaTypeProtobuf
+	}
+	return s
+}
+
+// Encode returns v encoded and framed for topic.
+func (s *Serde[T]) Encode(ctx context.Context, topic string, v T) ([]byte, error) {
+	return s.AppendEncode(ctx, nil, topic, v)
+}
+
+// AppendEncode appends v encoded and framed for topic to dst.
+func (s *Serde[T]) AppendEncode(ctx context.Context, dst []byte, topic string, v T) ([]byte, error) {
+	id, err := s.SchemaID(ctx, topic)
+	if err != nil {
+		return dst, err
+	}
+	if s.proto {
+		dst = AppendProtobufHeader(dst, id, s.indexes)
+	} else {
+		dst = AppendHeader(dst, id)
+	}
+	return s.codec.AppendEncode(dst, v)
+}
+
+// SchemaID returns the id of the codec's schema under topic's subject,
+// registering it (or, without AutoRegister, looking it up) the first time.
+func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
+	subject := s.cfg.subjectNamer(topic, s.cfg.key, s.schema)
+	s.mu.RLock()
+	id, ok := s.ids[subject]
+	s.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	var n int
+	var err error
+	if s.cfg.noRegister {
+		n, err = s.reg.Lookup(ctx, subject, s.schema)
+	} else {
+		n, err = s.reg.Register(ctx, subject, s.schema)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	if n < 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("%w: %w: registry returned %d for subject %s", ErrEncode, ErrSchemaID, n, subject)
+	}
+	id = uint32(n)
+	// The id names the codec's own schema: cache its reader too, so Decode
+	// of what this Serde wrote does not fetch the schema back.
+	read, rerr := s.codec.ReaderFor(s.schema)
+	s.mu.Lock()
+	s.ids[subject] = id
+	if _, ok := s.readers[id]; !ok && rerr == nil {
+		s.readers[id] = read
+	}
+	s.mu.Unlock()
+	return id, nil
+}
+
+// Decode parses a Confluent-framed payload written with any registered
+// schema the codec can read.
+func (s *Serde[T]) Decode(ctx context.Context, b []byte) (T, error) {
+	var zero T
+	var (
+		id      uint32
+		indexes []int
+		payload []byte
+		err     error
+	)
+	if s.proto {
+		id, indexes, payload, err = ParseProtobufHeader(b)
+	} else {
+		id, payload, err = ParseHeader(b)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	read, err := s.reader(ctx, id)
+	if err != nil {
+		return zero, err
+	}
+	return read(payload, indexes)
+}
+
+func (s *Serde[T]) reader(ctx context.Context, id uint32) (func([]byte, []int) (T, error), error) {
+	s.mu.RLock()
+	read, ok := s.readers[id]
+	s.mu.RUnlock()
+	if ok {
+		return read, nil
+	}
+	if id > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: %w: %d", ErrDecode, ErrSchemaID, id)
+	}
+	writer, err := s.reg.SchemaByID(ctx, int(id))
+	if err != nil {
+		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
+	}
+	read, err = s.codec.ReaderFor(writer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
+	}
+	s.mu.Lock()
+	s.readers[id] = read
+	s.mu.Unlock()
+	return read, nil
+}
