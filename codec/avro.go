@@ -42,7 +42,8 @@ func Avro[T any](schema string) (*AvroCodec[T], error) {
 //	avro:",default=v"            the field's default (scalars; last option)
 //	avro:",timestamp-micros"     a logical type other than the default
 //	                             (date, time-millis, time-micros, timestamp-*)
-//	avro:",decimal(10,2)"        decimal with precision and scale (for *big.Rat)
+//	avro:",decimal(10,2)"        decimal with precision and scale (for *big.Rat, which
+//	                             as a pointer is a ["null", decimal] union)
 //	avro:",uuid"                 uuid (for [16]byte or a string)
 //
 // A pointer field is optional: a ["null", T] union with default null.

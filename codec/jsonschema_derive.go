@@ -249,10 +249,7 @@ func nullable(s obj) obj {
 			return s // already admits null (slices and maps)
 		}
 	}
-	if len(s) == 0 {
-		return s // unconstrained admits null
-	}
-	return obj{{"anyOf", []any{s, obj{{"type", "null"}}}}}
+	return s // no type keyword: unconstrained, admits null
 }
 
 // applyTag adds the `jsonschema` tag's description= and default= keywords.
