@@ -137,11 +137,11 @@ func NewRegistryClient(urls []string, opts ...RegistryOpt) (*RegistryClient, err
 
 // Register implements Registry: POST /subjects/{subject}/versions.
 func (c *RegistryClient) Register(ctx context.Context, subject string, s Schema) (int, error) {
-	ss, err := c.cl.CreateSchema(ctx, subject, toSR(s))
+	id, err := c.cl.RegisterSchema(ctx, subject, toSR(s), -1, -1) // one POST, no follow-up GET
 	if err != nil {
 		return 0, registryErr("register schema under subject "+subject, err)
 	}
-	return ss.ID, nil
+	return id, nil
 }
 
 // Lookup implements Registry: POST /subjects/{subject}.
