@@ -79,7 +79,6 @@ var (
 	timeType          = reflect.TypeFor[time.Time]()
 	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
-	bytesType         = reflect.TypeFor[[]byte]()
 )
 
 type deriver struct {

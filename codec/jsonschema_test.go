@@ -45,7 +45,7 @@ type jsonUser struct {
 	Inner *jsonInner        `json:"inner,omitempty"`
 	Set   map[int]jsonInner `json:"set,omitempty"`
 	jsonEmbedded
-	hidden int
+	hidden int //lint:ignore U1000 an unexported field the schema must skip
 	Skip   int `json:"-"`
 }
 

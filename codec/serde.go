@@ -90,7 +90,7 @@ type Serde[T any] struct {
 	indexes []int
 
 	mu      sync.RWMutex
-	ids     map[string]uint32 // subject -> id
+	ids     map[string]uint32 // topic -> id (the subject is a function of the topic)
 	readers map[uint32]func([]byte, []int) (T, error)
 }
 
@@ -138,13 +138,13 @@ func (s *Serde[T]) AppendEncode(ctx context.Context, dst []byte, topic string, v
 // SchemaID returns the id of the codec's schema under topic's subject,
 // registering it (or, without AutoRegister, looking it up) the first time.
 func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
-	subject := s.cfg.subjectNamer(topic, s.cfg.key, s.schema)
 	s.mu.RLock()
-	id, ok := s.ids[subject]
+	id, ok := s.ids[topic]
 	s.mu.RUnlock()
 	if ok {
 		return id, nil
 	}
+	subject := s.cfg.subjectNamer(topic, s.cfg.key, s.schema)
 	var n int
 	var err error
 	if s.cfg.noRegister {
@@ -163,7 +163,7 @@ func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
 	// of what this Serde wrote does not fetch the schema back.
 	read, rerr := s.codec.ReaderFor(s.schema)
 	s.mu.Lock()
-	s.ids[subject] = id
+	s.ids[topic] = id
 	if _, ok := s.readers[id]; !ok && rerr == nil {
 		s.readers[id] = read
 	}
