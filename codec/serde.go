@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sync"
+	"sync/atomic"
 )
 
 // SchemaCodec is a Codec with a registry schema, as a Serde needs it. The
@@ -89,9 +91,27 @@ type Serde[T any] struct {
 	proto   bool
 	indexes []int
 
-	mu      sync.RWMutex
-	ids     map[string]uint32 // topic -> id (the subject is a function of the topic)
-	readers map[uint32]func([]byte, []int) (T, error)
+	// The caches are copy-on-write maps behind atomic pointers: reads, the
+	// hot path, take no lock; mu serializes the rare writes.
+	mu      sync.Mutex
+	ids     atomic.Pointer[map[string]uint32] // topic -> id (the subject is a function of the topic)
+	readers atomic.Pointer[map[uint32]reader[T]]
+}
+
+type reader[T any] = func(payload []byte, indexes []int) (T, error)
+
+// cacheStore adds k -> v to the copy-on-write map at p unless k is there.
+func cacheStore[K comparable, V any](mu *sync.Mutex, p *atomic.Pointer[map[K]V], k K, v V) {
+	mu.Lock()
+	defer mu.Unlock()
+	old := *p.Load()
+	if _, ok := old[k]; ok {
+		return
+	}
+	m := make(map[K]V, len(old)+1)
+	maps.Copy(m, old)
+	m[k] = v
+	p.Store(&m)
 }
 
 // NewSerde returns a Serde of the codec with the registry.
@@ -105,9 +125,9 @@ func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T]
 		reg:     reg,
 		cfg:     cfg,
 		schema:  c.Schema(),
-		ids:     map[string]uint32{},
-		readers: map[uint32]func([]byte, []int) (T, error){},
 	}
+	s.ids.Store(&map[string]uint32{})
+	s.readers.Store(&map[uint32]reader[T]{})
 	if mi, ok := c.(MessageIndexer); ok {
 		s.proto, s.indexes = true, mi.MessageIndexes()
 	} else {
@@ -138,10 +158,7 @@ func (s *Serde[T]) AppendEncode(ctx context.Context, dst []byte, topic string, v
 // SchemaID returns the id of the codec's schema under topic's subject,
 // registering it (or, without AutoRegister, looking it up) the first time.
 func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
-	s.mu.RLock()
-	id, ok := s.ids[topic]
-	s.mu.RUnlock()
-	if ok {
+	if id, ok := (*s.ids.Load())[topic]; ok {
 		return id, nil
 	}
 	subject := s.cfg.subjectNamer(topic, s.cfg.key, s.schema)
@@ -158,16 +175,13 @@ func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
 	if n < 0 || n > math.MaxInt32 {
 		return 0, fmt.Errorf("%w: %w: registry returned %d for subject %s", ErrEncode, ErrSchemaID, n, subject)
 	}
-	id = uint32(n)
+	id := uint32(n)
 	// The id names the codec's own schema: cache its reader too, so Decode
 	// of what this Serde wrote does not fetch the schema back.
-	read, rerr := s.codec.ReaderFor(s.schema)
-	s.mu.Lock()
-	s.ids[topic] = id
-	if _, ok := s.readers[id]; !ok && rerr == nil {
-		s.readers[id] = read
+	if read, err := s.codec.ReaderFor(s.schema); err == nil {
+		cacheStore(&s.mu, &s.readers, id, read)
 	}
-	s.mu.Unlock()
+	cacheStore(&s.mu, &s.ids, topic, id)
 	return id, nil
 }
 
@@ -196,11 +210,8 @@ func (s *Serde[T]) Decode(ctx context.Context, b []byte) (T, error) {
 	return read(payload, indexes)
 }
 
-func (s *Serde[T]) reader(ctx context.Context, id uint32) (func([]byte, []int) (T, error), error) {
-	s.mu.RLock()
-	read, ok := s.readers[id]
-	s.mu.RUnlock()
-	if ok {
+func (s *Serde[T]) reader(ctx context.Context, id uint32) (reader[T], error) {
+	if read, ok := (*s.readers.Load())[id]; ok {
 		return read, nil
 	}
 	if id > math.MaxInt32 {
@@ -210,12 +221,10 @@ func (s *Serde[T]) reader(ctx context.Context, id uint32) (func([]byte, []int) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
-	read, err = s.codec.ReaderFor(writer)
+	read, err := s.codec.ReaderFor(writer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
-	s.mu.Lock()
-	s.readers[id] = read
-	s.mu.Unlock()
+	cacheStore(&s.mu, &s.readers, id, read)
 	return read, nil
 }
