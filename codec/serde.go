@@ -121,10 +121,10 @@ func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T]
 		o(&cfg)
 	}
 	s := &Serde[T]{
-		codec:   c,
-		reg:     reg,
-		cfg:     cfg,
-		schema:  c.Schema(),
+		codec:  c,
+		reg:    reg,
+		cfg:    cfg,
+		schema: c.Schema(),
 	}
 	s.ids.Store(&map[string]uint32{})
 	s.readers.Store(&map[uint32]reader[T]{})
