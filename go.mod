@@ -6,6 +6,7 @@ require (
 	github.com/IBM/sarama v1.61.1
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/dchest/siphash v1.2.3
+	github.com/goccy/go-json v0.12.0
 	github.com/jhump/protoreflect/v2 v2.0.1
 	github.com/klauspost/compress v1.20.3
 	github.com/magiconair/properties v1.18.12

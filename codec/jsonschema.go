@@ -2,10 +2,10 @@ package codec
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	json "github.com/goccy/go-json"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -16,7 +16,7 @@ type JSONSchemaCodec[T any] struct {
 	schema *jsonschema.Schema
 }
 
-// JSONSchema returns the JSON codec of T (encoding/json) that validates what
+// JSONSchema returns the JSON codec of T (as JSON's) that validates what
 // it encodes and what it decodes against the JSON Schema document schema
 // (drafts 4 to 2020-12, with github.com/santhosh-tekuri/jsonschema). An
 // empty schema derives it from T with JSONSchemaOf. The schema may not
