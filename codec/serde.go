@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math"
 	"sync"
@@ -60,7 +61,13 @@ type serdeConfig struct {
 	key          bool
 	noRegister   bool
 	subjectNamer SubjectNameStrategy
+	logger       *slog.Logger
 }
+
+// Logger sets where the Serde logs registry failures (a schema it could not
+// register, look up or fetch); the default is slog.Default(). Codec errors
+// are only returned, not logged.
+func Logger(l *slog.Logger) SerdeOpt { return func(c *serdeConfig) { c.logger = l } }
 
 // ForKeys makes the Serde serialize record keys (subjects "<topic>-key"
 // under TopicNameStrategy); the default is values.
@@ -116,7 +123,7 @@ func cacheStore[K comparable, V any](mu *sync.Mutex, p *atomic.Pointer[map[K]V],
 
 // NewSerde returns a Serde of the codec with the registry.
 func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T] {
-	cfg := serdeConfig{subjectNamer: TopicNameStrategy}
+	cfg := serdeConfig{subjectNamer: TopicNameStrategy, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -170,9 +177,11 @@ func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
 		n, err = s.reg.Register(ctx, subject, s.schema)
 	}
 	if err != nil {
+		s.cfg.logger.Warn("codec: registry: cannot get the schema id", "subject", subject, "register", !s.cfg.noRegister, "err", err)
 		return 0, fmt.Errorf("%w: %w", ErrEncode, err)
 	}
 	if n < 0 || n > math.MaxInt32 {
+		s.cfg.logger.Warn("codec: registry: schema id out of range", "subject", subject, "id", n)
 		return 0, fmt.Errorf("%w: %w: registry returned %d for subject %s", ErrEncode, ErrSchemaID, n, subject)
 	}
 	id := uint32(n)
@@ -219,10 +228,12 @@ func (s *Serde[T]) reader(ctx context.Context, id uint32) (reader[T], error) {
 	}
 	writer, err := s.reg.SchemaByID(ctx, int(id))
 	if err != nil {
+		s.cfg.logger.Warn("codec: registry: cannot fetch a writer schema", "id", id, "err", err)
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
 	read, err := s.codec.ReaderFor(writer)
 	if err != nil {
+		s.cfg.logger.Warn("codec: cannot read data written with a schema", "id", id, "type", writer.Type, "err", err)
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
 	cacheStore(&s.mu, &s.readers, id, read)

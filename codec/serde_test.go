@@ -1,10 +1,13 @@
 package codec
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -300,5 +303,23 @@ func TestSerdeConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+func TestSerdeLogsRegistryFailures(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	c, _ := Avro[user1]("")
+	s := NewSerde(c, newMemRegistry(), Logger(log), AutoRegister(false))
+	if _, err := s.Encode(context.Background(), "t", user1{}); err == nil {
+		t.Fatal("lookup of an unregistered schema succeeded")
+	}
+	if _, err := s.Decode(context.Background(), []byte{0, 0, 0, 0, 9}); err == nil {
+		t.Fatal("unknown id decoded")
+	}
+	out := buf.String()
+	if !strings.Contains(out, "cannot get the schema id") || !strings.Contains(out, "subject=t-value") ||
+		!strings.Contains(out, "cannot fetch a writer schema") || !strings.Contains(out, "id=9") {
+		t.Fatalf("log:\n%s", out)
 	}
 }
