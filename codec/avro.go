@@ -58,8 +58,8 @@ func AvroSchemaOf[T any]() (string, error) {
 }
 
 // Schema returns the registry form of the codec's schema.
-func (c *AvroCodec[T]) Schema() Schema {
-	return Schema{Type: SchemaTypeAvro, Text: c.schema.String()}
+func (c *AvroCodec[T]) Schema() (Schema, error) {
+	return Schema{Type: SchemaTypeAvro, Text: c.schema.String()}, nil
 }
 
 // AvroSchema returns the parsed schema, for use with github.com/twmb/avro.

@@ -207,7 +207,8 @@ func TestAvroReaderForResolvesWriterSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := w.Encode(v1{Name: "ada", Old: 7})
-	read, err := r.ReaderFor(w.Schema())
+	ws, _ := w.Schema()
+	read, err := r.ReaderFor(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,13 +221,13 @@ func TestAvroReaderForResolvesWriterSchema(t *testing.T) {
 		Must int32 `avro:"must"`
 	}
 	r3, _ := Avro[v3](`{"type":"record","name":"User","fields":[{"name":"must","type":"int"}]}`)
-	if _, err := r3.ReaderFor(w.Schema()); err == nil {
+	if _, err := r3.ReaderFor(ws); err == nil {
 		t.Fatal("incompatible writer schema resolved")
 	}
 	if _, err := r.ReaderFor(Schema{Type: SchemaTypeJSON, Text: "{}"}); err == nil {
 		t.Fatal("JSON writer schema accepted by Avro")
 	}
-	if _, err := r.ReaderFor(Schema{Type: SchemaTypeAvro, Text: w.Schema().Text, References: []SchemaReference{{Name: "x", Subject: "s", Version: 1}}}); !errors.Is(err, ErrReferencesUnsupported) {
+	if _, err := r.ReaderFor(Schema{Type: SchemaTypeAvro, Text: ws.Text, References: []SchemaReference{{Name: "x", Subject: "s", Version: 1}}}); !errors.Is(err, ErrReferencesUnsupported) {
 		t.Fatalf("references: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ func BenchmarkAvro(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewSerde(c, newMemRegistry())
+	s := mustSerde(b, c, newMemRegistry())
 	v := benchValue()
 	framed, err := s.Encode(ctx, "bench", v)
 	if err != nil {
@@ -104,7 +104,7 @@ type nopCodec struct{}
 func (nopCodec) Encode(v int) ([]byte, error)                   { return nil, nil }
 func (nopCodec) AppendEncode(dst []byte, v int) ([]byte, error) { return dst, nil }
 func (nopCodec) Decode(b []byte) (int, error)                   { return 0, nil }
-func (nopCodec) Schema() Schema                                 { return Schema{Type: SchemaTypeAvro, Text: `"int"`} }
+func (nopCodec) Schema() (Schema, error)                        { return Schema{Type: SchemaTypeAvro, Text: `"int"`}, nil }
 func (nopCodec) ReaderFor(Schema) (func([]byte, []int) (int, error), error) {
 	return func([]byte, []int) (int, error) { return 0, nil }, nil
 }
@@ -114,7 +114,7 @@ func (nopCodec) ReaderFor(Schema) (func([]byte, []int) (int, error), error) {
 // the overhead ratio, which the machine's noise hides in BenchmarkAvro.
 func BenchmarkSerdeOverhead(b *testing.B) {
 	ctx := context.Background()
-	s := NewSerde[int](nopCodec{}, newMemRegistry())
+	s := mustSerde[int](b, nopCodec{}, newMemRegistry())
 	framed, err := s.Encode(ctx, "bench", 1)
 	if err != nil {
 		b.Fatal(err)

@@ -110,7 +110,7 @@ func (r *exampleRegistry) SchemaByID(_ context.Context, id int) (codec.Schema, e
 func ExampleSerde() {
 	ctx := context.Background()
 	c, _ := codec.Avro[Order]("")
-	s := codec.NewSerde(c, &exampleRegistry{}) // registers under "orders-value"
+	s, _ := codec.NewSerde(c, &exampleRegistry{}) // registers under "orders-value"
 	b, _ := s.Encode(ctx, "orders", Order{ID: 7, Item: "tea"})
 	fmt.Printf("% x\n", b[:codec.HeaderSize])
 	o, _ := s.Decode(ctx, b)

@@ -62,7 +62,9 @@ func (noLoader) Load(url string) (any, error) {
 }
 
 // Schema returns the registry form of the codec's schema.
-func (c *JSONSchemaCodec[T]) Schema() Schema { return Schema{Type: SchemaTypeJSON, Text: c.text} }
+func (c *JSONSchemaCodec[T]) Schema() (Schema, error) {
+	return Schema{Type: SchemaTypeJSON, Text: c.text}, nil
+}
 
 // Encode returns the JSON encoding of v if it is valid under the schema,
 // else an error wrapping ErrEncode and ErrValidation.

@@ -18,25 +18,23 @@ import (
 type ProtobufCodec[M proto.Message] struct {
 	mt      protoreflect.MessageType
 	indexes []int
-	schema  Schema
 }
 
 // Protobuf returns the codec of the generated Protobuf message type M (a
-// pointer such as *orderpb.Order). Its registry schema is M's .proto file
-// printed from its descriptor; the file may import only the standard
-// google/protobuf files, as others would need schema references.
-func Protobuf[M proto.Message]() (*ProtobufCodec[M], error) {
+// pointer such as *orderpb.Order).
+func Protobuf[M proto.Message]() *ProtobufCodec[M] {
 	var zero M
 	mt := zero.ProtoReflect().Type()
-	schema, err := protoSchema(mt.Descriptor().ParentFile())
-	if err != nil {
-		return nil, err
-	}
-	return &ProtobufCodec[M]{mt: mt, indexes: messageIndexes(mt.Descriptor()), schema: schema}, nil
+	return &ProtobufCodec[M]{mt: mt, indexes: messageIndexes(mt.Descriptor())}
 }
 
-// Schema returns the registry form of the codec's schema (.proto source).
-func (c *ProtobufCodec[M]) Schema() Schema { return c.schema }
+// Schema returns the registry form of the codec's schema: M's .proto file
+// printed from its descriptor. It fails if the file imports files other
+// than the standard google/protobuf ones, as those would need schema
+// references.
+func (c *ProtobufCodec[M]) Schema() (Schema, error) {
+	return protoSchema(c.mt.Descriptor().ParentFile())
+}
 
 // MessageIndexes returns the path of M in its file, for the Confluent
 // header: [0] for the first top-level message.
@@ -101,7 +99,6 @@ func (c *ProtobufCodec[M]) ReaderFor(writer Schema) (func(payload []byte, indexe
 type ProtobufDynamicCodec struct {
 	desc    protoreflect.MessageDescriptor
 	indexes []int
-	schema  Schema
 }
 
 // ProtobufDynamic returns the codec of the message type desc (from ParseProto
@@ -109,16 +106,14 @@ type ProtobufDynamicCodec struct {
 // type (generated or *dynamicpb.Message); Decode returns a
 // *dynamicpb.Message. Within a Serde, Decode uses the writer's schema: a
 // payload decodes as the message type its schema id and message path name.
-func ProtobufDynamic(desc protoreflect.MessageDescriptor) (*ProtobufDynamicCodec, error) {
-	schema, err := protoSchema(desc.ParentFile())
-	if err != nil {
-		return nil, err
-	}
-	return &ProtobufDynamicCodec{desc: desc, indexes: messageIndexes(desc), schema: schema}, nil
+func ProtobufDynamic(desc protoreflect.MessageDescriptor) *ProtobufDynamicCodec {
+	return &ProtobufDynamicCodec{desc: desc, indexes: messageIndexes(desc)}
 }
 
-// Schema returns the registry form of the codec's schema (.proto source).
-func (c *ProtobufDynamicCodec) Schema() Schema { return c.schema }
+// Schema returns the registry form of the codec's schema: the .proto file
+// of its message type printed from the descriptor. It fails if the file
+// imports files other than the standard google/protobuf ones.
+func (c *ProtobufDynamicCodec) Schema() (Schema, error) { return protoSchema(c.desc.ParentFile()) }
 
 // MessageIndexes returns the path of the message type in its file.
 func (c *ProtobufDynamicCodec) MessageIndexes() []int { return slices.Clone(c.indexes) }

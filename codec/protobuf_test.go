@@ -1,11 +1,13 @@
 package codec
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bufbuild/protocompile"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -33,14 +35,14 @@ message Other {
 `
 
 func TestProtobufGeneratedRoundTrip(t *testing.T) {
-	c, err := Protobuf[*timestamppb.Timestamp]()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := Protobuf[*timestamppb.Timestamp]()
 	if !slices.Equal(c.MessageIndexes(), []int{0}) {
 		t.Fatalf("indexes %v", c.MessageIndexes())
 	}
-	s := c.Schema()
+	s, err := c.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s.Type != SchemaTypeProtobuf || !strings.Contains(s.Text, "message Timestamp") || !strings.Contains(s.Text, "package google.protobuf;") {
 		t.Fatalf("schema %v:\n%s", s.Type, s.Text)
 	}
@@ -70,10 +72,7 @@ func TestProtobufGeneratedRoundTrip(t *testing.T) {
 }
 
 func TestProtobufNestedMessageIndexes(t *testing.T) {
-	c, err := Protobuf[*descriptorpb.DescriptorProto_ExtensionRange]()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := Protobuf[*descriptorpb.DescriptorProto_ExtensionRange]()
 	// descriptor.proto: FileDescriptorSet, FileDescriptorProto,
 	// DescriptorProto { ExtensionRange, ... }.
 	if !slices.Equal(c.MessageIndexes(), []int{2, 0}) {
@@ -108,12 +107,10 @@ func TestProtobufDynamic(t *testing.T) {
 		}
 	}
 
-	c, err := ProtobufDynamic(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(c.MessageIndexes(), []int{0, 0}) || !strings.Contains(c.Schema().Text, "map<string, int32> counts") {
-		t.Fatalf("indexes %v schema:\n%s", c.MessageIndexes(), c.Schema().Text)
+	c := ProtobufDynamic(line)
+	cs, err := c.Schema()
+	if err != nil || !slices.Equal(c.MessageIndexes(), []int{0, 0}) || !strings.Contains(cs.Text, "map<string, int32> counts") {
+		t.Fatalf("indexes %v schema %v:\n%s", c.MessageIndexes(), err, cs.Text)
 	}
 	m := dynamicpb.NewMessage(line)
 	m.Set(line.Fields().ByName("sku"), protoreflect.ValueOfString("ab"))
@@ -162,9 +159,9 @@ func TestProtobufDynamic(t *testing.T) {
 }
 
 func TestProtobufGeneratedReaderChecksMessageType(t *testing.T) {
-	c, _ := Protobuf[*timestamppb.Timestamp]()
-	d, _ := Protobuf[*durationpb.Duration]()
-	read, err := c.ReaderFor(d.Schema())
+	c := Protobuf[*timestamppb.Timestamp]()
+	ds, _ := Protobuf[*durationpb.Duration]().Schema()
+	read, err := c.ReaderFor(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +169,8 @@ func TestProtobufGeneratedReaderChecksMessageType(t *testing.T) {
 	if _, err := read(b, []int{0}); !errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "google.protobuf.Duration") {
 		t.Fatalf("Duration payload read as Timestamp: %v", err)
 	}
-	read, _ = c.ReaderFor(c.Schema())
+	cs, _ := c.Schema()
+	read, _ = c.ReaderFor(cs)
 	tb, _ := proto.Marshal(timestamppb.New(timestamppb.Now().AsTime()))
 	if _, err := read(tb, []int{0}); err != nil {
 		t.Fatal(err)
@@ -185,5 +183,30 @@ func TestParseProtoErrors(t *testing.T) {
 	}
 	if _, err := ParseProto(`syntax = "proto3"; import "other.proto"; message A { int32 x = 1; }`); err == nil {
 		t.Fatal("unknown import compiled")
+	}
+}
+
+func TestProtobufSchemaWithOtherImportsFails(t *testing.T) {
+	comp := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(map[string]string{
+			"a.proto": `syntax = "proto3"; package a; message A { int32 x = 1; }`,
+			"b.proto": `syntax = "proto3"; package b; import "a.proto"; message B { a.A a = 1; }`,
+		}),
+	})}
+	files, err := comp.Compile(context.Background(), "b.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ProtobufDynamic(files[0].Messages().Get(0))
+	if _, err := c.Schema(); !errors.Is(err, ErrReferencesUnsupported) {
+		t.Fatalf("Schema: %v", err)
+	}
+	if _, err := NewSerde(c, newMemRegistry()); !errors.Is(err, ErrReferencesUnsupported) {
+		t.Fatalf("NewSerde: %v", err)
+	}
+	// The codec itself still works without a registry.
+	m := dynamicpb.NewMessage(files[0].Messages().Get(0))
+	if _, err := c.Encode(m); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -184,15 +184,15 @@ func TestSerdeOverHTTP(t *testing.T) {
 	defer srv.Close()
 	cl, _ := NewRegistryClient([]string{srv.URL})
 	c, _ := Avro[user1]("")
-	b, err := NewSerde(c, cl).Encode(context.Background(), "users", user1{Name: "z", Age: 3})
+	b, err := mustSerde(t, c, cl).Encode(context.Background(), "users", user1{Name: "z", Age: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := NewSerde(c, cl).Decode(context.Background(), b)
+	got, err := mustSerde(t, c, cl).Decode(context.Background(), b)
 	if err != nil || got != (user1{Name: "z", Age: 3}) {
 		t.Fatalf("decode = %+v %v", got, err)
 	}
-	if _, err := NewSerde(c, cl).Decode(context.Background(), append(AppendHeader(nil, 4), b[5:]...)); !errors.Is(err, ErrSchemaNotFound) {
+	if _, err := mustSerde(t, c, cl).Decode(context.Background(), append(AppendHeader(nil, 4), b[5:]...)); !errors.Is(err, ErrSchemaNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
 }

@@ -17,8 +17,9 @@ type SchemaCodec[T any] interface {
 	Codec[T]
 	// AppendEncode appends the encoding of v to dst.
 	AppendEncode(dst []byte, v T) ([]byte, error)
-	// Schema returns the schema to register for the values it encodes.
-	Schema() Schema
+	// Schema returns the schema to register for the values it encodes, or
+	// why it has none a registry could take.
+	Schema() (Schema, error)
 	// ReaderFor returns a decoder of payloads written with the writer
 	// schema; indexes is the Protobuf message path of the payload (nil for
 	// other types).
@@ -121,17 +122,22 @@ func cacheStore[K comparable, V any](mu *sync.Mutex, p *atomic.Pointer[map[K]V],
 	p.Store(&m)
 }
 
-// NewSerde returns a Serde of the codec with the registry.
-func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T] {
+// NewSerde returns a Serde of the codec with the registry. It fails if the
+// codec has no schema a registry could take.
+func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) (*Serde[T], error) {
 	cfg := serdeConfig{subjectNamer: TopicNameStrategy, logger: slog.Default()}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	schema, err := c.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("codec: serde: %w", err)
 	}
 	s := &Serde[T]{
 		codec:  c,
 		reg:    reg,
 		cfg:    cfg,
-		schema: c.Schema(),
+		schema: schema,
 	}
 	s.ids.Store(&map[string]uint32{})
 	s.readers.Store(&map[uint32]reader[T]{})
@@ -140,7 +146,7 @@ func NewSerde[T any](c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T]
 	} else {
 		s.proto = s.schema.Type == SchemaTypeProtobuf
 	}
-	return s
+	return s, nil
 }
 
 // Encode returns v encoded and framed for topic.

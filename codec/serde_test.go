@@ -87,6 +87,15 @@ func (r *memRegistry) count(call string) int {
 	return r.calls[call]
 }
 
+func mustSerde[T any](tb testing.TB, c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T] {
+	tb.Helper()
+	s, err := NewSerde(c, reg, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
 type user1 struct {
 	Name string `avro:"name"`
 	Age  int32  `avro:"age"`
@@ -104,7 +113,7 @@ func TestSerdeAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSerde(c, reg)
+	s := mustSerde(t, c, reg)
 	b, err := s.Encode(ctx, "users", user1{Name: "ab", Age: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +137,7 @@ func TestSerdeAvro(t *testing.T) {
 	}
 
 	// Another Serde meets id 1 and fetches its schema once.
-	other := NewSerde(c, reg)
+	other := mustSerde(t, c, reg)
 	for range 3 {
 		if got, err := other.Decode(ctx, b); err != nil || got.Name != "ab" {
 			t.Fatalf("decode = %+v %v", got, err)
@@ -143,7 +152,7 @@ func TestSerdeAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2 := NewSerde(c2, reg)
+	s2 := mustSerde(t, c2, reg)
 	if got, err := s2.Decode(ctx, b); err != nil || got != (user2{Name: "ab", Email: "unknown"}) {
 		t.Fatalf("resolved decode = %+v %v", got, err)
 	}
@@ -172,20 +181,20 @@ func TestSerdeKeysSubjectsAndLookup(t *testing.T) {
 	ctx := context.Background()
 	reg := newMemRegistry()
 	c, _ := Avro[user1]("")
-	if _, err := NewSerde(c, reg, ForKeys()).Encode(ctx, "t", user1{}); err != nil {
+	if _, err := mustSerde(t, c, reg, ForKeys()).Encode(ctx, "t", user1{}); err != nil {
 		t.Fatal(err)
 	}
 	if reg.count("register t-key") != 1 {
 		t.Fatalf("calls %v", reg.calls)
 	}
-	custom := NewSerde(c, reg, SubjectName(func(topic string, isKey bool, s Schema) string {
+	custom := mustSerde(t, c, reg, SubjectName(func(topic string, isKey bool, s Schema) string {
 		return fmt.Sprintf("%s/%v/%v", topic, isKey, s.Type)
 	}))
 	if _, err := custom.Encode(ctx, "t", user1{}); err != nil || reg.count("register t/false/AVRO") != 1 {
 		t.Fatalf("custom subject: %v %v", err, reg.calls)
 	}
 
-	lookup := NewSerde(c, reg, AutoRegister(false))
+	lookup := mustSerde(t, c, reg, AutoRegister(false))
 	_, err := lookup.Encode(ctx, "u", user1{})
 	if !errors.Is(err, ErrEncode) || !errors.Is(err, ErrSchemaNotFound) {
 		t.Fatalf("lookup of an unregistered schema: %v", err)
@@ -193,7 +202,7 @@ func TestSerdeKeysSubjectsAndLookup(t *testing.T) {
 	if reg.count("register u-value") != 0 {
 		t.Fatal("AutoRegister(false) registered")
 	}
-	if _, err := NewSerde(c, reg).Encode(ctx, "u", user1{}); err != nil {
+	if _, err := mustSerde(t, c, reg).Encode(ctx, "u", user1{}); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := lookup.Encode(ctx, "u", user1{}); err != nil || hex.EncodeToString(b[:5]) != "0000000001" {
@@ -201,7 +210,7 @@ func TestSerdeKeysSubjectsAndLookup(t *testing.T) {
 	}
 
 	reg.forceID = -1
-	if _, err := NewSerde(c, reg).Encode(ctx, "v", user1{}); !errors.Is(err, ErrSchemaID) {
+	if _, err := mustSerde(t, c, reg).Encode(ctx, "v", user1{}); !errors.Is(err, ErrSchemaID) {
 		t.Fatalf("negative id from the registry: %v", err)
 	}
 }
@@ -214,13 +223,10 @@ func TestSerdeProtobuf(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := fd.Messages().ByName("Order").Messages().ByName("Line")
-	lc, err := ProtobufDynamic(line)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lc := ProtobufDynamic(line)
 	m := dynamicpb.NewMessage(line)
 	m.Set(line.Fields().ByName("qty"), protoreflect.ValueOfInt32(2))
-	b, err := NewSerde(lc, reg).Encode(ctx, "orders", m)
+	b, err := mustSerde(t, lc, reg).Encode(ctx, "orders", m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,15 +235,15 @@ func TestSerdeProtobuf(t *testing.T) {
 		t.Fatalf("framed %s, want %s", got, want)
 	}
 	// A Serde for another message of the schema decodes it by its path.
-	oc, _ := ProtobufDynamic(fd.Messages().ByName("Order"))
-	got, err := NewSerde(oc, reg).Decode(ctx, b)
+	oc := ProtobufDynamic(fd.Messages().ByName("Order"))
+	got, err := mustSerde(t, oc, reg).Decode(ctx, b)
 	if err != nil || got.ProtoReflect().Descriptor().FullName() != "test.v1.Order.Line" {
 		t.Fatalf("decode = %v %v", got, err)
 	}
-	if _, err := NewSerde(oc, reg).Decode(ctx, []byte{0, 0, 0, 0, 1, 0x03}); !errors.Is(err, ErrBadMessageIndexes) {
+	if _, err := mustSerde(t, oc, reg).Decode(ctx, []byte{0, 0, 0, 0, 1, 0x03}); !errors.Is(err, ErrBadMessageIndexes) {
 		t.Fatalf("bad indexes: %v", err)
 	}
-	ob, err := NewSerde(oc, reg).Encode(ctx, "orders", dynamicpb.NewMessage(fd.Messages().ByName("Order")))
+	ob, err := mustSerde(t, oc, reg).Encode(ctx, "orders", dynamicpb.NewMessage(fd.Messages().ByName("Order")))
 	if err != nil || hex.EncodeToString(ob) != "000000000100" {
 		t.Fatalf("Order framed %x %v", ob, err)
 	}
@@ -253,7 +259,7 @@ func TestSerdeJSONSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSerde(c, reg)
+	s := mustSerde(t, c, reg)
 	b, err := s.Encode(ctx, "items", item{Qty: 2})
 	if err != nil || string(b) != "\x00\x00\x00\x00\x01"+`{"qty":2}` {
 		t.Fatalf("framed %q %v", b, err)
@@ -261,7 +267,7 @@ func TestSerdeJSONSchema(t *testing.T) {
 	if _, err := s.Encode(ctx, "items", item{}); !errors.Is(err, ErrValidation) {
 		t.Fatalf("invalid encode: %v", err)
 	}
-	if got, err := NewSerde(c, reg).Decode(ctx, b); err != nil || got.Qty != 2 {
+	if got, err := mustSerde(t, c, reg).Decode(ctx, b); err != nil || got.Qty != 2 {
 		t.Fatalf("decode = %+v %v", got, err)
 	}
 	if _, err := s.Decode(ctx, append(b[:5:5], `{"qty":0}`...)); !errors.Is(err, ErrValidation) {
@@ -269,8 +275,8 @@ func TestSerdeJSONSchema(t *testing.T) {
 	}
 	// An Avro id met by a JSON Schema Serde is an error, not a misparse.
 	ac, _ := Avro[user1]("")
-	ab, _ := NewSerde(ac, reg).Encode(ctx, "users", user1{Name: "x"})
-	if _, err := NewSerde(c, reg).Decode(ctx, ab); !errors.Is(err, ErrDecode) {
+	ab, _ := mustSerde(t, ac, reg).Encode(ctx, "users", user1{Name: "x"})
+	if _, err := mustSerde(t, c, reg).Decode(ctx, ab); !errors.Is(err, ErrDecode) {
 		t.Fatalf("Avro payload: %v", err)
 	}
 }
@@ -279,7 +285,7 @@ func TestSerdeConcurrent(t *testing.T) {
 	ctx := context.Background()
 	reg := newMemRegistry()
 	c, _ := Avro[user1]("")
-	s := NewSerde(c, reg)
+	s := mustSerde(t, c, reg)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -310,7 +316,7 @@ func TestSerdeLogsRegistryFailures(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	c, _ := Avro[user1]("")
-	s := NewSerde(c, newMemRegistry(), Logger(log), AutoRegister(false))
+	s := mustSerde(t, c, newMemRegistry(), Logger(log), AutoRegister(false))
 	if _, err := s.Encode(context.Background(), "t", user1{}); err == nil {
 		t.Fatal("lookup of an unregistered schema succeeded")
 	}
