@@ -98,16 +98,23 @@ func decodeAvro[T any](s *avro.Schema, b []byte) (T, error) {
 // ReaderFor returns a decoder of data written with the writer schema: the
 // writer schema resolved to the codec's (Avro schema resolution: fields the
 // writer lacks take their defaults, fields the reader lacks are skipped,
-// types promote). It fails if the writer schema is not Avro, has references,
-// or is not compatible.
-func (c *AvroCodec[T]) ReaderFor(writer Schema) (func(payload []byte, indexes []int) (T, error), error) {
+// types promote). The named types the writer schema references are parsed
+// from refs first. It fails if a schema is not Avro or the writer schema is
+// not compatible.
+func (c *AvroCodec[T]) ReaderFor(writer Schema, refs []NamedSchema) (func(payload []byte, indexes []int) (T, error), error) {
 	if writer.Type != SchemaTypeAvro {
 		return nil, fmt.Errorf("codec: avro: writer schema is %v", writer.Type)
 	}
-	if len(writer.References) > 0 {
-		return nil, fmt.Errorf("codec: avro: %w", ErrReferencesUnsupported)
+	var cache avro.SchemaCache
+	for _, r := range refs {
+		if r.Schema.Type != SchemaTypeAvro {
+			return nil, fmt.Errorf("codec: avro: referenced schema %s is %v", r.Name, r.Schema.Type)
+		}
+		if _, err := cache.Parse(r.Schema.Text); err != nil {
+			return nil, fmt.Errorf("codec: avro: parse referenced schema %s: %w", r.Name, err)
+		}
 	}
-	w, err := avro.Parse(writer.Text)
+	w, err := cache.Parse(writer.Text)
 	if err != nil {
 		return nil, fmt.Errorf("codec: avro: parse writer schema: %w", err)
 	}

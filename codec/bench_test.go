@@ -105,7 +105,7 @@ func (nopCodec) Encode(v int) ([]byte, error)                   { return nil, ni
 func (nopCodec) AppendEncode(dst []byte, v int) ([]byte, error) { return dst, nil }
 func (nopCodec) Decode(b []byte) (int, error)                   { return 0, nil }
 func (nopCodec) Schema() (Schema, error)                        { return Schema{Type: SchemaTypeAvro, Text: `"int"`}, nil }
-func (nopCodec) ReaderFor(Schema) (func([]byte, []int) (int, error), error) {
+func (nopCodec) ReaderFor(Schema, []NamedSchema) (func([]byte, []int) (int, error), error) {
 	return func([]byte, []int) (int, error) { return 0, nil }, nil
 }
 

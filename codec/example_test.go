@@ -107,6 +107,10 @@ func (r *exampleRegistry) SchemaByID(_ context.Context, id int) (codec.Schema, e
 	return r.schemas[id-1], nil
 }
 
+func (r *exampleRegistry) SchemaByVersion(context.Context, string, int) (codec.Schema, error) {
+	return codec.Schema{}, codec.ErrSchemaNotFound // this registry keeps no versions
+}
+
 func ExampleSerde() {
 	ctx := context.Background()
 	c, _ := codec.Avro[Order]("")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 
 	json "github.com/goccy/go-json"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -36,14 +37,37 @@ func JSONSchema[T any](schema string) (*JSONSchemaCodec[T], error) {
 	return &JSONSchemaCodec[T]{text: schema, schema: s}, nil
 }
 
-func compileJSONSchema(text string) (*jsonschema.Schema, error) {
+// jsonSchemaBase is the URL a schema is compiled at: a relative $ref in it
+// resolves against it.
+const jsonSchemaBase = "https://schemas.sluice.invalid/schema.json"
+
+func compileJSONSchema(text string, refs ...NamedSchema) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(text)))
 	if err != nil {
 		return nil, fmt.Errorf("codec: json schema: parse: %w", err)
 	}
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noLoader{})
-	const loc = "urn:sluice:codec:schema.json"
+	loc := jsonSchemaBase
+	base, _ := url.Parse(loc)
+	for _, r := range refs {
+		if r.Schema.Type != SchemaTypeJSON {
+			return nil, fmt.Errorf("codec: json schema: referenced schema %s is %v", r.Name, r.Schema.Type)
+		}
+		rdoc, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(r.Schema.Text)))
+		if err != nil {
+			return nil, fmt.Errorf("codec: json schema: parse referenced schema %s: %w", r.Name, err)
+		}
+		// A reference's name is the URL the referrer's $ref uses,
+		// absolute or relative to the referrer.
+		u, err := url.Parse(r.Name)
+		if err != nil {
+			return nil, fmt.Errorf("codec: json schema: reference name %q: %w", r.Name, err)
+		}
+		if err := c.AddResource(base.ResolveReference(u).String(), rdoc); err != nil {
+			return nil, fmt.Errorf("codec: json schema: referenced schema %s: %w", r.Name, err)
+		}
+	}
 	if err := c.AddResource(loc, doc); err != nil {
 		return nil, fmt.Errorf("codec: json schema: %w", err)
 	}
@@ -113,18 +137,16 @@ func validateJSON(s *jsonschema.Schema, b []byte) error {
 // ReaderFor returns a decoder of payloads written with the writer schema:
 // Confluent's JSON Schema deserializer validates a payload against the
 // schema it was written with, and so does this one, before it decodes it
-// into T.
-func (c *JSONSchemaCodec[T]) ReaderFor(writer Schema) (func(payload []byte, indexes []int) (T, error), error) {
+// into T. The schemas in refs are available to the writer schema's $refs
+// under their names.
+func (c *JSONSchemaCodec[T]) ReaderFor(writer Schema, refs []NamedSchema) (func(payload []byte, indexes []int) (T, error), error) {
 	if writer.Type != SchemaTypeJSON {
 		return nil, fmt.Errorf("codec: json schema: writer schema is %v", writer.Type)
 	}
-	if len(writer.References) > 0 {
-		return nil, fmt.Errorf("codec: json schema: %w", ErrReferencesUnsupported)
-	}
 	s := c.schema
-	if writer.Text != c.text {
+	if writer.Text != c.text || len(refs) > 0 {
 		var err error
-		if s, err = compileJSONSchema(writer.Text); err != nil {
+		if s, err = compileJSONSchema(writer.Text, refs...); err != nil {
 			return nil, fmt.Errorf("writer schema: %w", err)
 		}
 	}

@@ -190,7 +190,7 @@ func TestJSONSchemaReaderForValidatesWithWriterSchema(t *testing.T) {
 		Qty int `json:"qty"`
 	}
 	reader, _ := JSONSchema[item](`{"type":"object"}`)
-	read, err := reader.ReaderFor(Schema{Type: SchemaTypeJSON, Text: `{"type":"object","properties":{"qty":{"maximum":10}}}`})
+	read, err := reader.ReaderFor(Schema{Type: SchemaTypeJSON, Text: `{"type":"object","properties":{"qty":{"maximum":10}}}`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestJSONSchemaReaderForValidatesWithWriterSchema(t *testing.T) {
 	if _, err := read([]byte(`{"qty":11}`), nil); !errors.Is(err, ErrValidation) {
 		t.Fatalf("invalid under the writer schema: %v", err)
 	}
-	if _, err := reader.ReaderFor(Schema{Type: SchemaTypeAvro, Text: `"int"`}); err == nil {
+	if _, err := reader.ReaderFor(Schema{Type: SchemaTypeAvro, Text: `"int"`}, nil); err == nil {
 		t.Fatal("Avro writer schema accepted")
 	}
 }

@@ -48,8 +48,11 @@ func (c *ProtobufCodec[M]) AppendEncode(dst []byte, v M) ([]byte, error) {
 	return appendProto(dst, v)
 }
 
+// appendProto marshals deterministically: fields in number order (which
+// dynamic messages otherwise do not guarantee) and map entries sorted, so a
+// value always encodes to the same bytes, as Java's serializer writes them.
 func appendProto(dst []byte, v proto.Message) ([]byte, error) {
-	out, err := proto.MarshalOptions{}.MarshalAppend(dst, v)
+	out, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(dst, v)
 	if err != nil {
 		return dst, fmt.Errorf("%w: protobuf: %w", ErrEncode, err)
 	}
@@ -67,16 +70,13 @@ func (c *ProtobufCodec[M]) Decode(b []byte) (M, error) {
 }
 
 // ReaderFor returns a decoder of payloads written with the writer schema
-// into M. If the writer schema compiles (it has no references), a payload
+// (its imports in refs) into M. If the writer schema compiles, a payload
 // whose message path names a message type other than M's is an error.
-func (c *ProtobufCodec[M]) ReaderFor(writer Schema) (func(payload []byte, indexes []int) (M, error), error) {
+func (c *ProtobufCodec[M]) ReaderFor(writer Schema, refs []NamedSchema) (func(payload []byte, indexes []int) (M, error), error) {
 	if writer.Type != SchemaTypeProtobuf {
 		return nil, fmt.Errorf("codec: protobuf: writer schema is %v", writer.Type)
 	}
-	var fd protoreflect.FileDescriptor
-	if len(writer.References) == 0 {
-		fd, _ = ParseProto(writer.Text) // best effort: only used to check the message type
-	}
+	fd, _ := parseProtoWithRefs(writer.Text, refs) // best effort: only used to check the message type
 	want := c.mt.Descriptor().FullName()
 	return func(payload []byte, indexes []int) (M, error) {
 		if fd != nil {
@@ -148,16 +148,14 @@ func decodeDynamic(md protoreflect.MessageDescriptor, b []byte) (proto.Message, 
 	return m, nil
 }
 
-// ReaderFor returns a decoder of payloads written with the writer schema:
-// each payload decodes as the message its path names in that schema.
-func (c *ProtobufDynamicCodec) ReaderFor(writer Schema) (func(payload []byte, indexes []int) (proto.Message, error), error) {
+// ReaderFor returns a decoder of payloads written with the writer schema
+// (its imports in refs): each payload decodes as the message its path names
+// in that schema.
+func (c *ProtobufDynamicCodec) ReaderFor(writer Schema, refs []NamedSchema) (func(payload []byte, indexes []int) (proto.Message, error), error) {
 	if writer.Type != SchemaTypeProtobuf {
 		return nil, fmt.Errorf("codec: protobuf: writer schema is %v", writer.Type)
 	}
-	if len(writer.References) > 0 {
-		return nil, fmt.Errorf("codec: protobuf: %w", ErrReferencesUnsupported)
-	}
-	fd, err := ParseProto(writer.Text)
+	fd, err := parseProtoWithRefs(writer.Text, refs)
 	if err != nil {
 		return nil, fmt.Errorf("writer schema: %w", err)
 	}
@@ -172,13 +170,26 @@ func (c *ProtobufDynamicCodec) ReaderFor(writer Schema) (func(payload []byte, in
 
 // ParseProto compiles .proto source (proto2, proto3 or editions) with
 // github.com/bufbuild/protocompile. It may import the standard
-// google/protobuf files; other imports fail.
-func ParseProto(source string) (protoreflect.FileDescriptor, error) {
-	const name = "schema.proto"
+// google/protobuf files and the files in imports (import path to source).
+func ParseProto(source string, imports ...NamedSchema) (protoreflect.FileDescriptor, error) {
+	return parseProtoWithRefs(source, imports)
+}
+
+func parseProtoWithRefs(source string, refs []NamedSchema) (protoreflect.FileDescriptor, error) {
+	name := "schema.proto"
+	srcs := map[string]string{}
+	for _, r := range refs {
+		if r.Schema.Type != SchemaTypeProtobuf {
+			return nil, fmt.Errorf("codec: protobuf: referenced schema %s is %v", r.Name, r.Schema.Type)
+		}
+		srcs[r.Name] = r.Schema.Text
+	}
+	for _, taken := srcs[name]; taken; _, taken = srcs[name] { // a reference could be named schema.proto
+		name = "_" + name
+	}
+	srcs[name] = source
 	c := protocompile.Compiler{
-		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
-			Accessor: protocompile.SourceAccessorFromMap(map[string]string{name: source}),
-		}),
+		Resolver:       protocompile.WithStandardImports(&protocompile.SourceResolver{Accessor: protocompile.SourceAccessorFromMap(srcs)}),
 		MaxParallelism: 1,
 	}
 	files, err := c.Compile(context.Background(), name)

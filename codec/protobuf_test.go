@@ -135,7 +135,7 @@ func TestProtobufDynamic(t *testing.T) {
 
 	// A reader built from the writer schema decodes each payload as the
 	// message its path names.
-	read, err := c.ReaderFor(Schema{Type: SchemaTypeProtobuf, Text: orderProto})
+	read, err := c.ReaderFor(Schema{Type: SchemaTypeProtobuf, Text: orderProto}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,18 +150,15 @@ func TestProtobufDynamic(t *testing.T) {
 	if _, err := read(ob, []int{5}); !errors.Is(err, ErrDecode) {
 		t.Fatalf("bad path: %v", err)
 	}
-	if _, err := c.ReaderFor(Schema{Type: SchemaTypeProtobuf, Text: "syntax = nope"}); err == nil {
+	if _, err := c.ReaderFor(Schema{Type: SchemaTypeProtobuf, Text: "syntax = nope"}, nil); err == nil {
 		t.Fatal("malformed writer schema accepted")
-	}
-	if _, err := c.ReaderFor(Schema{Type: SchemaTypeProtobuf, Text: orderProto, References: []SchemaReference{{Name: "a.proto"}}}); !errors.Is(err, ErrReferencesUnsupported) {
-		t.Fatalf("references: %v", err)
 	}
 }
 
 func TestProtobufGeneratedReaderChecksMessageType(t *testing.T) {
 	c := Protobuf[*timestamppb.Timestamp]()
 	ds, _ := Protobuf[*durationpb.Duration]().Schema()
-	read, err := c.ReaderFor(ds)
+	read, err := c.ReaderFor(ds, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +167,7 @@ func TestProtobufGeneratedReaderChecksMessageType(t *testing.T) {
 		t.Fatalf("Duration payload read as Timestamp: %v", err)
 	}
 	cs, _ := c.Schema()
-	read, _ = c.ReaderFor(cs)
+	read, _ = c.ReaderFor(cs, nil)
 	tb, _ := proto.Marshal(timestamppb.New(timestamppb.Now().AsTime()))
 	if _, err := read(tb, []int{0}); err != nil {
 		t.Fatal(err)

@@ -65,6 +65,10 @@ type Registry interface {
 	// SchemaByID returns the schema with the id, and an error wrapping
 	// ErrSchemaNotFound if there is none: GET /schemas/ids/{id}.
 	SchemaByID(ctx context.Context, id int) (Schema, error)
+	// SchemaByVersion returns the schema registered as version of
+	// subject (a schema reference's target), and an error wrapping
+	// ErrSchemaNotFound if there is none: GET /subjects/{subject}/versions/{version}.
+	SchemaByVersion(ctx context.Context, subject string, version int) (Schema, error)
 }
 
 // ErrSchemaNotFound is wrapped by Registry errors for a schema, subject or id
@@ -159,6 +163,20 @@ func (c *RegistryClient) SchemaByID(ctx context.Context, id int) (Schema, error)
 	if err != nil {
 		return Schema{}, registryErr(fmt.Sprintf("get schema id %d", id), err)
 	}
+	return fromSR(s, fmt.Sprintf("schema id %d", id))
+}
+
+// SchemaByVersion implements Registry: GET /subjects/{subject}/versions/{version}.
+func (c *RegistryClient) SchemaByVersion(ctx context.Context, subject string, version int) (Schema, error) {
+	ss, err := c.cl.SchemaByVersion(ctx, subject, version)
+	what := fmt.Sprintf("subject %s version %d", subject, version)
+	if err != nil {
+		return Schema{}, registryErr("get "+what, err)
+	}
+	return fromSR(ss.Schema, what)
+}
+
+func fromSR(s sr.Schema, what string) (Schema, error) {
 	out := Schema{Text: s.Schema}
 	switch s.Type {
 	case sr.TypeAvro:
@@ -168,7 +186,7 @@ func (c *RegistryClient) SchemaByID(ctx context.Context, id int) (Schema, error)
 	case sr.TypeJSON:
 		out.Type = SchemaTypeJSON
 	default:
-		return Schema{}, fmt.Errorf("codec: registry: schema id %d has unknown type %v", id, s.Type)
+		return Schema{}, fmt.Errorf("codec: registry: %s has unknown type %v", what, s.Type)
 	}
 	for _, r := range s.References {
 		out.References = append(out.References, SchemaReference(r))

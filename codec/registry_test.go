@@ -65,6 +65,7 @@ func TestRegistryClientRequests(t *testing.T) {
 		"GET /schemas/ids/7":                   {200, `{"schema":"syntax = \"proto3\";","schemaType":"PROTOBUF","references":[{"name":"a.proto","subject":"a","version":2}]}`},
 		"GET /schemas/ids/8":                   {200, `{"schema":"\"int\""}`},
 		"GET /schemas/ids/9":                   {500, `{"error_code":50001,"message":"Error in the backend data store"}`},
+		"GET /subjects/address/versions/2":     {200, `{"subject":"address","version":2,"id":4,"schemaType":"JSON","schema":"{}"}`},
 	})
 	cl, err := NewRegistryClient([]string{srv.URL}, BasicAuth("alice", "s3cret"))
 	if err != nil {
@@ -92,6 +93,12 @@ func TestRegistryClientRequests(t *testing.T) {
 	if _, err := cl.Lookup(ctx, "missing-value", Schema{Text: `"string"`}); !errors.Is(err, ErrSchemaNotFound) {
 		t.Fatalf("Lookup of an unknown subject: %v", err)
 	}
+	if s, err := cl.SchemaByVersion(ctx, "address", 2); err != nil || s.Type != SchemaTypeJSON || s.Text != "{}" {
+		t.Fatalf("SchemaByVersion = %+v %v", s, err)
+	}
+	if _, err := cl.SchemaByVersion(ctx, "address", 3); !errors.Is(err, ErrSchemaNotFound) {
+		t.Fatalf("SchemaByVersion of an unknown version: %v", err)
+	}
 
 	got := reqs()
 	want := []struct {
@@ -104,6 +111,8 @@ func TestRegistryClientRequests(t *testing.T) {
 		{"GET", "/schemas/ids/8", nil},
 		{"GET", "/schemas/ids/9", nil},
 		{"POST", "/subjects/missing-value", map[string]any{"schema": `"string"`}},
+		{"GET", "/subjects/address/versions/2", nil},
+		{"GET", "/subjects/address/versions/3", nil},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d requests, want %d: %+v", len(got), len(want), got)

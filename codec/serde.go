@@ -21,10 +21,22 @@ type SchemaCodec[T any] interface {
 	// why it has none a registry could take.
 	Schema() (Schema, error)
 	// ReaderFor returns a decoder of payloads written with the writer
-	// schema; indexes is the Protobuf message path of the payload (nil for
-	// other types).
-	ReaderFor(writer Schema) (func(payload []byte, indexes []int) (T, error), error)
+	// schema; refs are the schemas it references, transitively, each
+	// after the schemas it references itself. The decoder's indexes are
+	// the Protobuf message path of the payload (nil for other types).
+	ReaderFor(writer Schema, refs []NamedSchema) (func(payload []byte, indexes []int) (T, error), error)
 }
+
+// NamedSchema is a referenced schema and the name its referrer uses for it
+// (an Avro full name, a .proto import path, a JSON Schema URL).
+type NamedSchema struct {
+	Name   string
+	Schema Schema
+}
+
+// MaxReferences bounds how many schemas a writer schema may reference,
+// transitively, for a Serde to resolve them.
+const MaxReferences = 100
 
 // MessageIndexer is implemented by Protobuf codecs: the path of the message
 // type in its schema that the Confluent header carries.
@@ -34,8 +46,10 @@ type MessageIndexer interface {
 
 // Serde errors.
 var (
-	// ErrReferencesUnsupported: the schema imports other registered schemas
-	// (schema references), which this package does not resolve.
+	// ErrReferencesUnsupported: a schema to register imports other schemas
+	// (a Serde registers no schema references; it resolves them only for
+	// the writer schemas it decodes with), or references form a cycle or
+	// exceed MaxReferences.
 	ErrReferencesUnsupported = errors.New("schema references are not supported")
 	// ErrSchemaID: a schema id outside [0, 2^31) from the registry or the
 	// wire.
@@ -193,7 +207,7 @@ func (s *Serde[T]) SchemaID(ctx context.Context, topic string) (uint32, error) {
 	id := uint32(n)
 	// The id names the codec's own schema: cache its reader too, so Decode
 	// of what this Serde wrote does not fetch the schema back.
-	if read, err := s.codec.ReaderFor(s.schema); err == nil {
+	if read, err := s.codec.ReaderFor(s.schema, nil); err == nil {
 		cacheStore(&s.mu, &s.readers, id, read)
 	}
 	cacheStore(&s.mu, &s.ids, topic, id)
@@ -237,11 +251,58 @@ func (s *Serde[T]) reader(ctx context.Context, id uint32) (reader[T], error) {
 		s.cfg.logger.Warn("codec: registry: cannot fetch a writer schema", "id", id, "err", err)
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
-	read, err := s.codec.ReaderFor(writer)
+	refs, err := s.resolveReferences(ctx, writer)
+	if err != nil {
+		s.cfg.logger.Warn("codec: registry: cannot resolve the references of a writer schema", "id", id, "err", err)
+		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
+	}
+	read, err := s.codec.ReaderFor(writer, refs)
 	if err != nil {
 		s.cfg.logger.Warn("codec: cannot read data written with a schema", "id", id, "type", writer.Type, "err", err)
 		return nil, fmt.Errorf("%w: writer schema id %d: %w", ErrDecode, id, err)
 	}
 	cacheStore(&s.mu, &s.readers, id, read)
 	return read, nil
+}
+
+// resolveReferences fetches the schemas s references, transitively, and
+// returns them each after its own references (the order Avro's and
+// protocompile's parsers need).
+func (s *Serde[T]) resolveReferences(ctx context.Context, root Schema) ([]NamedSchema, error) {
+	type key struct {
+		subject string
+		version int
+	}
+	var out []NamedSchema
+	state := map[key]int{} // 1 visiting, 2 done
+	var visit func(refs []SchemaReference) error
+	visit = func(refs []SchemaReference) error {
+		for _, r := range refs {
+			k := key{r.Subject, r.Version}
+			switch state[k] {
+			case 1:
+				return fmt.Errorf("%w: reference cycle through subject %s version %d", ErrReferencesUnsupported, r.Subject, r.Version)
+			case 2:
+				continue
+			}
+			if len(state) >= MaxReferences {
+				return fmt.Errorf("%w: more than %d referenced schemas", ErrReferencesUnsupported, MaxReferences)
+			}
+			state[k] = 1
+			ref, err := s.reg.SchemaByVersion(ctx, r.Subject, r.Version)
+			if err != nil {
+				return fmt.Errorf("reference %s: %w", r.Name, err)
+			}
+			if err := visit(ref.References); err != nil {
+				return err
+			}
+			state[k] = 2
+			out = append(out, NamedSchema{Name: r.Name, Schema: ref})
+		}
+		return nil
+	}
+	if err := visit(root.References); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -23,6 +23,7 @@ type memRegistry struct {
 	ids      map[Schema0]int
 	schemas  map[int]Schema
 	subjects map[string]map[int]bool
+	versions map[string][]int // subject -> ids by version - 1
 	calls    map[string]int
 	forceID  int // if non-zero, Register returns it
 }
@@ -34,7 +35,7 @@ type Schema0 struct {
 }
 
 func newMemRegistry() *memRegistry {
-	return &memRegistry{next: 1, ids: map[Schema0]int{}, schemas: map[int]Schema{}, subjects: map[string]map[int]bool{}, calls: map[string]int{}}
+	return &memRegistry{next: 1, ids: map[Schema0]int{}, schemas: map[int]Schema{}, subjects: map[string]map[int]bool{}, versions: map[string][]int{}, calls: map[string]int{}}
 }
 
 func (r *memRegistry) Register(_ context.Context, subject string, s Schema) (int, error) {
@@ -44,7 +45,7 @@ func (r *memRegistry) Register(_ context.Context, subject string, s Schema) (int
 	if r.forceID != 0 {
 		return r.forceID, nil
 	}
-	k := Schema0{s.Type, s.Text}
+	k := Schema0{s.Type, s.Text + fmt.Sprint(s.References)}
 	id, ok := r.ids[k]
 	if !ok {
 		id = r.next
@@ -55,6 +56,9 @@ func (r *memRegistry) Register(_ context.Context, subject string, s Schema) (int
 	if r.subjects[subject] == nil {
 		r.subjects[subject] = map[int]bool{}
 	}
+	if !r.subjects[subject][id] {
+		r.versions[subject] = append(r.versions[subject], id)
+	}
 	r.subjects[subject][id] = true
 	return id, nil
 }
@@ -63,7 +67,7 @@ func (r *memRegistry) Lookup(_ context.Context, subject string, s Schema) (int, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls["lookup "+subject]++
-	id, ok := r.ids[Schema0{s.Type, s.Text}]
+	id, ok := r.ids[Schema0{s.Type, s.Text + fmt.Sprint(s.References)}]
 	if !ok || !r.subjects[subject][id] {
 		return 0, fmt.Errorf("subject %s: %w", subject, ErrSchemaNotFound)
 	}
@@ -79,6 +83,17 @@ func (r *memRegistry) SchemaByID(_ context.Context, id int) (Schema, error) {
 		return Schema{}, fmt.Errorf("id %d: %w", id, ErrSchemaNotFound)
 	}
 	return s, nil
+}
+
+func (r *memRegistry) SchemaByVersion(_ context.Context, subject string, version int) (Schema, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[fmt.Sprintf("get %s %d", subject, version)]++
+	vs := r.versions[subject]
+	if version < 1 || version > len(vs) {
+		return Schema{}, fmt.Errorf("subject %s version %d: %w", subject, version, ErrSchemaNotFound)
+	}
+	return r.schemas[vs[version-1]], nil
 }
 
 func (r *memRegistry) count(call string) int {
