@@ -8,14 +8,18 @@
 // id, for Protobuf the message-index array, then the payload; see
 // [AppendHeader] and [ParseHeader]), registers or looks up its schema under a
 // subject, caches schema ids both ways and decodes data written with any
-// schema id it meets. [NewRegistryClient] speaks Confluent's REST API.
+// schema id it meets, resolving the writer schema's references. The
+// [Registry] interface is what it needs of a registry; [NewRegistryClient]
+// implements it over Confluent's REST API.
 //
-//	c, _ := codec.Avro[Order]()               // schema derived from the struct
+//	c, _ := codec.Avro[Order]("")                // "": schema derived from the struct
 //	b, _ := c.Encode(Order{ID: 7})
 //	o, _ := c.Decode(b)
 //
-//	s := codec.NewSerde(c, codec.NewRegistryClient("http://localhost:8081"))
+//	reg, _ := codec.NewRegistryClient([]string{"http://localhost:8081"})
+//	s, _ := codec.NewSerde(c, reg)
 //	b, _ = s.Encode(ctx, "orders", Order{ID: 7}) // 00 <id> <avro payload>
+//	o, _ = s.Decode(ctx, b)
 package codec
 
 import "errors"

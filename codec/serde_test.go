@@ -104,7 +104,7 @@ func (r *memRegistry) count(call string) int {
 
 func mustSerde[T any](tb testing.TB, c SchemaCodec[T], reg Registry, opts ...SerdeOpt) *Serde[T] {
 	tb.Helper()
-	s, err := NewSerde(c, reg, opts...)
+	s, err := NewSerde(c, reg, append([]SerdeOpt{Logger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
