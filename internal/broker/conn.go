@@ -183,12 +183,10 @@ func (c *conn) handleFrame(frame []byte) bool {
 		body = r.Src
 	}
 	if err := kreq.ReadFrom(body); err != nil {
-		if key == apiVersionsKey {
-			// KIP-511: a client newer than the broker may send an
-			// ApiVersions body the broker cannot parse; answer with the
-			// versions it can use.
-			return c.write(req, unsupportedAPIVersions())
-		}
+		// Also for ApiVersions: a version this broker supports with a body
+		// that does not parse closes the connection, as in Kafka (an
+		// InvalidRequestException from RequestContext.parseRequest); only
+		// an unsupported version gets the KIP-511 answer above.
 		c.logger.Warn("closing connection: malformed request", "api", kmsg.NameForKey(key), "version", version, "client_id", req.clientID, "err", err)
 		return false
 	}
