@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // mustResponse reads one response frame from c (correlation id first).
@@ -68,4 +70,18 @@ func TestApiVersionsInvalidSoftwareName(t *testing.T) {
 		}
 	}
 	send[*kmsg.MetadataResponse](t, cl, kmsg.NewPtrMetadataRequest())
+}
+
+// TestMinFreeDefaultScales: without log.dir.min.free.bytes the floor is
+// log.DefaultMinFree of the data directory (5% of its file system, at most
+// 1 GiB); a set value is used as is.
+func TestMinFreeDefaultScales(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	if got, want := tb.lc.space.MinFree(), log.DefaultMinFree(tb.dir); got != want || got > 1<<30 {
+		t.Fatalf("default floor %d, want %d", got, want)
+	}
+	tb2 := startBroker(t, "", map[string]string{"log.dir.min.free.bytes": "12345"})
+	if got := tb2.lc.space.MinFree(); got != 12345 {
+		t.Fatalf("configured floor %d", got)
+	}
 }

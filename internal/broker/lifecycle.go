@@ -36,9 +36,11 @@ import (
 // Times come from the injected clock (Config.Now); only the loops' pacing
 // uses real timers, and tests call runRetention and runCleaner directly.
 //
-// The free-space floor, log.dir.min.free.bytes (Sluice's own config), is a
-// log.SpaceGuard shared by every log: below it Append fails with
-// KAFKA_STORAGE_ERROR, without making the log's error sticky.
+// The free-space floor, log.dir.min.free.bytes (Sluice's own config; when
+// unset, 5% of the data directory's file system, at most 1 GiB:
+// log.DefaultMinFree), is a log.SpaceGuard shared by every log: an append
+// that would take the free space below it fails with KAFKA_STORAGE_ERROR,
+// without making the log's error sticky.
 
 const minFreeBytesConfig = "log.dir.min.free.bytes"
 
@@ -73,7 +75,11 @@ func (lc *lifecycle) busy() bool {
 // initLifecycle sets up the free-space guard; called by New before the
 // logs are opened.
 func (b *Broker) initLifecycle() {
-	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, b.brokerInt(minFreeBytesConfig, 1<<30))
+	minFree := b.brokerInt(minFreeBytesConfig, -1)
+	if minFree < 0 {
+		minFree = log.DefaultMinFree(b.cfg.DataDir)
+	}
+	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, minFree)
 	b.lc.wake = make(chan struct{}, 1)
 }
 
