@@ -50,6 +50,7 @@ type Broker struct {
 	saslMechanisms []string          // sasl.enabled.mechanisms
 	principals     *auth.PrincipalMapper
 	jwt            *auth.JWTValidation // OAUTHBEARER (sasl.go)
+	sg             saslGuard           // failed-authentication defences (saslguard.go)
 	quotas         *quota.Manager      // client quotas (quotas.go)
 
 	connsMu sync.Mutex
