@@ -80,6 +80,7 @@ func (b *Broker) initLifecycle() {
 		minFree = log.DefaultMinFree(b.cfg.DataDir)
 	}
 	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, minFree)
+	log.SetDecompressBudget(b.brokerInt("log.decompression.budget.bytes", log.DefaultDecompressBudget))
 	b.lc.wake = make(chan struct{}, 1)
 }
 

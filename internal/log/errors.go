@@ -35,6 +35,7 @@ var (
 	ErrStorage = errors.New("storage error")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("log closed")
+	// ErrDecompressBusy (budget.go): REQUEST_TIMED_OUT, retriable.
 )
 
 // IsCorruption reports whether err reports corrupt data, either in a
