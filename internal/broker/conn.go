@@ -101,9 +101,8 @@ func (c *conn) serve() {
 			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
-		frame := getBuf(int(size))
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			putBuf(frame)
+		frame, release, err := c.readFrame(int(size)) // admission.go
+		if err != nil {
 			c.logReadErr(err)
 			return
 		}
@@ -114,6 +113,7 @@ func (c *conn) serve() {
 			keep = c.handleFrame(frame)
 		}
 		putBuf(frame)
+		release()
 		if !keep {
 			return
 		}
@@ -243,7 +243,8 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 }
 
 // Buffers for request frames come from size-classed pools so a steady
-// stream of produce requests allocates nothing.
+// stream of produce requests allocates nothing. Only buffers of up to
+// smallFrame bytes are pooled (admission.go).
 var bufPools [32]sync.Pool
 
 func getBuf(n int) []byte {
@@ -256,7 +257,7 @@ func getBuf(n int) []byte {
 
 func putBuf(b []byte) {
 	class := bitsLen(cap(b))
-	if 1<<class != cap(b) {
+	if 1<<class != cap(b) || cap(b) > smallFrame {
 		return
 	}
 	bufPools[class].Put(&b)

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -83,5 +85,99 @@ func TestMinFreeDefaultScales(t *testing.T) {
 	tb2 := startBroker(t, "", map[string]string{"log.dir.min.free.bytes": "12345"})
 	if got := tb2.lc.space.MinFree(); got != 12345 {
 		t.Fatalf("configured floor %d", got)
+	}
+}
+
+// waitFrames polls until the broker's frame budget satisfies ok.
+func waitFrames(t *testing.T, tb *testBroker, what string, ok func(used int64, waiters int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		used, _, waiters := tb.frames.stats()
+		if ok(used, waiters) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %d bytes admitted, %d waiting", what, used, waiters)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling a counter the broker exposes no event for
+	}
+}
+
+// largeProduceFrame is a Produce request frame of more than smallFrame
+// bytes (one 1.5 MB record).
+func largeProduceFrame(topic string) []byte {
+	batch := buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: make([]byte, 1500000)})
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, 1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("big")).AppendRequest(nil, req, 3)
+}
+
+// TestLargeFramesAdmitted: frames over smallFrame are admitted against
+// queued.max.request.bytes by their declared size; one that does not fit
+// waits, unread, until another is answered or its connection closes,
+// while small requests go on being served.
+func TestLargeFramesAdmitted(t *testing.T) {
+	tb := startBroker(t, "", map[string]string{queuedMaxRequestBytesConfig: "3000000"})
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "big", 1, nil)
+	frame := largeProduceFrame("big")
+	// A declares a large frame and stalls after its first bytes.
+	a := rawConn(t, tb.addr)
+	a.Write(frame[:100])
+	waitFrames(t, tb, "A admitted", func(used int64, _ int) bool { return used == int64(len(frame)-4) })
+	// B's frame does not fit beside it.
+	b := rawConn(t, tb.addr)
+	b.Write(frame)
+	waitFrames(t, tb, "B waiting", func(_ int64, waiters int) bool { return waiters == 1 })
+	// Small requests are served meanwhile.
+	send[*kmsg.MetadataResponse](t, cl, kmsg.NewPtrMetadataRequest())
+	// A goes away: B is admitted, read and answered.
+	a.Close()
+	body := mustResponse(t, b)
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 9
+	if err := resp.ReadFrom(body[5:]); err != nil || len(resp.Topics) != 1 {
+		t.Fatalf("B's produce response: %v", err)
+	}
+	waitFrames(t, tb, "all released", func(used int64, waiters int) bool { return used == 0 && waiters == 0 })
+}
+
+// TestDeclaredFramesCostNoMemory: connections declaring frames of the
+// maximum size and sending nothing more hold their admission but not the
+// memory; before frames were read in chunks each took a 128 MiB buffer.
+func TestDeclaredFramesCostNoMemory(t *testing.T) {
+	const conns, size = 8, 100 << 20
+	tb := startBroker(t, "", map[string]string{queuedMaxRequestBytesConfig: "2000000000"})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c := rawConn(t, tb.addr)
+		c.Write(binary.BigEndian.AppendUint32(nil, size))
+		c.Write(make([]byte, 64<<10)) // a little of the body
+	}
+	waitFrames(t, tb, "all admitted", func(used int64, _ int) bool { return used == conns*size })
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d connections declaring %d MiB frames: heap grew %d MiB", conns, size>>20, grew>>20)
+	if grew > 64<<20 {
+		t.Fatalf("heap grew %d MiB for %d stalled %d MiB frames", grew>>20, conns, size>>20)
+	}
+}
+
+// TestFramePoolsKeepSmallBuffers: a large frame's buffer is not pooled.
+func TestFramePoolsKeepSmallBuffers(t *testing.T) {
+	big := make([]byte, 0, 4<<20)
+	putBuf(big)
+	if got := bufPools[bitsLen(4<<20)].Get(); got != nil {
+		t.Fatalf("a %d-byte buffer was pooled", cap(big))
 	}
 }

@@ -81,6 +81,7 @@ func (b *Broker) initLifecycle() {
 	}
 	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, minFree)
 	log.SetDecompressBudget(b.brokerInt("log.decompression.budget.bytes", log.DefaultDecompressBudget))
+	b.frames = newFrameBudget(b.brokerInt(queuedMaxRequestBytesConfig, defaultQueuedMaxRequest))
 	b.lc.wake = make(chan struct{}, 1)
 }
 
