@@ -25,9 +25,9 @@ import (
 // while holding budget, and the budget cannot deadlock. A decompression
 // that fails either way returns ErrDecompressBusy, a retriable error
 // (REQUEST_TIMED_OUT for produce: nothing was appended and a retry may
-// succeed). A request larger than the whole budget is admitted when
-// nothing else holds any, so that every batch the per-batch bound allows
-// can be decompressed.
+// succeed). A decompression is let past the budget when nothing else
+// holds any, so that every batch the per-batch bound allows can be
+// decompressed.
 //
 // A buffer decompress returns pooled keeps its share until
 // putDecompressBuf; buffers dropped on the way (grown out of) are counted
@@ -80,11 +80,12 @@ func DecompressBudgetUsed() int64 {
 	return decompressBudget.used
 }
 
-// tryAcquire takes n bytes if they fit (or nothing is held).
-func (b *memBudget) tryAcquire(n int64) bool {
+// tryAcquire takes n bytes if they fit, or if nothing but the caller's
+// own bytes are held.
+func (b *memBudget) tryAcquire(n, own int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n <= b.capacity.Load() || b.used == 0 {
+	if b.used+n <= b.capacity.Load() || b.used == own {
 		b.used += n
 		b.peak = max(b.peak, b.used)
 		return true
@@ -163,13 +164,21 @@ func (g *grant) take(n int) error {
 	if g.held == 0 {
 		ok = decompressBudget.acquire(int64(n), decompressWait)
 	} else {
-		ok = decompressBudget.tryAcquire(int64(n))
+		ok = decompressBudget.tryAcquire(int64(n), g.held)
 	}
 	if !ok {
 		return fmt.Errorf("%w (%d bytes more, %d held by this batch)", ErrDecompressBusy, n, g.held)
 	}
 	g.held += int64(n)
 	return nil
+}
+
+// force takes n more bytes whether they fit or not.
+func (g *grant) force(n int) {
+	if n > 0 {
+		decompressBudget.force(int64(n))
+		g.held += int64(n)
+	}
 }
 
 // keep releases everything but n bytes, which the caller's buffer goes on

@@ -130,39 +130,26 @@ func getDecompressBuf() []byte {
 // pooled one if it is large enough, else a new one of exactly n. A pooled
 // buffer that is too small is dropped, not pooled again, so that the pool
 // comes to hold buffers large enough for the batches that arrive. The
-// buffer's capacity is taken from g.
+// buffer's capacity is taken from g, before a pooled buffer is taken out,
+// so that a decompression waiting for budget holds no buffer.
 func bufFor(n int, g *grant) ([]byte, error) {
-	b := getDecompressBuf()
-	if cap(b) < n {
-		b = nil
-	}
-	if err := g.take(max(cap(b), n)); err != nil {
-		recycleBuf(b)
+	if err := g.take(n); err != nil {
 		return nil, err
 	}
-	if b == nil {
-		b = make([]byte, 0, n)
+	b := getDecompressBuf()
+	if cap(b) < n {
+		return make([]byte, 0, n), nil
 	}
+	g.force(cap(b) - n) // at most maxPooledBuf
 	return b, nil
 }
 
 // bufForUnknown returns an empty buffer for output of unknown size from
-// srcLen compressed bytes: a pooled one, or a new one sized for a typical
-// compression ratio. Its capacity is taken from g.
+// srcLen compressed bytes, sized for a typical compression ratio: a pooled
+// one if it is large enough, else a new one. Its capacity is taken from g
+// as in bufFor.
 func bufForUnknown(srcLen, limit int, g *grant) ([]byte, error) {
-	b := getDecompressBuf()
-	n := cap(b)
-	if n == 0 {
-		n = min(max(4*srcLen, minDecompressBuf), limit)
-	}
-	if err := g.take(n); err != nil {
-		recycleBuf(b)
-		return nil, err
-	}
-	if b == nil {
-		b = make([]byte, 0, n)
-	}
-	return b, nil
+	return bufFor(min(max(4*srcLen, minDecompressBuf), limit), g)
 }
 
 // putDecompressBuf hands back b, a buffer decompress returned pooled:
