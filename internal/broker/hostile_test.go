@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -179,5 +180,20 @@ func TestFramePoolsKeepSmallBuffers(t *testing.T) {
 	putBuf(big)
 	if got := bufPools[bitsLen(4<<20)].Get(); got != nil {
 		t.Fatalf("a %d-byte buffer was pooled", cap(big))
+	}
+}
+
+// TestDecompressBusyIsRetriable: an exhausted decompression budget is
+// REQUEST_TIMED_OUT (retriable), for produce and timestamp lookups alike.
+func TestDecompressBusyIsRetriable(t *testing.T) {
+	err := fmt.Errorf("partition 0: %w", log.ErrDecompressBusy)
+	if got := appendError(err); got != kerr.RequestTimedOut {
+		t.Errorf("produce: %v", got)
+	}
+	if got := readError(err); got != kerr.RequestTimedOut {
+		t.Errorf("read: %v", got)
+	}
+	if !kerr.IsRetriable(kerr.RequestTimedOut) {
+		t.Error("REQUEST_TIMED_OUT not retriable")
 	}
 }
