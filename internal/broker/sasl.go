@@ -89,7 +89,8 @@ func (c *conn) saslStep(msg []byte, clientID string) (reply []byte, done bool, l
 		reply, done, err = s.exchange.step(msg)
 	}
 	user := s.exchange.user()
-	if err == nil && done && !g.users.allowed(user, now) {
+	if !limited && (err != nil || done) && user != "" && !g.users.allowed(user, now) {
+		// The outcome is not revealed: right or wrong, the attempt fails.
 		err, limited = ErrAuthUserRateLimited, true
 	}
 	if err == nil && done && s.authenticated && c.subj.Principal != (auth.Principal{Type: "User", Name: user}) {
