@@ -72,8 +72,9 @@ func (lc *lifecycle) busy() bool {
 	return time.Now().UnixNano()-lc.lastRequest.Load() < int64(busyWindow)
 }
 
-// initLifecycle sets up the free-space guard; called by New before the
-// logs are opened.
+// initLifecycle sets up the free-space guard and the memory budgets
+// (log.decompression.budget.bytes, process-wide; queued.max.request.bytes,
+// admission.go); called by New before the logs are opened.
 func (b *Broker) initLifecycle() {
 	minFree := b.brokerInt(minFreeBytesConfig, -1)
 	if minFree < 0 {

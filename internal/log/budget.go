@@ -1,7 +1,6 @@
 package log
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -40,9 +39,6 @@ const DefaultDecompressBudget = 2 * MaxDecompressedBytes
 
 // decompressWait bounds how long a decompression waits for budget.
 var decompressWait = 2 * time.Second
-
-// ErrDecompressBusy: the decompression budget is exhausted; retriable.
-var ErrDecompressBusy = errors.New("decompression memory budget exhausted; retry")
 
 // memBudget is a byte budget. Unlike a FIFO semaphore, any waiter whose
 // need fits goes ahead, so small requests are not held up behind a large

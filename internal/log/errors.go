@@ -35,7 +35,9 @@ var (
 	ErrStorage = errors.New("storage error")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("log closed")
-	// ErrDecompressBusy (budget.go): REQUEST_TIMED_OUT, retriable.
+	// ErrDecompressBusy: the process-wide decompression budget is
+	// exhausted (budget.go); REQUEST_TIMED_OUT, retriable.
+	ErrDecompressBusy = errors.New("decompression memory budget exhausted; retry")
 )
 
 // IsCorruption reports whether err reports corrupt data, either in a
