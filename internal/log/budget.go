@@ -169,12 +169,13 @@ func (g *grant) take(n int) error {
 	return nil
 }
 
-// force takes n more bytes whether they fit or not.
-func (g *grant) force(n int) {
-	if n > 0 {
-		decompressBudget.force(int64(n))
-		g.held += int64(n)
+// tryMore takes n more bytes if they fit now.
+func (g *grant) tryMore(n int) bool {
+	if !decompressBudget.tryAcquire(int64(n), g.held) {
+		return false
 	}
+	g.held += int64(n)
+	return true
 }
 
 // keep releases everything but n bytes, which the caller's buffer goes on

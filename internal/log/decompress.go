@@ -140,7 +140,11 @@ func bufFor(n int, g *grant) ([]byte, error) {
 	if cap(b) < n {
 		return make([]byte, 0, n), nil
 	}
-	g.force(cap(b) - n) // at most maxPooledBuf
+	if extra := cap(b) - n; extra > 0 && !g.tryMore(extra) {
+		// The pooled buffer is larger than the budget leaves room for.
+		recycleBuf(b)
+		return make([]byte, 0, n), nil
+	}
 	return b, nil
 }
 
