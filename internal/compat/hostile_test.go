@@ -25,7 +25,7 @@ import (
 
 // rssBound is what the broker's resident memory must stay under while
 // TestHostileMemory attacks it (documented in DESIGN.md). Measured on a
-// 2-core machine: VmHWM about 400 MiB with the fixes (6 GiB without them).
+// 2-core machine: VmHWM 325-345 MiB with the fixes (6 GiB without them).
 const rssBound = 512 << 20
 
 // procMem returns a process's VmRSS and VmHWM in bytes.

@@ -33,9 +33,10 @@ import (
 // until the decompression ends, standing for the garbage they leave.
 
 // DefaultDecompressBudget is the budget unless SetDecompressBudget changes
-// it: twice the largest a default batch may decompress to, so that one
-// such batch and many small ones fit together.
-const DefaultDecompressBudget = 2 * MaxDecompressedBytes
+// it: what one batch decompressing to the default bound takes on its way
+// there (about one and a half times it, see grow), so that such a batch
+// fits; batches under a few MiB, the usual, fit by the dozen.
+const DefaultDecompressBudget = 3 * MaxDecompressedBytes / 2
 
 // decompressWait bounds how long a decompression waits for budget.
 var decompressWait = 2 * time.Second
@@ -168,6 +169,7 @@ func (g *grant) take(n int) error {
 	g.held += int64(n)
 	return nil
 }
+
 
 // tryMore takes n more bytes if they fit now.
 func (g *grant) tryMore(n int) bool {

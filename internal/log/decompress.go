@@ -140,10 +140,11 @@ func bufFor(n int, g *grant) ([]byte, error) {
 	if cap(b) < n {
 		return make([]byte, 0, n), nil
 	}
+	// A larger pooled buffer is used whole if the budget has room for
+	// it; else only the n bytes taken are used (and counted), the rest
+	// being pool memory this decompression does not add to.
 	if extra := cap(b) - n; extra > 0 && !g.tryMore(extra) {
-		// The pooled buffer is larger than the budget leaves room for.
-		recycleBuf(b)
-		return make([]byte, 0, n), nil
+		return b[:0:n], nil
 	}
 	return b, nil
 }

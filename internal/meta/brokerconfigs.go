@@ -60,7 +60,7 @@ var brokerSpecs = []spec{
 		atLeast(1)},
 	{ConfigDef{Name: "listeners", Type: TypeString, Default: "PLAINTEXT://:9092", HasDefault: true, ReadOnly: true,
 		Doc: "Listener List - Comma-separated list of URIs we will listen on and the listener names."}, nil},
-	{ConfigDef{Name: "log.decompression.budget.bytes", Type: TypeLong, Default: "134217728", HasDefault: true, ReadOnly: true,
+	{ConfigDef{Name: "log.decompression.budget.bytes", Type: TypeLong, Default: "100663296", HasDefault: true, ReadOnly: true,
 		Doc: "Sluice's own, not a Kafka config: the memory, in bytes, that all batches being decompressed at once (produce validation, compaction, timestamp lookups) may hold together; one batch is still bounded by max(64 MiB, 64 × max.message.bytes). A decompression that cannot start within 2 seconds, or that outgrows what is left, fails its partition with REQUEST_TIMED_OUT, which clients retry. The budget is process-wide."},
 		atLeast(1)},
 	{ConfigDef{Name: "log.dir", Type: TypeList, Default: "/tmp/kafka-logs", HasDefault: true, ReadOnly: true,
