@@ -170,7 +170,6 @@ func (g *grant) take(n int) error {
 	return nil
 }
 
-
 // tryMore takes n more bytes if they fit now.
 func (g *grant) tryMore(n int) bool {
 	if !decompressBudget.tryAcquire(int64(n), g.held) {
