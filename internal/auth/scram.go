@@ -240,9 +240,10 @@ func (s *ScramServer) clientFirst(msg string) ([]byte, error) {
 	}
 	s.user = user
 	s.cred, s.known = s.lookup(user)
-	if !s.known {
+	if !s.known && len(s.cred.Salt) == 0 {
 		// Answer as for a real user, so that a client cannot tell which
-		// user names exist; the exchange fails at the proof.
+		// user names exist; the exchange fails at the proof. A lookup
+		// may return its own fake (FakeCredentialLike) with ok false.
 		s.cred = s.mech.FakeCredential(user)
 	}
 	snonce := make([]byte, 24)
@@ -329,7 +330,15 @@ func printable(s string) bool {
 	return true
 }
 
-// fakeKey makes the salts of unknown users stable within a process, so
+// FakeSaltLen and FakeIterations are the shape of FakeCredential's
+// credentials: the salt length kadm and "sluice user set" use, and their
+// default iteration count.
+const (
+	FakeSaltLen    = 24
+	FakeIterations = ScramMinIterations
+)
+
+// fakeKey makes the salts of FakeCredential stable within a process, so
 // that repeated probes see the same answer as for a real user.
 var fakeKey = func() []byte {
 	k := make([]byte, 32)
@@ -338,11 +347,26 @@ var fakeKey = func() []byte {
 }()
 
 // FakeCredential is a credential no password matches, with a salt stable
-// for the user within the process: what the broker pretends an unknown user
-// has, so that answers and timing do not tell which users exist.
+// for the user within the process: what the broker pretends an unknown
+// user has, so that answers and timing do not tell which users exist. Its
+// salt is FakeSaltLen bytes and its iteration count FakeIterations. A
+// broker uses FakeCredentialLike, with a key kept across restarts and the
+// shape of its real users' credentials.
 func (m ScramMechanism) FakeCredential(user string) ScramCredential {
-	salt := ScramSHA256.hmac(fakeKey, []byte(m.Name+"\x00"+user))[:16]
-	key := make([]byte, m.size)
-	rand.Read(key)
-	return ScramCredential{Salt: salt, StoredKey: key, ServerKey: key, Iterations: ScramMinIterations}
+	return m.FakeCredentialLike(fakeKey, user, FakeSaltLen, FakeIterations)
+}
+
+// FakeCredentialLike is a credential no password matches, with a salt of
+// saltLen bytes (1 to 1024) derived from key (a secret) and the user name,
+// and the given iteration count.
+func (m ScramMechanism) FakeCredentialLike(key []byte, user string, saltLen int, iterations int32) ScramCredential {
+	saltLen = min(max(saltLen, 1), 1024)
+	salt := make([]byte, 0, saltLen+32)
+	msg := []byte(m.Name + "\x00" + user + "\x00")
+	for i := byte(0); len(salt) < saltLen; i++ {
+		salt = append(salt, ScramSHA256.hmac(key, append(msg, i))...)
+	}
+	sk := make([]byte, m.size)
+	rand.Read(sk)
+	return ScramCredential{Salt: salt[:saltLen], StoredKey: sk, ServerKey: sk, Iterations: iterations}
 }

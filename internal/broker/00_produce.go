@@ -209,6 +209,9 @@ func appendError(err error) *kerr.Error {
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, log.ErrClosed):
 		return kerr.NotLeaderForPartition
+	case errors.Is(err, log.ErrDecompressBusy):
+		// Retriable in every client; nothing was appended.
+		return kerr.RequestTimedOut
 	default:
 		return kerr.KafkaStorageError
 	}

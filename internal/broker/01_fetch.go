@@ -357,6 +357,8 @@ func readError(err error) error {
 		return kerr.OffsetOutOfRange
 	case errors.Is(err, log.ErrClosed):
 		return kerr.UnknownTopicOrPartition
+	case errors.Is(err, log.ErrDecompressBusy):
+		return kerr.RequestTimedOut // retriable (log/budget.go)
 	default:
 		return kerr.KafkaStorageError
 	}

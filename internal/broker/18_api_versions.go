@@ -4,9 +4,12 @@ package broker
 //
 // Behaviour:
 // * Advertises exactly the registered handlers and their version ranges.
-// * An unsupported request version (or a body this broker cannot parse,
-//   KIP-511) is answered with UNSUPPORTED_VERSION in v0 form, listing the
-//   supported versions, so the client can retry with one of them.
+// * An unsupported request version (KIP-511) is answered with
+//   UNSUPPORTED_VERSION in v0 form, listing the supported versions, so the
+//   client can retry with one of them. A supported version whose body does
+//   not parse closes the connection, as in Kafka (conn.go).
+// * v3+: a client software name or version not matching Kafka's pattern
+//   ([a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?) gets INVALID_REQUEST.
 // * v3+ lists the supported and finalized features (KIP-584): the one a
 //   client acts on is transaction.version, finalized at 2, so Kafka 4
 //   clients use transaction protocol version 2 (KIP-890).
@@ -45,8 +48,29 @@ func apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	return resp
 }
 
-func handleAPIVersions(_ *Broker, _ *request, _ *kmsg.ApiVersionsRequest) kmsg.Response {
+func handleAPIVersions(_ *Broker, _ *request, req *kmsg.ApiVersionsRequest) kmsg.Response {
+	if req.Version >= 3 && (!validSoftwareField(req.ClientSoftwareName) || !validSoftwareField(req.ClientSoftwareVersion)) {
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp
+	}
 	return apiVersionsResponse()
+}
+
+// validSoftwareField reports whether s matches Kafka's
+// [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])? for the v3+ client software
+// name and version.
+func validSoftwareField(s string) bool {
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	if s == "" || !alnum(s[0]) || !alnum(s[len(s)-1]) {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if !alnum(s[i]) && s[i] != '-' && s[i] != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // unsupportedAPIVersions answers in v0 whatever the request's version was.

@@ -115,6 +115,7 @@ func handleAlterUserScramCredentials(b *Broker, r *request, req *kmsg.AlterUserS
 		if writeErr != nil {
 			b.logger.Error("storing SCRAM credentials failed", "err", writeErr)
 		}
+		b.refreshScramShapes() // unknown users look like these (saslguard.go)
 	}
 	for _, name := range order {
 		u := users[name]

@@ -54,6 +54,8 @@ type Broker struct {
 	saslMechanisms []string          // sasl.enabled.mechanisms
 	principals     *auth.PrincipalMapper
 	jwt            *auth.JWTValidation // OAUTHBEARER (sasl.go)
+	sg             saslGuard           // failed-authentication defences (saslguard.go)
+	frames         *frameBudget        // queued.max.request.bytes (admission.go)
 	quotas         *quota.Manager      // client quotas (quotas.go)
 
 	connsMu sync.Mutex

@@ -100,17 +100,8 @@ func (c *conn) serve() {
 			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
-		pooled := c.pooledFrame()
-		var frame []byte
-		if pooled {
-			frame = getBuf(int(size))
-		} else {
-			frame = make([]byte, size)
-		}
-		if _, err := io.ReadFull(c.br, frame); err != nil {
-			if pooled {
-				putBuf(frame)
-			}
+		frame, release, err := c.readFrame(int(size), c.pooledFrame()) // admission.go
+		if err != nil {
 			c.logReadErr(err)
 			return
 		}
@@ -120,9 +111,7 @@ func (c *conn) serve() {
 		} else {
 			keep = c.handleFrame(frame)
 		}
-		if pooled {
-			releaseFrame(frame)
-		}
+		release()
 		if !keep {
 			return
 		}
@@ -192,12 +181,10 @@ func (c *conn) handleFrame(frame []byte) bool {
 		body = r.Src
 	}
 	if err := kreq.ReadFrom(body); err != nil {
-		if key == apiVersionsKey {
-			// KIP-511: a client newer than the broker may send an
-			// ApiVersions body the broker cannot parse; answer with the
-			// versions it can use.
-			return c.write(req, unsupportedAPIVersions())
-		}
+		// Also for ApiVersions: a version this broker supports with a body
+		// that does not parse closes the connection, as in Kafka (an
+		// InvalidRequestException from RequestContext.parseRequest); only
+		// an unsupported version gets the KIP-511 answer above.
 		c.logger.Warn("closing connection: malformed request", "api", kmsg.NameForKey(key), "version", version, "client_id", req.clientID, "err", err)
 		return false
 	}
@@ -254,7 +241,8 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 }
 
 // Buffers for Produce frames come from size-classed pools so a steady
-// stream of produce requests allocates nothing. Only Produce: kmsg decodes
+// stream of produce requests allocates nothing; only buffers of up to
+// smallFrame bytes are pooled (admission.go). Only Produce: kmsg decodes
 // []byte fields (and unknown tagged fields) as slices of the frame, and a
 // frame that goes back to the pool is overwritten by a later request, so
 // a pooled frame must not be referenced once its request is answered. The
@@ -305,7 +293,7 @@ func getBuf(n int) []byte {
 
 func putBuf(b []byte) {
 	class := bitsLen(cap(b))
-	if 1<<class != cap(b) {
+	if 1<<class != cap(b) || cap(b) > smallFrame {
 		return
 	}
 	bufPools[class].Put(&b)

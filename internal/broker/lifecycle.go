@@ -36,9 +36,11 @@ import (
 // Times come from the injected clock (Config.Now); only the loops' pacing
 // uses real timers, and tests call runRetention and runCleaner directly.
 //
-// The free-space floor, log.dir.min.free.bytes (Sluice's own config), is a
-// log.SpaceGuard shared by every log: below it Append fails with
-// KAFKA_STORAGE_ERROR, without making the log's error sticky.
+// The free-space floor, log.dir.min.free.bytes (Sluice's own config; when
+// unset, 5% of the data directory's file system, at most 1 GiB:
+// log.DefaultMinFree), is a log.SpaceGuard shared by every log: an append
+// that would take the free space below it fails with KAFKA_STORAGE_ERROR,
+// without making the log's error sticky.
 
 const minFreeBytesConfig = "log.dir.min.free.bytes"
 
@@ -70,10 +72,21 @@ func (lc *lifecycle) busy() bool {
 	return time.Now().UnixNano()-lc.lastRequest.Load() < int64(busyWindow)
 }
 
-// initLifecycle sets up the free-space guard; called by New before the
-// logs are opened.
+// initLifecycle sets up the free-space guard and the memory budgets
+// (log.decompression.budget.bytes, process-wide; queued.max.request.bytes,
+// admission.go); called by New before the logs are opened.
 func (b *Broker) initLifecycle() {
-	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, b.brokerInt(minFreeBytesConfig))
+	minFree := log.DefaultMinFree(b.cfg.DataDir) // unset: 5% of the file system, at most 1 GiB
+	if v := b.brokerValue(minFreeBytesConfig); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.logger.Error("broker config without an integer value", "config", minFreeBytesConfig, "err", err)
+		}
+		minFree = n
+	}
+	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, minFree)
+	log.SetDecompressBudget(b.brokerInt("log.decompression.budget.bytes"))
+	b.frames = newFrameBudget(b.brokerInt(queuedMaxRequestBytesConfig))
 	b.lc.wake = make(chan struct{}, 1)
 }
 

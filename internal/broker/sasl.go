@@ -8,7 +8,10 @@ package broker
 // Before authentication only ApiVersions and SaslHandshake are accepted,
 // and after a handshake only SaslAuthenticate; any other request closes the
 // connection, as Kafka does. A failed authentication is answered with
-// SASL_AUTHENTICATION_FAILED and the connection is closed; an unsupported
+// SASL_AUTHENTICATION_FAILED after connection.failed.authentication.delay.ms
+// and the connection is closed (failures are rate limited per user and per
+// address, and unknown SCRAM users look like real ones: saslguard.go); an
+// unsupported
 // mechanism is answered with UNSUPPORTED_SASL_MECHANISM (listing the
 // enabled ones) and the connection is closed. Every failure is logged with
 // the mechanism and the user name the client gave.
@@ -75,14 +78,35 @@ const saslMaxReceive = 524288
 // exchange is over.
 func (c *conn) saslStep(msg []byte, clientID string) (reply []byte, done bool, life time.Duration, err error) {
 	s := &c.sasl
-	reply, done, err = s.exchange.step(msg)
+	g := &c.b.sg
+	now := c.b.cfg.Now()
+	addr := c.subj.Host.String()
+	var limited bool
+	if !g.addrs.allowed(addr, now) {
+		// Refused before the credentials are checked (saslguard.go).
+		err, limited = ErrAuthAddressRateLimited, true
+	} else {
+		reply, done, err = s.exchange.step(msg)
+	}
 	user := s.exchange.user()
+	if !limited && (err != nil || done) && user != "" && !g.users.allowed(user, now) {
+		// The outcome is not revealed: right or wrong, the attempt fails.
+		err, limited = ErrAuthUserRateLimited, true
+	}
 	if err == nil && done && s.authenticated && c.subj.Principal != (auth.Principal{Type: "User", Name: user}) {
 		err = errors.New("re-authentication as another principal (was " + c.subj.Principal.String() + ")")
 	}
 	if err != nil {
+		g.failed.Add(1)
+		if limited {
+			g.limited.Add(1)
+		} else {
+			g.users.fail(user, now)
+			g.addrs.fail(addr, now)
+		}
 		c.logger.Warn("closing connection: SASL authentication failed", "mechanism", s.mechanism, "user", user, "reason", err, "client_id", clientID)
 		s.exchange, s.raw = nil, false
+		c.failedAuthDelay() // connection.failed.authentication.delay.ms
 		return nil, false, 0, err
 	}
 	if !done {
@@ -181,7 +205,11 @@ func (b *Broker) newExchange(mechanism string) saslExchange {
 		return nil
 	}
 	return &scramExchange{auth.NewScramServer(m, func(user string) (auth.ScramCredential, bool) {
+		fake := b.fakeScram(m, user) // for known users too: the same work (saslguard.go)
 		cr, ok := b.creds.Get(user, m.Name)
+		if !ok {
+			return fake, false
+		}
 		return auth.ScramCredential{Salt: cr.Salt, StoredKey: cr.StoredKey, ServerKey: cr.ServerKey, Iterations: cr.Iterations}, ok
 	})}
 }

@@ -47,6 +47,9 @@ func (b *Broker) setupSecurity() error {
 	if b.creds, err = meta.OpenCredentials(b.cfg.DataDir, b.logger); err != nil {
 		return err
 	}
+	if err := b.initSASLGuard(); err != nil {
+		return err
+	}
 	for _, m := range strings.Split(b.brokerValue("sasl.enabled.mechanisms"), ",") {
 		if m = strings.TrimSpace(m); m != "" {
 			b.saslMechanisms = append(b.saslMechanisms, m)

@@ -56,7 +56,7 @@ const (
 // broker-written control batch (AppendMarker), or producerBatch or
 // coordinatorBatch.
 func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, marker int16) (AppendResult, error) {
-	if err := l.lc.space.Check(now); err != nil {
+	if err := l.lc.space.Check(now, int64(len(batch))); err != nil {
 		return AppendResult{}, err
 	}
 

@@ -51,28 +51,32 @@ func tooLarge(limit int) error {
 // with ErrMessageTooLarge when it would exceed limit bytes. With pooled set,
 // the result (when codec is not CodecNone) is a pooled buffer that the
 // caller must return with putDecompressBuf once done with it; without, it is
-// fresh memory of exactly its length. Corrupt input is ErrCorrupt.
+// fresh memory of exactly its length. Corrupt input is ErrCorrupt. The
+// output is held against the process-wide decompression budget (budget.go):
+// when that is exhausted the error is ErrDecompressBusy, retriable.
 func decompress(src []byte, codec int8, pooled bool, limit int) ([]byte, error) {
 	var (
 		out []byte
 		err error
+		g   grant
 	)
 	switch codec {
 	case CodecNone:
 		return src, nil
 	case CodecGzip:
-		out, err = decompressGzip(src, limit)
+		out, err = decompressGzip(src, limit, &g)
 	case CodecSnappy:
-		out, err = decompressSnappy(src, limit)
+		out, err = decompressSnappy(src, limit, &g)
 	case CodecLz4:
-		out, err = decompressLz4(src, limit)
+		out, err = decompressLz4(src, limit, &g)
 	case CodecZstd:
-		out, err = decompressZstd(src, limit)
+		out, err = decompressZstd(src, limit, &g)
 	default:
 		return nil, corruptf("unknown compression codec %d", codec)
 	}
 	if err != nil {
-		if errors.Is(err, ErrMessageTooLarge) {
+		g.keep(0)
+		if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, ErrDecompressBusy) {
 			return nil, err
 		}
 		return nil, corruptf("decompressing codec %d: %v", codec, err)
@@ -80,9 +84,17 @@ func decompress(src []byte, codec int8, pooled bool, limit int) ([]byte, error) 
 	if !pooled {
 		fresh := make([]byte, len(out))
 		copy(fresh, out)
-		putDecompressBuf(out)
+		recycleBuf(out)
+		g.keep(0)
 		return fresh, nil
 	}
+	// The caller's buffer holds cap(out) until putDecompressBuf; a decoder
+	// that reallocated past what was taken is charged the difference.
+	if d := int64(cap(out)) - g.held; d > 0 {
+		decompressBudget.force(d)
+		g.held += d
+	}
+	g.keep(cap(out))
 	return out, nil
 }
 
@@ -117,27 +129,44 @@ func getDecompressBuf() []byte {
 // bufFor returns an empty buffer with capacity for at least n bytes: a
 // pooled one if it is large enough, else a new one of exactly n. A pooled
 // buffer that is too small is dropped, not pooled again, so that the pool
-// comes to hold buffers large enough for the batches that arrive.
-func bufFor(n int) []byte {
-	if b := getDecompressBuf(); cap(b) >= n {
-		return b
+// comes to hold buffers large enough for the batches that arrive. The
+// buffer's capacity is taken from g, before a pooled buffer is taken out,
+// so that a decompression waiting for budget holds no buffer.
+func bufFor(n int, g *grant) ([]byte, error) {
+	if err := g.take(n); err != nil {
+		return nil, err
 	}
-	return make([]byte, 0, n)
+	b := getDecompressBuf()
+	if cap(b) < n {
+		return make([]byte, 0, n), nil
+	}
+	// A larger pooled buffer is used whole if the budget has room for
+	// it; else only the n bytes taken are used (and counted), the rest
+	// being pool memory this decompression does not add to.
+	if extra := cap(b) - n; extra > 0 && !g.tryMore(extra) {
+		return b[:0:n], nil
+	}
+	return b, nil
 }
 
 // bufForUnknown returns an empty buffer for output of unknown size from
-// srcLen compressed bytes: a pooled one, or a new one sized for a typical
-// compression ratio.
-func bufForUnknown(srcLen, limit int) []byte {
-	if b := getDecompressBuf(); cap(b) > 0 {
-		return b
-	}
-	return make([]byte, 0, min(max(4*srcLen, minDecompressBuf), limit))
+// srcLen compressed bytes, sized for a typical compression ratio: a pooled
+// one if it is large enough, else a new one. Its capacity is taken from g
+// as in bufFor.
+func bufForUnknown(srcLen, limit int, g *grant) ([]byte, error) {
+	return bufFor(min(max(4*srcLen, minDecompressBuf), limit), g)
 }
 
-// putDecompressBuf pools b, a buffer decompress returned. The box holding it
-// in the pool is reused from bufBoxes, so pooling does not allocate.
+// putDecompressBuf hands back b, a buffer decompress returned pooled:
+// its share of the decompression budget is released and it is pooled.
 func putDecompressBuf(b []byte) {
+	decompressBudget.release(int64(cap(b)))
+	recycleBuf(b)
+}
+
+// recycleBuf pools b. The box holding it in the pool is reused from
+// bufBoxes, so pooling does not allocate.
+func recycleBuf(b []byte) {
 	if cap(b) == 0 || cap(b) > maxPooledBuf {
 		return
 	}
@@ -150,24 +179,28 @@ func putDecompressBuf(b []byte) {
 }
 
 // grow returns a larger buffer holding b's bytes, for output bounded by
-// limit; b is left to the garbage collector (see bufFor). The capacity
-// doubles until it would pass a quarter of the limit, then jumps to the
-// limit, so that everything allocated on the way to the limit adds up to
-// about one and a half times it rather than two or more.
-func grow(b []byte, limit int) []byte {
+// limit; b is left to the garbage collector (see bufFor), and stays
+// counted in g until the decompression ends. The capacity doubles until it
+// would pass a quarter of the limit, then jumps to the limit, so that
+// everything allocated on the way to the limit adds up to about one and a
+// half times it rather than two or more.
+func grow(b []byte, limit int, g *grant) ([]byte, error) {
 	n := max(2*cap(b), minDecompressBuf)
 	if n > limit/4 {
 		n = limit
 	}
+	if err := g.take(n); err != nil {
+		return nil, err
+	}
 	nb := make([]byte, len(b), n)
 	copy(nb, b)
-	return nb
+	return nb, nil
 }
 
 // readBounded appends everything r yields to b, failing with
 // ErrMessageTooLarge once that would pass limit bytes. On error it pools
 // the buffer and returns nil.
-func readBounded(b []byte, r io.Reader, limit int) ([]byte, error) {
+func readBounded(b []byte, r io.Reader, limit int, g *grant) ([]byte, error) {
 	for {
 		if len(b) >= min(cap(b), limit) {
 			if len(b) >= limit {
@@ -177,13 +210,18 @@ func readBounded(b []byte, r io.Reader, limit int) ([]byte, error) {
 				if n == 0 && err == io.EOF {
 					return b, nil // exactly limit bytes
 				}
-				putDecompressBuf(b)
+				recycleBuf(b)
 				if n > 0 {
 					return nil, tooLarge(limit)
 				}
 				return nil, err
 			}
-			b = grow(b, limit)
+			nb, err := grow(b, limit, g)
+			if err != nil {
+				recycleBuf(b)
+				return nil, err
+			}
+			b = nb
 		}
 		n, err := r.Read(b[len(b):min(cap(b), limit)])
 		b = b[:len(b)+n]
@@ -191,7 +229,7 @@ func readBounded(b []byte, r io.Reader, limit int) ([]byte, error) {
 			return b, nil
 		}
 		if err != nil {
-			putDecompressBuf(b)
+			recycleBuf(b)
 			return nil, err
 		}
 	}
@@ -206,7 +244,7 @@ type gzipDecoder struct {
 
 var gzipDecoders = sync.Pool{New: func() any { return new(gzipDecoder) }}
 
-func decompressGzip(src []byte, limit int) ([]byte, error) {
+func decompressGzip(src []byte, limit int, g *grant) ([]byte, error) {
 	d := gzipDecoders.Get().(*gzipDecoder)
 	defer func() {
 		d.src.Reset(nil)
@@ -216,7 +254,11 @@ func decompressGzip(src []byte, limit int) ([]byte, error) {
 	if err := d.r.Reset(&d.src); err != nil {
 		return nil, err
 	}
-	return readBounded(bufForUnknown(len(src), limit), &d.r, limit)
+	b, err := bufForUnknown(len(src), limit, g)
+	if err != nil {
+		return nil, err
+	}
+	return readBounded(b, &d.r, limit, g)
 }
 
 // lz4
@@ -228,7 +270,7 @@ type lz4Decoder struct {
 
 var lz4Decoders = sync.Pool{New: func() any { return &lz4Decoder{r: lz4.NewReader(nil)} }}
 
-func decompressLz4(src []byte, limit int) ([]byte, error) {
+func decompressLz4(src []byte, limit int, g *grant) ([]byte, error) {
 	d := lz4Decoders.Get().(*lz4Decoder)
 	defer func() {
 		d.r.Reset(nil) // hands its block buffer back to lz4's pool
@@ -237,7 +279,11 @@ func decompressLz4(src []byte, limit int) ([]byte, error) {
 	}()
 	d.src.Reset(src)
 	d.r.Reset(&d.src)
-	return readBounded(bufForUnknown(len(src), limit), d.r, limit)
+	b, err := bufForUnknown(len(src), limit, g)
+	if err != nil {
+		return nil, err
+	}
+	return readBounded(b, d.r, limit, g)
 }
 
 // snappy
@@ -252,9 +298,9 @@ var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 const xerialHeaderLen = 16
 
-func decompressSnappy(src []byte, limit int) ([]byte, error) {
+func decompressSnappy(src []byte, limit int, g *grant) ([]byte, error) {
 	if len(src) > xerialHeaderLen && bytes.HasPrefix(src, xerialMagic) {
-		return decompressXerial(src[xerialHeaderLen:], limit)
+		return decompressXerial(src[xerialHeaderLen:], limit, g)
 	}
 	// The block starts with its decoded length; check it before decoding
 	// allocates it.
@@ -265,10 +311,13 @@ func decompressSnappy(src []byte, limit int) ([]byte, error) {
 	if n > limit {
 		return nil, tooLarge(limit)
 	}
-	b := bufFor(n)
+	b, err := bufFor(n, g)
+	if err != nil {
+		return nil, err
+	}
 	out, err := s2.Decode(b, src)
 	if err != nil {
-		putDecompressBuf(b)
+		recycleBuf(b)
 		return nil, err
 	}
 	return out, nil
@@ -280,7 +329,7 @@ var errXerialFraming = errors.New("malformed xerial snappy framing")
 // what follows the header. It sums the chunks' decoded lengths first so
 // that the output is bounded before anything is allocated, and allocated
 // once.
-func decompressXerial(src []byte, limit int) ([]byte, error) {
+func decompressXerial(src []byte, limit int, g *grant) ([]byte, error) {
 	var total int
 	for rest := src; len(rest) > 0; {
 		chunk, next, err := xerialChunk(rest)
@@ -296,13 +345,16 @@ func decompressXerial(src []byte, limit int) ([]byte, error) {
 		}
 		rest = next
 	}
-	b := bufFor(total)
+	b, err := bufFor(total, g)
+	if err != nil {
+		return nil, err
+	}
 	for len(src) > 0 {
 		chunk, next, _ := xerialChunk(src)
 		n, _ := s2.DecodedLen(chunk)
 		// With the room for it, s2 decodes in place.
 		if _, err := s2.Decode(b[len(b):len(b)+n], chunk); err != nil {
-			putDecompressBuf(b)
+			recycleBuf(b)
 			return nil, err
 		}
 		b = b[:len(b)+n]
@@ -373,7 +425,7 @@ func getZstdDecoder(limit int) (*zstdDecoder, error) {
 	return &zstdDecoder{d: zd, limit: limit}, nil
 }
 
-func decompressZstd(src []byte, limit int) ([]byte, error) {
+func decompressZstd(src []byte, limit int, g *grant) ([]byte, error) {
 	fr, err := walkZstd(src)
 	if err != nil {
 		return nil, err
@@ -398,13 +450,21 @@ func decompressZstd(src []byte, limit int) ([]byte, error) {
 	}
 	if fr.sized {
 		defer zstdDecoders.Put(d)
-		b := bufFor(int(fr.total) + zstdSlack)
+		b, err := bufFor(int(fr.total)+zstdSlack, g)
+		if err != nil {
+			return nil, err
+		}
 		out, err := d.d.DecodeAll(src, b)
 		if err != nil {
-			putDecompressBuf(b)
+			recycleBuf(b)
 			return nil, zstdErr(err, limit)
 		}
 		return out, nil
+	}
+	// Streaming: the decoder keeps a buffer of the window's size.
+	if err := g.take(int(fr.window)); err != nil {
+		zstdDecoders.Put(d)
+		return nil, err
 	}
 	defer func() {
 		d.src.Reset(nil)
@@ -417,7 +477,11 @@ func decompressZstd(src []byte, limit int) ([]byte, error) {
 	if err := d.d.Reset(&d.src); err != nil {
 		return nil, err
 	}
-	out, err := readBounded(bufForUnknown(len(src), limit), d.d, limit)
+	b, err := bufForUnknown(len(src), limit, g)
+	if err != nil {
+		return nil, err
+	}
+	out, err := readBounded(b, d.d, limit, g)
 	return out, zstdErr(err, limit)
 }
 

@@ -39,6 +39,9 @@ var (
 	ErrUnsupportedCompression = errors.New("compression not supported by the message format")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("log closed")
+	// ErrDecompressBusy: the process-wide decompression budget is
+	// exhausted (budget.go); REQUEST_TIMED_OUT, retriable.
+	ErrDecompressBusy = errors.New("decompression memory budget exhausted; retry")
 )
 
 // IsCorruption reports whether err reports corrupt data, either in a
