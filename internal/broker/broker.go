@@ -107,6 +107,9 @@ func New(cfg Config) (*Broker, error) {
 		done:   make(chan struct{}),
 	}
 	b.sessions = newFetchSessions(1000, cfg.Now)
+	if err := b.checkMetadataPresent(); err != nil { // datadir.go
+		return nil, err
+	}
 	if b.store, err = meta.OpenStore(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -165,6 +168,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	}
 	b.goOwned(b.retentionLoop) // lifecycle.go
 	b.goOwned(b.cleanerLoop)
+	b.goOwned(b.scrubLoop) // scrub.go
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logListening()
