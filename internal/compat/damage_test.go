@@ -594,3 +594,144 @@ func topicID(t *testing.T, ctx context.Context, cl *kgo.Client) [16]byte {
 	}
 	return td[damageTopic].ID
 }
+
+// TestDamageMatrix damages each kind of file a data directory holds in each
+// of five ways and restarts the broker: it either starts and serves every
+// intact record, or refuses with a message naming the file; and no data
+// file's bytes are lost (a file moved aside is kept). Derived files
+// (indexes, producer snapshots, the clean-shutdown marker) may be rebuilt.
+// The outcomes are DESIGN.md's damage table.
+func TestDamageMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts the broker 60 times")
+	}
+	seed := seedDamage(t)
+	bases := segmentBases(t, seed)
+	if len(bases) < 3 {
+		t.Fatalf("only %d segments", len(bases))
+	}
+	part := damageTopic + "-0"
+	seg := func(b int64, ext string) string { return filepath.Join(part, fmt.Sprintf("%020d%s", b, ext)) }
+	snaps, _ := filepath.Glob(filepath.Join(seed, part, "*.snapshot"))
+	if len(snaps) == 0 {
+		t.Fatal("no producer snapshot")
+	}
+	slices.Sort(snaps)
+	type target struct {
+		what, file string
+		segment    int // index in bases of a damaged .log, or -1
+	}
+	targets := []target{
+		{"meta.json", "meta.json", -1},
+		{"partition.metadata", filepath.Join(part, "partition.metadata"), -1},
+		{"closed segment .log", seg(bases[1], ".log"), 1},
+		{"active segment .log", seg(bases[len(bases)-1], ".log"), len(bases) - 1},
+		{".index", seg(bases[1], ".index"), -1},
+		{".timeindex", seg(bases[1], ".timeindex"), -1},
+		{".snapshot (newest)", filepath.Join(part, filepath.Base(snaps[len(snaps)-1])), -1},
+		{".clean_shutdown", filepath.Join(part, ".clean_shutdown"), -1},
+		{"producer_ids", "producer_ids", -1},
+		{"credentials.json", "credentials.json", -1},
+		{"acls.json", "acls.json", -1},
+		{"quotas.json", "quotas.json", -1},
+	}
+	damages := []struct {
+		name string
+		fn   func(b []byte) ([]byte, bool) // new bytes; false: remove
+	}{
+		{"missing", func([]byte) ([]byte, bool) { return nil, false }},
+		{"empty", func([]byte) ([]byte, bool) { return []byte{}, true }},
+		{"truncated", func(b []byte) ([]byte, bool) { return b[:len(b)/2], true }},
+		{"one byte flipped", func(b []byte) ([]byte, bool) {
+			b = bytes.Clone(b)
+			if len(b) > 0 {
+				b[len(b)/2] ^= 0xff
+			}
+			return b, true
+		}},
+		{"garbage", func(b []byte) ([]byte, bool) {
+			g := make([]byte, max(len(b), 64))
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range g {
+				g[i] = byte(rng.Uint32())
+			}
+			return g, true
+		}},
+	}
+	var table []string
+	for _, tg := range targets {
+		orig, err := os.ReadFile(filepath.Join(seed, tg.file))
+		if err != nil {
+			t.Fatalf("%s: %v", tg.what, err)
+		}
+		for _, dm := range damages {
+			t.Run(tg.what+"/"+dm.name, func(t *testing.T) {
+				dir := copyDir(t, seed)
+				path := filepath.Join(dir, tg.file)
+				b, keep := dm.fn(orig)
+				if keep && bytes.Equal(b, orig) {
+					table = append(table, fmt.Sprintf("| %s | %s | n/a (no change to a %d-byte file) |", tg.what, dm.name, len(orig)))
+					return
+				}
+				if !keep {
+					os.Remove(path)
+				} else if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				before := snapshotFiles(t, dir)
+				p, started := tryStart(t, dir)
+				var outcome string
+				if started {
+					ctx := ctxT(t, time.Minute)
+					cl := newRawClient(t, p.addr)
+					if tg.segment >= 0 {
+						readRange(t, ctx, cl, 0, bases[tg.segment])
+						if tg.segment+1 < len(bases) {
+							readRange(t, ctx, cl, bases[tg.segment+1], 30000)
+						}
+					} else {
+						readRange(t, ctx, cl, 0, 30000)
+					}
+					p.stop(t)
+					outcome = "starts, serves every intact record"
+					if m, _ := filepath.Glob(filepath.Join(dir, "*.stale-*")); len(m) > 0 {
+						outcome += "; moved aside: " + filepath.Base(m[0])
+					}
+					if w := firstLine(p.logs(), "level=ERROR", "level=WARN"); w != "" {
+						outcome += "; logs: " + w
+					}
+				} else {
+					logs := p.logs()
+					if !strings.Contains(logs, filepath.Base(tg.file)) {
+						t.Fatalf("refused without naming %s:\n%s", filepath.Base(tg.file), tail(logs, 10))
+					}
+					outcome = "refuses to start: " + firstLine(logs, "sluice serve:")
+				}
+				mustNotLose(t, before, dir, tg.file)
+				outcome = strings.ReplaceAll(strings.ReplaceAll(outcome, dir+"/", ""), dir, "DIR")
+				table = append(table, fmt.Sprintf("| %s | %s | %s |", tg.what, dm.name, outcome))
+			})
+		}
+	}
+	t.Logf("damage table:\n%s", strings.Join(table, "\n"))
+}
+
+// firstLine returns the message of the first log line containing any of
+// subs, shortened.
+func firstLine(logs string, subs ...string) string {
+	for _, sub := range subs {
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, sub) {
+				return truncate(l, 300)
+			}
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -234,3 +234,25 @@ func TestDamagedIndexEntryFallsBack(t *testing.T) {
 		t.Fatalf("Corruptions() = %d for index damage", l.Corruptions())
 	}
 }
+
+// TestEmptiedIndexRebuilt: an offset index emptied or cut short is rebuilt
+// at Open, not used (reads would scan the segment from its start).
+func TestEmptiedIndexRebuilt(t *testing.T) {
+	o, _, _, _ := damagedLog(t, 31)
+	idx := filepath.Join(o.Dir, fileName(0, indexExt))
+	want, err := os.ReadFile(idx)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("index: %d bytes, %v", len(want), err)
+	}
+	if err := os.Truncate(idx, 0); err != nil {
+		t.Fatal(err)
+	}
+	l := mustOpen(t, o)
+	l.segs[0].mu.RLock()
+	got := bytes.Clone(l.segs[0].ix.idx)
+	l.segs[0].mu.RUnlock()
+	l.Close()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("index after Open: %d bytes, want %d", len(got), len(want))
+	}
+}

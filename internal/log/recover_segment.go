@@ -14,7 +14,8 @@ func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Confi
 	seg.size.Store(fileSize)
 	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
 	tailMax := int64(noTimestamp)
-	track := func(h *BatchHeader, _ int64) { tailMax = max(tailMax, h.MaxTimestamp) }
+	lastPos := int64(-1)
+	track := func(h *BatchHeader, pos int64) { tailMax, lastPos = max(tailMax, h.MaxTimestamp), pos }
 
 	var why error
 	startPos, startOff := int64(0), seg.base
@@ -43,6 +44,13 @@ func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Confi
 	seg.next = next
 	if verify {
 		seg.markChecked(startPos, end)
+	}
+	// The indexer adds an entry at the first batch starting
+	// IndexIntervalBytes or more after the previous one, so a batch that
+	// far after the last entry means a truncated or emptied index (or a
+	// changed interval): reads would scan from its last entry.
+	if why == nil && lastPos-startPos >= int64(cfg.IndexIntervalBytes) {
+		why = fmt.Errorf("offset index ends at position %d, but a batch starts at %d", startPos, lastPos)
 	}
 
 	if why == nil {
