@@ -121,6 +121,7 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	b.producerIDsFromLogs() // datadir.go
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		return nil, err

@@ -30,6 +30,8 @@ import (
 //   - partition.metadata missing: the directory is adopted and the file
 //     written; it is written only when it is missing or differs, so a
 //     restart on a full disk does not fail on it.
+//   - producer_ids missing (or behind): ids continue after the highest
+//     producer id any partition's producer state holds.
 
 // ErrMissingMetadata: the data directory holds partition directories but no
 // meta.json.
@@ -156,4 +158,19 @@ func (b *Broker) checkPartitionDir(dir string, id [16]byte, want string) (write 
 		return false, err
 	}
 	return true, nil
+}
+
+// producerIDsFromLogs moves the producer id counter past every producer id
+// the open logs know, in case producer_ids was lost.
+func (b *Broker) producerIDsFromLogs() {
+	var top int64 = -1
+	for _, p := range b.allPartitions() {
+		for _, pi := range p.log.Producers() {
+			top = max(top, pi.ProducerID)
+		}
+	}
+	if top >= 0 && b.pids.atLeast(top+1) {
+		b.logger.Warn("producer_ids is missing or behind the logs; continuing after the highest producer id in them",
+			"next_producer_id", top+1)
+	}
 }

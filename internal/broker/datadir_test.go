@@ -211,3 +211,31 @@ func TestFetchOfDiskCorruptionIsCorruptMessage(t *testing.T) {
 		t.Fatalf("Corruptions() = %d, want 1", n)
 	}
 }
+
+// TestMissingProducerIDsNotReused: with producer_ids lost, new producer ids
+// continue after those the logs know.
+func TestMissingProducerIDsNotReused(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "d", 1, nil)
+	produceN(t, cl, "d", 5) // idempotent: gets a producer id
+	var first int64 = -1
+	for _, p := range tb.partition("d", 0).log.Producers() {
+		first = max(first, p.ProducerID)
+	}
+	cl.Close()
+	tb.stop(t)
+	if first < 0 {
+		t.Fatal("no producer id in the log")
+	}
+	if err := os.Remove(filepath.Join(dir, "producer_ids")); err != nil {
+		t.Fatal(err)
+	}
+	tb = startBroker(t, dir, nil)
+	cl = newClient(t, tb.addr)
+	resp := send[*kmsg.InitProducerIDResponse](t, cl, kmsg.NewPtrInitProducerIDRequest())
+	if resp.ErrorCode != 0 || resp.ProducerID <= first {
+		t.Fatalf("InitProducerId after losing producer_ids: id %d (error %d), the log knows %d", resp.ProducerID, resp.ErrorCode, first)
+	}
+}
