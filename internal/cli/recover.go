@@ -182,8 +182,14 @@ func recoverMetadata(dir string, dryRun bool, out io.Writer) error {
 	return nil
 }
 
-// parsePartitionDirName splits TOPIC-N.
+// parsePartitionDirName splits TOPIC-N; a directory moved aside by the
+// broker (TOPIC-N.stale-MS) is not one.
 func parsePartitionDirName(name string) (string, int32, bool) {
+	if i := strings.LastIndex(name, ".stale-"); i > 0 {
+		if _, _, ok := parsePartitionDirName(name[:i]); ok {
+			return "", 0, false
+		}
+	}
 	i := strings.LastIndexByte(name, '-')
 	if i <= 0 {
 		return "", 0, false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Verification of stored data.
@@ -48,12 +49,16 @@ type verifyState struct {
 	mu      sync.Mutex
 	checked [][2]int64     // disjoint, sorted, batch-aligned [from, to) ranges
 	bad     map[int64]bool // positions of batches found damaged (inside checked ranges)
+	nbad    atomic.Int32   // len(bad), for the lock-free fast path
 }
 
 // isVerified reports whether [from, to) was checked and holds no damaged
 // batch.
 func (s *segment) isVerified(from, to int64) bool {
 	v := &s.verify
+	if v.nbad.Load() == 0 && from >= s.trustFrom.Load() {
+		return true // the common case: no lock
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for p := range v.bad {
@@ -100,6 +105,9 @@ func (s *segment) markChecked(from, to int64) {
 		}
 	}
 	v.checked = out
+	if out[0][0] == 0 && out[0][1] >= s.trustFrom.Load() {
+		s.trustFrom.Store(0) // all checked: reads take the fast path
+	}
 }
 
 // firstUnchecked returns the first unchecked range [from, to) below
@@ -134,6 +142,7 @@ func (l *Log) reportCorrupt(seg *segment, pos int64, err error) error {
 			v.bad = map[int64]bool{}
 		}
 		v.bad[pos] = true
+		v.nbad.Add(1)
 	}
 	v.mu.Unlock()
 	if first {
