@@ -161,10 +161,10 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 }
 
 // findBatch walks batch headers from the offset index entry at or before
-// offset to the batch holding offset. When that fails from an index entry
-// other than the segment's start, the index may be what is damaged: the
-// walk is retried from the start and, if that works, the segment's indexes
-// are rebuilt.
+// offset to the batch holding offset. When the entry (other than the
+// segment's start) points at no batch, the index may be what is damaged:
+// the walk is retried from the start and, if that works, the segment's
+// indexes are rebuilt.
 func (l *Log) findBatch(r *windowReader, seg *segment, offset int64, fromStart bool) (BatchHeader, int64, error) {
 	next, pos := seg.lookupOffset(offset)
 	if fromStart {
@@ -177,12 +177,15 @@ func (l *Log) findBatch(r *windowReader, seg *segment, offset int64, fromStart b
 			err = corruptf("batch at position %d has base offset %d, want %d", pos, h.BaseOffset, next)
 		}
 		if err != nil {
-			if entry > 0 && IsCorruption(err) {
+			if entry > 0 && pos == entry && IsCorruption(err) && !seg.isBad(entry) {
+				// The entry itself points at no batch: suspect the
+				// index, not the data. (A failure further on is
+				// data damage: no rescan from the start for it.)
 				h, pos, err2 := l.findBatch(r, seg, offset, true)
 				if err2 == nil {
 					l.rebuildIndexes(seg, fmt.Errorf("offset index entry (%d, %d) does not point at a batch: %w", next, entry, err))
-					return h, pos, nil
 				}
+				return h, pos, err2
 			}
 			return h, pos, l.readErr(seg, pos, err)
 		}

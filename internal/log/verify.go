@@ -130,6 +130,16 @@ func (s *segment) firstUnchecked() (from, to int64) {
 	return pos, trust
 }
 
+// isBad reports whether the batch at pos was found damaged.
+func (s *segment) isBad(pos int64) bool {
+	if s.verify.nbad.Load() == 0 {
+		return false
+	}
+	s.verify.mu.Lock()
+	defer s.verify.mu.Unlock()
+	return s.verify.bad[pos]
+}
+
 // reportCorrupt logs and counts the damaged batch at pos of seg, once; it
 // returns err marked as disk corruption.
 func (l *Log) reportCorrupt(seg *segment, pos int64, err error) error {
