@@ -446,6 +446,7 @@ func TestDamagePartitionMetadata(t *testing.T) {
 		{"garbage", func(b []byte) []byte { return bytes.Repeat([]byte{0xa5}, len(b)) }, false},
 		{"empty", func([]byte) []byte { return nil }, false},
 		{"no trailing newline", func(b []byte) []byte { return bytes.TrimSuffix(b, []byte("\n")) }, true},
+		{"another topic's id", func([]byte) []byte { return []byte("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAQ\n") }, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyDir(t, seed)
@@ -461,10 +462,19 @@ func TestDamagePartitionMetadata(t *testing.T) {
 				}
 				t.Fatalf("started=%v, want %v:\n%s", started, c.start, tail(p.logs(), 20))
 			}
-			if started {
+			switch {
+			case started && c.name == "another topic's id":
+				// A stale directory: moved aside whole, the
+				// partition starts empty.
+				p.stop(t)
+				m, _ := filepath.Glob(filepath.Join(dir, damageTopic+"-0.stale-*"))
+				if len(m) != 1 || !strings.Contains(p.logs(), "moved partition directory aside") {
+					t.Fatalf("stale directory not moved aside (%v):\n%s", m, tail(p.logs(), 20))
+				}
+			case started:
 				readRange(t, ctxT(t, time.Minute), newRawClient(t, p.addr), 0, 30000)
 				p.stop(t)
-			} else if !strings.Contains(p.logs(), "partition.metadata") {
+			case !strings.Contains(p.logs(), "partition.metadata"):
 				t.Fatalf("refusal does not name partition.metadata:\n%s", p.logs())
 			}
 			mustNotLose(t, before, dir, pm)
