@@ -201,21 +201,27 @@ func (l *Log) findBatch(r *windowReader, seg *segment, offset int64, fromStart b
 // ones built from its batches.
 func (l *Log) rebuildIndexes(seg *segment, why error) {
 	l.mu.Lock() // no appends to seg meanwhile
-	defer l.mu.Unlock()
 	if l.closed || l.segmentIndex(seg.base) == len(l.segs) || l.segs[l.segmentIndex(seg.base)] != seg {
+		l.mu.Unlock()
 		return
 	}
 	l.logger.Warn("rebuilding segment indexes", "segment", seg.name(), "reason", why)
 	ix, err := buildIndexes(seg.log, seg.base, seg.size.Load(), l.cfg.Load().IndexIntervalBytes)
 	if err != nil {
+		l.mu.Unlock()
 		l.logger.Warn("rebuilding segment indexes", "segment", seg.name(), "error", err)
 		return
 	}
 	seg.setIndexes(ix)
-	if seg == l.active() {
-		seg.resumeIndexing()
-	} else if err := seg.persistIndexes(false); err != nil {
-		l.logger.Warn("writing rebuilt indexes", "segment", seg.name(), "error", err)
+	active := seg == l.active()
+	if active {
+		seg.resumeIndexing() // the files are rewritten at the next roll or flush
+	}
+	l.mu.Unlock()
+	if !active {
+		if err := seg.persistIndexes(false); err != nil {
+			l.logger.Warn("writing rebuilt indexes", "segment", seg.name(), "error", err)
+		}
 	}
 }
 
