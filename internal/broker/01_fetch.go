@@ -17,6 +17,9 @@ package broker
 //   first offset), so clients drop aborted records; read_uncommitted
 //   reads to the high watermark. Both report the last stable offset.
 // * OFFSET_OUT_OF_RANGE carries the log start offset and high watermark.
+// * CORRUPT_MESSAGE: the batch at the fetch offset is damaged on disk
+//   (internal/log/verify.go); a fetch reaching a damaged batch stops
+//   before it. Damaged data is never served.
 // * CurrentLeaderEpoch (v9+) other than 0 is FENCED_LEADER_EPOCH (older)
 //   or UNKNOWN_LEADER_EPOCH (newer).
 // * v0-v3 (message formats 0 and 1, for old clients; Kafka 4 dropped them,
@@ -332,8 +335,9 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 		if err != nil {
 			res.code = code(readError(err))
 			switch {
-			case errors.Is(err, log.ErrOffsetOutOfRange), errors.Is(err, log.ErrClosed):
-				// A client error, or the topic was deleted mid-fetch.
+			case errors.Is(err, log.ErrOffsetOutOfRange), errors.Is(err, log.ErrClosed), log.IsDiskCorruption(err):
+				// A client error, the topic was deleted mid-fetch, or
+				// damage the log logged once already.
 			default:
 				b.logger.Warn("fetch read failed", "topic", p.topic, "partition", p.index, "err", err)
 			}
@@ -359,6 +363,8 @@ func readError(err error) error {
 		return kerr.UnknownTopicOrPartition
 	case errors.Is(err, log.ErrDecompressBusy):
 		return kerr.RequestTimedOut // retriable (log/budget.go)
+	case log.IsDiskCorruption(err):
+		return kerr.CorruptMessage // damaged on disk: never served
 	default:
 		return kerr.KafkaStorageError
 	}

@@ -113,6 +113,9 @@ func New(cfg Config) (*Broker, error) {
 		done:   make(chan struct{}),
 	}
 	b.sessions = newFetchSessions(1000, cfg.Now)
+	if err := b.checkMetadataPresent(); err != nil { // datadir.go
+		return nil, err
+	}
 	if b.store, err = meta.OpenStore(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -124,6 +127,7 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	b.producerIDsFromLogs() // datadir.go
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -171,6 +175,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	}
 	b.goOwned(b.retentionLoop) // lifecycle.go
 	b.goOwned(b.cleanerLoop)
+	b.goOwned(b.scrubLoop) // scrub.go
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logListening()

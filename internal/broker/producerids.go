@@ -78,3 +78,16 @@ func (p *producerIDs) next() (int64, error) {
 	p.nextID++
 	return id, nil
 }
+
+// atLeast makes sure no id below next is handed out: a lost producer_ids
+// (#12) must not make the broker reuse ids its logs still know. It reports
+// whether it moved the counter.
+func (p *producerIDs) atLeast(next int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.nextID >= next {
+		return false
+	}
+	p.nextID, p.blockEnd = next, next
+	return true
+}

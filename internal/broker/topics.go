@@ -83,8 +83,9 @@ func partitionDir(dataDir, topic string, p int32) string {
 func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
 
 // loadTopics opens the log of every partition the metadata store knows and
-// removes partition directories that belong to no known topic (left by a
-// deletion interrupted by a crash).
+// moves aside (never removes) partition directories that belong to no known
+// topic, such as those left by a deletion interrupted by a crash (see
+// datadir.go).
 func (b *Broker) loadTopics() error {
 	known := map[string]bool{}
 	for _, t := range b.store.Topics() {
@@ -106,15 +107,19 @@ func (b *Broker) loadTopics() error {
 		if !e.IsDir() || known[e.Name()] || !looksLikePartitionDir(e.Name()) {
 			continue
 		}
-		b.logger.Warn("removing partition directory of no known topic (an interrupted deletion)", "dir", e.Name())
-		if err := b.cfg.FS.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name())); err != nil {
-			return fmt.Errorf("removing stale partition directory %s: %w", e.Name(), err)
+		if err := b.moveAside(filepath.Join(b.cfg.DataDir, e.Name()), "no known topic owns it (an interrupted deletion?)"); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func looksLikePartitionDir(name string) bool {
+	if i := strings.LastIndex(name, staleSuffix); i > 0 && looksLikePartitionDir(name[:i]) {
+		if _, err := strconv.ParseUint(name[i+len(staleSuffix):], 10, 63); err == nil {
+			return false // moved aside (datadir.go)
+		}
+	}
 	if strings.HasSuffix(name, "-delete") {
 		return true
 	}
@@ -144,16 +149,9 @@ func (b *Broker) openTopic(t meta.Topic) (*topic, error) {
 func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
 	dir := partitionDir(b.cfg.DataDir, t.Name, i)
 	want := "version: 0\ntopic_id: " + encodeTopicID(t.ID) + "\n"
-	if f, err := b.cfg.FS.OpenFile(filepath.Join(dir, partitionMetadataFile), 0, 0); err == nil {
-		buf := make([]byte, 256)
-		n, _ := f.ReadAt(buf, 0)
-		f.Close()
-		if string(buf[:n]) != want {
-			b.logger.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
-			if err := b.cfg.FS.RemoveAll(dir); err != nil {
-				return nil, fmt.Errorf("removing stale partition directory %s: %w", dir, err)
-			}
-		}
+	write, err := b.checkPartitionDir(dir, t.ID, want)
+	if err != nil {
+		return nil, err
 	}
 	l, err := log.Open(log.Options{
 		FS:     b.cfg.FS,
@@ -166,9 +164,11 @@ func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
 	}
-	if err := vfs.WriteFileAtomic(b.cfg.FS, filepath.Join(dir, partitionMetadataFile), []byte(want), 0o644); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("writing %s: %w", partitionMetadataFile, err)
+	if write {
+		if err := vfs.WriteFileAtomic(b.cfg.FS, filepath.Join(dir, partitionMetadataFile), []byte(want), 0o644); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("writing %s: %w", partitionMetadataFile, err)
+		}
 	}
 	return &partition{topic: t.Name, index: i, log: l}, nil
 }

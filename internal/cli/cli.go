@@ -18,6 +18,7 @@ const usage = `sluice: a Kafka-compatible event-streaming broker
 Usage:
   sluice serve [flags]            run a broker (data in ./data, listening on 127.0.0.1:9092)
   sluice bench [flags]            produce then consume through a broker and report throughput and latency
+  sluice recover-metadata [flags] rebuild a lost meta.json from the partition directories (broker stopped)
 
 Client commands (for Sluice or any Kafka cluster):
   sluice topic create NAME        create a topic (--partitions N)
@@ -65,6 +66,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], os.Environ(), stdout, stderr)
 	case "bench":
 		return bench.Run(ctx, args[1:], stdout, stderr)
+	case "recover-metadata":
+		return runRecoverMetadata(args[1:], stdout, stderr)
 	case "kfake":
 		return bench.RunKfake(ctx, args[1:], stdout, stderr)
 	case "topic":

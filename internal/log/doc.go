@@ -30,7 +30,17 @@
 // at each segment roll only after everything before the new segment (data
 // and indexes) has been fsynced, so the newest valid snapshot is also the
 // recovery point: an unclean Open fully verifies (CRC) every segment from it
-// on, and only sanity-checks the ones before it. See recover.go.
+// on, and only sanity-checks the ones before it. See recover.go. Recovery
+// never deletes a segment nor truncates data below the recovery point.
+//
+// # Damage on disk
+//
+// Reads never serve a batch that fails its CRC: each segment tracks which
+// of its bytes were checked, Read checks the rest of what it is about to
+// serve once, and Scrub checks the remainder in the background. Damage
+// found on disk is ErrDiskCorruption (also IsCorruption), unlike a corrupt
+// produced batch; it is logged once per batch and counted (Corruptions).
+// See verify.go.
 //
 // # Transactions
 //

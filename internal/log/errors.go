@@ -11,6 +11,7 @@ import (
 // detail. Kafka error codes they map to are noted for the broker.
 var (
 	// ErrCorrupt: a batch failed a CRC or structural check (CORRUPT_MESSAGE).
+	// Damage found in stored data is also ErrDiskCorruption (verify.go).
 	// Use IsCorruption to test for it.
 	ErrCorrupt = errors.New("corrupt record batch")
 	// ErrUnsupportedMagic: the batch is not a v2 batch. Always wrapped

@@ -50,6 +50,10 @@ type Log struct {
 	// (retention.go, clean.go).
 	rollMu sync.Mutex
 
+	// corruptions counts damaged batches found by reads and Scrub
+	// (verify.go).
+	corruptions atomic.Int64
+
 	lc lifecycle // retention, DeleteRecords, cleaning, disk space; see retention.go
 }
 

@@ -85,6 +85,11 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 		return res, nil
 	}
 	seg := l.segmentFor(offset)
+	if offset >= seg.next && seg != l.active() {
+		// In a gap left by lost records (recover.go): serve the batches
+		// after it.
+		seg = l.segs[l.segmentIndex(seg.base)+1]
+	}
 	limit := seg.size.Load()
 	cut := upTo < seg.next // the stable offset is inside this segment
 	l.mu.RUnlock()
@@ -112,21 +117,9 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 	}
 
 	// Find the batch holding offset, from the index entry before it.
-	next, pos := seg.lookupOffset(offset)
-	var h BatchHeader
-	for {
-		var err error
-		if h, err = r.header(pos); err != nil {
-			return res, l.readErr(seg, pos, err)
-		}
-		if h.BaseOffset != next {
-			return res, l.readErr(seg, pos, corruptf("batch at position %d has base offset %d, want %d", pos, h.BaseOffset, next))
-		}
-		if h.LastOffset() >= offset {
-			break
-		}
-		pos += int64(h.Size())
-		next = h.LastOffset() + 1
+	h, pos, err := l.findBatch(&r, seg, max(offset, seg.base), false)
+	if err != nil {
+		return res, err
 	}
 
 	start, end := pos, pos+int64(h.Size())
@@ -147,7 +140,10 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 		for end < limit {
 			h, err := r.header(end)
 			if err != nil {
-				return res, l.readErr(seg, end, err)
+				// Serve the batches before it; a read starting
+				// at it reports it.
+				l.readErr(seg, end, err)
+				break
 			}
 			if end+int64(h.Size()) > budget {
 				break
@@ -155,15 +151,85 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 			end += int64(h.Size())
 		}
 	}
+	// Never serve a batch damaged on disk: check what was not checked yet.
+	end, err = l.verifyRange(seg, start, end)
+	if err != nil {
+		return res, err
+	}
 	res.seg, res.pos, res.n = seg, start, int(end-start)
 	return res, nil
 }
 
-// readErr reports a failed read, logging corruption found on disk.
+// findBatch walks batch headers from the offset index entry at or before
+// offset to the batch holding offset. When the entry (other than the
+// segment's start) points at no batch, the index may be what is damaged:
+// the walk is retried from the start and, if that works, the segment's
+// indexes are rebuilt.
+func (l *Log) findBatch(r *windowReader, seg *segment, offset int64, fromStart bool) (BatchHeader, int64, error) {
+	next, pos := seg.lookupOffset(offset)
+	if fromStart {
+		next, pos = seg.base, 0
+	}
+	entry := pos
+	for {
+		h, err := r.header(pos)
+		if err == nil && h.BaseOffset != next {
+			err = corruptf("batch at position %d has base offset %d, want %d", pos, h.BaseOffset, next)
+		}
+		if err != nil {
+			if entry > 0 && pos == entry && IsCorruption(err) && !seg.isBad(entry) {
+				// The entry itself points at no batch: suspect the
+				// index, not the data. (A failure further on is
+				// data damage: no rescan from the start for it.)
+				h, pos, err2 := l.findBatch(r, seg, offset, true)
+				if err2 == nil {
+					l.rebuildIndexes(seg, fmt.Errorf("offset index entry (%d, %d) does not point at a batch: %w", next, entry, err))
+				}
+				return h, pos, err2
+			}
+			return h, pos, l.readErr(seg, pos, err)
+		}
+		if h.LastOffset() >= offset {
+			return h, pos, nil
+		}
+		pos += int64(h.Size())
+		next = h.LastOffset() + 1
+	}
+}
+
+// rebuildIndexes replaces the indexes of seg, found wrong by a read, with
+// ones built from its batches.
+func (l *Log) rebuildIndexes(seg *segment, why error) {
+	l.mu.Lock() // no appends to seg meanwhile
+	if l.closed || l.segmentIndex(seg.base) == len(l.segs) || l.segs[l.segmentIndex(seg.base)] != seg {
+		l.mu.Unlock()
+		return
+	}
+	l.logger.Warn("rebuilding segment indexes", "segment", seg.name(), "reason", why)
+	ix, err := buildIndexes(seg.log, seg.base, seg.size.Load(), l.cfg.Load().IndexIntervalBytes)
+	if err != nil {
+		l.mu.Unlock()
+		l.logger.Warn("rebuilding segment indexes", "segment", seg.name(), "error", err)
+		return
+	}
+	seg.setIndexes(ix)
+	active := seg == l.active()
+	if active {
+		seg.resumeIndexing() // the files are rewritten at the next roll or flush
+	}
+	l.mu.Unlock()
+	if !active {
+		if err := seg.persistIndexes(false); err != nil {
+			l.logger.Warn("writing rebuilt indexes", "segment", seg.name(), "error", err)
+		}
+	}
+}
+
+// readErr reports a failed read: corruption found on disk is logged once
+// per batch, counted and marked ErrDiskCorruption (see verify.go).
 func (l *Log) readErr(seg *segment, pos int64, err error) error {
 	if IsCorruption(err) {
-		l.logger.Error("corrupt batch in log", "segment", seg.name(), "position", pos, "error", err)
-		return err
+		return l.reportCorrupt(seg, pos, fmt.Errorf("segment %s, position %d: %w", seg.name(), pos, err))
 	}
 	return storageErr(err)
 }

@@ -29,12 +29,20 @@ import (
 // continuity and CRC is checked, the file is truncated before the first bad
 // batch and the indexes are rebuilt.
 //
-// Offsets must continue from one segment to the next; the segments after a
-// gap (left by a truncation) are deleted. Bad data in a vouched-for segment
-// (below the recovery point, or in a cleanly closed log) is not cut off:
-// that data was fsynced and acknowledged, so Open fails with ErrCorrupt and
-// leaves the decision to an operator. Every truncation and deletion is
-// logged with the segment, position, byte count and offsets involved.
+// Bad data that was vouched for (in a segment below the recovery point or
+// of a cleanly closed log, or a batch below the recovery point in the
+// segment holding it) is never cut off: that data was fsynced and
+// acknowledged, so Open fails with an error wrapping ErrDiskCorruption that
+// names the segment, position and offset, and leaves the decision to an
+// operator. Only a tail at or above the recovery point is truncated.
+//
+// Recovery never deletes a segment. When offsets do not continue from one
+// segment into the next (a lost segment file, or a torn tail truncated
+// above), the gap is logged as an error and the later segments, which
+// passed their own checks, are kept and served: a fetch of an offset in
+// the gap gets the batches after it, as in a compacted log. Overlapping
+// segments fail Open. Every truncation is logged with the segment,
+// position, byte count and offsets involved.
 //
 // Finally the producer state is loaded from the newest valid snapshot at or
 // below the recovered log end, and the headers of the batches after it are
@@ -137,7 +145,7 @@ func (l *Log) recover() error {
 }
 
 // recoverSegments opens the segments with the given bases and checks or
-// recovers each as described above, deleting those after a gap.
+// recovers each as described above. Nothing after a gap is deleted.
 func (l *Log) recoverSegments(bases []int64, rp int64, clean bool, cfg *Config) error {
 	for i, base := range bases {
 		seg, fileSize, err := openSegment(l.fs, l.dir, base)
@@ -150,37 +158,27 @@ func (l *Log) recoverSegments(bases []int64, rp int64, clean bool, cfg *Config) 
 			if err := l.checkSegment(seg, fileSize, !clean, cfg); err != nil {
 				return err
 			}
-		} else if err := l.recoverSegment(seg, fileSize, cfg); err != nil {
+		} else if err := l.recoverSegment(seg, fileSize, rp, cfg); err != nil {
 			return err
 		}
 		if last {
 			break
 		}
-		if seg.next != bases[i+1] {
-			l.logger.Warn("offsets do not continue into the next segment; deleting the following segments",
-				"segment", seg.name(), "nextOffset", seg.next, "nextSegmentBase", bases[i+1])
-			l.deleteSegmentFiles(bases[i+1:])
-			break
+		switch next := bases[i+1]; {
+		case seg.next < next:
+			// A lost segment file, or a torn tail cut off above. The
+			// following segments passed their checks: keep and serve
+			// them; a fetch inside the gap gets the batches after it.
+			l.logger.Error("offsets do not continue into the next segment: records are missing; keeping and serving the following segments",
+				"segment", seg.name(), "nextOffset", seg.next, "nextSegment", fileName(next, logExt),
+				"missingOffsets", next-seg.next)
+		case seg.next > next:
+			return diskCorruption(corruptf("log %s: segment %s holds offsets up to %d, past the start of the next segment %s; refusing to guess which copy is right",
+				l.dir, seg.name(), seg.next-1, fileName(next, logExt)))
 		}
 		seg.finish()
 	}
 	return nil
-}
-
-// deleteSegmentFiles removes the files of the segments with these bases.
-func (l *Log) deleteSegmentFiles(bases []int64) {
-	for _, b := range bases {
-		var size int64
-		if fi, err := l.fs.Stat(filepath.Join(l.dir, fileName(b, logExt))); err == nil {
-			size = fi.Size()
-		}
-		l.logger.Warn("deleting segment after truncation point", "segment", fileName(b, logExt),
-			"baseOffset", b, "bytes", size)
-		for _, ext := range []string{logExt, indexExt, timeIndexExt} {
-			l.removeFile(fileName(b, ext), "")
-		}
-	}
-	l.dirDirty = true
 }
 
 // removeFile removes a file of the directory, logging why if why is set.

@@ -14,7 +14,8 @@ func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Confi
 	seg.size.Store(fileSize)
 	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
 	tailMax := int64(noTimestamp)
-	track := func(h *BatchHeader, _ int64) { tailMax = max(tailMax, h.MaxTimestamp) }
+	lastPos := int64(-1)
+	track := func(h *BatchHeader, pos int64) { tailMax, lastPos = max(tailMax, h.MaxTimestamp), pos }
 
 	var why error
 	startPos, startOff := int64(0), seg.base
@@ -37,10 +38,20 @@ func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Confi
 		if !IsCorruption(err) {
 			return storageErr(err)
 		}
-		return fmt.Errorf("log %s: segment %s is damaged at position %d (%d bytes from there on) though it was fsynced; not truncating durable data: %w",
-			l.dir, seg.name(), end, fileSize-end, err)
+		return diskCorruption(fmt.Errorf("log %s: segment %s is damaged at position %d (offset %d, %d bytes from there on) though it was fsynced; not truncating durable data: %w",
+			l.dir, seg.name(), end, next, fileSize-end, err))
 	}
 	seg.next = next
+	if verify {
+		seg.markChecked(startPos, end)
+	}
+	// The indexer adds an entry at the first batch starting
+	// IndexIntervalBytes or more after the previous one, so a batch that
+	// far after the last entry means a truncated or emptied index (or a
+	// changed interval): reads would scan from its last entry.
+	if why == nil && lastPos-startPos >= int64(cfg.IndexIntervalBytes) {
+		why = fmt.Errorf("offset index ends at position %d, but a batch starts at %d", startPos, lastPos)
+	}
 
 	if why == nil {
 		ts, rel, err := l.lastEntry(seg.path+timeIndexExt, timeEntrySize)
@@ -100,8 +111,9 @@ func (l *Log) lastEntry(name string, width int) (int64, int64, error) {
 }
 
 // recoverSegment verifies every batch of seg, truncates the file before
-// the first bad one and rebuilds the indexes.
-func (l *Log) recoverSegment(seg *segment, fileSize int64, cfg *Config) error {
+// the first bad one and rebuilds the indexes. A bad batch below the
+// recovery point rp was fsynced: that is an error, not a torn tail.
+func (l *Log) recoverSegment(seg *segment, fileSize, rp int64, cfg *Config) error {
 	ix := newIndexer()
 	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
 	end, next, err := scanBatches(&r, 0, seg.base, true, func(h *BatchHeader, pos int64) {
@@ -111,6 +123,10 @@ func (l *Log) recoverSegment(seg *segment, fileSize int64, cfg *Config) error {
 		if !IsCorruption(err) {
 			return storageErr(err)
 		}
+		if next < rp {
+			return diskCorruption(fmt.Errorf("log %s: segment %s is damaged at position %d (offset %d, %d bytes from there on), below the recovery point %d: that data was fsynced; not truncating it: %w",
+				l.dir, seg.name(), end, next, fileSize-end, rp, err))
+		}
 		l.logger.Warn("truncating torn or corrupt log tail",
 			"segment", seg.name(), "position", end, "bytes", fileSize-end,
 			"firstLostOffset", next, "reason", err)
@@ -119,6 +135,7 @@ func (l *Log) recoverSegment(seg *segment, fileSize int64, cfg *Config) error {
 		}
 	}
 	seg.size.Store(end)
+	seg.trustFrom.Store(0) // every batch was checked
 	seg.next = next
 	seg.setIndexes(ix)
 	seg.dirty = true // fsynced by syncRecovered

@@ -172,8 +172,10 @@ func TestRecoveryTornTail(t *testing.T) {
 }
 
 // TestRecoveryWithoutRecoveryPoint removes every snapshot, so that all
-// segments are recovered fully; a cut in a middle segment drops the
-// segments after it.
+// segments are recovered fully; a cut in a middle segment truncates that
+// segment's torn tail, and the segments after it, which passed their own
+// checks, are kept and served after the gap (#12: recovery never deletes a
+// segment).
 func TestRecoveryWithoutRecoveryPoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	o := testOpts(t, smallConfig())
@@ -181,6 +183,7 @@ func TestRecoveryWithoutRecoveryPoint(t *testing.T) {
 	batches := appendRandom(t, l, rng, 120)
 	starts := segmentStarts(t, l, batches)
 	mid := len(l.segs) / 2
+	nsegs := len(l.segs)
 	midName, midSize := l.segs[mid].name(), l.segs[mid].size.Load()
 	crash(l)
 	for _, s := range globExt(t, o.Dir, snapshotExt) {
@@ -193,12 +196,13 @@ func TestRecoveryWithoutRecoveryPoint(t *testing.T) {
 	r := mustOpen(t, o)
 	defer r.Close()
 	want := append(slices.Clone(batches[:starts[mid]]), completeBefore(batches, starts[mid], cut)...)
+	want = append(want, batches[starts[mid+1]:]...)
 	sameBatches(t, readAll(t, r, 0, 1<<20), want)
-	if r.NumSegments() != mid+1 {
-		t.Fatalf("%d segments, want %d", r.NumSegments(), mid+1)
+	if r.NumSegments() != nsegs {
+		t.Fatalf("%d segments, want %d", r.NumSegments(), nsegs)
 	}
-	if n := len(globExt(t, o.Dir, logExt)); n != mid+1 {
-		t.Fatalf("%d segment files, want %d", n, mid+1)
+	if n := len(globExt(t, o.Dir, logExt)); n != nsegs {
+		t.Fatalf("%d segment files, want %d", n, nsegs)
 	}
 }
 
@@ -368,8 +372,12 @@ func TestStaleIndexFilesRewritten(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// A crash after a clean reopen, with the segment's tail lost.
+	// A crash after a clean reopen, with the segment's tail lost (and the
+	// snapshot that would vouch for it, or recovery would refuse).
 	removeFile(t, filepath.Join(o.Dir, cleanShutdownFile))
+	for _, s := range globExt(t, o.Dir, snapshotExt) {
+		removeFile(t, s)
+	}
 	name := filepath.Join(o.Dir, fileName(0, logExt))
 	cut := fileSize(t, name) / 3
 	if err := os.Truncate(name, cut); err != nil {

@@ -59,6 +59,12 @@ type segment struct {
 	created time.Time // first append (or Open), for segment.ms
 	dirty   bool      // appended to since its last fsync
 
+	// trustFrom: bytes from here on were written by this process or
+	// CRC-checked by recovery; verify records the checks of the bytes
+	// before it (see verify.go).
+	trustFrom atomic.Int64
+	verify    verifyState
+
 	persistMu sync.Mutex // serialises persistIndexes
 	// retired: the segment left the log (deleted or replaced by a cleaned
 	// copy) and its index files are no longer its own. Set under persistMu.
@@ -107,6 +113,7 @@ func openSegment(fsys vfs.FS, dir string, base int64) (*segment, int64, error) {
 	}
 	s := newSegment(fsys, dir, base, f)
 	s.loaded = false
+	s.trustFrom.Store(fi.Size())
 	return s, fi.Size(), nil
 }
 
