@@ -24,7 +24,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+start=$SECONDS
+phase() { echo "== $1 ($((SECONDS - start)) s since start; load average $(cut -d' ' -f1-3 /proc/loadavg))"; }
+
 go mod download
+phase vet
 go vet ./...
 go vet -tags kfake ./internal/bench
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
@@ -34,10 +38,12 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
+phase "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 # franz-go's kgo integration suite against the real binary (built with the
 # race detector), a SCRAM listener included; about two minutes.
+phase "kgo suite"
 KGO_BROKER_RACE=1 ./scripts/kgo-suite.sh
 
 # Short fuzz runs of every fuzz target (the seed corpora also run above).
@@ -52,3 +58,4 @@ for pkg in $(go list ./...); do
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
   done
 done
+phase done
