@@ -74,7 +74,12 @@ func handleOffsetCommit(b *Broker, r *request, req *kmsg.OffsetCommitRequest) km
 	}
 	sub := *req
 	sub.Topics = valid
-	resp := b.groups.OffsetCommit(&sub)
+	ch := make(chan *kmsg.OffsetCommitResponse, 1)
+	b.groups.OffsetCommit(&sub, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	resp, ok := wait(b, ch)
+	if !ok {
+		return nil
+	}
 	resp.Topics = append(resp.Topics, errTopics...)
 	return resp
 }

@@ -24,8 +24,16 @@ func handleDeleteGroups(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) km
 		g.Group = id
 		if !r.allowed(auth.OpDelete, auth.Group(id)) {
 			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		} else if err := b.groups.DeleteGroup(id); err != nil {
-			g.ErrorCode = err.Code
+		} else {
+			ch := make(chan *kerr.Error, 1)
+			b.groups.DeleteGroup(id, func(err *kerr.Error) { ch <- err })
+			err, ok := wait(b, ch)
+			if !ok {
+				return nil
+			}
+			if err != nil {
+				g.ErrorCode = err.Code
+			}
 		}
 		resp.Groups = append(resp.Groups, g)
 	}

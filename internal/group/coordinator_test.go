@@ -51,7 +51,7 @@ type txnRecord struct {
 
 func newHarness(t *testing.T, delay time.Duration) *harness {
 	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000)}
-	h.c = New(Config{Now: func() time.Time { return h.now }, Persister: h, InitialRebalanceDelay: delay,
+	h.c = New(Config{Now: func() time.Time { return h.now }, Write: h.write, InitialRebalanceDelay: delay,
 		MinSessionTimeout: time.Second, NewID: func() string { h.ids++; return fmt.Sprint(h.ids) }})
 	return h
 }
@@ -336,7 +336,7 @@ func TestLeaveAndOffsets(t *testing.T) {
 		p.Offset, p.Metadata = 42, kmsg.StringPtr("meta")
 		t.Partitions = append(t.Partitions, p)
 		r.Topics = append(r.Topics, t)
-		return h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode
+		return commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode
 	}
 	if e := commit(0, a); e != kerr.IllegalGeneration.Code {
 		t.Fatalf("wrong generation: %d", e)

@@ -13,16 +13,6 @@ type Record struct {
 	Key, Value []byte
 }
 
-// Persister appends records to a partition of __consumer_offsets. Append
-// returns only once the records are in the log; an error means none of them
-// are (a *kerr.Error is passed on to clients where Kafka would). AppendTxn
-// appends them in producer pid's transaction (EncodeTxnBatch): they count
-// only once the transaction's commit marker follows them.
-type Persister interface {
-	Append(partition int32, recs []Record) error
-	AppendTxn(partition int32, pid int64, epoch int16, recs []Record) error
-}
-
 // TopicName is Kafka's internal offsets topic.
 const TopicName = "__consumer_offsets"
 

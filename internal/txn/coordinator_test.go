@@ -8,9 +8,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-func newTest() (*Coordinator, *time.Time) {
+func newTest() (*tc, *time.Time) {
 	next := int64(1000)
-	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }})
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }}})
 	now := time.UnixMilli(1_700_000_000_000)
 	return c, &now
 }
@@ -108,7 +108,7 @@ func TestPersistAndReplay(t *testing.T) {
 	var log []rec
 	fail := false
 	next := int64(0)
-	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error {
 			if fail {
 				return errors.New("disk")
@@ -116,7 +116,7 @@ func TestPersistAndReplay(t *testing.T) {
 			log = append(log, rec{k, v})
 			return nil
 		}}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	a, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	b, _ := c.InitProducerID("b", 10*time.Second, -1, -1, now)
@@ -135,7 +135,7 @@ func TestPersistAndReplay(t *testing.T) {
 		t.Fatalf("failed add left partitions %v", parts)
 	}
 
-	r := New(cfg)
+	r := newT(cfg)
 	for _, x := range log {
 		if err := r.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -252,9 +252,9 @@ func TestVersion2StateReplays(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	c.ids["a"].epoch = 32766
@@ -266,7 +266,7 @@ func TestVersion2StateReplays(t *testing.T) {
 		t.Fatalf("end: %+v %v", res, err)
 	}
 	// Restart while the markers are pending.
-	c2 := New(cfg)
+	c2 := newT(cfg)
 	for _, x := range records {
 		if err := c2.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -294,9 +294,9 @@ func TestIdleIDsExpire(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	c.InitProducerID("idle", time.Minute, -1, -1, now)
 	b, _ := c.InitProducerID("busy", 2*time.Hour, -1, -1, now)
@@ -318,7 +318,7 @@ func TestIdleIDsExpire(t *testing.T) {
 	if last.v != nil {
 		t.Fatal("no tombstone written")
 	}
-	r := New(cfg)
+	r := newT(cfg)
 	for _, x := range records {
 		if err := r.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -367,13 +367,13 @@ func TestVersion2AbortAfterTimeout(t *testing.T) {
 func TestInitRollsBackWhenNoNewID(t *testing.T) {
 	fail := false
 	next := int64(0)
-	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
 		if fail {
 			return 0, errors.New("no ids")
 		}
 		next++
 		return next, nil
-	}})
+	}}})
 	now := time.UnixMilli(1_700_000_000_000)
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	c.ids["a"].epoch = 32766
