@@ -2,6 +2,7 @@ package txn
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -384,5 +385,32 @@ func TestInitRollsBackWhenNoNewID(t *testing.T) {
 	}
 	if after, _ := c.Get("a"); after.ProducerID != r.ProducerID || after.Epoch != before.Epoch || after.Timeout != before.Timeout {
 		t.Fatalf("metadata changed: %+v, was %+v", after, before)
+	}
+}
+
+// TestTickOrderIsDeterministic: Tick's writes (timeouts and expiries) come
+// out sorted by transactional id, whatever the map's order.
+func TestTickOrderIsDeterministic(t *testing.T) {
+	c, now := newTest()
+	for i := range 50 {
+		id := fmt.Sprintf("id-%02d", (i*37)%50)
+		r, err := c.InitProducerID(id, 10*time.Second, -1, -1, *now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := c.AddPartitions(id, r.ProducerID, 0, []TopicPartition{tp0}, *now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ws := c.Coordinator.Tick(now.Add(7 * 24 * time.Hour))
+	if len(ws) != 50 {
+		t.Fatalf("%d writes, want 50", len(ws))
+	}
+	for i, w := range ws {
+		if want := fmt.Sprintf("id-%02d", i); w.ID != want {
+			t.Fatalf("write %d is for %s, want %s", i, w.ID, want)
+		}
 	}
 }
