@@ -130,9 +130,15 @@ func (b *Broker) appendOffsets(w *group.Write) error {
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	appendFn, batch := p.log.Append, group.EncodeBatch(w.Records, b.cfg.Now().UnixMilli())
+	kvs := make([]log.KV, len(w.Records))
+	for i, r := range w.Records {
+		kvs[i] = log.KV(r)
+	}
+	// A transactional write is TxnOffsetCommit's: in the producer's
+	// transaction, fenced by epoch only (AppendCoordinator).
+	appendFn, batch := p.log.Append, log.EncodeBatch(kvs, b.cfg.Now().UnixMilli(), -1, -1, false)
 	if w.ProducerID >= 0 {
-		appendFn, batch = p.log.AppendCoordinator, group.EncodeTxnBatch(w.Records, b.cfg.Now().UnixMilli(), w.ProducerID, w.ProducerEpoch)
+		appendFn, batch = p.log.AppendCoordinator, log.EncodeBatch(kvs, b.cfg.Now().UnixMilli(), w.ProducerID, w.ProducerEpoch, true)
 	}
 	if _, err := appendFn(batch); err != nil {
 		kerrv := appendError(err)

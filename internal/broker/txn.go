@@ -38,6 +38,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/internal/coordkey"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/meta"
@@ -108,8 +109,8 @@ func (b *Broker) persistTxn(w *txn.Write) error {
 		}
 		t = b.topic(txn.TopicName)
 	}
-	p := t.partitions[group.PartitionFor(w.ID, int32(len(t.partitions)))]
-	batch := group.EncodeBatch([]group.Record{{Key: w.Key, Value: w.Value}}, b.cfg.Now().UnixMilli())
+	p := t.partitions[coordkey.Partition(w.ID, int32(len(t.partitions)))]
+	batch := log.EncodeBatch([]log.KV{{Key: w.Key, Value: w.Value}}, b.cfg.Now().UnixMilli(), -1, -1, false)
 	if _, err := p.log.Append(batch); err != nil {
 		b.logger.Warn("writing the transaction log failed", "transactional_id", w.ID, "err", err)
 		return err

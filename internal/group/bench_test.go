@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
 // benchCoordinator's writes are encoded as the broker would (one record
@@ -18,11 +20,11 @@ func benchCoordinator(b *testing.B, now *time.Time, topics ...TopicInfo) *Coordi
 	bytes := 0
 	c = New(Config{Now: func() time.Time { return *now }, InitialRebalanceDelay: time.Second,
 		Write: func(w *Write) {
-			if w.ProducerID >= 0 {
-				bytes += len(EncodeTxnBatch(w.Records, 0, w.ProducerID, w.ProducerEpoch))
-			} else {
-				bytes += len(EncodeBatch(w.Records, 0))
+			kvs := make([]log.KV, len(w.Records))
+			for i, r := range w.Records {
+				kvs[i] = log.KV(r)
 			}
+			bytes += len(log.EncodeBatch(kvs, 0, w.ProducerID, w.ProducerEpoch, w.ProducerID >= 0))
 			c.Applied(w, nil)
 		},
 		NewID:  func() string { ids++; return fmt.Sprint(ids) },

@@ -211,7 +211,7 @@ func (c *Coordinator) maybeForget(g *group) {
 
 // Write is a batch of records the coordinator asks the broker to append
 // to partition Partition of __consumer_offsets, in producer ProducerID's
-// transaction (at ProducerEpoch) when ProducerID >= 0 (EncodeTxnBatch),
+// transaction (at ProducerEpoch, a transactional batch) when ProducerID >= 0,
 // as a plain batch otherwise. The broker appends it without holding the
 // coordinator's mutex and reports the outcome with Applied, which applies
 // the change (or drops it on an error) and answers the request that made

@@ -57,7 +57,7 @@ type groupDD struct {
 }
 
 type ddRecord struct {
-	pid int64 // -1: plain
+	pid  int64 // -1: plain
 	part int32
 	Record
 }
@@ -78,7 +78,9 @@ func (d *groupDD) newCoordinator() *Coordinator {
 		Topics: func() []TopicInfo { return topics }})
 }
 
-func (d *groupDD) printf(format string, args ...any) { d.out = append(d.out, fmt.Sprintf(format, args...)) }
+func (d *groupDD) printf(format string, args ...any) {
+	d.out = append(d.out, fmt.Sprintf(format, args...))
+}
 
 func (d *groupDD) write(w *Write) {
 	for _, r := range w.Records {

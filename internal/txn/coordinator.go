@@ -114,7 +114,7 @@ type txnMeta struct {
 }
 
 // Write is a record of the transaction log the broker must append to
-// partition PartitionFor(ID) of __transaction_state (a nil Value is a
+// partition coordkey.Partition(ID) of __transaction_state (a nil Value is a
 // tombstone), without holding the coordinator's mutex, before the
 // transition it records takes effect: then it calls Applied. Abort, set
 // on a write of Tick, is a timed-out transaction to complete once the

@@ -15,7 +15,7 @@ import (
 // start timestamps, and the KIP-890 tagged fields previous and next
 // producer id and client transaction version), keyed by the transactional
 // id, in the partition
-// PartitionFor(id). The broker replays the topic into a new coordinator
+// coordkey.Partition(id). The broker replays the topic into a new coordinator
 // (Replay, then Loaded) before serving.
 //
 // State codes are Kafka's: Empty 0, Ongoing 1, PrepareCommit 2,
