@@ -18,7 +18,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*
 	c.mu.Lock()
 	defer c.unlock()
 	now := c.cfg.Now()
-	errs := map[tp]*kerr.Error{}
+	var errs map[tp]*kerr.Error // partitions refused alone; most requests have none
 	answer := func(groupErr *kerr.Error) {
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, t := range req.Topics {
@@ -57,6 +57,9 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*
 			k := tp{t.Topic, p.Partition}
 			md := deref(p.Metadata)
 			if len(md) > c.cfg.MaxMetadataBytes {
+				if errs == nil {
+					errs = map[tp]*kerr.Error{}
+				}
 				errs[k] = kerr.OffsetMetadataTooLarge
 				continue
 			}

@@ -29,7 +29,7 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, respond 
 	c.mu.Lock()
 	defer c.unlock()
 	now := c.cfg.Now()
-	errs := map[tp]*kerr.Error{}
+	var errs map[tp]*kerr.Error // partitions refused alone; most requests have none
 	answer := func(groupErr *kerr.Error) {
 		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 		for _, t := range req.Topics {
@@ -73,6 +73,9 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, respond 
 			k := tp{t.Topic, p.Partition}
 			md := deref(p.Metadata)
 			if len(md) > c.cfg.MaxMetadataBytes {
+				if errs == nil {
+					errs = map[tp]*kerr.Error{}
+				}
 				errs[k] = kerr.OffsetMetadataTooLarge
 				continue
 			}

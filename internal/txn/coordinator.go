@@ -129,10 +129,11 @@ type Write struct {
 	gone bool    // applied, the id is forgotten
 }
 
-// stage turns the change made to m (old is m before it) into a pending
-// Write: m goes back to old until Applied. Called under mu.
+// stage turns the change made to m (old is a clone of m before it) into a
+// pending Write: m goes back to old until Applied. Called under mu.
 func (c *Coordinator) stage(m *txnMeta, old txnMeta) *Write {
-	next := m.clone()
+	next := *m // takes m's maps: old has its own
+	next.pending = nil
 	w := &Write{ID: m.id, Key: encodeKey(m.id), Value: m.encodeValue(), m: m, next: next}
 	fresh := m.fresh
 	*m = old
