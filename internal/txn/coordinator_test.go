@@ -414,3 +414,35 @@ func TestTickOrderIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowWriteDoesNotStallOtherIDs (issue #13): while one id's
+// transaction log write is out (its append slow), other ids go through
+// whole transactions; requests on the slow id get CONCURRENT_TRANSACTIONS
+// until it is applied. The coordinator used to append under its mutex.
+func TestSlowWriteDoesNotStallOtherIDs(t *testing.T) {
+	c, now := newTest()
+	_, slow, err := c.Coordinator.InitProducerID("slow", 10*time.Second, -1, -1, *now)
+	if err != nil || slow == nil {
+		t.Fatal(slow, err)
+	}
+	r, err := c.InitProducerID("fast", 10*time.Second, -1, -1, *now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPartitions("fast", r.ProducerID, 0, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.EndTxn("fast", r.ProducerID, 0, true, false, *now)
+	if err != nil || c.Complete(res.Completion) != nil {
+		t.Fatal(res, err)
+	}
+	if _, _, err := c.Coordinator.InitProducerID("slow", 10*time.Second, -1, -1, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("a second init while the first is out: %v", err)
+	}
+	if err := c.Applied(slow, nil); err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := c.Get("slow"); !ok || in.State != Empty {
+		t.Fatalf("slow after its write: %+v %v", in, ok)
+	}
+}
