@@ -131,18 +131,19 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			return
 		}
 		if h.Transactional() {
-			// Held until appended: the transaction cannot end between
-			// the check and the append (txn.go).
-			b.txns.mu.RLock()
-			defer b.txns.mu.RUnlock()
 			tp := txn.TopicPartition{Topic: t.meta.Name, Partition: rp.Partition}
 			var err error
 			if r.version >= 12 {
-				err = b.txns.coord.AddPartitions(*txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now())
+				unlock := b.txns.locks.lock(*txnID)
+				err = b.applyTxn(b.txns.coord.AddPartitions(*txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now()))
+				unlock()
 				if err == kerr.ProducerFenced {
 					err = kerr.InvalidProducerEpoch // Produce has no PRODUCER_FENCED
 				}
 			}
+			// Held until appended: the transaction cannot end between
+			// the check and the append (txn.go).
+			defer b.txns.locks.rlock(*txnID)()
 			if err == nil {
 				err = b.txns.coord.Verify(*txnID, h.ProducerID, h.ProducerEpoch, tp)
 			}

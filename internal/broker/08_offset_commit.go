@@ -18,8 +18,10 @@ package broker
 //   (UNSUPPORTED_VERSION), UNKNOWN_MEMBER_ID otherwise; epoch -1 commits
 //   only to a group without members.
 // * Metadata over offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
-// * Acknowledged only once the records are appended to __consumer_offsets;
-//   v2-4 RetentionTimeMillis other than -1 sets the offset's expiry.
+// * Acknowledged only once the records are appended to __consumer_offsets
+//   (the append runs outside the coordinator's lock, after the group's
+//   earlier writes; other groups do not wait for it); v2-4
+//   RetentionTimeMillis other than -1 sets the offset's expiry.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,7 +76,12 @@ func handleOffsetCommit(b *Broker, r *request, req *kmsg.OffsetCommitRequest) km
 	}
 	sub := *req
 	sub.Topics = valid
-	resp := b.groups.OffsetCommit(&sub)
+	ch := make(chan *kmsg.OffsetCommitResponse, 1)
+	b.groups.OffsetCommit(&sub, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	resp, ok := wait(b, ch)
+	if !ok {
+		return nil
+	}
 	resp.Topics = append(resp.Topics, errTopics...)
 	return resp
 }

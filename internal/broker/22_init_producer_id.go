@@ -56,9 +56,11 @@ func (b *Broker) initTransactionalProducer(r *request, req *kmsg.InitProducerIDR
 	var res txn.InitResult
 	var err error
 	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
-	b.txns.prepare(func() {
-		res, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
-	})
+	unlock := b.txns.locks.lock(*req.TransactionalID)
+	var w *txn.Write
+	res, w, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
+	err = b.applyTxn(w, err)
+	unlock()
 	if err == nil && res.Abort != nil {
 		if b.completeTxn(res.Abort) != nil {
 			err = kerr.ConcurrentTransactions // retried until the markers are written

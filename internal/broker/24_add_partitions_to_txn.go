@@ -136,7 +136,9 @@ func (b *Broker) addPartitionsToTxn(r *request, id string, pid int64, epoch int1
 		}
 		return out
 	}
-	err := fencedErr(b.txns.coord.AddPartitions(id, pid, epoch, tps, b.cfg.Now()), r.version, 2)
+	unlock := b.txns.locks.lock(id)
+	err := fencedErr(b.applyTxn(b.txns.coord.AddPartitions(id, pid, epoch, tps, b.cfg.Now())), r.version, 2)
+	unlock()
 	fill(code(err))
 	return out
 }

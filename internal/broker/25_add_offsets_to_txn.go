@@ -30,7 +30,9 @@ func handleAddOffsetsToTxn(b *Broker, r *request, req *kmsg.AddOffsetsToTxnReque
 	case !r.allowed(auth.OpRead, auth.Group(req.Group)):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 	default:
-		err := b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{b.offsetsPartition(req.Group)}, b.cfg.Now())
+		unlock := b.txns.locks.lock(req.TransactionalID)
+		err := b.applyTxn(b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{b.offsetsPartition(req.Group)}, b.cfg.Now()))
+		unlock()
 		resp.ErrorCode = code(fencedErr(err, r.version, 2))
 	}
 	return resp

@@ -42,9 +42,11 @@ func handleEndTxn(b *Broker, r *request, req *kmsg.EndTxnRequest) kmsg.Response 
 	}
 	var res txn.EndResult
 	var err error
-	b.txns.prepare(func() {
-		res, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, b.cfg.Now())
-	})
+	unlock := b.txns.locks.lock(req.TransactionalID)
+	var w *txn.Write
+	res, w, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, b.cfg.Now())
+	err = b.applyTxn(w, err)
+	unlock()
 	if err == nil && res.Completion != nil {
 		if b.completeTxn(res.Completion) != nil {
 			err = kerr.CoordinatorLoadInProgress

@@ -71,21 +71,30 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 	}
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	if len(valid) > 0 {
-		// Held until the offsets are pending in the group coordinator,
-		// so the transaction cannot end in between (txn.go).
-		b.txns.mu.RLock()
 		tp := b.offsetsPartition(req.Group)
 		var err error
 		if r.version >= 5 {
-			err = b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now())
+			unlock := b.txns.locks.lock(req.TransactionalID)
+			err = b.applyTxn(b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now()))
+			unlock()
 		}
+		// Held until the offsets are pending in the group coordinator,
+		// so the transaction cannot end in between (txn.go).
+		unlock := b.txns.locks.rlock(req.TransactionalID)
 		if err == nil {
 			err = b.txns.coord.VerifyOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp)
 		}
 		if err == nil {
 			sub := *req
 			sub.Topics = valid
-			resp = b.groups.TxnOffsetCommit(&sub)
+			ch := make(chan *kmsg.TxnOffsetCommitResponse, 1)
+			b.groups.TxnOffsetCommit(&sub, func(resp *kmsg.TxnOffsetCommitResponse) { ch <- resp })
+			got, ok := wait(b, ch)
+			if !ok {
+				unlock()
+				return nil
+			}
+			resp = got
 		} else {
 			err = fencedErr(err, r.version, 3)
 			for _, rt := range valid {
@@ -99,7 +108,7 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 				resp.Topics = append(resp.Topics, et)
 			}
 		}
-		b.txns.mu.RUnlock()
+		unlock()
 	}
 	resp.Topics = append(resp.Topics, errTopics...)
 	return resp

@@ -6,7 +6,9 @@ package broker
 // * DELETE on each group (GROUP_AUTHORIZATION_FAILED for that group).
 // * GROUP_ID_NOT_FOUND for an unknown group, NON_EMPTY_GROUP while it has
 //   members; otherwise its offsets and metadata are deleted, with
-//   tombstones written to __consumer_offsets.
+//   tombstones written to __consumer_offsets, answered once they are; while
+//   they are written the group is Dead (JoinGroup and the like get
+//   COORDINATOR_NOT_AVAILABLE, which clients retry), as in Kafka.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,8 +26,16 @@ func handleDeleteGroups(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) km
 		g.Group = id
 		if !r.allowed(auth.OpDelete, auth.Group(id)) {
 			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		} else if err := b.groups.DeleteGroup(id); err != nil {
-			g.ErrorCode = err.Code
+		} else {
+			ch := make(chan *kerr.Error, 1)
+			b.groups.DeleteGroup(id, func(err *kerr.Error) { ch <- err })
+			err, ok := wait(b, ch)
+			if !ok {
+				return nil
+			}
+			if err != nil {
+				g.ErrorCode = err.Code
+			}
 		}
 		resp.Groups = append(resp.Groups, g)
 	}

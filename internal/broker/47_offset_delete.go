@@ -58,7 +58,17 @@ func handleOffsetDelete(b *Broker, r *request, req *kmsg.OffsetDeleteRequest) km
 			valid = append(valid, good)
 		}
 	}
-	gerr, topics := b.groups.DeleteOffsets(req.Group, valid)
+	type answer struct {
+		err    *kerr.Error
+		topics []kmsg.OffsetDeleteResponseTopic
+	}
+	ch := make(chan answer, 1)
+	b.groups.DeleteOffsets(req.Group, valid, func(err *kerr.Error, topics []kmsg.OffsetDeleteResponseTopic) { ch <- answer{err, topics} })
+	a, ok := wait(b, ch)
+	if !ok {
+		return nil
+	}
+	gerr, topics := a.err, a.topics
 	if gerr != nil {
 		resp.ErrorCode = gerr.Code
 		return resp

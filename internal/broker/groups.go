@@ -2,12 +2,16 @@ package broker
 
 // Wiring of the group coordinator (internal/group) into the broker.
 //
-// The coordinator is a state machine with one mutex; the broker feeds it
-// requests, ticks it from Broker.ticker, and persists its records in the
-// internal compacted topic __consumer_offsets through offsetsPersister.
-// Lock order: group.Coordinator's mutex before Broker.mu (read, to find the
-// partition) before the partition log's locks. Nothing calls the
-// coordinator with Broker.mu held.
+// The coordinator is a state machine with one mutex that does no I/O; the
+// broker feeds it requests, ticks it from Broker.ticker, and appends the
+// records it hands out (group.Write) to the internal compacted topic
+// __consumer_offsets in writeOffsets, with the coordinator's mutex not
+// held, then reports the outcome (Coordinator.Applied), which answers the
+// request. A group has one write out at a time, so its records keep their
+// order, while groups never wait for each other's appends and fsyncs.
+// Lock order: group.Coordinator's mutex before Broker.mu (read: the
+// Topics and GroupTimeouts callbacks). Nothing calls the coordinator with
+// Broker.mu held.
 
 import (
 	"errors"
@@ -39,7 +43,7 @@ func (b *Broker) openGroups() error {
 	}
 	b.groups = group.New(group.Config{
 		Now:                    b.cfg.Now,
-		Persister:              offsetsPersister{b},
+		Write:                  b.writeOffsets,
 		Partitions:             int32(len(t.partitions)),
 		InitialRebalanceDelay:  b.brokerMs("group.initial.rebalance.delay.ms"),
 		MinSessionTimeout:      b.brokerMs("group.min.session.timeout.ms"),
@@ -112,26 +116,30 @@ func (b *Broker) replayOffsets(t *topic) (int, error) {
 	})
 }
 
-// offsetsPersister appends the coordinator's records to __consumer_offsets.
-type offsetsPersister struct{ b *Broker }
+// writeOffsets appends a write of the group coordinator to its partition
+// of __consumer_offsets (in the producer's transaction for a
+// TxnOffsetCommit) and reports the outcome. It runs in the goroutine that
+// made the write, or that applied the group's write before it, never under
+// the coordinator's mutex.
+func (b *Broker) writeOffsets(w *group.Write) {
+	b.groups.Applied(w, b.appendOffsets(w))
+}
 
-func (op offsetsPersister) Append(partition int32, recs []group.Record) error {
-	p := op.b.partition(group.TopicName, partition)
+func (b *Broker) appendOffsets(w *group.Write) error {
+	p := b.partition(group.TopicName, w.Partition)
 	if p == nil {
 		return kerr.CoordinatorNotAvailable
 	}
-	return op.append(p, p.log.Append, group.EncodeBatch(recs, op.b.cfg.Now().UnixMilli()))
-}
-
-func (op offsetsPersister) AppendTxn(partition int32, pid int64, epoch int16, recs []group.Record) error {
-	p := op.b.partition(group.TopicName, partition)
-	if p == nil {
-		return kerr.CoordinatorNotAvailable
+	kvs := make([]log.KV, len(w.Records))
+	for i, r := range w.Records {
+		kvs[i] = log.KV(r)
 	}
-	return op.append(p, p.log.AppendCoordinator, group.EncodeTxnBatch(recs, op.b.cfg.Now().UnixMilli(), pid, epoch))
-}
-
-func (op offsetsPersister) append(p *partition, appendFn func([]byte) (log.AppendResult, error), batch []byte) error {
+	// A transactional write is TxnOffsetCommit's: in the producer's
+	// transaction, fenced by epoch only (AppendCoordinator).
+	appendFn, batch := p.log.Append, log.EncodeBatch(kvs, b.cfg.Now().UnixMilli(), -1, -1, false)
+	if w.ProducerID >= 0 {
+		appendFn, batch = p.log.AppendCoordinator, log.EncodeBatch(kvs, b.cfg.Now().UnixMilli(), w.ProducerID, w.ProducerEpoch, true)
+	}
 	if _, err := appendFn(batch); err != nil {
 		kerrv := appendError(err)
 		if errors.Is(err, log.ErrClosed) {

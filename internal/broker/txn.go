@@ -2,23 +2,34 @@ package broker
 
 // Wiring of the transaction coordinator (internal/txn) into the broker.
 //
-// The coordinator decides; the broker writes the commit and abort markers
-// (log.AppendMarker) into every partition of a completing transaction and
-// then tells the coordinator it is complete. Markers of a completion whose
+// The coordinator decides and does no I/O: a request that changes a
+// transactional id's state comes back with a txn.Write, which the broker
+// appends to __transaction_state (persistTxn) without holding the
+// coordinator's mutex, then reports with Applied (applyTxn); only then
+// does the change take effect and the request get its answer. The broker
+// writes the commit and abort markers (log.AppendMarker) into every
+// partition of a completing transaction and then completes it
+// (Coordinator.Complete, another write). Markers of a completion whose
 // write failed are retried from the ticker; the transaction stays
 // PrepareCommit/PrepareAbort (CONCURRENT_TRANSACTIONS) until they succeed.
 //
-// txnWiring.mu orders transactional appends against the end of their
-// transaction: Produce holds it for reading from the check that the
-// partition is in the ongoing transaction until the batch is appended;
-// anything that moves a transaction out of Ongoing (EndTxn,
-// InitProducerId, a timeout) holds it for writing while it does. So no
-// transactional batch is ever appended after its transaction's marker.
+// txnWiring.locks has one read-write lock per transactional id in use. It
+// orders transactional appends against the end of their transaction:
+// Produce and TxnOffsetCommit hold the id's lock for reading from the
+// check that the partition is in the ongoing transaction until the batch
+// (or the offsets) are appended; a request that changes the id's state
+// (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn) holds it
+// for writing from the coordinator's decision until its write is
+// applied, so requests on one id are applied one at a time, in order; a
+// timeout (Tick) moves the transaction to PrepareAbort first, after which
+// no append can pass the check, and then takes the lock once, to wait for
+// the appends already past it. So no transactional batch is ever appended
+// after its transaction's marker, and one transaction's appends and
+// fsyncs never hold up another's.
 //
-// Lock order: txnWiring.mu before txn.Coordinator's mutex and before
-// group.Coordinator's (TxnOffsetCommit) and a log's locks (Produce).
-// Completions (marker writes) run with neither txnWiring.mu nor
-// txn.Coordinator's mutex held.
+// Lock order: an id's lock before txn.Coordinator's mutex, group.Coordinator's
+// (TxnOffsetCommit) and a log's locks (Produce). Completions (marker
+// writes) run with no id's lock and neither coordinator mutex held.
 
 import (
 	"fmt"
@@ -27,6 +38,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluice-io/sluice/internal/coordkey"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/meta"
@@ -35,7 +47,7 @@ import (
 
 type txnWiring struct {
 	coord *txn.Coordinator
-	mu    sync.RWMutex
+	locks idLocks
 
 	pendingMu sync.Mutex
 	pending   []*txn.Completion // completions whose markers must be retried
@@ -51,7 +63,6 @@ func (b *Broker) openTxns() error {
 		MaxTimeout:     b.brokerMs("transaction.max.timeout.ms"),
 		IDExpiration:   b.brokerMs("transactional.id.expiration.ms"),
 		NextProducerID: b.pids.next,
-		Persist:        b.persistTxn,
 	})}
 	if t := b.topic(txn.TopicName); t != nil {
 		replay := func(_ *partition, _ *log.BatchHeader, key, value []byte) error {
@@ -87,7 +98,7 @@ func (b *Broker) openTxns() error {
 // persistTxn appends a transaction log record to its partition of
 // __transaction_state, creating the topic (transaction.state.log.num.partitions
 // partitions, compacted, internal) on first use.
-func (b *Broker) persistTxn(id string, key, value []byte) error {
+func (b *Broker) persistTxn(w *txn.Write) error {
 	t := b.topic(txn.TopicName)
 	if t == nil {
 		n := int32(b.brokerInt("transaction.state.log.num.partitions"))
@@ -98,13 +109,22 @@ func (b *Broker) persistTxn(id string, key, value []byte) error {
 		}
 		t = b.topic(txn.TopicName)
 	}
-	p := t.partitions[group.PartitionFor(id, int32(len(t.partitions)))]
-	batch := group.EncodeBatch([]group.Record{{Key: key, Value: value}}, b.cfg.Now().UnixMilli())
+	p := t.partitions[coordkey.Partition(w.ID, int32(len(t.partitions)))]
+	batch := log.EncodeBatch([]log.KV{{Key: w.Key, Value: w.Value}}, b.cfg.Now().UnixMilli(), -1, -1, false)
 	if _, err := p.log.Append(batch); err != nil {
-		b.logger.Warn("writing the transaction log failed", "transactional_id", id, "err", err)
+		b.logger.Warn("writing the transaction log failed", "transactional_id", w.ID, "err", err)
 		return err
 	}
 	return nil
+}
+
+// applyTxn appends w (when the coordinator made one: err nil, w not nil)
+// and reports it; the error is the request's.
+func (b *Broker) applyTxn(w *txn.Write, err error) error {
+	if err != nil || w == nil {
+		return err
+	}
+	return b.txns.coord.Applied(w, b.persistTxn(w))
 }
 
 // offsetsPartition is the __consumer_offsets partition of group g, the
@@ -113,12 +133,54 @@ func (b *Broker) offsetsPartition(g string) txn.TopicPartition {
 	return txn.TopicPartition{Topic: group.TopicName, Partition: group.PartitionFor(g, b.groups.Partitions())}
 }
 
-// prepare runs fn, which may move transactions out of Ongoing, excluding
-// transactional appends.
-func (w *txnWiring) prepare(fn func()) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	fn()
+// idLocks is a read-write lock per transactional id, kept while in use.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+type idLock struct {
+	sync.RWMutex
+	refs int
+}
+
+func (l *idLocks) get(id string) *idLock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]*idLock{}
+	}
+	x := l.m[id]
+	if x == nil {
+		x = &idLock{}
+		l.m[id] = x
+	}
+	x.refs++
+	return x
+}
+
+func (l *idLocks) put(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if x := l.m[id]; x != nil {
+		if x.refs--; x.refs == 0 {
+			delete(l.m, id)
+		}
+	}
+}
+
+// lock locks id for writing; the returned func unlocks it.
+func (l *idLocks) lock(id string) func() {
+	x := l.get(id)
+	x.Lock()
+	return func() { x.Unlock(); l.put(id) }
+}
+
+// rlock locks id for reading; the returned func unlocks it.
+func (l *idLocks) rlock(id string) func() {
+	x := l.get(id)
+	x.RLock()
+	return func() { x.RUnlock(); l.put(id) }
 }
 
 // completeTxn writes comp's markers and completes it. On a failed marker
@@ -144,7 +206,7 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 			b.groups.EndTxn(comp.ProducerID, tp.Partition, comp.Commit)
 		}
 	}
-	if err := b.txns.coord.Complete(comp); err != nil {
+	if err := b.applyTxn(b.txns.coord.Complete(comp)); err != nil {
 		b.txns.pendingMu.Lock()
 		b.txns.pending = append(b.txns.pending, comp)
 		b.txns.pendingMu.Unlock()
@@ -153,20 +215,26 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 	return nil
 }
 
-// tickTxns aborts timed-out transactions and retries failed completions.
+// tickTxns aborts timed-out transactions, forgets expired ids and
+// retries failed completions.
 func (b *Broker) tickTxns(now time.Time) {
 	var comps []*txn.Completion
 	b.txns.pendingMu.Lock()
 	comps, b.txns.pending = b.txns.pending, nil
 	b.txns.pendingMu.Unlock()
-	b.txns.prepare(func() { comps = append(comps, b.txns.coord.Tick(now)...) })
 	for _, c := range comps {
-		if c.Commit {
-			b.logger.Debug("retrying transaction commit markers", "transactional_id", c.TransactionalID)
-		} else {
-			b.logger.Info("aborting transaction", "transactional_id", c.TransactionalID, "producer_id", c.ProducerID)
-		}
+		b.logger.Debug("retrying transaction completion", "transactional_id", c.TransactionalID, "commit", c.Commit)
 		b.completeTxn(c)
+	}
+	for _, w := range b.txns.coord.Tick(now) {
+		if err := b.applyTxn(w, nil); err != nil || w.Abort == nil {
+			continue // not written: looked at again on a later tick
+		}
+		// The transaction is PrepareAbort: no append passes the check
+		// any more; wait for those past it before the markers.
+		b.txns.locks.lock(w.ID)()
+		b.logger.Info("aborting transaction", "transactional_id", w.ID, "producer_id", w.Abort.ProducerID)
+		b.completeTxn(w.Abort)
 	}
 }
 

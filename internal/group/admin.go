@@ -1,6 +1,7 @@
 package group
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -79,18 +80,25 @@ func (c *Coordinator) DescribeGroup(id string) (d kmsg.DescribeGroupsResponseGro
 
 // DeleteGroup deletes an Empty group and its offsets, writing tombstones:
 // GROUP_ID_NOT_FOUND when unknown, NON_EMPTY_GROUP when it has members.
-func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
+// The group is Dead while its tombstones are written (requests on it get
+// COORDINATOR_NOT_AVAILABLE, as in Kafka) and gone once they are; respond
+// is called then (or at once on an error), never under the mutex.
+func (c *Coordinator) DeleteGroup(id string, respond func(*kerr.Error)) {
 	c.mu.Lock()
 	defer c.unlock()
+	fail := func(err *kerr.Error) { c.later(func() { respond(err) }) }
 	if c.closed {
-		return kerr.NotCoordinator
+		fail(kerr.NotCoordinator)
+		return
 	}
 	g := c.groups[id]
 	switch {
 	case g == nil || g.state == Dead:
-		return kerr.GroupIDNotFound
+		fail(kerr.GroupIDNotFound)
+		return
 	case g.state != Empty || (g.cg != nil && len(g.cg.members) > 0):
-		return kerr.NonEmptyGroup
+		fail(kerr.NonEmptyGroup)
+		return
 	}
 	var recs []Record
 	keys := make([]tp, 0, len(g.offsets))
@@ -98,27 +106,29 @@ func (c *Coordinator) DeleteGroup(id string) *kerr.Error {
 		keys = append(keys, k)
 	}
 	for _, k := range c.pendingPartitionsLocked(id) {
-		if _, ok := g.offsets[k]; !ok {
+		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].topic < keys[j].topic || keys[i].topic == keys[j].topic && keys[i].partition < keys[j].partition
-	})
+	sortTPs(keys)
 	for _, k := range keys {
 		recs = append(recs, Record{Key: offsetKey(id, k.topic, k.partition)})
 	}
 	recs = append(recs, Record{Key: groupKey(id)})
-	if err := c.persist(g, recs); err != nil {
-		return storeError(err)
-	}
-	for pid := range g.pending {
-		delete(g.pending, pid)
-	}
-	for _, k := range keys {
-		c.dropPendingLocked(id, k)
-	}
 	g.state = Dead
-	delete(c.groups, id)
-	return nil
+	c.write(g, recs, -1, -1, func(err error) {
+		if err != nil {
+			g.state = Empty
+			fail(storeError(err))
+			return
+		}
+		clear(g.pending)
+		for _, k := range keys {
+			c.dropPendingLocked(id, k)
+		}
+		if c.groups[id] == g {
+			delete(c.groups, id)
+		}
+		c.later(func() { respond(nil) })
+	})
 }

@@ -7,27 +7,29 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/log"
 )
 
-// encodingPersister encodes every append as the broker would (one record
-// batch) and drops it: coordinator time plus encoding, without the log.
-type encodingPersister struct{ bytes int }
-
-func (p *encodingPersister) Append(_ int32, recs []Record) error {
-	p.bytes += len(EncodeBatch(recs, 0))
-	return nil
-}
-
-func (p *encodingPersister) AppendTxn(_ int32, pid int64, epoch int16, recs []Record) error {
-	p.bytes += len(EncodeTxnBatch(recs, 0, pid, epoch))
-	return nil
-}
-
+// benchCoordinator's writes are encoded as the broker would (one record
+// batch) and dropped, then reported applied: coordinator time plus
+// encoding, without the log.
 func benchCoordinator(b *testing.B, now *time.Time, topics ...TopicInfo) *Coordinator {
 	ids := 0
-	return New(Config{Now: func() time.Time { return *now }, Persister: &encodingPersister{}, InitialRebalanceDelay: time.Second,
+	var c *Coordinator
+	bytes := 0
+	c = New(Config{Now: func() time.Time { return *now }, InitialRebalanceDelay: time.Second,
+		Write: func(w *Write) {
+			kvs := make([]log.KV, len(w.Records))
+			for i, r := range w.Records {
+				kvs[i] = log.KV(r)
+			}
+			bytes += len(log.EncodeBatch(kvs, 0, w.ProducerID, w.ProducerEpoch, w.ProducerID >= 0))
+			c.Applied(w, nil)
+		},
 		NewID:  func() string { ids++; return fmt.Sprint(ids) },
 		Topics: func() []TopicInfo { return topics }})
+	return c
 }
 
 // BenchmarkClassicRebalance20x200 is one complete classic rebalance of 20
@@ -196,7 +198,7 @@ func BenchmarkOffsetCommit(b *testing.B) {
 	for b.Loop() {
 		i++
 		req.Topics[0].Partitions[0].Offset = i
-		if resp := c.OffsetCommit(req); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		if resp := commitSync(c, req); resp.Topics[0].Partitions[0].ErrorCode != 0 {
 			b.Fatal(kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
 		}
 	}

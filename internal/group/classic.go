@@ -90,6 +90,8 @@ type group struct {
 	offsets map[tp]offset
 
 	cg *cgroup // non-nil: a KIP-848 consumer group (consumer.go)
+
+	writes []*Write // queued for the broker; the first is out (Applied)
 }
 
 func (g *group) add(m *member) {
@@ -374,6 +376,11 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 		return joinError(req.MemberID, kerr.InvalidSessionTimeout)
 	}
 	g := c.groups[req.Group]
+	if g != nil && g.state == Dead {
+		// Being deleted (its tombstones are being written): Kafka's
+		// answer for a dead group, which the client retries.
+		return joinError(req.MemberID, kerr.CoordinatorNotAvailable)
+	}
 	if g != nil && g.cg != nil {
 		// A consumer (KIP-848) group: an empty one becomes classic, as
 		// in Kafka; one with members refuses classic members (the
@@ -541,26 +548,37 @@ func (c *Coordinator) replaceStatic(g *group, old *member, newID string, req *km
 	if unchanged {
 		old.protocols = protocolsOf(req.Protocols)
 		old.sessionTimeout = time.Duration(req.SessionTimeoutMillis) * time.Millisecond
-		if err := c.persist(g, []Record{{groupKey(g.id), g.metadataValue()}}); err != nil {
-			// Revert, as Kafka does when the store fails.
-			delete(g.members, newID)
-			*old = prev
-			g.members[oldID] = old
-			for i, o := range g.order {
-				if o == newID {
-					g.order[i] = oldID
+		c.write(g, []Record{{groupKey(g.id), g.metadataValue()}}, -1, -1, func(err error) {
+			if g.members[newID] != old {
+				// Replaced or gone meanwhile: this join is over.
+				c.later(func() { respond(joinError("", kerr.FencedInstanceID)) })
+				return
+			}
+			if err != nil {
+				// Revert, as Kafka does when the store fails.
+				delete(g.members, newID)
+				*old = prev
+				g.members[oldID] = old
+				for i, o := range g.order {
+					if o == newID {
+						g.order[i] = oldID
+					}
 				}
+				g.static[old.instanceID] = oldID
+				if g.leader == newID {
+					g.leader = oldID
+				}
+				resp := joinError("", storeError(err))
+				c.later(func() { respond(resp) })
+				return
 			}
-			g.static[old.instanceID] = oldID
-			if g.leader == newID {
-				g.leader = oldID
-			}
-			return joinError("", storeError(err))
-		}
-		c.touch(old, now)
-		resp := g.joinResponse(old, true)
-		resp.SkipAssignment = g.leader == newID
-		return resp
+			now := c.cfg.Now()
+			c.touch(old, now)
+			resp := g.joinResponse(old, true)
+			resp.SkipAssignment = g.leader == newID
+			c.later(func() { respond(resp) })
+		})
+		return nil
 	}
 	c.updateAndRebalance(g, old, req, respond, now)
 	return nil
@@ -637,9 +655,11 @@ func (c *Coordinator) completeJoin(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		g.protocol, g.leader = "", ""
 		g.transition(Empty, now)
-		if err := c.persist(g, []Record{{groupKey(g.id), g.metadataValue()}}); err != nil {
-			c.cfg.Logger.Warn("could not store empty group", "group", g.id, "err", err)
-		}
+		c.write(g, []Record{{groupKey(g.id), g.metadataValue()}}, -1, -1, func(err error) {
+			if err != nil {
+				c.cfg.Logger.Warn("could not store empty group", "group", g.id, "err", err)
+			}
+		})
 		return
 	}
 	g.protocol = g.selectProtocol()
@@ -718,21 +738,30 @@ func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.S
 				o.assignment = []byte{}
 			}
 		}
-		if err := c.persist(g, []Record{{groupKey(g.id), g.metadataValue()}}); err != nil {
-			kerrv := storeError(err)
-			for _, o := range g.members {
-				o.assignment = nil
-				c.failSync(o, kerrv)
+		// Stable once the assignment is in the log, as Kafka's
+		// storeGroup callback; members syncing meanwhile wait.
+		gen := g.generation
+		c.write(g, []Record{{groupKey(g.id), g.metadataValue()}}, -1, -1, func(err error) {
+			if g.state != CompletingRebalance || g.generation != gen {
+				return // rebalanced or gone meanwhile: they were answered then
 			}
-			c.prepareRebalance(g, now, "storing the assignment failed")
-			return
-		}
-		g.transition(Stable, now)
-		for _, o := range g.members {
-			if o.syncCB != nil {
-				c.answerSync(g, o)
+			now := c.cfg.Now()
+			if err != nil {
+				kerrv := storeError(err)
+				for _, o := range g.members {
+					o.assignment = nil
+					c.failSync(o, kerrv)
+				}
+				c.prepareRebalance(g, now, "storing the assignment failed")
+				return
 			}
-		}
+			g.transition(Stable, now)
+			for _, id := range g.order {
+				if o := g.members[id]; o.syncCB != nil {
+					c.answerSync(g, o)
+				}
+			}
+		})
 	case Stable:
 		delete(g.pendingSync, m.id)
 		c.touch(m, now)

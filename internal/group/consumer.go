@@ -344,6 +344,8 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 		return cgError(resp, kerr.GroupIDNotFound, "Group "+req.Group+" not found.")
 	case g == nil:
 		g = c.getOrCreate(req.Group)
+	case g.state == Dead:
+		return cgError(resp, kerr.CoordinatorNotAvailable, "")
 	}
 	if g.cg == nil {
 		if !g.classicEmpty() || req.MemberEpoch != 0 {
@@ -486,9 +488,14 @@ func (g *group) classicEmpty() bool {
 // deleting its classic metadata (the offsets stay, as in Kafka).
 func (c *Coordinator) convertToConsumer(g *group, now time.Time) *kerr.Error {
 	if g.generation > 0 || g.protocolType != "" {
-		if err := c.persist(g, []Record{{Key: groupKey(g.id)}}); err != nil {
-			return storeError(err)
-		}
+		// The classic metadata's tombstone; the conversion does not wait
+		// for it (a failure is logged, and a restart would find the
+		// empty classic group, which converts again).
+		c.write(g, []Record{{Key: groupKey(g.id)}}, -1, -1, func(err error) {
+			if err != nil {
+				c.cfg.Logger.Warn("could not delete the classic metadata of a group turned consumer group", "group", g.id, "err", err)
+			}
+		})
 	}
 	g.resetMembers()
 	g.protocolType, g.protocol, g.generation = "consumer", "", 0

@@ -19,7 +19,7 @@ import (
 func newConsumerHarness(t *testing.T, topics ...TopicInfo) *harness {
 	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000)}
 	h.topics = topics
-	h.c = New(Config{Now: func() time.Time { return h.now }, Persister: h, MinSessionTimeout: time.Second,
+	h.c = New(Config{Now: func() time.Time { return h.now }, Write: h.write, MinSessionTimeout: time.Second,
 		NewID:  func() string { h.ids++; return fmt.Sprint(h.ids) },
 		Topics: func() []TopicInfo { return h.topics }})
 	return h
@@ -499,7 +499,7 @@ func TestConsumerGroupVersusClassic(t *testing.T) {
 	if !found {
 		t.Fatal("consumer group not listed")
 	}
-	if err := h.c.DeleteGroup("new"); err != kerr.NonEmptyGroup {
+	if err := deleteGroupSync(h.c, "new"); err != kerr.NonEmptyGroup {
 		t.Fatalf("delete non-empty consumer group: %v", err)
 	}
 	// Once empty it becomes classic again on JoinGroup.
@@ -527,7 +527,7 @@ func TestConsumerGroupOffsets(t *testing.T) {
 		rp.Partition, rp.Offset = 0, 42
 		rt.Partitions = append(rt.Partitions, rp)
 		r.Topics = append(r.Topics, rt)
-		return h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode
+		return commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode
 	}
 	for _, tc := range []struct {
 		member  string
@@ -550,11 +550,11 @@ func TestConsumerGroupOffsets(t *testing.T) {
 	r := kmsg.NewPtrOffsetCommitRequest()
 	r.Version, r.Group, r.MemberID, r.Generation = 9, "none", "A", 3
 	r.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0}}}}
-	if got := h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode; got != kerr.GroupIDNotFound.Code {
+	if got := commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode; got != kerr.GroupIDNotFound.Code {
 		t.Errorf("v9 commit to an unknown group: %v", kerr.ErrorForCode(got))
 	}
 	r.Version = 8
-	if got := h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode; got != kerr.IllegalGeneration.Code {
+	if got := commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode; got != kerr.IllegalGeneration.Code {
 		t.Errorf("v8 commit to an unknown group: %v", kerr.ErrorForCode(got))
 	}
 	id := "A"
@@ -577,7 +577,7 @@ func TestConsumerGroupOffsets(t *testing.T) {
 	if got := commit("", -1, 8); got != 0 {
 		t.Fatalf("admin commit to an empty consumer group: %v", kerr.ErrorForCode(got))
 	}
-	if err := h.c.DeleteGroup("g"); err != nil {
+	if err := deleteGroupSync(h.c, "g"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 }

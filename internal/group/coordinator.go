@@ -17,9 +17,12 @@ type Config struct {
 	// Now is the clock; it is read only when a request arrives (time
 	// otherwise advances through Tick).
 	Now func() time.Time
-	// Persister stores records in __consumer_offsets; nil keeps them in
-	// memory only (tests).
-	Persister Persister
+	// Write receives the coordinator's records to append to
+	// __consumer_offsets (see Write); it is called after the
+	// coordinator's mutex is released, and the broker reports the
+	// outcome with Applied. Nil keeps the records in memory only: every
+	// write succeeds at once (tests).
+	Write func(*Write)
 	// Partitions is offsets.topic.num.partitions (default 50).
 	Partitions int32
 	// InitialRebalanceDelay is group.initial.rebalance.delay.ms (default
@@ -199,22 +202,72 @@ func (c *Coordinator) getOrCreate(id string) *group {
 
 // maybeForget drops an empty group that has nothing left worth keeping.
 func (c *Coordinator) maybeForget(g *group) {
-	if g.cg == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 &&
+	if g.cg == nil && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" && g.generation == 0 && len(g.writes) == 0 &&
 		len(c.pendingPartitionsLocked(g.id)) == 0 {
 		g.state = Dead
 		delete(c.groups, g.id)
 	}
 }
 
-func (c *Coordinator) persist(g *group, recs []Record) error {
-	if c.cfg.Persister == nil || len(recs) == 0 {
-		return nil
+// Write is a batch of records the coordinator asks the broker to append
+// to partition Partition of __consumer_offsets, in producer ProducerID's
+// transaction (at ProducerEpoch, a transactional batch) when ProducerID >= 0,
+// as a plain batch otherwise. The broker appends it without holding the
+// coordinator's mutex and reports the outcome with Applied, which applies
+// the change (or drops it on an error) and answers the request that made
+// it. A group has at most one write out at a time: its later writes queue
+// behind it, so a group's records reach the log in the order the
+// coordinator made them and are applied in that order, while different
+// groups never wait for each other's appends.
+type Write struct {
+	Group         string
+	Partition     int32
+	Records       []Record
+	ProducerID    int64
+	ProducerEpoch int16
+
+	g    *group
+	done func(err error) // under mu, once appended (err nil) or not
+}
+
+// write queues recs for group g (a transactional write when pid >= 0);
+// done runs under mu with the append's outcome. Called under mu.
+func (c *Coordinator) write(g *group, recs []Record, pid int64, epoch int16, done func(err error)) {
+	if c.cfg.Write == nil || len(recs) == 0 {
+		done(nil)
+		return
 	}
-	err := c.cfg.Persister.Append(PartitionFor(g.id, c.cfg.Partitions), recs)
+	w := &Write{Group: g.id, Partition: PartitionFor(g.id, c.cfg.Partitions), Records: recs, ProducerID: pid, ProducerEpoch: epoch, g: g, done: done}
+	g.writes = append(g.writes, w)
+	if len(g.writes) == 1 {
+		c.later(func() { c.cfg.Write(w) })
+	}
+}
+
+// Applied reports the outcome of appending w (nil: the records are in the
+// log). The change w carries is applied or dropped, the requests waiting
+// for it are answered, and the group's next queued write, if any, is
+// handed to Config.Write, all after the mutex is released.
+func (c *Coordinator) Applied(w *Write, err error) {
+	c.mu.Lock()
+	defer c.unlock()
+	g := w.g
+	if len(g.writes) == 0 || g.writes[0] != w {
+		c.cfg.Logger.Error("write applied out of order", "group", w.Group)
+		return
+	}
+	g.writes[0] = nil
+	g.writes = g.writes[1:]
 	if err != nil {
 		c.cfg.Logger.Warn("writing to "+TopicName+" failed", "group", g.id, "err", err)
 	}
-	return err
+	w.done(err)
+	if len(g.writes) > 0 {
+		next := g.writes[0]
+		c.later(func() { c.cfg.Write(next) })
+	} else if c.groups[g.id] == g {
+		c.maybeForget(g)
+	}
 }
 
 // storeError is the error Kafka reports when the group's records could not

@@ -51,7 +51,7 @@ type txnRecord struct {
 
 func newHarness(t *testing.T, delay time.Duration) *harness {
 	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000)}
-	h.c = New(Config{Now: func() time.Time { return h.now }, Persister: h, InitialRebalanceDelay: delay,
+	h.c = New(Config{Now: func() time.Time { return h.now }, Write: h.write, InitialRebalanceDelay: delay,
 		MinSessionTimeout: time.Second, NewID: func() string { h.ids++; return fmt.Sprint(h.ids) }})
 	return h
 }
@@ -336,7 +336,7 @@ func TestLeaveAndOffsets(t *testing.T) {
 		p.Offset, p.Metadata = 42, kmsg.StringPtr("meta")
 		t.Partitions = append(t.Partitions, p)
 		r.Topics = append(r.Topics, t)
-		return h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode
+		return commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode
 	}
 	if e := commit(0, a); e != kerr.IllegalGeneration.Code {
 		t.Fatalf("wrong generation: %d", e)
@@ -388,36 +388,5 @@ func TestLeaveAndOffsets(t *testing.T) {
 	last := h.recs[len(h.recs)-1]
 	if last.Value != nil || last.Key[1] != 2 {
 		t.Fatalf("last record is not the group tombstone: %+v", last)
-	}
-}
-
-func TestPartitionFor(t *testing.T) {
-	// Values from Java: "".hashCode()=0, "a"=97, "group"=98629247,
-	// "polygenelubricants".hashCode()=Integer.MIN_VALUE (Utils.abs → 0).
-	for _, tc := range []struct {
-		g    string
-		want int32
-	}{{"", 0}, {"a", 97 % 50}, {"group", 98629247 % 50}, {"polygenelubricants", 0}} {
-		if got := PartitionFor(tc.g, 50); got != tc.want {
-			t.Errorf("PartitionFor(%q) = %d, want %d", tc.g, got, tc.want)
-		}
-	}
-	if h := javaStringHashCode("polygenelubricants"); h != -1<<31 {
-		t.Errorf("hash %d", h)
-	}
-}
-
-func TestEncodeBatch(t *testing.T) {
-	recs := []Record{{Key: []byte("k1"), Value: []byte("v1")}, {Key: []byte("k2")}}
-	b := EncodeBatch(recs, 1234)
-	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(b); err != nil {
-		t.Fatal(err)
-	}
-	if rb.Magic != 2 || rb.NumRecords != 2 || rb.LastOffsetDelta != 1 || rb.FirstTimestamp != 1234 || rb.ProducerID != -1 {
-		t.Fatalf("header %+v", rb)
-	}
-	if int(rb.Length) != len(b)-12 {
-		t.Fatalf("length %d of %d bytes", rb.Length, len(b))
 	}
 }

@@ -8,11 +8,21 @@
 //   - Inputs are requests (kmsg types, already authorized by the broker),
 //     records replayed from __consumer_offsets at start (Replay, Loaded), and
 //     time, which only advances through Tick(now).
-//   - Effects are responses, handed to callbacks, and records to persist,
-//     handed synchronously to a Persister. JoinGroup and SyncGroup answers
-//     are delayed until the rebalance completes, so those two take a
-//     callback; the other requests answer at once. Callbacks run after the
-//     coordinator's mutex is released, never under it.
+//   - Effects are responses, handed to callbacks, and records to append to
+//     __consumer_offsets, handed out as a Write (Config.Write). The broker
+//     appends a Write without the coordinator's mutex and reports the
+//     outcome with Applied; only then does the change it carries take
+//     effect (or, on an error, not) and the request that made it get its
+//     answer, as Kafka's coordinator completes a store in its append
+//     callback. A group has one Write out at a time; its later ones queue
+//     behind it, so its records reach the log, and are applied, in the
+//     order they were made, while other groups never wait for them.
+//     Requests that write (OffsetCommit, TxnOffsetCommit, DeleteOffsets,
+//     DeleteGroup) and those answered after a rebalance (JoinGroup,
+//     SyncGroup) take a callback; the others answer at once. Callbacks and
+//     Config.Write run after the coordinator's mutex is released, never
+//     under it. Output order is deterministic: Tick walks groups by id and
+//     a group's records by topic and partition.
 //
 // # States (Kafka's GroupState)
 //
@@ -35,8 +45,13 @@
 // __consumer_offsets (PartitionFor), as in Kafka. Group metadata is written
 // when a generation's assignment is complete (leader SyncGroup), when a
 // rebalance leaves the group empty, and when a static member is replaced;
-// offsets when committed. A commit is acknowledged only after Persister.Append
-// returned; the in-memory state changes only after a successful append.
+// offsets when committed. A commit is acknowledged only after its Write
+// was applied; the in-memory state changes only after a successful append.
+// The leader's assignment makes the group Stable only once it is written
+// (members syncing meanwhile wait); a static member's replacement is
+// reverted if its write fails; a group being deleted (or expiring) is Dead
+// until its tombstones are written (requests on it get
+// COORDINATOR_NOT_AVAILABLE, which clients retry) and gone after.
 //
 // KIP-848 consumer groups are not persisted (kmsg has no ConsumerGroup*
 // record schemas): only their offsets are, and a restart forgets their

@@ -13,7 +13,7 @@ import (
 // broker's for that group only.
 func TestConsumerGroupConfigTimeouts(t *testing.T) {
 	h := &harness{t: t, now: time.UnixMilli(1_700_000_000_000), topics: []TopicInfo{topicInfo("t", 4)}}
-	h.c = New(Config{Now: func() time.Time { return h.now }, Persister: h, MinSessionTimeout: time.Second,
+	h.c = New(Config{Now: func() time.Time { return h.now }, Write: h.write, MinSessionTimeout: time.Second,
 		NewID:  func() string { h.ids++; return fmt.Sprint(h.ids) },
 		Topics: func() []TopicInfo { return h.topics },
 		GroupTimeouts: func(g string) (time.Duration, time.Duration) {

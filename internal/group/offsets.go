@@ -10,75 +10,83 @@ import (
 )
 
 // OffsetCommit handles an OffsetCommit request (versions 2-9) whose topics
-// the broker has already authorized and found to exist. The response has
-// one entry per requested partition.
-func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
+// the broker has already authorized and found to exist; respond is called
+// once, when the offsets are in the log (Applied) or at once on an error,
+// never under the coordinator's mutex. The response has one entry per
+// requested partition.
+func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
 	c.mu.Lock()
 	defer c.unlock()
-	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	now := c.cfg.Now()
-	errs := map[tp]*kerr.Error{}
+	var errs map[tp]*kerr.Error // partitions refused alone; most requests have none
+	answer := func(groupErr *kerr.Error) {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				if e := errs[tp{t.Topic, p.Partition}]; e != nil {
+					rp.ErrorCode = e.Code
+				} else {
+					rp.ErrorCode = code(groupErr)
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		c.later(func() { respond(resp) })
+	}
+	if groupErr := c.validateCommit(req); groupErr != nil {
+		answer(groupErr)
+		return
+	}
 	var recs []Record
-	var commits []struct {
+	type commit struct {
 		tp tp
 		o  offset
 	}
-	groupErr := c.validateCommit(req)
-	var g *group
-	if groupErr == nil {
-		g = c.getOrCreate(req.Group)
-		if m := g.members[req.MemberID]; m != nil {
-			c.touch(m, now)
-		}
-		for _, t := range req.Topics {
-			for _, p := range t.Partitions {
-				k := tp{t.Topic, p.Partition}
-				md := deref(p.Metadata)
-				if len(md) > c.cfg.MaxMetadataBytes {
-					errs[k] = kerr.OffsetMetadataTooLarge
-					continue
-				}
-				o := offset{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
-				if req.Version >= 6 {
-					o.leaderEpoch = p.LeaderEpoch
-				}
-				if req.Version <= 4 && req.RetentionTimeMillis >= 0 {
-					o.expireTime = now.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
-				}
-				recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
-				commits = append(commits, struct {
-					tp tp
-					o  offset
-				}{k, o})
-			}
-		}
-		if err := c.persist(g, recs); err != nil {
-			groupErr = storeError(err)
-		} else {
-			c.writes++
-			for _, cm := range commits {
-				cm.o.written = c.writes
-				g.offsets[cm.tp] = cm.o
-			}
-		}
-		c.maybeForget(g)
+	var commits []commit
+	g := c.getOrCreate(req.Group)
+	if m := g.members[req.MemberID]; m != nil {
+		c.touch(m, now)
 	}
 	for _, t := range req.Topics {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			if e := errs[tp{t.Topic, p.Partition}]; e != nil {
-				rp.ErrorCode = e.Code
-			} else {
-				rp.ErrorCode = code(groupErr)
+			k := tp{t.Topic, p.Partition}
+			md := deref(p.Metadata)
+			if len(md) > c.cfg.MaxMetadataBytes {
+				if errs == nil {
+					errs = map[tp]*kerr.Error{}
+				}
+				errs[k] = kerr.OffsetMetadataTooLarge
+				continue
 			}
-			rt.Partitions = append(rt.Partitions, rp)
+			o := offset{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
+			if req.Version >= 6 {
+				o.leaderEpoch = p.LeaderEpoch
+			}
+			if req.Version <= 4 && req.RetentionTimeMillis >= 0 {
+				o.expireTime = now.Add(time.Duration(req.RetentionTimeMillis) * time.Millisecond)
+			}
+			recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
+			commits = append(commits, commit{k, o})
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp
+	c.write(g, recs, -1, -1, func(err error) {
+		if err != nil {
+			answer(storeError(err))
+			return
+		}
+		c.writes++
+		for _, cm := range commits {
+			cm.o.written = c.writes
+			g.offsets[cm.tp] = cm.o
+		}
+		answer(nil)
+	})
+	c.maybeForget(g)
 }
 
 // validateCommit is Kafka's check of who may commit: anyone (generation
@@ -187,16 +195,21 @@ func (c *Coordinator) FetchOffsets(groupID string, topics []kmsg.OffsetFetchRequ
 // DeleteOffsets handles OffsetDelete for topics the broker has authorized:
 // offsets of an Empty group go; a consumer group that is not empty keeps
 // the offsets of topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); any
-// other non-empty group is NON_EMPTY_GROUP.
-func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRequestTopic) (*kerr.Error, []kmsg.OffsetDeleteResponseTopic) {
+// other non-empty group is NON_EMPTY_GROUP. respond is called once, after
+// the tombstones are in the log or at once on an error, never under the
+// coordinator's mutex.
+func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRequestTopic, respond func(*kerr.Error, []kmsg.OffsetDeleteResponseTopic)) {
 	c.mu.Lock()
 	defer c.unlock()
+	fail := func(err *kerr.Error) { c.later(func() { respond(err, nil) }) }
 	if c.closed {
-		return kerr.NotCoordinator, nil
+		fail(kerr.NotCoordinator)
+		return
 	}
 	g := c.groups[groupID]
 	if g == nil || g.state == Dead {
-		return kerr.GroupIDNotFound, nil
+		fail(kerr.GroupIDNotFound)
+		return
 	}
 	var subscribed map[string]bool
 	if g.cg != nil && len(g.cg.members) > 0 {
@@ -206,7 +219,8 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 		}
 	} else if g.state != Empty {
 		if g.protocolType != "consumer" {
-			return kerr.NonEmptyGroup, nil
+			fail(kerr.NonEmptyGroup)
+			return
 		}
 		subscribed = g.subscribedTopics()
 	}
@@ -228,26 +242,29 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 			}
 		}
 	}
-	if err := c.persist(g, recs); err != nil {
-		return storeError(err), nil
-	}
-	for _, k := range gone {
-		delete(g.offsets, k)
-		c.dropPendingLocked(groupID, k)
-	}
-	var out []kmsg.OffsetDeleteResponseTopic
-	for _, t := range topics {
-		rt := kmsg.NewOffsetDeleteResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = code(errs[tp{t.Topic, p.Partition}])
-			rt.Partitions = append(rt.Partitions, rp)
+	c.write(g, recs, -1, -1, func(err error) {
+		if err != nil {
+			fail(storeError(err))
+			return
 		}
-		out = append(out, rt)
-	}
-	return nil, out
+		for _, k := range gone {
+			delete(g.offsets, k)
+			c.dropPendingLocked(groupID, k)
+		}
+		var out []kmsg.OffsetDeleteResponseTopic
+		for _, t := range topics {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = code(errs[tp{t.Topic, p.Partition}])
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			out = append(out, rt)
+		}
+		c.later(func() { respond(nil, out) })
+	})
 }
 
 // subscribedTopics are the topics the members of a consumer group
@@ -285,6 +302,9 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		g := c.groups[id]
+		if len(g.writes) > 0 {
+			continue // a write is out: expire on a later pass, after it
+		}
 		var base func(o offset) time.Time
 		var subscribed map[string]bool
 		switch {
@@ -311,7 +331,13 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 		}
 		var recs []Record
 		var gone []tp
-		for k, o := range g.offsets {
+		keys := make([]tp, 0, len(g.offsets))
+		for k := range g.offsets {
+			keys = append(keys, k)
+		}
+		sortTPs(keys) // deterministic record order
+		for _, k := range keys {
+			o := g.offsets[k]
 			if subscribed[k.topic] {
 				continue
 			}
@@ -332,16 +358,30 @@ func (c *Coordinator) expireOffsets(now time.Time) {
 		if len(recs) == 0 {
 			continue
 		}
-		if err := c.persist(g, recs); err != nil {
-			continue
-		}
-		for _, k := range gone {
-			delete(g.offsets, k)
-		}
 		if dead {
-			g.state = Dead
-			delete(c.groups, g.id)
-			c.cfg.Logger.Info("group expired", "group", g.id)
+			g.state = Dead // no request joins it while the tombstones are written
 		}
+		c.write(g, recs, -1, -1, func(err error) {
+			if err != nil {
+				if dead {
+					g.state = Empty
+				}
+				return
+			}
+			for _, k := range gone {
+				delete(g.offsets, k)
+			}
+			if dead && c.groups[g.id] == g {
+				delete(c.groups, g.id)
+				c.cfg.Logger.Info("group expired", "group", g.id)
+			}
+		})
 	}
+}
+
+// sortTPs sorts partitions by topic, then partition.
+func sortTPs(keys []tp) {
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].topic < keys[j].topic || keys[i].topic == keys[j].topic && keys[i].partition < keys[j].partition
+	})
 }

@@ -3,9 +3,10 @@ package group
 import (
 	"fmt"
 	"time"
-	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/coordkey"
 )
 
 // Record is one record for __consumer_offsets; a nil Value is a tombstone.
@@ -13,41 +14,12 @@ type Record struct {
 	Key, Value []byte
 }
 
-// Persister appends records to a partition of __consumer_offsets. Append
-// returns only once the records are in the log; an error means none of them
-// are (a *kerr.Error is passed on to clients where Kafka would). AppendTxn
-// appends them in producer pid's transaction (EncodeTxnBatch): they count
-// only once the transaction's commit marker follows them.
-type Persister interface {
-	Append(partition int32, recs []Record) error
-	AppendTxn(partition int32, pid int64, epoch int16, recs []Record) error
-}
-
 // TopicName is Kafka's internal offsets topic.
 const TopicName = "__consumer_offsets"
 
-// javaStringHashCode is Java's String.hashCode: s[0]*31^(n-1) + ... over
-// UTF-16 code units, in 32-bit two's-complement arithmetic.
-func javaStringHashCode(s string) int32 {
-	var h int32
-	for _, u := range utf16.Encode([]rune(s)) {
-		h = 31*h + int32(u)
-	}
-	return h
-}
-
-// PartitionFor is the __consumer_offsets partition of a group:
-// Utils.abs(groupId.hashCode) % partitions, where Kafka's Utils.abs maps
-// Integer.MIN_VALUE to 0.
-func PartitionFor(group string, partitions int32) int32 {
-	h := javaStringHashCode(group)
-	if h == -1<<31 {
-		h = 0
-	} else if h < 0 {
-		h = -h
-	}
-	return h % partitions
-}
+// PartitionFor is the __consumer_offsets partition of a group (Kafka's
+// Utils.abs(groupId.hashCode) % partitions; see coordkey).
+func PartitionFor(group string, partitions int32) int32 { return coordkey.Partition(group, partitions) }
 
 func offsetKey(group, topic string, partition int32) []byte {
 	k := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: topic, Partition: partition}

@@ -11,7 +11,7 @@ import (
 // Transactional offset commits (TxnOffsetCommit). As in Kafka's
 // GroupMetadataManager, offsets committed in a transaction are written to
 // __consumer_offsets at once, as records of the producer's transaction
-// (Persister.AppendTxn), and held per producer id and group, invisible to
+// (a Write with the producer's id), and held per producer id and group, invisible to
 // OffsetFetch, until the transaction ends: the broker writes the commit
 // or abort marker after them and then calls EndTxn, which makes them the
 // group's committed offsets or drops them. On replay the same happens
@@ -22,12 +22,33 @@ import (
 // TxnOffsetCommit handles a TxnOffsetCommit request whose transaction the
 // broker has verified (the group was added with AddOffsetsToTxn) and whose
 // topics it has authorized. Members are checked as for OffsetCommit when
-// the request names a member or generation (v3+).
-func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+// the request names a member or generation (v3+). respond is called once,
+// when the offsets are in the log (then pending in the transaction) or at
+// once on an error, never under the coordinator's mutex.
+func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest, respond func(*kmsg.TxnOffsetCommitResponse)) {
 	c.mu.Lock()
 	defer c.unlock()
-	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	now := c.cfg.Now()
+	var errs map[tp]*kerr.Error // partitions refused alone; most requests have none
+	answer := func(groupErr *kerr.Error) {
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, t := range req.Topics {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			for _, p := range t.Partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				if e := errs[tp{t.Topic, p.Partition}]; e != nil {
+					rp.ErrorCode = e.Code
+				} else {
+					rp.ErrorCode = code(groupErr)
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		c.later(func() { respond(resp) })
+	}
 	var groupErr *kerr.Error
 	if c.closed {
 		groupErr = kerr.NotCoordinator
@@ -37,58 +58,57 @@ func (c *Coordinator) TxnOffsetCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.Tx
 		if groupErr == kerr.RebalanceInProgress {
 			groupErr = nil // Kafka allows transactional commits then
 		}
+	} else if g := c.groups[req.Group]; g != nil && g.state == Dead {
+		groupErr = kerr.CoordinatorNotAvailable
 	}
-	errs := map[tp]*kerr.Error{}
-	if groupErr == nil {
-		offs := map[tp]offset{}
-		var recs []Record
-		for _, t := range req.Topics {
-			for _, p := range t.Partitions {
-				k := tp{t.Topic, p.Partition}
-				md := deref(p.Metadata)
-				if len(md) > c.cfg.MaxMetadataBytes {
-					errs[k] = kerr.OffsetMetadataTooLarge
-					continue
-				}
-				o := offset{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
-				if req.Version >= 2 {
-					o.leaderEpoch = p.LeaderEpoch
-				}
-				offs[k] = o
-				recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
-			}
-		}
-		if len(recs) > 0 && c.cfg.Persister != nil {
-			if err := c.cfg.Persister.AppendTxn(PartitionFor(req.Group, c.cfg.Partitions), req.ProducerID, req.ProducerEpoch, recs); err != nil {
-				c.cfg.Logger.Warn("writing transactional offsets failed", "group", req.Group, "producer_id", req.ProducerID, "err", err)
-				groupErr = storeError(err)
-			}
-		}
-		if groupErr == nil {
-			c.getOrCreate(req.Group) // as Kafka, a transactional commit creates the group
-			c.writes++
-			for k, o := range offs {
-				o.written = c.writes
-				c.pendTxnOffset(req.ProducerID, req.Group, k, o)
-			}
-		}
+	if groupErr != nil {
+		answer(groupErr)
+		return
 	}
+	offs := map[tp]offset{}
+	var keys []tp
+	var recs []Record
 	for _, t := range req.Topics {
-		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
-			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			if e := errs[tp{t.Topic, p.Partition}]; e != nil {
-				rp.ErrorCode = e.Code
-			} else {
-				rp.ErrorCode = code(groupErr)
+			k := tp{t.Topic, p.Partition}
+			md := deref(p.Metadata)
+			if len(md) > c.cfg.MaxMetadataBytes {
+				if errs == nil {
+					errs = map[tp]*kerr.Error{}
+				}
+				errs[k] = kerr.OffsetMetadataTooLarge
+				continue
 			}
-			rt.Partitions = append(rt.Partitions, rp)
+			o := offset{offset: p.Offset, leaderEpoch: -1, metadata: md, commitTime: now}
+			if req.Version >= 2 {
+				o.leaderEpoch = p.LeaderEpoch
+			}
+			if _, dup := offs[k]; !dup {
+				keys = append(keys, k)
+			}
+			offs[k] = o
+			recs = append(recs, Record{offsetKey(req.Group, k.topic, k.partition), offsetValue(o)})
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp
+	if len(recs) == 0 {
+		answer(nil)
+		return
+	}
+	g := c.getOrCreate(req.Group) // as Kafka, a transactional commit creates the group
+	c.write(g, recs, req.ProducerID, req.ProducerEpoch, func(err error) {
+		if err != nil {
+			c.cfg.Logger.Warn("writing transactional offsets failed", "group", req.Group, "producer_id", req.ProducerID, "err", err)
+			answer(storeError(err))
+			return
+		}
+		c.writes++
+		for _, k := range keys {
+			o := offs[k]
+			o.written = c.writes
+			c.pendTxnOffset(req.ProducerID, req.Group, k, o)
+		}
+		answer(nil)
+	})
 }
 
 // pendTxnOffset holds o for partition k of group g until producer pid's

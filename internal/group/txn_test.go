@@ -23,7 +23,7 @@ func TestTxnOffsetsAgainstPlainCommits(t *testing.T) {
 		p.Partition, p.Offset = part, off
 		rt.Partitions = append(rt.Partitions, p)
 		r.Topics = append(r.Topics, rt)
-		if e := h.c.OffsetCommit(r).Topics[0].Partitions[0].ErrorCode; e != 0 {
+		if e := commitSync(h.c, r).Topics[0].Partitions[0].ErrorCode; e != 0 {
 			t.Fatalf("plain commit: %d", e)
 		}
 	}
@@ -36,7 +36,7 @@ func TestTxnOffsetsAgainstPlainCommits(t *testing.T) {
 		p.Partition, p.Offset = part, off
 		rt.Partitions = append(rt.Partitions, p)
 		r.Topics = append(r.Topics, rt)
-		if e := h.c.TxnOffsetCommit(r).Topics[0].Partitions[0].ErrorCode; e != 0 {
+		if e := txnCommitSync(h.c, r).Topics[0].Partitions[0].ErrorCode; e != 0 {
 			t.Fatalf("txn commit: %d", e)
 		}
 	}
@@ -114,7 +114,7 @@ func TestReplayResolvesPendingOffsetsByPartition(t *testing.T) {
 		p.Offset = off
 		rt.Partitions = append(rt.Partitions, p)
 		r.Topics = append(r.Topics, rt)
-		if e := h.c.TxnOffsetCommit(r).Topics[0].Partitions[0].ErrorCode; e != 0 {
+		if e := txnCommitSync(h.c, r).Topics[0].Partitions[0].ErrorCode; e != 0 {
 			t.Fatalf("txn commit: %d", e)
 		}
 	}
@@ -160,14 +160,14 @@ func TestDeletingOffsetsDropsPending(t *testing.T) {
 		rt.Partitions = append(rt.Partitions, p)
 	}
 	r.Topics = append(r.Topics, rt)
-	h.c.TxnOffsetCommit(r)
-	if e, _ := h.c.DeleteOffsets("g", []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}); e != nil {
+	txnCommitSync(h.c, r)
+	if e, _ := deleteOffsetsSync(h.c, "g", []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}); e != nil {
 		t.Fatalf("OffsetDelete: %v", e)
 	}
 	if h.c.HasPendingTxnOffsets("g", "t", 0) || !h.c.HasPendingTxnOffsets("g", "t", 1) {
 		t.Fatal("OffsetDelete: wrong pending offsets left")
 	}
-	if e := h.c.DeleteGroup("g"); e != nil {
+	if e := deleteGroupSync(h.c, "g"); e != nil {
 		t.Fatalf("DeleteGroups: %v", e)
 	}
 	h.c.EndTxn(7, PartitionFor("g", h.c.cfg.Partitions), true)

@@ -30,7 +30,7 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 
 // validateAndAppend is Append for a batch of the given origin
 // (producerBatch or coordinatorBatch).
-func (l *Log) validateAndAppend(batch []byte, origin int16) (AppendResult, error) {
+func (l *Log) validateAndAppend(batch []byte, origin batchKind) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	now := l.now()
 	h, err := validateBatch(batch, cfg, now.UnixMilli())
@@ -46,16 +46,34 @@ func (l *Log) validateAndAppend(batch []byte, origin int16) (AppendResult, error
 	return l.appendBatch(batch, h, cfg, now, origin)
 }
 
-// The marker argument of appendBatch for batches that are not markers.
+// batchKind is what appendBatch appends, which decides the producer checks
+// it makes and how the batch changes producer and transaction state.
+type batchKind int8
+
 const (
-	producerBatch    = -1 // a producer's batch: idempotence rules apply
-	coordinatorBatch = -2 // AppendCoordinator: fenced by epoch only
+	producerBatch    batchKind = iota // Append: a producer's batch, idempotence rules apply
+	coordinatorBatch                  // AppendCoordinator: fenced by epoch only
+	commitMarker                      // AppendMarker: a commit marker
+	abortMarker                       // AppendMarker: an abort marker
 )
 
-// appendBatch is Append after validation; marker is the control type of a
-// broker-written control batch (AppendMarker), or producerBatch or
-// coordinatorBatch.
-func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, marker int16) (AppendResult, error) {
+// isMarker reports whether k is a broker-written control batch.
+func (k batchKind) isMarker() bool { return k == commitMarker || k == abortMarker }
+
+// controlType is the marker's control record type (MarkerCommit,
+// MarkerAbort), -1 for a data batch, as txnState.apply takes it.
+func (k batchKind) controlType() int16 {
+	switch k {
+	case commitMarker:
+		return MarkerCommit
+	case abortMarker:
+		return MarkerAbort
+	}
+	return -1
+}
+
+// appendBatch is Append after validation; kind says what the batch is.
+func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, kind batchKind) (AppendResult, error) {
 	if err := l.lc.space.Check(now, int64(len(batch))); err != nil {
 		return AppendResult{}, err
 	}
@@ -74,7 +92,7 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 	var dup batchMeta
 	var isDup bool
 	var err error
-	if marker == producerBatch {
+	if kind == producerBatch {
 		dup, isDup, err = l.prod.check(&h)
 	} else if e := l.prod[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
 		err = ErrInvalidProducerEpoch
@@ -125,12 +143,12 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 	seg.appended(&h, pos, cfg.IndexIntervalBytes, now)
 	l.next = h.LastOffset() + 1
 	l.hw.Store(l.next)
-	if marker < 0 {
-		l.prod.update(&h)
-	} else {
+	if kind.isMarker() {
 		l.prod.applyMarker(&h)
+	} else {
+		l.prod.update(&h)
 	}
-	l.txns.apply(&h, marker)
+	l.txns.apply(&h, kind.controlType())
 	res.BaseOffset, res.LastOffset = h.BaseOffset, h.LastOffset()
 	end := l.next
 	needSync := end-l.synced.Load() >= cfg.FlushMessages

@@ -186,14 +186,14 @@ func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
 // newer epoch than the producer's fences the older epoch, as Kafka's
 // markers do. An older epoch is ErrInvalidProducerEpoch.
 func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (AppendResult, error) {
-	marker := MarkerAbort
+	kind := abortMarker
 	if commit {
-		marker = MarkerCommit
+		kind = commitMarker
 	}
 	now := l.now()
-	batch := controlBatch(pid, epoch, marker, coordinatorEpoch, now.UnixMilli())
+	batch := controlBatch(pid, epoch, kind.controlType(), coordinatorEpoch, now.UnixMilli())
 	h, _ := ParseBatchHeader(batch)
-	return l.appendBatch(batch, h, l.cfg.Load(), now, marker)
+	return l.appendBatch(batch, h, l.cfg.Load(), now, kind)
 }
 
 // applyMarker updates the idempotent state of a producer for its marker:

@@ -7,10 +7,17 @@
 // Complete; until then the transaction is PrepareCommit/PrepareAbort and
 // every request on it gets CONCURRENT_TRANSACTIONS.
 //
-// Every state change is persisted (Config.Persist) to __transaction_state
-// in Kafka's format before it takes effect, and replayed on start
-// (records.go). Producer ids come from the broker's allocator
-// (Config.NextProducerID).
+// Every state change is a record of __transaction_state in Kafka's format
+// (records.go) that must be in the log before the change takes effect:
+// a request that changes state returns it as a Write, the pending
+// transition of the id, and the broker appends it without holding the
+// coordinator's mutex and reports the outcome with Applied, which makes
+// the change or drops it, as Kafka's coordinator prepares a transition,
+// appends, and completes it in the append callback. While an id has a
+// write out, requests on it get CONCURRENT_TRANSACTIONS; other ids never
+// wait for it. Tick's output is sorted by transactional id. The log is
+// replayed on start (Replay, Loaded). Producer ids come from the broker's
+// allocator (Config.NextProducerID).
 //
 // All methods are safe for concurrent use.
 package txn
@@ -70,13 +77,10 @@ type Config struct {
 	// transaction in progress and no update for this long is forgotten
 	// (a tombstone in the transaction log). Zero means Kafka's 7 days.
 	IDExpiration time.Duration
-	// NextProducerID allocates a new producer id.
+	// NextProducerID allocates a new producer id (called under the
+	// coordinator's mutex: the broker's allocator hands out ids from a
+	// block reserved in advance).
 	NextProducerID func() (int64, error)
-	// Persist appends one record to the transaction log (records.go),
-	// called under the coordinator's mutex; nil keeps state in memory.
-	// On an error the change is not made and the request gets
-	// COORDINATOR_NOT_AVAILABLE.
-	Persist func(id string, key, value []byte) error
 }
 
 type txnMeta struct {
@@ -100,6 +104,71 @@ type txnMeta struct {
 	// the epoch before is a retry of that end, as Kafka decides.
 	prevPid, nextPid int64
 	tv2, endBumped   bool
+
+	// pending is the write out for this id: until it is Applied every
+	// request on the id gets CONCURRENT_TRANSACTIONS, as in Kafka while
+	// a transition is pending. fresh: the id exists only by that write
+	// (a first InitProducerId); it is not listed until applied.
+	pending *Write
+	fresh   bool
+}
+
+// Write is a record of the transaction log the broker must append to
+// partition coordkey.Partition(ID) of __transaction_state (a nil Value is a
+// tombstone), without holding the coordinator's mutex, before the
+// transition it records takes effect: then it calls Applied. Abort, set
+// on a write of Tick, is a timed-out transaction to complete once the
+// write is applied, like an EndTxn abort.
+type Write struct {
+	ID         string
+	Key, Value []byte
+	Abort      *Completion
+
+	m    *txnMeta
+	next txnMeta // m's state once applied
+	gone bool    // applied, the id is forgotten
+}
+
+// stage turns the change made to m (old is a clone of m before it) into a
+// pending Write: m goes back to old until Applied. Called under mu.
+func (c *Coordinator) stage(m *txnMeta, old txnMeta) *Write {
+	next := *m // takes m's maps: old has its own
+	next.pending = nil
+	w := &Write{ID: m.id, Key: encodeKey(m.id), Value: m.encodeValue(), m: m, next: next}
+	fresh := m.fresh
+	*m = old
+	m.fresh = fresh
+	m.pending = w
+	return w
+}
+
+// Applied reports the outcome of appending w (nil: it is in the
+// transaction log). On success the transition takes effect; on an error
+// it is dropped and the request that made it gets the returned
+// COORDINATOR_NOT_AVAILABLE.
+func (c *Coordinator) Applied(w *Write, err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := w.m
+	if m.pending != w {
+		return kerr.CoordinatorNotAvailable // not the write out: nothing to apply
+	}
+	m.pending = nil
+	if err != nil {
+		if m.fresh && c.ids[w.ID] == m {
+			delete(c.ids, w.ID)
+		}
+		return kerr.CoordinatorNotAvailable
+	}
+	if w.gone {
+		if c.ids[w.ID] == m {
+			delete(c.ids, w.ID)
+		}
+		return nil
+	}
+	*m = w.next
+	m.pending, m.fresh = nil, false
+	return nil
 }
 
 // Coordinator holds every transactional id's metadata.
@@ -135,33 +204,34 @@ type InitResult struct {
 // exhausted). Older incarnations are fenced by the bump; an ongoing
 // transaction of theirs is aborted. reqPID/reqEpoch are the KIP-360
 // fields (-1 when absent): a producer re-initialising with a stale epoch
-// gets PRODUCER_FENCED.
-func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID int64, reqEpoch int16, now time.Time) (InitResult, error) {
+// gets PRODUCER_FENCED. The result holds once w is Applied.
+func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID int64, reqEpoch int16, now time.Time) (InitResult, *Write, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
-		return InitResult{}, kerr.InvalidTransactionTimeout
+		return InitResult{}, nil, kerr.InvalidTransactionTimeout
 	}
 	m := c.ids[id]
+	if m != nil && m.pending != nil {
+		return InitResult{}, nil, kerr.ConcurrentTransactions
+	}
 	if m == nil || m.state == Dead {
 		pid, err := c.cfg.NextProducerID()
 		if err != nil {
-			return InitResult{}, kerr.KafkaStorageError
+			return InitResult{}, nil, kerr.KafkaStorageError
 		}
-		m = &txnMeta{id: id, pid: pid, epoch: 0, timeout: timeout, state: Empty, lastUpdate: now, prevPid: -1, nextPid: -1}
-		if err := c.save(m); err != nil {
-			return InitResult{}, err
-		}
+		m = &txnMeta{id: id, pid: pid, epoch: 0, timeout: timeout, state: Empty, lastUpdate: now, prevPid: -1, nextPid: -1, fresh: true}
 		c.ids[id] = m
-		return InitResult{ProducerID: pid, Epoch: 0}, nil
+		w := c.stage(m, m.clone())
+		return InitResult{ProducerID: pid, Epoch: 0}, w, nil
 	}
 	switch m.state {
 	case PrepareCommit, PrepareAbort:
-		return InitResult{}, kerr.ConcurrentTransactions
+		return InitResult{}, nil, kerr.ConcurrentTransactions
 	}
 	if reqPID >= 0 && (reqPID != m.pid || reqEpoch != m.epoch) {
-		return InitResult{}, kerr.ProducerFenced
+		return InitResult{}, nil, kerr.ProducerFenced
 	}
 	old := m.clone()
 	m.timeout = timeout
@@ -174,7 +244,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		pid, err := c.cfg.NextProducerID()
 		if err != nil {
 			*m = old
-			return InitResult{}, kerr.KafkaStorageError
+			return InitResult{}, nil, kerr.KafkaStorageError
 		}
 		if m.state == Ongoing {
 			m.epoch = math.MaxInt16
@@ -191,12 +261,8 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 			m.state = Empty
 		}
 	}
-	if err := c.save(m); err != nil {
-		*m = old
-		return InitResult{}, err
-	}
 	res.ProducerID, res.Epoch = m.pid, m.epoch
-	return res, nil
+	return res, c.stage(m, old), nil
 }
 
 // check validates the producer of a request against the current one.
@@ -216,13 +282,13 @@ func (m *txnMeta) check(pid int64, epoch int16) error {
 // lookup finds id's metadata and checks the producer.
 func (c *Coordinator) lookup(id string, pid int64, epoch int16) (*txnMeta, error) {
 	m := c.ids[id]
-	if m == nil || m.state == Dead {
+	if m == nil || m.state == Dead || m.fresh {
 		return nil, kerr.InvalidProducerIDMapping
 	}
 	if err := m.check(pid, epoch); err != nil {
 		return nil, err
 	}
-	if m.state == PrepareCommit || m.state == PrepareAbort {
+	if m.state == PrepareCommit || m.state == PrepareAbort || m.pending != nil {
 		return nil, kerr.ConcurrentTransactions
 	}
 	return m, nil
@@ -241,14 +307,16 @@ func (c *Coordinator) begin(m *txnMeta, now time.Time) {
 // needed: AddPartitionsToTxn, AddOffsetsToTxn (the group's offsets
 // partition) and, under transaction version 2, the implicit addition of
 // a partition by Produce v12+ or of an offsets partition by
-// TxnOffsetCommit v5+. The error applies to every partition.
-func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) error {
+// TxnOffsetCommit v5+. The error applies to every partition. The
+// partitions are in the transaction once w (nil when they already were)
+// is Applied.
+func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TopicPartition, now time.Time) (*Write, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
 	m, err := c.lookup(id, pid, epoch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old := m.clone()
 	c.begin(m, now)
@@ -260,12 +328,9 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 		}
 	}
 	if added {
-		if err := c.save(m); err != nil {
-			*m = old
-			return err
-		}
+		return c.stage(m, old), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // Verify reports whether tp is in id's ongoing transaction with this
@@ -293,8 +358,11 @@ func (c *Coordinator) ongoingLocked(id string, pid int64, epoch int16, fenced er
 	if epoch < m.epoch {
 		return nil, fenced
 	}
-	if m.state != Ongoing || epoch != m.epoch {
+	if m.state != Ongoing || epoch != m.epoch || m.fresh {
 		return nil, kerr.InvalidTxnState
+	}
+	if m.pending != nil && m.pending.next.state != Ongoing {
+		return nil, kerr.InvalidTxnState // ending: no more appends to it
 	}
 	return m, nil
 }
@@ -330,29 +398,33 @@ type EndResult struct {
 // the epoch is bumped by every end, before the markers are written, so
 // they fence the old epoch in every partition; a retry from the previous
 // epoch of an end that completed succeeds, and aborting with no
-// transaction bumps the epoch too.
-func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool, now time.Time) (EndResult, error) {
+// transaction bumps the epoch too. The result holds once w (nil when
+// nothing changes) is Applied.
+func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool, now time.Time) (EndResult, *Write, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
 	m := c.ids[id]
-	if m == nil || m.state == Dead {
-		return EndResult{}, kerr.InvalidProducerIDMapping
+	if m == nil || m.state == Dead || m.fresh {
+		return EndResult{}, nil, kerr.InvalidProducerIDMapping
+	}
+	if m.pending != nil {
+		return EndResult{}, nil, kerr.ConcurrentTransactions
 	}
 	if v2 && m.isRetryV2(pid, epoch) {
 		switch {
 		case m.state == PrepareCommit || m.state == PrepareAbort:
-			return EndResult{}, kerr.ConcurrentTransactions
+			return EndResult{}, nil, kerr.ConcurrentTransactions
 		case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
-			return m.endResult(nil), nil
+			return m.endResult(nil), nil, nil
 		case m.state == CompleteCommit, m.state == CompleteAbort:
-			return EndResult{}, kerr.InvalidTxnState // a retry with the other outcome
+			return EndResult{}, nil, kerr.InvalidTxnState // a retry with the other outcome
 		default:
-			return EndResult{}, kerr.ProducerFenced // a new transaction began since
+			return EndResult{}, nil, kerr.ProducerFenced // a new transaction began since
 		}
 	}
 	if err := m.check(pid, epoch); err != nil {
-		return EndResult{}, err
+		return EndResult{}, nil, err
 	}
 	switch m.state {
 	case Ongoing:
@@ -362,54 +434,48 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 		if v2 {
 			if err := c.bumpLocked(m); err != nil {
 				*m = old
-				return EndResult{}, err
+				return EndResult{}, nil, err
 			}
 		}
 		comp := c.prepareLocked(m, commit)
-		if err := c.save(m); err != nil {
-			*m = old
-			return EndResult{}, err
-		}
-		return m.endResult(comp), nil
+		res := m.endResult(comp)
+		return res, c.stage(m, old), nil
 	case PrepareCommit, PrepareAbort:
-		return EndResult{}, kerr.ConcurrentTransactions
+		return EndResult{}, nil, kerr.ConcurrentTransactions
 	}
 	if v2 {
 		// Empty, CompleteCommit or CompleteAbort at the current epoch:
 		// nothing to commit; an abort bumps the epoch (KIP-890).
 		if commit {
-			return EndResult{}, kerr.InvalidTxnState
+			return EndResult{}, nil, kerr.InvalidTxnState
 		}
 		old := m.clone()
 		m.lastUpdate, m.tv2, m.endBumped = now, true, true
 		if err := c.bumpLocked(m); err != nil {
 			*m = old
-			return EndResult{}, err
+			return EndResult{}, nil, err
 		}
 		m.state, m.partitions = CompleteAbort, nil
 		m.switchPid()
-		if err := c.save(m); err != nil {
-			*m = old
-			return EndResult{}, err
-		}
-		return m.endResult(nil), nil
+		res := m.endResult(nil)
+		return res, c.stage(m, old), nil
 	}
 	switch m.state {
 	case CompleteCommit:
 		if commit {
-			return m.endResult(nil), nil // retry
+			return m.endResult(nil), nil, nil // retry
 		}
-		return EndResult{}, kerr.InvalidTxnState
+		return EndResult{}, nil, kerr.InvalidTxnState
 	case CompleteAbort:
 		if !commit {
-			return m.endResult(nil), nil
+			return m.endResult(nil), nil, nil
 		}
-		return EndResult{}, kerr.InvalidTxnState
+		return EndResult{}, nil, kerr.InvalidTxnState
 	default: // Empty
 		if commit {
-			return EndResult{}, kerr.InvalidTxnState
+			return EndResult{}, nil, kerr.InvalidTxnState
 		}
-		return m.endResult(nil), nil // aborting nothing is fine
+		return m.endResult(nil), nil, nil // aborting nothing is fine
 	}
 }
 
@@ -480,15 +546,19 @@ func (c *Coordinator) completion(m *txnMeta, commit bool) *Completion {
 	return comp
 }
 
-// Complete records that the markers of a Completion were written. An
-// error (the record could not be persisted) leaves the transaction
+// Complete records that the markers of a Completion were written: the
+// transaction is CompleteCommit/CompleteAbort once w is Applied (w is nil
+// when it is not completing any more). A failed write leaves it
 // completing; the caller retries.
-func (c *Coordinator) Complete(comp *Completion) error {
+func (c *Coordinator) Complete(comp *Completion) (*Write, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.ids[comp.TransactionalID]
 	if m == nil || (m.state != PrepareCommit && m.state != PrepareAbort) {
-		return nil
+		return nil, nil
+	}
+	if m.pending != nil {
+		return nil, kerr.ConcurrentTransactions
 	}
 	old := m.clone()
 	m.state = CompleteAbort
@@ -498,28 +568,37 @@ func (c *Coordinator) Complete(comp *Completion) error {
 	m.partitions = nil
 	m.switchPid()
 	m.lastUpdate = c.now
-	if err := c.save(m); err != nil {
-		*m = old
-		return err
-	}
-	return nil
+	return c.stage(m, old), nil
 }
 
-// Tick advances the clock and returns the transactions that timed out:
-// each is now PrepareAbort and must be completed like an EndTxn abort.
+// Tick advances the clock and returns the writes it makes, in
+// transactional id order: for a transaction that timed out, its move to
+// PrepareAbort (Write.Abort is then to be completed like an EndTxn abort);
+// for an id idle for IDExpiration, its tombstone, as Kafka expires them.
 // As Kafka does, the epoch is bumped first so the timed-out producer is
 // fenced (its next request gets PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
-// Ids idle for IDExpiration are forgotten, as Kafka expires them.
-func (c *Coordinator) Tick(now time.Time) []*Completion {
+// An id with a write out is looked at again on a later tick.
+func (c *Coordinator) Tick(now time.Time) []*Write {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
-	var out []*Completion
-	for id, m := range c.ids {
+	ids := make([]string, 0, len(c.ids))
+	for id := range c.ids {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // deterministic order of the writes
+	var out []*Write
+	for _, id := range ids {
+		m := c.ids[id]
+		if m.pending != nil || m.fresh {
+			continue
+		}
 		switch m.state {
 		case Empty, CompleteCommit, CompleteAbort:
-			if now.Sub(m.lastUpdate) >= c.cfg.IDExpiration && c.forget(id) == nil {
-				delete(c.ids, id)
+			if now.Sub(m.lastUpdate) >= c.cfg.IDExpiration {
+				w := &Write{ID: id, Key: encodeKey(id), m: m, gone: true}
+				m.pending = w
+				out = append(out, w)
 			}
 			continue
 		}
@@ -532,13 +611,10 @@ func (c *Coordinator) Tick(now time.Time) []*Completion {
 		}
 		m.lastUpdate, m.endBumped = now, true
 		comp := c.prepareLocked(m, false)
-		if err := c.save(m); err != nil {
-			*m = old // tried again on the next tick
-			continue
-		}
-		out = append(out, comp)
+		w := c.stage(m, old)
+		w.Abort = comp
+		out = append(out, w)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
 	return out
 }
 
@@ -548,7 +624,7 @@ func (c *Coordinator) Describe(id string) (state State, pid int64, epoch int16, 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.ids[id]
-	if m == nil {
+	if m == nil || m.fresh {
 		return 0, -1, -1, nil, false
 	}
 	for tp := range m.partitions {
@@ -592,7 +668,7 @@ func (c *Coordinator) Get(id string) (Info, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.ids[id]
-	if m == nil {
+	if m == nil || m.fresh {
 		return Info{}, false
 	}
 	return m.info(), true
@@ -604,7 +680,9 @@ func (c *Coordinator) All() []Info {
 	defer c.mu.Unlock()
 	out := make([]Info, 0, len(c.ids))
 	for _, m := range c.ids {
-		out = append(out, m.info())
+		if !m.fresh {
+			out = append(out, m.info())
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
 	return out

@@ -2,15 +2,16 @@ package txn
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-func newTest() (*Coordinator, *time.Time) {
+func newTest() (*tc, *time.Time) {
 	next := int64(1000)
-	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }})
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }}})
 	now := time.UnixMilli(1_700_000_000_000)
 	return c, &now
 }
@@ -108,7 +109,7 @@ func TestPersistAndReplay(t *testing.T) {
 	var log []rec
 	fail := false
 	next := int64(0)
-	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error {
 			if fail {
 				return errors.New("disk")
@@ -116,7 +117,7 @@ func TestPersistAndReplay(t *testing.T) {
 			log = append(log, rec{k, v})
 			return nil
 		}}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	a, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	b, _ := c.InitProducerID("b", 10*time.Second, -1, -1, now)
@@ -135,7 +136,7 @@ func TestPersistAndReplay(t *testing.T) {
 		t.Fatalf("failed add left partitions %v", parts)
 	}
 
-	r := New(cfg)
+	r := newT(cfg)
 	for _, x := range log {
 		if err := r.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -252,9 +253,9 @@ func TestVersion2StateReplays(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	c.ids["a"].epoch = 32766
@@ -266,7 +267,7 @@ func TestVersion2StateReplays(t *testing.T) {
 		t.Fatalf("end: %+v %v", res, err)
 	}
 	// Restart while the markers are pending.
-	c2 := New(cfg)
+	c2 := newT(cfg)
 	for _, x := range records {
 		if err := c2.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -294,9 +295,9 @@ func TestIdleIDsExpire(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil },
+	cfg := testConfig{Config: Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil }},
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
-	c := New(cfg)
+	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
 	c.InitProducerID("idle", time.Minute, -1, -1, now)
 	b, _ := c.InitProducerID("busy", 2*time.Hour, -1, -1, now)
@@ -318,7 +319,7 @@ func TestIdleIDsExpire(t *testing.T) {
 	if last.v != nil {
 		t.Fatal("no tombstone written")
 	}
-	r := New(cfg)
+	r := newT(cfg)
 	for _, x := range records {
 		if err := r.Replay(x.k, x.v); err != nil {
 			t.Fatal(err)
@@ -367,13 +368,13 @@ func TestVersion2AbortAfterTimeout(t *testing.T) {
 func TestInitRollsBackWhenNoNewID(t *testing.T) {
 	fail := false
 	next := int64(0)
-	c := New(Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
 		if fail {
 			return 0, errors.New("no ids")
 		}
 		next++
 		return next, nil
-	}})
+	}}})
 	now := time.UnixMilli(1_700_000_000_000)
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	c.ids["a"].epoch = 32766
@@ -384,5 +385,64 @@ func TestInitRollsBackWhenNoNewID(t *testing.T) {
 	}
 	if after, _ := c.Get("a"); after.ProducerID != r.ProducerID || after.Epoch != before.Epoch || after.Timeout != before.Timeout {
 		t.Fatalf("metadata changed: %+v, was %+v", after, before)
+	}
+}
+
+// TestTickOrderIsDeterministic: Tick's writes (timeouts and expiries) come
+// out sorted by transactional id, whatever the map's order.
+func TestTickOrderIsDeterministic(t *testing.T) {
+	c, now := newTest()
+	for i := range 50 {
+		id := fmt.Sprintf("id-%02d", (i*37)%50)
+		r, err := c.InitProducerID(id, 10*time.Second, -1, -1, *now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := c.AddPartitions(id, r.ProducerID, 0, []TopicPartition{tp0}, *now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ws := c.Coordinator.Tick(now.Add(7 * 24 * time.Hour))
+	if len(ws) != 50 {
+		t.Fatalf("%d writes, want 50", len(ws))
+	}
+	for i, w := range ws {
+		if want := fmt.Sprintf("id-%02d", i); w.ID != want {
+			t.Fatalf("write %d is for %s, want %s", i, w.ID, want)
+		}
+	}
+}
+
+// TestSlowWriteDoesNotStallOtherIDs (issue #13): while one id's
+// transaction log write is out (its append slow), other ids go through
+// whole transactions; requests on the slow id get CONCURRENT_TRANSACTIONS
+// until it is applied. The coordinator used to append under its mutex.
+func TestSlowWriteDoesNotStallOtherIDs(t *testing.T) {
+	c, now := newTest()
+	_, slow, err := c.Coordinator.InitProducerID("slow", 10*time.Second, -1, -1, *now)
+	if err != nil || slow == nil {
+		t.Fatal(slow, err)
+	}
+	r, err := c.InitProducerID("fast", 10*time.Second, -1, -1, *now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddPartitions("fast", r.ProducerID, 0, []TopicPartition{tp0}, *now); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.EndTxn("fast", r.ProducerID, 0, true, false, *now)
+	if err != nil || c.Complete(res.Completion) != nil {
+		t.Fatal(res, err)
+	}
+	if _, _, err := c.Coordinator.InitProducerID("slow", 10*time.Second, -1, -1, *now); !errors.Is(err, kerr.ConcurrentTransactions) {
+		t.Fatalf("a second init while the first is out: %v", err)
+	}
+	if err := c.Applied(slow, nil); err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := c.Get("slow"); !ok || in.State != Empty {
+		t.Fatalf("slow after its write: %+v %v", in, ok)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -16,7 +15,7 @@ import (
 // start timestamps, and the KIP-890 tagged fields previous and next
 // producer id and client transaction version), keyed by the transactional
 // id, in the partition
-// PartitionFor(id). The broker replays the topic into a new coordinator
+// coordkey.Partition(id). The broker replays the topic into a new coordinator
 // (Replay, then Loaded) before serving.
 //
 // State codes are Kafka's: Empty 0, Ongoing 1, PrepareCommit 2,
@@ -66,31 +65,10 @@ func (m *txnMeta) encodeValue() []byte {
 	return v.AppendTo(nil)
 }
 
-// save persists m's current metadata; called under mu.
-func (c *Coordinator) save(m *txnMeta) error {
-	if c.cfg.Persist == nil {
-		return nil
-	}
-	if err := c.cfg.Persist(m.id, encodeKey(m.id), m.encodeValue()); err != nil {
-		return kerr.CoordinatorNotAvailable
-	}
-	return nil
-}
-
-// forget persists the removal of id (a tombstone); called under mu.
-func (c *Coordinator) forget(id string) error {
-	if c.cfg.Persist == nil {
-		return nil
-	}
-	if err := c.cfg.Persist(id, encodeKey(id), nil); err != nil {
-		return kerr.CoordinatorNotAvailable
-	}
-	return nil
-}
-
-// clone copies m for rolling back a change whose record failed to persist.
+// clone copies m (a transition is staged on a copy, see stage).
 func (m *txnMeta) clone() txnMeta {
 	cp := *m
+	cp.pending = nil
 	if m.partitions != nil {
 		cp.partitions = make(map[TopicPartition]struct{}, len(m.partitions))
 		for k := range m.partitions {
