@@ -51,6 +51,7 @@ type Broker struct {
 	principals     *auth.PrincipalMapper
 	jwt            *auth.JWTValidation // OAUTHBEARER (sasl.go)
 	quotas         *quota.Manager      // client quotas (quotas.go)
+	registry       *registryServer     // schema registry (registry.go); nil when off
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -138,6 +139,11 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.openRegistry(); err != nil {
+		b.closeListeners()
+		b.closeLogs()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -168,6 +174,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logListening()
+	b.serveRegistry() // registry.go
 	errc := make(chan error, len(b.lns))
 	for _, l := range b.lns {
 		b.goOwned(func() {
@@ -268,6 +275,7 @@ func (b *Broker) Close() error {
 	close(b.done)
 	b.groups.Close()
 	b.closeListeners()
+	b.closeRegistry()
 	b.connsMu.Lock()
 	b.closing = true
 	for c := range b.conns {
