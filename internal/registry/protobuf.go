@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/linker"
@@ -64,7 +65,44 @@ func asDescriptor(text string) *descriptorpb.FileDescriptorProto {
 	if err := proto.Unmarshal(raw, &fdp); err != nil || fdp.GetName() == "" {
 		return nil
 	}
+	fillJSONNames(fdp.MessageType, fdp.Extension)
 	return &fdp
+}
+
+// fillJSONNames sets the JSON name of every field that has none, as protoc
+// does when it writes a descriptor: Python's runtime serializes descriptors
+// without them, and the compiler takes a missing name for a custom "".
+func fillJSONNames(ms []*descriptorpb.DescriptorProto, exts []*descriptorpb.FieldDescriptorProto) {
+	fill := func(fs []*descriptorpb.FieldDescriptorProto) {
+		for _, f := range fs {
+			if f.JsonName == nil || *f.JsonName == "" {
+				f.JsonName = proto.String(defaultJSONName(f.GetName()))
+			}
+		}
+	}
+	fill(exts)
+	for _, m := range ms {
+		fill(m.Field)
+		fillJSONNames(m.NestedType, m.Extension)
+	}
+}
+
+// defaultJSONName is protobuf's lowerCamelCase JSON name of a field.
+func defaultJSONName(name string) string {
+	var b strings.Builder
+	upper := false
+	for _, r := range name {
+		if r == '_' {
+			upper = true
+			continue
+		}
+		if upper {
+			r = unicode.ToUpper(r)
+			upper = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func parseProtobuf(text string, deps []dep) (parsedSchema, error) {
