@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,16 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, fn func(*call
 	ct := responseType(req.Header.Get("Accept"))
 	var out any
 	var err error
+	defer func() {
+		// A bug must not leak a stack trace to the client nor kill the
+		// connection without an answer: log it, answer 50001.
+		if p := recover(); p != nil {
+			r.log.Error("schema registry handler panicked", "method", req.Method, "path", req.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(newErr(codeStoreError, "Internal error"))
+		}
+	}()
 	if r.cfg.Authenticate != nil {
 		var p auth.Principal
 		if p, err = r.cfg.Authenticate(req); err != nil {
@@ -107,11 +118,7 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, fn func(*call
 		var ae *apiError
 		if !errors.As(err, &ae) {
 			r.log.Error("schema registry request failed", "method", req.Method, "path", req.URL.Path, "err", err)
-			code := codeStoreError
-			if errors.Is(err, ErrStore) {
-				code = codeStoreError
-			}
-			ae = newErr(code, "Error in the backend data store")
+			ae = newErr(codeStoreError, "Error in the backend data store")
 		}
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(ae.status)
