@@ -306,12 +306,7 @@ func (r *Registry) planRegister(subject string, req *SchemaRequest, normalize bo
 			return nil, 0, newErr(codeIDConflict, fmt.Sprintf("Overwrite new schema with id %d is not permitted", id))
 		}
 	} else {
-		for _, sc := range r.st.ids {
-			if sc.typ == req.SchemaType && sc.text == text && sameRefs(sc.refs, req.References) {
-				id = sc.id
-				break
-			}
-		}
+		id = r.st.byContent[contentKey(req.SchemaType, text, req.References)]
 		if id == 0 {
 			id = r.st.maxID + 1
 		}

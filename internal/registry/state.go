@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // entry is one subject version.
@@ -25,7 +26,7 @@ type schema struct {
 	typ   string
 	text  string
 	refs  []Reference
-	users int // entries holding this id
+	holders map[*entry]struct{} // the subject versions holding this id
 }
 
 type subjectState struct {
@@ -39,13 +40,26 @@ type subjectState struct {
 type state struct {
 	subjects     map[string]*subjectState
 	ids          map[int]*schema
+	byContent    map[string]int // contentKey -> id
 	maxID        int
 	globalConfig string
 	globalMode   string
 }
 
 func newState() *state {
-	return &state{subjects: map[string]*subjectState{}, ids: map[int]*schema{}}
+	return &state{subjects: map[string]*subjectState{}, ids: map[int]*schema{}, byContent: map[string]int{}}
+}
+
+// contentKey identifies a schema's content: type, text and references.
+func contentKey(typ, text string, refs []Reference) string {
+	var b strings.Builder
+	b.WriteString(typ)
+	b.WriteByte(0)
+	b.WriteString(text)
+	for _, r := range refs {
+		fmt.Fprintf(&b, "\x00%s\x00%s\x00%d", r.Name, r.Subject, r.Version)
+	}
+	return b.String()
 }
 
 func (s *state) subject(name string, create bool) *subjectState {
@@ -154,16 +168,20 @@ func (s *state) putVersion(v *schemaValue) {
 	}
 	ss := s.subject(v.Subject, true)
 	if old := ss.versions[v.Version]; old != nil {
-		s.release(old.id)
+		s.release(old)
 	}
-	ss.versions[v.Version] = &entry{subject: v.Subject, version: v.Version, id: v.ID, deleted: v.Deleted,
+	e := &entry{subject: v.Subject, version: v.Version, id: v.ID, deleted: v.Deleted,
 		refs: v.References, meta: v.Metadata, rules: v.RuleSet}
+	ss.versions[v.Version] = e
 	sc := s.ids[v.ID]
 	if sc == nil {
-		sc = &schema{id: v.ID, typ: typ, text: v.Schema, refs: v.References}
+		sc = &schema{id: v.ID, typ: typ, text: v.Schema, refs: v.References, holders: map[*entry]struct{}{}}
 		s.ids[v.ID] = sc
+		if k := contentKey(typ, v.Schema, v.References); s.byContent[k] == 0 {
+			s.byContent[k] = v.ID
+		}
 	}
-	sc.users++
+	sc.holders[e] = struct{}{}
 	if v.ID > s.maxID {
 		s.maxID = v.ID
 	}
@@ -176,16 +194,20 @@ func (s *state) removeVersion(subject string, version int) {
 	}
 	if e := ss.versions[version]; e != nil {
 		delete(ss.versions, version)
-		s.release(e.id)
+		s.release(e)
 	}
 	s.dropIfEmpty(subject)
 }
 
-func (s *state) release(id int) {
+func (s *state) release(e *entry) {
+	id := e.id
 	if sc := s.ids[id]; sc != nil {
-		sc.users--
-		if sc.users <= 0 {
+		delete(sc.holders, e)
+		if len(sc.holders) == 0 {
 			delete(s.ids, id)
+			if k := contentKey(sc.typ, sc.text, sc.refs); s.byContent[k] == id {
+				delete(s.byContent, k)
+			}
 		}
 	}
 }
@@ -272,9 +294,9 @@ func (s *state) referencedBy(subject string, version int) []int {
 // entriesOf lists the subject versions holding id.
 func (s *state) entriesOf(id int, deleted bool) []*entry {
 	var out []*entry
-	for _, ss := range s.subjects {
-		for _, e := range ss.versions {
-			if e.id == id && (deleted || !e.deleted) {
+	if sc := s.ids[id]; sc != nil {
+		for e := range sc.holders {
+			if deleted || !e.deleted {
 				out = append(out, e)
 			}
 		}
