@@ -22,10 +22,10 @@ type entry struct {
 // schema is one schema id: its text and type, shared by every subject
 // version registered with it.
 type schema struct {
-	id    int
-	typ   string
-	text  string
-	refs  []Reference
+	id      int
+	typ     string
+	text    string
+	refs    []Reference
 	holders map[*entry]struct{} // the subject versions holding this id
 }
 
