@@ -20,6 +20,8 @@ package broker
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -60,10 +62,11 @@ type registryServer struct {
 
 	mu       sync.Mutex
 	verified map[string]verifiedPassword // user -> last good password
+	cacheKey []byte                      // random, per process: the HMAC key of verified sums
 }
 
 type verifiedPassword struct {
-	sum       [32]byte // sha256(salt || password)
+	sum       []byte // HMAC-SHA-256(cacheKey, mechanism, salt, password)
 	storedKey []byte
 }
 
@@ -72,7 +75,10 @@ func (b *Broker) openRegistry() error {
 	if b.cfg.RegistryListen == "" {
 		return nil
 	}
-	rs := &registryServer{verified: map[string]verifiedPassword{}}
+	rs := &registryServer{verified: map[string]verifiedPassword{}, cacheKey: make([]byte, 32)}
+	if _, err := rand.Read(rs.cacheKey); err != nil {
+		return fmt.Errorf("schema registry: %w", err)
+	}
 	var useTLS bool
 	for _, l := range b.cfg.listenerConfigs() {
 		useTLS = useTLS || l.Protocol.TLS()
@@ -195,11 +201,17 @@ func (b *Broker) checkPassword(rs *registryServer, user, pass string) bool {
 		if !ok {
 			continue
 		}
-		sum := sha256.Sum256(append(append([]byte(m.Name), cr.Salt...), pass...))
+		mac := hmac.New(sha256.New, rs.cacheKey)
+		mac.Write([]byte(m.Name))
+		mac.Write([]byte{0})
+		mac.Write(cr.Salt)
+		mac.Write([]byte{0})
+		mac.Write([]byte(pass))
+		sum := mac.Sum(nil)
 		rs.mu.Lock()
 		v, hit := rs.verified[user]
 		rs.mu.Unlock()
-		if hit && subtle.ConstantTimeCompare(v.sum[:], sum[:]) == 1 && subtle.ConstantTimeCompare(v.storedKey, cr.StoredKey) == 1 {
+		if hit && hmac.Equal(v.sum, sum) && subtle.ConstantTimeCompare(v.storedKey, cr.StoredKey) == 1 {
 			return true
 		}
 		if !m.VerifyPassword(auth.ScramCredential{Salt: cr.Salt, StoredKey: cr.StoredKey, ServerKey: cr.ServerKey, Iterations: cr.Iterations}, pass) {

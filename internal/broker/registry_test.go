@@ -194,6 +194,15 @@ func TestRegistryBasicAuthAndACLs(t *testing.T) {
 	if st, _ := srCall(t, hc, "DELETE", url+"/subjects/orders-value", "alice", "alice-secret", ""); st != 403 {
 		t.Fatalf("alice delete: %d", st)
 	}
+	// A changed password: the old one (verified, and remembered, above) no
+	// longer works.
+	addUser(t, admin, "alice", "new-secret", kadm.ScramSha256)
+	if st, _ := srCall(t, hc, "GET", url+"/subjects", "alice", "alice-secret", ""); st != 401 {
+		t.Fatalf("old password after the change: %d", st)
+	}
+	if st, _ := srCall(t, hc, "GET", url+"/subjects", "alice", "new-secret", ""); st != 200 {
+		t.Fatalf("new password: %d", st)
+	}
 }
 
 // With a TLS listener the registry speaks HTTPS with the same certificate,
