@@ -408,3 +408,27 @@ func TestNormalize(t *testing.T) {
 		t.Fatalf("normalized lookup: %d %d %s", st, st2, raw)
 	}
 }
+
+func TestNormalizeProtobuf(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	a := `syntax = "proto3";
+package ex;
+// An order.
+message Order { int64 id = 1; string item = 2; }`
+	b := "syntax=\"proto3\"; package ex; message Order {\n  int64 id = 1;\n  string item = 2;\n}"
+	st, raw := ts.do("POST", "/subjects/o/versions?normalize=true", SchemaRequest{SchemaType: TypeProtobuf, Schema: a}, nil)
+	if st != 200 {
+		t.Fatalf("register: %d %s", st, raw)
+	}
+	var found SchemaInfo
+	if st, raw := ts.do("POST", "/subjects/o?normalize=true", SchemaRequest{SchemaType: TypeProtobuf, Schema: b}, &found); st != 200 || found.Version != 1 {
+		t.Fatalf("normalized lookup: %d %s", st, raw)
+	}
+	ts.wantErr("POST", "/subjects/o", SchemaRequest{SchemaType: TypeProtobuf, Schema: b}, 404, codeSchemaNotFound)
+	// The stored normalized form parses again (it is a descriptor).
+	var si SchemaInfo
+	ts.do("GET", "/subjects/o/versions/1", nil, &si)
+	if _, err := parseSchema(TypeProtobuf, si.Schema, nil); err != nil {
+		t.Fatalf("stored normalized schema %q: %v", si.Schema, err)
+	}
+}

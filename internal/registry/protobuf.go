@@ -36,6 +36,7 @@ import (
 	"github.com/bufbuild/protocompile/linker"
 	"github.com/bufbuild/protocompile/reporter"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
@@ -165,7 +166,23 @@ func parseProtobuf(text string, deps []dep) (parsedSchema, error) {
 
 var errProtoImport = errors.New("unresolved import")
 
-func (p *protoSchema) canonical(bool) string { return p.text }
+// canonical: the text as given; normalized, the schema's descriptor without
+// source information, deterministically serialized and base64-encoded (a
+// form Confluent's clients and registry read), so whitespace, comments and
+// the text-or-descriptor choice no longer matter.
+func (p *protoSchema) canonical(normalize bool) string {
+	if !normalize {
+		return p.text
+	}
+	fdp := protodesc.ToFileDescriptorProto(p.fd)
+	fdp.SourceCodeInfo = nil
+	fdp.Name = proto.String("schema.proto")
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(fdp)
+	if err != nil {
+		return p.text
+	}
+	return base64.StdEncoding.EncodeToString(raw)
+}
 
 func (p *protoSchema) canRead(writer parsedSchema) []string {
 	w, ok := writer.(*protoSchema)
