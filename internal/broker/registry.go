@@ -121,6 +121,7 @@ func (b *Broker) openRegistry() error {
 	rs.srv = &http.Server{
 		Handler:           rs.reg.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // a body trickled in slowly holds no goroutine forever
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

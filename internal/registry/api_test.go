@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -430,5 +431,81 @@ message Order { int64 id = 1; string item = 2; }`
 	ts.do("GET", "/subjects/o/versions/1", nil, &si)
 	if _, err := parseSchema(TypeProtobuf, si.Schema, nil); err != nil {
 		t.Fatalf("stored normalized schema %q: %v", si.Schema, err)
+	}
+}
+
+// Concurrent registrations: the same schema in one subject is one version;
+// distinct schemas get distinct ids; the same schema across subjects one id.
+func TestConcurrentRegistrations(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	const n = 8
+	ids := make([]int, n)
+	distinct := make([]int, n)
+	shared := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if ids[i], err = ts.reg.Register("same", SchemaRequest{Schema: avroV1}, false); err != nil {
+				t.Error(err)
+			}
+			if distinct[i], err = ts.reg.Register("mixed", SchemaRequest{Schema: fmt.Sprintf(`{"type":"enum","name":"E","symbols":["A%d"]}`, i)}, false); err != nil {
+				// Enum symbols replaced: not BACKWARD compatible with the
+				// earlier ones, so only the first wins there; use NONE below.
+				distinct[i] = -1
+			}
+			if shared[i], err = ts.reg.Register(fmt.Sprintf("sub%d", i), SchemaRequest{Schema: `"bytes"`}, false); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("same schema, ids %v", ids)
+		}
+	}
+	var vs []int
+	ts.do("GET", "/subjects/same/versions", nil, &vs)
+	if len(vs) != 1 {
+		t.Fatalf("same schema registered as versions %v", vs)
+	}
+	for _, id := range shared {
+		if id != shared[0] {
+			t.Fatalf("one schema across subjects, ids %v", shared)
+		}
+	}
+	ok := 0
+	for _, id := range distinct {
+		if id > 0 {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("incompatible concurrent enums: %d accepted, want 1 (%v)", ok, distinct)
+	}
+	// Distinct schemas under NONE: distinct, increasing, unique ids.
+	ts.reg.SetConfig("free", LevelNone)
+	got := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = ts.reg.Register("free", SchemaRequest{Schema: fmt.Sprintf(`{"type":"fixed","name":"F","size":%d}`, i+1)}, false)
+		}()
+	}
+	wg.Wait()
+	seen := map[int]bool{}
+	for _, id := range got {
+		if id <= 0 || seen[id] {
+			t.Fatalf("ids %v", got)
+		}
+		seen[id] = true
+	}
+	ts.do("GET", "/subjects/free/versions", nil, &vs)
+	if len(vs) != n {
+		t.Fatalf("versions %v", vs)
 	}
 }
