@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -507,5 +508,20 @@ func TestConcurrentRegistrations(t *testing.T) {
 	ts.do("GET", "/subjects/free/versions", nil, &vs)
 	if len(vs) != n {
 		t.Fatalf("versions %v", vs)
+	}
+}
+
+// Subjects may hold characters that need escaping in a path, "/" included.
+func TestEscapedSubjects(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	for _, s := range []string{"a/b", "with space", "ünï", "x%y", ":.ctx:sub"} {
+		esc := url.PathEscape(s)
+		if id := ts.register(esc, SchemaRequest{Schema: `"string"`}); id != 1 {
+			t.Fatalf("%q: id %d", s, id)
+		}
+		var si SchemaInfo
+		if st, raw := ts.do("GET", "/subjects/"+esc+"/versions/1", nil, &si); st != 200 || si.Subject != s {
+			t.Fatalf("%q: %d %s", s, st, raw)
+		}
 	}
 }
