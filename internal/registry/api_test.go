@@ -525,3 +525,31 @@ func TestEscapedSubjects(t *testing.T) {
 		}
 	}
 }
+
+// Deeply nested schemas are refused quickly, never recursed into for long.
+func TestDeeplyNestedSchemas(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	n := 50000
+	for name, req := range map[string]SchemaRequest{
+		"protobuf":    {SchemaType: TypeProtobuf, Schema: `syntax = "proto3"; ` + strings.Repeat("message A { ", n) + strings.Repeat("}", n)},
+		"json schema": {SchemaType: TypeJSON, Schema: strings.Repeat(`{"items":`, n) + `{}` + strings.Repeat("}", n)},
+		"avro":        {Schema: strings.Repeat(`{"type":"array","items":`, n) + `"int"` + strings.Repeat("}", n)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts.t = t
+			ts.wantErr("POST", "/subjects/deep/versions", req, 422, codeInvalidSchema)
+		})
+	}
+	ts.t = t
+	// Protobuf is refused by the nesting bound, before the compiler recurses.
+	if _, err := parseSchema(TypeProtobuf, strings.Repeat("message A { ", 200)+strings.Repeat("}", 200), nil); err == nil || !strings.Contains(err.Error(), "nesting depth 200") {
+		t.Fatalf("deep protobuf: %v", err)
+	}
+	// Braces in strings and comments do not count.
+	ok := `syntax = "proto3"; // {{{{{{
+/* {{{{ */ message M { string s = 1 [json_name = "{{{{"]; }`
+	if d := protoNesting(ok + strings.Repeat(`// {`, 200)); d != 1 {
+		t.Fatalf("nesting %d", d)
+	}
+	ts.register("shallow", SchemaRequest{SchemaType: TypeProtobuf, Schema: ok})
+}

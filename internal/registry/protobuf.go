@@ -106,7 +106,48 @@ func defaultJSONName(name string) string {
 	return b.String()
 }
 
+// maxProtoNesting bounds the brace nesting of a .proto text: the compiler
+// recurses per level, and a deep enough file costs seconds of CPU.
+const maxProtoNesting = 100
+
+// protoNesting is the deepest brace nesting of a .proto text, outside
+// strings and comments.
+func protoNesting(text string) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '"', '\'':
+			for i++; i < len(text) && text[i] != c; i++ {
+				if text[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			if i+1 < len(text) && text[i+1] == '/' {
+				for i < len(text) && text[i] != '\n' {
+					i++
+				}
+			} else if i+1 < len(text) && text[i+1] == '*' {
+				end := strings.Index(text[i+2:], "*/")
+				if end < 0 {
+					return deepest
+				}
+				i += end + 3
+			}
+		case '{':
+			depth++
+			deepest = max(deepest, depth)
+		case '}':
+			depth--
+		}
+	}
+	return deepest
+}
+
 func parseProtobuf(text string, deps []dep) (parsedSchema, error) {
+	if d := protoNesting(text); d > maxProtoNesting {
+		return nil, fmt.Errorf("nesting depth %d exceeds %d", d, maxProtoNesting)
+	}
 	files := map[string]protoSource{}
 	var add func(ds []dep)
 	add = func(ds []dep) {
