@@ -185,6 +185,14 @@ func TestJSONSchemaCompatibilityMatrix(t *testing.T) {
 		{"local ref followed", `{"definitions":{"x":{"type":"integer"}},"properties":{"p":{"$ref":"#/definitions/x"}}}`,
 			`{"definitions":{"x":{"type":"number"}},"properties":{"p":{"$ref":"#/definitions/x"}}}`, true, false},
 	})
+	nest := func(n int, leaf string) string {
+		return strings.Repeat(`{"type":"object","properties":{"n":`, n) + leaf + strings.Repeat("}}", n)
+	}
+	runPairs(t, TypeJSON, []pairCase{
+		{"deep: equal", nest(80, `{"type":"integer"}`), nest(80, `{"type":"integer"}`), true, true},
+		{"deep: widened within the bound", nest(40, `{"type":"integer"}`), nest(40, `{"type":"number"}`), true, false},
+		{"deep: changed below the bound", nest(80, `{"type":"integer"}`), nest(80, `{"type":"number"}`), false, false},
+	})
 	runTriples(t, TypeJSON, []tripleCase{
 		{"widened against the latest only", `{"type":"string"}`, `{"type":"integer"}`, `{"type":"number"}`,
 			[]string{LevelBackward, LevelNone}},

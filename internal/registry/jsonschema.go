@@ -131,7 +131,12 @@ type jsonDiff struct {
 	oroot, uroot any
 	seen         map[[2]string]bool
 	out          []string
+	depth        int
 }
+
+// maxJSONDiffDepth bounds the recursion of the comparison: below it,
+// subschemas must be equal (each level marshals its subtree).
+const maxJSONDiffDepth = 64
 
 func (d *jsonDiff) add(kind, path, format string, args ...any) {
 	d.out = append(d.out, fmt.Sprintf("%s at %s: %s", kind, path, fmt.Sprintf(format, args...)))
@@ -224,6 +229,12 @@ func (d *jsonDiff) diff(path string, o, u any) {
 		return
 	}
 	d.seen[key] = true
+	if d.depth >= maxJSONDiffDepth {
+		d.add("SCHEMA_TOO_DEEP", path, "differs below nesting level %d, where changes are not compared", maxJSONDiffDepth)
+		return
+	}
+	d.depth++
+	defer func() { d.depth-- }()
 	om, um := asObject(o), asObject(u)
 	if ur, ok := um["$ref"].(string); ok {
 		if or, _ := om["$ref"].(string); or != ur {
@@ -343,7 +354,7 @@ func (d *jsonDiff) diff(path string, o, u any) {
 			// The writer was one schema; the reader must take it in a branch.
 			matched := false
 			for _, ub := range ua {
-				sub := jsonDiff{oroot: d.oroot, uroot: d.uroot, seen: map[[2]string]bool{}}
+				sub := jsonDiff{oroot: d.oroot, uroot: d.uroot, seen: map[[2]string]bool{}, depth: d.depth}
 				sub.diff(path, o, ub)
 				if len(sub.out) == 0 {
 					matched = true
