@@ -553,3 +553,20 @@ func TestDeeplyNestedSchemas(t *testing.T) {
 	}
 	ts.register("shallow", SchemaRequest{SchemaType: TypeProtobuf, Schema: ok})
 }
+
+// A diamond-shaped reference graph (each level references the previous
+// one twice, under two names) resolves in linear time.
+func TestDiamondReferences(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ts.register("l0", SchemaRequest{SchemaType: TypeJSON, Schema: `{"type":"integer"}`})
+	for i := 1; i <= 30; i++ {
+		prev := fmt.Sprintf("l%d", i-1)
+		ts.register(fmt.Sprintf("l%d", i), SchemaRequest{SchemaType: TypeJSON,
+			Schema:     fmt.Sprintf(`{"type":"object","properties":{"a":{"$ref":"a%d.json"},"b":{"$ref":"b%d.json"}}}`, i, i),
+			References: []Reference{{Name: fmt.Sprintf("a%d.json", i), Subject: prev, Version: 1}, {Name: fmt.Sprintf("b%d.json", i), Subject: prev, Version: 1}}})
+	}
+	var si SchemaInfo
+	if st, raw := ts.do("GET", "/subjects/l30/versions/1", nil, &si); st != 200 || len(si.References) != 2 {
+		t.Fatalf("%d %s", st, raw)
+	}
+}

@@ -107,8 +107,13 @@ func (r *Registry) write(recs ...Record) error {
 }
 
 // resolve turns references into deps, checking each exists; depth and
-// cycles are bounded. Called with mu held.
+// cycles are bounded, and each subject version is resolved once (a
+// diamond-shaped graph would otherwise cost 2^depth). Called with mu held.
 func (r *Registry) resolve(refs []Reference, depth int, path map[string]bool) ([]dep, error) {
+	return r.resolveMemo(refs, depth, path, map[string][]dep{})
+}
+
+func (r *Registry) resolveMemo(refs []Reference, depth int, path map[string]bool, memo map[string][]dep) ([]dep, error) {
 	if depth > 32 {
 		return nil, newErr(codeInvalidSchema, "Invalid schema: references nested too deeply")
 	}
@@ -135,12 +140,17 @@ func (r *Registry) resolve(refs []Reference, depth int, path map[string]bool) ([
 		if path[k] {
 			return nil, newErr(codeInvalidSchema, fmt.Sprintf("Invalid schema: cyclic reference to subject %q version %d", e.subject, e.version))
 		}
-		path[k] = true
 		sc := r.st.ids[e.id]
-		sub, err := r.resolve(e.refs, depth+1, path)
-		delete(path, k)
-		if err != nil {
-			return nil, err
+		sub, done := memo[k]
+		if !done {
+			path[k] = true
+			var err error
+			sub, err = r.resolveMemo(e.refs, depth+1, path, memo)
+			delete(path, k)
+			if err != nil {
+				return nil, err
+			}
+			memo[k] = sub
 		}
 		out = append(out, dep{name: ref.Name, subject: e.subject, version: e.version, text: sc.text, deps: sub})
 	}
