@@ -570,3 +570,39 @@ func TestDiamondReferences(t *testing.T) {
 		t.Fatalf("%d %s", st, raw)
 	}
 }
+
+// Two spellings of one Avro schema (key order, {"type":"string"} for
+// "string") are one schema, as Avro's Schema.toString makes them in
+// Confluent's registry; a doc or default is not a spelling.
+func TestAvroSpellings(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	a := `{"type":"record","name":"R","fields":[{"name":"f","type":"string"}]}`
+	b := `{"fields":[{"type":{"type":"string"},"name":"f"}],"name":"R","type":"record"}`
+	id := ts.register("s", SchemaRequest{Schema: a})
+	if got := ts.register("s", SchemaRequest{Schema: b}); got != id {
+		t.Fatalf("respelled registration: id %d, want %d", got, id)
+	}
+	var vs []int
+	ts.do("GET", "/subjects/s/versions", nil, &vs)
+	if len(vs) != 1 {
+		t.Fatalf("versions %v", vs)
+	}
+	var found SchemaInfo
+	if st, raw := ts.do("POST", "/subjects/s", SchemaRequest{Schema: b}, &found); st != 200 || found.Version != 1 {
+		t.Fatalf("lookup: %d %s", st, raw)
+	}
+	// Another subject shares the id, and the id keeps one spelling.
+	if got := ts.register("t", SchemaRequest{Schema: b}); got != id {
+		t.Fatalf("other subject: id %d", got)
+	}
+	var si SchemaInfo
+	ts.do("GET", "/subjects/t/versions/1", nil, &si)
+	if si.Schema != a {
+		t.Fatalf("stored spelling %s", si.Schema)
+	}
+	// A doc makes another schema.
+	withDoc := `{"type":"record","name":"R","doc":"x","fields":[{"name":"f","type":"string"}]}`
+	if got := ts.register("s", SchemaRequest{Schema: withDoc}); got == id {
+		t.Fatal("a doc did not make a new schema")
+	}
+}

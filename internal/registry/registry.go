@@ -238,7 +238,7 @@ func sameJSON(a, b json.RawMessage) bool {
 // matches reports whether entry e holds the schema text/type/refs.
 func (r *Registry) matches(e *entry, typ, text string, req *SchemaRequest) bool {
 	sc := r.st.ids[e.id]
-	return sc != nil && sc.typ == typ && sc.text == text && sameRefs(e.refs, req.References) &&
+	return sc != nil && sc.typ == typ && sc.ident == identity(typ, text) && sameRefs(e.refs, req.References) &&
 		sameJSON(e.meta, req.Metadata) && sameJSON(e.rules, req.RuleSet)
 }
 
@@ -312,11 +312,17 @@ func (r *Registry) planRegister(subject string, req *SchemaRequest, normalize bo
 	}
 	id := req.ID
 	if id != 0 {
-		if sc := r.st.ids[id]; sc != nil && (sc.typ != req.SchemaType || sc.text != text || !sameRefs(sc.refs, req.References)) {
-			return nil, 0, newErr(codeIDConflict, fmt.Sprintf("Overwrite new schema with id %d is not permitted", id))
+		if sc := r.st.ids[id]; sc != nil {
+			if sc.typ != req.SchemaType || sc.ident != identity(req.SchemaType, text) || !sameRefs(sc.refs, req.References) {
+				return nil, 0, newErr(codeIDConflict, fmt.Sprintf("Overwrite new schema with id %d is not permitted", id))
+			}
+			text = sc.text // one spelling per id
 		}
 	} else {
-		id = r.st.byContent[contentKey(req.SchemaType, text, req.References)]
+		id = r.st.byContent[contentKey(req.SchemaType, identity(req.SchemaType, text), req.References)]
+		if sc := r.st.ids[id]; sc != nil {
+			text = sc.text // one spelling per id
+		}
 		if id == 0 {
 			id = r.st.maxID + 1
 		}

@@ -26,6 +26,7 @@ type schema struct {
 	typ     string
 	text    string
 	refs    []Reference
+	ident   string              // identity(typ, text): what registrations match on
 	holders map[*entry]struct{} // the subject versions holding this id
 }
 
@@ -50,7 +51,7 @@ func newState() *state {
 	return &state{subjects: map[string]*subjectState{}, ids: map[int]*schema{}, byContent: map[string]int{}}
 }
 
-// contentKey identifies a schema's content: type, text and references.
+// contentKey identifies a schema's content: type, identity and references.
 func contentKey(typ, text string, refs []Reference) string {
 	var b strings.Builder
 	b.WriteString(typ)
@@ -175,9 +176,9 @@ func (s *state) putVersion(v *schemaValue) {
 	ss.versions[v.Version] = e
 	sc := s.ids[v.ID]
 	if sc == nil {
-		sc = &schema{id: v.ID, typ: typ, text: v.Schema, refs: v.References, holders: map[*entry]struct{}{}}
+		sc = &schema{id: v.ID, typ: typ, text: v.Schema, refs: v.References, ident: identity(typ, v.Schema), holders: map[*entry]struct{}{}}
 		s.ids[v.ID] = sc
-		if k := contentKey(typ, v.Schema, v.References); s.byContent[k] == 0 {
+		if k := contentKey(typ, sc.ident, v.References); s.byContent[k] == 0 {
 			s.byContent[k] = v.ID
 		}
 	}
@@ -205,7 +206,7 @@ func (s *state) release(e *entry) {
 		delete(sc.holders, e)
 		if len(sc.holders) == 0 {
 			delete(s.ids, id)
-			if k := contentKey(sc.typ, sc.text, sc.refs); s.byContent[k] == id {
+			if k := contentKey(sc.typ, sc.ident, sc.refs); s.byContent[k] == id {
 				delete(s.byContent, k)
 			}
 		}

@@ -114,3 +114,45 @@ func (a *avroSchema) canRead(writer parsedSchema) []string {
 	}
 	return nil
 }
+
+// identity is what registrations and lookups of a schema text match on.
+// For Avro it is the JSON with object keys sorted and {"type":"int"}-style
+// objects written as the bare primitive, so two spellings Avro's
+// Schema.toString (Confluent's stored form) prints alike match, as in
+// Confluent's registry; for the other types the stored text itself.
+func identity(typ, text string) string {
+	if typ != TypeAvro {
+		return text
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return text
+	}
+	out, err := json.Marshal(collapsePrimitives(v))
+	if err != nil {
+		return text
+	}
+	return string(out)
+}
+
+func collapsePrimitives(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if t, ok := x["type"].(string); ok && len(x) == 1 {
+			switch t {
+			case "null", "boolean", "int", "long", "float", "double", "bytes", "string":
+				return t
+			}
+		}
+		for k, e := range x {
+			x[k] = collapsePrimitives(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = collapsePrimitives(e)
+		}
+	}
+	return v
+}
