@@ -307,7 +307,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown id", "GET", "/schemas/ids/999", nil, 404, codeSchemaNotFound},
 		{"bad id", "GET", "/schemas/ids/x", nil, 404, codeSchemaNotFound},
 		{"unknown path", "GET", "/nothing", nil, 404, codeNotFound},
-		{"wrong method", "PATCH", "/subjects", nil, 404, codeNotFound},
+		{"wrong method", "PATCH", "/subjects", nil, 405, codeMethodNotAllowed},
+		{"wrong method with wildcards", "PUT", "/subjects/s/versions/1", nil, 405, codeMethodNotAllowed},
 		{"bad subject", "POST", "/subjects/%20/versions", SchemaRequest{Schema: `"int"`}, 422, codeInvalidSubject},
 		{"bad config body", "PUT", "/config", `[1]`, 400, codeBadRequest},
 	}

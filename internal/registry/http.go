@@ -26,8 +26,14 @@ const (
 // Handler is the HTTP API (Confluent's REST API v7/v8 paths).
 func (r *Registry) Handler() http.Handler {
 	mux := http.NewServeMux()
+	paths := http.NewServeMux() // every route's path, any method: tells 405 from 404
+	seen := map[string]bool{}
 	h := func(pattern string, fn func(*call) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) { r.serve(w, req, fn) })
+		if _, path, ok := strings.Cut(pattern, " "); ok && !seen[path] {
+			seen[path] = true
+			paths.HandleFunc(path, http.NotFound)
+		}
 	}
 	h("GET /{$}", func(*call) (any, error) { return struct{}{}, nil })
 	h("GET /subjects", r.listSubjects)
@@ -62,7 +68,10 @@ func (r *Registry) Handler() http.Handler {
 	h("GET /contexts", func(*call) (any, error) { return []string{"."}, nil })
 	// Everything else, including a known path with another method.
 	h("/", func(c *call) (any, error) {
-		return nil, newErr(codeNotFound, fmt.Sprintf("HTTP %d Not Found: %s %s", 404, c.req.Method, c.req.URL.Path))
+		if _, pat := paths.Handler(c.req); pat != "" {
+			return nil, newErr(codeMethodNotAllowed, fmt.Sprintf("HTTP 405 Method Not Allowed: %s %s", c.req.Method, c.req.URL.Path))
+		}
+		return nil, newErr(codeNotFound, fmt.Sprintf("HTTP 404 Not Found: %s %s", c.req.Method, c.req.URL.Path))
 	})
 	return mux
 }
