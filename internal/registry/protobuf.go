@@ -20,8 +20,12 @@ package registry
 //	ONEOF_FIELD_REMOVED              incompatible: a field left a oneof
 //	MULTIPLE_FIELDS_MOVED_TO_ONEOF   incompatible: a new oneof took >1 old fields
 //	FIELD_MOVED_TO_EXISTING_ONEOF    incompatible
-//	FIELD_ADDED, FIELD_REMOVED, FIELD_NAME_CHANGED, label changes between
-//	singular and repeated, enum changes, ONEOF_ADDED/REMOVED: compatible
+//	FIELD_NUMERIC_LABEL_CHANGED      incompatible: singular and repeated swapped
+//	                                 for a number (repeated numbers are packed);
+//	                                 for string, bytes and messages compatible
+//	FIELD_ADDED, FIELD_REMOVED, FIELD_NAME_CHANGED, an enum for a type of the
+//	int32 group or back (both varints), enum changes, ONEOF_ADDED/REMOVED,
+//	required to optional: compatible
 
 import (
 	"context"
@@ -347,6 +351,17 @@ func scalarGroup(k protoreflect.Kind) int {
 	return 100 + int(k) // float, double: only themselves
 }
 
+func lengthDelimited(k protoreflect.Kind) bool {
+	return k == protoreflect.StringKind || k == protoreflect.BytesKind || k == protoreflect.MessageKind
+}
+
+func label(f protoreflect.FieldDescriptor) string {
+	if f.IsList() {
+		return "repeated"
+	}
+	return "singular"
+}
+
 type fieldClass int
 
 const (
@@ -376,8 +391,23 @@ func fieldDiff(msg string, of, uf protoreflect.FieldDescriptor, opkg, upkg strin
 		out = append(out, fieldDiff(msg, of.MapKey(), uf.MapKey(), opkg, upkg)...)
 		return append(out, fieldDiff(msg, of.MapValue(), uf.MapValue(), opkg, upkg)...)
 	}
+	var out []string
+	// Singular and repeated share the wire only for length-delimited values
+	// (FIELD_STRING_OR_BYTES_LABEL_CHANGED, compatible); repeated numbers
+	// are packed (proto3's default).
+	if of.IsList() != uf.IsList() && !(lengthDelimited(of.Kind()) && lengthDelimited(uf.Kind())) {
+		out = append(out, fmt.Sprintf("FIELD_NUMERIC_LABEL_CHANGED: %s %s to %s", where, label(of), label(uf)))
+	}
 	if oc != uc {
-		return []string{fmt.Sprintf("FIELD_KIND_CHANGED: %s from %s to %s", where, of.Kind(), uf.Kind())}
+		// An enum is a varint on the wire, as the int32 group is.
+		if (oc == classEnum && uc == classScalar && scalarGroup(uf.Kind()) == 1) ||
+			(uc == classEnum && oc == classScalar && scalarGroup(of.Kind()) == 1) {
+			return out
+		}
+		return append(out, fmt.Sprintf("FIELD_KIND_CHANGED: %s from %s to %s", where, of.Kind(), uf.Kind()))
+	}
+	if len(out) > 0 {
+		return out
 	}
 	switch oc {
 	case classScalar:
