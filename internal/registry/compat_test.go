@@ -187,6 +187,8 @@ func TestJSONSchemaCompatibilityMatrix(t *testing.T) {
 		{"nested property type narrowed", open(`"n":`+open(`"x":{"type":"number"}`, ""), ""), open(`"n":`+open(`"x":{"type":"integer"}`, ""), ""), false, true},
 		{"array items widened", `{"type":"array","items":{"type":"integer"}}`, `{"type":"array","items":{"type":"number"}}`, true, false},
 		{"oneOf branch added", `{"oneOf":[{"type":"string"},{"type":"integer"}]}`, `{"oneOf":[{"type":"string"},{"type":"integer"},{"type":"null"}]}`, true, false},
+		{"dependentRequired added", open(a+","+b, ""), open(a+","+b, `,"dependentRequired":{"a":["b"]}`), false, true},
+		{"patternProperties changed", open("", `,"patternProperties":{"^x":{"type":"string"}}`), open("", `,"patternProperties":{"^x":{"type":"integer"}}`), false, false},
 		{"local ref followed", `{"definitions":{"x":{"type":"integer"}},"properties":{"p":{"$ref":"#/definitions/x"}}}`,
 			`{"definitions":{"x":{"type":"number"}},"properties":{"p":{"$ref":"#/definitions/x"}}}`, true, false},
 	})

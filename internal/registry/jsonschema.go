@@ -23,7 +23,11 @@ package registry
 //	MULTIPLE_OF added or changed; UNIQUE_ITEMS added  incompatible
 //	items, properties, additionalProperties: compared recursively;
 //	oneOf/anyOf: SUM_TYPE_NARROWED (fewer branches) incompatible, the
-//	branches compared pairwise; local $refs ("#/...") are followed.
+//	branches compared pairwise; local $refs ("#/...") are followed;
+//	dependencies, dependentRequired, dependentSchemas, patternProperties,
+//	propertyNames, prefixItems, additionalItems, contains, if/then/else:
+//	added or changed incompatible, removed compatible (not compared
+//	piecewise).
 
 import (
 	"bytes"
@@ -381,6 +385,14 @@ func (d *jsonDiff) diff(path string, o, u any) {
 	}
 	if _, ok := um["not"]; ok && !jsonEqual(om["not"], um["not"]) {
 		d.add("NOT_TYPE_CHANGED", path, "not added or changed")
+	}
+	// Constraints not compared piecewise: adding or changing one may refuse
+	// old data (incompatible); removing one is fine.
+	for _, k := range []string{"dependencies", "dependentRequired", "dependentSchemas", "patternProperties",
+		"propertyNames", "prefixItems", "additionalItems", "contains", "if", "then", "else"} {
+		if uv, ok := um[k]; ok && !jsonEqual(om[k], uv) {
+			d.add(strings.ToUpper(k)+"_CHANGED", path, "%s added or changed", k)
+		}
 	}
 }
 
