@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -230,5 +231,43 @@ func TestRegistryTLSClientCertificate(t *testing.T) {
 	}
 	if !authz.saw("User:CN=carol") {
 		t.Fatalf("principal from the certificate not seen; saw %v", authz.seen)
+	}
+}
+
+// A record in _schemas that is not the registry's (a client produced it) is
+// skipped with a log line at start-up; the registry's own records stand.
+func TestRegistrySkipsForeignRecords(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBrokerWith(t, Config{DataDir: dir, RegistryListen: "127.0.0.1:0"})
+	url := "http://" + tb.RegistryAddr().String()
+	hc := &http.Client{}
+	if st, body := srCall(t, hc, "POST", url+"/subjects/s/versions", "", "", schemaBody(`"string"`)); st != 200 {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	cl := newClient(t, tb.addr)
+	for _, r := range []*kgo.Record{
+		{Topic: SchemasTopic, Key: []byte("garbage"), Value: []byte("{")},
+		{Topic: SchemasTopic, Key: []byte(`{"keytype":"SCHEMA","subject":"x","version":1,"magic":1}`), Value: []byte(`{"id":"nope"}`)},
+	} {
+		if err := cl.ProduceSync(ctxT(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	tb.stop(t)
+	var logs logBuf
+	cfg := Config{DataDir: dir, RegistryListen: "127.0.0.1:0", Listen: "127.0.0.1:0"}
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	logs.waitLog(t, "skipping _schemas record")
+	logs.waitLog(t, "schema registry ready", "records=3", "skipped=2")
+	go b.Serve(context.Background())
+	url = "http://" + b.RegistryAddr().String()
+	if st, body := srCall(t, hc, "GET", url+"/subjects", "", "", ""); st != 200 || body != `["s"]` {
+		t.Fatalf("after restart: %d %s", st, body)
 	}
 }
