@@ -607,3 +607,18 @@ func TestAvroSpellings(t *testing.T) {
 		t.Fatal("a doc did not make a new schema")
 	}
 }
+
+// Another schema type in a subject is incompatible (unless NONE).
+func TestSchemaTypeChange(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ts.register("s", SchemaRequest{Schema: avroV1})
+	js := SchemaRequest{SchemaType: TypeJSON, Schema: `{"type":"object"}`}
+	var compat map[string]any
+	ts.do("POST", "/compatibility/subjects/s/versions/latest?verbose=true", js, &compat)
+	if compat["is_compatible"] != false {
+		t.Fatalf("compatibility %v", compat)
+	}
+	ts.wantErr("POST", "/subjects/s/versions", js, 409, codeIncompatible)
+	ts.do("PUT", "/config/s", map[string]string{"compatibility": "NONE"}, nil)
+	ts.register("s", js)
+}

@@ -331,20 +331,12 @@ func (r *Registry) CheckCompatibility(subject, version string, req SchemaRequest
 		}
 		prev = []parsedSchema{old}
 	}
-	if sameTypeAll(req.SchemaType, prev, r) != nil {
-		return []string{"Incompatible because of different schema type"}, nil
-	}
-	return checkLevel(level, p, prev), nil
-}
-
-// sameTypeAll reports a type mismatch between typ and prev.
-func sameTypeAll(typ string, prev []parsedSchema, _ *Registry) error {
-	for _, p := range prev {
-		if schemaTypeOf(p) != typ {
-			return fmt.Errorf("type differs")
+	for _, old := range prev {
+		if schemaTypeOf(old) != req.SchemaType {
+			return []string{"Incompatible because of different schema type"}, nil
 		}
 	}
-	return nil
+	return checkLevel(level, p, prev), nil
 }
 
 func schemaTypeOf(p parsedSchema) string {
