@@ -29,7 +29,7 @@ func TestRegisterAndRead(t *testing.T) {
 	if id := ts.register("users-value", SchemaRequest{Schema: "  " + strings.ReplaceAll(avroV1, ",", ", ")}); id != id1 {
 		t.Fatalf("re-registration id %d, want %d", id, id1)
 	}
-	id2 := ts.register("users-value", SchemaRequest{Schema: avroV2})
+	id2 := ts.register("users-value", SchemaRequest{Schema: avroV2, ID: -1, Version: -1}) // -1: none
 	if id2 != 2 {
 		t.Fatalf("second id %d", id2)
 	}

@@ -283,6 +283,8 @@ func (r *Registry) Register(subject string, req SchemaRequest, normalize bool) (
 func (r *Registry) planRegister(subject string, req *SchemaRequest, normalize bool) (*Record, int, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	// Clients send -1 for "none" (Confluent's RegisterSchemaRequest too).
+	req.ID, req.Version = max(req.ID, 0), max(req.Version, 0)
 	mode := r.st.modeOf(subject)
 	if err := writable(mode); err != nil {
 		return nil, 0, err
