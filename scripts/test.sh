@@ -2,9 +2,10 @@
 # The whole test suite, runnable on a fresh Debian machine with Go 1.26:
 # installs the external Kafka clients the compatibility tests drive (kcat,
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
-# protoc for the seed tutorial) when missing, then vets (go vet, gofmt,
-# staticcheck), runs every test with the race detector, runs franz-go's kgo
-# integration suite against the sluice binary (scripts/kgo-suite.sh), and
+# protoc for the seed tutorial; python3-requests and python3-jsonschema for
+# confluent-kafka's schema_registry module) when missing, then vets (go vet,
+# gofmt, staticcheck), runs every test with the race detector, runs franz-go's
+# kgo integration suite against the sluice binary (scripts/kgo-suite.sh), and
 # gives each fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || need+=(python3-kafka)
 /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || need+=(python3-confluent-kafka)
 /usr/bin/python3 -c 'import avro' >/dev/null 2>&1 || need+=(python3-avro)
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
+/usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || need+=(python3-jsonschema)
 /usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 if [ ${#need[@]} -gt 0 ]; then

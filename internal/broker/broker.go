@@ -57,6 +57,7 @@ type Broker struct {
 	sg             saslGuard           // failed-authentication defences (saslguard.go)
 	frames         *frameBudget        // queued.max.request.bytes (admission.go)
 	quotas         *quota.Manager      // client quotas (quotas.go)
+	registry       *registryServer     // schema registry (registry.go); nil when off
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -148,6 +149,11 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if err := b.openRegistry(); err != nil {
+		b.closeListeners()
+		b.closeLogs()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -179,6 +185,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logListening()
+	b.serveRegistry() // registry.go
 	errc := make(chan error, len(b.lns))
 	for _, l := range b.lns {
 		b.goOwned(func() {
@@ -279,6 +286,7 @@ func (b *Broker) Close() error {
 	close(b.done)
 	b.groups.Close()
 	b.closeListeners()
+	b.closeRegistry()
 	b.connsMu.Lock()
 	b.closing = true
 	for c := range b.conns {

@@ -43,6 +43,10 @@ type Config struct {
 	// ssl.client.auth (none, requested, required) says whether clients
 	// must present one. Needed unless ssl.client.auth is none.
 	TLSClientCAFile string
+	// RegistryListen is the host:port of the built-in schema registry
+	// (Confluent's REST API; see registry.go); empty: no registry. `sluice
+	// serve` defaults it to DefaultRegistryListen.
+	RegistryListen string
 	// DataDir holds topic metadata and partition logs. Default ./data.
 	DataDir string
 	// NodeID is this broker's id (Kafka's node.id). Default 1.

@@ -38,6 +38,7 @@ environment variables, and flags.
   --log-level LEVEL    SLUICE_LOG_LEVEL
   --set NAME=VALUE     SLUICE_CFG_<NAME>        NAME=VALUE (any Kafka broker config)
   --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
+  --registry-listen A  SLUICE_REGISTRY_LISTEN   (schema registry HOST:PORT; empty: off)
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
 
@@ -57,6 +58,14 @@ the same (SCRAM) credentials. OAUTHBEARER validates JWTs against the JWKS
 file of sasl.oauthbearer.jwks.endpoint.url=file:///PATH. Certificate files
 are re-read when they change; connections.max.reauth.ms enables KIP-368
 re-authentication.
+
+Schema registry: a Confluent-compatible schema registry (REST API v7/v8,
+Avro, Protobuf and JSON Schema, stored in the compacted _schemas topic)
+listens on --registry-listen, default 127.0.0.1:8081; --registry-listen=
+turns it off. It uses HTTPS with the listeners' certificate when a listener
+uses TLS, HTTP basic auth against the SASL users when a listener uses SASL,
+client certificates as SSL listeners do, and the ACLs (a subject is a TOPIC
+resource of the same name).
 
 Examples:
   sluice serve
@@ -101,6 +110,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	tlsKey := fs.String("tls-key", "", "PEM `FILE` with the server certificate's private key")
 	tlsCA := fs.String("tls-client-ca", "", "PEM `FILE` of CAs for client certificates (mTLS; implies ssl.client.auth=required)")
 	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
+	registryListen := fs.String("registry-listen", broker.DefaultRegistryListen, "schema registry `HOST:PORT`; empty turns it off")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
 		return serveSettings{}, err
@@ -199,6 +209,10 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		s.cfg.NodeID = int32(id)
 	}
 	s.cfg.Kafka = kafka
+	s.cfg.RegistryListen = *registryListen
+	if v, ok := env["SLUICE_REGISTRY_LISTEN"]; ok && !flagSet(fs, "registry-listen") {
+		s.cfg.RegistryListen = v
+	}
 	s.cpuProfile = *cpuProf
 	switch lvl := strings.ToLower(first(*logLevel, getenv("SLUICE_LOG_LEVEL"), "info")); lvl {
 	case "debug":
@@ -305,4 +319,11 @@ func runServe(ctx context.Context, args []string, environ []string, _, stderr io
 		return 1
 	}
 	return 0
+}
+
+// flagSet reports whether the command line gave the flag (even empty).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

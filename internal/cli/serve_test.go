@@ -68,3 +68,25 @@ func TestServeRejectsInvalidKafkaConfig(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+func TestServeRegistryListen(t *testing.T) {
+	for name, c := range map[string]struct {
+		args, env []string
+		want      string
+	}{
+		"default":           {nil, nil, "127.0.0.1:8081"},
+		"flag":              {[]string{"--registry-listen", "0.0.0.0:18081"}, nil, "0.0.0.0:18081"},
+		"empty flag is off": {[]string{"--registry-listen="}, nil, ""},
+		"env":               {nil, []string{"SLUICE_REGISTRY_LISTEN=127.0.0.1:9999"}, "127.0.0.1:9999"},
+		"empty env is off":  {nil, []string{"SLUICE_REGISTRY_LISTEN="}, ""},
+		"flag over env":     {[]string{"--registry-listen", "127.0.0.1:1"}, []string{"SLUICE_REGISTRY_LISTEN="}, "127.0.0.1:1"},
+	} {
+		s, err := loadServeConfig(c.args, c.env, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.cfg.RegistryListen != c.want {
+			t.Errorf("%s: registry listen %q, want %q", name, s.cfg.RegistryListen, c.want)
+		}
+	}
+}

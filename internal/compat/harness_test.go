@@ -74,7 +74,7 @@ func startServer(t testing.TB, dir string, args ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(sluiceBin, append([]string{"serve", "--listen", s.addr, "--data-dir", s.dir}, s.args...)...)
+	s.cmd = exec.Command(sluiceBin, append([]string{"serve", "--listen", s.addr, "--data-dir", s.dir}, withRegistryOff(s.args)...)...)
 	pr, pw := io.Pipe()
 	s.cmd.Stderr = pw
 	s.exited = make(chan struct{})
@@ -189,4 +189,16 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// withRegistryOff turns the schema registry off (its default port is
+// fixed, and tests run brokers side by side) unless args choose a
+// --registry-listen.
+func withRegistryOff(args []string) []string {
+	for _, a := range args {
+		if strings.HasPrefix(a, "--registry-listen") {
+			return args
+		}
+	}
+	return append(append([]string(nil), args...), "--registry-listen=")
 }

@@ -82,7 +82,7 @@ ssl.keystore.type=PEM
 // until s.addr accepts.
 func (s *server) startWith(args []string) {
 	s.t.Helper()
-	s.cmd = exec.Command(sluiceBin, args...)
+	s.cmd = exec.Command(sluiceBin, withRegistryOff(args)...)
 	s.cmd.Stderr = &lockedWriter{s: s}
 	s.exited = make(chan struct{})
 	if err := s.cmd.Start(); err != nil {
