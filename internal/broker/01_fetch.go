@@ -162,6 +162,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	var deadline time.Time
 	var wake chan struct{}
 	results := make([]partResult, len(parts))
+	defer releaseResults(results) // those not handed to the response
 	for {
 		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results)
 		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
@@ -248,7 +249,8 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		case r.version < 4:
 			p.RecordBatches, p.ErrorCode = b.downConvert(fp, res.rr, r.version, &legacyLeft)
 		default:
-			p.RecordBatches = out.add(res.rr)
+			p.RecordBatches = out.add(res.rr) // released when written (conn.write)
+			res.rr = log.ReadResult{}
 		}
 		rt.Partitions = append(rt.Partitions, p)
 	}
@@ -311,6 +313,7 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
+	releaseResults(out) // of the previous pass
 	for i := range parts {
 		res := partResult{hw: -1, lso: -1, logStart: -1}
 		p := live[i]
@@ -353,6 +356,14 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 		out[i] = res
 	}
 	return total, anyErr
+}
+
+// releaseResults lets go of the segment files the reads of results hold.
+func releaseResults(results []partResult) {
+	for i := range results {
+		results[i].rr.Release()
+		results[i].rr = log.ReadResult{}
+	}
 }
 
 func readError(err error) error {

@@ -105,7 +105,8 @@ import (
 // old or exactly the new segment: no newest value lost, no offset twice.
 //
 // Readers holding the old segment keep reading its open file (its name now
-// belongs to the new one); it is closed once no ReadResult refers to it.
+// belongs to the new one); it is closed when the last of them releases it
+// (segment.refs).
 
 const (
 	cleanedSuffix = ".cleaned"
@@ -445,7 +446,15 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 		return st, err
 	}
 	segs := slices.Clone(l.cleanableLocked(now, cfg))
+	for _, s := range segs {
+		s.pin() // retention or DeleteRecords may remove them meanwhile
+	}
 	l.mu.RUnlock()
+	defer func(pinned []*segment) {
+		for _, s := range pinned {
+			s.release()
+		}
+	}(segs)
 	if len(segs) == 0 {
 		// Whatever held a horizon left the log with its segments
 		// (retention, DeleteRecords): nothing is due until a clean

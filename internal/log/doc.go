@@ -18,7 +18,8 @@
 //	00000000000000001234.snapshot   producer and transaction state as of offset 1234 (see snapshot.go)
 //	.clean_shutdown                 present only while the log is closed cleanly
 //	offsets.checkpoint              log start offset and cleaner offset (see retention.go)
-//	*.deleted                       files of deleted segments, removed after file.delete.delay.ms (retention.go)
+//	*.deleted                       files of deleted segments, removed after file.delete.delay.ms; the file is
+//	                                closed then, or when the last read holding it releases it (retention.go)
 //	*.cleaned, *.swap               a cleaned segment being written or swapped in (see clean.go)
 //
 // The 20-digit number of a segment is the offset of its first batch.
