@@ -20,7 +20,7 @@
 //	offsets.checkpoint              log start offset and cleaner offset (see retention.go)
 //	*.deleted                       files of deleted segments, removed after file.delete.delay.ms; the file is
 //	                                closed then, or when the last read holding it releases it (retention.go)
-//	*.cleaned, *.swap               a cleaned segment being written or swapped in (see clean.go)
+//	*.cleaned, *.swap               a cleaned segment being written or swapped in (see clean_swap.go)
 //
 // The 20-digit number of a segment is the offset of its first batch.
 //
@@ -51,7 +51,7 @@
 // and compaction stop at) and the aborted ones (Kafka's .txnindex, kept in
 // the producer snapshot instead of a file per segment). See txn.go. The
 // cleaner drops aborted records and, once a transaction has no batch left
-// and its delete horizon has passed, its marker too (see clean.go).
+// and its delete horizon has passed, its marker too (see clean_txn.go).
 //
 // # Concurrency
 //

@@ -103,7 +103,7 @@ type RetentionResult struct {
 }
 
 // recoverLifecycleFiles removes what an interrupted deletion or cleaning
-// left behind and completes interrupted swaps (see clean.go). Called by
+// left behind and completes interrupted swaps (see clean_swap.go). Called by
 // recover before it lists segments.
 func (l *Log) recoverLifecycleFiles() error {
 	entries, err := l.fs.ReadDir(l.dir)
