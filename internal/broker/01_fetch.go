@@ -57,10 +57,29 @@ type fetchPart struct {
 func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	useIDs := r.version >= 13
+	sess, incremental, code := b.fetchSession(r, req)
+	if code != 0 {
+		resp.ErrorCode = code
+		return resp
+	}
+	if sess != nil {
+		defer sess.mu.Unlock()
+		resp.SessionID = sess.id
+	}
+	parts := fetchParts(req, sess, incremental, useIDs)
+	live, errs := b.resolveFetchParts(r, parts, useIDs)
+	results := make([]partResult, len(parts))
+	defer releaseResults(results) // those not handed to the response
+	if !b.longPoll(r, req, parts, live, errs, results) {
+		return nil // shutting down
+	}
+	return b.fetchResponse(r, req, resp, parts, results, incremental)
+}
 
-	// Resolve the session and the partitions this fetch covers.
-	var sess *fetchSession
-	incremental := false
+// fetchSession resolves the request's fetch session (KIP-227, v7+): none
+// (sess nil), a new one, or the incremental one it names, returned locked
+// for the request. A non-zero code is the response's error.
+func (b *Broker) fetchSession(r *request, req *kmsg.FetchRequest) (sess *fetchSession, incremental bool, code int16) {
 	switch {
 	case r.version < 7:
 	case req.SessionEpoch == -1:
@@ -75,21 +94,24 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	default:
 		sess = b.sessions.get(req.SessionID)
 		if sess == nil {
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp
+			return nil, false, kerr.FetchSessionIDNotFound.Code
 		}
 		incremental = true
 	}
 	if sess != nil {
 		sess.mu.Lock()
-		defer sess.mu.Unlock()
 		if incremental && req.SessionEpoch != sess.epoch {
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp
+			sess.mu.Unlock()
+			return nil, false, kerr.InvalidFetchSessionEpoch.Code
 		}
-		resp.SessionID = sess.id
 	}
+	return sess, incremental, 0
+}
 
+// fetchParts lists the partitions the fetch covers, in response order:
+// the request's, or, with a session, the session's after applying the
+// request's forgotten and changed partitions to it.
+func fetchParts(req *kmsg.FetchRequest, sess *fetchSession, incremental, useIDs bool) []fetchPart {
 	keyOf := func(name string, id [16]byte, p int32) sessKey {
 		if useIDs {
 			return sessKey{topicID: id, partition: p}
@@ -127,7 +149,12 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 				offset: sp.fetchOffset, maxBytes: sp.maxBytes, epoch: sp.currentLeaderEpoch, sess: sp})
 		}
 	}
+	return parts
+}
 
+// resolveFetchParts finds each part's partition, once for every read
+// pass; a part it cannot serve gets its error instead.
+func (b *Broker) resolveFetchParts(r *request, parts []fetchPart, useIDs bool) ([]*partition, []error) {
 	// Resolve partitions once; the read loop may run several times.
 	live := make([]*partition, len(parts))
 	errs := make([]error, len(parts))
@@ -157,11 +184,16 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 			live[i] = t.partitions[fp.part]
 		}
 	}
+	return live, errs
+}
 
+// longPoll reads the partitions into results until MinBytes are ready, a
+// partition fails or MaxWaitMillis passes, woken by appends to any of the
+// partitions. It reports false when the broker is shutting down.
+func (b *Broker) longPoll(r *request, req *kmsg.FetchRequest, parts []fetchPart, live []*partition, errs []error, results []partResult) bool {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	var deadline time.Time
 	var wake chan struct{}
-	results := make([]partResult, len(parts))
 	for {
 		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results)
 		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
@@ -198,12 +230,18 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		case <-b.done:
 			t.Stop()
 			b.fetchWaiting.Add(-1)
-			return nil
+			return false
 		}
 		b.fetchWaiting.Add(-1)
 		r.waited += time.Since(waitStart) // not handler time (quotas.go)
 	}
+	return true
+}
 
+// fetchResponse builds the response from the reads: with an incremental
+// session only the partitions that changed, the records spliced in from
+// the segment files when written (or down-converted for v0-v3).
+func (b *Broker) fetchResponse(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart, results []partResult, incremental bool) kmsg.Response {
 	readCommitted := req.IsolationLevel == 1
 	out := &splicedResponse{Response: resp, flexible: resp.IsFlexible()}
 	legacyLeft := int(req.MaxBytes) // v0-v3: bytes left after conversion
@@ -248,7 +286,8 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 		case r.version < 4:
 			p.RecordBatches, p.ErrorCode = b.downConvert(fp, res.rr, r.version, &legacyLeft)
 		default:
-			p.RecordBatches = out.add(res.rr)
+			p.RecordBatches = out.add(res.rr) // released when written (conn.write)
+			res.rr = log.ReadResult{}
 		}
 		rt.Partitions = append(rt.Partitions, p)
 	}
@@ -311,6 +350,7 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
+	releaseResults(out) // of the previous pass
 	for i := range parts {
 		res := partResult{hw: -1, lso: -1, logStart: -1}
 		p := live[i]
@@ -353,6 +393,14 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 		out[i] = res
 	}
 	return total, anyErr
+}
+
+// releaseResults lets go of the segment files the reads of results hold.
+func releaseResults(results []partResult) {
+	for i := range results {
+		results[i].rr.Release()
+		results[i].rr = log.ReadResult{}
+	}
 }
 
 func readError(err error) error {

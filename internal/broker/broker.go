@@ -117,7 +117,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.checkMetadataPresent(); err != nil { // datadir.go
 		return nil, err
 	}
-	if b.store, err = meta.OpenStore(cfg.DataDir, cfg.Logger); err != nil {
+	if b.store, err = meta.OpenStore(cfg.FS, cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if b.pids, err = openProducerIDs(cfg.FS, cfg.DataDir); err != nil {

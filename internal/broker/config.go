@@ -14,7 +14,7 @@ import (
 
 // Config is the one documented configuration of a broker. The command line,
 // the environment (SLUICE_*) and the properties file all map onto it; see
-// cmd/sluice for the mapping. Zero values mean "use the default".
+// internal/cli/serve.go for the mapping. Zero values mean "use the default".
 type Config struct {
 	// Listen is the host:port the broker accepts Kafka connections on.
 	// Default 127.0.0.1:9092.

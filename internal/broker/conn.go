@@ -219,6 +219,7 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	var err error
 	if sr, ok := resp.(*splicedResponse); ok && len(sr.regions) > 0 {
+		defer sr.release()
 		var pieces []piece
 		if pieces, _, err = sr.splice(out); err != nil {
 			c.logger.Error("closing connection: cannot splice fetch response", "err", err)

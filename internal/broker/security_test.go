@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,8 +384,14 @@ func TestTLSCertificateReload(t *testing.T) {
 	if cn := served(); cn != "first" {
 		t.Fatalf("served %q", cn)
 	}
-	time.Sleep(20 * time.Millisecond) // a distinct modification time
 	pki.issue(t, "server", pkix.Name{CommonName: "second"}, true)
+	// A distinct modification time, whatever the file system's resolution.
+	later := time.Now().Add(time.Hour)
+	for _, f := range []string{cert, key} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for served() != "second" {
 		if time.Now().After(deadline) {
@@ -398,10 +405,16 @@ func TestTLSCertificateReload(t *testing.T) {
 // saslBroker has a PLAINTEXT listener to manage users and a SASL one.
 func saslBroker(t testing.TB, proto SecurityProtocol, kafka map[string]string) (tb *testBroker, logs *logBuf, admin *kgo.Client, pki *testPKI, authz *recordingAuthz) {
 	t.Helper()
+	return saslBrokerClock(t, proto, kafka, nil)
+}
+
+// saslBrokerClock is saslBroker with the broker's clock (nil: time.Now).
+func saslBrokerClock(t testing.TB, proto SecurityProtocol, kafka map[string]string, now func() time.Time) (tb *testBroker, logs *logBuf, admin *kgo.Client, pki *testPKI, authz *recordingAuthz) {
+	t.Helper()
 	cfg := Config{Listeners: []Listener{
 		{Name: "PLAINTEXT", Protocol: ProtocolPlaintext, Addr: "127.0.0.1:0"},
 		{Name: "SASL", Protocol: proto, Addr: "127.0.0.1:0"},
-	}, Kafka: kafka}
+	}, Kafka: kafka, Now: now}
 	if proto.TLS() {
 		pki = newTestPKI(t)
 		cfg.TLSCertFile, cfg.TLSKeyFile, _ = pki.issue(t, "server", pkix.Name{CommonName: "broker"}, true)
@@ -530,18 +543,31 @@ func TestSASLHandshakeV0(t *testing.T) {
 
 // TestSASLReauthentication: with connections.max.reauth.ms the session
 // lifetime is reported; franz-go re-authenticates, a client that does not
-// is disconnected.
+// is disconnected. The broker's clock runs ahead of the wall clock by
+// skew, which the test moves instead of sleeping out a session.
 func TestSASLReauthentication(t *testing.T) {
-	tb, logs, admin, _, _ := saslBroker(t, ProtocolSASLPlaintext, map[string]string{"connections.max.reauth.ms": "1500", "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256"})
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	tb, logs, admin, _, _ := saslBrokerClock(t, ProtocolSASLPlaintext, map[string]string{"connections.max.reauth.ms": "1500", "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256"}, now)
 	addUser(t, admin, "alice", "pw", kadm.ScramSha256)
 	cl := secClient(t, listenerAddr(tb, "SASL"), kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha256Mechanism()))
 	for i := 0; i < 4; i++ {
 		if err := produceOne(t, cl); err != nil {
 			t.Fatalf("produce %d: %v", i, err)
 		}
-		time.Sleep(700 * time.Millisecond)
 	}
-	logs.waitLog(t, "SASL re-authenticated")
+	// franz-go re-authenticates by its own (wall) clock, before its next
+	// request once the lifetime it was told nears its end: keep producing
+	// until it has.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "SASL re-authenticated"); {
+		if time.Now().After(deadline) {
+			t.Fatal("franz-go never re-authenticated")
+		}
+		if err := produceOne(t, cl); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling for the log line
+	}
 
 	conn := rawConn(t, listenerAddr(tb, "SASL"))
 	hs := kmsg.NewPtrSASLHandshakeRequest()
@@ -569,7 +595,7 @@ func TestSASLReauthentication(t *testing.T) {
 	if _, err := readResponse(conn); err != nil {
 		t.Fatalf("metadata within the session: %v", err)
 	}
-	time.Sleep(1600 * time.Millisecond)
+	skew.Add(int64(1600 * time.Millisecond)) // past the 1500 ms session
 	writeRequest(t, conn, 4, md)
 	if _, err := readResponse(conn); err == nil {
 		t.Fatal("metadata after the session expired was answered")

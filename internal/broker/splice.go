@@ -52,7 +52,16 @@ type splicedResponse struct {
 	regions  []log.ReadResult
 }
 
-// add registers a read and returns the placeholder to put in its field.
+// release lets go of the segment files of the reads; called once the
+// response was written, or failed to be.
+func (s *splicedResponse) release() {
+	for _, rr := range s.regions {
+		rr.Release()
+	}
+}
+
+// add registers a read, which the response now owns, and returns the
+// placeholder to put in its field.
 func (s *splicedResponse) add(rr log.ReadResult) []byte {
 	s.regions = append(s.regions, rr)
 	return marker(len(s.regions) - 1)

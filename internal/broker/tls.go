@@ -44,7 +44,7 @@ const tlsHandshakeTimeout = 10 * time.Second
 // setupSecurity opens the credential store and prepares TLS and SASL.
 func (b *Broker) setupSecurity() error {
 	var err error
-	if b.creds, err = meta.OpenCredentials(b.cfg.DataDir, b.logger); err != nil {
+	if b.creds, err = meta.OpenCredentials(b.cfg.FS, b.cfg.DataDir, b.logger); err != nil {
 		return err
 	}
 	if err := b.initSASLGuard(); err != nil {

@@ -129,7 +129,7 @@ func recoverMetadata(dir string, dryRun bool, out io.Writer) error {
 	}
 	var store *meta.Store
 	if !dryRun {
-		if store, err = meta.OpenStore(tmp, nil); err != nil {
+		if store, err = meta.OpenStore(nil, tmp, nil); err != nil {
 			return err
 		}
 	}

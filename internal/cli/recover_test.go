@@ -48,7 +48,7 @@ func TestRecoverMetadata(t *testing.T) {
 	if !strings.Contains(out.String(), "only 2 of 3 partition directories exist") {
 		t.Fatalf("no warning about the missing partition:\n%s", out.String())
 	}
-	st, err := meta.OpenStore(dir, nil)
+	st, err := meta.OpenStore(nil, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func setUserOffline(c *command, dir, user, password string, iters int32, mechs [
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		return fmt.Errorf("--data-dir %s: not a directory", dir)
 	}
-	creds, err := meta.OpenCredentials(dir, nil)
+	creds, err := meta.OpenCredentials(nil, dir, nil)
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,17 @@ func (l *groupLedger) pause() map[int32]int64 {
 	return out
 }
 
+// committed is the number of records below the acknowledged commits (the
+// partitions' offsets start at 0).
+func (l *groupLedger) committed() (n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, o := range l.acked {
+		n += o
+	}
+	return n
+}
+
 func (l *groupLedger) total() (distinct int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -176,7 +187,7 @@ func TestKill9GroupMidGeneration(t *testing.T) {
 			stopB := l.member(s.addr, group, topic, "B", tc.opts...)
 			waitFor(t, 60*time.Second, "400 records consumed", func() bool { return l.total() == 400 })
 			produceN(t, s.addr, topic, 400, 600)
-			time.Sleep(100 * time.Millisecond) // some commits of the new records land
+			waitFor(t, 60*time.Second, "a commit of the new records", func() bool { return l.committed() > 400 })
 
 			acked := l.pause()
 			s.kill9()

@@ -288,10 +288,17 @@ func (l *Log) syncTo(target int64) error {
 			break
 		}
 		s.dirty = false
+		s.pin() // retention may remove it meanwhile
 		dirty = append(dirty, s)
 	}
 	l.mu.Unlock()
-	defer func() { clear(dirty); l.syncBuf = dirty[:0] }()
+	defer func() {
+		for _, s := range dirty {
+			s.release()
+		}
+		clear(dirty)
+		l.syncBuf = dirty[:0]
+	}()
 
 	for _, s := range dirty {
 		if err := s.log.Sync(); err != nil {

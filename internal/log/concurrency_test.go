@@ -166,7 +166,12 @@ func TestCloseDuringAppends(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close once the appenders are well under way.
+	for deadline := time.Now().Add(30 * time.Second); l.HighWatermark() < 50; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the appenders made no progress")
+		}
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@
 //	00000000000000001234.snapshot   producer and transaction state as of offset 1234 (see snapshot.go)
 //	.clean_shutdown                 present only while the log is closed cleanly
 //	offsets.checkpoint              log start offset and cleaner offset (see retention.go)
-//	*.deleted                       files of deleted segments, removed after file.delete.delay.ms (retention.go)
-//	*.cleaned, *.swap               a cleaned segment being written or swapped in (see clean.go)
+//	*.deleted                       files of deleted segments, removed after file.delete.delay.ms; the file is
+//	                                closed then, or when the last read holding it releases it (retention.go)
+//	*.cleaned, *.swap               a cleaned segment being written or swapped in (see clean_swap.go)
 //
 // The 20-digit number of a segment is the offset of its first batch.
 //
@@ -50,7 +51,7 @@
 // and compaction stop at) and the aborted ones (Kafka's .txnindex, kept in
 // the producer snapshot instead of a file per segment). See txn.go. The
 // cleaner drops aborted records and, once a transaction has no batch left
-// and its delete horizon has passed, its marker too (see clean.go).
+// and its delete horizon has passed, its marker too (see clean_txn.go).
 //
 // # Concurrency
 //

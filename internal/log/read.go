@@ -4,14 +4,23 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // ReadResult is a run of whole batches of one segment, located by Read. The
 // bytes are fetched with AppendTo, or sent straight from File.
+//
+// A non-empty result holds the segment's file open, even if retention or
+// the cleaner removes the segment meanwhile, until it is released: by
+// AppendTo, which consumes it, or by Release. A holder that does neither
+// keeps a deleted segment's disk space in use until the log is closed.
+// Copies of a result share the one reference: releasing any of them
+// releases it, and a second release does nothing.
 type ReadResult struct {
 	seg *segment
+	ref *readRef
 	pos int64
 	n   int
 
@@ -19,14 +28,30 @@ type ReadResult struct {
 	LastStableOffset              int64 // see LastStableOffset
 }
 
+// readRef is a ReadResult's reference to its segment.
+type readRef struct {
+	seg      *segment
+	released atomic.Bool
+}
+
+// Release lets go of the segment file the result refers to (see
+// ReadResult). The result must not be read afterwards.
+func (r ReadResult) Release() {
+	if r.ref != nil && r.ref.released.CompareAndSwap(false, true) {
+		r.ref.seg.release()
+	}
+}
+
 // Size returns the number of bytes of the batches.
 func (r ReadResult) Size() int { return r.n }
 
-// AppendTo reads the batches onto the end of dst, growing it as needed.
+// AppendTo reads the batches onto the end of dst, growing it as needed,
+// and releases the result.
 func (r ReadResult) AppendTo(dst []byte) ([]byte, error) {
 	if r.n == 0 {
 		return dst, nil
 	}
+	defer r.Release()
 	dst = slices.Grow(dst, r.n)
 	buf := dst[len(dst) : len(dst)+r.n]
 	if n, err := r.seg.log.ReadAt(buf, r.pos); n < len(buf) {
@@ -92,7 +117,14 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 	}
 	limit := seg.size.Load()
 	cut := upTo < seg.next // the stable offset is inside this segment
+	seg.pin()
 	l.mu.RUnlock()
+	pinned := true
+	defer func() {
+		if pinned {
+			seg.release()
+		}
+	}()
 
 	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
 		return res, storageErr(err)
@@ -157,6 +189,9 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 		return res, err
 	}
 	res.seg, res.pos, res.n = seg, start, int(end-start)
+	if res.n > 0 {
+		res.ref, pinned = &readRef{seg: seg}, false // handed to the result
+	}
 	return res, nil
 }
 

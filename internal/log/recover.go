@@ -308,7 +308,7 @@ func (l *Log) syncRecovered(clean bool) error {
 }
 
 // dropRemovedAborted forgets the aborted transactions, from a snapshot,
-// whose abort marker the cleaner has removed since (see clean.go): a
+// whose abort marker the cleaner has removed since (see clean_txn.go): a
 // read_committed consumer told of one would skip its producer's later
 // batches, waiting for that marker. Each entry is checked by reading the
 // batch header at its marker offset.

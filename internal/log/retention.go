@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"math"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -31,9 +30,9 @@ import (
 // renamed with the .deleted suffix and removed file.delete.delay.ms later
 // (or by the next Open). The log start offset moves to the first remaining
 // segment's base if that is higher. Reads that located the segment before
-// it left keep reading it: the segment object, and its open file, stay
-// alive as long as a ReadResult refers to it (its file is closed by a
-// runtime cleanup once unreachable, or by Close).
+// it left keep reading it: its file stays open, counted by reference
+// (segment.refs), until the deadline has passed and the last ReadResult,
+// cleaner or scrubber using it has released it (or Close).
 //
 // DeleteRecords moves the log start offset to any offset up to the high
 // watermark; whole segments below it are deleted at once, and reads below
@@ -104,7 +103,7 @@ type RetentionResult struct {
 }
 
 // recoverLifecycleFiles removes what an interrupted deletion or cleaning
-// left behind and completes interrupted swaps (see clean.go). Called by
+// left behind and completes interrupted swaps (see clean_swap.go). Called by
 // recover before it lists segments.
 func (l *Log) recoverLifecycleFiles() error {
 	entries, err := l.fs.ReadDir(l.dir)
@@ -441,8 +440,8 @@ func (l *Log) retire(s *segment, deadline time.Time, rename bool) error {
 }
 
 // removeExpired removes the .deleted files of retired segments whose
-// deadline passed, and lets go of those segments: their files are closed
-// once no ReadResult refers to them.
+// deadline passed, and drops the log's reference to those segments: their
+// files are closed at once, or when their last reader releases them.
 func (l *Log) removeExpired(now time.Time) {
 	l.lc.mu.Lock()
 	var due []retiredSegment
@@ -466,7 +465,7 @@ func (l *Log) removeExpired(now time.Time) {
 				}
 			}
 		}
-		runtime.AddCleanup(r.seg, func(f vfs.File) { f.Close() }, r.seg.log)
+		r.seg.release() // the log's reference: closed now, or by its last reader
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/vfs"
 	"github.com/sluice-io/sluice/internal/vfs/errorfs"
 )
 
@@ -367,4 +369,81 @@ func TestNoSpaceWriteNotSticky(t *testing.T) {
 		sameBatches(t, readAll(t, l, 0, 1<<20), want)
 		l.Close()
 	}
+}
+
+// TestDeletedSegmentClosedByLastReader: the file of a deleted segment
+// stays open while reads that located it hold it, and is closed as soon
+// as the last of them releases it (no garbage collector involved: GC is
+// off for the test); a deleted segment nobody reads is closed at once.
+func TestDeletedSegmentClosedByLastReader(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	clk := newClock()
+	l, _ := lifecycleLog(t, clk, func(c *Config) { c.FileDeleteDelayMs = 0 })
+	appendAt(t, l, clk, 20)
+	bases := segBases(l)
+	if len(bases) < 3 {
+		t.Fatalf("want at least 3 segments, have %v", bases)
+	}
+	read := func(off int64) ReadResult {
+		t.Helper()
+		r, err := l.Read(off, 1<<20, true)
+		if err != nil || r.Size() == 0 {
+			t.Fatalf("Read(%d): %d bytes, %v", off, r.Size(), err)
+		}
+		return r
+	}
+	open := func(f vfs.File) bool {
+		_, err := f.ReadAt(make([]byte, 1), 0)
+		if err != nil && !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("ReadAt: %v", err)
+		}
+		return err == nil
+	}
+
+	r1, r2 := read(bases[0]), read(bases[0])
+	f0, _, _ := r1.File()
+	idle := read(bases[1]) // the second segment: read and released
+	f1, _, _ := idle.File()
+	idle.Release()
+	idle.Release() // a second release does nothing
+
+	if _, err := l.DeleteRecords(bases[2], clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Millisecond)
+	if _, err := l.ApplyRetention(clk.Now()); err != nil { // removes the expired files
+		t.Fatal(err)
+	}
+	if got := segBases(l); got[0] != bases[2] {
+		t.Fatalf("segments after DeleteRecords: %v", got)
+	}
+	if open(f1) {
+		t.Error("a deleted segment no reader holds is still open")
+	}
+	if !open(f0) {
+		t.Fatal("a deleted segment was closed while two reads held it")
+	}
+	r1.Release()
+	if !open(f0) {
+		t.Fatal("a deleted segment was closed while a read held it")
+	}
+	if b, err := r2.AppendTo(nil); err != nil || len(b) != r2.Size() { // consumes r2
+		t.Fatalf("AppendTo of a deleted segment's read: %d bytes, %v", len(b), err)
+	}
+	if open(f0) {
+		t.Error("a deleted segment is still open after its last reader released it")
+	}
+	r2.Release() // already released by AppendTo: no double close
+	if !open(mustFile(t, read(bases[2]))) {
+		t.Error("a live segment was closed")
+	}
+}
+
+func mustFile(t *testing.T, r ReadResult) vfs.File {
+	t.Helper()
+	f, _, _ := r.File()
+	if f == nil {
+		t.Fatal("empty read")
+	}
+	return f
 }

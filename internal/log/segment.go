@@ -65,6 +65,14 @@ type segment struct {
 	trustFrom atomic.Int64
 	verify    verifyState
 
+	// refs counts the holders of the open file: the log while the segment
+	// is in its list or waits out file.delete.delay.ms after leaving it,
+	// plus every reader using the file outside Log.mu (ReadResults, the
+	// cleaner, the scrubber, flushes). The last release closes the file,
+	// so a deleted segment's disk space is freed as soon as its last
+	// reader is done (see pin and release).
+	refs atomic.Int64
+
 	persistMu sync.Mutex // serialises persistIndexes
 	// retired: the segment left the log (deleted or replaced by a cleaned
 	// copy) and its index files are no longer its own. Set under persistMu.
@@ -79,7 +87,7 @@ type segment struct {
 }
 
 func newSegment(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
-	return &segment{
+	s := &segment{
 		fs:     fsys,
 		base:   base,
 		path:   filepath.Join(dir, fileName(base, "")),
@@ -87,6 +95,21 @@ func newSegment(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
 		next:   base,
 		ix:     newIndexer(),
 		loaded: true,
+	}
+	s.refs.Store(1) // the log's
+	return s
+}
+
+// pin takes a reference to the segment's file for a reader that uses it
+// outside Log.mu. The caller holds Log.mu (read or write) and found s in
+// the segment list, or holds a reference already, so the log's reference
+// is still there and the file open.
+func (s *segment) pin() { s.refs.Add(1) }
+
+// release drops a reference; the last one closes the file.
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		_ = s.log.Close() // read-only by now: nothing to lose
 	}
 }
 

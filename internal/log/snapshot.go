@@ -12,7 +12,7 @@ import (
 // (version 1 is the same without the transaction fields at the end):
 //
 //	off width field
-//	  0  2    version    u16  1
+//	  0  2    version    u16  2
 //	  2  4    crc        u32  CRC-32C (Castagnoli) of bytes [6:end)
 //	  6  4    count      u32  number of producer entries
 //	 10  ...  entries, by ascending producer id, each:

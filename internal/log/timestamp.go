@@ -28,6 +28,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 			continue // wholly below the log start offset, about to go
 		}
 		if m, _ := s.maxTimestamp(); m != noTimestamp && m >= ts {
+			s.pin()
 			cands = append(cands, candidate{s, s.size.Load()})
 			if s.base >= lso {
 				break // the answer is in it: no record to skip
@@ -35,6 +36,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 		}
 	}
 	l.mu.RUnlock()
+	defer func() {
+		for _, c := range cands {
+			c.seg.release()
+		}
+	}()
 	for _, c := range cands {
 		if err := c.seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
 			return -1, -1, storageErr(err)
@@ -67,11 +73,13 @@ func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
 	var limit int64
 	if seg != nil {
 		limit = seg.size.Load()
+		seg.pin()
 	}
 	l.mu.RUnlock()
 	if seg == nil {
 		return -1, -1, nil
 	}
+	defer seg.release()
 	if err := seg.ensureLoaded(l.logger, l.cfg.Load().IndexIntervalBytes); err != nil {
 		return -1, -1, storageErr(err)
 	}

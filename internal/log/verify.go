@@ -244,6 +244,7 @@ func (l *Log) Scrub(budget int64) (int64, error) {
 		for _, s := range l.segs {
 			if from, to = s.firstUnchecked(); from >= 0 {
 				seg = s
+				seg.pin()
 				break
 			}
 		}
@@ -255,6 +256,7 @@ func (l *Log) Scrub(budget int64) (int64, error) {
 		end, broken, err := checkBatches(&r, from, from+budget-done, false, func(pos int64, err error) {
 			l.reportCorrupt(seg, pos, fmt.Errorf("batch at position %d of %s: %w", pos, seg.name(), err))
 		})
+		seg.release()
 		if err != nil {
 			return done, storageErr(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/sluice-io/sluice/internal/envelope"
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // On-disk format of <dir>/credentials.json (credFormatVersion 1), the SCRAM
@@ -61,6 +62,7 @@ var ErrNoCredential = errors.New("no such credential")
 // concurrent use; every change is written atomically and durably before
 // it becomes visible.
 type Credentials struct {
+	fs     vfs.FS
 	dir    string
 	logger *slog.Logger
 
@@ -72,16 +74,20 @@ type credPayload struct {
 	Users map[string]map[string]ScramCredential `json:"users"`
 }
 
-// OpenCredentials loads <dir>/credentials.json (empty when absent).
-func OpenCredentials(dir string, logger *slog.Logger) (*Credentials, error) {
+// OpenCredentials loads <dir>/credentials.json (empty when absent). All file
+// access goes through fsys (nil means vfs.Default).
+func OpenCredentials(fsys vfs.FS, dir string, logger *slog.Logger) (*Credentials, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Credentials{dir: dir, logger: logger, users: map[string]map[string]ScramCredential{}}
-	if err := mkdirAll(dir); err != nil {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	c := &Credentials{fs: fsys, dir: dir, logger: logger, users: map[string]map[string]ScramCredential{}}
+	if err := mkdirAll(fsys, dir); err != nil {
 		return nil, fmt.Errorf("creating metadata directory: %w", err)
 	}
-	removed, err := removeTempFiles(dir, credFileName)
+	removed, err := removeTempFiles(fsys, dir, credFileName)
 	for _, p := range removed {
 		logger.Warn("removed temporary credentials file left by an interrupted write", "path", p)
 	}
@@ -89,7 +95,7 @@ func OpenCredentials(dir string, logger *slog.Logger) (*Credentials, error) {
 		return nil, fmt.Errorf("removing temporary credentials files: %w", err)
 	}
 	path := filepath.Join(dir, credFileName)
-	data, found, err := readFile(path)
+	data, found, err := readFile(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials: %w", err)
 	}
@@ -199,7 +205,7 @@ func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error
 	if err != nil {
 		return nil, fmt.Errorf("encoding credentials: %w", err)
 	}
-	if err := writeFileAtomic(c.dir, credFileName, data); err != nil {
+	if err := writeFileAtomic(c.fs, c.dir, credFileName, data); err != nil {
 		return nil, fmt.Errorf("writing credentials %s: %w", filepath.Join(c.dir, credFileName), err)
 	}
 	c.users = next

@@ -28,11 +28,11 @@ import (
 //
 // Unknown fields, trailing data, an unknown version, a checksum mismatch or a
 // broken invariant (duplicate names or IDs, zero ID, non-positive partition
-// count, invalid name) make the file corrupt. Temporary files named
-// meta.json.tmp-* are leftovers of interrupted writes and are ignored.
+// count, invalid name) make the file corrupt. A temporary file named
+// meta.json.tmp (meta.json.tmp-* before the vfs seam) is the leftover of an
+// interrupted write; opening the store removes it.
 const (
 	metaFileName  = "meta.json"
-	tempSuffix    = ".tmp-"
 	formatVersion = 1
 )
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // Topic is a topic's durable metadata.
@@ -36,6 +38,7 @@ func (t Topic) clone() Topic {
 // readers; a failed mutation changes nothing in memory. A Store is safe for
 // concurrent use; one directory must be opened by one Store at a time.
 type Store struct {
+	fs     vfs.FS
 	dir    string
 	path   string
 	logger *slog.Logger
@@ -48,23 +51,27 @@ type Store struct {
 // with a new cluster ID when the file does not exist. A file that exists but
 // cannot be trusted is never reset: OpenStore fails with an error wrapping
 // ErrCorruptMetadata that names the file. Leftover temporary files of
-// interrupted writes are removed. A nil logger discards logs.
-func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
+// interrupted writes are removed. All file access goes through fsys (nil
+// means vfs.Default). A nil logger discards logs.
+func OpenStore(fsys vfs.FS, dir string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{dir: dir, path: filepath.Join(dir, metaFileName), logger: logger}
-	if err := mkdirAll(dir); err != nil {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	s := &Store{fs: fsys, dir: dir, path: filepath.Join(dir, metaFileName), logger: logger}
+	if err := mkdirAll(fsys, dir); err != nil {
 		return nil, fmt.Errorf("creating metadata directory: %w", err)
 	}
-	removed, err := removeTempFiles(dir, metaFileName)
+	removed, err := removeTempFiles(fsys, dir, metaFileName)
 	for _, p := range removed {
 		logger.Warn("removed temporary metadata file left by an interrupted write", "path", p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("removing temporary metadata files: %w", err)
 	}
-	data, found, err := readFile(s.path)
+	data, found, err := readFile(fsys, s.path)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata: %w", err)
 	}
@@ -93,7 +100,7 @@ func (s *Store) persist(st *state) error {
 	if err != nil {
 		return fmt.Errorf("encoding metadata: %w", err)
 	}
-	if err := writeFileAtomic(s.dir, metaFileName, data); err != nil {
+	if err := writeFileAtomic(s.fs, s.dir, metaFileName, data); err != nil {
 		return fmt.Errorf("writing metadata %s: %w", s.path, err)
 	}
 	return nil

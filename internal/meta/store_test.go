@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 func openStore(t *testing.T, dir string) *Store {
 	t.Helper()
-	s, err := OpenStore(dir, nil)
+	s, err := OpenStore(nil, dir, nil)
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -311,7 +313,7 @@ func TestStoreCorruptFile(t *testing.T) {
 		if err := os.WriteFile(path, c.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := OpenStore(dir, nil)
+		_, err := OpenStore(nil, dir, nil)
 		if !errors.Is(err, ErrCorruptMetadata) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want ErrCorruptMetadata naming %s and mentioning %q", c.desc, err, path, c.want)
 		}
@@ -334,21 +336,28 @@ func TestStoreLeftoverTempFile(t *testing.T) {
 	s := openStore(t, dir)
 	mustCreate(t, s, Topic{Name: "kept", Partitions: 1})
 	// An interrupted write leaves a partial temporary file beside the real one.
-	tmp := filepath.Join(dir, metaFileName+tempSuffix+"12345")
+	tmp := filepath.Join(dir, metaFileName+vfs.TempSuffix+"-12345")
 	if err := os.WriteFile(tmp, []byte(`{"version":1,"crc32c":1,"payl`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// vfs.WriteFileAtomic's own temporary file.
+	tmp2 := filepath.Join(dir, metaFileName+vfs.TempSuffix)
+	if err := os.WriteFile(tmp2, []byte(`{"vers`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := openStore(t, dir)
 	if _, ok := r.Topic("kept"); !ok || r.ClusterID() != s.ClusterID() {
 		t.Error("state lost next to a leftover temp file")
 	}
-	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
-		t.Errorf("leftover temp file not removed: %v", err)
+	for _, p := range []string{tmp, tmp2} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("leftover temp file %s not removed: %v", p, err)
+		}
 	}
 
 	// A crash during the very first write leaves only a temp file: start empty.
 	fresh := t.TempDir()
-	if err := os.WriteFile(filepath.Join(fresh, metaFileName+tempSuffix+"1"), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(fresh, metaFileName+vfs.TempSuffix+"-1"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if f := openStore(t, fresh); len(f.Topics()) != 0 || f.ClusterID() == "" {
