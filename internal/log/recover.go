@@ -1,6 +1,7 @@
 package log
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -36,9 +37,13 @@ import (
 // names the segment, position and offset, and leaves the decision to an
 // operator. Only a tail at or above the recovery point is truncated.
 //
-// Recovery never deletes a segment. When offsets do not continue from one
-// segment into the next (a lost segment file, or a torn tail truncated
-// above), the gap is logged as an error and the later segments, which
+// Recovery deletes no segment that was vouched for. When a torn tail above
+// the recovery point was truncated and the next segment also starts above
+// it, the later segments were never fsynced as a whole: they are moved aside
+// (renamed with unflushedSuffix, kept for the operator, not served), as
+// the tail is truncated (Kafka's recovery deletes them). Otherwise, when
+// offsets do not continue from one segment into the next (a lost segment
+// file below the recovery point), the gap is logged as an error and the later segments, which
 // passed their own checks, are kept and served: a fetch of an offset in
 // the gap gets the batches after it, as in a compacted log. Overlapping
 // segments fail Open. Every truncation is logged with the segment,
@@ -47,6 +52,10 @@ import (
 // Finally the producer state is loaded from the newest valid snapshot at or
 // below the recovered log end, and the headers of the batches after it are
 // replayed; snapshots beyond the end or failing their CRC are deleted.
+
+// unflushedSuffix, then a time in Unix milliseconds, renames the files of
+// segments moved aside by recovery.
+const unflushedSuffix = ".unflushed-"
 
 // recoverWindow is the read buffer of recovery scans.
 const recoverWindow = 1 << 20
@@ -145,7 +154,8 @@ func (l *Log) recover() error {
 }
 
 // recoverSegments opens the segments with the given bases and checks or
-// recovers each as described above. Nothing after a gap is deleted.
+// recovers each as described above. Nothing after a gap below the
+// recovery point is deleted.
 func (l *Log) recoverSegments(bases []int64, rp int64, clean bool, cfg *Config) error {
 	for i, base := range bases {
 		seg, fileSize, err := openSegment(l.fs, l.dir, base)
@@ -165,8 +175,31 @@ func (l *Log) recoverSegments(bases []int64, rp int64, clean bool, cfg *Config) 
 			break
 		}
 		switch next := bases[i+1]; {
+		case seg.next < next && !clean && next > rp:
+			// A torn tail above the recovery point, with later
+			// segments that start after it too: none of that was
+			// fsynced as a whole (after a power loss the file system
+			// may keep later writes and lose earlier ones), so it is
+			// not served, as the torn tail is not (Kafka's recovery
+			// deletes the unflushed segments after a truncated one;
+			// Sluice moves them aside, renamed with unflushedSuffix, and
+			// logs it). Serving them would leave a hole in acknowledged
+			// but unflushed offsets that consumers skip without notice.
+			suffix := fmt.Sprintf("%s%d", unflushedSuffix, l.now().UnixMilli())
+			for _, b := range bases[i+1:] {
+				l.logger.Error("moving aside an unflushed segment after a torn tail above the recovery point; its records are not served",
+					"segment", fileName(b, logExt), "movedTo", fileName(b, logExt)+suffix, "recoveryPoint", rp, "tornAt", seg.next)
+				for _, ext := range []string{logExt, indexExt, timeIndexExt} {
+					name := filepath.Join(l.dir, fileName(b, ext))
+					if err := l.fs.Rename(name, name+suffix); err != nil && !vfs.IsNotExist(err) {
+						return storageErr(err)
+					}
+				}
+				l.dirDirty = true
+			}
+			return nil
 		case seg.next < next:
-			// A lost segment file, or a torn tail cut off above. The
+			// A lost segment file below the recovery point. The
 			// following segments passed their checks: keep and serve
 			// them; a fetch inside the gap gets the batches after it.
 			l.logger.Error("offsets do not continue into the next segment: records are missing; keeping and serving the following segments",

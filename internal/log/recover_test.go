@@ -173,9 +173,9 @@ func TestRecoveryTornTail(t *testing.T) {
 
 // TestRecoveryWithoutRecoveryPoint removes every snapshot, so that all
 // segments are recovered fully; a cut in a middle segment truncates that
-// segment's torn tail, and the segments after it, which passed their own
-// checks, are kept and served after the gap (#12: recovery never deletes a
-// segment).
+// segment's torn tail, and the segments after it, above the recovery point
+// too, are moved aside (kept, not served), so the log is a prefix without a
+// hole.
 func TestRecoveryWithoutRecoveryPoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	o := testOpts(t, smallConfig())
@@ -196,13 +196,15 @@ func TestRecoveryWithoutRecoveryPoint(t *testing.T) {
 	r := mustOpen(t, o)
 	defer r.Close()
 	want := append(slices.Clone(batches[:starts[mid]]), completeBefore(batches, starts[mid], cut)...)
-	want = append(want, batches[starts[mid+1]:]...)
 	sameBatches(t, readAll(t, r, 0, 1<<20), want)
-	if r.NumSegments() != nsegs {
-		t.Fatalf("%d segments, want %d", r.NumSegments(), nsegs)
+	if r.NumSegments() != mid+1 {
+		t.Fatalf("%d segments, want %d", r.NumSegments(), mid+1)
 	}
-	if n := len(globExt(t, o.Dir, logExt)); n != nsegs {
-		t.Fatalf("%d segment files, want %d", n, nsegs)
+	if n := len(globExt(t, o.Dir, logExt)); n != mid+1 {
+		t.Fatalf("%d segment files, want %d", n, mid+1)
+	}
+	if n := len(globExt(t, o.Dir, logExt+unflushedSuffix+"*")); n != nsegs-mid-1 {
+		t.Fatalf("%d segment files moved aside, want %d", n, nsegs-mid-1)
 	}
 }
 
