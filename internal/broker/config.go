@@ -47,6 +47,10 @@ type Config struct {
 	// (Confluent's REST API; see registry.go); empty: no registry. `sluice
 	// serve` defaults it to DefaultRegistryListen.
 	RegistryListen string
+	// RegistryStoreTimeout bounds a registry write's append to _schemas
+	// (Confluent's kafkastore.timeout.ms); past it the write is answered
+	// 50002. Default registry.DefaultStoreTimeout (500 ms).
+	RegistryStoreTimeout time.Duration
 	// DataDir holds topic metadata and partition logs. Default ./data.
 	DataDir string
 	// NodeID is this broker's id (Kafka's node.id). Default 1.

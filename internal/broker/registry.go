@@ -8,7 +8,10 @@ package broker
 // shuts it down (in-flight requests finish, bounded by ShutdownTimeout)
 // before the logs close. The registry writes through schemaStore: one
 // batch per write, appended to _schemas (created, compacted and internal,
-// on the first write) and in the log before the write is acknowledged.
+// on the first write) and in the log before the write is acknowledged. An
+// append slower than Config.RegistryStoreTimeout (Confluent's
+// kafkastore.timeout.ms, 500 ms) is answered 50002 and finishes in the
+// background (registry.Registry.write).
 //
 // Security follows the Kafka listeners: HTTPS with the broker's certificate
 // when any listener uses TLS (reloaded as the listeners' is); when any
@@ -89,6 +92,7 @@ func (b *Broker) openRegistry() error {
 		Logger:       logger,
 		Authorizer:   b.cfg.Authorizer,
 		Authenticate: func(r *http.Request) (auth.Principal, error) { return b.registryPrincipal(rs, r) },
+		StoreTimeout: b.cfg.RegistryStoreTimeout,
 	})
 	start := time.Now()
 	n, bad := 0, 0
@@ -166,7 +170,8 @@ func (b *Broker) closeRegistry() {
 	if err := b.registry.srv.Shutdown(ctx); err != nil {
 		b.registry.srv.Close()
 	}
-	b.registry.ln.Close() // when Serve never ran
+	b.registry.ln.Close()  // when Serve never ran
+	b.registry.reg.Close() // appends of timed-out writes, before the logs close
 }
 
 // registryPrincipal authenticates a registry request.

@@ -37,11 +37,23 @@ Client commands (for Sluice or any Kafka cluster):
   sluice acl create|list|delete   manage ACLs (kafka-acls-like flags)
   sluice quota describe|alter     manage client quotas of users and client ids
 
+Schema registry commands (for Sluice's registry, Confluent's or Karapace):
+  sluice schema register SUBJECT  register a schema file (--schema FILE)
+  sluice schema list              list subjects
+  sluice schema get SUBJECT       show a version (--version N|latest) or --id N
+  sluice schema delete SUBJECT    soft-delete a subject or --version; --permanent
+  sluice schema check SUBJECT     test compatibility of --schema FILE (exit 1 if not)
+  sluice schema config [SUBJECT]  show or --set the compatibility level (and mode)
+
   sluice help [COMMAND]           this text, or a command's help
 
 Client commands connect to --brokers (default $SLUICE_BROKERS, else
 127.0.0.1:9092), print tables (or JSON with --format json) on stdout, and
-report a failure as one line on stderr with a non-zero exit status.
+report a failure as one line on stderr with a non-zero exit status. Schema
+commands connect to --registry (default $SLUICE_REGISTRY, else
+http://127.0.0.1:8081); produce and consume take --value-schema and
+--key-schema to write and read registry-encoded (Avro, Protobuf, JSON
+Schema) records as JSON lines.
 
 Examples:
   sluice serve &
@@ -82,6 +94,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return aclFamily.run(ctx, cio, args[1:])
 	case "quota":
 		return quotaFamily.run(ctx, cio, args[1:])
+	case "schema":
+		return schemaFamily.run(ctx, cio, args[1:])
 	case "produce":
 		return single(ctx, cio, "produce", runProduce, args[1:])
 	case "consume":

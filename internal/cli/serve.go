@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/cmdline"
+	"github.com/sluice-io/sluice/internal/registry"
 )
 
 const serveUsage = `Usage: sluice serve [flags]
@@ -39,6 +40,7 @@ environment variables, and flags.
   --set NAME=VALUE     SLUICE_CFG_<NAME>        NAME=VALUE (any Kafka broker config)
   --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
   --registry-listen A  SLUICE_REGISTRY_LISTEN   (schema registry HOST:PORT; empty: off)
+  --registry-store-timeout D                    (kafkastore.timeout.ms; default 500ms)
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
 
@@ -111,6 +113,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	tlsCA := fs.String("tls-client-ca", "", "PEM `FILE` of CAs for client certificates (mTLS; implies ssl.client.auth=required)")
 	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
 	registryListen := fs.String("registry-listen", broker.DefaultRegistryListen, "schema registry `HOST:PORT`; empty turns it off")
+	registryTimeout := fs.Duration("registry-store-timeout", registry.DefaultStoreTimeout, "schema registry: answer a write 50002 when its _schemas append takes longer (Confluent's kafkastore.timeout.ms)")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
 		return serveSettings{}, err
@@ -210,6 +213,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	}
 	s.cfg.Kafka = kafka
 	s.cfg.RegistryListen = *registryListen
+	s.cfg.RegistryStoreTimeout = *registryTimeout
 	if v, ok := env["SLUICE_REGISTRY_LISTEN"]; ok && !flagSet(fs, "registry-listen") {
 		s.cfg.RegistryListen = v
 	}

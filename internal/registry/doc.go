@@ -10,6 +10,19 @@
 // and a failed one leaves no trace. Reads take a read lock and never wait
 // for the log.
 //
+// Error codes 50002 and 50003: an append to the Store that does not
+// complete within Config.StoreTimeout (Confluent's kafkastore.timeout.ms,
+// default 500 ms) is answered 50002 (operation timeout), as Confluent's
+// KafkaStore answers a produce or read-back slower than that. The write is
+// then neither acknowledged nor half-applied: its append continues in the
+// background and is applied only if it lands, and later writes wait for it
+// (up to StoreTimeout, else 50002 too) before deciding (registry.go,
+// write and lockWrites). 50003 (error forwarding to the primary) is never
+// returned: Confluent answers it when a secondary instance cannot forward
+// a write to the elected primary, and this registry is a single instance
+// inside the broker, the only writer of its _schemas topic, so it forwards
+// nothing.
+//
 // Compatibility: Avro by github.com/twmb/avro's schema resolution check,
 // Protobuf (protobuf.go) and JSON Schema (jsonschema.go) by rules written
 // here after Confluent's checkers; levels in compat.go. The HTTP API and

@@ -94,7 +94,9 @@ func (r *Registry) Lookup(subject string, req SchemaRequest, normalize, deleted 
 // DeleteVersion soft-deletes (or, permanent, removes a soft-deleted)
 // subject version and returns its number.
 func (r *Registry) DeleteVersion(subject, version string, permanent bool) (int, error) {
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return 0, err
+	}
 	defer r.wmu.Unlock()
 	r.mu.RLock()
 	rec, v, err := r.planDeleteVersion(subject, version, permanent)
@@ -152,7 +154,9 @@ func (r *Registry) deletedRecord(e *entry) Record {
 // DeleteSubject soft-deletes every live version of subject (permanent:
 // removes its soft-deleted versions) and returns the versions.
 func (r *Registry) DeleteSubject(subject string, permanent bool) ([]int, error) {
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return nil, err
+	}
 	defer r.wmu.Unlock()
 	r.mu.RLock()
 	recs, vs, err := r.planDeleteSubject(subject, permanent)
@@ -213,7 +217,9 @@ func (r *Registry) SetConfig(subject, level string) error {
 			return err
 		}
 	}
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return err
+	}
 	defer r.wmu.Unlock()
 	return r.write(Record{Key: subjectKey(keyConfig, subject), Value: mustJSON(configValue{level})})
 }
@@ -238,7 +244,9 @@ func (r *Registry) Config(subject string, fallback bool) (string, error) {
 // DeleteConfig removes subject's level (or the global one, back to the
 // default) and returns the level it had.
 func (r *Registry) DeleteConfig(subject string) (string, error) {
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return "", err
+	}
 	defer r.wmu.Unlock()
 	old, err := r.Config(subject, false)
 	if err != nil {
@@ -258,7 +266,9 @@ func (r *Registry) SetMode(subject, mode string, force bool) error {
 			return err
 		}
 	}
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return err
+	}
 	defer r.wmu.Unlock()
 	if mode == ModeImport && !force {
 		r.mu.RLock()
@@ -294,7 +304,9 @@ func (r *Registry) Mode(subject string, fallback bool) (string, error) {
 
 // DeleteMode removes subject's mode and returns the mode it had.
 func (r *Registry) DeleteMode(subject string) (string, error) {
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return "", err
+	}
 	defer r.wmu.Unlock()
 	old, err := r.Mode(subject, false)
 	if err != nil {

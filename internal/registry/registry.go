@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/auth"
 )
@@ -19,6 +20,9 @@ var (
 	ErrBadRecord = errors.New("malformed _schemas record")
 	// ErrStore marks a failed append to the _schemas topic.
 	ErrStore = errors.New("schema store append failed")
+	// ErrStoreTimeout marks a write whose append to the _schemas topic did
+	// not complete within Config.StoreTimeout (answered 50002).
+	ErrStoreTimeout = errors.New("schema store append timed out")
 )
 
 // Store persists records: Append returns once every record is in the log
@@ -42,10 +46,17 @@ type Config struct {
 	// Authorizer is asked before every operation (see acl.go). Default
 	// auth.AllowAll.
 	Authorizer auth.Authorizer
+	// StoreTimeout bounds how long a write waits for its append to the
+	// Store (Confluent's kafkastore.timeout.ms): past it, the write is
+	// answered 50002 (see write). Default DefaultStoreTimeout.
+	StoreTimeout time.Duration
 }
 
 // DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 8 << 20
+
+// DefaultStoreTimeout is Confluent's kafkastore.timeout.ms default.
+const DefaultStoreTimeout = 500 * time.Millisecond
 
 // Registry is the schema registry: the state the _schemas records build,
 // the write path that appends a record before applying it, and the HTTP API.
@@ -53,9 +64,17 @@ type Registry struct {
 	cfg Config
 	log *slog.Logger
 
-	wmu sync.Mutex   // serialises writes: decide, append, apply
-	mu  sync.RWMutex // guards st
-	st  *state
+	wmu sync.Mutex // serialises writes: decide, append, apply
+	// pending, guarded by wmu, is closed once a write that timed out has
+	// finished its append and applied it (or failed); later writes wait
+	// for it before deciding, so they never decide on a state that lacks
+	// a record already on its way into the log.
+	pending chan struct{}
+	bg      sync.WaitGroup // appends that outlived their request; Close waits
+	// newTimer makes the StoreTimeout timer (tests inject their own).
+	newTimer func(time.Duration) (<-chan time.Time, func() bool)
+	mu       sync.RWMutex // guards st
+	st       *state
 
 	pmu    sync.Mutex
 	parsed map[int]parsedSchema // by id; ids are never reused
@@ -73,7 +92,50 @@ func New(cfg Config) *Registry {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = auth.AllowAll{}
 	}
-	return &Registry{cfg: cfg, log: cfg.Logger, st: newState(), parsed: map[int]parsedSchema{}}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	return &Registry{cfg: cfg, log: cfg.Logger, st: newState(), parsed: map[int]parsedSchema{}, newTimer: realTimer}
+}
+
+func realTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// Close waits for the appends of timed-out writes to finish (the Store
+// bounds them); call it after the HTTP server stopped and before the Store
+// closes.
+func (r *Registry) Close() { r.bg.Wait() }
+
+// errTimeout is the answer to a write that did not complete in time:
+// Confluent's 50002 (RestOperationTimeoutException).
+func errTimeout() error {
+	return fmt.Errorf("%w: %w", ErrStoreTimeout, newErr(codeOperationTimeout, "Operation timed out: the _schemas append did not complete within kafkastore.timeout.ms; retry"))
+}
+
+// lockWrites takes the write lock and waits, up to StoreTimeout, for a
+// timed-out write's append to land; if it has not, it answers 50002.
+func (r *Registry) lockWrites() error {
+	r.wmu.Lock()
+	if r.pending == nil {
+		return nil
+	}
+	select {
+	case <-r.pending:
+	default:
+		c, stop := r.newTimer(r.cfg.StoreTimeout)
+		select {
+		case <-r.pending:
+			stop()
+		case <-c:
+			r.wmu.Unlock()
+			r.log.Warn("schema registry write refused: an earlier append is still in progress", "timeout", r.cfg.StoreTimeout)
+			return errTimeout()
+		}
+	}
+	r.pending = nil
+	return nil
 }
 
 // Replay applies one record of the _schemas topic (value nil: tombstone).
@@ -89,11 +151,40 @@ func (r *Registry) Replay(key, value []byte) error {
 	return nil
 }
 
-// write appends recs and applies them; the caller holds wmu.
+// write appends recs and applies them; the caller holds wmu (lockWrites).
+//
+// An append that takes longer than StoreTimeout is answered 50002, as
+// Confluent's KafkaStore answers a produce or read-back that exceeds
+// kafkastore.timeout.ms. Its outcome is then unknown to the client, but
+// never half-applied here: the append goes on in the background and is
+// applied if and only if it lands in the log, and the next write waits for
+// that (lockWrites) before it decides anything. A client that retries a
+// registration after 50002 gets the same id either way.
 func (r *Registry) write(recs ...Record) error {
-	if err := r.cfg.Store.Append(recs); err != nil {
-		r.log.Error("schema registry write failed", "err", err)
-		return fmt.Errorf("%w: %w", ErrStore, err)
+	done := make(chan error, 1)
+	r.bg.Go(func() { done <- r.cfg.Store.Append(recs) })
+	c, stop := r.newTimer(r.cfg.StoreTimeout)
+	select {
+	case err := <-done:
+		stop()
+		return r.apply(recs, err)
+	case <-c:
+	}
+	landed := make(chan struct{})
+	r.pending = landed
+	r.bg.Go(func() {
+		defer close(landed)
+		_ = r.apply(recs, <-done)
+	})
+	r.log.Warn("schema registry write timed out; it completes in the background", "timeout", r.cfg.StoreTimeout, "records", len(recs))
+	return errTimeout()
+}
+
+// apply applies recs once their append succeeded.
+func (r *Registry) apply(recs []Record, appendErr error) error {
+	if appendErr != nil {
+		r.log.Error("schema registry write failed", "err", appendErr)
+		return fmt.Errorf("%w: %w", ErrStore, appendErr)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -268,7 +359,9 @@ func (r *Registry) Register(subject string, req SchemaRequest, normalize bool) (
 	if err := validSubject(subject); err != nil {
 		return 0, err
 	}
-	r.wmu.Lock()
+	if err := r.lockWrites(); err != nil {
+		return 0, err
+	}
 	defer r.wmu.Unlock()
 	rec, id, err := r.planRegister(subject, &req, normalize)
 	if err != nil || rec == nil {
