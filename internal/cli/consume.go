@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 const consumeUsage = `Usage: sluice consume TOPIC [flags]
@@ -44,12 +45,22 @@ value, %h headers as k=v,k=v, %T timestamp (Unix ms), %K and %S key and
 value length (-1 for null), %% a percent sign, and the escapes \n \t \r
 \0 \\. The default is '%v\n'.
 
+With --decode value (key, or key,value), values (keys) in Confluent's
+schema registry wire format are decoded with the schema their id names,
+fetched from the registry (--registry, as for 'sluice schema'), and
+printed as JSON text: Avro in Avro's JSON encoding with union values
+plain ({"f": 5}, not {"f": {"int": 5}}), Protobuf as protojson with the
+.proto field names, JSON Schema as the (validated) JSON. In --format json
+they are embedded as JSON, with "valueSchemaId" ("keySchemaId"). A record
+that does not decode stops consume with its partition and offset.
+
 Examples:
   sluice consume orders
   sluice consume orders --offset beginning -e
   sluice consume orders --offset -10 -n 10 --format '%p/%o %k=%v\n'
   sluice consume orders --offset @1700000000000 --format json | jq .value
   sluice consume orders --group audit --offset beginning
+  sluice consume orders --decode value --offset beginning -e
 
 Flags:
 `
@@ -198,6 +209,10 @@ type consumeOptions struct {
 	exitAtEnd  bool
 	group      string
 	out        *recordFormatter
+	// dec decodes registry-encoded keys (decodeKey) and values.
+	dec                    *recordDecoder
+	decodeKey, decodeValue bool
+	registry               *registryFlags
 }
 
 func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
@@ -213,6 +228,8 @@ func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
 	c.own.BoolVar(&exitAtEnd, "exit-at-end", false, "same as -e")
 	group := c.own.String("group", "", "consume as a member of consumer group `G`, committing offsets")
 	format := c.own.String("format", "", "output `FORMAT`: json, or a format string as above (default '%v\\n')")
+	decode := c.own.String("decode", "", "decode `WHAT` (value, key, or key,value) through the schema registry, printing JSON")
+	rf := registerRegistryFlags(c.conn, false)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -235,6 +252,29 @@ func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
 	}
 	if o.out, err = newRecordFormatter(*format); err != nil {
 		return usageError{err}
+	}
+	if *decode != "" {
+		for _, w := range strings.Split(*decode, ",") {
+			switch strings.TrimSpace(w) {
+			case "value":
+				o.decodeValue = true
+			case "key":
+				o.decodeKey = true
+			default:
+				return usagef("--decode %q: want value, key, or key,value", *decode)
+			}
+		}
+		rf.timeout = c.cf.timeout
+		if err := rf.finish(cio.getenv); err != nil {
+			return err
+		}
+		cl, err := rf.client()
+		if err != nil {
+			return err
+		}
+		o.dec = newRecordDecoder(cl)
+		o.out.decodedKey, o.out.decodedValue = o.decodeKey, o.decodeValue
+		o.registry = rf
 	}
 	adm, err := c.cf.admin(ctx)
 	if err != nil {
@@ -379,7 +419,13 @@ func consumeLoop(ctx context.Context, cl *kgo.Client, o *consumeOptions, ends *e
 				}
 				return
 			}
-			if werr = o.out.write(w, r); werr == nil {
+			var ids schemaIDs
+			if o.dec != nil {
+				if ids, werr = o.decodeRecord(ctx, r); werr != nil {
+					return
+				}
+			}
+			if werr = o.out.writeWith(w, r, ids); werr == nil {
 				printed++
 				if mark != nil {
 					mark(r)
@@ -389,10 +435,45 @@ func consumeLoop(ctx context.Context, cl *kgo.Client, o *consumeOptions, ends *e
 		if werr == nil {
 			werr = w.Flush()
 		}
+		if _, ok := werr.(*decodeError); ok {
+			return werr
+		}
 		if werr != nil {
 			return fmt.Errorf("writing output: %w", werr)
 		}
 	}
+}
+
+// decodeError is a record that does not decode (consume stops).
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// decodeRecord replaces r's registry-encoded key and value by their JSON
+// text; a null key or value stays null.
+func (o *consumeOptions) decodeRecord(ctx context.Context, r *kgo.Record) (schemaIDs, error) {
+	var ids schemaIDs
+	for _, f := range []struct {
+		on   bool
+		name string
+		b    *[]byte
+		id   **uint32
+	}{{o.decodeKey, "key", &r.Key, &ids.key}, {o.decodeValue, "value", &r.Value, &ids.value}} {
+		if !f.on || *f.b == nil {
+			continue
+		}
+		out, id, err := o.dec.decode(ctx, *f.b)
+		if err != nil {
+			if _, ok := errors.AsType[*sr.ResponseError](err); ok || errors.Is(err, context.DeadlineExceeded) {
+				err = registryErr(ctx, o.registry, err)
+			}
+			return ids, &decodeError{fmt.Errorf("partition %d offset %d: %s: %w", r.Partition, r.Offset, f.name, err)}
+		}
+		*f.b = out
+		*f.id = &id
+	}
+	return ids, nil
 }
 
 func consumePartitions(ctx context.Context, cf *clientFlags, o *consumeOptions, ranges map[int32]partitionRange, starts map[int32]int64, w *bufio.Writer) error {

@@ -110,7 +110,14 @@ type recordFormatter struct {
 	json  bool
 	parts []formatPart
 	buf   []byte
+	// decodedKey and decodedValue: keys (values) are JSON text decoded
+	// from the registry's wire format, embedded as JSON in json output.
+	decodedKey, decodedValue bool
 }
+
+// schemaIDs are the registry schema ids a record's key and value were
+// decoded with (nil: not decoded).
+type schemaIDs struct{ key, value *uint32 }
 
 func newRecordFormatter(format string) (*recordFormatter, error) {
 	if format == "json" {
@@ -123,15 +130,26 @@ func newRecordFormatter(format string) (*recordFormatter, error) {
 	return &recordFormatter{parts: parts}, nil
 }
 
-// jsonRecord is one line of consume's JSON output.
+// jsonRecord is one line of consume's JSON output. Key and Value are
+// strings (*string), or JSON (json.RawMessage) when decoded.
 type jsonRecord struct {
-	Topic     string            `json:"topic"`
-	Partition int32             `json:"partition"`
-	Offset    int64             `json:"offset"`
-	Timestamp int64             `json:"timestamp"`
-	Key       *string           `json:"key"`
-	Value     *string           `json:"value"`
-	Headers   map[string]string `json:"headers"`
+	Topic       string            `json:"topic"`
+	Partition   int32             `json:"partition"`
+	Offset      int64             `json:"offset"`
+	Timestamp   int64             `json:"timestamp"`
+	Key         any               `json:"key"`
+	Value       any               `json:"value"`
+	Headers     map[string]string `json:"headers"`
+	KeySchemaID *uint32           `json:"keySchemaId,omitempty"`
+	ValSchemaID *uint32           `json:"valueSchemaId,omitempty"`
+}
+
+// jsonField is b as a JSON string, or as embedded JSON when decoded.
+func jsonField(b []byte, decoded bool) any {
+	if decoded && b != nil {
+		return json.RawMessage(b)
+	}
+	return nullableString(b)
 }
 
 func nullableString(b []byte) *string {
@@ -143,16 +161,22 @@ func nullableString(b []byte) *string {
 }
 
 func (f *recordFormatter) write(w io.Writer, r *kgo.Record) error {
+	return f.writeWith(w, r, schemaIDs{})
+}
+
+func (f *recordFormatter) writeWith(w io.Writer, r *kgo.Record, ids schemaIDs) error {
 	b := f.buf[:0]
 	if f.json {
 		jr := jsonRecord{
-			Topic:     r.Topic,
-			Partition: r.Partition,
-			Offset:    r.Offset,
-			Timestamp: r.Timestamp.UnixMilli(),
-			Key:       nullableString(r.Key),
-			Value:     nullableString(r.Value),
-			Headers:   make(map[string]string, len(r.Headers)),
+			Topic:       r.Topic,
+			Partition:   r.Partition,
+			Offset:      r.Offset,
+			Timestamp:   r.Timestamp.UnixMilli(),
+			Key:         jsonField(r.Key, f.decodedKey),
+			Value:       jsonField(r.Value, f.decodedValue),
+			Headers:     make(map[string]string, len(r.Headers)),
+			KeySchemaID: ids.key,
+			ValSchemaID: ids.value,
 		}
 		for _, h := range r.Headers {
 			jr.Headers[h.Key] = string(h.Value)

@@ -33,6 +33,17 @@ A line is the record's value, unless:
                       last token takes the rest of the line
 Both take the escapes \t, \n, \r, \0 and \\.
 
+With --value-schema (and --key-schema), each value (key) is a JSON text,
+written in Confluent's schema registry wire format: SUBJECT's latest
+schema is used, or, when the argument is a schema file (.avsc Avro,
+.proto Protobuf, .json JSON Schema, else Avro), the file is registered
+under TOPIC-value (TOPIC-key), Confluent's TopicNameStrategy. Avro takes
+Avro's JSON encoding with union values either plain ({"f": 5}) or tagged
+({"f": {"int": 5}}); Protobuf takes protojson of the file's first message
+type; JSON Schema input is validated. A line that does not match stops
+produce with its line number. The registry flags (--registry, ...) are
+those of 'sluice schema'.
+
 Without --partition or %p, records go to the default partitioner's choice
 (by key hash when there is a key, as the Java client does). A missing topic
 is created if the broker creates topics on use (auto.create.topics.enable).
@@ -43,6 +54,8 @@ Examples:
   sluice produce events --format '%k\t%T\t%v' < events.tsv
   sluice produce events --header source=import --compression zstd --acks 1 < data.txt
   seq 1000 | sluice produce numbers --partition 0
+  echo '{"id":7,"item":"book"}' | sluice produce orders --value-schema order.avsc
+  sluice produce orders --key-delimiter '|' --value-schema orders-value < orders.jsonl
 
 Flags:
 `
@@ -55,6 +68,9 @@ type produceOptions struct {
 	compression kgo.CompressionCodec
 	acks        kgo.Acks
 	idempotent  bool
+	// keyEnc and valueEnc, when set, turn the line's JSON key and value
+	// into registry-encoded bytes.
+	keyEnc, valueEnc *recordEncoder
 }
 
 func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
@@ -66,6 +82,9 @@ func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
 	partition := c.own.Int("partition", -1, "send every record to partition `N` (-1: the partitioner's choice)")
 	compression := c.own.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	acks := c.own.String("acks", "all", "acknowledgement to wait for: all, 1 or 0 (1 and 0 disable idempotence)")
+	valueSchema := c.own.String("value-schema", "", "encode JSON values with `SUBJECT`'s latest schema, or register schema FILE under TOPIC-value")
+	keySchema := c.own.String("key-schema", "", "encode JSON keys with `SUBJECT`'s latest schema, or register schema FILE under TOPIC-key")
+	rf := registerRegistryFlags(c.conn, false)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -112,6 +131,12 @@ func runProduce(ctx context.Context, cio *cmdIO, args []string) error {
 		o.acks, o.idempotent = kgo.NoAck(), false
 	default:
 		return usagef("--acks %q: want all, 1 or 0", *acks)
+	}
+
+	if *valueSchema != "" || *keySchema != "" {
+		if err := setupEncoders(ctx, cio, c.cf, rf, &o, *keySchema, *valueSchema); err != nil {
+			return err
+		}
 	}
 
 	opts := []kgo.Opt{
@@ -239,6 +264,10 @@ func produceLines(ctx context.Context, cl *kgo.Client, o *produceOptions, timeou
 			readErr = fmt.Errorf("line %d does not match --format: %v", lineNo, err)
 			break
 		}
+		if err := o.encode(&f); err != nil {
+			readErr = fmt.Errorf("line %d: %v", lineNo, err)
+			break
+		}
 		r := &kgo.Record{Key: f.key, Value: f.value, Partition: o.partition}
 		if f.hasPartition {
 			r.Partition = f.partition
@@ -272,6 +301,56 @@ func produceLines(ctx context.Context, cl *kgo.Client, o *produceOptions, timeou
 		return flushErr
 	}
 	fmt.Fprintf(stderr, "produced %s\n", records(ok))
+	return nil
+}
+
+// setupEncoders connects to the registry and prepares the encoders.
+func setupEncoders(ctx context.Context, cio *cmdIO, cf *clientFlags, rf *registryFlags, o *produceOptions, keySchema, valueSchema string) error {
+	rf.timeout = cf.timeout
+	if err := rf.finish(cio.getenv); err != nil {
+		return err
+	}
+	cl, err := rf.client()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	for _, s := range []struct {
+		arg   string
+		isKey bool
+		into  **recordEncoder
+	}{{keySchema, true, &o.keyEnc}, {valueSchema, false, &o.valueEnc}} {
+		if s.arg == "" {
+			continue
+		}
+		src, err := parseSchemaSource(s.arg, o.topic, s.isKey)
+		if err != nil {
+			return err
+		}
+		if *s.into, err = newRecordEncoder(rctx, cl, src); err != nil {
+			return registryErr(ctx, rf, err)
+		}
+	}
+	if o.keyEnc != nil && o.parser.parts == nil && o.parser.keyDelim == "" {
+		return usagef("--key-schema needs keys: use --key-delimiter or --format with %%k")
+	}
+	return nil
+}
+
+// encode replaces the JSON key and value of f by their registry encoding.
+func (o *produceOptions) encode(f *lineFields) error {
+	var err error
+	if o.valueEnc != nil && f.value != nil {
+		if f.value, err = o.valueEnc.encode(nil, f.value); err != nil {
+			return fmt.Errorf("value %v", err)
+		}
+	}
+	if o.keyEnc != nil && f.key != nil {
+		if f.key, err = o.keyEnc.encode(nil, f.key); err != nil {
+			return fmt.Errorf("key %v", err)
+		}
+	}
 	return nil
 }
 

@@ -144,14 +144,16 @@ func registryErr(ctx context.Context, rf *registryFlags, err error) error {
 		return nil
 	}
 	if re, ok := errors.AsType[*sr.ResponseError](err); ok {
+		// Keep the context wrapped around it ("latest schema of s: ").
+		prefix := strings.TrimSuffix(err.Error(), re.Error())
 		if re.ErrorCode != 0 {
-			return fmt.Errorf("%s (error %d)", strings.TrimSpace(re.Message), re.ErrorCode)
+			return fmt.Errorf("%s%s (error %d)", prefix, strings.TrimSpace(re.Message), re.ErrorCode)
 		}
 		body := strings.TrimSpace(string(re.Raw))
 		if len(body) > 200 {
 			body = body[:200] + "..."
 		}
-		return fmt.Errorf("registry answered HTTP %d: %s", re.StatusCode, body)
+		return fmt.Errorf("%sregistry answered HTTP %d: %s", prefix, re.StatusCode, body)
 	}
 	switch {
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
