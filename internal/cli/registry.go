@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-io/sluice/codec"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -121,19 +120,6 @@ func (rf *registryFlags) client() (*sr.Client, error) {
 		opts = append(opts, sr.BasicAuth(rf.user, rf.password))
 	}
 	return sr.NewClient(opts...)
-}
-
-// codecClient returns the codec package's registry client.
-func (rf *registryFlags) codecClient() (*codec.RegistryClient, error) {
-	hc, err := rf.httpClient()
-	if err != nil {
-		return nil, err
-	}
-	opts := []codec.RegistryOpt{codec.HTTPClient(hc)}
-	if rf.user != "" {
-		opts = append(opts, codec.BasicAuth(rf.user, rf.password))
-	}
-	return codec.NewRegistryClient(rf.urls, opts...)
 }
 
 // registryErr explains a failed registry request: Confluent's message with

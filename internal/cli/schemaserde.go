@@ -29,7 +29,6 @@ import (
 	"github.com/twmb/avro"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -335,7 +334,7 @@ func (d *recordDecoder) fetch(ctx context.Context, id uint32) (*idDecoder, error
 			if err != nil {
 				return nil, err
 			}
-			return protojson.MarshalOptions{UseProtoNames: true}.Marshal(m.(proto.Message))
+			return protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 		}
 	case codec.SchemaTypeJSON:
 		any0, err := codec.JSONSchema[json.RawMessage](`{}`)
