@@ -294,13 +294,21 @@ func (d *recordDecoder) fetch(ctx context.Context, id uint32) (*idDecoder, error
 	if err != nil {
 		return nil, fmt.Errorf("schema id %d: %w", id, err)
 	}
-	cs := toCodecSchema(s)
+	dec, err := decoderFor(toCodecSchema(s), refs)
+	if err != nil {
+		return nil, fmt.Errorf("schema id %d: %w", id, err)
+	}
+	return dec, nil
+}
+
+// decoderFor returns the decoder of framed data written with schema cs.
+func decoderFor(cs codec.Schema, refs []codec.NamedSchema) (*idDecoder, error) {
 	dec := &idDecoder{typ: cs.Type}
 	switch cs.Type {
 	case codec.SchemaTypeAvro:
 		as, err := parseAvro(cs, refs)
 		if err != nil {
-			return nil, fmt.Errorf("schema id %d: %w", id, err)
+			return nil, err
 		}
 		dec.decode = func(b []byte) ([]byte, error) {
 			_, payload, err := codec.ParseHeader(b)
@@ -323,7 +331,7 @@ func (d *recordDecoder) fetch(ctx context.Context, id uint32) (*idDecoder, error
 		pc := codec.ProtobufDynamic((&emptypb.Empty{}).ProtoReflect().Descriptor())
 		read, err := pc.ReaderFor(cs, refs)
 		if err != nil {
-			return nil, fmt.Errorf("schema id %d: %w", id, err)
+			return nil, err
 		}
 		dec.decode = func(b []byte) ([]byte, error) {
 			_, indexes, payload, err := codec.ParseProtobufHeader(b)
@@ -343,7 +351,7 @@ func (d *recordDecoder) fetch(ctx context.Context, id uint32) (*idDecoder, error
 		}
 		read, err := any0.ReaderFor(cs, refs)
 		if err != nil {
-			return nil, fmt.Errorf("schema id %d: %w", id, err)
+			return nil, err
 		}
 		dec.decode = func(b []byte) ([]byte, error) {
 			_, payload, err := codec.ParseHeader(b)
@@ -354,7 +362,7 @@ func (d *recordDecoder) fetch(ctx context.Context, id uint32) (*idDecoder, error
 			return []byte(v), err
 		}
 	default:
-		return nil, fmt.Errorf("schema id %d has unknown type %v", id, cs.Type)
+		return nil, fmt.Errorf("unknown schema type %v", cs.Type)
 	}
 	return dec, nil
 }

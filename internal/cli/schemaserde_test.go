@@ -181,3 +181,20 @@ func TestProduceConsumeProtobufAndJSONSchema(t *testing.T) {
 	checkFailure(t, rc.withRegistry(`"k3"|{"n":"three"}`+"\n", "produce", "events", "--value-schema", js, "--key-schema", "keys", "--key-delimiter", "|"), 1,
 		"line 1: value does not match the JSON Schema")
 }
+
+// An Avro schema that references another subject's named type.
+func TestProduceConsumeAvroReferences(t *testing.T) {
+	rc := startSluiceRegistry(t)
+	rc.schemaOK(`{"type":"record","name":"Money","namespace":"shop","fields":[{"name":"cents","type":"long"}]}`, "register", "money", "--schema", "-", "--type", "AVRO")
+	rc.schemaOK(`{"type":"record","name":"Invoice","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"total","type":"shop.Money"}]}`,
+		"register", "invoices-value", "--schema", "-", "--type", "AVRO", "--reference", "shop.Money=money:1")
+	line := `{"id":"i1","total":{"cents":1250}}`
+	if r := rc.withRegistry(line+"\n", "produce", "invoices", "--value-schema", "invoices-value"); r.code != 0 {
+		t.Fatalf("produce: %d %q", r.code, r.stderr)
+	}
+	r := rc.withRegistry("", "consume", "invoices", "--offset", "beginning", "-e", "--decode", "value")
+	if r.code != 0 {
+		t.Fatalf("consume: %d %q", r.code, r.stderr)
+	}
+	jsonEqual(t, []byte(strings.TrimSpace(r.stdout)), line)
+}
