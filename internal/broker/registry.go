@@ -231,17 +231,27 @@ func (b *Broker) checkPassword(rs *registryServer, user, pass string) bool {
 	return false
 }
 
+// Prepare creates _schemas (compacted, internal, one partition) before the
+// first write; the registry calls it outside its store timeout.
+func (s schemaStore) Prepare() error {
+	if s.b.topic(SchemasTopic) != nil {
+		return nil
+	}
+	_, err := s.b.createTopic(meta.Topic{Name: SchemasTopic, Partitions: 1, Internal: true,
+		Configs: map[string]string{"cleanup.policy": "compact"}})
+	if err != nil && !errors.Is(err, meta.ErrTopicExists) {
+		return fmt.Errorf("creating %s: %w", SchemasTopic, err)
+	}
+	return nil
+}
+
 // schemaStore appends the registry's records to _schemas.
 type schemaStore struct{ b *Broker }
 
 func (s schemaStore) Append(recs []registry.Record) error {
 	b := s.b
-	if b.topic(SchemasTopic) == nil {
-		_, err := b.createTopic(meta.Topic{Name: SchemasTopic, Partitions: 1, Internal: true,
-			Configs: map[string]string{"cleanup.policy": "compact"}})
-		if err != nil && !errors.Is(err, meta.ErrTopicExists) {
-			return fmt.Errorf("creating %s: %w", SchemasTopic, err)
-		}
+	if err := s.Prepare(); err != nil {
+		return err
 	}
 	p := b.partition(SchemasTopic, 0)
 	if p == nil {

@@ -31,6 +31,15 @@ type Store interface {
 	Append(recs []Record) error
 }
 
+// Preparer is implemented by a Store with set-up work to do before its
+// first append (the broker creates the _schemas topic, fsyncing its
+// metadata). write calls Prepare before its StoreTimeout starts, so a slow
+// one-time set-up is not answered 50002: kafkastore.timeout.ms bounds the
+// append, as Confluent's bounds the produce to an existing topic.
+type Preparer interface {
+	Prepare() error
+}
+
 // Config configures a Registry.
 type Config struct {
 	// Store is where writes go (the broker's _schemas topic).
@@ -161,6 +170,11 @@ func (r *Registry) Replay(key, value []byte) error {
 // that (lockWrites) before it decides anything. A client that retries a
 // registration after 50002 gets the same id either way.
 func (r *Registry) write(recs ...Record) error {
+	if p, ok := r.cfg.Store.(Preparer); ok {
+		if err := p.Prepare(); err != nil {
+			return r.apply(recs, err)
+		}
+	}
 	done := make(chan error, 1)
 	r.bg.Go(func() { done <- r.cfg.Store.Append(recs) })
 	c, stop := r.newTimer(r.cfg.StoreTimeout)
