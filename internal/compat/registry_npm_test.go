@@ -130,6 +130,11 @@ func TestRegistryConfluentJS(t *testing.T) {
 			AutoRegisteredType string         `json:"auto_registered_type"`
 			AutoDecoded        map[string]any `json:"auto_decoded"`
 		} `json:"json"`
+		ProtobufText struct {
+			ID        int            `json:"id"`
+			HeaderHex string         `json:"header_hex"`
+			Decoded   map[string]any `json:"decoded"`
+		} `json:"protobuf_text"`
 		Subjects []string `json:"subjects"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -206,7 +211,13 @@ func TestRegistryConfluentJS(t *testing.T) {
 	if js.AutoRegisteredID != 7 || js.AutoHeader != (header{0, 7}) || js.AutoRegisteredType != "JSON" || !reflect.DeepEqual(js.AutoDecoded, map[string]any{"item": "tea", "qty": float64(3)}) {
 		t.Errorf("json schema auto-registration: %+v", js)
 	}
-	wantSubjects := []string{"js-auto-value", "js-json-auto-value", "js-json-value", "js-orders-value", "js-proto-value", "js-users-value", "my_protobuf.proto"}
+	// Protobuf registered as .proto text: the serde asks for the schema
+	// with ?format=serialized and parses the answer as a descriptor.
+	pt := res.ProtobufText
+	if pt.ID != 8 || pt.HeaderHex != "000000000800" || !reflect.DeepEqual(pt.Decoded, map[string]any{"type": "MyMessage", "id": float64(7), "name": "Ada", "age": float64(36)}) {
+		t.Errorf("protobuf registered as text: %+v", pt)
+	}
+	wantSubjects := []string{"js-auto-value", "js-json-auto-value", "js-json-value", "js-orders-value", "js-proto-text-value", "js-proto-value", "js-users-value", "my_protobuf.proto"}
 	if !reflect.DeepEqual(res.Subjects, wantSubjects) {
 		t.Errorf("subjects %v, want %v", res.Subjects, wantSubjects)
 	}

@@ -151,6 +151,36 @@ async function protobuf() {
   };
 }
 
+async function protobufText() {
+  // The tutorial's .proto registered as text (as the Go and Python tools
+  // and kafkajs register it); the serializer uses the latest version and
+  // both sides ask the registry for it with ?format=serialized, which must
+  // come back as a descriptor.
+  const text = fs.readFileSync(path.join(__dirname, '..', 'tutorial', 'my_protobuf.proto'), 'utf8');
+  const id = await client.register('js-proto-text-value', { schemaType: 'PROTOBUF', schema: text });
+  const fdp = create(FileDescriptorProtoSchema, {
+    name: 'my_protobuf.proto',
+    syntax: 'proto3',
+    messageType: [{
+      name: 'MyMessage',
+      field: [
+        { name: 'id', number: 1, label: 1, type: 5, jsonName: 'id' },
+        { name: 'name', number: 2, label: 1, type: 9, jsonName: 'name' },
+        { name: 'age', number: 3, label: 1, type: 5, jsonName: 'age' },
+      ],
+    }],
+  });
+  const desc = createFileRegistry(fdp, () => undefined).getMessage('MyMessage');
+  const ser = new ProtobufSerializer(client, SerdeType.VALUE, { useLatestVersion: true });
+  ser.registry.add(desc);
+  const bytes = await ser.serialize('js-proto-text', create(desc, { id: 7, name: 'Ada', age: 36 }));
+  const back = await new ProtobufDeserializer(client, SerdeType.VALUE, {}).deserialize('js-proto-text', bytes);
+  out.protobuf_text = {
+    id, header_hex: bytes.subarray(0, 6).toString('hex'),
+    decoded: { type: back.$typeName, id: back.id, name: back.name, age: back.age },
+  };
+}
+
 async function jsonSchema() {
   const schema = {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -181,6 +211,7 @@ async function jsonSchema() {
   await avro();
   await protobuf();
   await jsonSchema();
+  await protobufText();
   out.subjects = (await client.getAllSubjects()).sort();
   console.log(JSON.stringify(out));
 })().catch((e) => {
