@@ -135,6 +135,14 @@ func TestRegistryConfluentJS(t *testing.T) {
 			HeaderHex string         `json:"header_hex"`
 			Decoded   map[string]any `json:"decoded"`
 		} `json:"protobuf_text"`
+		References struct {
+			IDs                 []int          `json:"ids"`
+			AvroHex             string         `json:"avro_hex"`
+			AvroDecoded         map[string]any `json:"avro_decoded"`
+			JSONDecoded         map[string]any `json:"json_decoded"`
+			JSONInvalidRejected bool           `json:"json_invalid_rejected"`
+			DeleteReferenced    *errInfo       `json:"delete_referenced_error"`
+		} `json:"references"`
 		Subjects []string `json:"subjects"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -217,7 +225,20 @@ func TestRegistryConfluentJS(t *testing.T) {
 	if pt.ID != 8 || pt.HeaderHex != "000000000800" || !reflect.DeepEqual(pt.Decoded, map[string]any{"type": "MyMessage", "id": float64(7), "name": "Ada", "age": float64(36)}) {
 		t.Errorf("protobuf registered as text: %+v", pt)
 	}
-	wantSubjects := []string{"js-auto-value", "js-json-auto-value", "js-json-value", "js-orders-value", "js-proto-text-value", "js-proto-value", "js-users-value", "my_protobuf.proto"}
+	// References: Avro (a named type of another subject) and JSON Schema
+	// (a $ref), resolved by the deserializers; a referenced subject cannot
+	// be deleted.
+	rf := res.References
+	person := map[string]any{"name": "Ann", "home": map[string]any{"city": "Oslo"}}
+	if !reflect.DeepEqual(rf.IDs, []int{9, 10, 11, 12}) || rf.AvroHex != "000000000a06416e6e084f736c6f" || !reflect.DeepEqual(rf.AvroDecoded, person) ||
+		!reflect.DeepEqual(rf.JSONDecoded, person) || !rf.JSONInvalidRejected {
+		t.Errorf("references: %+v", rf)
+	}
+	if e := rf.DeleteReferenced; e == nil || e.Status != 422 || e.Code != 42206 {
+		t.Errorf("deleting a referenced subject: %+v", e)
+	}
+	wantSubjects := []string{"js-address", "js-auto-value", "js-jaddress", "js-jpeople-value", "js-json-auto-value", "js-json-value", "js-orders-value",
+		"js-people-value", "js-proto-text-value", "js-proto-value", "js-users-value", "my_protobuf.proto"}
 	if !reflect.DeepEqual(res.Subjects, wantSubjects) {
 		t.Errorf("subjects %v, want %v", res.Subjects, wantSubjects)
 	}
@@ -266,6 +287,14 @@ func TestRegistryKafkaJS(t *testing.T) {
 			Decoded map[string]any
 		}
 		JSONInvalidError *errInfo `json:"json_invalid_error"`
+		References       struct {
+			AvroID       int            `json:"avro_id"`
+			AvroHex      string         `json:"avro_hex"`
+			AvroDecoded  map[string]any `json:"avro_decoded"`
+			ProtoID      int            `json:"proto_id"`
+			ProtoHex     string         `json:"proto_hex"`
+			ProtoDecoded map[string]any `json:"proto_decoded"`
+		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
@@ -311,6 +340,16 @@ func TestRegistryKafkaJS(t *testing.T) {
 	}
 	if e := res.JSONInvalidError; e == nil || e.Name != "ConfluentSchemaRegistryValidationError" {
 		t.Errorf("json invalid: %+v", e)
+	}
+
+	// References (Avro by name, Protobuf by import), resolved on decode by
+	// a client that has not seen them.
+	rf := res.References
+	if rf.AvroID != 6 || rf.AvroHex != "000000000606426f6208526f6d65" || !reflect.DeepEqual(rf.AvroDecoded, map[string]any{"name": "Bob", "home": map[string]any{"city": "Rome"}}) {
+		t.Errorf("avro reference: %+v", rf)
+	}
+	if rf.ProtoID != 8 || rf.ProtoHex != "000000000808051202080c" || !reflect.DeepEqual(rf.ProtoDecoded, map[string]any{"id": "5", "total": map[string]any{"units": "12"}}) {
+		t.Errorf("protobuf import: %+v", rf)
 	}
 
 	// codec's Serde decodes the kafkajs-encoded record.

@@ -207,11 +207,39 @@ async function jsonSchema() {
   };
 }
 
+async function references() {
+  // Avro: Person refers to ex.Address, registered under its own subject.
+  const addr = JSON.stringify({ type: 'record', name: 'Address', namespace: 'ex', fields: [{ name: 'city', type: 'string' }] });
+  const addrID = await client.register('js-address', { schemaType: 'AVRO', schema: addr });
+  const person = JSON.stringify({ type: 'record', name: 'Person', namespace: 'ex', fields: [{ name: 'name', type: 'string' }, { name: 'home', type: 'ex.Address' }] });
+  const personID = await client.register('js-people-value', { schemaType: 'AVRO', schema: person, references: [{ name: 'ex.Address', subject: 'js-address', version: 1 }] });
+  const aser = new AvroSerializer(client, SerdeType.VALUE, { useLatestVersion: true });
+  const abytes = await aser.serialize('js-people', { name: 'Ann', home: { city: 'Oslo' } });
+  // JSON Schema: a $ref to another subject's schema by its name.
+  const jaddr = JSON.stringify({ $id: 'address.json', type: 'object', properties: { city: { type: 'string' } }, required: ['city'] });
+  const jaddrID = await client.register('js-jaddress', { schemaType: 'JSON', schema: jaddr });
+  const jperson = JSON.stringify({ type: 'object', properties: { name: { type: 'string' }, home: { $ref: 'address.json' } }, required: ['name', 'home'] });
+  const jpersonID = await client.register('js-jpeople-value', { schemaType: 'JSON', schema: jperson, references: [{ name: 'address.json', subject: 'js-jaddress', version: 1 }] });
+  const jser = new JsonSerializer(client, SerdeType.VALUE, { useLatestVersion: true, validate: true });
+  const jbytes = await jser.serialize('js-jpeople', { name: 'Ann', home: { city: 'Oslo' } });
+  out.references = {
+    ids: [addrID, personID, jaddrID, jpersonID],
+    avro_hex: abytes.toString('hex'),
+    avro_decoded: await new AvroDeserializer(client, SerdeType.VALUE, {}).deserialize('js-people', abytes),
+    json_decoded: await new JsonDeserializer(client, SerdeType.VALUE, { validate: true }).deserialize('js-jpeople', jbytes),
+    // The referenced schema's rule applies: home without city is invalid.
+    json_invalid_rejected: (await errorOf(jser.serialize('js-jpeople', { name: 'Ann', home: {} }))) !== null,
+    // A referenced subject cannot be deleted (42206).
+    delete_referenced_error: await errorOf(client.deleteSubject('js-address')),
+  };
+}
+
 (async () => {
   await avro();
   await protobuf();
   await jsonSchema();
   await protobufText();
+  await references();
   out.subjects = (await client.getAllSubjects()).sort();
   console.log(JSON.stringify(out));
 })().catch((e) => {

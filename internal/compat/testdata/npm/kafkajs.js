@@ -70,6 +70,24 @@ async function errorOf(p) {
   out.json = { id: j.id, payload: jbytes.subarray(5).toString(), decoded: await fresh.decode(jbytes) };
   out.json_invalid_error = await errorOf(registry.encode(j.id, { qty: 3 }));
 
+  // References: an Avro record naming a type of another subject, and a
+  // .proto importing another subject's file.
+  const addr = JSON.stringify({ type: 'record', name: 'Address', namespace: 'ex', fields: [{ name: 'city', type: 'string' }] });
+  await registry.register({ type: SchemaType.AVRO, schema: addr }, { subject: 'kjs-address' });
+  const person = JSON.stringify({ type: 'record', name: 'Person', namespace: 'ex', fields: [{ name: 'name', type: 'string' }, { name: 'home', type: 'ex.Address' }] });
+  const pr = await registry.register({ type: SchemaType.AVRO, schema: person, references: [{ name: 'ex.Address', subject: 'kjs-address', version: 1 }] }, { subject: 'kjs-people-value' });
+  const pbytes2 = await registry.encode(pr.id, { name: 'Bob', home: { city: 'Rome' } });
+  const money = 'syntax = "proto3"; package ex; message Money { int64 units = 1; }';
+  await registry.register({ type: SchemaType.PROTOBUF, schema: money }, { subject: 'kjs-money.proto' });
+  const order = 'syntax = "proto3"; package ex; import "money.proto"; message Order { int64 id = 1; Money total = 2; }';
+  const or = await registry.register({ type: SchemaType.PROTOBUF, schema: order, references: [{ name: 'money.proto', subject: 'kjs-money.proto', version: 1 }] }, { subject: 'kjs-orders-value' });
+  const obytes = await registry.encode(or.id, { id: 5, total: { units: 12 } });
+  const fresh2 = new SchemaRegistry({ host: process.argv[2], retry: { retries: 0 } });
+  out.references = {
+    avro_id: pr.id, avro_hex: pbytes2.toString('hex'), avro_decoded: await fresh2.decode(pbytes2),
+    proto_id: or.id, proto_hex: obytes.toString('hex'), proto_decoded: await fresh2.decode(obytes),
+  };
+
   console.log(JSON.stringify(out));
 })().catch((e) => {
   console.error(e && e.stack ? e.stack : e);
