@@ -124,7 +124,7 @@ func run(ctx context.Context, out io.Writer, brokers []string, registryURL strin
 		return fmt.Errorf("register the schema: %w", err)
 	}
 	fmt.Fprintf(out, "schema id %d (subject %s-value)\n", id, topic)
-	var last int64
+	last := map[int32]int64{} // partition -> offset of the last user sent there
 	for _, u := range users {
 		value, err := serde.Encode(ctx, topic, u)
 		if err != nil {
@@ -134,7 +134,7 @@ func run(ctx context.Context, out io.Writer, brokers []string, registryURL strin
 		if err != nil {
 			return fmt.Errorf("produce: %w", err)
 		}
-		last = r.Offset
+		last[r.Partition] = r.Offset
 		fmt.Fprintf(out, "produced offset %d: % x\n", r.Offset, value)
 	}
 
@@ -158,7 +158,6 @@ func run(ctx context.Context, out io.Writer, brokers []string, registryURL strin
 		if ferr != nil {
 			return ferr
 		}
-		done := false
 		for _, r := range fetches.Records() {
 			u, err := serde.Decode(ctx, r.Value)
 			if err != nil {
@@ -169,12 +168,14 @@ func run(ctx context.Context, out io.Writer, brokers []string, registryURL strin
 				j, _ := json.Marshal(u)
 				fmt.Fprintf(out, "consumed offset %d (schema id %d): %s\n", r.Offset, wid, j)
 			}
-			done = done || r.Offset >= last
+			if o, ok := last[r.Partition]; ok && r.Offset >= o {
+				delete(last, r.Partition)
+			}
 		}
 		if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
-		if done {
+		if len(last) == 0 {
 			return nil
 		}
 	}
