@@ -3,7 +3,9 @@
 # installs the external Kafka clients the compatibility tests drive (kcat,
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
 # protoc for the seed tutorial; python3-requests and python3-jsonschema for
-# confluent-kafka's schema_registry module) when missing, then vets (go vet,
+# confluent-kafka's schema_registry module; Debian's nodejs and npm when
+# node is missing) and the npm schema-registry clients from the committed
+# lockfile (internal/compat/testdata/npm: npm ci), then vets (go vet,
 # gofmt, staticcheck), runs every test with the race detector, runs franz-go's
 # kgo integration suite against the sluice binary (scripts/kgo-suite.sh), and
 # gives each fuzz target a short run.
@@ -19,6 +21,8 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || need+=(python3-jsonschema)
 /usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""
@@ -31,6 +35,15 @@ start=$SECONDS
 phase() { echo "== $1 ($((SECONDS - start)) s since start; load average $(cut -d' ' -f1-3 /proc/loadavg))"; }
 
 go mod download
+
+# The npm schema-registry clients (@confluentinc/schemaregistry,
+# @kafkajs/confluent-schema-registry) at the versions of the committed
+# lockfile; install scripts are not needed and not run.
+phase "npm ci"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
+  echo "warning: node $(node --version) is older than 20, the version the npm registry clients were tested with" >&2
+(cd internal/compat/testdata/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
 phase vet
 go vet ./...
 go vet -tags kfake ./internal/bench

@@ -90,12 +90,21 @@ func (s *server) start() {
 		}
 	}()
 	go func() { s.cmd.Wait(); pw.Close(); close(s.exited) }()
+	// The Kafka listeners bind before the schema registry has replayed
+	// _schemas and bound its own: wait for both.
+	addrs := []string{s.addr}
+	if a := registryAddr(s.args); a != "" {
+		addrs = append(addrs, a)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
+		c, err := net.DialTimeout("tcp", addrs[0], time.Second)
 		if err == nil {
 			c.Close()
-			return
+			if addrs = addrs[1:]; len(addrs) == 0 {
+				return
+			}
+			continue
 		}
 		select {
 		case <-s.exited:
@@ -189,6 +198,19 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// registryAddr is the --registry-listen address in args ("" when none).
+func registryAddr(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--registry-listen="); ok {
+			return v
+		}
+		if a == "--registry-listen" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // withRegistryOff turns the schema registry off (its default port is

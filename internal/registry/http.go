@@ -264,7 +264,11 @@ func (r *Registry) getVersion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.info(e), nil
+	info := r.info(e)
+	if info.Schema, err = r.formatted(c, r.st.ids[e.id]); err != nil {
+		return nil, err
+	}
+	return info, nil
 }
 
 func (r *Registry) getVersionSchema(c *call) (any, error) {
@@ -279,7 +283,7 @@ func (r *Registry) getVersionSchema(c *call) (any, error) {
 		return nil, err
 	}
 	c.raw = true
-	return r.st.ids[e.id].text, nil
+	return r.formatted(c, r.st.ids[e.id])
 }
 
 func (r *Registry) referencedBy(c *call) (any, error) {
@@ -395,7 +399,11 @@ func (r *Registry) schemaByID(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := schemaByIDResponse{Schema: sc.text, References: sc.refs}
+	text, err := r.formatted(c, sc)
+	if err != nil {
+		return nil, err
+	}
+	out := schemaByIDResponse{Schema: text, References: sc.refs}
 	if sc.typ != TypeAvro {
 		out.SchemaType = sc.typ
 	}
@@ -412,7 +420,7 @@ func (r *Registry) schemaTextByID(c *call) (any, error) {
 		return nil, err
 	}
 	c.raw = true
-	return sc.text, nil
+	return r.formatted(c, sc)
 }
 
 func (r *Registry) subjectsByID(c *call) (any, error) {
