@@ -46,7 +46,8 @@ type Broker struct {
 	groups       *group.Coordinator
 	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
-	txns *txnWiring // transaction coordinator (txn.go)
+	txns  *txnWiring   // transaction coordinator (txn.go)
+	timer tickSchedule // the coordinators' deadlines (tick.go)
 
 	lns            []*listener       // listener.go; the first one is Addr
 	tls            *tlsServer        // tls.go; nil without TLS listeners
@@ -305,32 +306,4 @@ func (b *Broker) Close() error {
 		b.logger.Info("broker stopped cleanly")
 	}
 	return err
-}
-
-// ticker drives time-based work until shutdown: the group coordinator's
-// timers every 100 ms, log work (flush.ms) and fetch sessions every second.
-func (b *Broker) ticker() {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	var lastLogTick time.Time
-	for {
-		select {
-		case <-b.done:
-			return
-		case <-t.C:
-			now := b.cfg.Now()
-			b.groups.Tick(now)
-			b.tickTxns(now)
-			if now.Sub(lastLogTick) < time.Second {
-				continue
-			}
-			lastLogTick = now
-			for _, p := range b.allPartitions() {
-				if err := p.log.Tick(now); err != nil {
-					b.logger.Error("periodic log flush failed", "topic", p.topic, "partition", p.index, "err", err)
-				}
-			}
-			b.sessions.expire()
-		}
-	}
 }

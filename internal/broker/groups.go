@@ -3,7 +3,9 @@ package broker
 // Wiring of the group coordinator (internal/group) into the broker.
 //
 // The coordinator is a state machine with one mutex that does no I/O; the
-// broker feeds it requests, ticks it from Broker.ticker, and appends the
+// broker feeds it requests, ticks it from Broker.ticker when its deadline
+// comes (Tick's result, or an earlier one handed to Config.Timer; see
+// tick.go), and appends the
 // records it hands out (group.Write) to the internal compacted topic
 // __consumer_offsets in writeOffsets, with the coordinator's mutex not
 // held, then reports the outcome (Coordinator.Applied), which answers the
@@ -58,6 +60,7 @@ func (b *Broker) openGroups() error {
 		ConsumerHeartbeatInterval: b.brokerMs("group.consumer.heartbeat.interval.ms"),
 		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
 		GroupTimeouts:             b.groupTimeouts,
+		Timer:                     func(t time.Time) { b.timer.at(groupTimers, t) },
 	})
 	start := time.Now()
 	n, err := b.replayOffsets(t)
