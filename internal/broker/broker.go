@@ -7,9 +7,7 @@
 // version, and each NN_name.go file (numbered by API key, as in franz-go's
 // kfake) implements one API and lists the versions it serves.
 //
-// Lock order: Broker.mu (topics registry) before fetchSessions.mu; a
-// partition's log has its own locks and is never called with Broker.mu
-// held for writing, except during topic creation and deletion.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 package broker
 
 import (

@@ -11,9 +11,7 @@ package broker
 // held, then reports the outcome (Coordinator.Applied), which answers the
 // request. A group has one write out at a time, so its records keep their
 // order, while groups never wait for each other's appends and fsyncs.
-// Lock order: group.Coordinator's mutex before Broker.mu (read: the
-// Topics and GroupTimeouts callbacks). Nothing calls the coordinator with
-// Broker.mu held.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 
 import (
 	"errors"

@@ -30,9 +30,7 @@ package broker
 // after its transaction's marker, and one transaction's appends and
 // fsyncs never hold up another's.
 //
-// Lock order: an id's lock before txn.Coordinator's mutex, group.Coordinator's
-// (TxnOffsetCommit) and a log's locks (Produce). Completions (marker
-// writes) run with no id's lock and neither coordinator mutex held.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 
 import (
 	"fmt"
