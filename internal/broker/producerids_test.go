@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/vfs"
@@ -98,4 +99,38 @@ func TestSlowProducerIDPersistDoesNotBlockEndTxn(t *testing.T) {
 	unblock()
 	cancel()
 	<-initsDone
+}
+
+// TestProducerIDPersistFailure: when the block of producer ids the
+// transaction coordinator asks for cannot be persisted, InitProducerId
+// gets KAFKA_STORAGE_ERROR (no id is handed out unpersisted), and once the
+// disk works again the next InitProducerId persists a block and succeeds.
+func TestProducerIDPersistFailure(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	fs := errorfs.New(vfs.Default, func(op errorfs.Op, path string) error {
+		if failing.Load() && op == errorfs.OpOpen && strings.Contains(path, producerIDsFile+vfs.TempSuffix) {
+			return errorfs.EIO
+		}
+		return nil
+	})
+	tb := startBrokerWith(t, Config{FS: fs})
+	cl := newClient(t, tb.addr)
+	id := "pidfail"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	if r := send[*kmsg.InitProducerIDResponse](t, cl, init); r.ErrorCode != kerr.KafkaStorageError.Code || r.ProducerID != -1 {
+		t.Fatalf("init with producer_ids unwritable: error %d, producer id %d", r.ErrorCode, r.ProducerID)
+	}
+	failing.Store(false)
+	r := send[*kmsg.InitProducerIDResponse](t, cl, init)
+	if r.ErrorCode != 0 || r.ProducerID < 0 {
+		t.Fatalf("init once the disk works: error %d, producer id %d", r.ErrorCode, r.ProducerID)
+	}
+	tb.pids.mu.Lock()
+	reserved := tb.pids.reserved
+	tb.pids.mu.Unlock()
+	if r.ProducerID >= reserved {
+		t.Fatalf("producer id %d handed out beyond the persisted end %d", r.ProducerID, reserved)
+	}
 }
