@@ -14,9 +14,14 @@ package broker
 //   before the answer. A timeout above transaction.max.timeout.ms is
 //   INVALID_TRANSACTION_TIMEOUT; CONCURRENT_TRANSACTIONS while the previous
 //   transaction completes; v3+ with a stale producer id/epoch (KIP-360) is
-//   PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
+//   PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4). The coordinator
+//   takes producer ids from blocks the broker persists outside its lock
+//   (producerids.go); while it has none it answers
+//   COORDINATOR_LOAD_IN_PROGRESS, as Kafka does, and the request that
+//   asked for the block retries once it is in.
 
 import (
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,11 +61,27 @@ func (b *Broker) initTransactionalProducer(r *request, req *kmsg.InitProducerIDR
 	var res txn.InitResult
 	var err error
 	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
-	unlock := b.txns.locks.lock(*req.TransactionalID)
-	var w *txn.Write
-	res, w, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
-	err = b.applyTxn(w, err)
-	unlock()
+	for retried := false; ; retried = true {
+		unlock := b.txns.locks.lock(*req.TransactionalID)
+		var w *txn.Write
+		res, w, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
+		err = b.applyTxn(w, err)
+		unlock()
+		if !res.NeedProducerIDs {
+			break
+		}
+		// The coordinator's producer ids run low (or out): persist a
+		// block with no lock held; when it had none, ask again once.
+		if perr := b.refillProducerIDs(); perr != nil {
+			if errors.Is(err, kerr.CoordinatorLoadInProgress) {
+				err = kerr.KafkaStorageError
+			}
+			break
+		}
+		if retried || !errors.Is(err, kerr.CoordinatorLoadInProgress) {
+			break
+		}
+	}
 	if err == nil && res.Abort != nil {
 		if b.completeTxn(res.Abort) != nil {
 			err = kerr.ConcurrentTransactions // retried until the markers are written

@@ -47,6 +47,9 @@ func handleEndTxn(b *Broker, r *request, req *kmsg.EndTxnRequest) kmsg.Response 
 	res, w, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, b.cfg.Now())
 	err = b.applyTxn(w, err)
 	unlock()
+	if res.NeedProducerIDs { // a version-2 end takes one at an exhausted epoch
+		b.refillProducerIDs()
+	}
 	if err == nil && res.Completion != nil {
 		if b.completeTxn(res.Completion) != nil {
 			err = kerr.CoordinatorLoadInProgress

@@ -7,9 +7,7 @@
 // version, and each NN_name.go file (numbered by API key, as in franz-go's
 // kfake) implements one API and lists the versions it serves.
 //
-// Lock order: Broker.mu (topics registry) before fetchSessions.mu; a
-// partition's log has its own locks and is never called with Broker.mu
-// held for writing, except during topic creation and deletion.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 package broker
 
 import (
@@ -46,7 +44,8 @@ type Broker struct {
 	groups       *group.Coordinator
 	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
-	txns *txnWiring // transaction coordinator (txn.go)
+	txns  *txnWiring   // transaction coordinator (txn.go)
+	timer tickSchedule // the coordinators' deadlines (tick.go)
 
 	lns            []*listener       // listener.go; the first one is Addr
 	tls            *tlsServer        // tls.go; nil without TLS listeners
@@ -305,32 +304,4 @@ func (b *Broker) Close() error {
 		b.logger.Info("broker stopped cleanly")
 	}
 	return err
-}
-
-// ticker drives time-based work until shutdown: the group coordinator's
-// timers every 100 ms, log work (flush.ms) and fetch sessions every second.
-func (b *Broker) ticker() {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	var lastLogTick time.Time
-	for {
-		select {
-		case <-b.done:
-			return
-		case <-t.C:
-			now := b.cfg.Now()
-			b.groups.Tick(now)
-			b.tickTxns(now)
-			if now.Sub(lastLogTick) < time.Second {
-				continue
-			}
-			lastLogTick = now
-			for _, p := range b.allPartitions() {
-				if err := p.log.Tick(now); err != nil {
-					b.logger.Error("periodic log flush failed", "topic", p.topic, "partition", p.index, "err", err)
-				}
-			}
-			b.sessions.expire()
-		}
-	}
 }

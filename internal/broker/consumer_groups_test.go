@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,23 @@ func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// heartbeatCounter counts a client's ConsumerGroupHeartbeat responses.
+type heartbeatCounter struct{ n atomic.Int64 }
+
+func (h *heartbeatCounter) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.ConsumerGroupHeartbeat.Int16() && err == nil {
+		h.n.Add(1)
+	}
+}
+
+func partitionCount(a kmsg.Assignment) int {
+	n := 0
+	for _, t := range a.TopicPartitions {
+		n += len(t.Partitions)
+	}
+	return n
 }
 
 func describeConsumerGroup(t *testing.T, cl *kgo.Client, group string) kmsg.ConsumerGroupDescribeResponseGroup {
@@ -194,7 +212,8 @@ func TestConsumerGroupKIP848StaticMemberRestart(t *testing.T) {
 	createTopic(t, prod, "ks", 4, nil)
 	admin := newClient(t, tb.addr)
 	a := startMember(t, tb.addr, "ks1", "ks", kgo.ServerSideBalancer(), kgo.InstanceID("ia"))
-	b := startMember(t, tb.addr, "ks1", "ks", kgo.ServerSideBalancer(), kgo.InstanceID("ib"))
+	var bBeats heartbeatCounter
+	b := startMember(t, tb.addr, "ks1", "ks", kgo.ServerSideBalancer(), kgo.InstanceID("ib"), kgo.WithHooks(&bBeats))
 	eventuallyWithin(t, 40*time.Second, "two static members owning 2 partitions each", func() bool {
 		oa, _ := a.snapshot()
 		ob, _ := b.snapshot()
@@ -231,9 +250,19 @@ func TestConsumerGroupKIP848StaticMemberRestart(t *testing.T) {
 	if d := describeConsumerGroup(t, admin, "ks1"); d.Epoch != before.Epoch || len(d.Members) != 2 {
 		t.Fatalf("after the static member left: %+v", d)
 	}
-	time.Sleep(6 * time.Second) // a heartbeat interval: b must not take a's partitions
+	// b must not take a's partitions: two heartbeats of b after the leave
+	// (the first would carry a new assignment, the second shows b acted
+	// on it), and the coordinator's assignment and target for b are
+	// still its two partitions.
+	since := bBeats.n.Load()
+	eventuallyWithin(t, 40*time.Second, "two heartbeats of b after the leave", func() bool { return bBeats.n.Load() >= since+2 })
 	if ob, _ := b.snapshot(); len(ob) != 2 {
 		t.Fatalf("the other member took a departed static member's partitions: %v", ob)
+	}
+	for _, m := range describeConsumerGroup(t, admin, "ks1").Members {
+		if m.InstanceID != nil && *m.InstanceID == "ib" && (partitionCount(m.Assignment) != 2 || partitionCount(m.TargetAssignment) != 2) {
+			t.Fatalf("the coordinator assigns b %d partitions (target %d), want 2", partitionCount(m.Assignment), partitionCount(m.TargetAssignment))
+		}
 	}
 
 	a2 := startMember(t, tb.addr, "ks1", "ks", kgo.ServerSideBalancer(), kgo.InstanceID("ia"))

@@ -3,15 +3,15 @@ package broker
 // Wiring of the group coordinator (internal/group) into the broker.
 //
 // The coordinator is a state machine with one mutex that does no I/O; the
-// broker feeds it requests, ticks it from Broker.ticker, and appends the
+// broker feeds it requests, ticks it from Broker.ticker when its deadline
+// comes (Tick's result, or an earlier one handed to Config.Timer; see
+// tick.go), and appends the
 // records it hands out (group.Write) to the internal compacted topic
 // __consumer_offsets in writeOffsets, with the coordinator's mutex not
 // held, then reports the outcome (Coordinator.Applied), which answers the
 // request. A group has one write out at a time, so its records keep their
 // order, while groups never wait for each other's appends and fsyncs.
-// Lock order: group.Coordinator's mutex before Broker.mu (read: the
-// Topics and GroupTimeouts callbacks). Nothing calls the coordinator with
-// Broker.mu held.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 
 import (
 	"errors"
@@ -58,6 +58,7 @@ func (b *Broker) openGroups() error {
 		ConsumerHeartbeatInterval: b.brokerMs("group.consumer.heartbeat.interval.ms"),
 		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
 		GroupTimeouts:             b.groupTimeouts,
+		Timer:                     func(t time.Time) { b.timer.at(groupTimers, t) },
 	})
 	start := time.Now()
 	n, err := b.replayOffsets(t)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sluice-io/sluice/internal/txn"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
@@ -19,9 +20,12 @@ import (
 //	next     i64 first id not yet handed out in any block
 //	crc      u32 CRC-32C of the preceding 12 bytes
 //
-// Ids are handed out from blocks of producerIDBlock; a block is persisted
-// before its first id is used, so a crash skips at most the rest of a
-// block and never reuses an id.
+// Ids are handed out in blocks of producerIDBlock: idempotent producers
+// take theirs one at a time from a block of their own (next), the
+// transaction coordinator gets whole blocks (reserve, called when it asks
+// for one, with no coordinator lock held). A block is persisted before
+// its first id is used, so a crash skips at most the rest of a block and
+// never reuses an id.
 const (
 	producerIDsFile  = "producer_ids"
 	producerIDBlock  = 1000
@@ -30,11 +34,18 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// producerIDs is the broker's producer id allocator. Its mutex is held
+// across the persist of a block: only the allocator's callers wait for
+// it (an idempotent InitProducerId, or the refill of the transaction
+// coordinator's ids), never a coordinator.
 type producerIDs struct {
 	fs   vfs.FS
 	path string
 
-	mu               sync.Mutex
+	mu sync.Mutex
+	// reserved is the persisted end: every id below it may have been
+	// handed out. [nextID, blockEnd) is the idempotent producers' block.
+	reserved         int64
 	nextID, blockEnd int64
 }
 
@@ -55,24 +66,43 @@ func openProducerIDs(fsys vfs.FS, dir string) (*producerIDs, error) {
 		crc32.Checksum(buf[:12], castagnoli) != binary.BigEndian.Uint32(buf[12:]) {
 		return nil, fmt.Errorf("%s is corrupt (%d bytes); refusing to start rather than reuse producer ids", p.path, n)
 	}
-	p.nextID = int64(binary.BigEndian.Uint64(buf[4:]))
-	p.blockEnd = p.nextID
+	p.reserved = int64(binary.BigEndian.Uint64(buf[4:]))
+	p.nextID, p.blockEnd = p.reserved, p.reserved
 	return p, nil
 }
 
+// reserveLocked persists the end of a new block and returns it.
+func (p *producerIDs) reserveLocked() (txn.ProducerIDBlock, error) {
+	end := p.reserved + producerIDBlock
+	buf := make([]byte, 0, producerIDsBytes)
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(end))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	if err := vfs.WriteFileAtomic(p.fs, p.path, buf, 0o644); err != nil {
+		return txn.ProducerIDBlock{}, fmt.Errorf("persisting producer ids: %w", err)
+	}
+	b := txn.ProducerIDBlock{Start: p.reserved, End: end}
+	p.reserved = end
+	return b, nil
+}
+
+// reserve persists a new block for the transaction coordinator.
+func (p *producerIDs) reserve() (txn.ProducerIDBlock, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reserveLocked()
+}
+
+// next hands out an id to an idempotent producer.
 func (p *producerIDs) next() (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.nextID >= p.blockEnd {
-		end := p.blockEnd + producerIDBlock
-		buf := make([]byte, 0, producerIDsBytes)
-		buf = binary.BigEndian.AppendUint32(buf, 1)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(end))
-		buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-		if err := vfs.WriteFileAtomic(p.fs, p.path, buf, 0o644); err != nil {
+		b, err := p.reserveLocked()
+		if err != nil {
 			return 0, err
 		}
-		p.blockEnd = end
+		p.nextID, p.blockEnd = b.Start, b.End
 	}
 	id := p.nextID
 	p.nextID++
@@ -81,13 +111,27 @@ func (p *producerIDs) next() (int64, error) {
 
 // atLeast makes sure no id below next is handed out: a lost producer_ids
 // (#12) must not make the broker reuse ids its logs still know. It reports
-// whether it moved the counter.
+// whether it moved the counter. It runs before the transaction
+// coordinator gets its first block.
 func (p *producerIDs) atLeast(next int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.nextID >= next {
+	if p.reserved >= next {
 		return false
 	}
-	p.nextID, p.blockEnd = next, next
+	p.reserved, p.nextID, p.blockEnd = next, next, next
 	return true
+}
+
+// refillProducerIDs carries out the transaction coordinator's request for
+// producer ids (NeedProducerIDs): it persists a block and hands it in. It
+// runs in the request's goroutine with no lock held. The error is
+// persisting's.
+func (b *Broker) refillProducerIDs() error {
+	blk, err := b.pids.reserve()
+	if err != nil {
+		b.logger.Error("allocating a producer id block failed", "err", err)
+	}
+	b.txns.coord.ProducerIDs(blk, err)
+	return err
 }

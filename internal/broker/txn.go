@@ -10,8 +10,11 @@ package broker
 // writes the commit and abort markers (log.AppendMarker) into every
 // partition of a completing transaction and then completes it
 // (Coordinator.Complete, another write). Markers of a completion whose
-// write failed are retried from the ticker; the transaction stays
-// PrepareCommit/PrepareAbort (CONCURRENT_TRANSACTIONS) until they succeed.
+// write failed are retried from the ticker (tick.go) after
+// txnRetryBackoff; the transaction stays PrepareCommit/PrepareAbort
+// (CONCURRENT_TRANSACTIONS) until they succeed. The coordinator's
+// deadlines (Tick's result, Write.Deadline) schedule the ticker. Producer
+// ids come in blocks persisted outside every lock (producerids.go).
 //
 // txnWiring.locks has one read-write lock per transactional id in use. It
 // orders transactional appends against the end of their transaction:
@@ -27,9 +30,7 @@ package broker
 // after its transaction's marker, and one transaction's appends and
 // fsyncs never hold up another's.
 //
-// Lock order: an id's lock before txn.Coordinator's mutex, group.Coordinator's
-// (TxnOffsetCommit) and a log's locks (Produce). Completions (marker
-// writes) run with no id's lock and neither coordinator mutex held.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 
 import (
 	"fmt"
@@ -60,9 +61,8 @@ type txnWiring struct {
 // partition logs that the transaction log does not account for.
 func (b *Broker) openTxns() error {
 	b.txns = &txnWiring{coord: txn.New(txn.Config{
-		MaxTimeout:     b.brokerMs("transaction.max.timeout.ms"),
-		IDExpiration:   b.brokerMs("transactional.id.expiration.ms"),
-		NextProducerID: b.pids.next,
+		MaxTimeout:   b.brokerMs("transaction.max.timeout.ms"),
+		IDExpiration: b.brokerMs("transactional.id.expiration.ms"),
 	})}
 	if t := b.topic(txn.TopicName); t != nil {
 		replay := func(_ *partition, _ *log.BatchHeader, key, value []byte) error {
@@ -119,12 +119,38 @@ func (b *Broker) persistTxn(w *txn.Write) error {
 }
 
 // applyTxn appends w (when the coordinator made one: err nil, w not nil)
-// and reports it; the error is the request's.
+// and reports it; the error is the request's. The id's deadline that
+// comes back goes to the ticker (tick.go); after a failed append not
+// sooner than txnRetryBackoff.
 func (b *Broker) applyTxn(w *txn.Write, err error) error {
 	if err != nil || w == nil {
 		return err
 	}
-	return b.txns.coord.Applied(w, b.persistTxn(w))
+	perr := b.persistTxn(w)
+	err = b.txns.coord.Applied(w, perr)
+	d := w.Deadline
+	if perr != nil && !d.IsZero() {
+		d = later(d, b.cfg.Now().Add(txnRetryBackoff))
+	}
+	b.timer.at(txnTimers, d)
+	return err
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// retryCompletion queues comp, whose markers or completion write failed,
+// for the ticker.
+func (b *Broker) retryCompletion(comp *txn.Completion) {
+	b.txns.pendingMu.Lock()
+	b.txns.pending = append(b.txns.pending, comp)
+	b.txns.pendingMu.Unlock()
+	b.timer.at(txnTimers, b.cfg.Now().Add(txnRetryBackoff))
 }
 
 // offsetsPartition is the __consumer_offsets partition of group g, the
@@ -194,9 +220,7 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 		if _, err := p.log.AppendMarker(comp.ProducerID, comp.Epoch, comp.Commit, 0); err != nil {
 			b.logger.Warn("writing a transaction marker failed; will retry",
 				"transactional_id", comp.TransactionalID, "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			b.txns.pendingMu.Lock()
-			b.txns.pending = append(b.txns.pending, comp)
-			b.txns.pendingMu.Unlock()
+			b.retryCompletion(comp)
 			return err
 		}
 		p.notify()
@@ -207,17 +231,16 @@ func (b *Broker) completeTxn(comp *txn.Completion) error {
 		}
 	}
 	if err := b.applyTxn(b.txns.coord.Complete(comp)); err != nil {
-		b.txns.pendingMu.Lock()
-		b.txns.pending = append(b.txns.pending, comp)
-		b.txns.pendingMu.Unlock()
+		b.retryCompletion(comp)
 		return err
 	}
 	return nil
 }
 
 // tickTxns aborts timed-out transactions, forgets expired ids and
-// retries failed completions.
-func (b *Broker) tickTxns(now time.Time) {
+// retries failed completions. It returns the coordinator's next deadline
+// (the retries of what fails now are scheduled as they fail).
+func (b *Broker) tickTxns(now time.Time) time.Time {
 	var comps []*txn.Completion
 	b.txns.pendingMu.Lock()
 	comps, b.txns.pending = b.txns.pending, nil
@@ -226,9 +249,10 @@ func (b *Broker) tickTxns(now time.Time) {
 		b.logger.Debug("retrying transaction completion", "transactional_id", c.TransactionalID, "commit", c.Commit)
 		b.completeTxn(c)
 	}
-	for _, w := range b.txns.coord.Tick(now) {
+	ws, next := b.txns.coord.Tick(now)
+	for _, w := range ws {
 		if err := b.applyTxn(w, nil); err != nil || w.Abort == nil {
-			continue // not written: looked at again on a later tick
+			continue // not written: its deadline comes back, retried then
 		}
 		// The transaction is PrepareAbort: no append passes the check
 		// any more; wait for those past it before the markers.
@@ -236,6 +260,7 @@ func (b *Broker) tickTxns(now time.Time) {
 		b.logger.Info("aborting transaction", "transactional_id", w.ID, "producer_id", w.Abort.ProducerID)
 		b.completeTxn(w.Abort)
 	}
+	return next
 }
 
 // fencedErr maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for request

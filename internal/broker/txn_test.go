@@ -138,7 +138,7 @@ func TestTransactionTimeoutAborts(t *testing.T) {
 	if err := p.ProduceSync(ctx, kgo.StringRecord("late")).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: a loaded machine
 	for {
 		st, _, _, _, _ := tb.txns.coord.Describe("slow")
 		if st.String() == "CompleteAbort" {

@@ -1,17 +1,11 @@
 package group
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-type protocol struct {
-	name     string
-	metadata []byte
-}
 
 type member struct {
 	id, instanceID       string // instanceID "" for dynamic members
@@ -25,73 +19,6 @@ type member struct {
 	joinCB   func(*kmsg.JoinGroupResponse) // set while awaiting the join's end
 	syncCB   func(*kmsg.SyncGroupResponse) // set while awaiting the assignment
 	deadline time.Time                     // session expiry
-}
-
-func (m *member) metadataFor(name string) []byte {
-	for _, p := range m.protocols {
-		if p.name == name {
-			return p.metadata
-		}
-	}
-	return nil
-}
-
-func (m *member) matches(ps []kmsg.JoinGroupRequestProtocol) bool {
-	if len(ps) != len(m.protocols) {
-		return false
-	}
-	for i, p := range ps {
-		if p.Name != m.protocols[i].name || !bytes.Equal(p.Metadata, m.protocols[i].metadata) {
-			return false
-		}
-	}
-	return true
-}
-
-type tp struct {
-	topic     string
-	partition int32
-}
-
-type offset struct {
-	offset      int64
-	leaderEpoch int32
-	metadata    string
-	commitTime  time.Time
-	expireTime  time.Time // zero: expires by the retention rules
-	// written orders the offset's record in its __consumer_offsets
-	// partition (Coordinator.writes when it was written or replayed):
-	// a transaction's commit applies its offsets only over older ones,
-	// as Kafka compares log offsets.
-	written uint64
-}
-
-type group struct {
-	id           string
-	state        State
-	stateSince   time.Time
-	protocolType string
-	protocol     string
-	generation   int32
-	leader       string
-
-	members map[string]*member
-	order   []string             // member ids in join order (leader fallback, output order)
-	static  map[string]string    // instance id → member id
-	pending map[string]time.Time // KIP-394 member ids handed out, not yet joined → expiry
-
-	joinDeadline     time.Time // PreparingRebalance: when the join phase ends
-	initialDelay     bool      // the join phase is the initial delayed join of an empty group
-	initialRemaining time.Duration
-	newMemberAdded   bool
-	syncDeadline     time.Time       // members of this generation must SyncGroup by then
-	pendingSync      map[string]bool // members of this generation that have not synced
-
-	offsets map[tp]offset
-
-	cg *cgroup // non-nil: a KIP-848 consumer group (consumer.go)
-
-	writes []*Write // queued for the broker; the first is out (Applied)
 }
 
 func (g *group) add(m *member) {
@@ -147,98 +74,6 @@ func (g *group) resetMembers() {
 	g.pendingSync = nil
 }
 
-func (g *group) transition(s State, now time.Time) {
-	g.state = s
-	g.stateSince = now
-}
-
-// candidates are the protocols every member supports.
-func (g *group) candidates() []string {
-	var out []string
-	for i, id := range g.order {
-		m := g.members[id]
-		if i == 0 {
-			for _, p := range m.protocols {
-				out = append(out, p.name)
-			}
-			continue
-		}
-		kept := out[:0]
-		for _, name := range out {
-			if hasProtocol(m, name) {
-				kept = append(kept, name)
-			}
-		}
-		out = kept
-	}
-	return out
-}
-
-func hasProtocol(m *member, name string) bool {
-	for _, p := range m.protocols {
-		if p.name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// supports is Kafka's supportsProtocols: an empty group takes any
-// non-empty protocol type and list; otherwise the type must match and one
-// protocol must be supported by every member.
-func (g *group) supports(ptype string, ps []kmsg.JoinGroupRequestProtocol) bool {
-	if len(g.members) == 0 {
-		return ptype != "" && len(ps) > 0
-	}
-	if ptype != g.protocolType {
-		return false
-	}
-	cands := g.candidates()
-	for _, p := range ps {
-		for _, c := range cands {
-			if p.Name == c {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// selectProtocol is Kafka's vote: each member votes for the first
-// candidate in its own preference order; most votes wins, ties going to the
-// candidate the earliest member prefers.
-func (g *group) selectProtocol() string {
-	cands := g.candidates()
-	if len(cands) == 0 {
-		return ""
-	}
-	votes := map[string]int{}
-	for _, id := range g.order {
-		for _, p := range g.members[id].protocols {
-			if containsString(cands, p.name) {
-				votes[p.name]++
-				break
-			}
-		}
-	}
-	best := cands[0]
-	for _, c := range cands {
-		if votes[c] > votes[best] {
-			best = c
-		}
-	}
-	return best
-}
-
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func (g *group) rebalanceTimeout() time.Duration {
 	var d time.Duration
 	for _, m := range g.members {
@@ -257,33 +92,6 @@ func (g *group) allJoined() bool {
 		}
 	}
 	return true
-}
-
-func (g *group) nextDeadline() time.Time {
-	var t time.Time
-	min := func(x time.Time) {
-		if !x.IsZero() && (t.IsZero() || x.Before(t)) {
-			t = x
-		}
-	}
-	for _, m := range g.members {
-		if m.joinCB == nil && m.syncCB == nil {
-			min(m.deadline)
-		}
-	}
-	for _, d := range g.pending {
-		min(d)
-	}
-	if g.state == PreparingRebalance {
-		min(g.joinDeadline)
-	}
-	if len(g.pendingSync) > 0 {
-		min(g.syncDeadline)
-	}
-	if g.cg != nil {
-		g.cg.nextDeadline(min)
-	}
-	return t
 }
 
 func (c *Coordinator) touch(m *member, now time.Time) {
@@ -476,14 +284,6 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 		return joinError(req.MemberID, kerr.UnknownMemberID)
 	}
 	return nil
-}
-
-func protocolsOf(ps []kmsg.JoinGroupRequestProtocol) []protocol {
-	out := make([]protocol, len(ps))
-	for i, p := range ps {
-		out[i] = protocol{p.Name, p.Metadata}
-	}
-	return out
 }
 
 func (c *Coordinator) addAndRebalance(g *group, m *member, respond func(*kmsg.JoinGroupResponse), now time.Time) {
@@ -940,11 +740,4 @@ func (c *Coordinator) tickGroup(g *group, now time.Time) {
 	if g.state == Empty && len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && g.protocolType == "" {
 		c.maybeForget(g)
 	}
-}
-
-func code(err *kerr.Error) int16 {
-	if err == nil {
-		return 0
-	}
-	return err.Code
 }

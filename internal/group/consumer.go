@@ -20,12 +20,8 @@ package group
 //     its partitions for its session timeout; a new member with the same
 //     instance id takes them over with its epoch, without a rebalance.
 //
-// A group id is either a classic or a consumer group. Only Kafka's
-// "disabled" group.consumer.migration.policy is implemented: a consumer
-// heartbeat for a classic group with members is GROUP_ID_NOT_FOUND, a
-// JoinGroup for a consumer group with members is
-// INCONSISTENT_GROUP_PROTOCOL, and an empty group of either type is
-// converted to the other on first use.
+// The group type shared with classic groups is in group.go, the
+// assignors in assign.go.
 //
 // Consumer-group state (members, epochs, target assignments) is kept in
 // memory only: the kmsg version in use has no ConsumerGroup*Key/Value
@@ -46,13 +42,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TopicInfo is one topic as the assignors see it.
-type TopicInfo struct {
-	Name       string
-	ID         [16]byte
-	Partitions int32
-}
-
 // memberState is a consumer-group member's reconciliation state.
 type memberState int8
 
@@ -64,42 +53,6 @@ const (
 
 func (s memberState) String() string {
 	return [...]string{"STABLE", "UNREVOKED_PARTITIONS", "UNRELEASED_PARTITIONS"}[s]
-}
-
-// assignment maps a topic name to its sorted partitions.
-type assignment map[string][]int32
-
-func (a assignment) count() int {
-	n := 0
-	for _, ps := range a {
-		n += len(ps)
-	}
-	return n
-}
-
-func (a assignment) has(t string, p int32) bool {
-	_, ok := slices.BinarySearch(a[t], p)
-	return ok
-}
-
-func (a assignment) add(t string, p int32) {
-	ps := a[t]
-	i, ok := slices.BinarySearch(ps, p)
-	if !ok {
-		a[t] = slices.Insert(ps, i, p)
-	}
-}
-
-func (a assignment) equal(b assignment) bool {
-	if a.count() != b.count() {
-		return false
-	}
-	for t, ps := range a {
-		if len(ps) > 0 && !slices.Equal(ps, b[t]) {
-			return false
-		}
-	}
-	return true
 }
 
 type cmember struct {
@@ -478,12 +431,6 @@ func compileSubscription(pattern string) (*regexp.Regexp, error) {
 	return regexp.Compile("^(?:" + pattern + ")$")
 }
 
-// classicEmpty reports whether a classic group has no members, so that it
-// may become a consumer group.
-func (g *group) classicEmpty() bool {
-	return len(g.members) == 0 && len(g.pending) == 0
-}
-
 // convertToConsumer turns an empty classic group into a consumer group,
 // deleting its classic metadata (the offsets stay, as in Kafka).
 func (c *Coordinator) convertToConsumer(g *group, now time.Time) *kerr.Error {
@@ -710,24 +657,6 @@ func (cg *cgroup) nextDeadline(min func(time.Time)) {
 	}
 }
 
-// preferredAssignor is the assignor most members ask for (ties: the
-// earlier in group.consumer.assignors), else the first configured.
-func (c *Coordinator) preferredAssignor(cg *cgroup) string {
-	votes := map[string]int{}
-	for _, m := range cg.members {
-		if m.assignor != "" {
-			votes[m.assignor]++
-		}
-	}
-	best := c.cfg.ConsumerAssignors[0]
-	for _, a := range c.cfg.ConsumerAssignors {
-		if votes[a] > votes[best] {
-			best = a
-		}
-	}
-	return best
-}
-
 // computeTarget runs the assignor for the current group epoch.
 func (c *Coordinator) computeTarget(g *group, ts topicSnapshot) {
 	cg := g.cg
@@ -748,137 +677,6 @@ func (c *Coordinator) computeTarget(g *group, ts topicSnapshot) {
 	c.cfg.Logger.Debug("consumer group target assignment", "group", g.id, "epoch", cg.epoch, "assignor", cg.assignor, "members", len(members))
 }
 
-// assignRange is the range assignor: for each topic, its subscribers
-// sorted by member id take consecutive ranges, the first
-// partitions%subscribers one partition more.
-func assignRange(members []*cmember, topics []string, parts map[string]int32) map[string]assignment {
-	out := make(map[string]assignment, len(members))
-	for _, m := range members {
-		out[m.id] = assignment{}
-	}
-	for _, t := range topics {
-		var subs []*cmember
-		for _, m := range members {
-			if m.subscribes(t) {
-				subs = append(subs, m)
-			}
-		}
-		if len(subs) == 0 {
-			continue
-		}
-		n := parts[t]
-		per, extra := n/int32(len(subs)), n%int32(len(subs))
-		next := int32(0)
-		for i, m := range subs {
-			k := per
-			if int32(i) < extra {
-				k++
-			}
-			for p := next; p < next+k; p++ {
-				out[m.id][t] = append(out[m.id][t], p)
-			}
-			next += k
-		}
-	}
-	return out
-}
-
-// assignUniform is a sticky, balanced assignor in the spirit of Kafka's
-// uniform assignor: every subscribed partition goes to one subscriber;
-// each member keeps what it had in the previous target while under its
-// quota (an even share of the partitions it can take), and the rest go, in
-// topic and partition order, to the eligible member with the fewest
-// partitions (ties: member id).
-func assignUniform(members []*cmember, topics []string, parts map[string]int32, prev map[string]assignment) map[string]assignment {
-	out := make(map[string]assignment, len(members))
-	count := make(map[string]int, len(members))
-	for _, m := range members {
-		out[m.id] = assignment{}
-	}
-	if len(members) == 0 {
-		return out
-	}
-	total := 0
-	for _, t := range topics {
-		total += int(parts[t])
-	}
-	quota := (total + len(members) - 1) / len(members)
-	taken := map[tp]bool{}
-	// Stickiness: keep previous targets up to the quota.
-	for _, m := range members {
-		for _, t := range topics {
-			if !m.subscribes(t) {
-				continue
-			}
-			for _, p := range prev[m.id][t] {
-				if p >= parts[t] || count[m.id] >= quota || taken[tp{t, p}] {
-					continue
-				}
-				taken[tp{t, p}] = true
-				out[m.id][t] = append(out[m.id][t], p)
-				count[m.id]++
-			}
-		}
-	}
-	for _, t := range topics {
-		var subs []*cmember
-		for _, m := range members {
-			if m.subscribes(t) {
-				subs = append(subs, m)
-			}
-		}
-		for p := int32(0); p < parts[t]; p++ {
-			if taken[tp{t, p}] || len(subs) == 0 {
-				continue
-			}
-			best := subs[0]
-			for _, m := range subs[1:] {
-				if count[m.id] < count[best.id] {
-					best = m
-				}
-			}
-			out[best.id].add(t, p)
-			count[best.id]++
-		}
-	}
-	// Balance: move partitions from the most to the least loaded
-	// eligible member until counts differ by at most one.
-	for moved := true; moved; {
-		moved = false
-		for _, hi := range members {
-			for _, lo := range members {
-				if count[hi.id]-count[lo.id] <= 1 {
-					continue
-				}
-				if t, p, ok := movable(out[hi.id], lo); ok {
-					i, _ := slices.BinarySearch(out[hi.id][t], p)
-					out[hi.id][t] = slices.Delete(out[hi.id][t], i, i+1)
-					out[lo.id].add(t, p)
-					count[hi.id]--
-					count[lo.id]++
-					moved = true
-				}
-			}
-		}
-	}
-	return out
-}
-
-// movable finds the last partition in a that to may take.
-func movable(a assignment, to *cmember) (string, int32, bool) {
-	topics := make([]string, 0, len(a))
-	for t := range a {
-		topics = append(topics, t)
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(topics)))
-	for _, t := range topics {
-		if ps := a[t]; len(ps) > 0 && to.subscribes(t) {
-			return t, ps[len(ps)-1], true
-		}
-	}
-	return "", 0, false
-}
-
 func wireAssignment(a assignment, ts topicSnapshot) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
 	w := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
 	out := &w
@@ -892,17 +690,6 @@ func wireAssignment(a assignment, ts topicSnapshot) *kmsg.ConsumerGroupHeartbeat
 		at.TopicID, at.Partitions = t.ID, slices.Clone(a[name])
 		out.Topics = append(out.Topics, at)
 	}
-	return out
-}
-
-func sortedTopics(a assignment) []string {
-	out := make([]string, 0, len(a))
-	for t, ps := range a {
-		if len(ps) > 0 {
-			out = append(out, t)
-		}
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -55,6 +55,12 @@ type Config struct {
 	ConsumerAssignors []string
 	// NewID returns a random suffix for member ids (default a UUID).
 	NewID func() string
+	// Timer receives a deadline earlier than the one the coordinator last
+	// handed out (Tick's result or an earlier Timer call), made by a
+	// request or an applied write: the driver calls Tick at that time. It
+	// is called after the mutex is released, as Write is. Nil: the driver
+	// ticks on its own schedule (tests).
+	Timer func(at time.Time)
 	// Logger receives the coordinator's logs (default discard).
 	Logger *slog.Logger
 }
@@ -132,12 +138,16 @@ func (s State) String() string {
 type Coordinator struct {
 	cfg Config
 
-	mu        sync.Mutex
-	groups    map[string]*group
-	nextDue   time.Time // no timer is due before this; zero: unknown
+	mu     sync.Mutex
+	groups map[string]*group
+	// nextDue is the deadline last handed to the driver (Tick's result
+	// or Config.Timer): no timer is due before it. Zero before the first
+	// Tick, when the driver ticks anyway.
+	nextDue   time.Time
 	lastCheck time.Time // last offset-expiry pass
 	closed    bool
-	out       []func() // callbacks to run after unlocking
+	out       []func()  // callbacks to run after unlocking
+	timer     time.Time // an earlier deadline for Config.Timer, handed out at unlock
 	// txnOffsets: offsets committed in ongoing transactions, by producer
 	// id and group, until EndTxn (txn.go).
 	txnOffsets map[int64]map[string]map[tp]offset
@@ -159,9 +169,12 @@ func (c *Coordinator) Partitions() int32 { return c.cfg.Partitions }
 
 // unlock releases the mutex and then runs the queued callbacks.
 func (c *Coordinator) unlock() {
-	out := c.out
-	c.out = nil
+	out, timer := c.out, c.timer
+	c.out, c.timer = nil, time.Time{}
 	c.mu.Unlock()
+	if !timer.IsZero() && c.cfg.Timer != nil {
+		c.cfg.Timer(timer)
+	}
 	for _, f := range out {
 		f()
 	}
@@ -169,10 +182,12 @@ func (c *Coordinator) unlock() {
 
 func (c *Coordinator) later(f func()) { c.out = append(c.out, f) }
 
-// schedule notes that a timer is due at t.
+// schedule notes that a timer is due at t: when that is before the
+// deadline the driver knows, it is handed out (Config.Timer) at unlock.
 func (c *Coordinator) schedule(t time.Time) {
 	if !c.nextDue.IsZero() && t.Before(c.nextDue) {
 		c.nextDue = t
+		c.timer = t
 	}
 }
 
@@ -286,16 +301,20 @@ func storeError(err error) *kerr.Error {
 }
 
 // Tick advances time: session expiry, rebalance and sync timeouts, pending
-// member expiry, the initial rebalance delay and offset retention. It is
-// cheap when nothing is due.
-func (c *Coordinator) Tick(now time.Time) {
+// member expiry, the initial rebalance delay and offset retention. It
+// returns the next deadline: the driver calls Tick again then, or earlier
+// when Config.Timer hands out an earlier one. It is cheap when nothing is
+// due. Groups are visited in id order, so the effects come out in a
+// deterministic order.
+func (c *Coordinator) Tick(now time.Time) time.Time {
 	c.mu.Lock()
 	defer c.unlock()
 	if c.closed {
-		return
+		return time.Time{}
 	}
-	if !c.nextDue.IsZero() && now.Before(c.nextDue) && now.Sub(c.lastCheck) < c.cfg.RetentionCheckInterval {
-		return
+	retention := c.lastCheck.Add(c.cfg.RetentionCheckInterval)
+	if !c.nextDue.IsZero() && now.Before(c.nextDue) && now.Before(retention) {
+		return earliest(c.nextDue, retention)
 	}
 	next := now.Add(time.Hour)
 	ids := make([]string, 0, len(c.groups))
@@ -310,9 +329,20 @@ func (c *Coordinator) Tick(now time.Time) {
 			next = t
 		}
 	}
-	c.nextDue = next
-	if now.Sub(c.lastCheck) >= c.cfg.RetentionCheckInterval {
+	if !now.Before(retention) {
 		c.lastCheck = now
 		c.expireOffsets(now)
+		retention = now.Add(c.cfg.RetentionCheckInterval)
 	}
+	c.nextDue = next
+	c.timer = time.Time{} // the result supersedes a Timer made while ticking
+	return earliest(next, retention)
+}
+
+// earliest is the earlier of two deadlines.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

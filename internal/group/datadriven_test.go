@@ -37,6 +37,11 @@ import (
 //	restart                               a new coordinator replays what was written
 //
 // Asynchronous answers are numbered (join#1) and printed when they come.
+// Timers are printed as the coordinator hands them out: "timer +10s" when
+// a request or an applied write makes a deadline earlier than the one the
+// driver knows (Config.Timer), "next +10s" for the deadline Tick returns,
+// relative to the clock. The harness ticks once when a coordinator starts,
+// as the broker does.
 // Run with -rewrite to regenerate the expected output.
 func TestDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/*.txt", func(t *testing.T, path string) {
@@ -65,6 +70,7 @@ type ddRecord struct {
 func newGroupDD() *groupDD {
 	d := &groupDD{now: time.UnixMilli(1_700_000_000_000)}
 	d.c = d.newCoordinator()
+	d.c.Tick(d.now)
 	return d
 }
 
@@ -75,7 +81,8 @@ func (d *groupDD) newCoordinator() *Coordinator {
 		ConsumerSessionTimeout: 45 * time.Second, ConsumerHeartbeatInterval: 5 * time.Second,
 		OffsetsRetention: 24 * time.Hour, RetentionCheckInterval: time.Minute,
 		NewID:  func() string { d.ids++; return strconv.Itoa(d.ids) },
-		Topics: func() []TopicInfo { return topics }})
+		Topics: func() []TopicInfo { return topics },
+		Timer:  func(t time.Time) { d.printf("timer +%s", t.Sub(d.now)) }})
 }
 
 func (d *groupDD) printf(format string, args ...any) {
@@ -419,7 +426,7 @@ func (d *groupDD) do(c *datadriven.Case) string {
 		d.printf("member=%s epoch=%d assignment=[%s]", deref(r.MemberID), r.MemberEpoch, strings.Join(as, " "))
 	case "tick":
 		d.now = d.now.Add(ddDur(c, "d", "0s"))
-		d.c.Tick(d.now)
+		d.printf("next +%s", d.c.Tick(d.now).Sub(d.now))
 	case "hold":
 		d.hold = true
 	case "auto":
@@ -458,6 +465,7 @@ func (d *groupDD) do(c *datadriven.Case) string {
 		}
 		d.c.Loaded()
 		d.printf("replayed %d records", len(d.log))
+		d.printf("next +%s", d.c.Tick(d.now).Sub(d.now))
 	default:
 		return "unknown command " + c.Cmd
 	}

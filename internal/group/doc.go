@@ -8,6 +8,11 @@
 //   - Inputs are requests (kmsg types, already authorized by the broker),
 //     records replayed from __consumer_offsets at start (Replay, Loaded), and
 //     time, which only advances through Tick(now).
+//   - Timers are outputs too: Tick returns the next deadline (the earliest
+//     session, rebalance, sync or pending-member deadline of any group, or
+//     the next offset-retention pass), and a request or applied write that
+//     makes an earlier one hands it to Config.Timer after the mutex is
+//     released. The driver ticks then; nothing polls.
 //   - Effects are responses, handed to callbacks, and records to append to
 //     __consumer_offsets, handed out as a Write (Config.Write). The broker
 //     appends a Write without the coordinator's mutex and reports the
@@ -57,4 +62,17 @@
 // record schemas): only their offsets are, and a restart forgets their
 // members, who rejoin. A group id is either classic or consumer (group.cg);
 // an empty group of one type turns into the other on first use.
+//
+// # Files
+//
+//	coordinator.go  Config, the Coordinator, writes and Applied, Tick
+//	group.go        the group type both protocols share
+//	classic.go      JoinGroup, SyncGroup, Heartbeat, LeaveGroup, rebalances
+//	protocols.go    classic protocol selection and member metadata
+//	consumer.go     KIP-848 ConsumerGroupHeartbeat, reconciliation, describe
+//	assign.go       the KIP-848 server-side assignors (uniform, range)
+//	offsets.go      OffsetCommit, OffsetFetch, OffsetDelete, offset retention
+//	txn.go          TxnOffsetCommit and transaction ends
+//	records.go      __consumer_offsets records and replay
+//	admin.go        ListGroups, DescribeGroups, DeleteGroups
 package group

@@ -267,27 +267,6 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []kmsg.OffsetDeleteRe
 	})
 }
 
-// subscribedTopics are the topics the members of a consumer group
-// subscribe to, from their ConsumerMemberMetadata for the selected
-// protocol.
-func (g *group) subscribedTopics() map[string]bool {
-	out := map[string]bool{}
-	for _, m := range g.members {
-		md := m.metadataFor(g.protocol)
-		if g.protocol == "" && len(m.protocols) > 0 {
-			md = m.protocols[0].metadata
-		}
-		var cm kmsg.ConsumerMemberMetadata
-		if cm.ReadFrom(md) != nil {
-			continue
-		}
-		for _, t := range cm.Topics {
-			out[t] = true
-		}
-	}
-	return out
-}
-
 // expireOffsets is Kafka's offset retention pass: offsets of an Empty
 // group expire once it has been empty for the retention period; those of
 // a group without protocol (simple consumers) and those of topics a Stable

@@ -13,33 +13,53 @@ import (
 )
 
 // TestGroupCommit: with flush.messages=1 every append returns only after
-// its data is fsynced, and concurrent appenders share fsyncs.
+// its data is fsynced, and concurrent appenders share fsyncs. It does not
+// depend on timing: the appends go in rounds, one per writer, and every
+// fsync of a round waits (the disk is slow) until all of the round's
+// batches are written, so the round's appends are all waiting for an
+// fsync together; the fsync after the held one covers them all, so a
+// round takes at most two fsyncs, however the goroutines are scheduled.
 func TestGroupCommit(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FlushMessages = 1
 	cfg.SegmentBytes = 64 << 10
 	o, f := faultyOpts(t, cfg)
-	var syncs, inSync atomic.Int64
+	var syncs, inSync, roundEnd atomic.Int64
+	var l *Log
+	written := func() int64 { // the log's end: batches written, fsynced or not
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		return l.next
+	}
 	f.set(func(op errorfs.Op, p string) error {
 		if op == errorfs.OpSync && strings.HasSuffix(p, logExt) {
 			syncs.Add(1)
 			if inSync.Add(1) > 1 {
 				t.Error("concurrent fsyncs")
 			}
-			time.Sleep(500 * time.Microsecond) // a slow disk makes sharing certain
+			// The fsync runs without the log's mutex (syncTo), so the
+			// other appenders can write meanwhile.
+			for deadline := time.Now().Add(time.Minute); written() < roundEnd.Load(); time.Sleep(100 * time.Microsecond) {
+				if time.Now().After(deadline) {
+					t.Error("the round's appends were not all written")
+					break
+				}
+			}
 			inSync.Add(-1)
 		}
 		return nil
 	})
-	l := mustOpen(t, o)
+	l = mustOpen(t, o)
 	defer l.Close()
-	const writers, each = 8, 40
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
+	const writers, rounds = 8, 10
+	for round := range rounds {
+		roundEnd.Store(int64(2 * writers * (round + 1)))
+		before := syncs.Load()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
 				s := plain(2)
-				s.pid, s.seq = int64(w), int32(2*i)
+				s.pid, s.seq = int64(w), int32(2*round)
 				r, err := l.Append(build(t, s))
 				if err != nil {
 					t.Error(err)
@@ -48,16 +68,14 @@ func TestGroupCommit(t *testing.T) {
 				if got := l.synced.Load(); got <= r.LastOffset {
 					t.Errorf("append of %d returned with only %d synced", r.LastOffset, got)
 				}
-			}
-		})
+			})
+		}
+		wg.Wait()
+		if n := syncs.Load() - before; n < 1 || n > 2 {
+			t.Fatalf("round %d: %d fsyncs for %d concurrent appends, want 1 or 2 (shared)", round, n, writers)
+		}
 	}
-	wg.Wait()
-	n := syncs.Load()
-	t.Logf("%d appends, %d fsyncs of .log files, %d segments", writers*each, n, l.NumSegments())
-	if n == 0 || n > writers*each/2 {
-		t.Fatalf("%d fsyncs for %d appends: not shared", n, writers*each)
-	}
-	if l.HighWatermark() != 2*writers*each {
+	if l.HighWatermark() != 2*writers*rounds {
 		t.Fatalf("high watermark %d", l.HighWatermark())
 	}
 }

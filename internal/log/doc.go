@@ -60,4 +60,5 @@
 // releasing it; reads take the mutex only to find positions and do their
 // I/O outside it. The cleaner holds no lock while it reads and writes;
 // only its swap of a cleaned segment takes rollMu and, briefly, the mutex.
+// Lock order: see DESIGN.md, "Lock order" (the one list).
 package log

@@ -15,9 +15,15 @@
 // the change or drops it, as Kafka's coordinator prepares a transition,
 // appends, and completes it in the append callback. While an id has a
 // write out, requests on it get CONCURRENT_TRANSACTIONS; other ids never
-// wait for it. Tick's output is sorted by transactional id. The log is
-// replayed on start (Replay, Loaded). Producer ids come from the broker's
-// allocator (Config.NextProducerID).
+// wait for it. Timers are values too: Tick returns the next deadline (a
+// transaction timeout or an id expiration), and an applied Write carries
+// its id's next deadline (Write.Deadline), so the driver ticks when
+// something is due instead of polling. Tick's output is sorted by
+// transactional id. The log is
+// replayed on start (Replay, Loaded). Producer ids come from blocks the
+// driver persists and hands in (ProducerIDs); when they run low, a result
+// asks for the next block (NeedProducerIDs), so the persist is an effect
+// the driver carries out with no lock held.
 //
 // All methods are safe for concurrent use.
 package txn
@@ -77,11 +83,11 @@ type Config struct {
 	// transaction in progress and no update for this long is forgotten
 	// (a tombstone in the transaction log). Zero means Kafka's 7 days.
 	IDExpiration time.Duration
-	// NextProducerID allocates a new producer id (called under the
-	// coordinator's mutex: the broker's allocator hands out ids from a
-	// block reserved in advance).
-	NextProducerID func() (int64, error)
 }
+
+// ProducerIDBlock is a range [Start, End) of producer ids the driver has
+// persisted as handed out, so that no restart reuses them.
+type ProducerIDBlock struct{ Start, End int64 }
 
 type txnMeta struct {
 	id         string
@@ -123,6 +129,11 @@ type Write struct {
 	ID         string
 	Key, Value []byte
 	Abort      *Completion
+	// Deadline, set by Applied, is when the id next needs a Tick (its
+	// transaction's timeout, or its expiration), whether the write was
+	// applied or dropped; zero when it needs none (completing, or
+	// forgotten).
+	Deadline time.Time
 
 	m    *txnMeta
 	next txnMeta // m's state once applied
@@ -157,6 +168,8 @@ func (c *Coordinator) Applied(w *Write, err error) error {
 	if err != nil {
 		if m.fresh && c.ids[w.ID] == m {
 			delete(c.ids, w.ID)
+		} else {
+			w.Deadline = c.deadline(m)
 		}
 		return kerr.CoordinatorNotAvailable
 	}
@@ -168,7 +181,25 @@ func (c *Coordinator) Applied(w *Write, err error) error {
 	}
 	*m = w.next
 	m.pending, m.fresh = nil, false
+	w.Deadline = c.deadline(m)
 	return nil
+}
+
+// deadline is when m next needs a Tick: the timeout of its ongoing
+// transaction, or its expiration when it has none; zero while it is
+// completing (the markers drive it) or has a write out (Applied reports
+// the deadline after it).
+func (c *Coordinator) deadline(m *txnMeta) time.Time {
+	if m.pending != nil || m.fresh {
+		return time.Time{}
+	}
+	switch m.state {
+	case Ongoing:
+		return m.started.Add(m.timeout)
+	case Empty, CompleteCommit, CompleteAbort:
+		return m.lastUpdate.Add(c.cfg.IDExpiration)
+	}
+	return time.Time{}
 }
 
 // Coordinator holds every transactional id's metadata.
@@ -177,6 +208,59 @@ type Coordinator struct {
 	mu  sync.Mutex
 	now time.Time // the last Tick or request time
 	ids map[string]*txnMeta
+
+	// Producer ids: the blocks handed in (ProducerIDs) and not used up;
+	// blockSize is the last block's size (a new block is asked for when
+	// fewer than half of it remain); asked: a result asked for a block
+	// and ProducerIDs has not answered yet.
+	pids      []ProducerIDBlock
+	blockSize int64
+	asked     bool
+}
+
+// ProducerIDs hands the coordinator the block of producer ids a result
+// asked for (NeedProducerIDs), or the error persisting it failed with (a
+// later result asks again).
+func (c *Coordinator) ProducerIDs(b ProducerIDBlock, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = false
+	if err == nil && b.End > b.Start {
+		c.pids = append(c.pids, b)
+		c.blockSize = b.End - b.Start
+	}
+}
+
+// nextPIDLocked takes a producer id from the blocks. With none left it is
+// COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers while it waits for its
+// next block; the result then asks for one.
+func (c *Coordinator) nextPIDLocked() (int64, error) {
+	for len(c.pids) > 0 && c.pids[0].Start >= c.pids[0].End {
+		c.pids = c.pids[1:]
+	}
+	if len(c.pids) == 0 {
+		return 0, kerr.CoordinatorLoadInProgress
+	}
+	id := c.pids[0].Start
+	c.pids[0].Start++
+	return id, nil
+}
+
+// needPIDsLocked reports whether the driver is to persist a new block of
+// producer ids: fewer than half a block is left and none is asked for.
+func (c *Coordinator) needPIDsLocked() bool {
+	if c.asked {
+		return false
+	}
+	var left int64
+	for _, b := range c.pids {
+		left += b.End - b.Start
+	}
+	if left > 0 && left*2 >= c.blockSize {
+		return false
+	}
+	c.asked = true
+	return true
 }
 
 // New returns an empty coordinator.
@@ -193,10 +277,14 @@ func New(cfg Config) *Coordinator {
 // InitResult is InitProducerId's answer; Abort, when set, must be
 // completed (markers written, Complete called) before the client may use
 // the new epoch, so the broker does that before answering.
+// NeedProducerIDs (set with an error too): the coordinator's producer ids
+// run low; the driver persists a new block and hands it in with
+// ProducerIDs, with no lock held.
 type InitResult struct {
-	ProducerID int64
-	Epoch      int16
-	Abort      *Completion
+	ProducerID      int64
+	Epoch           int16
+	Abort           *Completion
+	NeedProducerIDs bool
 }
 
 // InitProducerID gives transactional id id a producer id and epoch: a new
@@ -209,6 +297,12 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
+	res, w, err := c.initLocked(id, timeout, reqPID, reqEpoch, now)
+	res.NeedProducerIDs = c.needPIDsLocked()
+	return res, w, err
+}
+
+func (c *Coordinator) initLocked(id string, timeout time.Duration, reqPID int64, reqEpoch int16, now time.Time) (InitResult, *Write, error) {
 	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
 		return InitResult{}, nil, kerr.InvalidTransactionTimeout
 	}
@@ -217,9 +311,9 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 		return InitResult{}, nil, kerr.ConcurrentTransactions
 	}
 	if m == nil || m.state == Dead {
-		pid, err := c.cfg.NextProducerID()
+		pid, err := c.nextPIDLocked()
 		if err != nil {
-			return InitResult{}, nil, kerr.KafkaStorageError
+			return InitResult{}, nil, err
 		}
 		m = &txnMeta{id: id, pid: pid, epoch: 0, timeout: timeout, state: Empty, lastUpdate: now, prevPid: -1, nextPid: -1, fresh: true}
 		c.ids[id] = m
@@ -241,10 +335,10 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, reqPID in
 	if m.epoch >= math.MaxInt16-1 {
 		// Epoch exhausted: a new producer id. An ongoing transaction is
 		// first aborted under the old id at the last epoch.
-		pid, err := c.cfg.NextProducerID()
+		pid, err := c.nextPIDLocked()
 		if err != nil {
 			*m = old
-			return InitResult{}, nil, kerr.KafkaStorageError
+			return InitResult{}, nil, err
 		}
 		if m.state == Ongoing {
 			m.epoch = math.MaxInt16
@@ -386,11 +480,13 @@ func (c *Coordinator) VerifyOffsets(id string, pid int64, epoch int16, tp TopicP
 // EndResult is EndTxn's answer: a Completion to carry out (nil when
 // nothing is left to do: an empty transaction, or a retry of an end that
 // already completed) and the producer id and epoch the client continues
-// with (bumped under transaction version 2).
+// with (bumped under transaction version 2). NeedProducerIDs is
+// InitResult's.
 type EndResult struct {
-	Completion *Completion
-	ProducerID int64
-	Epoch      int16
+	Completion      *Completion
+	ProducerID      int64
+	Epoch           int16
+	NeedProducerIDs bool
 }
 
 // EndTxn starts committing or aborting id's transaction. v2 is true for a
@@ -404,6 +500,14 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
+	res, w, err := c.endLocked(id, pid, epoch, commit, v2, now)
+	if v2 { // only a version-2 end takes producer ids
+		res.NeedProducerIDs = c.needPIDsLocked()
+	}
+	return res, w, err
+}
+
+func (c *Coordinator) endLocked(id string, pid int64, epoch int16, commit, v2 bool, now time.Time) (EndResult, *Write, error) {
 	m := c.ids[id]
 	if m == nil || m.state == Dead || m.fresh {
 		return EndResult{}, nil, kerr.InvalidProducerIDMapping
@@ -496,9 +600,9 @@ func (m *txnMeta) isRetryV2(pid int64, epoch int16) bool {
 // allocated for after the end (nextPid).
 func (c *Coordinator) bumpLocked(m *txnMeta) error {
 	if m.epoch >= math.MaxInt16-1 {
-		pid, err := c.cfg.NextProducerID()
+		pid, err := c.nextPIDLocked()
 		if err != nil {
-			return kerr.KafkaStorageError
+			return err
 		}
 		m.nextPid = pid
 	}
@@ -577,8 +681,10 @@ func (c *Coordinator) Complete(comp *Completion) (*Write, error) {
 // for an id idle for IDExpiration, its tombstone, as Kafka expires them.
 // As Kafka does, the epoch is bumped first so the timed-out producer is
 // fenced (its next request gets PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
-// An id with a write out is looked at again on a later tick.
-func (c *Coordinator) Tick(now time.Time) []*Write {
+// An id with a write out is left to it: Applied reports its deadline
+// (Write.Deadline). next is the earliest deadline of the other ids (zero:
+// none), when the driver is to call Tick again.
+func (c *Coordinator) Tick(now time.Time) (out []*Write, next time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = now
@@ -587,22 +693,22 @@ func (c *Coordinator) Tick(now time.Time) []*Write {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids) // deterministic order of the writes
-	var out []*Write
 	for _, id := range ids {
 		m := c.ids[id]
-		if m.pending != nil || m.fresh {
+		d := c.deadline(m)
+		if d.IsZero() {
 			continue
 		}
-		switch m.state {
-		case Empty, CompleteCommit, CompleteAbort:
-			if now.Sub(m.lastUpdate) >= c.cfg.IDExpiration {
-				w := &Write{ID: id, Key: encodeKey(id), m: m, gone: true}
-				m.pending = w
-				out = append(out, w)
+		if now.Before(d) {
+			if next.IsZero() || d.Before(next) {
+				next = d
 			}
 			continue
 		}
-		if m.state != Ongoing || now.Sub(m.started) < m.timeout {
+		if m.state != Ongoing {
+			w := &Write{ID: id, Key: encodeKey(id), m: m, gone: true}
+			m.pending = w
+			out = append(out, w)
 			continue
 		}
 		old := m.clone()
@@ -615,7 +721,7 @@ func (c *Coordinator) Tick(now time.Time) []*Write {
 		w.Abort = comp
 		out = append(out, w)
 	}
-	return out
+	return out, next
 }
 
 // Describe returns the state, producer and partitions of id, for tests

@@ -11,7 +11,7 @@ import (
 
 func newTest() (*tc, *time.Time) {
 	next := int64(1000)
-	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }}})
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute}, NextProducerID: func() (int64, error) { next++; return next, nil }})
 	now := time.UnixMilli(1_700_000_000_000)
 	return c, &now
 }
@@ -109,7 +109,7 @@ func TestPersistAndReplay(t *testing.T) {
 	var log []rec
 	fail := false
 	next := int64(0)
-	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute}, NextProducerID: func() (int64, error) { next++; return next, nil },
 		Persist: func(_ string, k, v []byte) error {
 			if fail {
 				return errors.New("disk")
@@ -253,7 +253,7 @@ func TestVersion2StateReplays(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) { next++; return next, nil }},
+	cfg := testConfig{Config: Config{MaxTimeout: time.Minute}, NextProducerID: func() (int64, error) { next++; return next, nil },
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
 	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
@@ -295,7 +295,7 @@ func TestIdleIDsExpire(t *testing.T) {
 	type rec struct{ k, v []byte }
 	var records []rec
 	next := int64(0)
-	cfg := testConfig{Config: Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour, NextProducerID: func() (int64, error) { next++; return next, nil }},
+	cfg := testConfig{Config: Config{MaxTimeout: 2 * time.Hour, IDExpiration: time.Hour}, NextProducerID: func() (int64, error) { next++; return next, nil },
 		Persist: func(_ string, k, v []byte) error { records = append(records, rec{k, v}); return nil }}
 	c := newT(cfg)
 	now := time.UnixMilli(1_700_000_000_000)
@@ -364,23 +364,26 @@ func TestVersion2AbortAfterTimeout(t *testing.T) {
 }
 
 // TestInitRollsBackWhenNoNewID: InitProducerId at an exhausted epoch
-// needs a new producer id; when none can be allocated nothing changes.
+// needs a new producer id; when the coordinator has none left (and the
+// block it asks for cannot be persisted) it answers
+// COORDINATOR_LOAD_IN_PROGRESS, as Kafka does, and nothing changes.
 func TestInitRollsBackWhenNoNewID(t *testing.T) {
 	fail := false
 	next := int64(0)
-	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute, NextProducerID: func() (int64, error) {
+	c := newT(testConfig{Config: Config{MaxTimeout: time.Minute}, NextProducerID: func() (int64, error) {
 		if fail {
 			return 0, errors.New("no ids")
 		}
 		next++
 		return next, nil
-	}}})
+	}})
 	now := time.UnixMilli(1_700_000_000_000)
 	r, _ := c.InitProducerID("a", 10*time.Second, -1, -1, now)
 	c.ids["a"].epoch = 32766
 	before, _ := c.Get("a")
 	fail = true
-	if _, err := c.InitProducerID("a", 20*time.Second, -1, -1, now.Add(time.Second)); !errors.Is(err, kerr.KafkaStorageError) {
+	c.pids = nil // the block handed in after the first init is used up
+	if _, err := c.InitProducerID("a", 20*time.Second, -1, -1, now.Add(time.Second)); !errors.Is(err, kerr.CoordinatorLoadInProgress) {
 		t.Fatalf("init without ids: %v", err)
 	}
 	if after, _ := c.Get("a"); after.ProducerID != r.ProducerID || after.Epoch != before.Epoch || after.Timeout != before.Timeout {
@@ -404,7 +407,7 @@ func TestTickOrderIsDeterministic(t *testing.T) {
 			}
 		}
 	}
-	ws := c.Coordinator.Tick(now.Add(7 * 24 * time.Hour))
+	ws, _ := c.Coordinator.Tick(now.Add(7 * 24 * time.Hour))
 	if len(ws) != 50 {
 		t.Fatalf("%d writes, want 50", len(ws))
 	}
@@ -421,6 +424,7 @@ func TestTickOrderIsDeterministic(t *testing.T) {
 // until it is applied. The coordinator used to append under its mutex.
 func TestSlowWriteDoesNotStallOtherIDs(t *testing.T) {
 	c, now := newTest()
+	c.ProducerIDs(ProducerIDBlock{Start: 1, End: 100}, nil)
 	_, slow, err := c.Coordinator.InitProducerID("slow", 10*time.Second, -1, -1, *now)
 	if err != nil || slow == nil {
 		t.Fatal(slow, err)

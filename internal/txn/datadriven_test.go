@@ -27,6 +27,12 @@ import (
 //	hold / auto                          writes wait for apply / are applied at once
 //	apply id= [err]                      report the held write of id
 //	restart                              a new coordinator replays the log; Loaded
+//	pids hold / pids give                asked-for producer id blocks wait / are handed in
+//
+// Timers are printed as the coordinator hands them out: an applied
+// write's deadline (timer=+10s: its id needs a Tick 10 s from now) and
+// the next deadline Tick returns. When a result asks for producer ids the
+// harness hands in the next block of 10 and prints it.
 //
 // Run with -rewrite to regenerate the expected output.
 func TestDataDriven(t *testing.T) {
@@ -45,17 +51,47 @@ type ddHarness struct {
 	comps map[string]*Completion
 	log   [][2][]byte
 	out   strings.Builder
+
+	holdPIDs, askedPIDs bool
 }
 
 func newDD() *ddHarness {
-	d := &ddHarness{now: time.UnixMilli(1_700_000_000_000), next: 1000, held: map[string]*Write{}, comps: map[string]*Completion{}}
+	d := &ddHarness{now: time.UnixMilli(1_700_000_000_000), next: 1001, held: map[string]*Write{}, comps: map[string]*Completion{}}
 	d.c = d.newCoordinator()
 	return d
 }
 
+// newCoordinator is a coordinator with a first block of producer ids, as
+// the broker hands one in before the first InitProducerId.
 func (d *ddHarness) newCoordinator() *Coordinator {
-	return New(Config{MaxTimeout: 15 * time.Minute, IDExpiration: 24 * time.Hour,
-		NextProducerID: func() (int64, error) { d.next++; return d.next, nil }})
+	c := New(Config{MaxTimeout: 15 * time.Minute, IDExpiration: 24 * time.Hour})
+	c.ProducerIDs(ProducerIDBlock{d.next, d.next + 10}, nil)
+	d.next += 10
+	return c
+}
+
+// pids hands in a block of producer ids when a result asked for one
+// (unless held: the persist is slow).
+func (d *ddHarness) pids(need bool) {
+	if !need {
+		return
+	}
+	if d.holdPIDs {
+		d.askedPIDs = true
+		d.printf("producer ids: asked (held)")
+		return
+	}
+	d.printf("producer ids: block [%d,%d)", d.next, d.next+10)
+	d.c.ProducerIDs(ProducerIDBlock{d.next, d.next + 10}, nil)
+	d.next += 10
+}
+
+// timer is a deadline relative to the harness's clock.
+func (d *ddHarness) timer(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return "+" + t.Sub(d.now).String()
 }
 
 func (d *ddHarness) printf(format string, args ...any) { fmt.Fprintf(&d.out, format+"\n", args...) }
@@ -97,9 +133,10 @@ func (d *ddHarness) write(w *Write, err error) error {
 		d.printf("write %s: %s (held)", w.ID, describeWrite(w))
 		return nil
 	}
-	d.printf("write %s: %s", w.ID, describeWrite(w))
 	d.log = append(d.log, [2][]byte{w.Key, w.Value})
-	return d.c.Applied(w, nil)
+	err = d.c.Applied(w, nil)
+	d.printf("write %s: %s timer=%s", w.ID, describeWrite(w), d.timer(w.Deadline))
+	return err
 }
 
 func (d *ddHarness) result(err error, ok string) {
@@ -155,6 +192,7 @@ func (d *ddHarness) do(c *datadriven.Case) string {
 	switch c.Cmd {
 	case "init":
 		res, w, err := d.c.InitProducerID(id, dur(c, "timeout", "10s"), pid, epoch, d.now)
+		d.pids(res.NeedProducerIDs)
 		err = d.write(w, err)
 		d.result(err, fmt.Sprintf("pid=%d epoch=%d", res.ProducerID, res.Epoch))
 		if err == nil {
@@ -166,6 +204,7 @@ func (d *ddHarness) do(c *datadriven.Case) string {
 		d.result(d.c.Verify(id, pid, epoch, parts(c.Arg("part", ""))[0]), "ok")
 	case "end":
 		res, w, err := d.c.EndTxn(id, pid, epoch, c.Arg("commit", "true") == "true", c.Has("v2"), d.now)
+		d.pids(res.NeedProducerIDs)
 		err = d.write(w, err)
 		d.result(err, fmt.Sprintf("pid=%d epoch=%d", res.ProducerID, res.Epoch))
 		if err == nil {
@@ -180,13 +219,15 @@ func (d *ddHarness) do(c *datadriven.Case) string {
 		d.result(d.write(d.c.Complete(comp)), "ok")
 	case "tick":
 		d.now = d.now.Add(dur(c, "d", "0s"))
-		for _, w := range d.c.Tick(d.now) {
+		ws, next := d.c.Tick(d.now)
+		for _, w := range ws {
 			if err := d.write(w, nil); err != nil {
 				d.printf("error: %s", errName(err))
 				continue
 			}
 			d.completion(w.Abort, "timed out, markers")
 		}
+		d.printf("next tick %s", d.timer(next))
 	case "describe":
 		in, ok := d.c.Get(id)
 		if !ok {
@@ -213,7 +254,14 @@ func (d *ddHarness) do(c *datadriven.Case) string {
 		} else {
 			d.log = append(d.log, [2][]byte{w.Key, w.Value})
 		}
-		d.result(d.c.Applied(w, err), "applied")
+		aerr := d.c.Applied(w, err)
+		d.result(aerr, "applied timer="+d.timer(w.Deadline))
+	case "pids":
+		d.holdPIDs = c.Has("hold")
+		if c.Has("give") && d.askedPIDs {
+			d.askedPIDs = false
+			d.pids(true)
+		}
 	case "restart":
 		d.c = d.newCoordinator()
 		for _, r := range d.log {
