@@ -19,6 +19,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1 || need+=(python3-jsonschema)
 /usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus) # promtool check metrics (internal/broker/metrics_test.go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""

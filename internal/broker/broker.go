@@ -205,15 +205,17 @@ func (b *Broker) Serve(ctx context.Context) error {
 	b.logListening()
 	b.serveRegistry() // registry.go
 	errc := make(chan error, len(b.lns))
+	if !b.isClosing() {
+		// http.go: /readyz. The listeners are bound (New) and accept from
+		// here on; a connection made meanwhile waits in the backlog.
+		b.ops.setNotReady("")
+	}
 	for _, l := range b.lns {
 		b.goOwned(func() {
 			if err := b.accept(l); err != nil {
 				errc <- err
 			}
 		})
-	}
-	if !b.isClosing() {
-		b.ops.setNotReady("") // http.go: /readyz
 	}
 	select {
 	case <-b.done:
