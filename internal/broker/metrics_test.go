@@ -237,7 +237,7 @@ func TestMetricsGroupLag(t *testing.T) {
 			t.Fatalf("commit %s: %v", group, err)
 		}
 	}
-	commit("behind", 7)   // inside the second batch: next record at base+7s
+	commit("behind", 7) // inside the second batch: next record at base+7s
 	commit("caught-up", 10)
 	commit("early", 0)
 
