@@ -4,10 +4,9 @@
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
 # protoc for the seed tutorial; python3-requests and python3-jsonschema for
 # confluent-kafka's schema_registry module; prometheus for promtool) when
-# missing, then vets (go vet,
-# gofmt, staticcheck), runs every test with the race detector, runs franz-go's
-# kgo integration suite against the sluice binary (scripts/kgo-suite.sh), and
-# gives each fuzz target a short run.
+# missing, then vets (go vet, gofmt, staticcheck), runs every test with the
+# race detector, runs franz-go's kgo integration suite against the sluice
+# binary (scripts/kgo-suite.sh), and gives each fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
