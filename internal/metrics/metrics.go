@@ -10,13 +10,15 @@
 //     recording is a few atomic adds, never a label lookup.
 //   - State the broker already keeps (partition logs and their byte and
 //     record counters, consumer groups and their lag, transactions, long
-//     polls waiting) is read at scrape time by a prometheus.Collector over
-//     a Source the broker implements.
+//     polls waiting) is read at scrape time from a Source the broker
+//     implements, and written straight in the text format (collector.go):
+//     building client_golang metric objects for 10,000 partitions' 80,000
+//     series took over a second, writing them takes a few milliseconds.
 //
-// Everything is registered on a registry of its own (not the global one),
-// together with the Go runtime and process collectors. Write serves a
-// scrape, dropping the series a caller may not see (labels topic and
-// group, checked by the broker's authorizer).
+// The event metrics are registered on a registry of their own (not the
+// global one), together with the Go runtime and process collectors.
+// Handler serves a scrape of both, dropping the series a caller may not
+// see (labels topic and group, checked by the broker's authorizer).
 package metrics
 
 import (
@@ -72,6 +74,8 @@ type Metrics struct {
 	listeners        map[string]*Listener
 
 	throttle *prometheus.CounterVec
+
+	state *stateWriter // collector.go; nil without a Source
 
 	retentionSegments prometheus.Counter
 	retentionBytes    prometheus.Counter
@@ -144,7 +148,7 @@ func New(o Options) *Metrics {
 	m.cleanerSegments = counter("log_cleaner_segments_cleaned_total", "Segments the log cleaner rewrote.")
 
 	if o.Source != nil {
-		reg.MustRegister(newStateCollector(o))
+		m.state = &stateWriter{src: o.Source, now: o.Now, maxParts: o.PartitionSeriesMax}
 	}
 	return m
 }
