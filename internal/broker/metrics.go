@@ -85,37 +85,53 @@ func (s metricsSource) lag(topic string, tp kmsg.OffsetFetchResponseGroupTopicPa
 	return pl, true
 }
 
-// recordTimestamp is the timestamp of the first record at or after off.
+// recordTimestamp is the timestamp of the first data record at or after
+// off, looking past a few control batches (transaction markers).
 func recordTimestamp(l *log.Log, off int64) (int64, bool) {
+	for range 4 {
+		ts, next, ok := batchTimestamp(l, off)
+		if ok || next <= off {
+			return ts, ok
+		}
+		off = next
+	}
+	return 0, false
+}
+
+// batchTimestamp is the timestamp of the first data record at or after
+// off in the batch holding off; when that batch has none (a control batch,
+// or records before off only), next is the offset after it.
+func batchTimestamp(l *log.Log, off int64) (ts, next int64, ok bool) {
 	rr, err := l.Read(off, 1, true)
+	next = rr.NextOffset
 	if err != nil || rr.Size() == 0 {
 		rr.Release()
-		return 0, false
+		return 0, next, false
 	}
 	if rr.Size() > maxLagBatchRead {
 		defer rr.Release()
 		f, pos, _ := rr.File()
 		hdr := make([]byte, 61) // a v2 batch header
 		if _, err := f.ReadAt(hdr, pos); err != nil {
-			return 0, false
+			return 0, next, false
 		}
 		h, err := log.ParseBatchHeader(hdr)
 		if err != nil || h.FirstTimestamp < 0 {
-			return 0, false
+			return 0, next, false
 		}
 		if h.LogAppendTime() {
-			return h.MaxTimestamp, true
+			return h.MaxTimestamp, next, true
 		}
-		return h.FirstTimestamp, true
+		return h.FirstTimestamp, next, true
 	}
 	buf, err := rr.AppendTo(nil)
 	if err != nil {
-		return 0, false
+		return 0, next, false
 	}
 	for len(buf) > 0 {
 		h, err := log.ParseBatchHeader(buf)
 		if err != nil || h.Size() > len(buf) {
-			return 0, false
+			return 0, next, false
 		}
 		batch := buf[:h.Size()]
 		buf = buf[h.Size():]
@@ -124,15 +140,15 @@ func recordTimestamp(l *log.Log, off int64) (int64, bool) {
 		}
 		recs, err := log.DecodeRecords(batch)
 		if err != nil {
-			return 0, false
+			return 0, next, false
 		}
 		for _, r := range recs {
 			if r.Offset >= off && r.Timestamp >= 0 {
-				return r.Timestamp, true
+				return r.Timestamp, next, true
 			}
 		}
 	}
-	return 0, false
+	return 0, next, false
 }
 
 func (s metricsSource) Transactions() map[string]int {
