@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"io"
 	"net/http"
 	"os"
@@ -427,5 +428,43 @@ func TestMetricsPromtoolLint(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// With a TLS listener the HTTP listener speaks HTTPS with the same
+// certificate, and a client certificate is the scrape's principal.
+func TestHTTPTLSClientCertificate(t *testing.T) {
+	pki := newTestPKI(t)
+	cert, key, _ := pki.issue(t, "server", pkix.Name{CommonName: "broker"}, true)
+	authz := &recordingAuthz{}
+	cfg := Config{Listeners: []Listener{{Name: "SSL", Protocol: ProtocolSSL, Addr: "127.0.0.1:0"}},
+		TLSCertFile: cert, TLSKeyFile: key, TLSClientCAFile: pki.caFile, Authorizer: authz,
+		Kafka: map[string]string{"ssl.client.auth": "required"}, HTTPListen: "127.0.0.1:0"}
+	tb, _ := startSecure(t, cfg)
+	url := "https://" + tb.HTTPAddr().String() + "/metrics"
+	noCert := pki.clientTLS()
+	noCert.Certificates = nil
+	if _, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: noCert}}).Get(url); err == nil {
+		t.Fatal("request without a client certificate succeeded")
+	}
+	if resp, err := http.Get("http://" + tb.HTTPAddr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP served on a TLS listener")
+		}
+	}
+	_, _, pair := pki.issue(t, "client", pkix.Name{CommonName: "carol"}, false)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.clientTLS(pair)}}
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `topic="__consumer_offsets"`) {
+		t.Fatalf("scrape over mTLS: %d %.300s", resp.StatusCode, body)
+	}
+	if !authz.saw("User:CN=carol") {
+		t.Fatalf("principal from the certificate not seen; saw %v", authz.seen)
 	}
 }
