@@ -468,3 +468,66 @@ func TestHTTPTLSClientCertificate(t *testing.T) {
 		t.Fatalf("principal from the certificate not seen; saw %v", authz.seen)
 	}
 }
+
+// Retention's deletions, quota throttling and transaction states show in
+// the metrics.
+func TestMetricsRetentionThrottleTransactions(t *testing.T) {
+	clk := &testClock{t: time.UnixMilli(1_700_000_000_000)}
+	tb := startBrokerWith(t, Config{Now: clk.Now, HTTPListen: "127.0.0.1:0"})
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "ret", 1, map[string]*string{"retention.ms": strp("60000"), "segment.ms": strp("1000"), "file.delete.delay.ms": strp("0")})
+	for range 3 {
+		produceN(t, cl, "ret", 5, func(r *kgo.Record) { r.Partition = 0; r.Timestamp = clk.Now() })
+		clk.Advance(2 * time.Second) // the next append rolls
+	}
+	size := tb.partition("ret", 0).log.Size()
+	clk.Advance(time.Hour)
+	tb.runRetention(clk.Now())
+	if tb.partition("ret", 0).log.Size() != 0 {
+		t.Fatal("retention deleted nothing")
+	}
+	s, _ := getScrape(t, tb, "", "")
+	s.want(t, "sluice_log_retention_segments_deleted_total", 3)
+	s.want(t, "sluice_log_retention_deleted_bytes_total", float64(size))
+	s.want(t, "sluice_partition_log_start_offset", 15, "topic", "ret", "partition", "0")
+
+	tb2 := startBrokerWith(t, Config{HTTPListen: "127.0.0.1:0", Kafka: map[string]string{"quota.window.num": "2", "quota.window.size.seconds": "1"}})
+	cl2 := newClient(t, tb2.addr)
+	createTopic(t, cl2, "q", 1, nil)
+	alterQuotas(t, kadm.NewClient(cl2), kadm.AlterClientQuotaEntry{Entity: qent("client-id", "slow"), Ops: []kadm.AlterClientQuotaOp{setQuota("producer_byte_rate", 100<<10)}})
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 9, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "q"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: make([]byte, 150<<10)})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := rawRoundTrip(t, rawConn(t, tb2.addr), "slow", 1, req).(*kmsg.ProduceResponse)
+	if resp.ThrottleMillis <= 0 {
+		t.Fatalf("not throttled: %+v", resp)
+	}
+	s, _ = getScrape(t, tb2, "", "")
+	got, ok := s.value("sluice_quota_throttle_time_seconds_total", "quota_type", "produce", "user", "ANONYMOUS", "client_id", "slow")
+	if want := float64(resp.ThrottleMillis) / 1000; !ok || got < want || got >= want+0.001 {
+		t.Fatalf("throttle time %v (series %v), want the response's %v s", got, ok, want)
+	}
+
+	txc := newClient(t, tb2.addr, kgo.TransactionalID("tx-metrics"), kgo.DefaultProduceTopic("q"))
+	if err := txc.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txc.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = getScrape(t, tb2, "", "")
+	s.want(t, "sluice_transactions", 1, "state", "Ongoing")
+	if err := txc.EndTransaction(ctxT(t), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = getScrape(t, tb2, "", "")
+	if _, ok := s.value("sluice_transactions", "state", "Ongoing"); ok {
+		t.Error("a transaction still ongoing after its commit")
+	}
+	s.want(t, "sluice_transactions", 1, "state", "CompleteCommit")
+}

@@ -211,3 +211,34 @@ func BenchmarkErrorCodesMetadata(b *testing.B) {
 		ErrorCodes(r, func(int16) { n++ })
 	}
 }
+
+// Lifecycle and listener events add up; nil metrics record nothing.
+func TestLifecycleAndListenerCounters(t *testing.T) {
+	m := New(Options{})
+	m.RetentionDeleted(2, 300)
+	m.RetentionDeleted(0, 0)
+	m.Cleaned(3, 1000, 800, 500)
+	m.Cleaned(0, 10, 0, 0)
+	l := m.Listener("SASL")
+	if m.Listener("SASL") != l {
+		t.Fatal("a listener's metrics resolved twice")
+	}
+	l.Opened()
+	l.Opened()
+	l.Closed()
+	l.AuthFailed()
+	body, _ := scrape(t, m.Handler(nil))
+	for _, want := range []string{"sluice_log_retention_segments_deleted_total 2", "sluice_log_retention_deleted_bytes_total 300",
+		"sluice_log_cleaner_runs_total 2", "sluice_log_cleaner_segments_cleaned_total 3", "sluice_log_cleaner_read_bytes_total 1010",
+		"sluice_log_cleaner_reclaimed_bytes_total 300", `sluice_connections_active{listener="SASL"} 1`,
+		`sluice_connections_accepted_total{listener="SASL"} 2`, `sluice_connections_closed_total{listener="SASL"} 1`,
+		`sluice_authentication_failures_total{listener="SASL"} 1`} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("missing %s", want)
+		}
+	}
+	var nilM *Metrics
+	nilM.RetentionDeleted(1, 1)
+	nilM.Cleaned(1, 1, 1, 1)
+	nilM.Listener("x").AuthFailed()
+}
