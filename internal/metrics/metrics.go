@@ -62,7 +62,7 @@ type Options struct {
 // concurrent use; a nil *API or *Listener records nothing.
 type Metrics struct {
 	reg  *prometheus.Registry
-	apis map[int16]*API
+	apis []*API // by API key; nil for a key not served
 
 	requestErrors *prometheus.CounterVec
 
@@ -94,7 +94,7 @@ func New(o Options) *Metrics {
 	if o.PartitionSeriesMax == 0 {
 		o.PartitionSeriesMax = DefaultPartitionSeriesMax
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), apis: map[int16]*API{}, listeners: map[string]*Listener{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), listeners: map[string]*Listener{}}
 	reg := m.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -111,7 +111,15 @@ func New(o Options) *Metrics {
 	m.requestErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "request_errors_total",
 		Help: "Error codes in responses, by API and Kafka error name (Kafka's ErrorsPerSec; NONE is not counted)."}, []string{"request", "error"})
 	reg.MustRegister(requests, queue, local, remote, send, total, m.requestErrors)
+	for key := range o.APIs {
+		if key >= 0 && int(key) >= len(m.apis) {
+			m.apis = append(m.apis, make([]*API, int(key)+1-len(m.apis))...)
+		}
+	}
 	for key, name := range o.APIs {
+		if key < 0 {
+			continue
+		}
 		m.apis[key] = &API{
 			m: m, name: name,
 			requests: requests.WithLabelValues(name),
@@ -159,7 +167,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // API returns the request metrics of an API key; nil (which records
 // nothing) for a key not given to New.
 func (m *Metrics) API(key int16) *API {
-	if m == nil {
+	if m == nil || key < 0 || int(key) >= len(m.apis) {
 		return nil
 	}
 	return m.apis[key]
