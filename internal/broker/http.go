@@ -85,7 +85,7 @@ func (b *Broker) openOps() error {
 		apis[key] = kmsg.NameForKey(key)
 	}
 	b.metrics = metrics.New(metrics.Options{APIs: apis, PartitionSeriesMax: b.cfg.MetricsPartitionSeriesMax,
-		Source: metricsSource{b}, Now: b.cfg.Now})
+		Source: &metricsSource{b: b}, Now: b.cfg.Now})
 	o := &opsServer{b: b, mux: http.NewServeMux(), served: make(chan struct{}), tls: b.httpUsesTLS()}
 	o.authFail = b.metrics.Listener(httpListenerName)
 	o.setNotReady(notReadyRecovering)

@@ -8,6 +8,7 @@ package broker
 // listener is off.
 
 import (
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,11 +19,25 @@ import (
 
 // maxLagBatchRead bounds the batch read to find the timestamp of a
 // group's next record; above it the batch's first timestamp stands in.
-const maxLagBatchRead = 1 << 20
+const maxLagBatchRead = 64 << 10
 
-type metricsSource struct{ b *Broker }
+// metricsSource is the broker state the metrics read at scrape time.
+type metricsSource struct {
+	b *Broker
 
-func (s metricsSource) Partitions() []metrics.PartitionStats {
+	// The timestamps of the records groups consume next, from the last
+	// scrape: a stalled group (the costly case, lagging on many
+	// partitions) is not read again while its offset stays.
+	tsMu    sync.Mutex
+	tsCache map[lagKey]int64
+}
+
+type lagKey struct {
+	p   *partition
+	off int64
+}
+
+func (s *metricsSource) Partitions() []metrics.PartitionStats {
 	ps := s.b.allPartitions()
 	out := make([]metrics.PartitionStats, len(ps))
 	for i, p := range ps {
@@ -37,8 +52,12 @@ func (s metricsSource) Partitions() []metrics.PartitionStats {
 	return out
 }
 
-func (s metricsSource) Groups(now time.Time) []metrics.GroupStats {
+func (s *metricsSource) Groups(now time.Time) []metrics.GroupStats {
 	b := s.b
+	s.tsMu.Lock() // one scrape's lag at a time; the cache is rebuilt by each
+	defer s.tsMu.Unlock()
+	seen := map[lagKey]int64{}
+	defer func() { s.tsCache = seen }()
 	var out []metrics.GroupStats
 	for _, l := range b.groups.ListGroups() {
 		g := metrics.GroupStats{Group: l.Group, Type: l.Type, State: l.StateName}
@@ -54,7 +73,7 @@ func (s metricsSource) Groups(now time.Time) []metrics.GroupStats {
 		if err == nil {
 			for _, t := range topics {
 				for _, tp := range t.Partitions {
-					if pl, ok := s.lag(t.Topic, tp, now); ok {
+					if pl, ok := s.lag(t.Topic, tp, now, seen); ok {
 						g.Lag = append(g.Lag, pl)
 					}
 				}
@@ -68,7 +87,7 @@ func (s metricsSource) Groups(now time.Time) []metrics.GroupStats {
 // lag is a group's lag on one partition: offsets to the high watermark,
 // and now minus the timestamp of the record at the committed offset (the
 // next one the group consumes; the log start when that is gone).
-func (s metricsSource) lag(topic string, tp kmsg.OffsetFetchResponseGroupTopicPartition, now time.Time) (metrics.PartitionLag, bool) {
+func (s *metricsSource) lag(topic string, tp kmsg.OffsetFetchResponseGroupTopicPartition, now time.Time, seen map[lagKey]int64) (metrics.PartitionLag, bool) {
 	p := s.b.partition(topic, tp.Partition)
 	if p == nil || tp.Offset < 0 {
 		return metrics.PartitionLag{}, false
@@ -79,7 +98,18 @@ func (s metricsSource) lag(topic string, tp kmsg.OffsetFetchResponseGroupTopicPa
 		return pl, true
 	}
 	pl.Lag = hw - tp.Offset
-	if ts, ok := recordTimestamp(p.log, max(tp.Offset, p.log.LogStartOffset())); ok {
+	k := lagKey{p, max(tp.Offset, p.log.LogStartOffset())}
+	ts, ok := seen[k]
+	if !ok {
+		if ts, ok = s.tsCache[k]; !ok {
+			var found bool
+			if ts, found = recordTimestamp(p.log, k.off); !found {
+				ts = -1
+			}
+		}
+		seen[k] = ts
+	}
+	if ts >= 0 {
 		pl.LagSeconds = max(0, now.Sub(time.UnixMilli(ts)).Seconds())
 	}
 	return pl, true
@@ -151,7 +181,7 @@ func batchTimestamp(l *log.Log, off int64) (ts, next int64, ok bool) {
 	return 0, next, false
 }
 
-func (s metricsSource) Transactions() map[string]int {
+func (s *metricsSource) Transactions() map[string]int {
 	out := map[string]int{}
 	if s.b.txns == nil {
 		return out
@@ -162,7 +192,7 @@ func (s metricsSource) Transactions() map[string]int {
 	return out
 }
 
-func (s metricsSource) FetchWaiting() int { return int(s.b.fetchWaiting.Load()) }
+func (s *metricsSource) FetchWaiting() int { return int(s.b.fetchWaiting.Load()) }
 
 // observeRequest records a request's times (read: the frame was read;
 // start: the handler began; handled: it returned; now: the response is
