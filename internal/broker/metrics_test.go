@@ -530,4 +530,22 @@ func TestMetricsRetentionThrottleTransactions(t *testing.T) {
 		t.Error("a transaction still ongoing after its commit")
 	}
 	s.want(t, "sluice_transactions", 1, "state", "CompleteCommit")
+
+	// A group whose next offset is the commit marker: its time lag is that
+	// of the first data record after the marker.
+	hw := tb2.partition("q", 0).log.HighWatermark() // after the marker
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := cl2.ProduceSync(ctxT(t), &kgo.Record{Topic: "q", Value: []byte("late"), Timestamp: hourAgo}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "q", Partition: 0, At: hw - 1, LeaderEpoch: -1})
+	if err := kadm.NewClient(cl2).CommitAllOffsets(ctxT(t), "after-marker", offs); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = getScrape(t, tb2, "", "")
+	s.want(t, "sluice_consumer_group_lag", 2, "group", "after-marker", "topic", "q", "partition", "0")
+	if v, _ := s.value("sluice_consumer_group_lag_seconds", "group", "after-marker", "topic", "q", "partition", "0"); v < 3600 || v > 3600+300 {
+		t.Errorf("time lag past a marker: %v s, want about an hour", v)
+	}
 }
