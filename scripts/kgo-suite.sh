@@ -54,7 +54,7 @@ listeners=PLAINTEXT://127.0.0.1:$plain,SASL_PLAINTEXT://127.0.0.1:$sasl
 sasl.enabled.mechanisms=SCRAM-SHA-256
 EOF
 
-"$work/sluice" serve --config "$work/server.properties" --data-dir "$data" --log-level warn 2>"$out/broker.log" &
+"$work/sluice" serve --config "$work/server.properties" --data-dir "$data" --log-level warn --http-listen 127.0.0.1:0 2>"$out/broker.log" &
 pid=$!
 
 # Wait until both listeners accept.

@@ -3,12 +3,12 @@
 # installs the external Kafka clients the compatibility tests drive (kcat,
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
 # protoc for the seed tutorial; python3-requests and python3-jsonschema for
-# confluent-kafka's schema_registry module; Debian's nodejs and npm when
-# node is missing) and the npm schema-registry clients from the committed
-# lockfile (internal/compat/testdata/npm: npm ci), then vets (go vet,
-# gofmt, staticcheck), runs every test with the race detector, runs franz-go's
-# kgo integration suite against the sluice binary (scripts/kgo-suite.sh), and
-# gives each fuzz target a short run.
+# confluent-kafka's schema_registry module; prometheus for promtool;
+# Debian's nodejs and npm when node is missing) and the npm schema-registry
+# clients from the committed lockfile (internal/compat/testdata/npm: npm ci),
+# then vets (go vet, gofmt, staticcheck), runs every test with the race
+# detector, runs franz-go's kgo integration suite against the sluice binary
+# (scripts/kgo-suite.sh), and gives each fuzz target a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus) # promtool check metrics (internal/broker/metrics_test.go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""

@@ -93,7 +93,7 @@ func benchOne(ctx context.Context, o *benchOptions, name string, out, stderr io.
 	)
 	switch name {
 	case "sluice":
-		args := []string{"serve", "--log-level", "warn"}
+		args := []string{"serve", "--log-level", "warn", "--http-listen="}
 		for _, s := range o.brokerSets {
 			args = append(args, "--set", s)
 		}

@@ -166,6 +166,8 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	if !res.Duplicate {
+		p.bytesIn.Add(uint64(len(records)))
+		p.recordsIn.Add(uint64(res.LastOffset - res.BaseOffset + 1))
 		p.notify()
 	}
 }

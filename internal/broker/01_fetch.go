@@ -73,7 +73,7 @@ func handleFetch(b *Broker, r *request, req *kmsg.FetchRequest) kmsg.Response {
 	if !b.longPoll(r, req, parts, live, errs, results) {
 		return nil // shutting down
 	}
-	return b.fetchResponse(r, req, resp, parts, results, incremental)
+	return b.fetchResponse(r, req, resp, parts, live, results, incremental)
 }
 
 // fetchSession resolves the request's fetch session (KIP-227, v7+): none
@@ -241,7 +241,7 @@ func (b *Broker) longPoll(r *request, req *kmsg.FetchRequest, parts []fetchPart,
 // fetchResponse builds the response from the reads: with an incremental
 // session only the partitions that changed, the records spliced in from
 // the segment files when written (or down-converted for v0-v3).
-func (b *Broker) fetchResponse(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart, results []partResult, incremental bool) kmsg.Response {
+func (b *Broker) fetchResponse(r *request, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, parts []fetchPart, live []*partition, results []partResult, incremental bool) kmsg.Response {
 	readCommitted := req.IsolationLevel == 1
 	out := &splicedResponse{Response: resp, flexible: resp.IsFlexible()}
 	legacyLeft := int(req.MaxBytes) // v0-v3: bytes left after conversion
@@ -281,6 +281,12 @@ func (b *Broker) fetchResponse(r *request, req *kmsg.FetchRequest, resp *kmsg.Fe
 		// records themselves are spliced in from the segment file when
 		// the response is written.
 		p.RecordBatches = []byte{}
+		if n := res.rr.Size(); n > 0 && live[i] != nil { // metrics.go
+			live[i].bytesOut.Add(uint64(n))
+			if res.rr.NextOffset > fp.offset {
+				live[i].recordsOut.Add(uint64(res.rr.NextOffset - fp.offset))
+			}
+		}
 		switch {
 		case res.rr.Size() == 0:
 		case r.version < 4:

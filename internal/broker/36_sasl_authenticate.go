@@ -37,6 +37,7 @@ func handleSaslAuthenticate(b *Broker, r *request, req *kmsg.SASLAuthenticateReq
 	mech := s.mechanism
 	reply, done, life, err := c.saslStep(req.SASLAuthBytes, r.clientID)
 	if err != nil {
+		b.metrics.Listener(c.l.Name).AuthFailed() // nil-safe
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
 		if mech == "PLAIN" {

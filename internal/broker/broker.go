@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/meta"
+	"github.com/sluice-io/sluice/internal/metrics"
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
@@ -57,6 +58,8 @@ type Broker struct {
 	frames         *frameBudget        // queued.max.request.bytes (admission.go)
 	quotas         *quota.Manager      // client quotas (quotas.go)
 	registry       *registryServer     // schema registry (registry.go); nil when off
+	ops            *opsServer          // operations listener (http.go); nil when off
+	metrics        *metrics.Metrics    // metrics.go; nil (recording nothing) with no ops listener
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -75,9 +78,9 @@ type hostPort struct {
 
 // New opens the data directory (recovering every partition log) and binds
 // the listener. It does not accept connections until Serve.
-func New(cfg Config) (*Broker, error) {
+func New(cfg Config) (_ *Broker, err error) {
 	pickAuthorizer := cfg.Authorizer == nil // acls.go: from the broker configs
-	cfg, err := cfg.withDefaults()
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +116,14 @@ func New(cfg Config) (*Broker, error) {
 		done:   make(chan struct{}),
 	}
 	b.sessions = newFetchSessions(1000, cfg.Now)
+	if err := b.openOps(); err != nil { // http.go: probes answer during recovery
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.closeOps()
+		}
+	}()
 	if err := b.checkMetadataPresent(); err != nil { // datadir.go
 		return nil, err
 	}
@@ -128,6 +139,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.producerIDsFromLogs() // datadir.go
+	b.ops.setNotReady(notReadyCoordinators)
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -136,7 +148,13 @@ func New(cfg Config) (*Broker, error) {
 		b.closeLogs()
 		return nil, err
 	}
+	b.ops.setNotReady(notReadySecurity)
 	if err := b.setupSecurity(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	b.ops.setNotReady(notReadyListeners)
+	if err := b.ops.securityReady(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
@@ -186,6 +204,11 @@ func (b *Broker) Serve(ctx context.Context) error {
 	b.logListening()
 	b.serveRegistry() // registry.go
 	errc := make(chan error, len(b.lns))
+	if !b.isClosing() {
+		// http.go: /readyz. The listeners are bound (New) and accept from
+		// here on; a connection made meanwhile waits in the backlog.
+		b.ops.setNotReady("")
+	}
 	for _, l := range b.lns {
 		b.goOwned(func() {
 			if err := b.accept(l); err != nil {
@@ -205,6 +228,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 // accept serves one listener until shutdown; the error is a failure to
 // accept that is not temporary.
 func (b *Broker) accept(l *listener) error {
+	ml := b.metrics.Listener(l.Name) // nil-safe
 	var tempDelay time.Duration
 	for {
 		nc, err := l.ln.Accept()
@@ -232,10 +256,14 @@ func (b *Broker) accept(l *listener) error {
 			nc.Close()
 			continue
 		}
-		b.goOwned(func() {
+		ml.Opened()
+		if !b.goOwned(func() {
+			defer ml.Closed()
 			defer b.removeConn(c)
 			c.serve()
-		})
+		}) {
+			ml.Closed()
+		}
 	}
 }
 
@@ -254,6 +282,16 @@ func (b *Broker) goOwned(fn func()) bool {
 		fn()
 	}()
 	return true
+}
+
+// isClosing reports whether shutdown has begun.
+func (b *Broker) isClosing() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *Broker) addConn(c *conn) bool {
@@ -283,9 +321,11 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	b.ops.setNotReady(notReadyShutdown)
 	b.groups.Close()
 	b.closeListeners()
 	b.closeRegistry()
+	b.closeOps() // http.go
 	b.connsMu.Lock()
 	b.closing = true
 	for c := range b.conns {

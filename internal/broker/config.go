@@ -51,6 +51,18 @@ type Config struct {
 	// (Confluent's kafkastore.timeout.ms); past it the write is answered
 	// 50002. Default registry.DefaultStoreTimeout (500 ms).
 	RegistryStoreTimeout time.Duration
+	// HTTPListen is the host:port of the operations listener (http.go):
+	// /metrics, /healthz, /readyz and, with PProf, /debug/pprof/. Empty:
+	// off. `sluice serve` defaults it to DefaultHTTPListen.
+	HTTPListen string
+	// PProf serves Go's profiler under /debug/pprof/ on HTTPListen.
+	PProf bool
+	// MetricsPartitionSeriesMax is the metrics' cardinality budget
+	// (metrics.partition.series.max): with more partitions than this,
+	// per-partition series are left out and only per-topic ones remain.
+	// 0 means metrics.DefaultPartitionSeriesMax; negative: never
+	// per-partition.
+	MetricsPartitionSeriesMax int
 	// DataDir holds topic metadata and partition logs. Default ./data.
 	DataDir string
 	// NodeID is this broker's id (Kafka's node.id). Default 1.

@@ -139,6 +139,10 @@ func (c *conn) logReadErr(err error) {
 
 // handleFrame decodes and serves one request; false closes the connection.
 func (c *conn) handleFrame(frame []byte) bool {
+	var read time.Time // metrics: when the request was read
+	if c.b.metrics != nil {
+		read = time.Now()
+	}
 	r := kbin.Reader{Src: frame}
 	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
 	clientID := r.NullableString()
@@ -189,21 +193,31 @@ func (c *conn) handleFrame(frame []byte) bool {
 		return false
 	}
 	req.kreq = kreq
-	if c.b.quotasActive() { // quotas.go; one atomic load when none are set
-		start := time.Now()
-		resp := h.fn(c.b, req, kreq)
-		throttle := c.b.quotaThrottle(req, len(frame), resp, time.Since(start)-req.waited)
-		if resp != nil && (!c.write(req, resp) || c.closeAfter) {
-			return false
-		}
-		c.mute(throttle) // KIP-219: respond at once, then stop reading
-		return true
+	quotas := c.b.quotasActive() // quotas.go; one atomic load when none are set
+	var start time.Time
+	if quotas || c.b.metrics != nil {
+		start = time.Now()
 	}
 	resp := h.fn(c.b, req, kreq)
-	if resp == nil { // acks=0 produce: no response
-		return true
+	var throttle time.Duration
+	if quotas {
+		throttle = c.b.quotaThrottle(req, len(frame), resp, time.Since(start)-req.waited)
 	}
-	return c.write(req, resp) && !c.closeAfter
+	var handled time.Time
+	if c.b.metrics != nil {
+		handled = time.Now()
+	}
+	sent := resp == nil || c.write(req, resp) // nil: acks=0 produce, no response
+	if c.b.metrics != nil {
+		c.b.observeRequest(req, resp, read, start, handled) // metrics.go
+	}
+	if !sent || (resp != nil && c.closeAfter) {
+		return false
+	}
+	if quotas {
+		c.mute(throttle) // KIP-219: respond at once, then stop reading
+	}
+	return true
 }
 
 // write encodes and sends resp with the request's correlation id.

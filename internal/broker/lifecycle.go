@@ -116,6 +116,7 @@ func (b *Broker) runRetention(now time.Time) {
 			b.logger.Warn("applying retention failed", "topic", p.topic, "partition", p.index, "err", err)
 		}
 		if res.Deleted > 0 {
+			b.metrics.RetentionDeleted(res.Deleted, res.DeletedBytes) // metrics.go; nil-safe
 			b.logger.Info("retention deleted segments", "topic", p.topic, "partition", p.index,
 				"segments", res.Deleted, "bytes", res.DeletedBytes, "log_start_offset", res.LogStartOffset)
 		}
@@ -166,6 +167,7 @@ func (b *Broker) runCleaner(now time.Time) bool {
 		}
 		return false
 	}
+	b.metrics.Cleaned(st.Segments, st.BytesRead, st.BytesBefore, st.BytesAfter) // metrics.go; nil-safe
 	if st.Segments == 0 {
 		// Due, yet nothing to rewrite (say a delete horizon passed but
 		// what holds it cannot go yet): back off rather than spin.

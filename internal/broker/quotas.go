@@ -58,6 +58,9 @@ func (b *Broker) quotaThrottle(r *request, reqBytes int, resp kmsg.Response, han
 	default:
 		throttle = max(throttle, b.quotas.Record(quota.Request, user, r.clientID, handlerTime.Seconds()*100))
 	}
+	if throttle > 0 && b.metrics != nil {
+		b.metrics.Throttled(quotaTypeName(r.key), user, r.clientID, throttle) // metrics.go
+	}
 	if throttle > 0 && resp != nil {
 		ms := min(throttle.Milliseconds(), 1<<31-1)
 		if sr, ok := resp.(*splicedResponse); ok {

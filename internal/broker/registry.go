@@ -18,22 +18,18 @@ package broker
 // listener uses SASL, every request needs HTTP basic credentials, checked
 // against the SCRAM credentials as SASL/PLAIN is; a verified TLS client
 // certificate (ssl.client.auth requested or required) is a principal too,
-// mapped by ssl.principal.mapping.rules. Authorization is the broker's
+// mapped by ssl.principal.mapping.rules (httpauth.go, shared with the
+// operations listener of http.go). Authorization is the broker's
 // authorizer, subjects as TOPIC resources (internal/registry/acl.go).
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/auth"
@@ -49,27 +45,11 @@ const SchemasTopic = "_schemas"
 // told otherwise.
 const DefaultRegistryListen = "127.0.0.1:8081"
 
-// Errors of registry authentication.
-var (
-	errNoCredentials  = errors.New("the schema registry needs HTTP basic credentials")
-	errBadCredentials = errors.New("invalid username or password")
-	errUnmappedCert   = errors.New("no ssl.principal.mapping.rules rule matches the client certificate")
-)
-
 type registryServer struct {
 	reg  *registry.Registry
 	ln   net.Listener
 	srv  *http.Server
-	sasl bool // basic auth required
-
-	mu       sync.Mutex
-	verified map[string]verifiedPassword // user -> last good password
-	cacheKey []byte                      // random, per process: the HMAC key of verified sums
-}
-
-type verifiedPassword struct {
-	sum       []byte // HMAC-SHA-256(cacheKey, mechanism, salt, password)
-	storedKey []byte
+	auth *httpAuth // httpauth.go
 }
 
 // openRegistry replays _schemas and binds the registry listener.
@@ -77,21 +57,18 @@ func (b *Broker) openRegistry() error {
 	if b.cfg.RegistryListen == "" {
 		return nil
 	}
-	rs := &registryServer{verified: map[string]verifiedPassword{}, cacheKey: make([]byte, 32)}
-	if _, err := rand.Read(rs.cacheKey); err != nil {
+	a, err := newHTTPAuth(b)
+	if err != nil {
 		return fmt.Errorf("schema registry: %w", err)
 	}
-	var useTLS bool
-	for _, l := range b.cfg.listenerConfigs() {
-		useTLS = useTLS || l.Protocol.TLS()
-		rs.sasl = rs.sasl || l.Protocol.SASL()
-	}
+	rs := &registryServer{auth: a}
+	useTLS := b.httpUsesTLS()
 	logger := b.logger.With("component", "schema-registry")
 	rs.reg = registry.New(registry.Config{
 		Store:        schemaStore{b},
 		Logger:       logger,
 		Authorizer:   b.cfg.Authorizer,
-		Authenticate: func(r *http.Request) (auth.Principal, error) { return b.registryPrincipal(rs, r) },
+		Authenticate: func(r *http.Request) (auth.Principal, error) { return rs.auth.principal(r) },
 		StoreTimeout: b.cfg.RegistryStoreTimeout,
 	})
 	start := time.Now()
@@ -135,7 +112,7 @@ func (b *Broker) openRegistry() error {
 		scheme = "https"
 	}
 	logger.Info("schema registry ready", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()), "records", n, "skipped", bad,
-		"basic_auth", rs.sasl, "took", time.Since(start).Round(time.Millisecond))
+		"basic_auth", rs.auth.sasl, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -172,63 +149,6 @@ func (b *Broker) closeRegistry() {
 	}
 	b.registry.ln.Close()  // when Serve never ran
 	b.registry.reg.Close() // appends of timed-out writes, before the logs close
-}
-
-// registryPrincipal authenticates a registry request.
-func (b *Broker) registryPrincipal(rs *registryServer, r *http.Request) (auth.Principal, error) {
-	if user, pass, ok := r.BasicAuth(); ok {
-		if !b.checkPassword(rs, user, pass) {
-			return auth.Anonymous, fmt.Errorf("%w: user %q", errBadCredentials, user)
-		}
-		return auth.Principal{Type: "User", Name: user}, nil
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		dn := auth.SubjectDN(r.TLS.PeerCertificates[0])
-		name, ok := b.principals.Map(dn)
-		if !ok {
-			return auth.Anonymous, fmt.Errorf("%w: %s", errUnmappedCert, dn)
-		}
-		return auth.Principal{Type: "User", Name: name}, nil
-	}
-	if rs.sasl {
-		return auth.Anonymous, errNoCredentials
-	}
-	return auth.Anonymous, nil
-}
-
-// checkPassword verifies a password against the user's SCRAM credentials
-// (SCRAM-SHA-512, then SCRAM-SHA-256), as SASL/PLAIN does. A verified
-// password is remembered (as a salted hash, with the credential it matched)
-// so later requests skip the PBKDF2 until the credential changes.
-func (b *Broker) checkPassword(rs *registryServer, user, pass string) bool {
-	for _, m := range []auth.ScramMechanism{auth.ScramSHA512, auth.ScramSHA256} {
-		cr, ok := b.creds.Get(user, m.Name)
-		if !ok {
-			continue
-		}
-		mac := hmac.New(sha256.New, rs.cacheKey)
-		mac.Write([]byte(m.Name))
-		mac.Write([]byte{0})
-		mac.Write(cr.Salt)
-		mac.Write([]byte{0})
-		mac.Write([]byte(pass))
-		sum := mac.Sum(nil)
-		rs.mu.Lock()
-		v, hit := rs.verified[user]
-		rs.mu.Unlock()
-		if hit && hmac.Equal(v.sum, sum) && subtle.ConstantTimeCompare(v.storedKey, cr.StoredKey) == 1 {
-			return true
-		}
-		if !m.VerifyPassword(auth.ScramCredential{Salt: cr.Salt, StoredKey: cr.StoredKey, ServerKey: cr.ServerKey, Iterations: cr.Iterations}, pass) {
-			return false
-		}
-		rs.mu.Lock()
-		rs.verified[user] = verifiedPassword{sum: sum, storedKey: cr.StoredKey}
-		rs.mu.Unlock()
-		return true
-	}
-	auth.ScramSHA256.VerifyPassword(auth.ScramSHA256.FakeCredential(user), pass) // no timing oracle
-	return false
 }
 
 // Prepare creates _schemas (compacted, internal, one partition) before the

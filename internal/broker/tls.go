@@ -216,6 +216,7 @@ func (c *conn) handshake() bool {
 		select {
 		case <-c.b.done:
 		default:
+			c.b.metrics.Listener(c.l.Name).AuthFailed() // as Kafka counts SSL handshake failures
 			c.logger.Warn("closing connection: TLS handshake failed", "listener", c.l.Name, "err", err)
 		}
 		return false
@@ -230,6 +231,7 @@ func (c *conn) handshake() bool {
 	dn := auth.SubjectDN(certs[0])
 	name, ok := c.b.principals.Map(dn)
 	if !ok {
+		c.b.metrics.Listener(c.l.Name).AuthFailed()
 		c.logger.Warn("closing connection: no ssl.principal.mapping.rules rule matches the client certificate", "subject", dn)
 		return false
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/meta"
@@ -29,6 +30,10 @@ type partition struct {
 
 	waitMu  sync.Mutex
 	waiters []chan struct{}
+
+	// Counters of produced and fetched data, read by the metrics
+	// (metrics.go) at scrape time.
+	bytesIn, recordsIn, bytesOut, recordsOut atomic.Uint64
 }
 
 // addWaiter registers ch to be signalled (without blocking) at the next

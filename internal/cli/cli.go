@@ -19,6 +19,7 @@ Usage:
   sluice serve [flags]            run a broker (data in ./data, listening on 127.0.0.1:9092)
   sluice bench [flags]            produce then consume through a broker and report throughput and latency
   sluice recover-metadata [flags] rebuild a lost meta.json from the partition directories (broker stopped)
+  sluice top [flags]              a broker's rates, lag and disk use from its /metrics, refreshed
 
 Client commands (for Sluice or any Kafka cluster):
   sluice topic create NAME        create a topic (--partitions N)
@@ -96,6 +97,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return quotaFamily.run(ctx, cio, args[1:])
 	case "schema":
 		return schemaFamily.run(ctx, cio, args[1:])
+	case "top":
+		return single(ctx, cio, "top", runTop, args[1:])
 	case "produce":
 		return single(ctx, cio, "produce", runProduce, args[1:])
 	case "consume":

@@ -41,6 +41,10 @@ environment variables, and flags.
   --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
   --registry-listen A  SLUICE_REGISTRY_LISTEN   (schema registry HOST:PORT; empty: off)
   --registry-store-timeout D                    (kafkastore.timeout.ms; default 500ms)
+  --http-listen A      SLUICE_HTTP_LISTEN       http.listen (metrics and health HOST:PORT; empty: off)
+  --pprof              SLUICE_PPROF=true        http.pprof.enable=true
+  --metrics-partition-series-max N
+                       SLUICE_METRICS_PARTITION_SERIES_MAX  metrics.partition.series.max
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
 
@@ -68,6 +72,16 @@ turns it off. It uses HTTPS with the listeners' certificate when a listener
 uses TLS, HTTP basic auth against the SASL users when a listener uses SASL,
 client certificates as SSL listeners do, and the ACLs (a subject is a TOPIC
 resource of the same name).
+
+Operations: an HTTP listener on --http-listen, default 127.0.0.1:8080
+(--http-listen= turns it off), serves /metrics (Prometheus; see
+docs/metrics.md), /healthz (alive), /readyz (503 with the reason until the
+logs are recovered, the coordinators loaded and the listeners accepting)
+and, with --pprof, /debug/pprof/. It uses TLS and authentication as the
+schema registry does; a scrape sees the series of the topics and groups
+its principal may Describe. With more partitions than
+metrics.partition.series.max (default 10000; 0: never) the per-partition
+series are left out and only per-topic ones remain.
 
 Examples:
   sluice serve
@@ -114,6 +128,9 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
 	registryListen := fs.String("registry-listen", broker.DefaultRegistryListen, "schema registry `HOST:PORT`; empty turns it off")
 	registryTimeout := fs.Duration("registry-store-timeout", registry.DefaultStoreTimeout, "schema registry: answer a write 50002 when its _schemas append takes longer (Confluent's kafkastore.timeout.ms)")
+	httpListen := fs.String("http-listen", broker.DefaultHTTPListen, "metrics and health `HOST:PORT` (/metrics, /healthz, /readyz); empty turns it off")
+	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on --http-listen")
+	seriesMax := fs.String("metrics-partition-series-max", "", "per-partition metric series only up to this many `PARTITIONS` (default 10000; 0: never)")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
 		return serveSettings{}, err
@@ -183,6 +200,10 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	if strings.Contains(fileDirs, ",") {
 		return serveSettings{}, fmt.Errorf("log.dirs %q: one data directory is supported", fileDirs)
 	}
+	fileHTTP, fileHTTPSet := kafka["http.listen"]
+	delete(kafka, "http.listen")
+	filePprof, _ := fromFile("http.pprof.enable")
+	fileSeriesMax, _ := fromFile("metrics.partition.series.max")
 	fileNode, _ := fromFile("node.id")
 	fileBrokerID, _ := fromFile("broker.id")
 
@@ -216,6 +237,29 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	s.cfg.RegistryStoreTimeout = *registryTimeout
 	if v, ok := env["SLUICE_REGISTRY_LISTEN"]; ok && !flagSet(fs, "registry-listen") {
 		s.cfg.RegistryListen = v
+	}
+	s.cfg.HTTPListen = *httpListen
+	if v, ok := env["SLUICE_HTTP_LISTEN"]; ok && !flagSet(fs, "http-listen") {
+		s.cfg.HTTPListen = v
+	} else if fileHTTPSet && !flagSet(fs, "http-listen") {
+		s.cfg.HTTPListen = fileHTTP
+	}
+	if pp := first(boolFlag(fs, "pprof", *pprofOn), getenv("SLUICE_PPROF"), filePprof); pp != "" {
+		on, err := strconv.ParseBool(pp)
+		if err != nil {
+			return serveSettings{}, fmt.Errorf("pprof %q: want true or false", pp)
+		}
+		s.cfg.PProf = on
+	}
+	if n := first(*seriesMax, getenv("SLUICE_METRICS_PARTITION_SERIES_MAX"), fileSeriesMax); n != "" {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return serveSettings{}, fmt.Errorf("metrics.partition.series.max %q: want a non-negative integer", n)
+		}
+		s.cfg.MetricsPartitionSeriesMax = v
+		if v == 0 {
+			s.cfg.MetricsPartitionSeriesMax = -1 // never per-partition
+		}
 	}
 	s.cpuProfile = *cpuProf
 	switch lvl := strings.ToLower(first(*logLevel, getenv("SLUICE_LOG_LEVEL"), "info")); lvl {
@@ -330,4 +374,13 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// boolFlag is a bool flag's value as text when the command line gave it,
+// else "".
+func boolFlag(fs *flag.FlagSet, name string, v bool) string {
+	if !flagSet(fs, name) {
+		return ""
+	}
+	return strconv.FormatBool(v)
 }

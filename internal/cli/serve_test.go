@@ -90,3 +90,45 @@ func TestServeRegistryListen(t *testing.T) {
 		}
 	}
 }
+
+func TestServeHTTPListen(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "server.properties")
+	if err := os.WriteFile(file, []byte("http.listen=127.0.0.1:7070\nhttp.pprof.enable=true\nmetrics.partition.series.max=500\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		args, env []string
+		listen    string
+		pprof     bool
+		seriesMax int
+	}{
+		"default":           {nil, nil, "127.0.0.1:8080", false, 0},
+		"flags":             {[]string{"--http-listen", "0.0.0.0:18080", "--pprof", "--metrics-partition-series-max", "20"}, nil, "0.0.0.0:18080", true, 20},
+		"empty flag is off": {[]string{"--http-listen="}, nil, "", false, 0},
+		"zero budget":       {[]string{"--metrics-partition-series-max", "0"}, nil, "127.0.0.1:8080", false, -1},
+		"env":               {nil, []string{"SLUICE_HTTP_LISTEN=127.0.0.1:9999", "SLUICE_PPROF=true", "SLUICE_METRICS_PARTITION_SERIES_MAX=7"}, "127.0.0.1:9999", true, 7},
+		"empty env is off":  {nil, []string{"SLUICE_HTTP_LISTEN="}, "", false, 0},
+		"file":              {[]string{"--config", file}, nil, "127.0.0.1:7070", true, 500},
+		"env over file":     {[]string{"--config", file}, []string{"SLUICE_HTTP_LISTEN=", "SLUICE_PPROF=false"}, "", false, 500},
+		"flag over env":     {[]string{"--http-listen", "127.0.0.1:1", "--pprof=false"}, []string{"SLUICE_HTTP_LISTEN=", "SLUICE_PPROF=true"}, "127.0.0.1:1", false, 0},
+	} {
+		s, err := loadServeConfig(c.args, c.env, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.cfg.HTTPListen != c.listen || s.cfg.PProf != c.pprof || s.cfg.MetricsPartitionSeriesMax != c.seriesMax {
+			t.Errorf("%s: listen %q pprof %v series max %d, want %q %v %d", name, s.cfg.HTTPListen, s.cfg.PProf, s.cfg.MetricsPartitionSeriesMax, c.listen, c.pprof, c.seriesMax)
+		}
+		if _, ok := s.cfg.Kafka["http.listen"]; ok {
+			t.Errorf("%s: http.listen left among the Kafka configs", name)
+		}
+	}
+	for _, args := range [][]string{{"--metrics-partition-series-max", "-1"}, {"--metrics-partition-series-max", "x"}} {
+		if _, err := loadServeConfig(args, nil, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := loadServeConfig(nil, []string{"SLUICE_PPROF=maybe"}, io.Discard); err == nil {
+		t.Error("SLUICE_PPROF=maybe accepted")
+	}
+}

@@ -35,7 +35,7 @@ const damageTopic = "dmg"
 
 // damageArgs enable ACLs, so that acls.json exists, with everyone allowed
 // where no ACL matches.
-var damageArgs = []string{"--set", "authorizer.class.name=acl", "--set", "allow.everyone.if.no.acl.found=true"}
+var damageArgs = []string{"--set", "authorizer.class.name=acl", "--set", "allow.everyone.if.no.acl.found=true", "--http-listen="}
 
 // seedDamage fills a data directory the way the findings were reproduced:
 // one partition of 30,000 records over several segments (1 MiB each), plus a

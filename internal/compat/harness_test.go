@@ -213,14 +213,21 @@ func registryAddr(args []string) string {
 	return ""
 }
 
-// withRegistryOff turns the schema registry off (its default port is
-// fixed, and tests run brokers side by side) unless args choose a
-// --registry-listen.
+// withRegistryOff turns the schema registry and the HTTP listener off
+// (their default ports are fixed, and tests run brokers side by side)
+// unless args choose a --registry-listen or --http-listen.
 func withRegistryOff(args []string) []string {
+	var reg, web bool
 	for _, a := range args {
-		if strings.HasPrefix(a, "--registry-listen") {
-			return args
-		}
+		reg = reg || strings.HasPrefix(a, "--registry-listen")
+		web = web || strings.HasPrefix(a, "--http-listen")
 	}
-	return append(append([]string(nil), args...), "--registry-listen=")
+	out := append([]string(nil), args...)
+	if !reg {
+		out = append(out, "--registry-listen=")
+	}
+	if !web {
+		out = append(out, "--http-listen=")
+	}
+	return out
 }

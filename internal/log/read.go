@@ -26,6 +26,9 @@ type ReadResult struct {
 
 	HighWatermark, LogStartOffset int64
 	LastStableOffset              int64 // see LastStableOffset
+	// NextOffset is the offset after the last batch read (for the
+	// metrics' records out); 0 when nothing was read or it is not known.
+	NextOffset int64
 }
 
 // readRef is a ReadResult's reference to its segment.
@@ -116,6 +119,7 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 		seg = l.segs[l.segmentIndex(seg.base)+1]
 	}
 	limit := seg.size.Load()
+	limitNext := seg.next  // the offset after the batches below limit
 	cut := upTo < seg.next // the stable offset is inside this segment
 	seg.pin()
 	l.mu.RUnlock()
@@ -145,6 +149,7 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 			next = h.LastOffset() + 1
 		}
 		limit = pos
+		limitNext = next
 		r.limit = pos
 	}
 
@@ -155,6 +160,7 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 	}
 
 	start, end := pos, pos+int64(h.Size())
+	next := h.LastOffset() + 1 // the offset after the batch ending at end
 	budget := start + int64(max(maxBytes, 0))
 	switch {
 	case end > budget:
@@ -162,12 +168,12 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 			return res, nil
 		}
 	case budget >= limit:
-		end = limit
+		end, next = limit, limitNext
 	default:
 		// Jump to the last indexed batch within budget, then walk
 		// headers while batches still fit.
-		if _, p := seg.lookupPosition(budget); p > end {
-			end = p
+		if o, p := seg.lookupPosition(budget); p > end {
+			end, next = p, o // an index entry is a batch's base offset
 		}
 		for end < limit {
 			h, err := r.header(end)
@@ -181,12 +187,17 @@ func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (R
 				break
 			}
 			end += int64(h.Size())
+			next = h.LastOffset() + 1
 		}
 	}
 	// Never serve a batch damaged on disk: check what was not checked yet.
+	wantEnd := end
 	end, err = l.verifyRange(seg, start, end)
 	if err != nil {
 		return res, err
+	}
+	if end == wantEnd {
+		res.NextOffset = next
 	}
 	res.seg, res.pos, res.n = seg, start, int(end-start)
 	if res.n > 0 {
