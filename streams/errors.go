@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/codec"
 )
 
 // DecodeErrorHandler decides what happens to a record an agent's source
@@ -14,15 +16,15 @@ import (
 type DecodeErrorHandler func(ctx context.Context, agent string, r *kgo.Record, err error) error
 
 // OnDecodeError sets the app's handler of undecodable records (default
-// SkipDecodeErrors).
-func OnDecodeError(h DecodeErrorHandler) Option {
-	return func(c *appConfig) error {
+// SkipDecodeErrors). Like the other declarations, it is made before Run.
+func (a *App) OnDecodeError(h DecodeErrorHandler) {
+	a.register(func() error {
 		if h == nil {
-			return fmt.Errorf("streams: nil DecodeErrorHandler")
+			return fmt.Errorf("%w: nil DecodeErrorHandler", ErrTopology)
 		}
-		c.onDecodeError = h
+		a.cfg.onDecodeError = h
 		return nil
-	}
+	})
 }
 
 // SkipDecodeErrors skips undecodable records; each is logged and counted
@@ -38,10 +40,12 @@ func StopOnDecodeError() DecodeErrorHandler {
 	}
 }
 
-// DeadLetter sends undecodable records, unchanged, to topic (as one of the
-// batch's effects) with headers naming the source and the error, then
-// skips them.
-func DeadLetter(topic string) DecodeErrorHandler {
+// DeadLetter declares topic as one of app's topics (created by Run when
+// missing) and returns a handler that sends undecodable records to it,
+// unchanged, as one of the batch's effects, with headers naming the agent,
+// the source position and the error; then it skips them.
+func DeadLetter(app *App, topic string) DecodeErrorHandler {
+	NewTopic(app, topic, codec.Bytes(), codec.Bytes())
 	return func(ctx context.Context, agent string, r *kgo.Record, err error) error {
 		dl := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 		dl.Headers = append(dl.Headers, r.Headers...)

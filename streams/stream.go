@@ -31,7 +31,8 @@ func (s *Stream[K, V]) finish() {
 		}
 	}
 	s.pending = s.pending[:0]
-	s.current = nil
+	// current stays: a panic unwinding through the iterator runs finish,
+	// and the agent's recover still names the event.
 }
 
 // next waits for the next delivery; ok is false at the end of the stream

@@ -301,21 +301,20 @@ func TestDecodeErrorHandlers(t *testing.T) {
 		sum int64
 		err error
 	}
-	run := func(h streams.DecodeErrorHandler, id string) (result, *streams.App) {
-		app, aerr := streams.NewApp(id, streams.Brokers(addr), streams.Logger(quiet()), streams.InMemoryState(), streams.OnDecodeError(h))
+	run := func(h func(*streams.App) streams.DecodeErrorHandler, id string) (result, *streams.App) {
+		app, aerr := streams.NewApp(id, streams.Brokers(addr), streams.Logger(quiet()), streams.InMemoryState())
 		if aerr != nil {
 			t.Fatal(aerr)
 		}
+		app.OnDecodeError(h(app))
 		nums := streams.NewTopic(app, "nums", codec.String(), codec.JSON[int64]())
 		var mu sync.Mutex
 		var sum int64
-		seen := make(chan struct{}, 10)
 		streams.NewAgent(app, "sum", nums, func(ctx context.Context, s *streams.Stream[string, int64]) error {
 			for ev := range s.Events() {
 				mu.Lock()
 				sum += ev.Value
 				mu.Unlock()
-				seen <- struct{}{}
 			}
 			return nil
 		})
@@ -323,17 +322,19 @@ func TestDecodeErrorHandlers(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- app.Run(ctx) }()
 		var err error
-		select {
-		case <-seen:
+		// Until the batch of the three records commits, or Run fails.
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(60 * time.Second)
+	wait:
+		for app.Stats().Batches == 0 {
 			select {
-			case <-seen:
 			case err = <-done:
-			case <-time.After(60 * time.Second):
-				t.Fatal("second record never seen")
+				break wait
+			case <-tick.C:
+			case <-deadline:
+				t.Fatal("no batch committed within 60 s")
 			}
-		case err = <-done:
-		case <-time.After(60 * time.Second):
-			t.Fatal("no record seen")
 		}
 		cancel()
 		if err == nil {
@@ -347,15 +348,15 @@ func TestDecodeErrorHandlers(t *testing.T) {
 		defer mu.Unlock()
 		return result{sum, err}, app
 	}
-	r, app := run(streams.SkipDecodeErrors(), "skip")
+	r, app := run(func(*streams.App) streams.DecodeErrorHandler { return streams.SkipDecodeErrors() }, "skip")
 	if r.err != nil || r.sum != 4 || app.Stats().DecodeErrors != 1 {
 		t.Errorf("skip: sum %d err %v decode errors %d, want 4, nil, 1", r.sum, r.err, app.Stats().DecodeErrors)
 	}
-	r, _ = run(streams.StopOnDecodeError(), "stop")
+	r, _ = run(func(*streams.App) streams.DecodeErrorHandler { return streams.StopOnDecodeError() }, "stop")
 	if r.err == nil || !strings.Contains(r.err.Error(), "nums[0]@1") {
 		t.Errorf("stop: err %v, want the position nums[0]@1", r.err)
 	}
-	r, _ = run(streams.DeadLetter("nums-dlq"), "dlq")
+	r, _ = run(func(a *streams.App) streams.DecodeErrorHandler { return streams.DeadLetter(a, "nums-dlq") }, "dlq")
 	if r.err != nil || r.sum != 4 {
 		t.Errorf("dead letter: sum %d err %v", r.sum, r.err)
 	}

@@ -129,18 +129,23 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 	opts = append(opts, a.cfg.kopts...)
 	opts = append(opts,
 		kgo.RecordPartitioner(a.partitioner()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // Faust's auto_offset_reset: earliest
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(w.onAssigned),
-		kgo.OnPartitionsRevoked(w.onRevoked),
-		kgo.OnPartitionsLost(w.onRevoked),
 	)
 	if len(topics) > 0 {
-		opts = append(opts, kgo.ConsumerGroup(a.id), kgo.ConsumeTopics(topics...))
+		opts = append(opts,
+			kgo.ConsumerGroup(a.id),
+			kgo.ConsumeTopics(topics...),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // Faust's auto_offset_reset: earliest
+			kgo.DisableAutoCommit(),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsAssigned(w.onAssigned),
+			kgo.OnPartitionsRevoked(w.onRevoked),
+			kgo.OnPartitionsLost(w.onRevoked),
+		)
 	}
 	var err error
-	if a.cfg.guarantee == ExactlyOnce {
+	if a.cfg.guarantee == ExactlyOnce && len(topics) > 0 {
+		// Agents reading only in-memory channels have no batches to
+		// make atomic: their sends go through the plain producer.
 		opts = append(opts,
 			kgo.TransactionalID(a.id+"-"+a.cfg.instanceID),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -256,6 +261,7 @@ func (w *worker) process(fetches kgo.Fetches) error {
 		if derr != nil {
 			return
 		}
+		w.app.stats.events.Add(1)
 		for _, ar := range w.byTopic[r.Topic] {
 			if err := ar.deliver(w.ctx, r, b); err != nil {
 				derr = err
@@ -304,7 +310,9 @@ func (w *worker) process(fetches kgo.Fetches) error {
 		// A commit lost to a rebalance replays the batch on the new owner:
 		// at least once, as promised.
 		w.log.Warn("streams: committing offsets failed; the batch may be processed again", "err", err)
+		return nil
 	}
+	w.app.stats.batches.Add(1)
 	return nil
 }
 
@@ -326,8 +334,10 @@ func (w *worker) endTxn(batchErr error) error {
 		if cerr := w.commitTables(); cerr != nil {
 			return cerr
 		}
+		w.app.stats.batches.Add(1)
 		return batchErr
 	}
+	w.app.stats.aborted.Add(1)
 	w.discardTables()
 	if batchErr != nil {
 		return batchErr
