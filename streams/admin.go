@@ -16,6 +16,25 @@ import (
 // ones against their declarations: declared partition counts, and the
 // co-partitioning of changelog and repartition topics with their sources.
 func (w *worker) ensureTopics(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := w.ensureTopicsOnce(ctx)
+		if err == nil || errors.Is(err, ErrTopology) || ctx.Err() != nil {
+			return err
+		}
+		// A broker that is restarting or not up yet: keep trying, as
+		// the clients themselves do once running.
+		w.log.Warn("streams: cannot check the app's topics yet; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 	a := w.app
 	opts := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.kopts...)
 	cl, err := kgo.NewClient(opts...)
@@ -65,7 +84,10 @@ func (w *worker) ensureTopics(ctx context.Context) error {
 				return fmt.Errorf("streams: creating topic %s: %w", n, err)
 			}
 			w.log.Info("streams: topic created", "topic", n, "partitions", want)
-			if have, err = w.waitPartitions(ctx, adm, n); err != nil {
+			have = want
+			if err == nil && resp.NumPartitions > 0 {
+				have = resp.NumPartitions
+			} else if have, err = w.waitPartitions(ctx, adm, n); err != nil {
 				return err
 			}
 		}

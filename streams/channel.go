@@ -39,9 +39,11 @@ func NewChannel[K, V any](name string, capacity int) *Channel[K, V] {
 // Name returns the channel's name.
 func (c *Channel[K, V]) Name() string { return c.name }
 
-func (c *Channel[K, V]) kafkaTopic() *topicSpec                 { return nil }
-func (c *Channel[K, V]) memory() *Channel[K, V]                 { return c }
-func (c *Channel[K, V]) decode(*kgo.Record) (Event[K, V], error) { panic("streams: decode on a channel") }
+func (c *Channel[K, V]) kafkaTopic() *topicSpec { return nil }
+func (c *Channel[K, V]) memory() *Channel[K, V] { return c }
+func (c *Channel[K, V]) decode(*kgo.Record) (Event[K, V], error) {
+	panic("streams: decode on a channel")
+}
 
 // Put adds an event, waiting while the buffer is full. It fails on a closed
 // channel or when ctx is done.
