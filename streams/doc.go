@@ -1,0 +1,66 @@
+// Package streams is stream processing in the shape Faust users know, in
+// Go's types: an [App] runs [Agent]s, each reading a [Stream] of events from
+// a source (a Kafka [Topic] or an in-memory [Channel]); agents keep state in
+// partitioned [Table]s backed by compacted changelog topics and a local
+// store, and send results to topics, channels and other agents.
+//
+//	app, _ := streams.NewApp("wordcount", streams.Brokers("127.0.0.1:9092"))
+//	lines := streams.NewTopic(app, "words-in", codec.String(), codec.String())
+//	words := streams.NewTopic(app, "wordcount-words", codec.String(), codec.String(), streams.Internal())
+//	counts := streams.NewTable(app, "counts", words, codec.String(), codec.JSON[int64]())
+//	streams.NewAgent(app, "split", lines, func(ctx context.Context, s *streams.Stream[string, string]) error {
+//		for ev := range s.Events() {
+//			for _, w := range strings.Fields(ev.Value) {
+//				if err := words.Send(ctx, w, w); err != nil {
+//					return err
+//				}
+//			}
+//		}
+//		return nil
+//	})
+//	streams.NewAgent(app, "count", words, func(ctx context.Context, s *streams.Stream[string, string]) error {
+//		for ev := range s.Events() {
+//			n := counts.Get(ev.Partition, ev.Key) + 1 // missing keys read as 0
+//			if err := counts.Set(ctx, ev.Partition, ev.Key, n); err != nil {
+//				return err
+//			}
+//		}
+//		return nil
+//	})
+//	err := app.Run(ctx)
+//
+// # How a worker runs
+//
+// [App.Run] makes the process one worker of the app: it creates the app's
+// topics (or checks them against their declared partition counts), joins
+// the consumer group named by the app id with every Kafka source topic, and
+// then repeats one cycle: poll a batch of records, restore the tables of
+// partitions newly assigned, hand each record to the agent that reads its
+// topic (partition p to the instance p mod concurrency, so each partition is
+// processed in order), wait until every agent has finished with every event
+// of the batch, then make the batch's effects durable and commit its
+// offsets:
+//
+//   - AtLeastOnce (the default, as in Faust): everything the agents sent is
+//     flushed and acknowledged, the tables' writes are applied to their
+//     local stores, then the offsets are committed. A crash replays at most
+//     the last batch.
+//   - ExactlyOnce: the batch is one Kafka transaction (franz-go's
+//     GroupTransactSession, KIP-447): sink records, changelog records and
+//     the consumed offsets commit atomically; table writes stay in a
+//     per-batch overlay that reaches the local store only after the commit,
+//     so an aborted batch (a rebalance, a fenced zombie, a crash) leaves
+//     neither the store nor the changelog changed. Changelogs are restored
+//     with read_committed.
+//
+// Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
+// so a table partition is never closed under an agent.
+//
+// # Where this differs from Faust
+//
+// Topologies are declared before Run (NewTopic, NewAgent, NewTable,
+// GroupBy), as in Kafka Streams, rather than built while an agent runs; Go
+// has no implicit "current event", so table operations name the partition
+// (the event's); an agent's concurrency keeps per-partition order (Faust's
+// concurrent agent instances share one stream and lose it).
+package streams

@@ -1,0 +1,224 @@
+package streams
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// store is one table partition's local state: keys and values as the
+// changelog holds them, and the changelog offset the state reflects (the
+// next offset to restore from). Apply is atomic: a crash leaves the state
+// of one Apply or of the one before, never a mix, so restoring from the
+// checkpoint always converges.
+type store interface {
+	get(key []byte) ([]byte, bool, error)
+	// apply writes the batch (a nil value deletes) and the checkpoint.
+	apply(writes []kv, checkpoint int64) error
+	checkpoint() (int64, error)
+	// all yields every key and value in key order.
+	all() iter.Seq2[[]byte, []byte]
+	// wipe deletes every key and resets the checkpoint to 0.
+	wipe() error
+	close() error
+}
+
+type kv struct {
+	k, v []byte
+	del  bool
+}
+
+// memStore keeps a partition in memory.
+type memStore struct {
+	mu   sync.RWMutex
+	m    map[string][]byte
+	ckpt int64
+}
+
+func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
+
+func (s *memStore) get(k []byte) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, ok := s.m[string(k)]
+	return v, ok, nil
+}
+
+func (s *memStore) apply(ws []kv, ckpt int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range ws {
+		if w.del {
+			delete(s.m, string(w.k))
+		} else {
+			s.m[string(w.k)] = w.v
+		}
+	}
+	s.ckpt = ckpt
+	return nil
+}
+
+func (s *memStore) checkpoint() (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ckpt, nil
+}
+
+func (s *memStore) all() iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		s.mu.RLock()
+		keys := make([]string, 0, len(s.m))
+		for k := range s.m {
+			keys = append(keys, k)
+		}
+		s.mu.RUnlock()
+		slices.Sort(keys)
+		for _, k := range keys {
+			s.mu.RLock()
+			v, ok := s.m[k]
+			s.mu.RUnlock()
+			if ok && !yield([]byte(k), v) {
+				return
+			}
+		}
+	}
+}
+
+func (s *memStore) wipe() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m, s.ckpt = map[string][]byte{}, 0
+	return nil
+}
+
+func (s *memStore) close() error { return nil }
+
+// pebbleStore keeps a partition in a Pebble database. Layout: the
+// checkpoint under the key "\x00checkpoint" (8 bytes, big-endian), each
+// table key under "\x01" + key. Writes are not fsynced: the changelog is
+// the durable copy, and the checkpoint is written in the same atomic batch
+// as the data it describes, so whatever prefix of batches survives a crash
+// is restored forward from its own checkpoint.
+type pebbleStore struct {
+	db *pebble.DB
+}
+
+var ckptKey = []byte("\x00checkpoint")
+
+const dataPrefix = 0x01
+
+// ErrStoreCorrupt reports a local store that cannot be read; deleting the
+// partition's directory makes the worker restore it from the changelog.
+var ErrStoreCorrupt = errors.New("streams: local store corrupt")
+
+func openPebbleStore(dir string) (*pebbleStore, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("streams: state dir: %w", err)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
+	}
+	return &pebbleStore{db: db}, nil
+}
+
+func (s *pebbleStore) get(k []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(append([]byte{dataPrefix}, k...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("streams: store get: %w", err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, w := range ws {
+		key := append([]byte{dataPrefix}, w.k...)
+		var err error
+		if w.del {
+			err = b.Delete(key, nil)
+		} else {
+			err = b.Set(key, w.v, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("streams: store batch: %w", err)
+		}
+	}
+	var c [8]byte
+	binary.BigEndian.PutUint64(c[:], uint64(ckpt))
+	if err := b.Set(ckptKey, c[:], nil); err != nil {
+		return fmt.Errorf("streams: store batch: %w", err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("streams: store commit: %w", err)
+	}
+	return nil
+}
+
+func (s *pebbleStore) checkpoint() (int64, error) {
+	v, closer, err := s.db.Get(ckptKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("streams: store checkpoint: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: checkpoint of %d bytes", ErrStoreCorrupt, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func (s *pebbleStore) all() iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{dataPrefix}, UpperBound: []byte{dataPrefix + 1}})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			if !yield(bytes.Clone(it.Key()[1:]), bytes.Clone(it.Value())) {
+				return
+			}
+		}
+	}
+}
+
+func (s *pebbleStore) wipe() error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange([]byte{dataPrefix}, []byte{dataPrefix + 1}, nil); err != nil {
+		return err
+	}
+	if err := b.Delete(ckptKey, nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
+}
+
+func (s *pebbleStore) close() error { return s.db.Close() }
+
+// quietPebble drops Pebble's informational logs; errors still reach the
+// worker as returned errors.
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

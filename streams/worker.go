@@ -1,0 +1,487 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// agentCtxKey marks the context an agent function runs with, so sends and
+// table writes made from it join the worker's current batch.
+type agentCtxKey struct{}
+
+type agentCtx struct {
+	w       *worker
+	batched bool // the agent reads a topic: its effects belong to batches
+}
+
+// batch is one poll's worth of records being processed: the worker waits
+// for every event to be done, then for every effect to be acknowledged.
+type batch struct {
+	mu     sync.Mutex
+	n      int           // events handed out and not yet done
+	sealed bool          // every record dispatched
+	idle   chan struct{} // closed when sealed and n is 0
+	err    error         // the first failed effect
+}
+
+func newBatch() *batch { return &batch{idle: make(chan struct{})} }
+
+func (b *batch) add() {
+	b.mu.Lock()
+	b.n++
+	b.mu.Unlock()
+}
+
+func (b *batch) done() {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 && b.sealed {
+		close(b.idle)
+	}
+	b.mu.Unlock()
+}
+
+// seal ends dispatching: idle closes once every event is done.
+func (b *batch) seal() {
+	b.mu.Lock()
+	b.sealed = true
+	if b.n == 0 {
+		close(b.idle)
+	}
+	b.mu.Unlock()
+}
+
+func (b *batch) setErr(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+func (b *batch) firstErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// worker is one process's share of a running app: its clients, its
+// running agents and tables, and the poll-process-commit cycle. It owns
+// every goroutine it starts and waits for them in shutdown.
+type worker struct {
+	app    *App
+	cfg    appConfig
+	log    *slog.Logger
+	ctx    context.Context // the agents' parent; cancelled at shutdown
+	cancel context.CancelFunc
+
+	cl   *kgo.Client               // consumer and producer (both guarantees)
+	sess *kgo.GroupTransactSession // ExactlyOnce only; wraps cl
+
+	byTopic    map[string][]agentRun
+	agents     []agentRun
+	tables     []*tableCore
+	changelogs map[string]*tableCore
+
+	agentWG  sync.WaitGroup
+	failOnce sync.Once
+	failErr  error
+	failed   chan struct{}
+
+	cur atomic.Pointer[batch] // the batch being processed, nil between batches
+}
+
+func newWorker(ctx context.Context, a *App) (*worker, error) {
+	w := &worker{
+		app:        a,
+		cfg:        a.cfg,
+		log:        a.cfg.logger.With("app", a.id),
+		byTopic:    map[string][]agentRun{},
+		changelogs: map[string]*tableCore{},
+		failed:     make(chan struct{}),
+	}
+	if err := w.ensureTopics(ctx); err != nil {
+		return nil, err
+	}
+	var topics []string
+	for _, ag := range a.agents {
+		if ag.topic != nil && len(w.byTopic[ag.topic.name]) == 0 {
+			topics = append(topics, ag.topic.name)
+			w.byTopic[ag.topic.name] = nil
+		}
+	}
+	sort.Strings(topics)
+	for _, t := range a.tables {
+		tc := t.core
+		tc.reset(w)
+		w.tables = append(w.tables, tc)
+		w.changelogs[t.changelog] = tc
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}
+	opts = append(opts, a.cfg.kopts...)
+	opts = append(opts,
+		kgo.RecordPartitioner(a.partitioner()),
+	)
+	if len(topics) > 0 {
+		opts = append(opts,
+			kgo.ConsumerGroup(a.id),
+			kgo.ConsumeTopics(topics...),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // Faust's auto_offset_reset: earliest
+			kgo.DisableAutoCommit(),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.OnPartitionsAssigned(w.onAssigned),
+			kgo.OnPartitionsRevoked(w.onRevoked),
+			kgo.OnPartitionsLost(w.onRevoked),
+		)
+	}
+	var err error
+	if a.cfg.guarantee == ExactlyOnce && len(topics) > 0 {
+		// Agents reading only in-memory channels have no batches to
+		// make atomic: their sends go through the plain producer.
+		opts = append(opts,
+			kgo.TransactionalID(a.id+"-"+a.cfg.instanceID),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		)
+		w.sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			w.cl = w.sess.Client()
+		}
+	} else {
+		w.cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("streams: client: %w", err)
+	}
+	return w, nil
+}
+
+// run starts the agents and runs batches until ctx is done or a failure.
+func (w *worker) run(ctx context.Context) error {
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	for _, spec := range w.app.agents {
+		ar := spec.start(w)
+		w.agents = append(w.agents, ar)
+		if spec.topic != nil {
+			w.byTopic[spec.topic.name] = append(w.byTopic[spec.topic.name], ar)
+		}
+	}
+	w.log.Info("streams: worker started", "guarantee", w.cfg.guarantee.String(), "instance", w.cfg.instanceID)
+	err := w.loop()
+	w.shutdown()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func (w *worker) loop() error {
+	if len(w.byTopic) == 0 {
+		// Only in-memory channels: run until cancelled or failed.
+		select {
+		case <-w.ctx.Done():
+			return nil
+		case <-w.failed:
+			return w.err()
+		}
+	}
+	for {
+		if err := w.ctx.Err(); err != nil {
+			return nil
+		}
+		select {
+		case <-w.failed:
+			return w.err()
+		default:
+		}
+		fetches := w.poll()
+		if w.ctx.Err() != nil {
+			return nil
+		}
+		if err := w.fetchErrors(fetches); err != nil {
+			return err
+		}
+		if err := w.restorePending(w.ctx); err != nil {
+			return err
+		}
+		if fetches.Empty() {
+			w.cl.AllowRebalance()
+			continue
+		}
+		if err := w.process(fetches); err != nil {
+			return err
+		}
+		w.cl.AllowRebalance()
+	}
+}
+
+func (w *worker) poll() kgo.Fetches {
+	if w.sess != nil {
+		return w.sess.PollRecords(w.ctx, w.cfg.maxPollRecords)
+	}
+	return w.cl.PollRecords(w.ctx, w.cfg.maxPollRecords)
+}
+
+// fetchErrors logs partition errors kgo retries by itself and returns the
+// ones that end the worker.
+func (w *worker) fetchErrors(fs kgo.Fetches) error {
+	for _, fe := range fs.Errors() {
+		switch {
+		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
+			return nil
+		case errors.Is(fe.Err, kgo.ErrClientClosed):
+			return fmt.Errorf("streams: client closed: %w", fe.Err)
+		default:
+			w.log.Warn("streams: fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+	}
+	return nil
+}
+
+// process runs one batch: dispatch, wait, make effects durable, commit.
+func (w *worker) process(fetches kgo.Fetches) error {
+	b := newBatch()
+	if w.sess != nil {
+		if err := w.sess.Begin(); err != nil {
+			return fmt.Errorf("streams: begin transaction: %w", err)
+		}
+	}
+	w.cur.Store(b)
+	defer w.cur.Store(nil)
+
+	var derr error
+	fetches.EachRecord(func(r *kgo.Record) {
+		if derr != nil {
+			return
+		}
+		w.app.stats.events.Add(1)
+		for _, ar := range w.byTopic[r.Topic] {
+			if err := ar.deliver(w.ctx, r, b); err != nil {
+				derr = err
+				return
+			}
+		}
+	})
+	if derr == nil {
+		b.seal()
+		select {
+		case <-b.idle:
+		case <-w.failed:
+			derr = w.err()
+		case <-w.ctx.Done():
+			derr = w.ctx.Err()
+		}
+	}
+	if derr == nil {
+		derr = b.firstErr()
+	}
+	if derr == nil {
+		derr = w.tableErr()
+	}
+	if w.sess != nil {
+		return w.endTxn(derr)
+	}
+	if derr != nil {
+		w.discardTables()
+		return derr
+	}
+	if err := w.cl.Flush(w.ctx); err != nil {
+		w.discardTables()
+		return fmt.Errorf("streams: flushing the batch's records: %w", err)
+	}
+	if err := b.firstErr(); err != nil {
+		w.discardTables()
+		return fmt.Errorf("streams: sending the batch's records: %w", err)
+	}
+	if err := w.commitTables(); err != nil {
+		return err
+	}
+	if err := w.cl.CommitUncommittedOffsets(w.ctx); err != nil {
+		if w.ctx.Err() != nil {
+			return nil
+		}
+		// A commit lost to a rebalance replays the batch on the new owner:
+		// at least once, as promised.
+		w.log.Warn("streams: committing offsets failed; the batch may be processed again", "err", err)
+		return nil
+	}
+	w.app.stats.batches.Add(1)
+	return nil
+}
+
+// endTxn commits the batch's transaction, or aborts it when the batch
+// failed; tables see their writes only after a commit.
+func (w *worker) endTxn(batchErr error) error {
+	try := kgo.TryCommit
+	if batchErr != nil {
+		try = kgo.TryAbort
+	}
+	ctx := w.ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+	}
+	committed, err := w.sess.End(ctx, try)
+	if committed && err == nil {
+		if cerr := w.commitTables(); cerr != nil {
+			return cerr
+		}
+		w.app.stats.batches.Add(1)
+		return batchErr
+	}
+	w.app.stats.aborted.Add(1)
+	w.discardTables()
+	if batchErr != nil {
+		return batchErr
+	}
+	if err != nil {
+		if w.ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("streams: ending transaction: %w", err)
+	}
+	w.log.Info("streams: transaction aborted (rebalance or fencing); the batch will be processed again")
+	return nil
+}
+
+func (w *worker) fail(err error) {
+	w.failOnce.Do(func() {
+		w.failErr = err
+		w.log.Error("streams: worker failing", "err", err)
+		close(w.failed)
+	})
+}
+
+func (w *worker) err() error {
+	select {
+	case <-w.failed:
+		return w.failErr
+	default:
+		return nil
+	}
+}
+
+// goAgent runs f as one of the worker's agent goroutines.
+func (w *worker) goAgent(f func()) {
+	w.agentWG.Add(1)
+	go func() {
+		defer w.agentWG.Done()
+		f()
+	}()
+}
+
+// shutdown stops the agents, closes the tables and leaves the group.
+func (w *worker) shutdown() {
+	w.cancel()
+	for _, ar := range w.agents {
+		ar.stop()
+	}
+	w.agentWG.Wait()
+	for _, t := range w.tables {
+		t.closeAll()
+	}
+	if w.sess != nil {
+		w.sess.CloseAllowingRebalance()
+	} else {
+		w.cl.CloseAllowingRebalance()
+	}
+	w.log.Info("streams: worker stopped")
+}
+
+// produce sends r as an effect of the current batch.
+func (w *worker) produce(r *kgo.Record) error {
+	b := w.cur.Load()
+	if b == nil {
+		return errors.New("streams: a send from an agent outside of a batch")
+	}
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			b.setErr(fmt.Errorf("topic %s: %w", r.Topic, err))
+			return
+		}
+		if tc := w.changelogs[r.Topic]; tc != nil {
+			tc.noteOffset(r.Partition, r.Offset)
+		}
+	}
+	if w.sess != nil {
+		w.sess.Produce(w.ctx, r, promise)
+	} else {
+		w.cl.Produce(w.ctx, r, promise)
+	}
+	return nil
+}
+
+// send routes a record: from an agent reading a topic, into the batch;
+// from anywhere else, through the app's plain producer, synchronously.
+func (a *App) send(ctx context.Context, r *kgo.Record) error {
+	if ac, ok := ctx.Value(agentCtxKey{}).(*agentCtx); ok && ac.batched {
+		return ac.w.produce(r)
+	}
+	cl, err := a.outsideProducer()
+	if err != nil {
+		return err
+	}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return fmt.Errorf("streams: producing to %s: %w", r.Topic, err)
+	}
+	return nil
+}
+
+func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	for _, t := range w.tables {
+		if ps, ok := m[t.source.name]; ok {
+			t.assign(ps)
+		}
+	}
+	w.log.Info("streams: partitions assigned", "partitions", m)
+}
+
+func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	for _, t := range w.tables {
+		if ps, ok := m[t.source.name]; ok {
+			t.revoke(ps)
+		}
+	}
+	w.log.Info("streams: partitions revoked", "partitions", m)
+}
+
+func (w *worker) restorePending(ctx context.Context) error {
+	for _, t := range w.tables {
+		if err := t.restorePending(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) tableErr() error {
+	for _, t := range w.tables {
+		if err := t.stickyErr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) commitTables() error {
+	for _, t := range w.tables {
+		if err := t.commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *worker) discardTables() {
+	for _, t := range w.tables {
+		t.discard()
+	}
+}
