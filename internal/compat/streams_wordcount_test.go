@@ -189,6 +189,7 @@ func wordcountContract(t *testing.T, bin, guarantee string) {
 	a.signal(syscall.SIGKILL) // a worker dies mid-stream
 	after(300)
 	a = worker("a") // and comes back with its state dir
+	a.waitLog("worker started")
 	after(300)
 	c := worker("c") // a third joins ...
 	c.waitLog("partitions assigned")
