@@ -53,6 +53,8 @@ plain ({"f": 5}, not {"f": {"int": 5}}), Protobuf as protojson with the
 .proto field names, JSON Schema as the (validated) JSON. In --format json
 they are embedded as JSON, with "valueSchemaId" ("keySchemaId"). A record
 that does not decode stops consume with its partition and offset.
+--value-schema SUBJECT (--key-schema SUBJECT) decodes the same way and
+also stops at a record whose schema id is not a version of SUBJECT.
 
 Examples:
   sluice consume orders
@@ -212,6 +214,9 @@ type consumeOptions struct {
 	// dec decodes registry-encoded keys (decodeKey) and values.
 	dec                    *recordDecoder
 	decodeKey, decodeValue bool
+	// keySubject, valueSubject (--key-schema, --value-schema): the subject
+	// every decoded key's (value's) schema id must be a version of.
+	keySubject, valueSubject string
 	registry               *registryFlags
 }
 
@@ -229,6 +234,8 @@ func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
 	group := c.own.String("group", "", "consume as a member of consumer group `G`, committing offsets")
 	format := c.own.String("format", "", "output `FORMAT`: json, or a format string as above (default '%v\\n')")
 	decode := c.own.String("decode", "", "decode `WHAT` (value, key, or key,value) through the schema registry, printing JSON")
+	valueSubject := c.own.String("value-schema", "", "decode values through the registry (as --decode value), and fail on a record whose schema id is not a version of `SUBJECT`")
+	keySubject := c.own.String("key-schema", "", "decode keys through the registry (as --decode key), and fail on a record whose schema id is not a version of `SUBJECT`")
 	rf := registerRegistryFlags(c.conn, false)
 	pos, err := c.parse(args)
 	if err != nil {
@@ -253,8 +260,17 @@ func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
 	if o.out, err = newRecordFormatter(*format); err != nil {
 		return usageError{err}
 	}
-	if *decode != "" {
+	if *valueSubject != "" {
+		o.decodeValue, o.valueSubject = true, *valueSubject
+	}
+	if *keySubject != "" {
+		o.decodeKey, o.keySubject = true, *keySubject
+	}
+	if *decode != "" || o.decodeKey || o.decodeValue {
 		for _, w := range strings.Split(*decode, ",") {
+			if *decode == "" {
+				break
+			}
 			switch strings.TrimSpace(w) {
 			case "value":
 				o.decodeValue = true
@@ -459,11 +475,15 @@ func (o *consumeOptions) decodeRecord(ctx context.Context, r *kgo.Record) (schem
 		name string
 		b    *[]byte
 		id   **uint32
-	}{{o.decodeKey, "key", &r.Key, &ids.key}, {o.decodeValue, "value", &r.Value, &ids.value}} {
+		subject string
+	}{{o.decodeKey, "key", &r.Key, &ids.key, o.keySubject}, {o.decodeValue, "value", &r.Value, &ids.value, o.valueSubject}} {
 		if !f.on || *f.b == nil {
 			continue
 		}
 		out, id, err := o.dec.decode(ctx, *f.b)
+		if err == nil && f.subject != "" {
+			err = o.dec.checkSubject(ctx, id, f.subject)
+		}
 		if err != nil {
 			if _, ok := errors.AsType[*sr.ResponseError](err); ok || errors.Is(err, context.DeadlineExceeded) {
 				err = registryErr(ctx, o.registry, err)

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -244,9 +245,31 @@ func encoderFor(id uint32, s codec.Schema, refs []codec.NamedSchema) (func(dst, 
 // recordDecoder decodes framed keys or values with the schema their id
 // names, fetched from the registry the first time an id is met.
 type recordDecoder struct {
-	cl *sr.Client
-	mu sync.Mutex
-	by map[uint32]*idDecoder
+	cl       *sr.Client
+	mu       sync.Mutex
+	by       map[uint32]*idDecoder
+	subjects map[uint32][]string // the subjects each id is registered under
+}
+
+// checkSubject fails unless schema id is registered under subject
+// (consume --value-schema/--key-schema).
+func (d *recordDecoder) checkSubject(ctx context.Context, id uint32, subject string) error {
+	d.mu.Lock()
+	subs, ok := d.subjects[id]
+	d.mu.Unlock()
+	if !ok {
+		var err error
+		if subs, err = d.cl.SubjectsByID(ctx, int(id)); err != nil {
+			return fmt.Errorf("schema id %d: %w", id, err)
+		}
+		d.mu.Lock()
+		d.subjects[id] = subs
+		d.mu.Unlock()
+	}
+	if slices.Contains(subs, subject) {
+		return nil
+	}
+	return fmt.Errorf("schema id %d is not a version of subject %q (it is registered under %s)", id, subject, strings.Join(subs, ", "))
 }
 
 type idDecoder struct {
@@ -255,7 +278,7 @@ type idDecoder struct {
 }
 
 func newRecordDecoder(cl *sr.Client) *recordDecoder {
-	return &recordDecoder{cl: cl, by: map[uint32]*idDecoder{}}
+	return &recordDecoder{cl: cl, by: map[uint32]*idDecoder{}, subjects: map[uint32][]string{}}
 }
 
 // decode returns the JSON text of the framed b and its schema id.

@@ -91,6 +91,19 @@ func TestProduceConsumeAvroWithSchema(t *testing.T) {
 	}
 	jsonEqual(t, []byte(lines[1]), want[1])
 
+	// --value-schema SUBJECT decodes as --decode value, and checks the
+	// subject of each record's schema id.
+	r = rc.withRegistry("", "consume", "orders", "--offset", "beginning", "-e", "--value-schema", "orders-value")
+	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(got) != 3 {
+		t.Fatalf("consume --value-schema orders-value: %d %q %q", r.code, r.stdout, r.stderr)
+	} else {
+		jsonEqual(t, []byte(got[2]), want[2])
+	}
+	r = rc.withRegistry("", "consume", "orders", "--offset", "beginning", "-e", "--value-schema", "other-value")
+	if r.code == 0 || !strings.Contains(r.stderr, `schema id 1 is not a version of subject "other-value" (it is registered under orders-value)`) {
+		t.Fatalf("consume --value-schema other-value: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
 	// By subject (its latest version), with a registry-encoded key too.
 	rc.schemaOK(`"string"`, "register", "orders-key", "--schema", "-", "--type", "AVRO")
 	r = rc.withRegistry(`"k9"|{"id":9,"item":"x","note":null}`+"\n", "produce", "orders",
