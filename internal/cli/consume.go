@@ -217,7 +217,7 @@ type consumeOptions struct {
 	// keySubject, valueSubject (--key-schema, --value-schema): the subject
 	// every decoded key's (value's) schema id must be a version of.
 	keySubject, valueSubject string
-	registry               *registryFlags
+	registry                 *registryFlags
 }
 
 func runConsume(ctx context.Context, cio *cmdIO, args []string) error {
@@ -471,10 +471,10 @@ func (e *decodeError) Unwrap() error { return e.err }
 func (o *consumeOptions) decodeRecord(ctx context.Context, r *kgo.Record) (schemaIDs, error) {
 	var ids schemaIDs
 	for _, f := range []struct {
-		on   bool
-		name string
-		b    *[]byte
-		id   **uint32
+		on      bool
+		name    string
+		b       *[]byte
+		id      **uint32
 		subject string
 	}{{o.decodeKey, "key", &r.Key, &ids.key, o.keySubject}, {o.decodeValue, "value", &r.Value, &ids.value, o.valueSubject}} {
 		if !f.on || *f.b == nil {
