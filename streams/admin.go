@@ -44,15 +44,7 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 
-	names := make([]string, 0, len(a.topics))
-	for n := range a.topics {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	// Sources first: co-partitioned topics take their counts.
-	sort.SliceStable(names, func(i, j int) bool {
-		return a.topics[names[i]].copartOf == nil && a.topics[names[j]].copartOf != nil
-	})
+	names := topicOrder(a.topics)
 	counts := map[string]int32{}
 	for _, n := range names {
 		spec := a.topics[n]
@@ -132,4 +124,25 @@ func (w *worker) waitPartitions(ctx context.Context, adm *kadm.Client, topic str
 		case <-t.C:
 		}
 	}
+}
+
+// topicOrder lists topics so that each comes after the topic it is
+// co-partitioned with (a changelog after the repartition topic after the
+// source), by name otherwise.
+func topicOrder(topics map[string]*topicSpec) []string {
+	names := make([]string, 0, len(topics))
+	for n := range topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	depth := func(t *topicSpec) int {
+		d := 0
+		for seen := map[*topicSpec]bool{}; t.copartOf != nil && !seen[t]; t = t.copartOf {
+			seen[t] = true
+			d++
+		}
+		return d
+	}
+	sort.SliceStable(names, func(i, j int) bool { return depth(topics[names[i]]) < depth(topics[names[j]]) })
+	return names
 }

@@ -18,13 +18,10 @@ type AgentFunc[K, V any] func(ctx context.Context, s *Stream[K, V]) error
 type AgentOption func(*agentSpec)
 
 // Concurrency runs n instances of the agent (default 1). Partition p of a
-// topic goes to instance p mod n, so each partition stays in order.
+// topic goes to instance p mod n, so each partition stays in order. n < 1
+// is an invalid declaration (Run returns ErrTopology).
 func Concurrency(n int) AgentOption {
-	return func(a *agentSpec) {
-		if n > 0 {
-			a.concurrency = n
-		}
-	}
+	return func(a *agentSpec) { a.concurrency = n }
 }
 
 // agentSpec is a declared agent, untyped, as the worker sees it.
@@ -65,6 +62,9 @@ func NewAgent[K, V any](app *App, name string, src Source[K, V], fn AgentFunc[K,
 	app.register(func() error {
 		if err := validName(name); err != nil {
 			return fmt.Errorf("%w: agent: %w", ErrTopology, err)
+		}
+		if spec.concurrency < 1 {
+			return fmt.Errorf("%w: agent %s: concurrency %d < 1", ErrTopology, name, spec.concurrency)
 		}
 		for _, other := range app.agents {
 			if other.name == name {

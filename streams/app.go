@@ -375,6 +375,9 @@ func (a *App) Run(ctx context.Context) error {
 
 	w, err := newWorker(ctx, a)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil // cancelled while starting
+		}
 		return err
 	}
 	a.mu.Lock()

@@ -25,9 +25,12 @@ func newChangelogRecord(topic string, p int32, k, v []byte, del bool) *kgo.Recor
 const restoreBatch = 4096
 
 // restore brings st up to the end of partition p of tc's changelog: from
-// the store's checkpoint to the high watermark (AtLeastOnce) or the last
-// stable offset (ExactlyOnce, read_committed, so aborted writes are never
-// restored).
+// the store's checkpoint to the high watermark the partition has when the
+// restore starts. Under ExactlyOnce it reads with read_committed, so it
+// restores no aborted write and, when a transaction (a zombie's) is still
+// open below the high watermark, it waits for that transaction to end
+// rather than stopping at the last stable offset and missing committed
+// writes after it.
 func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) error {
 	start := time.Now()
 	from, err := st.checkpoint()
@@ -35,12 +38,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return err
 	}
 	adm := kadm.NewClient(w.cl)
-	var ends kadm.ListedOffsets
-	if w.sess != nil {
-		ends, err = adm.ListCommittedOffsets(ctx, tc.changelog)
-	} else {
-		ends, err = adm.ListEndOffsets(ctx, tc.changelog)
-	}
+	ends, err := adm.ListEndOffsets(ctx, tc.changelog)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -59,10 +57,19 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return fmt.Errorf("streams: table %s: changelog %s has no partition %d", tc.name, tc.changelog, p)
 	}
 	logStart, _ := starts.Lookup(tc.changelog, p)
-	if from > end.Offset {
-		// The store is ahead of its changelog: the topic was recreated
-		// or truncated. The changelog wins.
+	switch {
+	case from > end.Offset:
+		// The store is ahead of its changelog's high watermark: the topic
+		// was recreated or truncated. The changelog wins.
 		w.log.Warn("streams: local store ahead of its changelog; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "end", end.Offset)
+		if err := st.wipe(); err != nil {
+			return err
+		}
+		from = 0
+	case from > 0 && from < logStart.Offset:
+		// Records the store has not seen were deleted (DeleteRecords, or
+		// a recreated topic): what the store holds cannot be trusted.
+		w.log.Warn("streams: local store behind its changelog's start; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "start", logStart.Offset)
 		if err := st.wipe(); err != nil {
 			return err
 		}
@@ -75,12 +82,15 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
+	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end.Offset)
 	opts := []kgo.Opt{kgo.SeedBrokers(w.cfg.brokers...)}
 	opts = append(opts, w.cfg.kopts...)
 	opts = append(opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tc.changelog: {p: kgo.NewOffset().At(from)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.KeepControlRecords(), // so the last offset before the end is always seen
+		// Control records too, so the offset before the target is always
+		// seen: the active segment, which holds it, is never compacted.
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxBytes(64<<20),
 	)
 	if w.sess != nil {
@@ -107,9 +117,12 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		}
 		var applyErr error
 		fs.EachRecord(func(r *kgo.Record) {
-			if applyErr != nil || r.Offset >= end.Offset {
+			if applyErr != nil || r.Offset < next {
 				return
 			}
+			// Records past the target are applied too: under
+			// read_committed they are committed, and the checkpoint
+			// covers them.
 			next = r.Offset + 1
 			if r.Attrs.IsControl() {
 				return

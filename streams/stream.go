@@ -48,6 +48,16 @@ func (s *Stream[K, V]) next(timeout <-chan time.Time) (d delivery[K, V], ok, tim
 	}
 }
 
+// tryNext is next without waiting: timedOut when no delivery is ready.
+func (s *Stream[K, V]) tryNext() (d delivery[K, V], ok, timedOut bool) {
+	select {
+	case d, ok = <-s.in:
+		return d, ok, false
+	default:
+		return d, false, true
+	}
+}
+
 // Events ranges over the stream's events, in order per partition. Breaking
 // out of the loop ends the agent's reading; an agent that reads a topic
 // must not stop while the app runs (Run fails with ErrAgentStopped).
@@ -71,9 +81,9 @@ func (s *Stream[K, V]) Events() iter.Seq[Event[K, V]] {
 
 // Take ranges over batches of up to n events: a batch is yielded when it
 // holds n events or within has passed since its first event (Faust's
-// stream.take(n, within)). Its events count as processed when the next
-// batch is asked for, so a partial batch holds up the worker's commit for
-// at most within.
+// stream.take(n, within)); with within <= 0, as soon as no further event
+// is waiting. Its events count as processed when the next batch is asked
+// for, so a partial batch holds up the worker's commit for at most within.
 func (s *Stream[K, V]) Take(n int, within time.Duration) iter.Seq[[]Event[K, V]] {
 	if n < 1 {
 		n = 1
@@ -87,7 +97,15 @@ func (s *Stream[K, V]) Take(n int, within time.Duration) iter.Seq[[]Event[K, V]]
 			var timeout <-chan time.Time
 			end := false
 			for len(buf) < n {
-				d, ok, timedOut := s.next(timeout)
+				var d delivery[K, V]
+				var ok, timedOut bool
+				if within <= 0 && len(buf) > 0 {
+					// Without a window, yield once no event is waiting:
+					// a worker's batch must be able to end.
+					d, ok, timedOut = s.tryNext()
+				} else {
+					d, ok, timedOut = s.next(timeout)
+				}
 				if timedOut {
 					break
 				}

@@ -55,7 +55,10 @@ func ChangelogConfig[V any](name, value string) TableOption[V] {
 // become durable with the batch (see the package doc).
 //
 // Table methods take the partition explicitly: pass the partition of the
-// event being processed (ev.Partition), as Faust does implicitly.
+// event being processed (ev.Partition), as Faust does implicitly. They are
+// meant for agents: a read from elsewhere sees the running batch's
+// uncommitted writes and may race with a rebalance closing the partition
+// (serving tables to other readers is interactive queries' job).
 type Table[K, V any] struct {
 	spec  *tableSpec
 	key   codec.Codec[K]
@@ -215,9 +218,7 @@ func (tc *tableCore) reset(w *worker) {
 func (tc *tableCore) setErr(err error) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if tc.err == nil {
-		tc.err = err
-	}
+	tc.failLocked(err)
 }
 
 func (tc *tableCore) stickyErr() error {
@@ -253,7 +254,15 @@ func (tc *tableCore) get(p int32, k []byte) ([]byte, bool) {
 	return v, ok
 }
 
+// failLocked makes err the current batch's failure. A read outside a batch
+// (not from an agent) only logs it: it must not fail the next batch.
 func (tc *tableCore) failLocked(err error) {
+	if tc.w == nil || tc.w.cur.Load() == nil {
+		if tc.w != nil {
+			tc.w.log.Warn("streams: table read outside a batch failed", "table", tc.name, "err", err)
+		}
+		return
+	}
 	if tc.err == nil {
 		tc.err = err
 	}
@@ -263,6 +272,11 @@ func (tc *tableCore) set(ctx context.Context, p int32, k, v []byte, del bool) er
 	ac, ok := ctx.Value(agentCtxKey{}).(*agentCtx)
 	if !ok || !ac.batched {
 		return fmt.Errorf("streams: table %s: writes must come from an agent reading a topic (pass the agent's ctx)", tc.name)
+	}
+	if ac.w.cur.Load() == nil {
+		// Checked before the overlay changes: a refused write must leave
+		// the table as it was.
+		return fmt.Errorf("streams: table %s: a write from an agent outside of a batch", tc.name)
 	}
 	tc.mu.Lock()
 	tp, err := tc.part(p)
@@ -400,12 +414,15 @@ func (tc *tableCore) closeAll() {
 	tc.revoke(ps)
 }
 
-// restorePending restores every partition assigned since the last batch.
-func (tc *tableCore) restorePending(ctx context.Context) error {
+// restorePending restores the partitions of need assigned since their
+// last batch.
+func (tc *tableCore) restorePending(ctx context.Context, need map[int32]bool) error {
 	tc.mu.Lock()
 	var ps []int32
 	for p := range tc.pending {
-		ps = append(ps, p)
+		if need[p] {
+			ps = append(ps, p)
+		}
 	}
 	tc.mu.Unlock()
 	slices.Sort(ps)

@@ -32,10 +32,12 @@ type Header struct {
 
 // Sink is anything events can be sent to: a Topic, a Channel or an Agent.
 type Sink[K, V any] interface {
-	// Send delivers key and value. From inside an agent (ctx is the one
-	// its function got), the send is part of the current batch's effects:
-	// acknowledged before the batch's offsets commit (AtLeastOnce), or in
-	// its transaction (ExactlyOnce).
+	// Send delivers key and value. To a Topic from inside an agent that
+	// reads a topic (ctx is the one its function got), the send is part
+	// of the current batch's effects: acknowledged before the batch's
+	// offsets commit (AtLeastOnce), or in its transaction (ExactlyOnce).
+	// A send to a Channel (or to an agent reading one) is only buffered in
+	// memory: it is not durable, and not part of any batch.
 	Send(ctx context.Context, key K, value V, headers ...Header) error
 }
 
@@ -80,9 +82,9 @@ func Config(name, value string) TopicOption {
 	}
 }
 
-// Internal marks a topic as the app's own, so Run creates it when it is
-// missing. Topics not marked must exist (they are the app's inputs or
-// another system's).
+// Internal marks a topic as the app's own: Reset deletes it. (Run creates
+// every declared topic that is missing, internal or not, with its declared
+// partitions, or the app's TopicPartitions.)
 func Internal() TopicOption { return func(t *topicSpec) { t.internal = true } }
 
 // Topic is a Kafka topic with typed keys and values, the named channel of

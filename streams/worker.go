@@ -92,6 +92,7 @@ type worker struct {
 	changelogs map[string]*tableCore
 
 	agentWG  sync.WaitGroup
+	stopOnce sync.Once
 	failOnce sync.Once
 	failErr  error
 	failed   chan struct{}
@@ -208,7 +209,7 @@ func (w *worker) loop() error {
 		if err := w.fetchErrors(fetches); err != nil {
 			return err
 		}
-		if err := w.restorePending(w.ctx); err != nil {
+		if err := w.restorePending(w.ctx, fetches); err != nil {
 			return err
 		}
 		if fetches.Empty() {
@@ -285,6 +286,11 @@ func (w *worker) process(fetches kgo.Fetches) error {
 	if derr == nil {
 		derr = w.tableErr()
 	}
+	if derr != nil {
+		// Other instances may still be sending: stop them before the
+		// abort, so no record opens a transaction after it.
+		w.stopAgents()
+	}
 	if w.sess != nil {
 		return w.endTxn(derr)
 	}
@@ -323,12 +329,11 @@ func (w *worker) endTxn(batchErr error) error {
 	if batchErr != nil {
 		try = kgo.TryAbort
 	}
-	ctx := w.ctx
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-	}
+	// Not w.ctx: a shutdown arriving during End must not leave the
+	// transaction open (it would hold the last stable offset of every
+	// partition it wrote until the transaction timeout).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
+	defer cancel()
 	committed, err := w.sess.End(ctx, try)
 	if committed && err == nil {
 		if cerr := w.commitTables(); cerr != nil {
@@ -378,13 +383,20 @@ func (w *worker) goAgent(f func()) {
 	}()
 }
 
+// stopAgents cancels the agents and waits until every one has returned.
+func (w *worker) stopAgents() {
+	w.stopOnce.Do(func() {
+		w.cancel()
+		for _, ar := range w.agents {
+			ar.stop()
+		}
+		w.agentWG.Wait()
+	})
+}
+
 // shutdown stops the agents, closes the tables and leaves the group.
 func (w *worker) shutdown() {
-	w.cancel()
-	for _, ar := range w.agents {
-		ar.stop()
-	}
-	w.agentWG.Wait()
+	w.stopAgents()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
@@ -453,9 +465,28 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 	w.log.Info("streams: partitions revoked", "partitions", m)
 }
 
-func (w *worker) restorePending(ctx context.Context) error {
+// restorePending restores the table partitions of the source partitions
+// this batch has records of, when they were assigned since their last
+// batch. Waiting for records, rather than restoring at assignment, is what
+// makes a restore under ExactlyOnce safe: franz-go fetches a partition only
+// once its committed offset is stable (KIP-447), so the previous owner's
+// transaction has ended and its changelog writes are decided.
+func (w *worker) restorePending(ctx context.Context, fetches kgo.Fetches) error {
+	if len(w.tables) == 0 {
+		return nil
+	}
+	have := map[string]map[int32]bool{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		if have[p.Topic] == nil {
+			have[p.Topic] = map[int32]bool{}
+		}
+		have[p.Topic][p.Partition] = true
+	})
 	for _, t := range w.tables {
-		if err := t.restorePending(ctx); err != nil {
+		if err := t.restorePending(ctx, have[t.source.name]); err != nil {
 			return err
 		}
 	}
