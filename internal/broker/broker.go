@@ -44,6 +44,7 @@ type Broker struct {
 	// or their MaxWait (Kafka's fetch purgatory size).
 	fetchWaiting atomic.Int64
 	groups       *group.Coordinator
+	shares       *shareWiring // share groups, KIP-932 (share.go)
 	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
 
 	txns *txnWiring // transaction coordinator (txn.go)
@@ -130,6 +131,10 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.producerIDsFromLogs() // datadir.go
 	if err := b.openGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	if err := b.openShares(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}
@@ -320,6 +325,7 @@ func (b *Broker) ticker() {
 		case <-t.C:
 			now := b.cfg.Now()
 			b.groups.Tick(now)
+			b.tickShares(now)
 			b.tickTxns(now)
 			if now.Sub(lastLogTick) < time.Second {
 				continue
