@@ -45,7 +45,7 @@ type Broker struct {
 	fetchWaiting atomic.Int64
 	groups       *group.Coordinator
 	shares       *shareWiring // share groups, KIP-932 (share.go)
-	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
+	lc           lifecycle    // retention, cleaner, free-space floor (lifecycle.go)
 
 	txns *txnWiring // transaction coordinator (txn.go)
 

@@ -223,8 +223,7 @@ func (c *Coordinator) Heartbeat(req *kmsg.ShareGroupHeartbeatRequest, clientID, 
 				return fail(kerr.GroupMaxSizeReached)
 			}
 			m = &member{id: req.MemberID}
-			g.members[m.id] = m
-			g.epoch++
+			g.members[m.id] = m // its subscription (required on a join) bumps the epoch
 			c.cfg.Logger.Info("share group member joined", "group", g.id, "member", m.id, "epoch", g.epoch)
 		}
 	case m == nil:
