@@ -91,3 +91,98 @@ func shareStart(t *testing.T, cl *kgo.Client, group, topic string) int64 {
 	}
 	return resp.Groups[0].Topics[0].Partitions[0].StartOffset
 }
+
+// pollShare polls a share consumer until it has want records or times out,
+// acknowledging each with ack (none: leave it acquired).
+func pollShare(t *testing.T, cl *kgo.Client, want int, ack func(*kgo.Record)) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want && ctx.Err() == nil {
+		fs := cl.PollRecords(ctx, want-len(out))
+		for _, r := range fs.Records() {
+			if ack != nil {
+				ack(r)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestShareRestartKeepsAcks: after a broker restart, accepted records are
+// never redelivered and acquired-but-unacknowledged ones are.
+func TestShareRestartKeepsAcks(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	adm := newClient(t, tb.addr)
+	createTopic(t, adm, "q", 1, nil)
+	setShareEarliest(t, adm, "sg")
+	produceN(t, adm, "q", 10)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.addr), kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"), kgo.ShareMaxRecords(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := pollShare(t, cl, 10, nil)
+	if len(recs) != 10 {
+		t.Fatalf("got %d records", len(recs))
+	}
+	accepted := map[int64]bool{}
+	for _, r := range recs[:6] {
+		r.Ack(kgo.AckAccept)
+		accepted[r.Offset] = true
+	}
+	if err := cl.FlushAcks(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+	tb.stop(t) // the client still holds 4 acquired records
+	cl.Close()
+
+	tb2 := startBroker(t, dir, nil)
+	cl2 := newClient(t, tb2.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"))
+	again := pollShare(t, cl2, 4, func(r *kgo.Record) { r.Ack(kgo.AckAccept) })
+	if len(again) != 4 {
+		t.Fatalf("redelivered %d records after restart, want 4", len(again))
+	}
+	for _, r := range again {
+		if accepted[r.Offset] {
+			t.Errorf("accepted offset %d redelivered after restart", r.Offset)
+		}
+	}
+}
+
+// TestShareLockExpiryRedelivers: records a consumer stops acknowledging
+// go to another consumer after the lock duration; reject archives.
+func TestShareLockExpiryRedelivers(t *testing.T) {
+	tb := startBroker(t, "", map[string]string{"group.share.record.lock.duration.ms": "1000", "group.share.min.record.lock.duration.ms": "1000"})
+	adm := newClient(t, tb.addr)
+	createTopic(t, adm, "q", 1, nil)
+	setShareEarliest(t, adm, "sg")
+	produceN(t, adm, "q", 5)
+
+	stuck := newClient(t, tb.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"), kgo.ShareMaxRecords(5))
+	held := pollShare(t, stuck, 5, nil) // acquired, never acknowledged
+	if len(held) != 5 {
+		t.Fatalf("first consumer got %d", len(held))
+	}
+	other := newClient(t, tb.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"))
+	got := pollShare(t, other, 5, func(r *kgo.Record) {
+		if r.Offset == 0 {
+			r.Ack(kgo.AckReject)
+		} else {
+			r.Ack(kgo.AckAccept)
+		}
+	})
+	if len(got) != 5 {
+		t.Fatalf("second consumer got %d redelivered records, want 5", len(got))
+	}
+	if err := other.FlushAcks(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if s := shareStart(t, adm, "sg", "q"); s != 5 {
+		t.Errorf("start offset %d after accept+reject, want 5", s)
+	}
+}
