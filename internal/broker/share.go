@@ -49,16 +49,7 @@ type shareWriter struct {
 }
 
 func (b *Broker) openShares() error {
-	t := b.topic(share.TopicName)
-	if t == nil {
-		n := int32(b.brokerInt("share.coordinator.state.topic.num.partitions"))
-		var err error
-		t, err = b.createTopic(meta.Topic{Name: share.TopicName, Partitions: n, Internal: true,
-			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
-		if err != nil {
-			return fmt.Errorf("creating %s: %w", share.TopicName, err)
-		}
-	}
+	t := b.topic(share.TopicName) // created on first write, as Kafka does
 	b.shares = &shareWiring{t: t, writers: map[share.Key]*shareWriter{}, sessions: map[shareSessKey]*shareSession{}}
 	b.shares.c = share.New(share.Config{
 		Now:               b.cfg.Now,
@@ -72,6 +63,9 @@ func (b *Broker) openShares() error {
 		MaxGroupSize:      int(b.brokerInt("group.share.max.size")),
 		Logger:            b.logger.With("component", "share-coordinator"),
 	})
+	if t == nil {
+		return nil
+	}
 	bad := 0
 	n, err := b.replayTopic(t, func(p *partition, _ *log.BatchHeader, key, value []byte) error {
 		if err := b.shares.c.Replay(key, value); err != nil {
@@ -141,6 +135,19 @@ func (b *Broker) persistShare(k share.Key, seq uint64) error {
 		return nil
 	}
 	value, covered := s.c.Persisted(k)
+	s.wmu.Lock()
+	if s.t == nil {
+		n := int32(b.brokerInt("share.coordinator.state.topic.num.partitions"))
+		t, err := b.createTopic(meta.Topic{Name: share.TopicName, Partitions: n, Internal: true,
+			Configs: map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}})
+		if err != nil {
+			s.wmu.Unlock()
+			b.logger.Error("creating "+share.TopicName+" failed", "err", err)
+			return fmt.Errorf("%w: creating %s: %w", kerr.CoordinatorNotAvailable, share.TopicName, err)
+		}
+		s.t = t
+	}
+	s.wmu.Unlock()
 	p := s.t.partitions[coordkey.Partition(k.Group+":"+uuidString(k.Topic)+":"+strconv.Itoa(int(k.Partition)), int32(len(s.t.partitions)))]
 	batch := log.EncodeBatch([]log.KV{{Key: share.EncodeKey(k), Value: value}}, b.cfg.Now().UnixMilli(), -1, -1, false)
 	if _, err := p.log.Append(batch); err != nil {
