@@ -29,7 +29,9 @@ func (h *harness) acquire(t *testing.T, m string, max int, end int64) []Range {
 	return h.c.Acquire(key, m, max, View{LogStart: 0, End: end, Init: 0})
 }
 
-func ack(first, last int64, typ int8) AckBatch { return AckBatch{First: first, Last: last, Types: []int8{typ}} }
+func ack(first, last int64, typ int8) AckBatch {
+	return AckBatch{First: first, Last: last, Types: []int8{typ}}
+}
 
 func TestAcquireAckAdvance(t *testing.T) {
 	h := newHarness()
