@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -184,5 +186,256 @@ func TestShareLockExpiryRedelivers(t *testing.T) {
 	}
 	if s := shareStart(t, adm, "sg", "q"); s != 5 {
 		t.Errorf("start offset %d after accept+reject, want 5", s)
+	}
+}
+
+// shareRaw drives the share APIs with raw requests.
+type shareRaw struct {
+	t     *testing.T
+	cl    *kgo.Client
+	group string
+	topic [16]byte
+}
+
+func (s *shareRaw) heartbeat(member string, epoch int32, topics ...string) *kmsg.ShareGroupHeartbeatResponse {
+	req := kmsg.NewPtrShareGroupHeartbeatRequest()
+	req.GroupID, req.MemberID, req.MemberEpoch = s.group, member, epoch
+	if topics != nil {
+		req.SubscribedTopicNames = topics
+	}
+	return send[*kmsg.ShareGroupHeartbeatResponse](s.t, s.cl, req)
+}
+
+func (s *shareRaw) fetch(member string, epoch int32, acks ...kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) *kmsg.ShareFetchResponse {
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &s.group, &member, epoch
+	req.MaxRecords, req.MaxBytes, req.MaxWaitMillis = 3, 1<<20, 0
+	req.Topics = []kmsg.ShareFetchRequestTopic{{TopicID: s.topic, Partitions: []kmsg.ShareFetchRequestTopicPartition{{Partition: 0, AcknowledgementBatches: acks}}}}
+	return send[*kmsg.ShareFetchResponse](s.t, s.cl, req)
+}
+
+func (s *shareRaw) ack(member string, epoch int32, acks ...kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch) *kmsg.ShareAcknowledgeResponse {
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &s.group, &member, epoch
+	req.Topics = []kmsg.ShareAcknowledgeRequestTopic{{TopicID: s.topic, Partitions: []kmsg.ShareAcknowledgeRequestTopicPartition{{Partition: 0, AcknowledgementBatches: acks}}}}
+	return send[*kmsg.ShareAcknowledgeResponse](s.t, s.cl, req)
+}
+
+func ackB(first, last int64, typ int8) kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch {
+	return kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{FirstOffset: first, LastOffset: last, AcknowledgeTypes: []int8{typ}}
+}
+
+// TestShareBadInput: acknowledgements of records another member holds,
+// overlapping batches, stale member and session epochs get Kafka's error
+// codes, and nothing is acknowledged by mistake.
+func TestShareBadInput(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "q", 1, nil)
+	setShareEarliest(t, cl, "sg")
+	produceN(t, cl, "q", 6)
+	id := tb.topic("q").meta.ID
+	s := &shareRaw{t: t, cl: cl, group: "sg", topic: id}
+
+	if r := s.heartbeat("a", 0, "q"); r.ErrorCode != 0 || r.MemberEpoch != 1 {
+		t.Fatalf("join a: %+v", r)
+	}
+	if r := s.heartbeat("b", 0, "q"); r.ErrorCode != 0 || r.MemberEpoch != 2 {
+		t.Fatalf("join b: %+v", r)
+	}
+	if r := s.heartbeat("a", 5); r.ErrorCode != kerr.FencedMemberEpoch.Code {
+		t.Errorf("stale epoch: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := s.heartbeat("nobody", 2); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Errorf("unknown member: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := s.heartbeat("", 0, "q"); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Errorf("empty member id: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	ra := s.fetch("a", 0)
+	if ra.ErrorCode != 0 || len(ra.Topics) != 1 || len(ra.Topics[0].Partitions[0].AcquiredRecords) != 1 ||
+		ra.Topics[0].Partitions[0].AcquiredRecords[0].LastOffset != 2 || len(ra.Topics[0].Partitions[0].Records) == 0 {
+		t.Fatalf("a's fetch: %+v", ra)
+	}
+	rb := s.fetch("b", 0)
+	if got := rb.Topics[0].Partitions[0].AcquiredRecords; len(got) != 1 || got[0].FirstOffset != 3 || got[0].LastOffset != 5 {
+		t.Fatalf("b's fetch acquired %+v", got)
+	}
+	partErr := func(r *kmsg.ShareAcknowledgeResponse) error {
+		if r.ErrorCode != 0 {
+			return kerr.ErrorForCode(r.ErrorCode)
+		}
+		return kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode)
+	}
+	// b acknowledging a's records (and its own in the same request).
+	if err := partErr(s.ack("b", 1, ackB(0, 0, 1), ackB(3, 5, 1))); err != kerr.InvalidRecordState {
+		t.Errorf("ack of another member's records: %v", err)
+	}
+	// Overlapping batches.
+	if err := partErr(s.ack("a", 1, ackB(0, 1, 1), ackB(1, 2, 1))); err != kerr.InvalidRequest {
+		t.Errorf("overlapping batches: %v", err)
+	}
+	// Stale and unknown share sessions.
+	if err := partErr(s.ack("a", 7, ackB(0, 2, 1))); err != kerr.InvalidShareSessionEpoch {
+		t.Errorf("wrong session epoch: %v", err)
+	}
+	if err := partErr(s.ack("c", 1, ackB(0, 2, 1))); err != kerr.ShareSessionNotFound {
+		t.Errorf("no session: %v", err)
+	}
+	if err := partErr(s.ack("a", 0, ackB(0, 2, 1))); err != kerr.InvalidShareSessionEpoch {
+		t.Errorf("acks at epoch 0: %v", err)
+	}
+	// Nothing was acknowledged by mistake.
+	if st := shareStart(t, cl, "sg", "q"); st != 0 {
+		t.Fatalf("start offset %d after refused acks, want 0", st)
+	}
+	// The session epoch moved on with every request the session accepted
+	// (partition errors included): a accepts its records at epoch 2.
+	if err := partErr(s.ack("a", 2, ackB(0, 2, 1))); err != nil {
+		t.Fatalf("a's ack: %v", err)
+	}
+	if st := shareStart(t, cl, "sg", "q"); st != 3 {
+		t.Fatalf("start offset %d, want 3", st)
+	}
+	// Piggybacked acks on ShareFetch: b rejects its records, and closing
+	// the session (epoch -1) ends it.
+	r := s.fetch("b", 2, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: 3, LastOffset: 5, AcknowledgeTypes: []int8{3}})
+	if r.ErrorCode != 0 || r.Topics[0].Partitions[0].AcknowledgeErrorCode != 0 {
+		t.Fatalf("piggybacked ack: %+v", r)
+	}
+	if st := shareStart(t, cl, "sg", "q"); st != 6 {
+		t.Fatalf("start offset %d after reject, want 6", st)
+	}
+	if r := s.fetch("b", -1); r.ErrorCode != 0 {
+		t.Fatalf("close: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := s.fetch("b", 3); r.ErrorCode != kerr.ShareSessionNotFound.Code {
+		t.Fatalf("closed session: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// TestShareDeliveryLimitArchivesPoison: a record released on every
+// delivery is archived after group.share.delivery.count.limit deliveries.
+func TestShareDeliveryLimitArchivesPoison(t *testing.T) {
+	tb := startBroker(t, "", map[string]string{"group.share.delivery.count.limit": "3"})
+	adm := newClient(t, tb.addr)
+	createTopic(t, adm, "q", 1, nil)
+	setShareEarliest(t, adm, "sg")
+	produceN(t, adm, "q", 3)
+
+	cl := newClient(t, tb.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"))
+	deliveries := map[int64]int{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, r := range fs.Records() {
+			deliveries[r.Offset]++
+			if r.Offset == 1 {
+				r.Ack(kgo.AckRelease) // the poison record
+			} else {
+				r.Ack(kgo.AckAccept)
+			}
+		}
+		if err := cl.FlushAcks(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if shareStart(t, adm, "sg", "q") == 3 {
+			break
+		}
+	}
+	if deliveries[1] != 3 || deliveries[0] != 1 || deliveries[2] != 1 {
+		t.Fatalf("deliveries by offset %v, want the poison record (offset 1) 3 times, the others once", deliveries)
+	}
+}
+
+// TestShareOffsetsAdmin: kadm's share-group offsets describe, alter and
+// delete, and what a consumer then sees; share groups in ListGroups,
+// DescribeGroups, ShareGroupDescribe, DeleteGroups.
+func TestShareOffsetsAdmin(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	cl := newClient(t, tb.addr)
+	adm := kadm.NewClient(cl)
+	createTopic(t, cl, "q", 1, nil)
+	produceN(t, cl, "q", 10)
+	ctx := ctxT(t)
+
+	alt, err := adm.AlterShareGroupOffsets(ctx, "sg", kadm.Offsets{"q": {0: {Topic: "q", Partition: 0, At: 7}}})
+	if err != nil || alt.Error() != nil {
+		t.Fatalf("alter: %v %v", err, alt.Error())
+	}
+	desc, err := adm.DescribeShareGroupOffsets(ctx, "sg")
+	if err != nil || desc.Error() != nil {
+		t.Fatalf("describe: %v %v", err, desc.Error())
+	}
+	if got := shareStart(t, cl, "sg", "q"); got != 7 {
+		t.Fatalf("start offset %d after alter, want 7", got)
+	}
+	// A consumer starts at the altered offset (not at latest, the default).
+	cons := newClient(t, tb.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"))
+	recs := pollShare(t, cons, 3, func(r *kgo.Record) { r.Ack(kgo.AckAccept) })
+	if len(recs) != 3 || recs[0].Offset != 7 {
+		t.Fatalf("consumer after alter got %d records from %v", len(recs), recs)
+	}
+	if err := cons.FlushAcks(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	listed, err := adm.ListGroupsByType(ctx, []string{"share"})
+	if err != nil || len(listed.Groups()) != 1 || listed.Groups()[0] != "sg" {
+		t.Fatalf("ListGroups share: %v %v", listed.Groups(), err)
+	}
+	sd, err := adm.DescribeShareGroups(ctx, "sg")
+	if err != nil || sd["sg"].Err != nil || sd["sg"].GroupState != "Stable" || len(sd["sg"].Members) != 1 {
+		t.Fatalf("ShareGroupDescribe: %+v %v", sd["sg"], err)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{"sg"}
+	if r := send[*kmsg.DescribeGroupsResponse](t, cl, dg); r.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code || *r.Groups[0].ErrorMessage != "Group sg is not a classic group." {
+		t.Fatalf("DescribeGroups of a share group: %+v", r.Groups[0])
+	}
+	// Alter and delete need an empty group.
+	if _, err := adm.AlterShareGroupOffsets(ctx, "sg", kadm.Offsets{"q": {0: {Topic: "q", Partition: 0, At: 1}}}); !errors.Is(err, kerr.NonEmptyGroup) {
+		t.Fatalf("alter of a group with members: %v", err)
+	}
+	cons.Close()
+	if got := shareStart(t, cl, "sg", "q"); got != 10 {
+		t.Fatalf("start offset %d after consuming, want 10", got)
+	}
+	del, err := adm.DeleteShareGroupOffsets(ctx, "sg", "q")
+	if err != nil || del.Error() != nil {
+		t.Fatalf("delete offsets: %v %v", err, del.Error())
+	}
+	if got := shareStart(t, cl, "sg", "q"); got != -1 {
+		t.Fatalf("start offset %d after delete, want -1", got)
+	}
+	dr, err := adm.DeleteGroups(ctx, "sg")
+	if err != nil || dr.Error() != nil {
+		t.Fatalf("DeleteGroups: %v %v", err, dr.Error())
+	}
+	if r := shareDescribeErr(t, cl, "sg"); r != kerr.GroupIDNotFound {
+		t.Fatalf("after DeleteGroups: %v", r)
+	}
+}
+
+func shareDescribeErr(t *testing.T, cl *kgo.Client, group string) error {
+	req := kmsg.NewPtrShareGroupDescribeRequest()
+	req.GroupIDs = []string{group}
+	return kerr.ErrorForCode(send[*kmsg.ShareGroupDescribeResponse](t, cl, req).Groups[0].ErrorCode)
+}
+
+// TestShareFindCoordinator: key type 2 takes "group:topicId:partition".
+func TestShareFindCoordinator(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	cl := newClient(t, tb.addr)
+	rs := kadm.NewClient(cl).FindShareCoordinators(ctxT(t), "g:"+uuidString([16]byte{1, 2})+":0", "g:nope:0", "g:0")
+	if r := rs["g:"+uuidString([16]byte{1, 2})+":0"]; r.Err != nil || r.NodeID != tb.cfg.NodeID {
+		t.Errorf("valid key: %+v", r)
+	}
+	for _, k := range []string{"g:nope:0", "g:0"} {
+		if !errors.Is(rs[k].Err, kerr.InvalidRequest) {
+			t.Errorf("key %q: %v", k, rs[k].Err)
+		}
 	}
 }
