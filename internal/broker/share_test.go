@@ -439,3 +439,75 @@ func TestShareFindCoordinator(t *testing.T) {
 		}
 	}
 }
+
+// TestShareMemberChurn: consumers join and leave while records flow;
+// none is lost and none accepted is delivered again.
+func TestShareMemberChurn(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	adm := newClient(t, tb.addr)
+	createTopic(t, adm, "q", 2, nil)
+	setShareEarliest(t, adm, "sg")
+	const n = 600
+	produceN(t, adm, "q", n)
+
+	type pk struct {
+		p int32
+		o int64
+	}
+	var mu sync.Mutex
+	delivered := map[pk]int{}
+	all := make(chan struct{})
+	consume := func(ctx context.Context, cl *kgo.Client, limit int) {
+		got := 0
+		for ctx.Err() == nil && (limit == 0 || got < limit) {
+			fs := cl.PollRecords(ctx, 20)
+			for _, r := range fs.Records() {
+				r.Ack(kgo.AckAccept)
+				mu.Lock()
+				delivered[pk{r.Partition, r.Offset}]++
+				if len(delivered) == n && delivered[pk{r.Partition, r.Offset}] == 1 {
+					close(all)
+				}
+				mu.Unlock()
+				got++
+			}
+			if err := cl.FlushAcks(ctx); err != nil && ctx.Err() == nil {
+				t.Errorf("flush acks: %v", err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	// Two consumers leave after 100 records each; two stay; one joins late.
+	for i := range 5 {
+		wg.Go(func() {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(tb.addr), kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"), kgo.ShareMaxRecords(20))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer cl.Close()
+			switch i {
+			case 0, 1:
+				consume(ctx, cl, 100)
+			default:
+				consume(ctx, cl, 0)
+			}
+		})
+	}
+	select {
+	case <-all:
+	case <-ctx.Done():
+	}
+	cancel()
+	wg.Wait()
+	if len(delivered) != n {
+		t.Fatalf("%d distinct records delivered, want %d", len(delivered), n)
+	}
+	for k, c := range delivered {
+		if c != 1 {
+			t.Errorf("partition %d offset %d delivered %d times", k.p, k.o, c)
+		}
+	}
+}
