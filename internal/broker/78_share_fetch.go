@@ -142,6 +142,7 @@ func handleShareFetch(b *Broker, r *request, req *kmsg.ShareFetchRequest) kmsg.R
 	for tp := range sess.parts {
 		fetchParts = append(fetchParts, tp)
 	}
+	rotate := int(sess.epoch) // where acquisition starts, for fairness
 	s.smu.Unlock()
 	sortShareTPs(fetchParts)
 
@@ -168,7 +169,7 @@ func handleShareFetch(b *Broker, r *request, req *kmsg.ShareFetchRequest) kmsg.R
 		changed := s.c.Changed()
 		wake := make(chan struct{}, 1)
 		var waitOn []*partition
-		got := b.acquireShare(r, groupID, member, fetchParts, maxRecords, int(req.MaxBytes), out, sess, func(p *partition) {
+		got := b.acquireShare(r, groupID, member, fetchParts, maxRecords, int(req.MaxBytes), out, rotate, func(p *partition) {
 			p.addWaiter(wake)
 			waitOn = append(waitOn, p)
 		})
@@ -329,13 +330,13 @@ func storeShareError(err error) *kerr.Error {
 
 // acquireShare acquires records across the session's partitions into out
 // and reports whether any were; wait registers a partition to wake on.
-func (b *Broker) acquireShare(r *request, groupID, member string, parts []shareTP, maxRecords, maxBytes int, out *shareFetchOut, sess *shareSession, wait func(*partition)) bool {
+func (b *Broker) acquireShare(r *request, groupID, member string, parts []shareTP, maxRecords, maxBytes int, out *shareFetchOut, rotate int, wait func(*partition)) bool {
 	readCommitted := b.shareGroupValue(groupID, "share.isolation.level") == "read_committed"
 	got := false
 	n := len(parts)
 	start := 0
 	if n > 0 {
-		start = int(sess.epoch) % n
+		start = rotate % n
 	}
 	if maxBytes <= 0 {
 		maxBytes = 50 << 20

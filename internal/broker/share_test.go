@@ -16,6 +16,14 @@ import (
 // setShareEarliest sets share.auto.offset.reset=earliest on a group.
 func setShareEarliest(t *testing.T, cl *kgo.Client, group string) {
 	t.Helper()
+	req := newShareResetReq(group)
+	resp := send[*kmsg.IncrementalAlterConfigsResponse](t, cl, req)
+	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newShareResetReq(group string) *kmsg.IncrementalAlterConfigsRequest {
 	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
 	res.ResourceType = kmsg.ConfigResourceTypeGroupConfig
@@ -24,10 +32,7 @@ func setShareEarliest(t *testing.T, cl *kgo.Client, group string) {
 	c.Name, c.Value = "share.auto.offset.reset", kmsg.StringPtr("earliest")
 	res.Configs = append(res.Configs, c)
 	req.Resources = append(req.Resources, res)
-	resp := send[*kmsg.IncrementalAlterConfigsResponse](t, cl, req)
-	if err := kerr.ErrorForCode(resp.Resources[0].ErrorCode); err != nil {
-		t.Fatal(err)
-	}
+	return req
 }
 
 // TestShareGroupConsumersShareAPartition: several franz-go share consumers

@@ -128,8 +128,9 @@ func New(cfg Config) *Coordinator {
 }
 
 // Changed returns a channel closed the next time records become available
-// again (released, lock expired, offsets altered): long-polling share
-// fetches wait on it besides the partitions' appends.
+// again (released, lock expired, offsets altered) or acknowledgements move
+// a start offset (making room under group.share.partition.max.record.locks):
+// long-polling share fetches wait on it besides the partitions' appends.
 func (c *Coordinator) Changed() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()

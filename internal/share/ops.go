@@ -57,13 +57,15 @@ func (c *Coordinator) Acknowledge(k Key, member string, bs []AckBatch, renew boo
 		return 0, err
 	}
 	durable := slices.ContainsFunc(bs, func(b AckBatch) bool { return slices.ContainsFunc(b.Types, func(t int8) bool { return t != AckRenew }) })
-	if p.applyAcks(bs, c.cfg.DeliveryLimit, c.cfg.Now(), c.settings(k.Group).LockDuration) {
-		c.signal()
-	}
+	start := p.start
+	released := p.applyAcks(bs, c.cfg.DeliveryLimit, c.cfg.Now(), c.settings(k.Group).LockDuration)
 	if !durable {
 		return 0, nil
 	}
 	c.changedPart(k, p)
+	if released || p.start != start { // records to acquire again, or room under the lock limit
+		c.signal()
+	}
 	delete(c.dirty, k) // the caller persists it before answering
 	return p.seq, nil
 }
