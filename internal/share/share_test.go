@@ -212,3 +212,30 @@ func TestLeaveReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAckAdvancingStartWakesFetches: an acknowledgement that moves the
+// start offset makes room under the lock limit, so long-polling fetches
+// are woken; one that does not move it (records ahead of an unacknowledged
+// one) does not wake them.
+func TestAckAdvancingStartWakesFetches(t *testing.T) {
+	h := newHarness()
+	h.acquire(t, "a", 2, 10)
+	h.acquire(t, "b", 2, 10)
+	ch := h.c.Changed()
+	if _, err := h.c.Acknowledge(key, "b", []AckBatch{ack(2, 3, AckAccept)}, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+		t.Fatal("woken though the start offset did not move")
+	default:
+	}
+	if _, err := h.c.Acknowledge(key, "a", []AckBatch{ack(0, 1, AckAccept)}, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("not woken when the start offset moved")
+	}
+}
