@@ -85,7 +85,8 @@ func (q *Queue) Next(ctx context.Context) ([]*QueueMessage, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for _, e := range fs.Errors() {
+		if errs := fs.Errors(); len(errs) > 0 {
+			e := errs[0]
 			if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded) {
 				return nil, e.Err
 			}
