@@ -6,7 +6,9 @@ package broker
 // Behaviour:
 // * READ on the group (GROUP_AUTHORIZATION_FAILED, top level) and on each
 //   topic (TOPIC_AUTHORIZATION_FAILED per partition); UNKNOWN_TOPIC_ID,
-//   UNKNOWN_TOPIC_OR_PARTITION. Group and member id must be set (member id
+//   UNKNOWN_TOPIC_OR_PARTITION (such partitions are not kept in the share
+//   session, so a session holds only partitions that exist). Group and
+//   member id must be set (member id
 //   at most 36 characters), else INVALID_REQUEST. A group id used by a
 //   classic or consumer group is GROUP_ID_NOT_FOUND.
 // * Share sessions keyed by group and member: epoch 0 opens one with the
@@ -88,9 +90,15 @@ func handleShareFetch(b *Broker, r *request, req *kmsg.ShareFetchRequest) kmsg.R
 	// Acknowledgements in the request, by partition.
 	acks := map[shareTP][]share.AckBatch{}
 	var reqParts []shareTP
+	var unknown []shareTP // answered UNKNOWN_TOPIC_ID / UNKNOWN_TOPIC_OR_PARTITION, not kept in the session
 	for _, t := range req.Topics {
+		tpc := b.topicByID(t.TopicID)
 		for _, p := range t.Partitions {
 			tp := shareTP{t.TopicID, p.Partition}
+			if tpc == nil || p.Partition < 0 || int(p.Partition) >= len(tpc.partitions) {
+				unknown = append(unknown, tp)
+				continue
+			}
 			reqParts = append(reqParts, tp)
 			for _, ab := range p.AcknowledgementBatches {
 				acks[tp] = append(acks[tp], share.AckBatch{First: ab.FirstOffset, Last: ab.LastOffset, Types: ab.AcknowledgeTypes})
@@ -147,6 +155,13 @@ func handleShareFetch(b *Broker, r *request, req *kmsg.ShareFetchRequest) kmsg.R
 	sortShareTPs(fetchParts)
 
 	out := newShareFetchOut(resp)
+	for _, tp := range unknown {
+		if b.topicByID(tp.topic) == nil {
+			out.part(tp).ErrorCode = kerr.UnknownTopicID.Code
+		} else {
+			out.part(tp).ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+	}
 	b.applyShareAcks(r, groupID, member, acks, renew, func(tp shareTP, err error) {
 		rp := out.part(tp)
 		rp.AcknowledgeErrorCode = code(err)

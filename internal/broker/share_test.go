@@ -318,6 +318,17 @@ func TestShareBadInput(t *testing.T) {
 	if r := s.fetch("b", 3); r.ErrorCode != kerr.ShareSessionNotFound.Code {
 		t.Fatalf("closed session: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
+	// Unknown topic ids and partitions are errors, not session members.
+	bad := &shareRaw{t: t, cl: cl, group: "sg", topic: [16]byte{9, 9}}
+	if r := bad.fetch("c", 0); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("unknown topic id: %+v", r)
+	}
+	tb.shares.smu.Lock()
+	n := len(tb.shares.sessions[shareSessKey{"sg", "c"}].parts)
+	tb.shares.smu.Unlock()
+	if n != 0 {
+		t.Fatalf("session kept %d unknown partitions", n)
+	}
 }
 
 // TestShareDeliveryLimitArchivesPoison: a record released on every
