@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -525,5 +526,64 @@ func TestShareMemberChurn(t *testing.T) {
 		if c != 1 {
 			t.Errorf("partition %d offset %d delivered %d times", k.p, k.o, c)
 		}
+	}
+}
+
+// TestShareReadCommitted: with share.isolation.level=read_committed a
+// share consumer gets committed transactional records only, never those
+// of an aborted or still open transaction.
+func TestShareReadCommitted(t *testing.T) {
+	tb := startBroker(t, "", nil)
+	adm := newClient(t, tb.addr)
+	createTopic(t, adm, "q", 1, nil)
+	setShareEarliest(t, adm, "sg")
+	req := newShareResetReq("sg")
+	req.Resources[0].Configs[0].Name, req.Resources[0].Configs[0].Value = "share.isolation.level", kmsg.StringPtr("read_committed")
+	if r := send[*kmsg.IncrementalAlterConfigsResponse](t, adm, req); r.Resources[0].ErrorCode != 0 {
+		t.Fatal(kerr.ErrorForCode(r.Resources[0].ErrorCode))
+	}
+	txn := func(id string, values []string, commit *bool) {
+		t.Helper()
+		p := newClient(t, tb.addr, kgo.TransactionalID(id), kgo.DefaultProduceTopic("q"))
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values {
+			if err := p.ProduceSync(ctxT(t), kgo.StringRecord(v)).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if commit != nil {
+			if err := p.EndTransaction(ctxT(t), kgo.TransactionEndTry(*commit)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	yes, no := true, false
+	txn("t1", []string{"c1", "c2"}, &yes)
+	txn("t2", []string{"a1", "a2"}, &no)
+	txn("t3", []string{"c3"}, &yes)
+	if err := adm.ProduceSync(ctxT(t), &kgo.Record{Topic: "q", Value: []byte("plain")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txn("t4", []string{"open"}, nil) // never ended: the last stable offset stays before it
+
+	cl := newClient(t, tb.addr, kgo.ConsumeTopics("q"), kgo.ShareGroup("sg"))
+	got := pollShare(t, cl, 4, func(r *kgo.Record) { r.Ack(kgo.AckAccept) })
+	var vals []string
+	for _, r := range got {
+		vals = append(vals, string(r.Value))
+	}
+	if strings.Join(vals, ",") != "c1,c2,c3,plain" {
+		t.Fatalf("read_committed share consumer got %v", vals)
+	}
+	if err := cl.FlushAcks(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Aborted records and markers were acknowledged as gaps (archived):
+	// the start offset reached the open transaction.
+	open := tb.partition("q", 0).log.LastStableOffset()
+	if st := shareStart(t, adm, "sg", "q"); st != open {
+		t.Fatalf("start offset %d, want the last stable offset %d", st, open)
 	}
 }
