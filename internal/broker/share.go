@@ -297,3 +297,14 @@ func (b *Broker) closeShareSessions(group string) {
 		}
 	}
 }
+
+// forgetShareTopic deletes the share-partition state of a deleted topic
+// (tombstones in __share_group_state), as Kafka does.
+func (b *Broker) forgetShareTopic(id [16]byte) {
+	if b.shares == nil {
+		return
+	}
+	for _, k := range b.shares.c.ForgetTopic(id) {
+		_ = b.persistShare(k, math.MaxUint64) // logged
+	}
+}

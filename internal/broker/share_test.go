@@ -587,3 +587,28 @@ func TestShareReadCommitted(t *testing.T) {
 		t.Fatalf("start offset %d, want the last stable offset %d", st, open)
 	}
 }
+
+// TestShareStateGoesWithItsTopic: deleting a topic deletes its
+// share-partition state, also after a restart.
+func TestShareStateGoesWithItsTopic(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "q", 1, nil)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.AlterShareGroupOffsets(ctxT(t), "sg", kadm.Offsets{"q": {0: {Topic: "q", Partition: 0, At: 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.DeleteTopic(ctxT(t), "q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := shareDescribeErr(t, cl, "sg"); err != kerr.GroupIDNotFound {
+		t.Fatalf("share group after its only topic was deleted: %v", err)
+	}
+	cl.Close()
+	tb.stop(t)
+	tb2 := startBroker(t, dir, nil)
+	if tb2.shares.c.Exists("sg") {
+		t.Fatal("share state of a deleted topic came back after a restart")
+	}
+}

@@ -242,5 +242,27 @@ func (c *Coordinator) DeleteGroup(id string) ([]Key, *kerr.Error) {
 	return keys, nil
 }
 
+// ForgetTopic drops every share-partition of a deleted topic; the
+// returned keys get tombstones. Groups left with neither members nor
+// share-partitions are forgotten.
+func (c *Coordinator) ForgetTopic(topic [16]byte) []Key {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []Key
+	for id, g := range c.groups {
+		for tp := range g.parts {
+			if tp.Topic == topic {
+				delete(g.parts, tp)
+				delete(c.dirty, Key{id, tp})
+				keys = append(keys, Key{id, tp})
+			}
+		}
+		if len(g.parts) == 0 && len(g.members) == 0 {
+			delete(c.groups, id)
+		}
+	}
+	return dedupKeys(keys)
+}
+
 // Now is the coordinator's clock (for the broker's long polls).
 func (c *Coordinator) Now() time.Time { return c.cfg.Now() }

@@ -239,3 +239,19 @@ func TestAckAdvancingStartWakesFetches(t *testing.T) {
 		t.Fatal("not woken when the start offset moved")
 	}
 }
+
+func TestForgetTopic(t *testing.T) {
+	h := newHarness()
+	h.acquire(t, "a", 1, 1)
+	other := Key{"g2", TP{[16]byte{2}, 0}}
+	h.c.Acquire(other, "a", 1, View{End: 1})
+	if ks := h.c.ForgetTopic(topicT); len(ks) != 1 || ks[0] != key {
+		t.Fatalf("forgot %v", ks)
+	}
+	if h.c.Exists("g") || !h.c.Exists("g2") {
+		t.Fatal("wrong groups forgotten")
+	}
+	if v, _ := h.c.Persisted(key); v != nil {
+		t.Fatal("deleted share-partition still persisted")
+	}
+}
