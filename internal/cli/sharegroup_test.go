@@ -56,3 +56,16 @@ func TestShareGroupCommands(t *testing.T) {
 	c.ok("", "share-group", "delete", "w")
 	c.fails(1, "", []string{"share-group", "describe", "w"}, "does not exist")
 }
+
+func TestShareGroupHelp(t *testing.T) {
+	for _, cmd := range [][]string{{"share-group"}, {"share-group", "list"}, {"share-group", "describe"}, {"share-group", "reset-offsets"}, {"share-group", "delete"}} {
+		r := runCLI(t, "", append(cmd, "--help")...)
+		name := strings.Join(cmd, " ")
+		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Usage: sluice "+name) || !strings.Contains(r.stdout, "Examples:") {
+			t.Errorf("sluice %s --help: exit %d, stderr %q, stdout:\n%s", name, r.code, r.stderr, r.stdout)
+		}
+	}
+	if r := runCLI(t, "", "help"); !strings.Contains(r.stdout, "share-group") {
+		t.Error("sluice help does not list share-group")
+	}
+}
