@@ -6,8 +6,7 @@
 # runs `go test github.com/twmb/franz-go/pkg/kgo` with KGO_SEEDS,
 # KGO_TEST_SCRAM_SEEDS and KGO_TEST_SCRAM set, and stops the broker.
 #
-# Every broker-backed test must pass; the suite itself skips share-group
-# tests (Sluice does not advertise ShareFetch/ShareAcknowledge).
+# Every broker-backed test must pass, share-group tests (KIP-932) included.
 #
 # Environment: KGO_TEST_RECORDS (records per ETL test, default 20000),
 # KGO_RUN (a -run filter), KGO_RACE=1 (run the suite with -race),
@@ -90,13 +89,13 @@ KGO_LOG_LEVEL="${KGO_LOG_LEVEL:-none}" \
   go test "${race[@]}" -count=1 -timeout "${KGO_TIMEOUT:-15m}" ${KGO_RUN:+-run "$KGO_RUN"} -v \
     github.com/twmb/franz-go/pkg/kgo >"$out/suite.log" 2>&1 || status=$?
 
-# Skips other than share-group tests mean a broker feature the suite could
-# not reach; list them so they are seen. One skip is by design:
+# Skips mean a broker feature the suite could not reach; list them so they
+# are seen. One skip is by design:
 # TestIssueProduceBrokerTooOldFailsRecords checks that a client pinned to
 # Kafka 0.10 fails against a broker without Produce v2, and Sluice serves
 # Produce v0-v2 for old clients on purpose (issue #11.8, DESIGN.md).
 grep -E '^(--- |=== RUN|ok|FAIL|PASS)' "$out/suite.log" | grep -Ev '^=== RUN' || true
-skips=$(grep -E -- '--- SKIP' "$out/suite.log" | grep -Evi 'share' | grep -v 'TestIssueProduceBrokerTooOldFailsRecords' || true)
+skips=$(grep -E -- '--- SKIP' "$out/suite.log" | grep -v 'TestIssueProduceBrokerTooOldFailsRecords' || true)
 if [ "$status" -ne 0 ]; then
   echo "kgo suite failed; full output:" >&2
   cat "$out/suite.log" >&2
@@ -115,7 +114,7 @@ if grep -q 'DATA RACE' "$out/broker.log"; then
   exit 1
 fi
 if [ -n "$skips" ]; then
-  echo "kgo suite skipped tests other than share-group tests:" >&2
+  echo "kgo suite skipped tests:" >&2
   echo "$skips" >&2
   exit 1
 fi

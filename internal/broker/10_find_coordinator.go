@@ -9,11 +9,19 @@ package broker
 // * Key type 1 (transaction): this broker is the transaction coordinator
 //   of every transactional id; DESCRIBE on the transactional id is
 //   required (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
-// * Key type 2 (share, v6) and unknown types: INVALID_REQUEST, as Kafka
-//   answers when share groups are not enabled.
+// * Key type 2 (share, v6; KIP-932): the key is "group:topicId:partition"
+//   (parsed from the right, the topic id in Kafka's base64 form), else
+//   INVALID_REQUEST; CLUSTER_ACTION on the cluster is required
+//   (CLUSTER_AUTHORIZATION_FAILED), as share coordinators serve brokers.
+//   This broker is the share coordinator of every share-partition.
+// * Unknown types: INVALID_REQUEST.
 // * v4+ batches keys (CoordinatorKeys) with an entry per key.
 
 import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -38,6 +46,13 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 			if !r.allowed(auth.OpDescribe, auth.Resource{Type: auth.ResourceTransactionalID, Name: key}) {
 				err = kerr.TransactionalIDAuthorizationFailed
 			}
+		case 2:
+			switch {
+			case r.version < 6 || !validShareKey(key):
+				err = kerr.InvalidRequest
+			case !r.allowed(auth.OpClusterAction, auth.Cluster()):
+				err = kerr.ClusterAuthorizationFailed
+			}
 		default:
 			err = kerr.InvalidRequest
 		}
@@ -60,4 +75,23 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 	return resp
+}
+
+// validShareKey checks a share coordinator key, "group:topicId:partition"
+// parsed from the right (the group id may hold colons).
+func validShareKey(key string) bool {
+	i := strings.LastIndexByte(key, ':')
+	if i < 0 {
+		return false
+	}
+	if n, err := strconv.ParseInt(key[i+1:], 10, 32); err != nil || n < 0 {
+		return false
+	}
+	rest := key[:i]
+	j := strings.LastIndexByte(rest, ':')
+	if j <= 0 {
+		return false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(rest[j+1:])
+	return err == nil && len(id) == 16
 }

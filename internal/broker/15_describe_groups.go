@@ -9,7 +9,8 @@ package broker
 //   Kafka reports them.
 // * An unknown group is state "Dead" with no error before v6 and
 //   GROUP_ID_NOT_FOUND from v6 (KIP-1043). So is a KIP-848 consumer group,
-//   with Kafka's message "Group g is not a classic group." (v6).
+//   with Kafka's message "Group g is not a classic group." (v6), and a
+//   share group (KIP-932; described by ShareGroupDescribe).
 // * Authorized operations (v3+) when asked: READ, DESCRIBE, DELETE.
 
 import (
@@ -35,6 +36,10 @@ func handleDescribeGroups(b *Broker, r *request, req *kmsg.DescribeGroupsRequest
 			continue
 		}
 		d, ok := b.groups.DescribeGroup(id)
+		if !ok && d.ErrorMessage == nil && b.shares.c.Exists(id) {
+			msg := "Group " + id + " is not a classic group."
+			d.ErrorMessage = &msg
+		}
 		if !ok && r.version >= 6 {
 			d.ErrorCode = kerr.GroupIDNotFound.Code
 			if d.ErrorMessage == nil {

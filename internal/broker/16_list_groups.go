@@ -8,7 +8,8 @@ package broker
 // * v4+ StatesFilter and v5+ TypesFilter, case-insensitive. Classic groups
 //   are of type "classic" with Kafka's classic states; KIP-848 groups are of
 //   type "consumer", protocol type "consumer", with the consumer-group
-//   states (Empty, Assigning, Reconciling, Stable).
+//   states (Empty, Assigning, Reconciling, Stable). Share groups (KIP-932)
+//   are of type "share", protocol type "share", state Empty or Stable.
 
 import (
 	"strings"
@@ -43,6 +44,17 @@ func handleListGroups(b *Broker, r *request, req *kmsg.ListGroupsRequest) kmsg.R
 		}
 		g := kmsg.NewListGroupsResponseGroup()
 		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.StateName, l.Type
+		resp.Groups = append(resp.Groups, g)
+	}
+	for _, l := range b.shares.c.ListGroups() {
+		if !all && !r.allowed(auth.OpDescribe, auth.Group(l.ID)) {
+			continue
+		}
+		if (r.version >= 4 && !match(req.StatesFilter, l.State)) || (r.version >= 5 && !match(req.TypesFilter, "share")) {
+			continue
+		}
+		g := kmsg.NewListGroupsResponseGroup()
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.ID, "share", l.State, "share"
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp

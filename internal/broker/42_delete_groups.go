@@ -9,6 +9,8 @@ package broker
 //   tombstones written to __consumer_offsets, answered once they are; while
 //   they are written the group is Dead (JoinGroup and the like get
 //   COORDINATOR_NOT_AVAILABLE, which clients retry), as in Kafka.
+// * A share group (KIP-932) is deleted by the share coordinator: its
+//   share-partition state gets tombstones in __share_group_state.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,6 +28,10 @@ func handleDeleteGroups(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) km
 		g.Group = id
 		if !r.allowed(auth.OpDelete, auth.Group(id)) {
 			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else if b.shares.c.Exists(id) {
+			if err := b.deleteShareGroup(id); err != nil {
+				g.ErrorCode = err.Code
+			}
 		} else {
 			ch := make(chan *kerr.Error, 1)
 			b.groups.DeleteGroup(id, func(err *kerr.Error) { ch <- err })

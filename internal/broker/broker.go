@@ -43,7 +43,8 @@ type Broker struct {
 	// or their MaxWait (Kafka's fetch purgatory size).
 	fetchWaiting atomic.Int64
 	groups       *group.Coordinator
-	lc           lifecycle // retention, cleaner, free-space floor (lifecycle.go)
+	shares       *shareWiring // share groups, KIP-932 (share.go)
+	lc           lifecycle    // retention, cleaner, free-space floor (lifecycle.go)
 
 	txns  *txnWiring   // transaction coordinator (txn.go)
 	timer tickSchedule // the coordinators' deadlines (tick.go)
@@ -141,6 +142,10 @@ func New(cfg Config) (_ *Broker, err error) {
 	b.producerIDsFromLogs() // datadir.go
 	b.ops.setNotReady(notReadyCoordinators)
 	if err := b.openGroups(); err != nil {
+		b.closeLogs()
+		return nil, err
+	}
+	if err := b.openShares(); err != nil {
 		b.closeLogs()
 		return nil, err
 	}

@@ -135,6 +135,9 @@ func TestApiVersionsAdvertisesExactlyTheHandlers(t *testing.T) {
 	for k, v := range map[int16][2]int16{43: {0, 2}, 45: {0, 1}, 46: {0, 0}, 75: {0, 0}} { // admin APIs of Kafka 4 tools
 		want[k] = v
 	}
+	for k, v := range map[int16][2]int16{76: {1, 1}, 77: {1, 1}, 78: {1, 2}, 79: {1, 2}, 90: {0, 1}, 91: {0, 0}, 92: {0, 0}} { // share groups
+		want[k] = v
+	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s advertised %v, want %v", kmsg.NameForKey(k), got[k], v)

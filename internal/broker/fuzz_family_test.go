@@ -27,12 +27,14 @@ var fuzzFamilies = map[string][]int16{
 	"FuzzGroupFrame":        {8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 47, 68, 69},
 	"FuzzTxnFrame":          {22, 24, 25, 26, 28, 61, 65, 66},
 	"FuzzAdminFrame":        {19, 20, 21, 29, 30, 31, 32, 33, 34, 35, 37, 44, 48, 49, 50, 51, 60},
+	"FuzzShareFrame":        {76, 77, 78, 79, 90, 91, 92},
 }
 
 func FuzzProduceFetchFrame(f *testing.F) { fuzzFamily(f, "FuzzProduceFetchFrame") }
 func FuzzGroupFrame(f *testing.F)        { fuzzFamily(f, "FuzzGroupFrame") }
 func FuzzTxnFrame(f *testing.F)          { fuzzFamily(f, "FuzzTxnFrame") }
 func FuzzAdminFrame(f *testing.F)        { fuzzFamily(f, "FuzzAdminFrame") }
+func FuzzShareFrame(f *testing.F)        { fuzzFamily(f, "FuzzShareFrame") }
 
 // fuzzFamily feeds frames of the family's API keys to a live broker, with
 // what would make one run slow or fill the disk bounded: a Fetch's wait,
@@ -55,7 +57,7 @@ func fuzzFamily(f *testing.F, target string) {
 		if !in[key] {
 			return
 		}
-		if key == 1 || key == 19 || key == 37 {
+		if key == 1 || key == 19 || key == 37 || key == 78 {
 			version := int16(frame[2])<<8 | int16(frame[3])
 			req := kmsg.RequestForKey(key)
 			req.SetVersion(version)
@@ -108,6 +110,8 @@ func decodeBody(frame []byte, req kmsg.Request) bool {
 func boundRequest(req kmsg.Request) {
 	switch r := req.(type) {
 	case *kmsg.FetchRequest:
+		r.MaxWaitMillis = 0
+	case *kmsg.ShareFetchRequest:
 		r.MaxWaitMillis = 0
 	case *kmsg.CreateTopicsRequest:
 		for i := range r.Topics {

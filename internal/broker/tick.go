@@ -4,7 +4,10 @@ package broker
 // deadlines as values: the group coordinator returns its next one from
 // Tick and hands an earlier one made by a request or an applied write to
 // Config.Timer; the transaction coordinator returns its next one from Tick
-// and an applied write carries its id's (txn.Write.Deadline). ticker, one
+// and an applied write carries its id's (txn.Write.Deadline); the share
+// coordinator returns its next one from Tick, and the share handlers hand
+// the earlier one a request made (share.Coordinator.NextDeadline: a
+// member's session, a record's acquisition lock) to the schedule. ticker, one
 // goroutine owned by the broker, sleeps until the earliest of them and
 // ticks the coordinator that is due; a deadline earlier than the one it
 // sleeps to wakes it (tickSchedule.at). Failed transaction completions
@@ -23,6 +26,7 @@ type timerSource int
 const (
 	groupTimers timerSource = iota
 	txnTimers
+	shareTimers
 	numTimerSources
 )
 
@@ -125,6 +129,9 @@ func (b *Broker) ticker() {
 		if b.timer.take(txnTimers, now) || first {
 			b.timer.merge(txnTimers, b.tickTxns(now))
 		}
+		if b.timer.take(shareTimers, now) || first {
+			b.timer.merge(shareTimers, b.tickShares(now))
+		}
 		first = false
 		if now.Sub(lastLogTick) >= logTickInterval {
 			lastLogTick = now
@@ -134,6 +141,7 @@ func (b *Broker) ticker() {
 				}
 			}
 			b.sessions.expire()
+			b.expireShareSessions()
 		}
 		sleep := min(logTickInterval, logTickInterval-now.Sub(lastLogTick))
 		if e := b.timer.earliest(); !e.IsZero() {

@@ -264,6 +264,7 @@ func (b *Broker) deleteTopic(name string) error {
 			b.logger.Error("removing partition log of deleted topic", "topic", name, "partition", p.index, "err", err)
 		}
 	}
+	b.forgetShareTopic(live.meta.ID) // share.go
 	b.logger.Info("deleted topic", "topic", name)
 	return nil
 }

@@ -33,6 +33,8 @@ Client commands (for Sluice or any Kafka cluster):
   sluice group describe GROUP     committed offsets and lag per partition
   sluice group seek GROUP         move a stopped group's offsets
   sluice group delete GROUP...    delete consumer groups
+  sluice share-group list|describe|reset-offsets|delete
+                                  manage share groups (KIP-932 queues)
   sluice cluster info             cluster id, controller and brokers
   sluice user set|list|delete     manage SASL users' SCRAM credentials
   sluice acl create|list|delete   manage ACLs (kafka-acls-like flags)
@@ -87,6 +89,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return topicFamily.run(ctx, cio, args[1:])
 	case "group":
 		return groupFamily.run(ctx, cio, args[1:])
+	case "share-group":
+		return shareGroupFamily.run(ctx, cio, args[1:])
 	case "cluster":
 		return clusterFamily.run(ctx, cio, args[1:])
 	case "user":

@@ -16,16 +16,12 @@ import (
 // broker's min/max configs, as Kafka's GroupConfig.validate does.
 //
 // consumer.session.timeout.ms and consumer.heartbeat.interval.ms are
-// honoured by the coordinator for KIP-848 consumer groups. The share.*
-// configs are accepted, validated, persisted and described as Kafka 4.2
-// does, but share groups (KIP-932) do not exist in Sluice: they have no
-// effect until they do.
+// honoured by the coordinator for KIP-848 consumer groups, the share.*
+// configs by the share-group coordinator (internal/share, KIP-932).
 
 // SourceGroupConfig is Kafka's GROUP_CONFIG config source (a group's own
 // dynamic config).
 const SourceGroupConfig ConfigSource = 8
-
-const shareNoEffect = " Share groups do not exist in Sluice yet: this config has no effect."
 
 var groupBrokerSpecs = []spec{
 	{ConfigDef{Name: "group.consumer.min.session.timeout.ms", Type: TypeInt, Default: "45000", HasDefault: true, ReadOnly: true,
@@ -37,23 +33,31 @@ var groupBrokerSpecs = []spec{
 	{ConfigDef{Name: "group.consumer.max.heartbeat.interval.ms", Type: TypeInt, Default: "15000", HasDefault: true, ReadOnly: true,
 		Doc: "The maximum heartbeat interval for registered consumers."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.session.timeout.ms", Type: TypeInt, Default: "45000", HasDefault: true, ReadOnly: true,
-		Doc: "The timeout to detect client failures when using the share group protocol." + shareNoEffect}, atLeast(1)},
+		Doc: "The timeout to detect client failures when using the share group protocol."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.min.session.timeout.ms", Type: TypeInt, Default: "45000", HasDefault: true, ReadOnly: true,
-		Doc: "The minimum allowed session timeout for share group members." + shareNoEffect}, atLeast(1)},
+		Doc: "The minimum allowed session timeout for share group members."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.max.session.timeout.ms", Type: TypeInt, Default: "60000", HasDefault: true, ReadOnly: true,
-		Doc: "The maximum allowed session timeout for share group members." + shareNoEffect}, atLeast(1)},
+		Doc: "The maximum allowed session timeout for share group members."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.heartbeat.interval.ms", Type: TypeInt, Default: "5000", HasDefault: true, ReadOnly: true,
-		Doc: "The heartbeat interval given to the members of a share group." + shareNoEffect}, atLeast(1)},
+		Doc: "The heartbeat interval given to the members of a share group."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.min.heartbeat.interval.ms", Type: TypeInt, Default: "5000", HasDefault: true, ReadOnly: true,
-		Doc: "The minimum heartbeat interval for share group members." + shareNoEffect}, atLeast(1)},
+		Doc: "The minimum heartbeat interval for share group members."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.max.heartbeat.interval.ms", Type: TypeInt, Default: "15000", HasDefault: true, ReadOnly: true,
-		Doc: "The maximum heartbeat interval for share group members." + shareNoEffect}, atLeast(1)},
+		Doc: "The maximum heartbeat interval for share group members."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.record.lock.duration.ms", Type: TypeInt, Default: "30000", HasDefault: true, ReadOnly: true,
-		Doc: "The record acquisition lock duration in milliseconds for share groups." + shareNoEffect}, atLeast(1000)},
+		Doc: "The record acquisition lock duration in milliseconds for share groups."}, atLeast(1000)},
+	{ConfigDef{Name: "group.share.delivery.count.limit", Type: TypeInt, Default: "5", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum number of delivery attempts for a record delivered to a share group."}, between(2, 10)},
+	{ConfigDef{Name: "group.share.partition.max.record.locks", Type: TypeInt, Default: "2000", HasDefault: true, ReadOnly: true,
+		Doc: "Share-group record lock limit per share-partition."}, between(100, 10000)},
+	{ConfigDef{Name: "group.share.max.size", Type: TypeInt, Default: "200", HasDefault: true, ReadOnly: true,
+		Doc: "The maximum number of members that a single share group can accommodate."}, between(10, 1000)},
+	{ConfigDef{Name: "share.coordinator.state.topic.num.partitions", Type: TypeInt, Default: "50", HasDefault: true, ReadOnly: true,
+		Doc: "The number of partitions for the share-group state topic (should not change after deployment)."}, atLeast(1)},
 	{ConfigDef{Name: "group.share.min.record.lock.duration.ms", Type: TypeInt, Default: "15000", HasDefault: true, ReadOnly: true,
-		Doc: "The record acquisition lock minimum duration in milliseconds for share groups." + shareNoEffect}, atLeast(1000)},
+		Doc: "The record acquisition lock minimum duration in milliseconds for share groups."}, atLeast(1000)},
 	{ConfigDef{Name: "group.share.max.record.lock.duration.ms", Type: TypeInt, Default: "60000", HasDefault: true, ReadOnly: true,
-		Doc: "The record acquisition lock maximum duration in milliseconds for share groups." + shareNoEffect}, atLeast(1000)},
+		Doc: "The record acquisition lock maximum duration in milliseconds for share groups."}, atLeast(1000)},
 }
 
 // isoDuration is Java's Duration.parse format (PnDTnHnMn.nS, a decimal
@@ -84,15 +88,15 @@ var groupSpecs = []spec{
 	{ConfigDef{Name: "consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", HasDefault: true, BrokerSynonym: "group.consumer.heartbeat.interval.ms",
 		Doc: "The heartbeat interval given to the members of a consumer group."}, atLeast(1)},
 	{ConfigDef{Name: "share.session.timeout.ms", Type: TypeInt, Default: "45000", HasDefault: true, BrokerSynonym: "group.share.session.timeout.ms",
-		Doc: "The timeout to detect client failures when using the share group protocol." + shareNoEffect}, atLeast(1)},
+		Doc: "The timeout to detect client failures when using the share group protocol."}, atLeast(1)},
 	{ConfigDef{Name: "share.heartbeat.interval.ms", Type: TypeInt, Default: "5000", HasDefault: true, BrokerSynonym: "group.share.heartbeat.interval.ms",
-		Doc: "The heartbeat interval given to the members of a share group." + shareNoEffect}, atLeast(1)},
+		Doc: "The heartbeat interval given to the members of a share group."}, atLeast(1)},
 	{ConfigDef{Name: "share.record.lock.duration.ms", Type: TypeInt, Default: "30000", HasDefault: true, BrokerSynonym: "group.share.record.lock.duration.ms",
-		Doc: "The record acquisition lock duration in milliseconds for share groups." + shareNoEffect}, atLeast(1000)},
+		Doc: "The record acquisition lock duration in milliseconds for share groups."}, atLeast(1000)},
 	{ConfigDef{Name: "share.auto.offset.reset", Type: TypeString, Default: "latest", HasDefault: true,
-		Doc: "The strategy to initialize the share-partition start offset: earliest, latest or by_duration:<duration> (ISO-8601)." + shareNoEffect}, shareAutoOffsetReset},
+		Doc: "The strategy to initialize the share-partition start offset: earliest, latest or by_duration:<duration> (ISO-8601)."}, shareAutoOffsetReset},
 	{ConfigDef{Name: "share.isolation.level", Type: TypeString, Default: "read_uncommitted", HasDefault: true,
-		Doc: "Controls how to read records written transactionally: read_committed or read_uncommitted." + shareNoEffect},
+		Doc: "Controls how to read records written transactionally: read_committed or read_uncommitted."},
 		oneOf("read_committed", "read_uncommitted")},
 }
 
