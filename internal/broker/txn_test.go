@@ -594,3 +594,39 @@ func TestPendingTxnOffsetsSurviveRestart(t *testing.T) {
 		t.Fatalf("committed offset after another restart: %d %v", off, kerr.ErrorForCode(ec))
 	}
 }
+
+// A transaction open when the broker stops is aborted by its timeout after
+// the restart: the replayed coordinator's deadline reaches the ticker.
+func TestTransactionTimeoutAbortsAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	tb := startBroker(t, dir, nil)
+	admCl := newClient(t, tb.addr)
+	createTopic(t, admCl, "tt", 1, nil)
+	p := newClient(t, tb.addr, kgo.TransactionalID("open"), kgo.DefaultProduceTopic("tt"),
+		kgo.TransactionTimeout(2*time.Second))
+	ctx := ctxT(t)
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(ctx, kgo.StringRecord("open")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	admCl.Close()
+	tb.stop(t)
+	tb = startBroker(t, dir, nil)
+	deadline := time.Now().Add(30 * time.Second) // generous: a loaded machine
+	for {
+		st, _, _, _, _ := tb.txns.coord.Describe("open")
+		if st.String() == "CompleteAbort" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("transaction not aborted by timeout after the restart: %v", st)
+		}
+		time.Sleep(50 * time.Millisecond) // polls a condition with a deadline
+	}
+	if lso := tb.partition("tt", 0).log.LastStableOffset(); lso != 2 {
+		t.Fatalf("LSO %d after the timeout abort, want 2 (record + marker)", lso)
+	}
+}
