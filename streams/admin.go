@@ -16,22 +16,9 @@ import (
 // ones against their declarations: declared partition counts, and the
 // co-partitioning of changelog and repartition topics with their sources.
 func (w *worker) ensureTopics(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
-	for {
-		err := w.ensureTopicsOnce(ctx)
-		if err == nil || errors.Is(err, ErrTopology) || ctx.Err() != nil {
-			return err
-		}
-		// A broker that is restarting or not up yet: keep trying, as
-		// the clients themselves do once running.
-		w.log.Warn("streams: cannot check the app's topics yet; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+	// A broker that is restarting or not up yet: keep trying, as the
+	// clients themselves do once running.
+	return w.retry(ctx, "checking the app's topics", func() error { return w.ensureTopicsOnce(ctx) })
 }
 
 func (w *worker) ensureTopicsOnce(ctx context.Context) error {

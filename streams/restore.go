@@ -38,19 +38,24 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return err
 	}
 	adm := kadm.NewClient(w.cl)
-	ends, err := adm.ListEndOffsets(ctx, tc.changelog)
-	if err == nil {
-		err = ends.Error()
-	}
+	var ends, starts kadm.ListedOffsets
+	err = w.retry(ctx, "listing the changelog's offsets", func() error {
+		var err error
+		if ends, err = adm.ListEndOffsets(ctx, tc.changelog); err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			if starts, err = adm.ListStartOffsets(ctx, tc.changelog); err == nil {
+				err = starts.Error()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("streams: table %s: changelog offsets: %w", tc.name, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("streams: table %s: changelog end offsets: %w", tc.name, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, tc.changelog)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("streams: table %s: changelog start offsets: %w", tc.name, err)
+		return err
 	}
 	end, ok := ends.Lookup(tc.changelog, p)
 	if !ok {
@@ -143,4 +148,24 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	}
 	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", next, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// retry runs f until it succeeds, ctx ends, or it fails with an error
+// that waiting cannot fix (a topology error): a broker restarting under a
+// worker is a pause, not the end of the worker.
+func (w *worker) retry(ctx context.Context, what string, f func() error) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || errors.Is(err, ErrTopology) || ctx.Err() != nil {
+			return err
+		}
+		w.log.Warn("streams: retrying "+what, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

@@ -404,6 +404,20 @@ func (tc *tableCore) revoke(ps []int32) {
 	}
 }
 
+// requeue closes every partition's store and marks it for restore before
+// its next batch, as at assignment.
+func (tc *tableCore) requeue() {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	for p, tp := range tc.parts {
+		if err := tp.st.close(); err != nil {
+			tc.w.log.Warn("streams: closing table store", "table", tc.name, "partition", p, "err", err)
+		}
+		delete(tc.parts, p)
+		tc.pending[p] = true
+	}
+}
+
 func (tc *tableCore) closeAll() {
 	tc.mu.Lock()
 	ps := make([]int32, 0, len(tc.parts))

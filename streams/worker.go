@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -351,7 +352,18 @@ func (w *worker) endTxn(batchErr error) error {
 		if w.ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("streams: ending transaction: %w", err)
+		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+			errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kgo.ErrClientClosed) {
+			return fmt.Errorf("streams: ending transaction: %w", err)
+		}
+		// Anything else (a broker restarting, a coordinator moving): the
+		// outcome may be unknown (an EndTxn whose answer was lost).
+		// franz-go rewound to the offsets committed as far as it knows;
+		// the tables restore again from their changelogs, read_committed,
+		// so they hold exactly the writes of committed batches either way.
+		w.requeueTables()
+		w.log.Warn("streams: ending the transaction failed; tables restore again and uncommitted events are processed again", "err", err)
+		return nil
 	}
 	w.log.Info("streams: transaction aborted (rebalance or fencing); the batch will be processed again")
 	return nil
@@ -509,6 +521,12 @@ func (w *worker) commitTables() error {
 		}
 	}
 	return nil
+}
+
+func (w *worker) requeueTables() {
+	for _, t := range w.tables {
+		t.requeue()
+	}
 }
 
 func (w *worker) discardTables() {
