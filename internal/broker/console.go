@@ -41,11 +41,24 @@ func (b *Broker) mountConsole() {
 	b.HandleHTTP("/", h)
 }
 
+// ready is nil once Serve has the listeners accepting (/readyz is 200):
+// the console needs them (b.lns), and reading the readiness orders its
+// reads after their set-up.
+func (cb consoleBackend) ready() error {
+	if p := cb.b.ops.notReady.Load(); p != nil {
+		return fmt.Errorf("%w: %s", console.ErrNotReady, *p)
+	}
+	return nil
+}
+
 func (cb consoleBackend) Info() console.Info {
 	b := cb.b
 	in := console.Info{NodeID: b.cfg.NodeID, ClusterID: b.ClusterID()}
 	if a := b.HTTPAddr(); a != nil {
 		in.HTTPAddr = a.String()
+	}
+	if cb.ready() != nil {
+		return in
 	}
 	for _, l := range b.lns {
 		in.Listeners = append(in.Listeners, console.Listener{Name: l.Name, Protocol: string(l.Protocol),
@@ -68,8 +81,8 @@ func (cb consoleBackend) Request(ctx context.Context, kreq kmsg.Request) (kmsg.R
 	if !ok || !consoleAPIs[key] {
 		return nil, fmt.Errorf("console: %s is not served in-process", kmsg.NameForKey(key))
 	}
-	if len(b.lns) == 0 {
-		return nil, fmt.Errorf("console: the broker has no listener")
+	if err := cb.ready(); err != nil {
+		return nil, err
 	}
 	version := min(h.max, kreq.MaxVersion())
 	kreq.SetVersion(version)

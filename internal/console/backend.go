@@ -42,3 +42,7 @@ type Listener struct {
 // principal (a handler not mounted behind the HTTP listener's
 // authentication).
 var ErrNoSubject = errors.New("console: no authenticated principal in the request context")
+
+// ErrNotReady is returned by a Backend while the broker starts or shuts
+// down; the console answers 503.
+var ErrNotReady = errors.New("the broker is not ready")

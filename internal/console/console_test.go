@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/broker"
@@ -22,13 +24,23 @@ import (
 // console) on a free port.
 type testBroker struct {
 	*broker.Broker
-	base string // http://host:port
+	base       string // http://host:port
+	user, pass string // HTTP basic credentials, when user is set
+}
+
+// as is tb with the HTTP basic credentials of user.
+func (tb *testBroker) as(user, pass string) *testBroker {
+	c := *tb
+	c.user, c.pass = user, pass
+	return &c
 }
 
 func startBroker(t testing.TB, cfg broker.Config) *testBroker {
 	t.Helper()
 	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
+	if len(cfg.Listeners) == 0 {
+		cfg.Listen = "127.0.0.1:0"
+	}
 	cfg.HTTPListen = "127.0.0.1:0"
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -49,6 +61,18 @@ func startBroker(t testing.TB, cfg broker.Config) *testBroker {
 			t.Error("Serve did not return after Close")
 		}
 	})
+	// A Kafka request answered means the accept loops run, which start
+	// after the broker turns ready (and the console serves).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cl.Request(ctx, kmsg.NewPtrApiVersionsRequest()); err != nil {
+		t.Fatalf("broker not answering: %v", err)
+	}
 	return &testBroker{Broker: b, base: "http://" + b.HTTPAddr().String()}
 }
 
@@ -66,6 +90,9 @@ var noRedirect = &http.Client{
 
 func (tb *testBroker) do(t testing.TB, req *http.Request) response {
 	t.Helper()
+	if tb.user != "" {
+		req.SetBasicAuth(tb.user, tb.pass)
+	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -374,4 +401,79 @@ func TestACLsHideTopics(t *testing.T) {
 	}
 	want(t, tb.get(t, "/topics/secret"), http.StatusForbidden, "TOPIC_AUTHORIZATION_FAILED")
 	want(t, tb.get(t, "/topics/secret/messages"), http.StatusForbidden)
+}
+
+// With a SASL listener the console needs credentials (the broker's HTTP
+// authentication) and shows each user what its ACLs let it Describe.
+func TestSASLUsersAndACLs(t *testing.T) {
+	tb := startBroker(t, broker.Config{Listeners: []broker.Listener{
+		{Name: "PLAINTEXT", Protocol: broker.ProtocolPlaintext, Addr: "127.0.0.1:0"},
+		{Name: "SASL", Protocol: broker.ProtocolSASLPlaintext, Addr: "127.0.0.1:0"},
+	}, Kafka: map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512", "super.users": "User:ANONYMOUS;User:admin"}})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.ListenerAddr("PLAINTEXT").String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{
+		{User: "admin", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "admin-secret"},
+		{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "alice-secret"},
+	})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*testBroker{tb, tb.as("alice", "wrong"), tb.as("mallory", "x")} {
+		want(t, c.get(t, "/"), http.StatusUnauthorized)
+		want(t, c.get(t, "/topics"), http.StatusUnauthorized)
+	}
+	admin, alice := tb.as("admin", "admin-secret"), tb.as("alice", "alice-secret")
+	admin.createTopic(t, "visible", 1)
+	admin.createTopic(t, "hidden", 1)
+	want(t, admin.get(t, "/topics"), http.StatusOK, ">visible</a>", ">hidden</a>")
+
+	r := alice.get(t, "/topics")
+	want(t, r, http.StatusOK, "0 of 0 topics")
+	want(t, alice.post(t, "/topics", url.Values{"name": {"mine"}}), http.StatusForbidden, "AUTHORIZATION_FAILED")
+	if rs, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice").Topics("visible").Operations(kadm.OpDescribe)); err != nil || rs[0].Err != nil {
+		t.Fatalf("create ACL: %v %v", err, rs)
+	}
+	r = alice.get(t, "/topics")
+	want(t, r, http.StatusOK, ">visible</a>", "1 of 1 topics")
+	if strings.Contains(r.body, "hidden") {
+		t.Fatal("alice sees the topic she may not Describe")
+	}
+	want(t, alice.get(t, "/topics?q=hid"), http.StatusOK, "0 of 1 topics")
+	want(t, alice.get(t, "/topics/hidden"), http.StatusForbidden, "TOPIC_AUTHORIZATION_FAILED")
+	want(t, alice.get(t, "/topics/visible"), http.StatusOK, `id="partitions"`)
+	// Describe is not Write.
+	want(t, alice.post(t, "/topics/visible/produce", url.Values{"value": {"x"}}), http.StatusForbidden, "TOPIC_AUTHORIZATION_FAILED")
+	// Without Describe on the cluster: no disk use.
+	want(t, alice.get(t, "/"), http.StatusOK, "needs Describe on the cluster")
+}
+
+// Before Serve the console answers 503 with the reason, not a page built
+// from a half-started broker.
+func TestNotReadyBeforeServe(t *testing.T) {
+	b, err := broker.New(broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tb := &testBroker{Broker: b, base: "http://" + b.HTTPAddr().String()}
+	req, _ := http.NewRequest(http.MethodGet, tb.base+"/", nil)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not ready") {
+		t.Fatalf("before Serve: %d %s", resp.StatusCode, body)
+	}
 }
