@@ -247,16 +247,33 @@ func TestMessagesProduceBrowseFilter(t *testing.T) {
 		produce("0", fmt.Sprintf("bulk-%d", i), fmt.Sprintf("bulk value %d", i))
 	}
 	// Binary through a Kafka client.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Partition: 1, Key: []byte("bin"), Value: []byte{0, 1, 2, 0xff, 0xfe}}).FirstErr(); err != nil {
-		// The client's default partitioner ignores Partition; the
-		// record lands somewhere, which is enough here.
 		t.Fatal(err)
 	}
+
+	big := make([]byte, 100000)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Partition: 1, Key: []byte("big"), Value: big}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want(t, tb.get(t, "/topics/events/messages?key=big"), http.StatusOK, "1 messages shown", "the first 2048 of 100000 bytes")
+	zcl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zcl.Close()
+	if err := zcl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Partition: 1, Value: []byte(strings.Repeat("zstd-compressed ", 50))}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want(t, tb.get(t, "/topics/events/messages?partition=1&value=zstd-compressed"), http.StatusOK, "1 messages shown", "zstd-compressed zstd-compressed")
 
 	r := tb.get(t, "/topics/events/messages?partition=0&order=oldest&limit=2")
 	want(t, r, http.StatusOK, "2 messages shown", "&#34;name&#34;: &#34;first&#34;", "plain text two", `id="next-page"`)
@@ -476,4 +493,29 @@ func TestNotReadyBeforeServe(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not ready") {
 		t.Fatalf("before Serve: %d %s", resp.StatusCode, body)
 	}
+}
+
+// Group names are any string: the console's links and forms escape them.
+func TestGroupNameEscaping(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	tb.createTopic(t, "t", 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const name = "team a/b?<x>&%"
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: "t", Partition: 0, At: 0, LeaderEpoch: -1})
+	if _, err := kadm.NewClient(cl).CommitOffsets(context.Background(), name, os); err != nil {
+		t.Fatal(err)
+	}
+	r := tb.get(t, "/groups")
+	link := "/groups/" + url.PathEscape(name)
+	want(t, r, http.StatusOK, `href="`+strings.ReplaceAll(link, "&", "&amp;")+`"`)
+	want(t, tb.get(t, link), http.StatusOK, `id="group-state">Empty<`, "team a/b?&lt;x&gt;&amp;%")
+	if r := tb.post(t, link+"/delete", url.Values{"confirm": {name}}); r.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	want(t, tb.get(t, link), http.StatusNotFound)
 }

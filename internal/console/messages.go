@@ -37,7 +37,8 @@ const (
 	maxLimit     = 500
 	scanBudget   = 20000    // records read per partition per page
 	fetchBytes   = 1 << 20  // per fetch request partition
-	showBytes    = 64 << 10 // of a value or key shown on the page
+	showBytes    = 16 << 10 // of a text or JSON value or key shown on the page
+	showHex      = 2 << 10  // of a binary one, as a hex dump
 )
 
 // browseQuery is a messages page's parameters.
@@ -70,6 +71,7 @@ type shown struct {
 	Kind      string // "null", "text", "json", "hex"
 	Text      string
 	Size      int
+	Shown     int // bytes of it shown
 	Truncated bool
 }
 
@@ -81,6 +83,7 @@ func render(b []byte) shown {
 	if len(b) > showBytes {
 		b, s.Truncated = b[:showBytes], true
 	}
+	s.Shown = len(b)
 	switch {
 	case !s.Truncated && json.Valid(b) && (bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || bytes.HasPrefix(bytes.TrimSpace(b), []byte("["))):
 		var out bytes.Buffer
@@ -92,6 +95,10 @@ func render(b []byte) shown {
 		s.Kind, s.Text = "text", string(b)
 		return s
 	}
+	if len(b) > showHex {
+		b, s.Truncated = b[:showHex], true
+	}
+	s.Shown = len(b)
 	s.Kind, s.Text = "hex", hex.Dump(b)
 	return s
 }
@@ -261,9 +268,13 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 			}
 			for hi > o.Start && len(got) < q.Limit && scanned < scanBudget {
 				lo := max(o.Start, hi-step)
-				var window []message
+				var window []message // the newest matches of [lo, hi) still needed
+				need := q.Limit - len(got)
 				n, _, err := c.fetchRange(ctx, t, p, lo, hi, func(rec log.Record) bool {
 					if rec.Offset < hi && match(rec) {
+						if len(window) == need {
+							window = window[1:]
+						}
 						window = append(window, toMessage(p, rec))
 					}
 					return true
