@@ -41,7 +41,7 @@ environment variables, and flags.
   --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
   --registry-listen A  SLUICE_REGISTRY_LISTEN   (schema registry HOST:PORT; empty: off)
   --registry-store-timeout D                    (kafkastore.timeout.ms; default 500ms)
-  --http-listen A      SLUICE_HTTP_LISTEN       http.listen (metrics and health HOST:PORT; empty: off)
+  --http-listen A      SLUICE_HTTP_LISTEN       http.listen (console, metrics and health HOST:PORT; empty: off)
   --pprof              SLUICE_PPROF=true        http.pprof.enable=true
   --metrics-partition-series-max N
                        SLUICE_METRICS_PARTITION_SERIES_MAX  metrics.partition.series.max
@@ -128,7 +128,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
 	registryListen := fs.String("registry-listen", broker.DefaultRegistryListen, "schema registry `HOST:PORT`; empty turns it off")
 	registryTimeout := fs.Duration("registry-store-timeout", registry.DefaultStoreTimeout, "schema registry: answer a write 50002 when its _schemas append takes longer (Confluent's kafkastore.timeout.ms)")
-	httpListen := fs.String("http-listen", broker.DefaultHTTPListen, "metrics and health `HOST:PORT` (/metrics, /healthz, /readyz); empty turns it off")
+	httpListen := fs.String("http-listen", broker.DefaultHTTPListen, "web console, metrics and health `HOST:PORT` (/, /metrics, /healthz, /readyz); empty turns it off")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on --http-listen")
 	seriesMax := fs.String("metrics-partition-series-max", "", "per-partition metric series only up to this many `PARTITIONS` (default 10000; 0: never)")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
