@@ -150,6 +150,13 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if p.Notice == "" {
 		p.Notice = r.URL.Query().Get("notice")
 	}
+	if status >= 400 {
+		level := slog.LevelInfo
+		if status >= 500 && status != http.StatusServiceUnavailable {
+			level = slog.LevelError
+		}
+		c.logger.Log(r.Context(), level, "console request refused", "method", r.Method, "path", r.URL.Path, "status", status, "error", p.Error)
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		c.logger.Error("console: rendering failed", "page", name, "err", err)
@@ -164,11 +171,6 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // fail renders the error page.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
-	if status >= 500 {
-		c.logger.Error("console request failed", "path", r.URL.Path, "err", err)
-	} else {
-		c.logger.Info("console request refused", "path", r.URL.Path, "status", status, "err", err)
-	}
 	c.render(w, r, status, "error", page{Title: http.StatusText(status), Error: err.Error()})
 }
 

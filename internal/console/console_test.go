@@ -519,3 +519,14 @@ func TestGroupNameEscaping(t *testing.T) {
 	}
 	want(t, tb.get(t, link), http.StatusNotFound)
 }
+
+// Looking at a topic that does not exist does not create it, though
+// auto.create.topics.enable is on (Kafka's default).
+func TestViewingDoesNotAutoCreate(t *testing.T) {
+	tb := startBroker(t, broker.Config{Kafka: map[string]string{"auto.create.topics.enable": "true"}})
+	want(t, tb.get(t, "/topics/ghost"), http.StatusNotFound, "does not exist")
+	want(t, tb.get(t, "/topics/ghost/messages"), http.StatusNotFound, "does not exist")
+	if r := tb.get(t, "/topics"); strings.Contains(r.body, ">ghost</a>") {
+		t.Fatal("viewing /topics/ghost created it")
+	}
+}

@@ -25,6 +25,7 @@ type topicInfo struct {
 // Describe. A named topic that does not exist is errNotFound.
 func (c *Console) metadata(ctx context.Context, names []string) ([]topicInfo, error) {
 	req := kmsg.NewPtrMetadataRequest()
+	req.AllowAutoTopicCreation = false // looking at a page never creates a topic
 	if names != nil {
 		req.Topics = []kmsg.MetadataRequestTopic{}
 		for _, n := range names {
