@@ -26,7 +26,7 @@ import (
 // consoleAPIs are the API keys the console may send.
 var consoleAPIs = map[int16]bool{
 	0: true, 1: true, 2: true, 3: true, 8: true, 9: true, 15: true, 16: true, 19: true, 20: true,
-	21: true, 32: true, 33: true, 35: true, 37: true, 42: true, 44: true, 47: true, 60: true,
+	21: true, 32: true, 33: true, 35: true, 37: true, 42: true, 44: true, 47: true, 60: true, 69: true,
 }
 
 // consoleBackend implements console.Backend for b.

@@ -530,3 +530,42 @@ func TestViewingDoesNotAutoCreate(t *testing.T) {
 		t.Fatal("viewing /topics/ghost created it")
 	}
 }
+
+// A KIP-848 consumer group (the broker assigns): described with
+// ConsumerGroupDescribe, lag, reset while empty.
+func TestKIP848Group(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	tb.createTopic(t, "jobs848", 1)
+	for i := range 4 {
+		if r := tb.post(t, "/topics/jobs848/produce", url.Values{"partition": {"0"}, "value": {fmt.Sprint("job ", i)}}); r.status != http.StatusSeeOther {
+			t.Fatalf("produce: %d %s", r.status, r.body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()), kgo.ConsumerGroup("next-gen"), kgo.ConsumeTopics("jobs848"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < 1; {
+		fs := cl.PollRecords(ctx, 1)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("polling: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if err := cl.CommitRecords(ctx, r); err != nil {
+				t.Errorf("commit: %v", err)
+			}
+		})
+	}
+	r := tb.get(t, "/groups/next-gen")
+	want(t, r, http.StatusOK, "consumer (KIP-848)", `id="group-state">Stable<`, `id="total-lag">3<`, "jobs848: [0]")
+	cl.Close()
+	want(t, tb.get(t, "/groups/next-gen"), http.StatusOK, `id="group-state">Empty<`)
+	if r := tb.post(t, "/groups/next-gen/reset", url.Values{"topic": {"jobs848"}, "to": {"latest"}, "confirm": {"yes"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	want(t, tb.get(t, "/groups/next-gen"), http.StatusOK, `id="total-lag">0<`)
+}

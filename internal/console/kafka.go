@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -277,7 +278,8 @@ func (c *Console) describeGroup(ctx context.Context, name string) (groupDesc, er
 	g := resp.Groups[0]
 	if err := codeErr(g.ErrorCode, g.ErrorMessage); err != nil {
 		if g.ErrorCode == kerr.GroupIDNotFound.Code {
-			return groupDesc{}, fmt.Errorf("%w: group %q does not exist", errNotFound, name)
+			// Not a classic group: a KIP-848 consumer group, or none.
+			return c.describeConsumerGroup(ctx, name)
 		}
 		return groupDesc{}, fmt.Errorf("group %q: %w", name, err)
 	}
@@ -298,6 +300,59 @@ func (c *Console) describeGroup(ctx context.Context, name string) (groupDesc, er
 		d.Members = append(d.Members, gm)
 	}
 	return d, nil
+}
+
+// describeConsumerGroup describes a KIP-848 consumer group
+// (ConsumerGroupDescribe).
+func (c *Console) describeConsumerGroup(ctx context.Context, name string) (groupDesc, error) {
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{name}
+	resp, err := call[*kmsg.ConsumerGroupDescribeResponse](ctx, c.be, req)
+	if err != nil {
+		return groupDesc{}, err
+	}
+	if len(resp.Groups) != 1 {
+		return groupDesc{}, fmt.Errorf("ConsumerGroupDescribe: %d groups in the response", len(resp.Groups))
+	}
+	g := resp.Groups[0]
+	if err := codeErr(g.ErrorCode, g.ErrorMessage); err != nil {
+		if g.ErrorCode == kerr.GroupIDNotFound.Code {
+			return groupDesc{}, fmt.Errorf("%w: group %q does not exist", errNotFound, name)
+		}
+		return groupDesc{}, fmt.Errorf("group %q: %w", name, err)
+	}
+	d := groupDesc{Name: g.Group, State: kip848State(g.State), ProtocolType: "consumer (KIP-848)", Protocol: g.AssignorName}
+	for _, m := range g.Members {
+		gm := groupMember{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			gm.InstanceID = *m.InstanceID
+		}
+		for _, t := range m.Assignment.TopicPartitions {
+			gm.Assigned = append(gm.Assigned, fmt.Sprintf("%s: %v", t.Topic, t.Partitions))
+		}
+		d.Members = append(d.Members, gm)
+	}
+	return d, nil
+}
+
+// kip848State is a KIP-848 group state as ListGroups and the classic
+// groups spell them ("empty" -> "Empty").
+func kip848State(s string) string {
+	switch strings.ToLower(s) {
+	case "empty":
+		return "Empty"
+	case "assigning":
+		return "Assigning"
+	case "reconciling":
+		return "Reconciling"
+	case "stable":
+		return "Stable"
+	case "dead":
+		return "Dead"
+	case "not_ready", "notready":
+		return "NotReady"
+	}
+	return s
 }
 
 // committed is a group's committed offsets (topic -> partition -> offset).
