@@ -569,3 +569,25 @@ func TestKIP848Group(t *testing.T) {
 	}
 	want(t, tb.get(t, "/groups/next-gen"), http.StatusOK, `id="total-lag">0<`)
 }
+
+// Every form answers a malformed body with a 400 and a message.
+func TestMalformedForms(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	tb.createTopic(t, "t", 1)
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: "t", Partition: 0, At: 0, LeaderEpoch: -1})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CommitOffsets(context.Background(), "g", os); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/topics", "/topics/t/delete", "/topics/t/config", "/topics/t/produce", "/groups/g/reset", "/groups/g/delete"} {
+		req, _ := http.NewRequest(http.MethodPost, tb.base+path, strings.NewReader("name=%zz&confirm=t"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		want(t, tb.do(t, req), http.StatusBadRequest, "malformed form")
+	}
+	want(t, tb.get(t, "/topics/t"), http.StatusOK) // nothing deleted
+}

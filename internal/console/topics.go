@@ -113,12 +113,12 @@ func (c *Console) topicsPage(w http.ResponseWriter, r *http.Request, code int, f
 // replication factor (empty: the broker's defaults) and configs, one
 // name=value a line.
 func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
-	form := createForm{Name: strings.TrimSpace(r.PostFormValue("name")), Partitions: strings.TrimSpace(r.PostFormValue("partitions")),
-		Replication: strings.TrimSpace(r.PostFormValue("replication")), Configs: r.PostFormValue("configs")}
 	if err := r.ParseForm(); err != nil {
-		c.topicsPage(w, r, http.StatusBadRequest, form, "malformed form: "+err.Error())
+		c.topicsPage(w, r, http.StatusBadRequest, createForm{}, "malformed form: "+err.Error())
 		return
 	}
+	form := createForm{Name: strings.TrimSpace(r.PostFormValue("name")), Partitions: strings.TrimSpace(r.PostFormValue("partitions")),
+		Replication: strings.TrimSpace(r.PostFormValue("replication")), Configs: r.PostFormValue("configs")}
 	err := func() error {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.TimeoutMillis = 30000
