@@ -591,3 +591,35 @@ func TestMalformedForms(t *testing.T) {
 	}
 	want(t, tb.get(t, "/topics/t"), http.StatusOK) // nothing deleted
 }
+
+// A filter that matches nothing stops at the scan budget and says where,
+// with a link to go on.
+func TestBrowseScanBudget(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	tb.createTopic(t, "many", 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()), kgo.DefaultProduceTopic("many"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 25000
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = kgo.StringRecord(fmt.Sprint("record ", i))
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r := tb.get(t, "/topics/many/messages?value=absent")
+	want(t, r, http.StatusOK, "No messages.", "20000 records read", "partition 0: read 20000 records without finding 50 matches; stopped before offset 4999", `id="next-page"`)
+	r = tb.get(t, "/topics/many/messages?partition=0&order=newest&offset=4999&value=absent")
+	want(t, r, http.StatusOK, "No messages.", "5000 records read")
+	if strings.Contains(r.body, `id="next-page"`) {
+		t.Fatal("a More link after the log start")
+	}
+	r = tb.get(t, "/topics/many/messages?partition=0&order=oldest&value=record+2499")
+	// 2499 and, past the budget, 24990..24999.
+	want(t, r, http.StatusOK, "record 2499", "1 messages shown", "stopped before offset 20000")
+	r = tb.get(t, "/topics/many/messages?partition=0&order=oldest&offset=20000&value=record+2499")
+	want(t, r, http.StatusOK, "record 24999", "10 messages shown")
+}

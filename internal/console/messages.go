@@ -6,7 +6,8 @@ package console
 // oldest first from an offset (default the log start) or newest first
 // from an offset (default the end), keeping the records whose key and
 // value contain the filters' substrings. It reads at most scanBudget
-// records per partition and says where it stopped, so a filter that
+// records a page (split between the partitions, at least minScan each)
+// and says where it stopped, so a filter that
 // matches nothing in a large log answers quickly; the page links to the
 // next window. Fetches are read_uncommitted without waiting; control
 // records (transaction markers) are not shown.
@@ -35,7 +36,8 @@ import (
 const (
 	defaultLimit = 50
 	maxLimit     = 500
-	scanBudget   = 20000    // records read per partition per page
+	scanBudget   = 20000    // records read per page, split between the partitions
+	minScan      = 100      // records read per partition per page at least
 	fetchBytes   = 1 << 20  // per fetch request partition
 	showBytes    = 16 << 10 // of a text or JSON value or key shown on the page
 	showHex      = 2 << 10  // of a binary one, as a hex dump
@@ -237,6 +239,7 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 	match := func(rec log.Record) bool {
 		return (q.Key == "" || bytes.Contains(rec.Key, []byte(q.Key))) && (q.Value == "" || bytes.Contains(rec.Value, []byte(q.Value)))
 	}
+	budget := max(minScan, scanBudget/len(parts))
 	var all []message
 	next := map[int32]int64{}
 	more := false
@@ -251,7 +254,7 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 				if match(rec) {
 					got = append(got, toMessage(p, rec))
 				}
-				return len(got) < q.Limit && scanned < scanBudget
+				return len(got) < q.Limit && scanned < budget
 			})
 			if err != nil {
 				return err
@@ -264,9 +267,9 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 			hi := from[p]
 			step := int64(q.Limit)
 			if q.Key != "" || q.Value != "" {
-				step = 1000
+				step = int64(min(1000, budget))
 			}
-			for hi > o.Start && len(got) < q.Limit && scanned < scanBudget {
+			for hi > o.Start && len(got) < q.Limit && scanned < budget {
 				lo := max(o.Start, hi-step)
 				var window []message // the newest matches of [lo, hi) still needed
 				need := q.Limit - len(got)
@@ -296,7 +299,7 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 				more, next[p] = true, hi-1
 			}
 		}
-		if scanned >= scanBudget && len(got) < q.Limit {
+		if scanned >= budget && len(got) < q.Limit {
 			d.Stopped = append(d.Stopped, fmt.Sprintf("partition %d: read %d records without finding %d matches; stopped before offset %d", p, scanned, q.Limit, next[p]))
 		}
 		d.Scanned += scanned
