@@ -34,7 +34,7 @@ type consoleBackend struct{ b *Broker }
 
 // mountConsole serves the web console at / on the operations listener.
 func (b *Broker) mountConsole() {
-	if b.ops == nil {
+	if b.ops == nil || b.cfg.NoConsole {
 		return
 	}
 	h := console.New(console.Options{Backend: consoleBackend{b}, Logger: b.logger.With("component", "console"), Now: b.cfg.Now})

@@ -623,3 +623,11 @@ func TestBrowseScanBudget(t *testing.T) {
 	r = tb.get(t, "/topics/many/messages?partition=0&order=oldest&offset=20000&value=record+2499")
 	want(t, r, http.StatusOK, "record 24999", "10 messages shown")
 }
+
+// With NoConsole the listener serves metrics but no console.
+func TestNoConsole(t *testing.T) {
+	tb := startBroker(t, broker.Config{NoConsole: true})
+	want(t, tb.get(t, "/"), http.StatusNotFound)
+	want(t, tb.get(t, "/topics"), http.StatusNotFound)
+	want(t, tb.get(t, "/metrics"), http.StatusOK, "sluice_")
+}
