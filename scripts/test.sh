@@ -4,8 +4,10 @@
 # kafka-python, confluent-kafka, and python3-avro, python3-protobuf and
 # protoc for the seed tutorial; python3-requests and python3-jsonschema for
 # confluent-kafka's schema_registry module; prometheus for promtool;
-# Debian's nodejs and npm when node is missing) and the npm schema-registry
-# clients from the committed lockfile (internal/compat/testdata/npm: npm ci),
+# Debian's nodejs and npm when node is missing; chromium for the console's
+# browser test) and the npm schema-registry
+# clients and playwright-core from the committed lockfiles
+# (internal/compat/testdata/npm, internal/console/testdata/browser: npm ci),
 # then vets (go vet, gofmt, staticcheck), runs every test with the race
 # detector, runs franz-go's kgo integration suite against the sluice binary
 # (scripts/kgo-suite.sh), and gives each fuzz target a short run.
@@ -24,6 +26,7 @@ command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus) # promtool check metrics (internal/broker/metrics_test.go)
+command -v chromium >/dev/null 2>&1 || need+=(chromium) # the web console's browser test (internal/console/browser_test.go)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""
@@ -44,6 +47,9 @@ phase "npm ci"
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
   echo "warning: node $(node --version) is older than 20, the version the npm registry clients were tested with" >&2
 (cd internal/compat/testdata/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+# playwright-core, which drives Debian's chromium in the console's browser
+# test (it downloads no browser: install scripts are not run).
+(cd internal/console/testdata/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 phase vet
 go vet ./...

@@ -57,6 +57,9 @@ type Config struct {
 	HTTPListen string
 	// PProf serves Go's profiler under /debug/pprof/ on HTTPListen.
 	PProf bool
+	// NoConsole leaves the web console (internal/console, at / on
+	// HTTPListen) out; `sluice serve --console=false`.
+	NoConsole bool
 	// MetricsPartitionSeriesMax is the metrics' cardinality budget
 	// (metrics.partition.series.max): with more partitions than this,
 	// per-partition series are left out and only per-topic ones remain.

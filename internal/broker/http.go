@@ -10,6 +10,8 @@ package broker
 //     as probes are, and say nothing else.
 //   - /metrics: Prometheus metrics (internal/metrics, metrics.go).
 //   - /debug/pprof/: Go's profiler, only with Config.PProf.
+//   - /: the web console (internal/console, mounted by console.go), behind
+//     the same authentication as /metrics.
 //
 // It is bound first thing in New, so probes get answers while the logs
 // recover (/metrics is 503 until security is set up). With TLS on any
@@ -139,6 +141,7 @@ func (b *Broker) openOps() error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	b.ops = o
+	b.mountConsole() // console.go: the web console at /
 	go func() {
 		defer close(o.served)
 		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

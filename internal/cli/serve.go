@@ -41,8 +41,9 @@ environment variables, and flags.
   --super-users LIST   SLUICE_CFG_SUPER_USERS   super.users=User:admin;User:ops (enables ACLs)
   --registry-listen A  SLUICE_REGISTRY_LISTEN   (schema registry HOST:PORT; empty: off)
   --registry-store-timeout D                    (kafkastore.timeout.ms; default 500ms)
-  --http-listen A      SLUICE_HTTP_LISTEN       http.listen (metrics and health HOST:PORT; empty: off)
+  --http-listen A      SLUICE_HTTP_LISTEN       http.listen (console, metrics and health HOST:PORT; empty: off)
   --pprof              SLUICE_PPROF=true        http.pprof.enable=true
+  --console=false      SLUICE_CONSOLE=false     http.console.enable=false
   --metrics-partition-series-max N
                        SLUICE_METRICS_PARTITION_SERIES_MAX  metrics.partition.series.max
 
@@ -76,8 +77,9 @@ resource of the same name).
 Operations: an HTTP listener on --http-listen, default 127.0.0.1:8080
 (--http-listen= turns it off), serves /metrics (Prometheus; see
 docs/metrics.md), /healthz (alive), /readyz (503 with the reason until the
-logs are recovered, the coordinators loaded and the listeners accepting)
-and, with --pprof, /debug/pprof/. It uses TLS and authentication as the
+logs are recovered, the coordinators loaded and the listeners accepting),
+the web console at / (unless --console=false) and, with --pprof,
+/debug/pprof/. It uses TLS and authentication as the
 schema registry does; a scrape sees the series of the topics and groups
 its principal may Describe. With more partitions than
 metrics.partition.series.max (default 10000; 0: never) the per-partition
@@ -128,8 +130,9 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	saslMechs := fs.String("sasl-mechanisms", "", "SASL `MECHANISMS` to accept: PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER (SASL listener)")
 	registryListen := fs.String("registry-listen", broker.DefaultRegistryListen, "schema registry `HOST:PORT`; empty turns it off")
 	registryTimeout := fs.Duration("registry-store-timeout", registry.DefaultStoreTimeout, "schema registry: answer a write 50002 when its _schemas append takes longer (Confluent's kafkastore.timeout.ms)")
-	httpListen := fs.String("http-listen", broker.DefaultHTTPListen, "metrics and health `HOST:PORT` (/metrics, /healthz, /readyz); empty turns it off")
+	httpListen := fs.String("http-listen", broker.DefaultHTTPListen, "web console, metrics and health `HOST:PORT` (/, /metrics, /healthz, /readyz); empty turns it off")
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on --http-listen")
+	consoleOn := fs.Bool("console", true, "serve the web console at / on --http-listen")
 	seriesMax := fs.String("metrics-partition-series-max", "", "per-partition metric series only up to this many `PARTITIONS` (default 10000; 0: never)")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
@@ -203,6 +206,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	fileHTTP, fileHTTPSet := kafka["http.listen"]
 	delete(kafka, "http.listen")
 	filePprof, _ := fromFile("http.pprof.enable")
+	fileConsole, _ := fromFile("http.console.enable")
 	fileSeriesMax, _ := fromFile("metrics.partition.series.max")
 	fileNode, _ := fromFile("node.id")
 	fileBrokerID, _ := fromFile("broker.id")
@@ -250,6 +254,13 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 			return serveSettings{}, fmt.Errorf("pprof %q: want true or false", pp)
 		}
 		s.cfg.PProf = on
+	}
+	if cs := first(boolFlag(fs, "console", *consoleOn), getenv("SLUICE_CONSOLE"), fileConsole); cs != "" {
+		on, err := strconv.ParseBool(cs)
+		if err != nil {
+			return serveSettings{}, fmt.Errorf("console %q: want true or false", cs)
+		}
+		s.cfg.NoConsole = !on
 	}
 	if n := first(*seriesMax, getenv("SLUICE_METRICS_PARTITION_SERIES_MAX"), fileSeriesMax); n != "" {
 		v, err := strconv.Atoi(n)

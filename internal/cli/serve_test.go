@@ -123,6 +123,35 @@ func TestServeHTTPListen(t *testing.T) {
 			t.Errorf("%s: http.listen left among the Kafka configs", name)
 		}
 	}
+	// The web console: on unless turned off by flag, env or file.
+	cfile := filepath.Join(t.TempDir(), "console.properties")
+	if err := os.WriteFile(cfile, []byte("http.console.enable=false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		args, env []string
+		off       bool
+	}{
+		"default":       {nil, nil, false},
+		"flag":          {[]string{"--console=false"}, nil, true},
+		"env":           {nil, []string{"SLUICE_CONSOLE=false"}, true},
+		"file":          {[]string{"--config", cfile}, nil, true},
+		"flag over env": {[]string{"--console"}, []string{"SLUICE_CONSOLE=false"}, false},
+	} {
+		s, err := loadServeConfig(c.args, c.env, io.Discard)
+		if err != nil {
+			t.Fatalf("console %s: %v", name, err)
+		}
+		if s.cfg.NoConsole != c.off {
+			t.Errorf("console %s: NoConsole %v, want %v", name, s.cfg.NoConsole, c.off)
+		}
+		if _, ok := s.cfg.Kafka["http.console.enable"]; ok {
+			t.Errorf("console %s: http.console.enable left among the Kafka configs", name)
+		}
+	}
+	if _, err := loadServeConfig([]string{"--config", cfile}, []string{"SLUICE_CONSOLE=maybe"}, io.Discard); err == nil {
+		t.Error("SLUICE_CONSOLE=maybe accepted")
+	}
 	for _, args := range [][]string{{"--metrics-partition-series-max", "-1"}, {"--metrics-partition-series-max", "x"}} {
 		if _, err := loadServeConfig(args, nil, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

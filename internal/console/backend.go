@@ -1,0 +1,48 @@
+package console
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Backend is what the console reads and changes the broker through; the
+// broker implements it (internal/broker/console.go), so this package does
+// not import the broker.
+//
+// Request serves one Kafka request in-process, exactly as if it came over
+// a connection of the principal that ctx carries (the HTTP request's
+// authenticated subject): the same handlers, the same ACL checks and the
+// same validation, with Kafka's error codes in the response. The console
+// thus shows only what its user may Describe and can do only what the user
+// may do over Kafka.
+type Backend interface {
+	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	Info() Info
+}
+
+// Info is the broker's static description for the overview page.
+type Info struct {
+	NodeID    int32
+	ClusterID string
+	Listeners []Listener
+	HTTPAddr  string
+}
+
+// Listener is one Kafka listener of the broker.
+type Listener struct {
+	Name       string
+	Protocol   string
+	Addr       string // bound address
+	Advertised string
+}
+
+// ErrNoSubject is returned by a Backend when ctx carries no authenticated
+// principal (a handler not mounted behind the HTTP listener's
+// authentication).
+var ErrNoSubject = errors.New("console: no authenticated principal in the request context")
+
+// ErrNotReady is returned by a Backend while the broker starts or shuts
+// down; the console answers 503.
+var ErrNotReady = errors.New("the broker is not ready")
