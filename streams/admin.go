@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -42,8 +41,13 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 		return fmt.Errorf("streams: admin client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	return w.ensureTopicsWith(ctx, kafkaAdmin{kadm.NewClient(cl)})
+}
 
+// ensureTopicsWith creates the missing topics through adm and checks the
+// others.
+func (w *worker) ensureTopicsWith(ctx context.Context, adm topicAdmin) error {
+	a := w.app
 	names := make([]string, 0, len(a.topics))
 	for n := range a.topics {
 		names = append(names, n)
@@ -64,7 +68,7 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 			}
 			want = src
 		}
-		have, err := w.partitionCount(ctx, adm, n)
+		have, err := adm.partitionCount(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -76,19 +80,14 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 			if repl == 0 {
 				repl = a.cfg.replication
 			}
-			resp, err := adm.CreateTopic(ctx, want, repl, spec.configs, n)
-			if err == nil {
-				err = resp.Err
-			}
-			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-				return fmt.Errorf("streams: creating topic %s: %w", n, err)
+			if have, err = adm.createTopic(ctx, spec, want, repl); err != nil {
+				return err
 			}
 			w.log.Info("streams: topic created", "topic", n, "partitions", want)
-			have = want
-			if err == nil && resp.NumPartitions > 0 {
-				have = resp.NumPartitions
-			} else if have, err = w.waitPartitions(ctx, adm, n); err != nil {
-				return err
+			if have == 0 {
+				if have, err = waitPartitions(ctx, adm, n); err != nil {
+					return err
+				}
 			}
 		}
 		if want != 0 && have != want {
@@ -102,27 +101,12 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 	return nil
 }
 
-func (w *worker) partitionCount(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("streams: metadata of %s: %w", topic, err)
-	}
-	td, ok := md.Topics[topic]
-	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-		return 0, nil
-	}
-	if td.Err != nil {
-		return 0, fmt.Errorf("streams: metadata of %s: %w", topic, td.Err)
-	}
-	return int32(len(td.Partitions)), nil
-}
-
 // waitPartitions waits until a created topic shows in metadata.
-func (w *worker) waitPartitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
+func waitPartitions(ctx context.Context, adm topicAdmin, topic string) (int32, error) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		n, err := w.partitionCount(ctx, adm, topic)
+		n, err := adm.partitionCount(ctx, topic)
 		if err != nil || n > 0 {
 			return n, err
 		}

@@ -151,7 +151,8 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 		}()
 		return fn(ctx, s)
 	}()
-	s.finish()
+	// Fail the worker before finishing the agent's last events, so the
+	// batch holding them sees the failure and does not commit.
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		at := ""
@@ -165,6 +166,7 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 	case mustRun && ctx.Err() == nil:
 		ra.w.fail(fmt.Errorf("%w: agent %s returned while its topic %s still has events", ErrAgentStopped, name, ra.ag.spec.sourceName))
 	}
+	s.finish()
 	// Drain what is queued so the dispatcher never blocks on a dead
 	// instance; the worker has failed, so their batch does not commit.
 	for {

@@ -80,6 +80,7 @@ type App struct {
 	agents   []*agentSpec
 	tables   []*tableSpec
 	producer *kgo.Client // for sends outside agents' batches; created lazily
+	mem      *memBroker  // the Driver's in-memory log, instead of Kafka
 
 	stats   appStats
 	w       *worker // the running worker, while Run runs

@@ -56,6 +56,21 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// The worker reaches Kafka through a small internal transport (poll,
+// produce, flush, commit offsets or end a transaction, read a changelog
+// partition); franz-go implements it for Run and an in-memory log for the
+// [Driver].
+//
+// # Testing without a broker
+//
+// [NewDriver] runs an app over in-memory topics with a fake clock, as
+// Faust's agent.test_context() and Kafka Streams' TopologyTestDriver do:
+// send to the app's topics from the test, call [Driver.Process] to run
+// batches until every input is consumed, then read what the agents sent
+// with [Output] and the tables with [TableContents]. The batch cycle, the
+// tables and both guarantees are the worker's own (an agent failure under
+// ExactlyOnce aborts its batch, so Output does not show its sends).
+//
 // # Where this differs from Faust
 //
 // Topologies are declared before Run (NewTopic, NewAgent, NewTable,

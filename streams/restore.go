@@ -2,11 +2,9 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -34,100 +32,44 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	if err != nil {
 		return err
 	}
-	adm := kadm.NewClient(w.cl)
-	var ends kadm.ListedOffsets
-	if w.sess != nil {
-		ends, err = adm.ListCommittedOffsets(ctx, tc.changelog)
-	} else {
-		ends, err = adm.ListEndOffsets(ctx, tc.changelog)
-	}
-	if err == nil {
-		err = ends.Error()
-	}
+	logStart, end, err := w.tr.offsets(ctx, tc.changelog, p)
 	if err != nil {
-		return fmt.Errorf("streams: table %s: changelog end offsets: %w", tc.name, err)
+		return fmt.Errorf("streams: table %s: changelog: %w", tc.name, err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, tc.changelog)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("streams: table %s: changelog start offsets: %w", tc.name, err)
-	}
-	end, ok := ends.Lookup(tc.changelog, p)
-	if !ok {
-		return fmt.Errorf("streams: table %s: changelog %s has no partition %d", tc.name, tc.changelog, p)
-	}
-	logStart, _ := starts.Lookup(tc.changelog, p)
-	if from > end.Offset {
+	if from > end {
 		// The store is ahead of its changelog: the topic was recreated
 		// or truncated. The changelog wins.
-		w.log.Warn("streams: local store ahead of its changelog; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "end", end.Offset)
+		w.log.Warn("streams: local store ahead of its changelog; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "end", end)
 		if err := st.wipe(); err != nil {
 			return err
 		}
 		from = 0
 	}
-	if from < logStart.Offset {
-		from = logStart.Offset
+	if from < logStart {
+		from = logStart
 	}
-	if from >= end.Offset {
+	if from >= end {
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(w.cfg.brokers...)}
-	opts = append(opts, w.cfg.kopts...)
-	opts = append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tc.changelog: {p: kgo.NewOffset().At(from)}}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.KeepControlRecords(), // so the last offset before the end is always seen
-		kgo.FetchMaxBytes(64<<20),
-	)
-	if w.sess != nil {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("streams: restore client: %w", err)
-	}
-	defer cl.Close()
 	var ws []kv
 	var n int64
-	next := from
-	for next < end.Offset {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
+		ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
+		n++
+		if len(ws) >= restoreBatch {
+			err := st.apply(ws, r.Offset+1)
+			ws = ws[:0]
+			return err
 		}
-		for _, fe := range fs.Errors() {
-			if errors.Is(fe.Err, context.Canceled) {
-				return fe.Err
-			}
-			w.log.Warn("streams: restore fetch error", "table", tc.name, "partition", p, "err", fe.Err)
-		}
-		var applyErr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if applyErr != nil || r.Offset >= end.Offset {
-				return
-			}
-			next = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
-			n++
-			if len(ws) >= restoreBatch {
-				applyErr = st.apply(ws, next)
-				ws = ws[:0]
-			}
-		})
-		if applyErr != nil {
-			return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, applyErr)
-		}
+		return nil
+	})
+	if err == nil {
+		err = st.apply(ws, end)
 	}
-	if err := st.apply(ws, next); err != nil {
+	if err != nil {
 		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
 	}
-	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", next, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
