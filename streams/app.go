@@ -79,6 +79,7 @@ type App struct {
 	topics   map[string]*topicSpec
 	agents   []*agentSpec
 	tables   []*tableSpec
+	timers   []*timerSpec
 	producer *kgo.Client // for sends outside agents' batches; created lazily
 	mem      *memBroker  // the Driver's in-memory log, instead of Kafka
 

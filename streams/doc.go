@@ -56,6 +56,14 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// # Timers
+//
+// [Every] and [Crontab] declare timers that run on one worker of the app at
+// a time, as Faust's on_leader timers: every worker subscribes to the
+// internal topic APPID-__leader, which has one partition, and the worker
+// assigned it runs the timers until it is revoked. Timers read the app's
+// clock.
+//
 // The worker reaches Kafka through a small internal transport (poll,
 // produce, flush, commit offsets or end a transaction, read a changelog
 // partition); franz-go implements it for Run and an in-memory log for the

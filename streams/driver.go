@@ -30,6 +30,7 @@ type Driver struct {
 	ctx   context.Context
 	stop  context.CancelFunc
 	once  sync.Once
+	due   []time.Time // the next due time of each of app.timers
 }
 
 // fakeClock is the Driver's clock.
@@ -80,7 +81,12 @@ func NewDriver(app *App) (*Driver, error) {
 	app.mu.Lock()
 	app.w = w
 	app.mu.Unlock()
-	w.start(ctx)
+	w.manualTimers = true
+	d.due = make([]time.Time, len(app.timers))
+	for i, t := range app.timers {
+		d.due[i] = t.next(clock.now())
+	}
+	w.start()
 	w.onAssigned(ctx, nil, w.tr.(*memTransport).assignment())
 	if err := w.restorePending(ctx); err != nil {
 		d.Close()
@@ -111,10 +117,33 @@ func (d *Driver) Process() error {
 	}
 }
 
-// Advance moves the fake clock forward by dur, then processes what is
-// pending (Process).
+// Advance moves the fake clock forward by dur. The app's timers due on
+// the way fire in time order, each at its due time (the clock reads it)
+// and followed by Process; then Process runs at the new time. The Driver's
+// worker is the app's leader: every timer fires.
 func (d *Driver) Advance(dur time.Duration) error {
-	d.clock.set(d.clock.now().Add(dur))
+	target := d.clock.now().Add(dur)
+	for {
+		i := -1
+		for j, due := range d.due {
+			if !due.After(target) && (i < 0 || due.Before(d.due[i])) {
+				i = j
+			}
+		}
+		if i < 0 {
+			break
+		}
+		t := d.app.timers[i]
+		d.clock.set(d.due[i])
+		d.due[i] = t.next(d.due[i])
+		if err := d.w.fire(d.ctx, t); err != nil {
+			return err
+		}
+		if err := d.Process(); err != nil {
+			return err
+		}
+	}
+	d.clock.set(target)
 	return d.Process()
 }
 

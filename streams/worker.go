@@ -83,7 +83,10 @@ type worker struct {
 	ctx    context.Context // the agents' parent; cancelled at shutdown
 	cancel context.CancelFunc
 
-	tr transport // the log: Kafka, or the Driver's memory
+	tr     transport // the log: Kafka, or the Driver's memory
+	timers timers    // run while this worker owns the leader partition
+	// manualTimers: the Driver fires the timers itself (Advance).
+	manualTimers bool
 
 	byTopic    map[string][]agentRun
 	agents     []agentRun
@@ -107,6 +110,14 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		changelogs: map[string]*tableCore{},
 		failed:     make(chan struct{}),
 	}
+	w.timers.w = w
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	ok := false
+	defer func() {
+		if !ok {
+			w.cancel()
+		}
+	}()
 	var err error
 	if a.mem != nil {
 		err = w.ensureTopicsWith(ctx, a.mem)
@@ -125,11 +136,10 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 	}
 	if a.mem != nil {
 		w.tr = a.mem.transport(w, topics)
-		return w, nil
-	}
-	if w.tr, err = newKafkaTransport(w, topics); err != nil {
+	} else if w.tr, err = newKafkaTransport(w, topics); err != nil {
 		return nil, err
 	}
+	ok = true
 	return w, nil
 }
 
@@ -145,13 +155,17 @@ func (w *worker) sourceTopics() []string {
 			}
 		}
 	}
+	if len(w.app.timers) > 0 {
+		lt := leaderTopic(w.app.id)
+		topics = append(topics, lt)
+		w.byTopic[lt] = nil // records there (there should be none) are ignored
+	}
 	sort.Strings(topics)
 	return topics
 }
 
 // start starts the agents.
-func (w *worker) start(ctx context.Context) {
-	w.ctx, w.cancel = context.WithCancel(ctx)
+func (w *worker) start() {
 	for _, spec := range w.app.agents {
 		ar := spec.start(w)
 		w.agents = append(w.agents, ar)
@@ -164,7 +178,7 @@ func (w *worker) start(ctx context.Context) {
 
 // run starts the agents and runs batches until ctx is done or a failure.
 func (w *worker) run(ctx context.Context) error {
-	w.start(ctx)
+	w.start()
 	err := w.loop()
 	w.shutdown()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -354,6 +368,7 @@ func (w *worker) goAgent(f func()) {
 
 // shutdown stops the agents, closes the tables and leaves the group.
 func (w *worker) shutdown() {
+	w.timers.stop()
 	w.cancel()
 	for _, ar := range w.agents {
 		ar.stop()
@@ -410,10 +425,16 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 			t.assign(ps)
 		}
 	}
+	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 && !w.manualTimers {
+		w.timers.start()
+	}
 	w.log.Info("streams: partitions assigned", "partitions", m)
 }
 
 func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 {
+		w.timers.stop()
+	}
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.revoke(ps)
