@@ -82,6 +82,10 @@ type App struct {
 	timers   []*timerSpec
 	producer *kgo.Client // for sends outside agents' batches; created lazily
 	mem      *memBroker  // the Driver's in-memory log, instead of Kafka
+	driver   *Driver     // the Driver running the app, with mem
+
+	replyMu sync.Mutex
+	hubs    map[string]*replyHub // reply topics read for Ask
 
 	stats   appStats
 	w       *worker // the running worker, while Run runs
@@ -346,7 +350,8 @@ func (a *App) register(f func() error) {
 	}
 }
 
-// Close releases the producer used for sends outside Run. Run releases
+// Close releases the producer used for sends outside Run and the readers
+// of reply topics (Ask). Run releases
 // everything else itself.
 func (a *App) Close() {
 	a.mu.Lock()
@@ -355,6 +360,13 @@ func (a *App) Close() {
 	a.mu.Unlock()
 	if p != nil {
 		p.Close()
+	}
+	a.replyMu.Lock()
+	hubs := a.hubs
+	a.hubs = nil
+	a.replyMu.Unlock()
+	for _, h := range hubs {
+		h.close()
 	}
 }
 

@@ -56,6 +56,13 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// # Agent calls
+//
+// [Agent.Send] and [Agent.Cast] send to an agent's source without waiting;
+// [Ask] sends a request carrying a reply topic ([ReplyTopic]) and a
+// correlation id in its headers (HeaderReplyTo, HeaderCorrelationID) and
+// waits, with a timeout, for the agent to answer it with [ReplyTopic.Reply].
+//
 // # Timers
 //
 // [Every] and [Crontab] declare timers that run on one worker of the app at

@@ -80,6 +80,7 @@ func NewDriver(app *App) (*Driver, error) {
 	d := &Driver{app: app, b: app.mem, w: w, clock: clock, ctx: ctx, stop: stop}
 	app.mu.Lock()
 	app.w = w
+	app.driver = d
 	app.mu.Unlock()
 	w.manualTimers = true
 	d.due = make([]time.Time, len(app.timers))
