@@ -63,6 +63,15 @@
 // correlation id in its headers (HeaderReplyTo, HeaderCorrelationID) and
 // waits, with a timeout, for the agent to answer it with [ReplyTopic.Reply].
 //
+// # Records and schemas
+//
+// A record is a Go struct; its topic's codec (codec.JSON by default in the
+// examples, codec.Avro, codec.JSONSchema, codec.Protobuf) serializes it.
+// [Schema] derives its JSON Schema and its Avro schema, with field
+// defaults and optional (pointer) fields. [SerdeCodec] makes a registry
+// codec.Serde a topic's codec: records are framed with their schema id and
+// decoded with the writer's schema.
+//
 // # Timers
 //
 // [Every] and [Crontab] declare timers that run on one worker of the app at
