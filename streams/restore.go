@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,20 +53,49 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
-	var ws []kv
+	// The store applies one batch while the next is read: restore runs
+	// at the speed of the slower of the two, not of their sum.
+	type chunk struct {
+		ws   []kv
+		next int64
+	}
+	chunks := make(chan chunk, 2)
+	failed := make(chan struct{}) // closed when an apply fails
+	var aerr error                // read after applied is closed
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for c := range chunks {
+			if aerr == nil {
+				if aerr = st.apply(c.ws, c.next); aerr != nil {
+					close(failed)
+				}
+			}
+		}
+	}()
+	ws := make([]kv, 0, restoreBatch)
 	var n int64
+	errApply := errors.New("store apply failed")
 	err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
 		ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
 		n++
 		if len(ws) >= restoreBatch {
-			err := st.apply(ws, r.Offset+1)
-			ws = ws[:0]
-			return err
+			select {
+			case chunks <- chunk{ws, r.Offset + 1}:
+			case <-failed:
+				return errApply
+			}
+			ws = make([]kv, 0, restoreBatch)
 		}
 		return nil
 	})
 	if err == nil {
-		err = st.apply(ws, end)
+		chunks <- chunk{ws, end}
+	}
+	close(chunks)
+	<-applied
+	if aerr != nil {
+		err = aerr
 	}
 	if err != nil {
 		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
