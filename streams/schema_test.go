@@ -166,3 +166,92 @@ func TestRegistryTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// orderV1 is Order as a first version wrote it: no qty, no note.
+type orderV1 struct {
+	ID   int64  `avro:"id"`
+	Item string `avro:"item"`
+}
+
+const orderV1Schema = `{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"item","type":"string"}]}`
+
+// TestRegistryTopicSchemaEvolution: records written with an older schema
+// reach the agent resolved to the current type (qty takes its default),
+// and the app's own schema registers as the subject's next version under
+// the registry's compatibility rules.
+func TestRegistryTopicSchemaEvolution(t *testing.T) {
+	addr, url := startBrokerWithRegistry(t)
+	reg, err := codec.NewRegistryClient([]string{url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	v1c, err := codec.Avro[orderV1](orderV1Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := codec.NewSerde(v1c, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := v1.Encode(ctx, "orders2", orderV1{ID: 1, Item: "tea"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, addr, "orders2", 1)
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	if err := pcl.ProduceSync(ctx, &kgo.Record{Topic: "orders2", Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	avro, err := codec.Avro[Order]("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serde, err := codec.NewSerde(avro, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := streams.NewApp("evo", streams.Brokers(addr), streams.Logger(quiet()), streams.InMemoryState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.OnDecodeError(streams.StopOnDecodeError())
+	orders := streams.NewTopic(app, "orders2", codec.String(), streams.SerdeCodec(serde))
+	items := streams.NewTopic(app, "items2", codec.String(), codec.JSON[int32](), streams.Internal(), streams.Partitions(1))
+	streams.NewAgent(app, "items", orders, func(ctx context.Context, s *streams.Stream[string, Order]) error {
+		for ev := range s.Events() {
+			if err := items.Send(ctx, ev.Value.Item, ev.Value.Qty); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	stop := runApp(t, app)
+	if err := orders.Send(ctx, "", Order{ID: 2, Item: "cup", Qty: 3}); err != nil {
+		t.Fatalf("sending with the new schema: %v", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("items2"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string]string{}
+	for len(got) < 2 && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Key)] = string(r.Value) })
+	}
+	if got["tea"] != "1" || got["cup"] != "3" {
+		t.Fatalf("items %v, want tea=1 (the default) and cup=3", got)
+	}
+	if _, err := reg.SchemaByVersion(ctx, "orders2-value", 2); err != nil {
+		t.Fatalf("the app's schema is not version 2 of orders2-value: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
