@@ -225,7 +225,10 @@ func MaxPollRecords(n int) Option {
 	}
 }
 
-// Clock sets the clock timers and Take windows read (default time.Now).
+// Clock sets the app's clock (default time.Now): the times at which Every
+// and Crontab timers fire, App.Now, and under a Driver the starting time of
+// its fake clock and the timestamps of records. Take's within windows run
+// on real time.
 func Clock(now func() time.Time) Option {
 	return func(c *appConfig) error {
 		if now == nil {
