@@ -131,7 +131,7 @@ func openPebbleStore(dir string) (*pebbleStore, error) {
 		// memtable, whose batches each carried their checkpoint, so the
 		// store reopens at an older checkpoint and restores forward.
 		DisableWAL:   true,
-		MemTableSize: 64 << 20,
+		MemTableSize: 16 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
