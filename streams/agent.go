@@ -189,6 +189,10 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 func (ra *runningAgent[K, V]) deliver(ctx context.Context, r *kgo.Record, b *batch) error {
 	ev, err := ra.ag.src.decode(r)
 	if err != nil {
+		if errors.Is(err, ErrRegistryUnavailable) {
+			// Not the record's fault: fail the batch, do not skip it.
+			return fmt.Errorf("streams: agent %s: %s[%d]@%d: %w", ra.ag.spec.name, r.Topic, r.Partition, r.Offset, err)
+		}
 		return ra.w.decodeError(ctx, ra.ag.spec.name, r, err)
 	}
 	in := ra.inputs[int(r.Partition)%len(ra.inputs)]

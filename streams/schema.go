@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/sluice-io/sluice/codec"
@@ -70,6 +71,13 @@ func (c serdeCodec[T]) bindTopic(topic string) codec.Codec[T] {
 
 var errUnbound = errors.New("streams: a SerdeCodec encodes only as a Topic's codec")
 
+// ErrRegistryUnavailable is returned (by Run, Driver.Process) when a
+// record cannot be decoded because the schema registry could not be
+// reached: unlike a record that does not decode, it is not handed to the
+// decode-error handler (which could skip it), and its batch does not
+// commit, so the record is read again after a restart.
+var ErrRegistryUnavailable = errors.New("streams: schema registry unavailable")
+
 func (c serdeCodec[T]) Encode(v T) ([]byte, error) {
 	if c.topic == "" {
 		return nil, errUnbound
@@ -82,7 +90,12 @@ func (c serdeCodec[T]) Encode(v T) ([]byte, error) {
 func (c serdeCodec[T]) Decode(b []byte) (T, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
 	defer cancel()
-	return c.s.Decode(ctx, b)
+	v, err := c.s.Decode(ctx, b)
+	var ne net.Error
+	if err != nil && (errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)) {
+		err = fmt.Errorf("%w: %w", ErrRegistryUnavailable, err)
+	}
+	return v, err
 }
 
 // bindCodec gives c its topic's name when it needs it.

@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -253,5 +254,46 @@ func TestRegistryTopicSchemaEvolution(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegistryUnavailableStopsAgent: a record whose writer schema cannot
+// be fetched because the registry is unreachable is not a decode error to
+// skip: the batch fails (to be retried after a restart), whatever the
+// decode-error handler.
+func TestRegistryUnavailableStopsAgent(t *testing.T) {
+	reg, err := codec.NewRegistryClient([]string{"http://127.0.0.1:1"}) // nothing listens on port 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	avro, err := codec.Avro[Order]("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serde, err := codec.NewSerde(avro, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := streams.NewApp("down", streams.Logger(quiet()), streams.InMemoryState(), streams.TopicPartitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := streams.NewTopic(app, "orders", codec.String(), codec.Bytes())
+	orders := streams.NewTopic(app, "orders", codec.String(), streams.SerdeCodec(serde))
+	streams.NewAgent(app, "a", orders, func(ctx context.Context, s *streams.Stream[string, Order]) error {
+		for range s.Events() {
+			t.Error("an order reached the agent")
+		}
+		return nil
+	})
+	d := newDriver(t, app)
+	if err := raw.Send(context.Background(), "", codec.AppendHeader(nil, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Process(); !errors.Is(err, streams.ErrRegistryUnavailable) {
+		t.Fatalf("Process = %v, want ErrRegistryUnavailable", err)
+	}
+	if n := app.Stats().DecodeErrors; n != 0 {
+		t.Fatalf("%d decode errors counted, want 0 (the record was not skipped)", n)
 	}
 }
