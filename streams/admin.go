@@ -2,13 +2,11 @@ package streams
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,8 +27,13 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 		return fmt.Errorf("streams: admin client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	return w.ensureTopicsWith(ctx, kafkaAdmin{kadm.NewClient(cl)})
+}
 
+// ensureTopicsWith creates the missing topics through adm and checks the
+// others.
+func (w *worker) ensureTopicsWith(ctx context.Context, adm topicAdmin) error {
+	a := w.app
 	names := topicOrder(a.topics)
 	counts := map[string]int32{}
 	for _, n := range names {
@@ -43,7 +46,7 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 			}
 			want = src
 		}
-		have, err := w.partitionCount(ctx, adm, n)
+		have, err := adm.partitionCount(ctx, n)
 		if err != nil {
 			return err
 		}
@@ -55,19 +58,14 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 			if repl == 0 {
 				repl = a.cfg.replication
 			}
-			resp, err := adm.CreateTopic(ctx, want, repl, spec.configs, n)
-			if err == nil {
-				err = resp.Err
-			}
-			if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-				return fmt.Errorf("streams: creating topic %s: %w", n, err)
+			if have, err = adm.createTopic(ctx, spec, want, repl); err != nil {
+				return err
 			}
 			w.log.Info("streams: topic created", "topic", n, "partitions", want)
-			have = want
-			if err == nil && resp.NumPartitions > 0 {
-				have = resp.NumPartitions
-			} else if have, err = w.waitPartitions(ctx, adm, n); err != nil {
-				return err
+			if have == 0 {
+				if have, err = waitPartitions(ctx, adm, n); err != nil {
+					return err
+				}
 			}
 		}
 		if want != 0 && have != want {
@@ -81,27 +79,12 @@ func (w *worker) ensureTopicsOnce(ctx context.Context) error {
 	return nil
 }
 
-func (w *worker) partitionCount(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
-	md, err := adm.Metadata(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("streams: metadata of %s: %w", topic, err)
-	}
-	td, ok := md.Topics[topic]
-	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-		return 0, nil
-	}
-	if td.Err != nil {
-		return 0, fmt.Errorf("streams: metadata of %s: %w", topic, td.Err)
-	}
-	return int32(len(td.Partitions)), nil
-}
-
 // waitPartitions waits until a created topic shows in metadata.
-func (w *worker) waitPartitions(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
+func waitPartitions(ctx context.Context, adm topicAdmin, topic string) (int32, error) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		n, err := w.partitionCount(ctx, adm, topic)
+		n, err := adm.partitionCount(ctx, topic)
 		if err != nil || n > 0 {
 			return n, err
 		}

@@ -151,7 +151,8 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 		}()
 		return fn(ctx, s)
 	}()
-	s.finish()
+	// Fail the worker before finishing the agent's last events, so the
+	// batch holding them sees the failure and does not commit.
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		at := ""
@@ -165,6 +166,7 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 	case mustRun && ctx.Err() == nil:
 		ra.w.fail(fmt.Errorf("%w: agent %s returned while its topic %s still has events", ErrAgentStopped, name, ra.ag.spec.sourceName))
 	}
+	s.finish()
 	// Drain what is queued so the dispatcher never blocks on a dead
 	// instance; the worker has failed, so their batch does not commit.
 	for {
@@ -187,6 +189,10 @@ func (ra *runningAgent[K, V]) runInstance(ctx context.Context, fn AgentFunc[K, V
 func (ra *runningAgent[K, V]) deliver(ctx context.Context, r *kgo.Record, b *batch) error {
 	ev, err := ra.ag.src.decode(r)
 	if err != nil {
+		if errors.Is(err, ErrRegistryUnavailable) {
+			// Not the record's fault: fail the batch, do not skip it.
+			return fmt.Errorf("streams: agent %s: %s[%d]@%d: %w", ra.ag.spec.name, r.Topic, r.Partition, r.Offset, err)
+		}
 		return ra.w.decodeError(ctx, ra.ag.spec.name, r, err)
 	}
 	in := ra.inputs[int(r.Partition)%len(ra.inputs)]

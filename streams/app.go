@@ -79,7 +79,13 @@ type App struct {
 	topics   map[string]*topicSpec
 	agents   []*agentSpec
 	tables   []*tableSpec
+	timers   []*timerSpec
 	producer *kgo.Client // for sends outside agents' batches; created lazily
+	mem      *memBroker  // the Driver's in-memory log, instead of Kafka
+	driver   *Driver     // the Driver running the app, with mem
+
+	replyMu sync.Mutex
+	hubs    map[string]*replyHub // reply topics read for Ask
 
 	stats   appStats
 	w       *worker // the running worker, while Run runs
@@ -219,7 +225,10 @@ func MaxPollRecords(n int) Option {
 	}
 }
 
-// Clock sets the clock timers and Take windows read (default time.Now).
+// Clock sets the app's clock (default time.Now): the times at which Every
+// and Crontab timers fire, App.Now, and under a Driver the starting time of
+// its fake clock and the timestamps of records. Take's within windows run
+// on real time.
 func Clock(now func() time.Time) Option {
 	return func(c *appConfig) error {
 		if now == nil {
@@ -344,7 +353,8 @@ func (a *App) register(f func() error) {
 	}
 }
 
-// Close releases the producer used for sends outside Run. Run releases
+// Close releases the producer used for sends outside Run and the readers
+// of reply topics (Ask). Run releases
 // everything else itself.
 func (a *App) Close() {
 	a.mu.Lock()
@@ -353,6 +363,13 @@ func (a *App) Close() {
 	a.mu.Unlock()
 	if p != nil {
 		p.Close()
+	}
+	a.replyMu.Lock()
+	hubs := a.hubs
+	a.hubs = nil
+	a.replyMu.Unlock()
+	for _, h := range hubs {
+		h.close()
 	}
 }
 

@@ -56,6 +56,45 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// # Agent calls
+//
+// [Agent.Send] and [Agent.Cast] send to an agent's source without waiting;
+// [Ask] sends a request carrying a reply topic ([ReplyTopic]) and a
+// correlation id in its headers (HeaderReplyTo, HeaderCorrelationID) and
+// waits, with a timeout, for the agent to answer it with [ReplyTopic.Reply].
+//
+// # Records and schemas
+//
+// A record is a Go struct; its topic's codec (codec.JSON by default in the
+// examples, codec.Avro, codec.JSONSchema, codec.Protobuf) serializes it.
+// [Schema] derives its JSON Schema and its Avro schema, with field
+// defaults and optional (pointer) fields. [SerdeCodec] makes a registry
+// codec.Serde a topic's codec: records are framed with their schema id and
+// decoded with the writer's schema.
+//
+// # Timers
+//
+// [Every] and [Crontab] declare timers that run on one worker of the app at
+// a time, as Faust's on_leader timers: every worker subscribes to the
+// internal topic APPID-__leader, which has one partition, and the worker
+// assigned it runs the timers until it is revoked. Timers read the app's
+// clock.
+//
+// The worker reaches Kafka through a small internal transport (poll,
+// produce, flush, commit offsets or end a transaction, read a changelog
+// partition); franz-go implements it for Run and an in-memory log for the
+// [Driver].
+//
+// # Testing without a broker
+//
+// [NewDriver] runs an app over in-memory topics with a fake clock, as
+// Faust's agent.test_context() and Kafka Streams' TopologyTestDriver do:
+// send to the app's topics from the test, call [Driver.Process] to run
+// batches until every input is consumed, then read what the agents sent
+// with [Output] and the tables with [TableContents]. The batch cycle, the
+// tables and both guarantees are the worker's own (an agent failure under
+// ExactlyOnce aborts its batch, so Output does not show its sends).
+//
 // # Where this differs from Faust
 //
 // Topologies are declared before Run (NewTopic, NewAgent, NewTable,

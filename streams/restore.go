@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -37,116 +36,91 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	if err != nil {
 		return err
 	}
-	adm := kadm.NewClient(w.cl)
-	var ends, starts kadm.ListedOffsets
+	var logStart, end int64
 	err = w.retry(ctx, "listing the changelog's offsets", func() error {
 		var err error
-		if ends, err = adm.ListEndOffsets(ctx, tc.changelog); err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			if starts, err = adm.ListStartOffsets(ctx, tc.changelog); err == nil {
-				err = starts.Error()
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("streams: table %s: changelog offsets: %w", tc.name, err)
+		if logStart, end, err = w.tr.offsets(ctx, tc.changelog, p); err != nil {
+			return fmt.Errorf("streams: table %s: changelog: %w", tc.name, err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	end, ok := ends.Lookup(tc.changelog, p)
-	if !ok {
-		return fmt.Errorf("streams: table %s: changelog %s has no partition %d", tc.name, tc.changelog, p)
-	}
-	logStart, _ := starts.Lookup(tc.changelog, p)
 	switch {
-	case from > end.Offset:
+	case from > end:
 		// The store is ahead of its changelog's high watermark: the topic
 		// was recreated or truncated. The changelog wins.
-		w.log.Warn("streams: local store ahead of its changelog; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "end", end.Offset)
+		w.log.Warn("streams: local store ahead of its changelog; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "end", end)
 		if err := st.wipe(); err != nil {
 			return err
 		}
 		from = 0
-	case from > 0 && from < logStart.Offset:
+	case from > 0 && from < logStart:
 		// Records the store has not seen were deleted (DeleteRecords, or
 		// a recreated topic): what the store holds cannot be trusted.
-		w.log.Warn("streams: local store behind its changelog's start; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "start", logStart.Offset)
+		w.log.Warn("streams: local store behind its changelog's start; rebuilding it", "table", tc.name, "partition", p, "checkpoint", from, "start", logStart)
 		if err := st.wipe(); err != nil {
 			return err
 		}
 		from = 0
 	}
-	if from < logStart.Offset {
-		from = logStart.Offset
+	if from < logStart {
+		from = logStart
 	}
-	if from >= end.Offset {
+	if from >= end {
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
-	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end.Offset)
-	opts := []kgo.Opt{kgo.SeedBrokers(w.cfg.brokers...)}
-	opts = append(opts, w.cfg.kopts...)
-	opts = append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tc.changelog: {p: kgo.NewOffset().At(from)}}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Control records too, so the offset before the target is always
-		// seen: the active segment, which holds it, is never compacted.
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-	)
-	if w.sess != nil {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end)
+	// The store applies one batch while the next is read: restore runs
+	// at the speed of the slower of the two, not of their sum.
+	type chunk struct {
+		ws   []kv
+		next int64
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("streams: restore client: %w", err)
-	}
-	defer cl.Close()
-	var ws []kv
+	chunks := make(chan chunk, 2)
+	failed := make(chan struct{}) // closed when an apply fails
+	var aerr error                // read after applied is closed
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for c := range chunks {
+			if aerr == nil {
+				if aerr = st.apply(c.ws, c.next); aerr != nil {
+					close(failed)
+				}
+			}
+		}
+	}()
+	ws := make([]kv, 0, restoreBatch)
 	var n int64
-	next := from
-	for next < end.Offset {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
+	errApply := errors.New("store apply failed")
+	err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
+		ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
+		n++
+		if len(ws) >= restoreBatch {
+			select {
+			case chunks <- chunk{ws, r.Offset + 1}:
+			case <-failed:
+				return errApply
+			}
+			ws = make([]kv, 0, restoreBatch)
 		}
-		for _, fe := range fs.Errors() {
-			if errors.Is(fe.Err, context.Canceled) {
-				return fe.Err
-			}
-			w.log.Warn("streams: restore fetch error", "table", tc.name, "partition", p, "err", fe.Err)
-		}
-		var applyErr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if applyErr != nil || r.Offset < next {
-				return
-			}
-			// Records past the target are applied too: under
-			// read_committed they are committed, and the checkpoint
-			// covers them.
-			next = r.Offset + 1
-			if r.Attrs.IsControl() {
-				return
-			}
-			ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
-			n++
-			if len(ws) >= restoreBatch {
-				applyErr = st.apply(ws, next)
-				ws = ws[:0]
-			}
-		})
-		if applyErr != nil {
-			return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, applyErr)
-		}
+		return nil
+	})
+	if err == nil {
+		chunks <- chunk{ws, end}
 	}
-	if err := st.apply(ws, next); err != nil {
+	close(chunks)
+	<-applied
+	if aerr != nil {
+		err = aerr
+	}
+	if err != nil {
 		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
 	}
-	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", next, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

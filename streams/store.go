@@ -106,7 +106,9 @@ func (s *memStore) close() error { return nil }
 // table key under "\x01" + key. Writes are not fsynced: the changelog is
 // the durable copy, and the checkpoint is written in the same atomic batch
 // as the data it describes, so whatever prefix of batches survives a crash
-// is restored forward from its own checkpoint.
+// is restored forward from its own checkpoint. For the same reason there is
+// no write-ahead log: close flushes, and a crash reopens at the last flushed
+// checkpoint.
 type pebbleStore struct {
 	db *pebble.DB
 }
@@ -123,7 +125,14 @@ func openPebbleStore(dir string) (*pebbleStore, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("streams: state dir: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+	db, err := pebble.Open(dir, &pebble.Options{
+		Logger: quietPebble{},
+		// No write-ahead log: the changelog is the log. A crash loses the
+		// memtable, whose batches each carried their checkpoint, so the
+		// store reopens at an older checkpoint and restores forward.
+		DisableWAL:   true,
+		MemTableSize: 16 << 20,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
 	}
@@ -147,14 +156,16 @@ func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, w := range ws {
-		key := append([]byte{dataPrefix}, w.k...)
-		var err error
+		var op *pebble.DeferredBatchOp
 		if w.del {
-			err = b.Delete(key, nil)
+			op = b.DeleteDeferred(1 + len(w.k))
 		} else {
-			err = b.Set(key, w.v, nil)
+			op = b.SetDeferred(1+len(w.k), len(w.v))
+			copy(op.Value, w.v)
 		}
-		if err != nil {
+		op.Key[0] = dataPrefix
+		copy(op.Key[1:], w.k)
+		if err := op.Finish(); err != nil {
 			return fmt.Errorf("streams: store batch: %w", err)
 		}
 	}
@@ -211,7 +222,17 @@ func (s *pebbleStore) wipe() error {
 	return b.Commit(pebble.NoSync)
 }
 
-func (s *pebbleStore) close() error { return s.db.Close() }
+// close flushes the memtable (there is no WAL) and closes the database.
+func (s *pebbleStore) close() error {
+	ferr := s.db.Flush()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if ferr != nil {
+		return fmt.Errorf("streams: store flush: %w", ferr)
+	}
+	return nil
+}
 
 // quietPebble drops Pebble's informational logs; errors still reach the
 // worker as returned errors.

@@ -23,7 +23,10 @@ type Stream[K, V any] struct {
 	current *Event[K, V]
 }
 
-// finish marks every event handed out as processed.
+// finish marks every event handed out as processed. The iterators call it
+// when the agent asks for more; the events of an agent that stops (break,
+// error, panic) are finished by runInstance only after the worker has
+// failed, so their batch never commits.
 func (s *Stream[K, V]) finish() {
 	for _, d := range s.pending {
 		if d != nil {
@@ -63,7 +66,6 @@ func (s *Stream[K, V]) tryNext() (d delivery[K, V], ok, timedOut bool) {
 // must not stop while the app runs (Run fails with ErrAgentStopped).
 func (s *Stream[K, V]) Events() iter.Seq[Event[K, V]] {
 	return func(yield func(Event[K, V]) bool) {
-		defer s.finish()
 		for {
 			s.finish()
 			d, ok, _ := s.next(nil)
@@ -89,7 +91,6 @@ func (s *Stream[K, V]) Take(n int, within time.Duration) iter.Seq[[]Event[K, V]]
 		n = 1
 	}
 	return func(yield func([]Event[K, V]) bool) {
-		defer s.finish()
 		for {
 			s.finish()
 			var buf []Event[K, V]

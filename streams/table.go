@@ -428,13 +428,13 @@ func (tc *tableCore) closeAll() {
 	tc.revoke(ps)
 }
 
-// restorePending restores the partitions of need assigned since their
-// last batch.
-func (tc *tableCore) restorePending(ctx context.Context, need map[int32]bool) error {
+// restorePending restores the partitions of need (all when all is set)
+// assigned since their last batch.
+func (tc *tableCore) restorePending(ctx context.Context, need map[int32]bool, all bool) error {
 	tc.mu.Lock()
 	var ps []int32
 	for p := range tc.pending {
-		if need[p] {
+		if all || need[p] {
 			ps = append(ps, p)
 		}
 	}

@@ -100,7 +100,7 @@ type Topic[K, V any] struct {
 // shares one declaration (options add up). An invalid declaration is
 // reported by Run (ErrTopology).
 func NewTopic[K, V any](app *App, name string, key codec.Codec[K], value codec.Codec[V], opts ...TopicOption) *Topic[K, V] {
-	t := &Topic[K, V]{app: app, key: key, value: value, spec: &topicSpec{name: name}}
+	t := &Topic[K, V]{app: app, key: bindCodec(key, name), value: bindCodec(value, name), spec: &topicSpec{name: name}}
 	app.register(func() error {
 		if err := validName(name); err != nil {
 			return fmt.Errorf("%w: topic: %w", ErrTopology, err)

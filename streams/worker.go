@@ -84,8 +84,10 @@ type worker struct {
 	ctx    context.Context // the agents' parent; cancelled at shutdown
 	cancel context.CancelFunc
 
-	cl   *kgo.Client               // consumer and producer (both guarantees)
-	sess *kgo.GroupTransactSession // ExactlyOnce only; wraps cl
+	tr     transport // the log: Kafka, or the Driver's memory
+	timers timers    // run while this worker owns the leader partition
+	// manualTimers: the Driver fires the timers itself (Advance).
+	manualTimers bool
 
 	byTopic    map[string][]agentRun
 	agents     []agentRun
@@ -110,64 +112,62 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		changelogs: map[string]*tableCore{},
 		failed:     make(chan struct{}),
 	}
-	if err := w.ensureTopics(ctx); err != nil {
+	w.timers.w = w
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	ok := false
+	defer func() {
+		if !ok {
+			w.cancel()
+		}
+	}()
+	var err error
+	if a.mem != nil {
+		err = w.ensureTopicsWith(ctx, a.mem)
+	} else {
+		err = w.ensureTopics(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
-	var topics []string
-	for _, ag := range a.agents {
-		if ag.topic != nil && len(w.byTopic[ag.topic.name]) == 0 {
-			topics = append(topics, ag.topic.name)
-			w.byTopic[ag.topic.name] = nil
-		}
-	}
-	sort.Strings(topics)
+	topics := w.sourceTopics()
 	for _, t := range a.tables {
 		tc := t.core
 		tc.reset(w)
 		w.tables = append(w.tables, tc)
 		w.changelogs[t.changelog] = tc
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}
-	opts = append(opts, a.cfg.kopts...)
-	opts = append(opts,
-		kgo.RecordPartitioner(a.partitioner()),
-	)
-	if len(topics) > 0 {
-		opts = append(opts,
-			kgo.ConsumerGroup(a.id),
-			kgo.ConsumeTopics(topics...),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // Faust's auto_offset_reset: earliest
-			kgo.DisableAutoCommit(),
-			kgo.BlockRebalanceOnPoll(),
-			kgo.OnPartitionsAssigned(w.onAssigned),
-			kgo.OnPartitionsRevoked(w.onRevoked),
-			kgo.OnPartitionsLost(w.onRevoked),
-		)
+	if a.mem != nil {
+		w.tr = a.mem.transport(w, topics)
+	} else if w.tr, err = newKafkaTransport(w, topics); err != nil {
+		return nil, err
 	}
-	var err error
-	if a.cfg.guarantee == ExactlyOnce && len(topics) > 0 {
-		// Agents reading only in-memory channels have no batches to
-		// make atomic: their sends go through the plain producer.
-		opts = append(opts,
-			kgo.TransactionalID(a.id+"-"+a.cfg.instanceID),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		)
-		w.sess, err = kgo.NewGroupTransactSession(opts...)
-		if err == nil {
-			w.cl = w.sess.Client()
-		}
-	} else {
-		w.cl, err = kgo.NewClient(opts...)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("streams: client: %w", err)
-	}
+	ok = true
 	return w, nil
 }
 
-// run starts the agents and runs batches until ctx is done or a failure.
-func (w *worker) run(ctx context.Context) error {
-	w.ctx, w.cancel = context.WithCancel(ctx)
+// sourceTopics lists the topics the app's agents read, sorted, and makes
+// them keys of byTopic.
+func (w *worker) sourceTopics() []string {
+	var topics []string
+	for _, ag := range w.app.agents {
+		if ag.topic != nil {
+			if _, ok := w.byTopic[ag.topic.name]; !ok {
+				topics = append(topics, ag.topic.name)
+				w.byTopic[ag.topic.name] = nil
+			}
+		}
+	}
+	if len(w.app.timers) > 0 {
+		lt := leaderTopic(w.app.id)
+		topics = append(topics, lt)
+		w.byTopic[lt] = nil // records there (there should be none) are ignored
+	}
+	sort.Strings(topics)
+	return topics
+}
+
+// start starts the agents.
+func (w *worker) start() {
 	for _, spec := range w.app.agents {
 		ar := spec.start(w)
 		w.agents = append(w.agents, ar)
@@ -176,6 +176,11 @@ func (w *worker) run(ctx context.Context) error {
 		}
 	}
 	w.log.Info("streams: worker started", "guarantee", w.cfg.guarantee.String(), "instance", w.cfg.instanceID)
+}
+
+// run starts the agents and runs batches until ctx is done or a failure.
+func (w *worker) run(ctx context.Context) error {
+	w.start()
 	err := w.loop()
 	w.shutdown()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -195,63 +200,43 @@ func (w *worker) loop() error {
 		}
 	}
 	for {
-		if err := w.ctx.Err(); err != nil {
-			return nil
-		}
-		select {
-		case <-w.failed:
-			return w.err()
-		default:
-		}
-		fetches := w.poll()
-		if w.ctx.Err() != nil {
-			return nil
-		}
-		if err := w.fetchErrors(fetches); err != nil {
+		if _, err := w.step(); err != nil || w.ctx.Err() != nil {
 			return err
 		}
-		if err := w.restorePending(w.ctx, fetches); err != nil {
-			return err
-		}
-		if fetches.Empty() {
-			w.cl.AllowRebalance()
-			continue
-		}
-		if err := w.process(fetches); err != nil {
-			return err
-		}
-		w.cl.AllowRebalance()
 	}
 }
 
-func (w *worker) poll() kgo.Fetches {
-	if w.sess != nil {
-		return w.sess.PollRecords(w.ctx, w.cfg.maxPollRecords)
+// step polls and processes one batch; n is its size (0: nothing polled).
+func (w *worker) step() (n int, err error) {
+	select {
+	case <-w.failed:
+		return 0, w.err()
+	default:
 	}
-	return w.cl.PollRecords(w.ctx, w.cfg.maxPollRecords)
-}
-
-// fetchErrors logs partition errors kgo retries by itself and returns the
-// ones that end the worker.
-func (w *worker) fetchErrors(fs kgo.Fetches) error {
-	for _, fe := range fs.Errors() {
-		switch {
-		case errors.Is(fe.Err, context.Canceled), errors.Is(fe.Err, context.DeadlineExceeded):
-			return nil
-		case errors.Is(fe.Err, kgo.ErrClientClosed):
-			return fmt.Errorf("streams: client closed: %w", fe.Err)
-		default:
-			w.log.Warn("streams: fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+	recs, err := w.tr.poll(w.ctx, w.cfg.maxPollRecords)
+	if w.ctx.Err() != nil {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := w.restorePending(w.ctx, recs); err != nil {
+		return 0, err
+	}
+	if len(recs) > 0 {
+		if err := w.process(recs); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	w.tr.allowRebalance()
+	return len(recs), nil
 }
 
 // process runs one batch: dispatch, wait, make effects durable, commit.
-func (w *worker) process(fetches kgo.Fetches) error {
+func (w *worker) process(recs []*kgo.Record) error {
 	b := newBatch()
-	if w.sess != nil {
-		if err := w.sess.Begin(); err != nil {
+	if w.tr.transactional() {
+		if err := w.tr.begin(); err != nil {
 			return fmt.Errorf("streams: begin transaction: %w", err)
 		}
 	}
@@ -259,22 +244,29 @@ func (w *worker) process(fetches kgo.Fetches) error {
 	defer w.cur.Store(nil)
 
 	var derr error
-	fetches.EachRecord(func(r *kgo.Record) {
-		if derr != nil {
-			return
-		}
+	for _, r := range recs {
 		w.app.stats.events.Add(1)
 		for _, ar := range w.byTopic[r.Topic] {
 			if err := ar.deliver(w.ctx, r, b); err != nil {
 				derr = err
-				return
+				break
 			}
 		}
-	})
+		if derr != nil {
+			break
+		}
+	}
 	if derr == nil {
 		b.seal()
 		select {
 		case <-b.idle:
+			// An agent that failed finished its events after failing
+			// the worker: a failure now belongs to this batch.
+			select {
+			case <-w.failed:
+				derr = w.err()
+			default:
+			}
 		case <-w.failed:
 			derr = w.err()
 		case <-w.ctx.Done():
@@ -292,14 +284,14 @@ func (w *worker) process(fetches kgo.Fetches) error {
 		// abort, so no record opens a transaction after it.
 		w.stopAgents()
 	}
-	if w.sess != nil {
+	if w.tr.transactional() {
 		return w.endTxn(derr)
 	}
 	if derr != nil {
 		w.discardTables()
 		return derr
 	}
-	if err := w.cl.Flush(w.ctx); err != nil {
+	if err := w.tr.flush(w.ctx); err != nil {
 		w.discardTables()
 		return fmt.Errorf("streams: flushing the batch's records: %w", err)
 	}
@@ -310,7 +302,7 @@ func (w *worker) process(fetches kgo.Fetches) error {
 	if err := w.commitTables(); err != nil {
 		return err
 	}
-	if err := w.cl.CommitUncommittedOffsets(w.ctx); err != nil {
+	if err := w.tr.commitOffsets(w.ctx); err != nil {
 		if w.ctx.Err() != nil {
 			return nil
 		}
@@ -326,16 +318,12 @@ func (w *worker) process(fetches kgo.Fetches) error {
 // endTxn commits the batch's transaction, or aborts it when the batch
 // failed; tables see their writes only after a commit.
 func (w *worker) endTxn(batchErr error) error {
-	try := kgo.TryCommit
-	if batchErr != nil {
-		try = kgo.TryAbort
-	}
 	// Not w.ctx: a shutdown arriving during End must not leave the
 	// transaction open (it would hold the last stable offset of every
 	// partition it wrote until the transaction timeout).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 30*time.Second)
 	defer cancel()
-	committed, err := w.sess.End(ctx, try)
+	committed, err := w.tr.end(ctx, batchErr == nil)
 	if committed && err == nil {
 		if cerr := w.commitTables(); cerr != nil {
 			return cerr
@@ -408,15 +396,12 @@ func (w *worker) stopAgents() {
 
 // shutdown stops the agents, closes the tables and leaves the group.
 func (w *worker) shutdown() {
+	w.timers.stop()
 	w.stopAgents()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
-	if w.sess != nil {
-		w.sess.CloseAllowingRebalance()
-	} else {
-		w.cl.CloseAllowingRebalance()
-	}
+	w.tr.close()
 	w.log.Info("streams: worker stopped")
 }
 
@@ -435,11 +420,7 @@ func (w *worker) produce(r *kgo.Record) error {
 			tc.noteOffset(r.Partition, r.Offset)
 		}
 	}
-	if w.sess != nil {
-		w.sess.Produce(w.ctx, r, promise)
-	} else {
-		w.cl.Produce(w.ctx, r, promise)
-	}
+	w.tr.produce(w.ctx, r, promise)
 	return nil
 }
 
@@ -448,6 +429,9 @@ func (w *worker) produce(r *kgo.Record) error {
 func (a *App) send(ctx context.Context, r *kgo.Record) error {
 	if ac, ok := ctx.Value(agentCtxKey{}).(*agentCtx); ok && ac.batched {
 		return ac.w.produce(r)
+	}
+	if a.mem != nil {
+		return a.mem.produceSync(r)
 	}
 	cl, err := a.outsideProducer()
 	if err != nil {
@@ -465,10 +449,16 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 			t.assign(ps)
 		}
 	}
+	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 && !w.manualTimers {
+		w.timers.start()
+	}
 	w.log.Info("streams: partitions assigned", "partitions", m)
 }
 
 func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 {
+		w.timers.stop()
+	}
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.revoke(ps)
@@ -483,22 +473,30 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 // makes a restore under ExactlyOnce safe: franz-go fetches a partition only
 // once its committed offset is stable (KIP-447), so the previous owner's
 // transaction has ended and its changelog writes are decided.
-func (w *worker) restorePending(ctx context.Context, fetches kgo.Fetches) error {
+func (w *worker) restorePending(ctx context.Context, recs []*kgo.Record) error {
 	if len(w.tables) == 0 {
 		return nil
 	}
 	have := map[string]map[int32]bool{}
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
+	for _, r := range recs {
+		if have[r.Topic] == nil {
+			have[r.Topic] = map[int32]bool{}
 		}
-		if have[p.Topic] == nil {
-			have[p.Topic] = map[int32]bool{}
-		}
-		have[p.Topic][p.Partition] = true
-	})
+		have[r.Topic][r.Partition] = true
+	}
 	for _, t := range w.tables {
-		if err := t.restorePending(ctx, have[t.source.name]); err != nil {
+		if err := t.restorePending(ctx, have[t.source.name], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreAllPending restores every table partition assigned and not yet
+// restored (the in-memory Driver, which has no other owner to wait for).
+func (w *worker) restoreAllPending(ctx context.Context) error {
+	for _, t := range w.tables {
+		if err := t.restorePending(ctx, nil, true); err != nil {
 			return err
 		}
 	}

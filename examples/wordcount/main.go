@@ -22,6 +22,19 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
+	Topology(app)
+	streams.Main(app)
+}
+
+// WordCount is the app's topics and table, for tests.
+type WordCount struct {
+	Lines  *streams.Topic[string, string] // words-in
+	Counts *streams.Topic[string, int64]  // word-counts
+	Table  *streams.Table[string, int64]  // the counts, by word
+}
+
+// Topology declares the wordcount topics, table and agents on app.
+func Topology(app *streams.App) WordCount {
 	lines := streams.NewTopic(app, "words-in", codec.String(), codec.String())
 	// Words are repartitioned by word, so that one worker counts each word.
 	words := streams.NewTopic(app, "wordcount-words-repartition", codec.String(), codec.String(), streams.Internal())
@@ -50,5 +63,5 @@ func main() {
 		}
 		return nil
 	})
-	streams.Main(app)
+	return WordCount{Lines: lines, Counts: out, Table: counts}
 }
