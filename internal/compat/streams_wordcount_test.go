@@ -168,7 +168,7 @@ func wordcountContract(t *testing.T, bin, guarantee string) {
 				return
 			}
 			produced.Add(int64(len(rs)))
-			time.Sleep(20 * time.Millisecond) // paces the load: about 500 lines/s
+			time.Sleep(50 * time.Millisecond) // paces the load: about 200 lines/s
 		}
 	}()
 	// after waits until n more lines are acknowledged.
