@@ -99,6 +99,27 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 // and returns each word's sequence of counts.
 func readCounts(t *testing.T, addr string, want int) map[string][]int64 {
 	t.Helper()
+	return readCountsUntil(t, addr, func(got map[string][]int64) bool {
+		n := 0
+		for _, seq := range got {
+			n += len(seq)
+		}
+		return n >= want
+	})
+}
+
+func maxCount(seq []int64) int64 {
+	var m int64
+	for _, c := range seq {
+		m = max(m, c)
+	}
+	return m
+}
+
+// readCountsUntil reads word-counts (read_committed) from the start until
+// done says the counts read so far are enough.
+func readCountsUntil(t *testing.T, addr string, done func(map[string][]int64) bool) map[string][]int64 {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("word-counts"),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -108,11 +129,10 @@ func readCounts(t *testing.T, addr string, want int) map[string][]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	got := map[string][]int64{}
-	n := 0
-	for n < want {
+	for !done(got) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d counts: %v", n, want, got)
+			t.Fatalf("counts read before the deadline are not enough: %v", got)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			c, err := strconv.ParseInt(string(r.Value), 10, 64)
@@ -120,7 +140,6 @@ func readCounts(t *testing.T, addr string, want int) map[string][]int64 {
 				t.Errorf("count %q: %v", r.Value, err)
 			}
 			got[string(r.Key)] = append(got[string(r.Key)], c)
-			n++
 		})
 	}
 	return got
@@ -211,11 +230,33 @@ func TestTableRestore(t *testing.T) {
 			// Empty state dir: everything from the changelog.
 			produceLines(t, addr, "words-in", "x y")
 			stop = runApp(t, wordcount(t, addr, t.TempDir(), g))
+			want := map[string]int64{"x": 4, "y": 2}
+			if g == streams.AtLeastOnce {
+				// At-least-once may replay an input whose count was
+				// already written (a rebalance on a loaded machine), so
+				// a count can go past the total; nothing may be lost,
+				// and the table never goes back or skips.
+				got := readCountsUntil(t, addr, func(got map[string][]int64) bool {
+					return maxCount(got["x"]) >= 4 && maxCount(got["y"]) >= 2
+				})
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				for w := range want {
+					for i, c := range got[w] {
+						if c != int64(i+1) {
+							t.Errorf("word %q: counts %v, want consecutive from 1", w, got[w])
+							break
+						}
+					}
+				}
+				return
+			}
 			got := readCounts(t, addr, 6)
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			checkSequences(t, got, map[string]int64{"x": 4, "y": 2})
+			checkSequences(t, got, want)
 		})
 	}
 }
