@@ -245,16 +245,12 @@ Flags:
 func runACLList(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "acl list", aclListUsage, true)
 	f := registerACLFlags(c, true, "any", "any, match, literal or prefixed")
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
 		return err
 	}
 	b, err := f.builder(true)
@@ -285,7 +281,7 @@ func runACLList(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 	}
 	sortRows(rows)
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, rows)
 	}
 	t := newTable(cio.stdout, "RESOURCE-TYPE", "NAME", "PATTERN", "PRINCIPAL", "HOST", "OPERATION", "PERMISSION")

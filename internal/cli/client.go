@@ -338,6 +338,15 @@ func (cf *clientFlags) adminSession(ctx context.Context) (*kadm.Client, context.
 }
 
 // noArgs refuses positional arguments of a command that takes none.
+// one returns the single positional argument of c, named what ("TOPIC",
+// "topic NAME") in the usage error when there is not exactly one.
+func (c *command) one(pos []string, what string) (string, error) {
+	if len(pos) != 1 {
+		return "", usagef("want one %s (run 'sluice %s --help')", what, c.name)
+	}
+	return pos[0], nil
+}
+
 func noArgs(pos []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])

@@ -205,7 +205,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"topic", "create", "t", "--partitions", "0"}, "--partitions 0"},
 		{[]string{"topic", "create", "t", "--config", "novalue"}, "want KEY=VALUE"},
 		{[]string{"topic", "create", "t", "--bogus"}, "flag provided but not defined: -bogus"},
-		{[]string{"topic", "list", "--format", "yaml"}, `--format "yaml"`},
+		{[]string{"topic", "list", "--format", "yaml"}, `invalid value "yaml" for flag -format: want table or json`},
 		{[]string{"topic", "describe"}, "want one topic NAME"},
 		{[]string{"topic", "alter-config", "t"}, "nothing to change"},
 		{[]string{"topic", "delete"}, "at least one topic"},

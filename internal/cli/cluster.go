@@ -53,16 +53,12 @@ type clusterInfo struct {
 
 func runClusterInfo(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "cluster info", clusterInfoUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
 		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
@@ -78,7 +74,7 @@ func runClusterInfo(ctx context.Context, cio *cmdIO, args []string) error {
 	for _, b := range md.Brokers {
 		info.Brokers = append(info.Brokers, brokerInfo{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, info)
 	}
 	w := cio.stdout

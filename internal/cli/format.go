@@ -396,15 +396,35 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// outputFormat validates a --format of table or json.
-func outputFormat(s string) (bool, error) {
+// formatFlag is --format for commands that print a table or JSON; an
+// unknown value is a usage error at parse time.
+type formatFlag struct{ json *bool }
+
+// addFormatFlag registers --format (table or json) on c and returns
+// whether JSON was chosen, valid after c.parse.
+func addFormatFlag(c *command) *bool {
+	f := formatFlag{json: new(bool)}
+	c.own.Var(f, "format", "output `FORMAT`: table or json (default table)")
+	return f.json
+}
+
+func (f formatFlag) String() string {
+	if f.json != nil && *f.json {
+		return "json"
+	}
+	return "table"
+}
+
+func (f formatFlag) Set(s string) error {
 	switch s {
 	case "table", "":
-		return false, nil
+		*f.json = false
 	case "json":
-		return true, nil
+		*f.json = true
+	default:
+		return errors.New("want table or json")
 	}
-	return false, usagef("--format %q: want table or json", s)
+	return nil
 }
 
 // int32List collects repeated integer flags such as --partition.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -63,16 +61,12 @@ type groupSummary struct {
 
 func runGroupList(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "group list", groupListUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
 		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
@@ -102,7 +96,7 @@ func runGroupList(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 		out = append(out, s)
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, out)
 	}
 	t := newTable(cio.stdout, "GROUP", "STATE", "PROTOCOL-TYPE", "MEMBERS")
@@ -163,19 +157,15 @@ type groupInfo struct {
 
 func runGroupDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "group describe", groupDescribeUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one GROUP (run 'sluice group describe --help')")
-	}
-	asJSON, err := outputFormat(*format)
+	name, err := c.one(pos, "GROUP")
 	if err != nil {
 		return err
 	}
-	name := pos[0]
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
@@ -223,7 +213,7 @@ func runGroupDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 		info.Partitions = append(info.Partitions, pl)
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, info)
 	}
 	switch {
@@ -272,28 +262,14 @@ Flags:
 
 func runGroupSeek(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "group seek", groupSeekUsage, true)
-	topic := c.own.String("topic", "", "the `TOPIC` whose offsets to set (required)")
-	to := c.own.String("to", "", "where to: beginning, end, `N`, -N or @UNIX_MS (required)")
-	var parts int32List
-	c.own.Var(&parts, "partition", "only partition `P` (repeatable or comma-separated; default all)")
-	dryRun := c.own.Bool("dry-run", false, "show the new offsets without committing them")
+	f := addSeekFlags(c, "offsets", "committing")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one GROUP (run 'sluice group seek --help')")
-	}
-	name := pos[0]
-	if *topic == "" {
-		return usagef("--topic is required")
-	}
-	if *to == "" {
-		return usagef("--to is required (beginning, end, N, -N or @UNIX_MS)")
-	}
-	spec, err := parseOffsetSpec(*to)
+	name, err := f.group(c, pos)
 	if err != nil {
-		return usagef("--to %v", err)
+		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
@@ -315,35 +291,16 @@ func runGroupSeek(ctx context.Context, cio *cmdIO, args []string) error {
 	if len(d.Members) > 0 || d.State != "Empty" && d.State != "Dead" && d.State != "" {
 		return fmt.Errorf("group %q is %s with %d member%s; seek needs a group without active members", name, d.State, len(d.Members), cmdline.Plural(len(d.Members)))
 	}
-	ranges, err := topicRanges(rctx, adm, *topic)
+	offsets, err := f.targets(rctx, adm)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
 	}
-	if len(parts) > 0 {
-		sel := map[int32]partitionRange{}
-		for _, p := range parts {
-			r, ok := ranges[p]
-			if !ok {
-				return fmt.Errorf("topic %q has no partition %d (it has %d)", *topic, p, len(ranges))
-			}
-			sel[p] = r
-		}
-		ranges = sel
-	}
-	offsets, err := resolveOffsets(rctx, adm, *topic, spec, ranges)
-	if err != nil {
-		return requestErr(ctx, c.cf, err)
-	}
-	before, err := adm.FetchOffsetsForTopics(rctx, name, *topic)
+	before, err := adm.FetchOffsetsForTopics(rctx, name, *f.topic)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return requestErr(ctx, c.cf, err)
 	}
-	var commit kadm.Offsets
-	for p, at := range offsets {
-		commit.AddOffset(*topic, p, at, -1)
-	}
-	if !*dryRun {
-		resps, err := adm.CommitOffsets(rctx, name, commit)
+	if !*f.dryRun {
+		resps, err := adm.CommitOffsets(rctx, name, f.commitSet(offsets))
 		if err != nil {
 			return requestErr(ctx, c.cf, err)
 		}
@@ -354,21 +311,13 @@ func runGroupSeek(ctx context.Context, cio *cmdIO, args []string) error {
 			return fmt.Errorf("group %q: %w", name, err)
 		}
 	}
-	t := newTable(cio.stdout, "TOPIC", "PARTITION", "OLD-OFFSET", "NEW-OFFSET")
-	for _, p := range slices.Sorted(maps.Keys(offsets)) {
-		old := "-"
-		if o, ok := before.Lookup(*topic, p); ok && o.Err == nil && o.At >= 0 {
-			old = fmt.Sprint(o.At)
+	old := map[int32]int64{}
+	for p := range offsets {
+		if o, ok := before.Lookup(*f.topic, p); ok && o.Err == nil {
+			old[p] = o.At
 		}
-		t.row(*topic, p, old, offsets[p])
 	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	if *dryRun {
-		fmt.Fprintln(cio.stderr, "dry run: nothing committed")
-	}
-	return nil
+	return f.print(cio, "OLD-OFFSET", "NEW-OFFSET", "dry run: nothing committed", old, offsets)
 }
 
 const groupDeleteUsage = `Usage: sluice group delete GROUP... [flags]

@@ -167,17 +167,13 @@ func runQuotaDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newQuotaCommand(cio, "quota describe", quotaDescribeUsage)
 	ef := addQuotaEntityFlags(c)
 	strict := c.own.Bool("strict", false, "only entities with exactly the components given")
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("unexpected argument %q (run 'sluice quota describe --help')", pos[0])
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
-		return err
 	}
 	comps, err := ef.filter()
 	if err != nil {
@@ -193,7 +189,7 @@ func runQuotaDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 		return requestErr(ctx, c.cf, err)
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Entity.String() < qs[j].Entity.String() })
-	if asJSON {
+	if *asJSON {
 		out := []describedQuota{}
 		for _, q := range qs {
 			d := describedQuota{Entity: map[string]*string{}, Values: map[string]float64{}}

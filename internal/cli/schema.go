@@ -61,14 +61,14 @@ var schemaFamily = &family{
 type schemaCommand struct {
 	*command
 	rf     *registryFlags
-	format *string
+	asJSON *bool
 }
 
 func newSchemaCommand(cio *cmdIO, name, usage string) *schemaCommand {
 	c := newCommand(cio, name, usage, false)
 	c.conn = newFlagSet(name)
 	sc := &schemaCommand{command: c, rf: registerRegistryFlags(c.conn, true)}
-	sc.format = c.own.String("format", "table", "output `FORMAT`: table or json")
+	sc.asJSON = addFormatFlag(c)
 	return sc
 }
 
@@ -81,10 +81,6 @@ func (sc *schemaCommand) start(args []string) ([]string, bool, *sr.Client, error
 	if err != nil {
 		return nil, false, nil, err
 	}
-	asJSON, err := outputFormat(*sc.format)
-	if err != nil {
-		return nil, false, nil, err
-	}
 	if err := sc.rf.finish(sc.io.getenv); err != nil {
 		return nil, false, nil, err
 	}
@@ -92,7 +88,7 @@ func (sc *schemaCommand) start(args []string) ([]string, bool, *sr.Client, error
 	if err != nil {
 		return nil, false, nil, err
 	}
-	return pos, asJSON, cl, nil
+	return pos, *sc.asJSON, cl, nil
 }
 
 // schemaInput is a schema read from a file with its type and references.
@@ -178,13 +174,6 @@ func parseVersion(s string) (int, error) {
 	return n, nil
 }
 
-func oneSubject(pos []string, cmd string) (string, error) {
-	if len(pos) != 1 {
-		return "", usagef("want one SUBJECT (run 'sluice schema %s --help')", cmd)
-	}
-	return pos[0], nil
-}
-
 const schemaRegisterUsage = `Usage: sluice schema register SUBJECT --schema FILE [flags]
 
 Registers the schema in FILE (- reads standard input) under SUBJECT and
@@ -216,7 +205,7 @@ func runSchemaRegister(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject, err := oneSubject(pos, "register")
+	subject, err := sc.one(pos, "SUBJECT")
 	if err != nil {
 		return err
 	}
@@ -342,7 +331,7 @@ func runSchemaGet(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 		out = schemaOut{ID: *id, Type: s.Type.String(), References: s.References, Schema: s.Schema}
 	} else {
-		subject, err := oneSubject(pos, "get")
+		subject, err := sc.one(pos, "SUBJECT")
 		if err != nil {
 			return err
 		}
@@ -408,7 +397,7 @@ func runSchemaDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject, err := oneSubject(pos, "delete")
+	subject, err := sc.one(pos, "SUBJECT")
 	if err != nil {
 		return err
 	}
@@ -481,7 +470,7 @@ func runSchemaCheck(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	subject, err := oneSubject(pos, "check")
+	subject, err := sc.one(pos, "SUBJECT")
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,7 @@ func TestSchemaCommands(t *testing.T) {
 	checkFailure(t, rc.schema("", "register", "x", "--schema", v1, "--reference", "bad"), 2, "NAME=SUBJECT:VERSION")
 	checkFailure(t, rc.schema("", "get", "x", "--version", "zero"), 2, "--version")
 	checkFailure(t, rc.schema("", "get", "x", "--id", "1"), 2, "--id does not go with a SUBJECT")
-	checkFailure(t, rc.schema("", "list", "--format", "yaml"), 2, "--format")
+	checkFailure(t, rc.schema("", "list", "--format", "yaml"), 2, `"yaml" for flag -format`)
 	checkFailure(t, runCLI(t, "", "schema", "list", "--registry", "ftp://x"), 2, "--registry")
 	checkFailure(t, runCLI(t, "", "schema", "bogus"), 2, "unknown command")
 	// An unreachable registry is one line too.

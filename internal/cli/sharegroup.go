@@ -62,16 +62,12 @@ type shareGroupSummary struct {
 
 func runShareGroupList(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "share-group list", shareGroupListUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
 		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
@@ -97,7 +93,7 @@ func runShareGroupList(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 		out = append(out, s)
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, out)
 	}
 	t := newTable(cio.stdout, "GROUP", "STATE", "MEMBERS")
@@ -151,19 +147,15 @@ type shareGroupInfo struct {
 
 func runShareGroupDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "share-group describe", shareGroupDescribeUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one GROUP (run 'sluice share-group describe --help')")
-	}
-	asJSON, err := outputFormat(*format)
+	name, err := c.one(pos, "GROUP")
 	if err != nil {
 		return err
 	}
-	name := pos[0]
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
@@ -213,7 +205,7 @@ func runShareGroupDescribe(ctx context.Context, cio *cmdIO, args []string) error
 			info.Partitions = append(info.Partitions, pi)
 		}
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, info)
 	}
 	fmt.Fprintf(cio.stdout, "group %s: %s, epoch %d, %d member(s)\n", name, info.State, info.Epoch, len(info.Members))
@@ -256,67 +248,34 @@ Flags:
 
 func runShareGroupReset(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "share-group reset-offsets", shareGroupResetUsage, true)
-	topic := c.own.String("topic", "", "the `TOPIC` whose start offsets to set (required)")
-	to := c.own.String("to", "", "where to: beginning, end, `N`, -N or @UNIX_MS (required)")
-	var parts int32List
-	c.own.Var(&parts, "partition", "only partition `P` (repeatable or comma-separated; default all)")
-	dryRun := c.own.Bool("dry-run", false, "show the new offsets without setting them")
+	f := addSeekFlags(c, "start offsets", "setting")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one GROUP (run 'sluice share-group reset-offsets --help')")
-	}
-	name := pos[0]
-	if *topic == "" {
-		return usagef("--topic is required")
-	}
-	if *to == "" {
-		return usagef("--to is required (beginning, end, N, -N or @UNIX_MS)")
-	}
-	spec, err := parseOffsetSpec(*to)
+	name, err := f.group(c, pos)
 	if err != nil {
-		return usagef("--to %v", err)
+		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	ranges, err := topicRanges(rctx, adm, *topic)
-	if err != nil {
-		return requestErr(ctx, c.cf, err)
-	}
-	if len(parts) > 0 {
-		sel := map[int32]partitionRange{}
-		for _, p := range parts {
-			r, ok := ranges[p]
-			if !ok {
-				return fmt.Errorf("topic %q has no partition %d (it has %d)", *topic, p, len(ranges))
-			}
-			sel[p] = r
-		}
-		ranges = sel
-	}
-	offsets, err := resolveOffsets(rctx, adm, *topic, spec, ranges)
+	offsets, err := f.targets(rctx, adm)
 	if err != nil {
 		return requestErr(ctx, c.cf, err)
 	}
 	old := map[int32]int64{}
 	if before, err := adm.DescribeShareGroupOffsets(rctx, name); err == nil {
 		if o, ok := before[name]; ok && o.Err == nil {
-			for p, so := range o.Offsets[*topic] {
+			for p, so := range o.Offsets[*f.topic] {
 				old[p] = so.StartOffset
 			}
 		}
 	}
-	if !*dryRun {
-		var set kadm.Offsets
-		for p, at := range offsets {
-			set.AddOffset(*topic, p, at, -1)
-		}
-		resps, err := adm.AlterShareGroupOffsets(rctx, name, set)
+	if !*f.dryRun {
+		resps, err := adm.AlterShareGroupOffsets(rctx, name, f.commitSet(offsets))
 		if errors.Is(err, kerr.NonEmptyGroup) {
 			return fmt.Errorf("share group %q has active members; stop them first", name)
 		}
@@ -327,21 +286,7 @@ func runShareGroupReset(ctx context.Context, cio *cmdIO, args []string) error {
 			return fmt.Errorf("share group %q: %w", name, err)
 		}
 	}
-	t := newTable(cio.stdout, "TOPIC", "PARTITION", "OLD-START-OFFSET", "NEW-START-OFFSET")
-	for _, p := range slices.Sorted(maps.Keys(offsets)) {
-		o := "-"
-		if v, ok := old[p]; ok && v >= 0 {
-			o = fmt.Sprint(v)
-		}
-		t.row(*topic, p, o, offsets[p])
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	if *dryRun {
-		fmt.Fprintln(cio.stderr, "dry run: nothing set")
-	}
-	return nil
+	return f.print(cio, "OLD-START-OFFSET", "NEW-START-OFFSET", "dry run: nothing set", old, offsets)
 }
 
 const shareGroupDeleteUsage = `Usage: sluice share-group delete GROUP... [flags]

@@ -75,10 +75,10 @@ func runTopicCreate(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one topic NAME (run 'sluice topic create --help')")
+	name, err := c.one(pos, "topic NAME")
+	if err != nil {
+		return err
 	}
-	name := pos[0]
 	if err := meta.ValidateTopicName(name); err != nil {
 		return usagef("topic %q: %v", name, err)
 	}
@@ -148,17 +148,13 @@ type topicSummary struct {
 
 func runTopicList(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "topic list", topicListUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	exclInternal := c.own.Bool("exclude-internal", false, "leave out internal topics such as __consumer_offsets")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
-	if err != nil {
 		return err
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
@@ -186,7 +182,7 @@ func runTopicList(ctx context.Context, cio *cmdIO, args []string) error {
 			Internal:   td.IsInternal,
 		})
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, out)
 	}
 	t := newTable(cio.stdout, "NAME", "PARTITIONS", "REPLICAS", "INTERNAL")
@@ -245,20 +241,16 @@ type topicInfo struct {
 
 func runTopicDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "topic describe", topicDescribeUsage, true)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	allConfigs := c.own.Bool("all-configs", false, "list every config, defaults included")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one topic NAME (run 'sluice topic describe --help')")
-	}
-	asJSON, err := outputFormat(*format)
+	name, err := c.one(pos, "topic NAME")
 	if err != nil {
 		return err
 	}
-	name := pos[0]
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
 		return err
@@ -327,7 +319,7 @@ func runTopicDescribe(ctx context.Context, cio *cmdIO, args []string) error {
 		info.Configs = append(info.Configs, configInfo{Name: cfg.Key, Value: cfg.Value, Source: cfg.Source.String(), Sensitive: cfg.Sensitive})
 	}
 
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, info)
 	}
 	w := cio.stdout
@@ -417,10 +409,10 @@ func runTopicAlterConfig(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want one topic NAME (run 'sluice topic alter-config --help')")
+	name, err := c.one(pos, "topic NAME")
+	if err != nil {
+		return err
 	}
-	name := pos[0]
 	kvs, err := keyValues("set", sets)
 	if err != nil {
 		return err

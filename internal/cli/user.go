@@ -216,12 +216,8 @@ type userCredential struct {
 
 func runUserList(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newUserCommand(cio, "user list", userListUsage)
-	format := c.own.String("format", "table", "output `FORMAT`: table or json")
+	asJSON := addFormatFlag(c)
 	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	asJSON, err := outputFormat(*format)
 	if err != nil {
 		return err
 	}
@@ -229,7 +225,7 @@ func runUserList(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if *asJSON {
 		return writeJSON(cio.stdout, users)
 	}
 	t := newTable(cio.stdout, "USER", "MECHANISM", "ITERATIONS")
