@@ -334,13 +334,19 @@ Flags:
 `
 
 func runGroupDelete(ctx context.Context, cio *cmdIO, args []string) error {
-	c := newCommand(cio, "group delete", groupDeleteUsage, true)
+	return deleteGroups(ctx, cio, args, "group delete", groupDeleteUsage, "group")
+}
+
+// deleteGroups runs group delete and share-group delete (one DeleteGroups
+// request for both kinds); what names the kind in messages.
+func deleteGroups(ctx context.Context, cio *cmdIO, args []string, cmd, usage, what string) error {
+	c := newCommand(cio, cmd, usage, true)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return usagef("want at least one GROUP (run 'sluice group delete --help')")
+		return usagef("want at least one GROUP (run 'sluice %s --help')", cmd)
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {
@@ -356,18 +362,18 @@ func runGroupDelete(ctx context.Context, cio *cmdIO, args []string) error {
 		r, ok := resps[name]
 		switch {
 		case !ok && err != nil:
-			failed = append(failed, fmt.Sprintf("group %q: %v", name, requestErr(ctx, c.cf, err)))
+			failed = append(failed, fmt.Sprintf("%s %q: %v", what, name, requestErr(ctx, c.cf, err)))
 		case !ok:
-			failed = append(failed, fmt.Sprintf("group %q: not in the broker's answer", name))
+			failed = append(failed, fmt.Sprintf("%s %q: not in the broker's answer", what, name))
 		case errors.Is(r.Err, kerr.GroupIDNotFound):
-			failed = append(failed, fmt.Sprintf("group %q does not exist", name))
+			failed = append(failed, fmt.Sprintf("%s %q does not exist", what, name))
 		case errors.Is(r.Err, kerr.NonEmptyGroup):
-			failed = append(failed, fmt.Sprintf("group %q has active members; stop them first", name))
+			failed = append(failed, fmt.Sprintf("%s %q has active members; stop them first", what, name))
 		case r.Err != nil:
-			failed = append(failed, fmt.Sprintf("group %q: %v", name, describeErr(r.Err, r.ErrMessage)))
+			failed = append(failed, fmt.Sprintf("%s %q: %v", what, name, describeErr(r.Err, r.ErrMessage)))
 		default:
-			fmt.Fprintf(cio.stdout, "deleted group %s\n", name)
+			fmt.Fprintf(cio.stdout, "deleted %s %s\n", what, name)
 		}
 	}
-	return multiErr(cio, "group delete", failed)
+	return multiErr(cio, cmd, failed)
 }

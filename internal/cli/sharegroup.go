@@ -303,38 +303,5 @@ Flags:
 `
 
 func runShareGroupDelete(ctx context.Context, cio *cmdIO, args []string) error {
-	c := newCommand(cio, "share-group delete", shareGroupDeleteUsage, true)
-	pos, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
-		return usagef("want at least one GROUP (run 'sluice share-group delete --help')")
-	}
-	adm, rctx, done, err := c.cf.adminSession(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resps, err := adm.DeleteGroups(rctx, pos...)
-	if err != nil && len(resps) == 0 {
-		return requestErr(ctx, c.cf, err)
-	}
-	var failed []string
-	for _, name := range pos {
-		r, ok := resps[name]
-		switch {
-		case !ok:
-			failed = append(failed, fmt.Sprintf("share group %q: not in the broker's answer", name))
-		case errors.Is(r.Err, kerr.GroupIDNotFound):
-			failed = append(failed, fmt.Sprintf("share group %q does not exist", name))
-		case errors.Is(r.Err, kerr.NonEmptyGroup):
-			failed = append(failed, fmt.Sprintf("share group %q has active members; stop them first", name))
-		case r.Err != nil:
-			failed = append(failed, fmt.Sprintf("share group %q: %v", name, describeErr(r.Err, r.ErrMessage)))
-		default:
-			fmt.Fprintf(cio.stdout, "deleted share group %s\n", name)
-		}
-	}
-	return multiErr(cio, "share-group delete", failed)
+	return deleteGroups(ctx, cio, args, "share-group delete", shareGroupDeleteUsage, "share group")
 }
