@@ -62,3 +62,17 @@ func TestRestoreStoreFailure(t *testing.T) {
 		t.Fatalf("restored to %d with %d keys, want %d and 1000", ck, len(st.m), n)
 	}
 }
+
+// The memory store keeps its own copy of a value: a restored value is a
+// slice of a fetched batch that the reader reuses or drops.
+func TestMemStoreCopiesValues(t *testing.T) {
+	st := newMemStore()
+	buf := []byte("value")
+	if err := st.apply([]kv{{k: []byte("k"), v: buf[:5]}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXX")
+	if v, ok, _ := st.get([]byte("k")); !ok || string(v) != "value" {
+		t.Fatalf("get = %q, %v; want the value as applied", v, ok)
+	}
+}

@@ -59,7 +59,9 @@ func (s *memStore) apply(ws []kv, ckpt int64) error {
 		if w.del {
 			delete(s.m, string(w.k))
 		} else {
-			s.m[string(w.k)] = w.v
+			// A copy: a restored value is a slice of the fetched batch,
+			// and keeping it would keep the whole batch in memory.
+			s.m[string(w.k)] = bytes.Clone(w.v)
 		}
 	}
 	s.ckpt = ckpt
