@@ -121,7 +121,7 @@ func (p *proc) logs() string { return p.out.logs() }
 func tryStart(t *testing.T, dir string) (*proc, bool) {
 	t.Helper()
 	p := &proc{addr: freePort(t), out: &server{t: t}, exited: make(chan struct{})}
-	p.cmd = exec.Command(sluiceBin, append([]string{"serve", "--listen", p.addr, "--data-dir", dir}, damageArgs...)...)
+	p.cmd = exec.Command(sluiceBin, append([]string{"serve", "--listen", p.addr, "--data-dir", dir}, withRegistryOff(damageArgs)...)...)
 	p.cmd.Stderr = &lockedWriter{p.out}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -142,9 +142,13 @@ func tryStart(t *testing.T, dir string) (*proc, bool) {
 			return p, false
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
-			c.Close()
-			return p, true
+		// Dial only once it says it listens: a dial before could reach
+		// another process that took the port.
+		if strings.Contains(p.logs(), `msg="broker listening"`) {
+			if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
+				c.Close()
+				return p, true
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("sluice neither started nor exited within 30s:\n%s", p.logs())

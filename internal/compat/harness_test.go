@@ -3,6 +3,7 @@ package compat
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -98,7 +99,14 @@ func (s *server) start() {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addrs[0], time.Second)
+		// Dial only once this process says it listens: after a restart
+		// another process may have taken the port in between, and a
+		// successful dial would then reach it instead.
+		var c net.Conn
+		err := errors.New("not listening yet")
+		if strings.Contains(s.logs(), `msg="broker listening"`) {
+			c, err = net.DialTimeout("tcp", addrs[0], time.Second)
+		}
 		if err == nil {
 			c.Close()
 			if addrs = addrs[1:]; len(addrs) == 0 {
