@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,26 +134,7 @@ func tryStart(t *testing.T, dir string) (*proc, bool) {
 			<-p.exited
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-p.exited:
-			return p, false
-		default:
-		}
-		// Dial only once it says it listens: a dial before could reach
-		// another process that took the port.
-		if strings.Contains(p.logs(), `msg="broker listening"`) {
-			if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
-				c.Close()
-				return p, true
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sluice neither started nor exited within 30s:\n%s", p.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return p, waitStarted(t, []string{p.addr}, p.logs, p.exited, 30*time.Second)
 }
 
 // stop stops a started broker with SIGTERM and waits for it.

@@ -3,7 +3,6 @@ package compat
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -97,33 +96,38 @@ func (s *server) start() {
 	if a := registryAddr(s.args); a != "" {
 		addrs = append(addrs, a)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Dial only once this process says it listens: after a restart
-		// another process may have taken the port in between, and a
-		// successful dial would then reach it instead.
-		var c net.Conn
-		err := errors.New("not listening yet")
-		if strings.Contains(s.logs(), `msg="broker listening"`) {
-			c, err = net.DialTimeout("tcp", addrs[0], time.Second)
-		}
-		if err == nil {
-			c.Close()
-			if addrs = addrs[1:]; len(addrs) == 0 {
-				return
+	if !waitStarted(s.t, addrs, s.logs, s.exited, 20*time.Second) {
+		s.t.Fatalf("sluice exited during start-up:\n%s", s.logs())
+	}
+}
+
+// waitStarted waits until a started sluice process says it listens and
+// each of addrs accepts a connection (true), or the process exits first
+// (false); it fails the test after timeout. It dials only once the
+// process says it listens: after a restart another process may have taken
+// the port in between, and a dial would reach that one instead.
+func waitStarted(t testing.TB, addrs []string, logs func() string, exited <-chan struct{}, timeout time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(addrs) > 0 {
+		if strings.Contains(logs(), `msg="broker listening"`) {
+			if c, err := net.DialTimeout("tcp", addrs[0], time.Second); err == nil {
+				c.Close()
+				addrs = addrs[1:]
+				continue
 			}
-			continue
 		}
 		select {
-		case <-s.exited:
-			s.t.Fatalf("sluice exited during start-up:\n%s", s.logs())
+		case <-exited:
+			return false
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("sluice did not accept connections within 20s:\n%s", s.logs())
+			t.Fatalf("sluice did not accept connections within %v:\n%s", timeout, logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 func (s *server) logs() string {

@@ -89,21 +89,8 @@ func (s *server) startWith(args []string) {
 		s.t.Fatal(err)
 	}
 	go func() { s.cmd.Wait(); close(s.exited) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-s.exited:
-			s.t.Fatalf("sluice exited during start-up:\n%s", s.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("sluice did not accept connections within 20s:\n%s", s.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitStarted(s.t, []string{s.addr}, s.logs, s.exited, 20*time.Second) {
+		s.t.Fatalf("sluice exited during start-up:\n%s", s.logs())
 	}
 }
 
