@@ -93,6 +93,8 @@ func New(opts Options) *Console {
 	mux.HandleFunc("GET /topics/{topic}", c.topic)
 	mux.HandleFunc("POST /topics/{topic}/delete", c.deleteTopic)
 	mux.HandleFunc("POST /topics/{topic}/config", c.alterConfig)
+	mux.HandleFunc("POST /topics/{topic}/partitions", c.addPartitions)
+	mux.HandleFunc("POST /topics/{topic}/delete-records", c.deleteRecords)
 	mux.HandleFunc("GET /topics/{topic}/messages", c.messages)
 	mux.HandleFunc("POST /topics/{topic}/produce", c.produce)
 	mux.HandleFunc("GET /groups", c.groups)
@@ -276,6 +278,7 @@ var funcs = template.FuncMap{
 		return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 	},
 	"path":  url.PathEscape,
+	"inc":   func(n int) int { return n + 1 },
 	"query": url.QueryEscape,
 }
 
