@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -65,6 +66,20 @@ func (cb consoleBackend) Info() console.Info {
 			Addr: l.ln.Addr().String(), Advertised: net.JoinHostPort(l.advertise.host, fmt.Sprint(l.advertise.port))})
 	}
 	return in
+}
+
+// Registry is the schema registry's REST API (Confluent's), served
+// in-process: a request whose context carries the HTTP subject
+// (HTTPSubject) is that principal's, authorized as over the registry's own
+// listener. It is console.ErrNoRegistry when the registry is off.
+func (cb consoleBackend) Registry() (http.Handler, error) {
+	if err := cb.ready(); err != nil {
+		return nil, err
+	}
+	if cb.b.registry == nil {
+		return nil, console.ErrNoRegistry
+	}
+	return cb.b.registry.srv.Handler, nil
 }
 
 // Request serves req as the subject of ctx (HTTPSubject) would see it over

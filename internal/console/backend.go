@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -20,6 +21,10 @@ import (
 type Backend interface {
 	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	Info() Info
+	// Registry is the schema registry's Confluent REST API, served as the
+	// principal of the request's context (ErrNoRegistry when the broker
+	// runs none).
+	Registry() (http.Handler, error)
 }
 
 // Info is the broker's static description for the overview page.
@@ -42,6 +47,10 @@ type Listener struct {
 // principal (a handler not mounted behind the HTTP listener's
 // authentication).
 var ErrNoSubject = errors.New("console: no authenticated principal in the request context")
+
+// ErrNoRegistry is returned by Backend.Registry when the schema registry
+// is off.
+var ErrNoRegistry = errors.New("the broker runs no schema registry")
 
 // ErrNotReady is returned by a Backend while the broker starts or shuts
 // down; the console answers 503.

@@ -399,3 +399,36 @@ func (c *Console) committed(ctx context.Context, group string) (map[string]map[i
 	}
 	return out, nil
 }
+
+// offsetsForTime is, per partition of topic, the offset of the first
+// record with a timestamp at or after ms (ListOffsets by timestamp), or -1
+// when there is none.
+func (c *Console) offsetsForTime(ctx context.Context, topic string, parts []int32, ms int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ms, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := call[*kmsg.ListOffsetsResponse](ctx, c.be, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := codeErr(p.ErrorCode, nil); err != nil {
+				if p.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+					return nil, fmt.Errorf("%w: topic %q partition %d does not exist (it may have been deleted)", errNotFound, t.Topic, p.Partition)
+				}
+				return nil, fmt.Errorf("offset of %s/%d at time %d: %w", t.Topic, p.Partition, ms, err)
+			}
+			out[p.Partition] = p.Offset
+		}
+	}
+	return out, nil
+}
