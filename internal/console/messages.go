@@ -18,10 +18,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,10 +58,10 @@ type browseQuery struct {
 	Before    string // keep records at or before this time
 	Limit     int
 
-	header      headerFilter
-	after       int64 // ms, math.MinInt64 when unset
-	before      int64 // ms, math.MaxInt64 when unset
-	fromTimeMs  int64 // Time in ms, -1 when unset
+	header     headerFilter
+	after      int64 // ms, math.MinInt64 when unset
+	before     int64 // ms, math.MaxInt64 when unset
+	fromTimeMs int64 // Time in ms, -1 when unset
 }
 
 type headerFilter struct {
