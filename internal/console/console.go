@@ -97,6 +97,7 @@ func New(opts Options) *Console {
 	mux.HandleFunc("POST /topics/{topic}/delete-records", c.deleteRecords)
 	mux.HandleFunc("GET /topics/{topic}/messages", c.messages)
 	mux.HandleFunc("POST /topics/{topic}/produce", c.produce)
+	mux.HandleFunc("GET /topics/{topic}/tail", c.tail)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{group}", c.group)
 	mux.HandleFunc("POST /groups/{group}/reset", c.resetOffsets)

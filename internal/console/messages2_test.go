@@ -148,3 +148,56 @@ func TestSchemaDecodeAndProduce(t *testing.T) {
 		t.Fatal("an unknown schema id is shown as decoded")
 	}
 }
+
+// TestLiveTail: the page shows the newest messages and reloads without
+// JavaScript; a poll with the cursor returns only what is new and the
+// next cursor.
+func TestLiveTail(t *testing.T) {
+	tb := startBroker(t, broker.Config{})
+	tb.createTopic(t, "live", 2)
+	produce := func(p, v string) {
+		t.Helper()
+		if r := tb.post(t, "/topics/live/produce", url.Values{"partition": {p}, "value": {v}}); r.status != http.StatusSeeOther {
+			t.Fatalf("produce: %d %s", r.status, r.body)
+		}
+	}
+	produce("0", "old-a")
+	produce("1", "old-b")
+	r := tb.get(t, "/topics/live/tail")
+	want(t, r, http.StatusOK, `<noscript><meta http-equiv="refresh" content="5"></noscript>`, "old-a", "old-b", `data-cursor="0:1,1:1"`, `id="load-newer"`)
+	frag := "/topics/live/tail?fragment=1&cursor="
+	r = tb.get(t, frag+url.QueryEscape("0:1,1:1"))
+	if r.status != http.StatusOK || strings.TrimSpace(r.body) != "" {
+		t.Fatalf("poll with nothing new: %d %q", r.status, r.body)
+	}
+	produce("0", "new-c")
+	produce("1", "new-d")
+	produce("1", "new-e")
+	req, _ := http.NewRequest(http.MethodGet, tb.base+frag+url.QueryEscape("0:1,1:1"), nil)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := resp.Header.Get("X-Tail-Cursor"); c != "0:2,1:3" {
+		t.Fatalf("next cursor %q, want 0:2,1:3", c)
+	}
+	r = tb.get(t, frag+url.QueryEscape("0:1,1:1"))
+	want(t, r, http.StatusOK, "new-c", "new-d", "new-e")
+	if strings.Contains(r.body, "old-") || strings.Contains(r.body, "<html") {
+		t.Fatalf("poll returned more than the new messages:\n%s", r.body)
+	}
+	// Filters apply to the poll.
+	want(t, tb.get(t, "/topics/live/tail?fragment=1&value=new-e&cursor="+url.QueryEscape("0:1,1:1")), http.StatusOK, "new-e")
+	if r := tb.get(t, "/topics/live/tail?fragment=1&value=new-e&cursor="+url.QueryEscape("0:1,1:1")); strings.Contains(r.body, "new-d") {
+		t.Fatal("filter not applied to the poll")
+	}
+	// Bad cursors, and a topic deleted while tailed.
+	want(t, tb.get(t, frag+"garbage"), http.StatusBadRequest, "not partition:offset pairs")
+	want(t, tb.get(t, frag+"0:1"), http.StatusBadRequest, "no offset for partition 1")
+	want(t, tb.get(t, frag+"7:1,0:1,1:1"), http.StatusBadRequest, "not partition:offset pairs")
+	if r := tb.post(t, "/topics/live/delete", url.Values{"confirm": {"live"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("delete: %d", r.status)
+	}
+	want(t, tb.get(t, frag+url.QueryEscape("0:1,1:1")), http.StatusNotFound, "does not exist")
+}
