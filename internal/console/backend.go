@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/metrics"
 )
 
 // Backend is what the console reads and changes the broker through; the
@@ -25,6 +28,15 @@ type Backend interface {
 	// principal of the request's context (ErrNoRegistry when the broker
 	// runs none).
 	Registry() (http.Handler, error)
+	// GroupTimeLag is, per topic and partition of group's committed
+	// offsets, the group's time lag in seconds as /metrics computes it
+	// (internal/metrics), for the principal of ctx: Describe on the group
+	// needed, topics it may not Describe left out.
+	GroupTimeLag(ctx context.Context, group string, now time.Time) (map[string]map[int32]float64, error)
+	// GroupLag is every group's lag as /metrics reports it, read as the
+	// broker (no principal) by the console's lag history sampler; nil
+	// while the broker is not ready.
+	GroupLag(now time.Time) []metrics.GroupStats
 }
 
 // Info is the broker's static description for the overview page.

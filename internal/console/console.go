@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,6 +50,9 @@ type Options struct {
 	Backend Backend
 	Logger  *slog.Logger
 	Now     func() time.Time // the clock; time.Now when nil
+	// LagSampleEvery is how often the lag history is sampled; 0 is every
+	// 30 s, negative turns the sampler off (tests sample by hand).
+	LagSampleEvery time.Duration
 }
 
 // Console is the console's http.Handler.
@@ -58,6 +62,11 @@ type Console struct {
 	now    func() time.Time
 	pages  map[string]*template.Template
 	h      http.Handler
+
+	lag       lagHistory
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // maxFormBytes bounds a POSTed form (a produced message included).
@@ -65,7 +74,8 @@ const maxFormBytes = 2 << 20
 
 // New is a console over opts.Backend.
 func New(opts Options) *Console {
-	c := &Console{be: opts.Backend, logger: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
+	c := &Console{be: opts.Backend, logger: opts.Logger, now: opts.Now, pages: map[string]*template.Template{},
+		lag: lagHistory{groups: map[string]*lagRing{}}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +121,25 @@ func New(opts Options) *Console {
 		c.fail(w, r, http.StatusForbidden, errors.New("cross-origin request refused: forms must be posted from the console's own pages"))
 	}))
 	c.h = cop.Handler(mux)
+	if every := opts.LagSampleEvery; every >= 0 {
+		if every == 0 {
+			every = lagSampleEvery
+		}
+		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		go c.runSampler(every, c.stop, c.done)
+	}
 	return c
+}
+
+// Close stops the console's lag sampler and waits for it. The handler
+// keeps serving (without new samples).
+func (c *Console) Close() {
+	c.closeOnce.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			<-c.done
+		}
+	})
 }
 
 // ServeHTTP serves the console.

@@ -561,7 +561,7 @@ func TestKIP848Group(t *testing.T) {
 		})
 	}
 	r := tb.get(t, "/groups/next-gen")
-	want(t, r, http.StatusOK, "consumer (KIP-848)", `id="group-state">Stable<`, `id="total-lag">3<`, "jobs848: [0]")
+	want(t, r, http.StatusOK, "consumer (KIP-848)", `id="group-state">Stable<`, `id="total-lag">3<`, "jobs848: [0]", "group epoch", "member epoch", "subscribed: jobs848")
 	cl.Close()
 	want(t, tb.get(t, "/groups/next-gen"), http.StatusOK, `id="group-state">Empty<`)
 	if r := tb.post(t, "/groups/next-gen/reset", url.Values{"topic": {"jobs848"}, "to": {"latest"}, "confirm": {"yes"}}); r.status != http.StatusSeeOther {

@@ -257,12 +257,17 @@ func (c *Console) listGroups(ctx context.Context) ([]groupListing, error) {
 type groupMember struct {
 	ID, InstanceID, ClientID, Host string
 	Assigned                       []string // "topic: 0, 1"
+	// KIP-848 members only:
+	Epoch      string   // the member epoch
+	Subscribed string   // topics (or the regex) subscribed to
+	Target     []string // the target assignment, when it differs
 }
 
 // groupDesc is a described group.
 type groupDesc struct {
 	Name, State, ProtocolType, Protocol string
 	Members                             []groupMember
+	Epochs                              string // KIP-848: group and assignment epochs
 }
 
 func (c *Console) describeGroup(ctx context.Context, name string) (groupDesc, error) {
@@ -321,14 +326,26 @@ func (c *Console) describeConsumerGroup(ctx context.Context, name string) (group
 		}
 		return groupDesc{}, fmt.Errorf("group %q: %w", name, err)
 	}
-	d := groupDesc{Name: g.Group, State: kip848State(g.State), ProtocolType: "consumer (KIP-848)", Protocol: g.AssignorName}
+	d := groupDesc{Name: g.Group, State: kip848State(g.State), ProtocolType: "consumer (KIP-848)", Protocol: g.AssignorName,
+		Epochs: fmt.Sprintf("group epoch %d, assignment epoch %d", g.Epoch, g.AssignmentEpoch)}
 	for _, m := range g.Members {
-		gm := groupMember{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		gm := groupMember{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Epoch: fmt.Sprint(m.MemberEpoch),
+			Subscribed: strings.Join(m.SubscribedTopics, ", ")}
+		if m.SubscribedTopicRegex != nil && *m.SubscribedTopicRegex != "" {
+			gm.Subscribed = "regex " + *m.SubscribedTopicRegex
+		}
+		var target []string
+		for _, t := range m.TargetAssignment.TopicPartitions {
+			target = append(target, fmt.Sprintf("%s: %v", t.Topic, t.Partitions))
+		}
 		if m.InstanceID != nil {
 			gm.InstanceID = *m.InstanceID
 		}
 		for _, t := range m.Assignment.TopicPartitions {
 			gm.Assigned = append(gm.Assigned, fmt.Sprintf("%s: %v", t.Topic, t.Partitions))
+		}
+		if strings.Join(target, ";") != strings.Join(gm.Assigned, ";") {
+			gm.Target = target
 		}
 		d.Members = append(d.Members, gm)
 	}

@@ -10,7 +10,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const reset = document.getElementById("reset-form");
   if (reset) {
     const offset = reset.querySelector("input[name=offset]");
-    const sync = () => { offset.disabled = !reset.querySelector("input[value=offset]").checked; };
+    const time = reset.querySelector("input[name=time]");
+    const sync = () => {
+      offset.disabled = !reset.querySelector("input[value=offset]").checked;
+      if (time) time.disabled = !reset.querySelector("input[value=time]").checked;
+    };
     for (const r of reset.querySelectorAll("input[name=to]")) r.addEventListener("change", sync);
     sync();
   }
