@@ -108,6 +108,12 @@ func New(opts Options) *Console {
 	mux.HandleFunc("GET /topics/{topic}/messages", c.messages)
 	mux.HandleFunc("POST /topics/{topic}/produce", c.produce)
 	mux.HandleFunc("GET /topics/{topic}/tail", c.tail)
+	mux.HandleFunc("GET /schemas", c.schemas)
+	mux.HandleFunc("POST /schemas", c.register)
+	mux.HandleFunc("GET /schemas/{subject}", c.subject)
+	mux.HandleFunc("POST /schemas/{subject}/register", c.register)
+	mux.HandleFunc("POST /schemas/{subject}/check", c.checkCompat)
+	mux.HandleFunc("POST /schemas/{subject}/config", c.setCompat)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{group}", c.group)
 	mux.HandleFunc("POST /groups/{group}/reset", c.resetOffsets)
@@ -259,6 +265,7 @@ func codeErr(code int16, msg *string) error {
 // status maps an error to the page's HTTP status.
 func status(err error) int {
 	var ke *kafkaError
+	var re *registryErr
 	switch {
 	case errors.Is(err, errBadInput):
 		return http.StatusBadRequest
@@ -277,6 +284,16 @@ func status(err error) int {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusBadRequest
+	case errors.As(err, &re):
+		switch s := re.err.StatusCode; {
+		case s == http.StatusUnprocessableEntity:
+			return http.StatusBadRequest
+		case s >= 400 && s < 500:
+			return s
+		}
+		return http.StatusBadGateway
+	case errors.Is(err, ErrNoRegistry):
+		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
