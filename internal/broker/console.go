@@ -31,6 +31,9 @@ import (
 var consoleAPIs = map[int16]bool{
 	0: true, 1: true, 2: true, 3: true, 8: true, 9: true, 15: true, 16: true, 19: true, 20: true,
 	21: true, 32: true, 33: true, 35: true, 37: true, 42: true, 44: true, 47: true, 60: true, 69: true,
+	// The security page (ACLs, client quotas, SCRAM users) and the
+	// transactions page.
+	29: true, 30: true, 31: true, 48: true, 49: true, 50: true, 51: true, 61: true, 65: true, 66: true,
 }
 
 // consoleBackend implements console.Backend for b. Its metricsSource

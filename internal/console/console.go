@@ -114,6 +114,12 @@ func New(opts Options) *Console {
 	mux.HandleFunc("POST /schemas/{subject}/register", c.register)
 	mux.HandleFunc("POST /schemas/{subject}/check", c.checkCompat)
 	mux.HandleFunc("POST /schemas/{subject}/config", c.setCompat)
+	mux.HandleFunc("GET /security", c.security)
+	mux.HandleFunc("POST /security/users", c.upsertUser)
+	mux.HandleFunc("POST /security/users/delete", c.deleteUser)
+	mux.HandleFunc("POST /security/acls", c.createACL)
+	mux.HandleFunc("POST /security/acls/delete", c.deleteACL)
+	mux.HandleFunc("POST /security/quotas", c.setQuota)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{group}", c.group)
 	mux.HandleFunc("POST /groups/{group}/reset", c.resetOffsets)
@@ -323,9 +329,13 @@ var funcs = template.FuncMap{
 	"rfc3339": func(ms int64) string {
 		return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 	},
-	"path":  url.PathEscape,
-	"inc":   func(n int) int { return n + 1 },
-	"query": url.QueryEscape,
+	"path": url.PathEscape,
+	"inc":  func(n int) int { return n + 1 },
+	"ops": func() []string {
+		return []string{"ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+	},
+	"resourceTypes": func() []string { return []string{"TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"} },
+	"query":         url.QueryEscape,
 }
 
 // humanBytes is n in binary units.
