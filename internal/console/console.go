@@ -120,6 +120,7 @@ func New(opts Options) *Console {
 	mux.HandleFunc("POST /security/acls", c.createACL)
 	mux.HandleFunc("POST /security/acls/delete", c.deleteACL)
 	mux.HandleFunc("POST /security/quotas", c.setQuota)
+	mux.HandleFunc("GET /transactions", c.transactions)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{group}", c.group)
 	mux.HandleFunc("POST /groups/{group}/reset", c.resetOffsets)
@@ -333,6 +334,9 @@ var funcs = template.FuncMap{
 	"inc":  func(n int) int { return n + 1 },
 	"ops": func() []string {
 		return []string{"ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+	},
+	"txnStates": func() []string {
+		return []string{"Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Empty", "Dead", "PrepareEpochFence"}
 	},
 	"resourceTypes": func() []string { return []string{"TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"} },
 	"query":         url.QueryEscape,
