@@ -90,6 +90,16 @@ func (cb consoleBackend) GroupLag(now time.Time) []metrics.GroupStats {
 	return cb.src.Groups(now)
 }
 
+// RequestTotals is the requests handled by API, from the request metrics.
+func (cb consoleBackend) RequestTotals() map[string]float64 {
+	if cb.ready() != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	cb.b.metrics.RequestTotals(func(api string, n float64) { out[api] = n })
+	return out
+}
+
 // GroupTimeLag is, per topic and partition of group's committed offsets,
 // now minus the timestamp of the next record the group consumes (0 when
 // caught up), as /metrics computes it; only for a user with Describe on

@@ -37,6 +37,10 @@ type Backend interface {
 	// broker (no principal) by the console's lag history sampler; nil
 	// while the broker is not ready.
 	GroupLag(now time.Time) []metrics.GroupStats
+	// RequestTotals is the Kafka requests handled so far by API name
+	// (sluice_requests_total), for the overview's rate charts; nil while
+	// the broker is not ready.
+	RequestTotals() map[string]float64
 }
 
 // Info is the broker's static description for the overview page.

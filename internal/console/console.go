@@ -64,6 +64,7 @@ type Console struct {
 	h      http.Handler
 
 	lag       lagHistory
+	reqs      reqHistory
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once

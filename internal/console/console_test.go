@@ -153,7 +153,7 @@ func TestOverview(t *testing.T) {
 	tb := startBroker(t, broker.Config{NodeID: 7})
 	tb.createTopic(t, "orders", 3)
 	r := tb.get(t, "/")
-	want(t, r, http.StatusOK, `<meta name="viewport"`, `id="node-id">7<`, `id="topic-count">1<`, "PLAINTEXT", tb.Addr().String(), `id="log-dirs"`)
+	want(t, r, http.StatusOK, `<meta name="viewport"`, `id="rate-all"`, `id="rate-Produce"`, `id="node-id">7<`, `id="topic-count">1<`, "PLAINTEXT", tb.Addr().String(), `id="log-dirs"`)
 	if !regexp.MustCompile(`id="partition-count">\d+<`).MatchString(r.body) {
 		t.Fatalf("no partition count:\n%s", r.body)
 	}

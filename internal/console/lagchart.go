@@ -111,7 +111,9 @@ func (c *Console) runSampler(every time.Duration, stop <-chan struct{}, done cha
 		case <-stop:
 			return
 		case <-t.C:
-			c.sampleLag(c.now())
+			now := c.now()
+			c.sampleLag(now)
+			c.sampleRequests(now)
 		}
 	}
 }

@@ -15,7 +15,10 @@ import (
 )
 
 // lagBackend serves GroupLag from a settable value; nothing else.
-type lagBackend struct{ groups []metrics.GroupStats }
+type lagBackend struct {
+	groups []metrics.GroupStats
+	totals map[string]float64
+}
 
 func (b *lagBackend) Request(context.Context, kmsg.Request) (kmsg.Response, error) {
 	return nil, errors.New("not served")
@@ -23,6 +26,7 @@ func (b *lagBackend) Request(context.Context, kmsg.Request) (kmsg.Response, erro
 func (b *lagBackend) Info() Info                              { return Info{} }
 func (b *lagBackend) Registry() (http.Handler, error)         { return nil, ErrNoRegistry }
 func (b *lagBackend) GroupLag(time.Time) []metrics.GroupStats { return b.groups }
+func (b *lagBackend) RequestTotals() map[string]float64       { return b.totals }
 func (b *lagBackend) GroupTimeLag(context.Context, string, time.Time) (map[string]map[int32]float64, error) {
 	return nil, errors.New("not served")
 }
@@ -95,3 +99,34 @@ func TestSamplerStops(t *testing.T) {
 }
 
 func strconvI(i int) string { return strconv.Itoa(i) }
+
+// TestRequestRates: the overview's rates are the counters' increase per
+// second between samples, over the last hour.
+func TestRequestRates(t *testing.T) {
+	be := &lagBackend{}
+	c := New(Options{Backend: be, LagSampleEvery: -1})
+	defer c.Close()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	if ch := c.rateCharts(now); len(ch) != 3 || ch[0].Samples != 0 {
+		t.Fatalf("charts before any sample: %+v", ch)
+	}
+	c.sampleRequests(now) // nil totals (not ready): no sample
+	for i := range 4 {
+		// 30 s apart: Produce +300 (10/s), Fetch +600 (20/s), Metadata +30.
+		be.totals = map[string]float64{"Produce": float64(300 * i), "Fetch": float64(600 * i), "Metadata": float64(30 * i)}
+		c.sampleRequests(now.Add(time.Duration(i) * lagSampleEvery))
+	}
+	ch := c.rateCharts(now.Add(3 * lagSampleEvery))
+	if ch[0].Samples != 3 || ch[0].LastLabel != "31.0/s" {
+		t.Fatalf("all requests: %d samples, last %q; want 3, 31.0/s", ch[0].Samples, ch[0].LastLabel)
+	}
+	if ch[1].ID != "rate-Produce" || ch[1].LastLabel != "10.0/s" || ch[2].LastLabel != "20.0/s" {
+		t.Fatalf("per API: %s %q, %s %q", ch[1].ID, ch[1].LastLabel, ch[2].ID, ch[2].LastLabel)
+	}
+	// A counter reset (restart) is not a negative rate.
+	be.totals = map[string]float64{"Produce": 0, "Fetch": 0}
+	c.sampleRequests(now.Add(4 * lagSampleEvery))
+	if ch := c.rateCharts(now.Add(4 * lagSampleEvery)); ch[0].LastLabel != "0.0/s" {
+		t.Fatalf("after a reset: %q", ch[0].LastLabel)
+	}
+}
