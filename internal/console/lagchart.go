@@ -188,6 +188,10 @@ func chart(id, title string, at []time.Time, vs []float64, now time.Time, label 
 		}
 		fmt.Fprintf(&b, "%.1f,%.1f", math.Max(0, math.Min(w, x)), y)
 	}
+	if len(vs) == 1 { // one sample: a short level line ending at it
+		x := float64(w) * float64(at[0].Sub(start)) / float64(lagWindow)
+		fmt.Fprintf(&b, " %.1f,%.1f", math.Max(0, math.Min(w, x)-8), pad+(float64(h)-2*pad)*(1-vs[0]/top))
+	}
 	ch.Points = b.String()
 	return ch
 }
