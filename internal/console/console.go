@@ -1,14 +1,20 @@
 // Package console is Sluice's web console: server-rendered HTML pages
 // (html/template, with the templates, CSS and a little optional JavaScript
-// embedded) for looking at and operating the broker: an overview, topics
-// (list, search, partitions with offsets and sizes, configs, create,
-// delete, config edit), messages (browse and filter, produce) and consumer
-// groups (members, lag, offset reset, delete).
+// embedded) for looking at and operating the broker: an overview with
+// request-rate charts, topics (list, search, partitions with offsets and
+// sizes, configs, create, delete, config edit, add partitions, delete
+// records), messages (browse from an offset or a time, filter by key,
+// value, header and time, values decoded through the schema registry,
+// produce, live tail), consumer groups (members, lag in records and
+// seconds, lag history charts, offset reset, delete), schemas (registry
+// subjects, versions and diffs, compatibility, register and check),
+// transactions and producers, and security (SCRAM users, ACLs, quotas).
 //
 // The broker mounts it at / on its operations listener (internal/broker,
 // console.go and http.go), behind the listener's authentication. The
 // console reads and changes state only through a Backend, which serves
-// Kafka requests in-process as the request's authenticated principal: a
+// Kafka requests (and the schema registry's REST API) in-process as the
+// request's authenticated principal: a
 // user sees and does in the console exactly what the ACLs let them see and
 // do over Kafka, and validation errors are Kafka's (shown on the page).
 //
@@ -18,6 +24,9 @@
 // never change anything. Bad input (malformed values, an oversized filter,
 // an offset past the end, a topic deleted while browsed) is answered with
 // the page and a clear message, with a 4xx status.
+//
+// The Console owns one goroutine, which samples group lag and request
+// counters for the charts (lagchart.go, rates.go); Close stops it.
 package console
 
 import (

@@ -242,7 +242,14 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		c.groupPage(w, r, status(err), "Offsets not reset: "+err.Error())
 		return
 	}
-	redirect(w, r, "/groups/"+pathEscape(name), fmt.Sprintf("Reset the offsets of %s on %s to %s.", name, r.PostFormValue("topic"), r.PostFormValue("to")))
+	to := r.PostFormValue("to")
+	switch to {
+	case "time":
+		to = "the first record at or after " + strings.TrimSpace(r.PostFormValue("time"))
+	case "offset":
+		to = "offset " + strings.TrimSpace(r.PostFormValue("offset"))
+	}
+	redirect(w, r, "/groups/"+pathEscape(name), fmt.Sprintf("Reset the offsets of %s on %s to %s.", name, r.PostFormValue("topic"), to))
 }
 
 // deleteGroup deletes an empty group once the confirm field repeats its

@@ -52,19 +52,19 @@ type securityData struct {
 	ACLsErr   string
 	Quotas    []quotaRow
 	QuotasErr string
-	Form      url2
+	Form      formData
 }
 
-// url2 keeps a failed form's values.
-type url2 map[string]string
+// formData keeps a failed form's values (the password never).
+type formData map[string]string
 
-func (u url2) Get(k string) string { return u[k] }
+func (u formData) Get(k string) string { return u[k] }
 
 func (c *Console) security(w http.ResponseWriter, r *http.Request) {
 	c.securityPage(w, r, http.StatusOK, "", nil)
 }
 
-func (c *Console) securityPage(w http.ResponseWriter, r *http.Request, code int, errMsg string, form url2) {
+func (c *Console) securityPage(w http.ResponseWriter, r *http.Request, code int, errMsg string, form formData) {
 	ctx := r.Context()
 	d := securityData{Form: form}
 	// ACLs first: without Describe on the cluster the page is refused.
@@ -152,9 +152,9 @@ func mechanismName(m int8) string {
 	return fmt.Sprintf("unknown (%d)", m)
 }
 
-// formValues is the posted form as url2, for re-showing it.
-func formValues(r *http.Request, keys ...string) url2 {
-	u := url2{}
+// formValues is the posted form as formData, for re-showing it.
+func formValues(r *http.Request, keys ...string) formData {
+	u := formData{}
 	for _, k := range keys {
 		u[k] = r.PostFormValue(k)
 	}
