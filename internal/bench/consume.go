@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -46,6 +48,11 @@ func consumePhase(ctx context.Context, o *benchOptions, seeds []string, want int
 	}
 	defer cl.Close()
 	var got, n int64
+	var shown atomic.Int64 // got, for the progress line
+	stopProgress := cmdline.Progress(o.progress, func() string {
+		return fmt.Sprintf("consume: %s of %s records", commas(shown.Load()), commas(want))
+	})
+	defer stopProgress()
 	meter.start()
 	start := time.Now()
 	for got < want {
@@ -68,6 +75,7 @@ func consumePhase(ctx context.Context, o *benchOptions, seeds []string, want int
 			}
 			got += int64(len(ftp.Records))
 		})
+		shown.Store(got)
 	}
 	elapsed := time.Since(start)
 	res := throughput(got, n, elapsed)

@@ -84,6 +84,7 @@ type benchOptions struct {
 	duration     time.Duration
 	skipConsume  bool
 	json         bool
+	progress     io.Writer // where the phases show progress (a terminal), nil for none
 
 	idleConns       int  // silent connections held open through the run
 	extraPartitions int  // partitions of <topic>-extra, one record each

@@ -246,6 +246,10 @@ func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *b
 	defer stop()
 	meter.start()
 	p.base = time.Now()
+	stopProgress := cmdline.Progress(o.progress, func() string {
+		return fmt.Sprintf("produce: %s of %s records acknowledged", commas(p.done.Load()), commas(o.records))
+	})
+	defer stopProgress()
 	var part int32
 	var txnErr error
 	for i := int64(0); i < o.records; i++ {

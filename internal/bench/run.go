@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -32,6 +33,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	rep := &benchReport{Settings: o.settings(), LoadAvgStart: loadAvg()}
+	if !o.json && cmdline.Terminal(stdout) && cmdline.Terminal(stderr) {
+		o.progress = stderr // a line of progress while a phase runs
+	}
 	var out io.Writer
 	if !o.json {
 		out = stdout

@@ -15,29 +15,42 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/console"
+	"github.com/sluice-io/sluice/internal/metrics"
 )
 
 // consoleAPIs are the API keys the console may send.
 var consoleAPIs = map[int16]bool{
 	0: true, 1: true, 2: true, 3: true, 8: true, 9: true, 15: true, 16: true, 19: true, 20: true,
 	21: true, 32: true, 33: true, 35: true, 37: true, 42: true, 44: true, 47: true, 60: true, 69: true,
+	// The security page (ACLs, client quotas, SCRAM users) and the
+	// transactions page.
+	29: true, 30: true, 31: true, 48: true, 49: true, 50: true, 51: true, 61: true, 65: true, 66: true,
 }
 
-// consoleBackend implements console.Backend for b.
-type consoleBackend struct{ b *Broker }
+// consoleBackend implements console.Backend for b. Its metricsSource
+// computes group lag as /metrics does (metrics.go), with a timestamp cache
+// of its own.
+type consoleBackend struct {
+	b   *Broker
+	src *metricsSource
+}
 
 // mountConsole serves the web console at / on the operations listener.
 func (b *Broker) mountConsole() {
 	if b.ops == nil || b.cfg.NoConsole {
 		return
 	}
-	h := console.New(console.Options{Backend: consoleBackend{b}, Logger: b.logger.With("component", "console"), Now: b.cfg.Now})
+	h := console.New(console.Options{Backend: consoleBackend{b: b, src: &metricsSource{b: b}}, Logger: b.logger.With("component", "console"), Now: b.cfg.Now})
+	b.ops.console = h // closed by closeOps (it owns a sampling goroutine)
 	b.HandleHTTP("/", h)
 }
 
@@ -65,6 +78,81 @@ func (cb consoleBackend) Info() console.Info {
 			Addr: l.ln.Addr().String(), Advertised: net.JoinHostPort(l.advertise.host, fmt.Sprint(l.advertise.port))})
 	}
 	return in
+}
+
+// GroupLag is every group's lag as /metrics reports it, for the console's
+// lag history (sampled as the broker, not as a user: the console shows a
+// user only the groups and topics they may Describe).
+func (cb consoleBackend) GroupLag(now time.Time) []metrics.GroupStats {
+	if cb.ready() != nil {
+		return nil
+	}
+	return cb.src.Groups(now)
+}
+
+// RequestTotals is the requests handled by API, from the request metrics.
+func (cb consoleBackend) RequestTotals() map[string]float64 {
+	if cb.ready() != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	cb.b.metrics.RequestTotals(func(api string, n float64) { out[api] = n })
+	return out
+}
+
+// GroupTimeLag is, per topic and partition of group's committed offsets,
+// now minus the timestamp of the next record the group consumes (0 when
+// caught up), as /metrics computes it; only for a user with Describe on
+// the group, and only the topics they may Describe.
+func (cb consoleBackend) GroupTimeLag(ctx context.Context, group string, now time.Time) (map[string]map[int32]float64, error) {
+	b := cb.b
+	subj, ok := HTTPSubject(ctx)
+	if !ok {
+		return nil, console.ErrNoSubject
+	}
+	if err := cb.ready(); err != nil {
+		return nil, err
+	}
+	if !b.cfg.Authorizer.Authorize(subj, auth.OpDescribe, auth.Group(group)) {
+		return nil, kerr.GroupAuthorizationFailed
+	}
+	topics, err := b.groups.FetchOffsets(group, nil)
+	if err != nil {
+		return nil, fmt.Errorf("offsets of group %q: %w", group, err)
+	}
+	s := cb.src
+	s.tsMu.Lock()
+	defer s.tsMu.Unlock()
+	seen := map[lagKey]int64{}
+	out := map[string]map[int32]float64{}
+	for _, t := range topics {
+		if !b.cfg.Authorizer.Authorize(subj, auth.OpDescribe, auth.Topic(t.Topic)) {
+			continue
+		}
+		for _, tp := range t.Partitions {
+			if pl, ok := s.lag(t.Topic, tp, now, seen); ok {
+				if out[t.Topic] == nil {
+					out[t.Topic] = map[int32]float64{}
+				}
+				out[t.Topic][tp.Partition] = pl.LagSeconds
+			}
+		}
+	}
+	return out, nil
+}
+
+// Registry is the schema registry's REST API (Confluent's), served
+// in-process: a request whose context carries the HTTP subject
+// (HTTPSubject) is that principal's, authorized as over the registry's own
+// listener. It is console.ErrNoRegistry when the registry is off.
+func (cb consoleBackend) Registry() (http.Handler, error) {
+	if err := cb.ready(); err != nil {
+		return nil, err
+	}
+	if cb.b.registry == nil {
+		return nil, console.ErrNoRegistry
+	}
+	return cb.b.registry.srv.Handler, nil
 }
 
 // Request serves req as the subject of ctx (HTTPSubject) would see it over

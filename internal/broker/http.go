@@ -43,6 +43,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/console"
 	"github.com/sluice-io/sluice/internal/metrics"
 )
 
@@ -74,6 +75,7 @@ type opsServer struct {
 	auth     atomic.Pointer[httpAuth] // set once security is up
 	notReady atomic.Pointer[string]   // why /readyz is 503; nil when ready
 	authFail *metrics.Listener
+	console  *console.Console // the web console (console.go), nil when off
 }
 
 // openOps creates the metrics and binds and serves the operations
@@ -282,4 +284,7 @@ func (b *Broker) closeOps() {
 		o.srv.Close()
 	}
 	<-o.served
+	if o.console != nil {
+		o.console.Close() // after the server: no request uses it any more
+	}
 }

@@ -68,7 +68,7 @@ func (b *Broker) openRegistry() error {
 		Store:        schemaStore{b},
 		Logger:       logger,
 		Authorizer:   b.cfg.Authorizer,
-		Authenticate: func(r *http.Request) (auth.Principal, error) { return rs.auth.principal(r) },
+		Authenticate: func(r *http.Request) (auth.Principal, error) { return rs.principal(r) },
 		StoreTimeout: b.cfg.RegistryStoreTimeout,
 	})
 	start := time.Now()
@@ -114,6 +114,16 @@ func (b *Broker) openRegistry() error {
 	logger.Info("schema registry ready", "url", fmt.Sprintf("%s://%s", scheme, ln.Addr()), "records", n, "skipped", bad,
 		"basic_auth", rs.auth.sasl, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// principal is the caller of a registry request: the operations
+// listener's authenticated subject for the web console's in-process
+// requests (console.go), else the request's credentials.
+func (rs *registryServer) principal(r *http.Request) (auth.Principal, error) {
+	if subj, ok := HTTPSubject(r.Context()); ok {
+		return subj.Principal, nil
+	}
+	return rs.auth.principal(r)
 }
 
 // RegistryAddr is the schema registry's bound address, or nil when off.

@@ -5,9 +5,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sluice-io/sluice/internal/cmdline"
 	"github.com/sluice-io/sluice/internal/meta"
@@ -466,6 +469,10 @@ Examples:
 Flags:
 `
 
+// deleteBatch is the topics one DeleteTopics request of 'topic delete'
+// names.
+const deleteBatch = 100
+
 func runTopicDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "topic delete", topicDeleteUsage, true)
 	ifExists := c.own.Bool("if-exists", false, "succeed for topics that do not exist")
@@ -481,10 +488,27 @@ func runTopicDelete(ctx context.Context, cio *cmdIO, args []string) error {
 		return err
 	}
 	defer done()
-	resps, err := adm.DeleteTopics(rctx, pos...)
-	if err != nil {
-		return requestErr(ctx, c.cf, err)
+	// Many topics go in requests of deleteBatch, with a progress line on
+	// a terminal.
+	var progress io.Writer
+	if len(pos) > deleteBatch && isTerminal(cio.stdout) && isTerminal(cio.stderr) {
+		progress = cio.stderr
 	}
+	var sent atomic.Int64
+	stopProgress := cmdline.Progress(progress, func() string {
+		return fmt.Sprintf("deleting topics: %d of %d", sent.Load(), len(pos))
+	})
+	resps := kadm.DeleteTopicResponses{}
+	for i := 0; i < len(pos); i += deleteBatch {
+		rs, err := adm.DeleteTopics(rctx, pos[i:min(i+deleteBatch, len(pos))]...)
+		if err != nil {
+			stopProgress()
+			return requestErr(ctx, c.cf, err)
+		}
+		maps.Copy(resps, rs)
+		sent.Add(int64(len(rs)))
+	}
+	stopProgress()
 	var failed []string
 	for _, name := range pos {
 		r, ok := resps[name]

@@ -3,8 +3,12 @@ package console
 import (
 	"context"
 	"errors"
+	"net/http"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/metrics"
 )
 
 // Backend is what the console reads and changes the broker through; the
@@ -20,6 +24,23 @@ import (
 type Backend interface {
 	Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	Info() Info
+	// Registry is the schema registry's Confluent REST API, served as the
+	// principal of the request's context (ErrNoRegistry when the broker
+	// runs none).
+	Registry() (http.Handler, error)
+	// GroupTimeLag is, per topic and partition of group's committed
+	// offsets, the group's time lag in seconds as /metrics computes it
+	// (internal/metrics), for the principal of ctx: Describe on the group
+	// needed, topics it may not Describe left out.
+	GroupTimeLag(ctx context.Context, group string, now time.Time) (map[string]map[int32]float64, error)
+	// GroupLag is every group's lag as /metrics reports it, read as the
+	// broker (no principal) by the console's lag history sampler; nil
+	// while the broker is not ready.
+	GroupLag(now time.Time) []metrics.GroupStats
+	// RequestTotals is the Kafka requests handled so far by API name
+	// (sluice_requests_total), for the overview's rate charts; nil while
+	// the broker is not ready.
+	RequestTotals() map[string]float64
 }
 
 // Info is the broker's static description for the overview page.
@@ -42,6 +63,10 @@ type Listener struct {
 // principal (a handler not mounted behind the HTTP listener's
 // authentication).
 var ErrNoSubject = errors.New("console: no authenticated principal in the request context")
+
+// ErrNoRegistry is returned by Backend.Registry when the schema registry
+// is off.
+var ErrNoRegistry = errors.New("the broker runs no schema registry")
 
 // ErrNotReady is returned by a Backend while the broker starts or shuts
 // down; the console answers 503.

@@ -55,7 +55,9 @@ func TestBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 
-	tb := startBroker(t, broker.Config{})
+	// super.users turns on the ACL authorizer (the security page), everyone
+	// anonymous and a super user.
+	tb := startBroker(t, broker.Config{RegistryListen: "127.0.0.1:0", Kafka: map[string]string{"super.users": "User:ANONYMOUS"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "console.mjs")
@@ -77,6 +79,7 @@ func TestBrowser(t *testing.T) {
 	steps := map[string]func() error{
 		"commit-start": func() error { return commitStart(ctx, tb) },
 		"consume":      func() error { return consumeAll(ctx, tb) },
+		"produce-tail": func() error { return produceTail(ctx, tb) },
 	}
 	done := false
 	sc := bufio.NewScanner(stdout)
@@ -112,8 +115,8 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("browser script did not finish\n%s", stderr.String())
 	}
 	pngs, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-	if len(pngs) < 9 {
-		t.Fatalf("%d screenshots in %s, want 9", len(pngs), shots)
+	if len(pngs) < 18 {
+		t.Fatalf("%d screenshots in %s, want 18", len(pngs), shots)
 	}
 }
 
@@ -154,4 +157,18 @@ func consumeAll(ctx context.Context, tb *testBroker) error {
 		}
 	}
 	return nil
+}
+
+// produceTail produces a record to browser-topic for the live tail page to
+// show, and one with a header for the header filter.
+func produceTail(ctx context.Context, tb *testBroker) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tb.Addr().String()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return cl.ProduceSync(ctx,
+		&kgo.Record{Topic: "browser-topic", Partition: 1, Value: []byte("tailed-message")},
+		&kgo.Record{Topic: "browser-topic", Partition: 1, Value: []byte("with-header"), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc-1")}}},
+	).FirstErr()
 }

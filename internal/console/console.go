@@ -1,14 +1,20 @@
 // Package console is Sluice's web console: server-rendered HTML pages
 // (html/template, with the templates, CSS and a little optional JavaScript
-// embedded) for looking at and operating the broker: an overview, topics
-// (list, search, partitions with offsets and sizes, configs, create,
-// delete, config edit), messages (browse and filter, produce) and consumer
-// groups (members, lag, offset reset, delete).
+// embedded) for looking at and operating the broker: an overview with
+// request-rate charts, topics (list, search, partitions with offsets and
+// sizes, configs, create, delete, config edit, add partitions, delete
+// records), messages (browse from an offset or a time, filter by key,
+// value, header and time, values decoded through the schema registry,
+// produce, live tail), consumer groups (members, lag in records and
+// seconds, lag history charts, offset reset, delete), schemas (registry
+// subjects, versions and diffs, compatibility, register and check),
+// transactions and producers, and security (SCRAM users, ACLs, quotas).
 //
 // The broker mounts it at / on its operations listener (internal/broker,
 // console.go and http.go), behind the listener's authentication. The
 // console reads and changes state only through a Backend, which serves
-// Kafka requests in-process as the request's authenticated principal: a
+// Kafka requests (and the schema registry's REST API) in-process as the
+// request's authenticated principal: a
 // user sees and does in the console exactly what the ACLs let them see and
 // do over Kafka, and validation errors are Kafka's (shown on the page).
 //
@@ -18,6 +24,9 @@
 // never change anything. Bad input (malformed values, an oversized filter,
 // an offset past the end, a topic deleted while browsed) is answered with
 // the page and a clear message, with a 4xx status.
+//
+// The Console owns one goroutine, which samples group lag and request
+// counters for the charts (lagchart.go, rates.go); Close stops it.
 package console
 
 import (
@@ -32,6 +41,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,6 +59,9 @@ type Options struct {
 	Backend Backend
 	Logger  *slog.Logger
 	Now     func() time.Time // the clock; time.Now when nil
+	// LagSampleEvery is how often the lag history is sampled; 0 is every
+	// 30 s, negative turns the sampler off (tests sample by hand).
+	LagSampleEvery time.Duration
 }
 
 // Console is the console's http.Handler.
@@ -58,6 +71,12 @@ type Console struct {
 	now    func() time.Time
 	pages  map[string]*template.Template
 	h      http.Handler
+
+	lag       lagHistory
+	reqs      reqHistory
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // maxFormBytes bounds a POSTed form (a produced message included).
@@ -65,7 +84,8 @@ const maxFormBytes = 2 << 20
 
 // New is a console over opts.Backend.
 func New(opts Options) *Console {
-	c := &Console{be: opts.Backend, logger: opts.Logger, now: opts.Now, pages: map[string]*template.Template{}}
+	c := &Console{be: opts.Backend, logger: opts.Logger, now: opts.Now, pages: map[string]*template.Template{},
+		lag: lagHistory{groups: map[string]*lagRing{}}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,8 +113,24 @@ func New(opts Options) *Console {
 	mux.HandleFunc("GET /topics/{topic}", c.topic)
 	mux.HandleFunc("POST /topics/{topic}/delete", c.deleteTopic)
 	mux.HandleFunc("POST /topics/{topic}/config", c.alterConfig)
+	mux.HandleFunc("POST /topics/{topic}/partitions", c.addPartitions)
+	mux.HandleFunc("POST /topics/{topic}/delete-records", c.deleteRecords)
 	mux.HandleFunc("GET /topics/{topic}/messages", c.messages)
 	mux.HandleFunc("POST /topics/{topic}/produce", c.produce)
+	mux.HandleFunc("GET /topics/{topic}/tail", c.tail)
+	mux.HandleFunc("GET /schemas", c.schemas)
+	mux.HandleFunc("POST /schemas", c.register)
+	mux.HandleFunc("GET /schemas/{subject}", c.subject)
+	mux.HandleFunc("POST /schemas/{subject}/register", c.register)
+	mux.HandleFunc("POST /schemas/{subject}/check", c.checkCompat)
+	mux.HandleFunc("POST /schemas/{subject}/config", c.setCompat)
+	mux.HandleFunc("GET /security", c.security)
+	mux.HandleFunc("POST /security/users", c.upsertUser)
+	mux.HandleFunc("POST /security/users/delete", c.deleteUser)
+	mux.HandleFunc("POST /security/acls", c.createACL)
+	mux.HandleFunc("POST /security/acls/delete", c.deleteACL)
+	mux.HandleFunc("POST /security/quotas", c.setQuota)
+	mux.HandleFunc("GET /transactions", c.transactions)
 	mux.HandleFunc("GET /groups", c.groups)
 	mux.HandleFunc("GET /groups/{group}", c.group)
 	mux.HandleFunc("POST /groups/{group}/reset", c.resetOffsets)
@@ -108,7 +144,25 @@ func New(opts Options) *Console {
 		c.fail(w, r, http.StatusForbidden, errors.New("cross-origin request refused: forms must be posted from the console's own pages"))
 	}))
 	c.h = cop.Handler(mux)
+	if every := opts.LagSampleEvery; every >= 0 {
+		if every == 0 {
+			every = lagSampleEvery
+		}
+		c.stop, c.done = make(chan struct{}), make(chan struct{})
+		go c.runSampler(every, c.stop, c.done)
+	}
 	return c
+}
+
+// Close stops the console's lag sampler and waits for it. The handler
+// keeps serving (without new samples).
+func (c *Console) Close() {
+	c.closeOnce.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			<-c.done
+		}
+	})
 }
 
 // ServeHTTP serves the console.
@@ -228,6 +282,7 @@ func codeErr(code int16, msg *string) error {
 // status maps an error to the page's HTTP status.
 func status(err error) int {
 	var ke *kafkaError
+	var re *registryErr
 	switch {
 	case errors.Is(err, errBadInput):
 		return http.StatusBadRequest
@@ -246,6 +301,16 @@ func status(err error) int {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusBadRequest
+	case errors.As(err, &re):
+		switch s := re.err.StatusCode; {
+		case s == http.StatusUnprocessableEntity:
+			return http.StatusBadRequest
+		case s >= 400 && s < 500:
+			return s
+		}
+		return http.StatusBadGateway
+	case errors.Is(err, ErrNoRegistry):
+		return http.StatusNotFound
 	case errors.Is(err, ErrNotReady), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
 	}
@@ -275,8 +340,16 @@ var funcs = template.FuncMap{
 	"rfc3339": func(ms int64) string {
 		return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
 	},
-	"path":  url.PathEscape,
-	"query": url.QueryEscape,
+	"path": url.PathEscape,
+	"inc":  func(n int) int { return n + 1 },
+	"ops": func() []string {
+		return []string{"ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"}
+	},
+	"txnStates": func() []string {
+		return []string{"Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Empty", "Dead", "PrepareEpochFence"}
+	},
+	"resourceTypes": func() []string { return []string{"TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"} },
+	"query":         url.QueryEscape,
 }
 
 // humanBytes is n in binary units.

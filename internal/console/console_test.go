@@ -153,7 +153,7 @@ func TestOverview(t *testing.T) {
 	tb := startBroker(t, broker.Config{NodeID: 7})
 	tb.createTopic(t, "orders", 3)
 	r := tb.get(t, "/")
-	want(t, r, http.StatusOK, `<meta name="viewport"`, `id="node-id">7<`, `id="topic-count">1<`, "PLAINTEXT", tb.Addr().String(), `id="log-dirs"`)
+	want(t, r, http.StatusOK, `<meta name="viewport"`, `id="rate-all"`, `id="rate-Produce"`, `id="node-id">7<`, `id="topic-count">1<`, "PLAINTEXT", tb.Addr().String(), `id="log-dirs"`)
 	if !regexp.MustCompile(`id="partition-count">\d+<`).MatchString(r.body) {
 		t.Fatalf("no partition count:\n%s", r.body)
 	}
@@ -561,7 +561,7 @@ func TestKIP848Group(t *testing.T) {
 		})
 	}
 	r := tb.get(t, "/groups/next-gen")
-	want(t, r, http.StatusOK, "consumer (KIP-848)", `id="group-state">Stable<`, `id="total-lag">3<`, "jobs848: [0]")
+	want(t, r, http.StatusOK, "consumer (KIP-848)", `id="group-state">Stable<`, `id="total-lag">3<`, "jobs848: [0]", "group epoch", "member epoch", "subscribed: jobs848")
 	cl.Close()
 	want(t, tb.get(t, "/groups/next-gen"), http.StatusOK, `id="group-state">Empty<`)
 	if r := tb.post(t, "/groups/next-gen/reset", url.Values{"topic": {"jobs848"}, "to": {"latest"}, "confirm": {"yes"}}); r.status != http.StatusSeeOther {

@@ -45,6 +45,15 @@ type lagRow struct {
 	Committed  int64
 	Start, End int64
 	Lag        int64
+	Seconds    float64 // time lag; -1 when unknown
+}
+
+// LagTime is the row's time lag as people read it.
+func (l lagRow) LagTime() string {
+	if l.Seconds < 0 {
+		return "—"
+	}
+	return seconds(l.Seconds)
 }
 
 type groupData struct {
@@ -54,6 +63,8 @@ type groupData struct {
 	LagErr   string
 	Topics   []string // topics with commits, for the reset form
 	Empty    bool     // offsets may be reset
+	MaxTime  string   // the largest time lag
+	Charts   []lagChart
 }
 
 func (c *Console) group(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +83,11 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request, code int, er
 	if err := c.groupLag(r, name, &d); err != nil {
 		d.LagErr = err.Error()
 	}
+	visible := map[string]bool{}
+	for _, t := range d.Topics {
+		visible[t] = true
+	}
+	d.Charts = c.lagCharts(name, visible, c.now())
 	c.render(w, r, code, "group", page{Title: "Group " + name, Nav: "groups", Error: errMsg, Data: d})
 }
 
@@ -96,13 +112,25 @@ func (c *Console) groupLag(r *http.Request, name string, d *groupData) error {
 	if err != nil {
 		return err
 	}
+	secs, err := c.be.GroupTimeLag(ctx, name, c.now())
+	if err != nil {
+		c.logger.Info("console: no time lag", "group", name, "err", err)
+	}
+	maxSec := -1.0
 	for t, ps := range comm {
 		for p, off := range ps {
 			o := offs[t][p]
-			row := lagRow{Topic: t, Partition: p, Committed: off, Start: o.Start, End: o.End, Lag: max(o.End-off, 0)}
+			row := lagRow{Topic: t, Partition: p, Committed: off, Start: o.Start, End: o.End, Lag: max(o.End-off, 0), Seconds: -1}
+			if s, ok := secs[t][p]; ok {
+				row.Seconds = s
+				maxSec = max(maxSec, s)
+			}
 			d.TotalLag += row.Lag
 			d.Lag = append(d.Lag, row)
 		}
+	}
+	if maxSec >= 0 {
+		d.MaxTime = seconds(maxSec)
 	}
 	sort.Slice(d.Lag, func(i, j int) bool {
 		if d.Lag[i].Topic != d.Lag[j].Topic {
@@ -145,15 +173,26 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		}
 		to := r.PostFormValue("to")
 		var at int64
+		var atTime map[int32]int64
 		switch to {
 		case "earliest", "latest":
+		case "time":
+			ms, err := parseTime(r.PostFormValue("time"))
+			if err != nil {
+				return err
+			}
+			// kafka-consumer-groups.sh --to-datetime: the first offset at
+			// or after the time, the end where there is none.
+			if atTime, err = c.offsetsForTime(ctx, t.Name, t.Partitions, ms); err != nil {
+				return err
+			}
 		case "offset":
 			at, err = strconv.ParseInt(strings.TrimSpace(r.PostFormValue("offset")), 10, 64)
 			if err != nil || at < 0 {
 				return badInput("offset %q is not a non-negative number", r.PostFormValue("offset"))
 			}
 		default:
-			return badInput("reset to %q: choose earliest, latest or offset", to)
+			return badInput("reset to %q: choose earliest, latest, a time or an offset", to)
 		}
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Group, req.Generation, req.MemberID = name, -1, ""
@@ -168,6 +207,11 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 				rp.Offset = o.Start
 			case "latest":
 				rp.Offset = o.End
+			case "time":
+				rp.Offset = o.End
+				if off, ok := atTime[p]; ok && off >= 0 {
+					rp.Offset = min(max(off, o.Start), o.End)
+				}
 			default:
 				if at < o.Start || at > o.End {
 					return badInput("offset %d is outside partition %d's range %d to %d", at, p, o.Start, o.End)
@@ -198,7 +242,14 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 		c.groupPage(w, r, status(err), "Offsets not reset: "+err.Error())
 		return
 	}
-	redirect(w, r, "/groups/"+pathEscape(name), fmt.Sprintf("Reset the offsets of %s on %s to %s.", name, r.PostFormValue("topic"), r.PostFormValue("to")))
+	to := r.PostFormValue("to")
+	switch to {
+	case "time":
+		to = "the first record at or after " + strings.TrimSpace(r.PostFormValue("time"))
+	case "offset":
+		to = "offset " + strings.TrimSpace(r.PostFormValue("offset"))
+	}
+	redirect(w, r, "/groups/"+pathEscape(name), fmt.Sprintf("Reset the offsets of %s on %s to %s.", name, r.PostFormValue("topic"), to))
 }
 
 // deleteGroup deletes an empty group once the confirm field repeats its

@@ -257,12 +257,17 @@ func (c *Console) listGroups(ctx context.Context) ([]groupListing, error) {
 type groupMember struct {
 	ID, InstanceID, ClientID, Host string
 	Assigned                       []string // "topic: 0, 1"
+	// KIP-848 members only:
+	Epoch      string   // the member epoch
+	Subscribed string   // topics (or the regex) subscribed to
+	Target     []string // the target assignment, when it differs
 }
 
 // groupDesc is a described group.
 type groupDesc struct {
 	Name, State, ProtocolType, Protocol string
 	Members                             []groupMember
+	Epochs                              string // KIP-848: group and assignment epochs
 }
 
 func (c *Console) describeGroup(ctx context.Context, name string) (groupDesc, error) {
@@ -321,14 +326,26 @@ func (c *Console) describeConsumerGroup(ctx context.Context, name string) (group
 		}
 		return groupDesc{}, fmt.Errorf("group %q: %w", name, err)
 	}
-	d := groupDesc{Name: g.Group, State: kip848State(g.State), ProtocolType: "consumer (KIP-848)", Protocol: g.AssignorName}
+	d := groupDesc{Name: g.Group, State: kip848State(g.State), ProtocolType: "consumer (KIP-848)", Protocol: g.AssignorName,
+		Epochs: fmt.Sprintf("group epoch %d, assignment epoch %d", g.Epoch, g.AssignmentEpoch)}
 	for _, m := range g.Members {
-		gm := groupMember{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		gm := groupMember{ID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Epoch: fmt.Sprint(m.MemberEpoch),
+			Subscribed: strings.Join(m.SubscribedTopics, ", ")}
+		if m.SubscribedTopicRegex != nil && *m.SubscribedTopicRegex != "" {
+			gm.Subscribed = "regex " + *m.SubscribedTopicRegex
+		}
+		var target []string
+		for _, t := range m.TargetAssignment.TopicPartitions {
+			target = append(target, fmt.Sprintf("%s: %v", t.Topic, t.Partitions))
+		}
 		if m.InstanceID != nil {
 			gm.InstanceID = *m.InstanceID
 		}
 		for _, t := range m.Assignment.TopicPartitions {
 			gm.Assigned = append(gm.Assigned, fmt.Sprintf("%s: %v", t.Topic, t.Partitions))
+		}
+		if strings.Join(target, ";") != strings.Join(gm.Assigned, ";") {
+			gm.Target = target
 		}
 		d.Members = append(d.Members, gm)
 	}
@@ -395,6 +412,39 @@ func (c *Console) committed(ctx context.Context, group string) (map[string]map[i
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
 			add(t.Topic, p.Partition, p.Offset, p.ErrorCode)
+		}
+	}
+	return out, nil
+}
+
+// offsetsForTime is, per partition of topic, the offset of the first
+// record with a timestamp at or after ms (ListOffsets by timestamp), or -1
+// when there is none.
+func (c *Console) offsetsForTime(ctx context.Context, topic string, parts []int32, ms int64) (map[int32]int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ms, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := call[*kmsg.ListOffsetsResponse](ctx, c.be, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := codeErr(p.ErrorCode, nil); err != nil {
+				if p.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+					return nil, fmt.Errorf("%w: topic %q partition %d does not exist (it may have been deleted)", errNotFound, t.Topic, p.Partition)
+				}
+				return nil, fmt.Errorf("offset of %s/%d at time %d: %w", t.Topic, p.Partition, ms, err)
+			}
+			out[p.Partition] = p.Offset
 		}
 	}
 	return out, nil

@@ -18,12 +18,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -48,9 +50,65 @@ type browseQuery struct {
 	Partition string // "" all, else a number
 	Order     string // "newest" or "oldest"
 	Offset    string // "" the end (newest) or start (oldest)
+	Time      string // browse from this time (ListOffsets by timestamp) instead of an offset
 	Key       string
 	Value     string
+	Header    string // "name=value": a header of that name whose value contains value; "name": any value
+	After     string // keep records at or after this time
+	Before    string // keep records at or before this time
 	Limit     int
+
+	header     headerFilter
+	after      int64 // ms, math.MinInt64 when unset
+	before     int64 // ms, math.MaxInt64 when unset
+	fromTimeMs int64 // Time in ms, -1 when unset
+}
+
+type headerFilter struct {
+	set         bool
+	name, value string
+}
+
+// filtered reports whether the query filters records (not only positions).
+func (q browseQuery) filtered() bool {
+	return q.Key != "" || q.Value != "" || q.header.set || q.after != math.MinInt64 || q.before != math.MaxInt64
+}
+
+// match reports whether rec passes the query's filters.
+func (q browseQuery) match(rec log.Record) bool {
+	if rec.Timestamp < q.after || rec.Timestamp > q.before {
+		return false
+	}
+	if q.Key != "" && !bytes.Contains(rec.Key, []byte(q.Key)) {
+		return false
+	}
+	if q.Value != "" && !bytes.Contains(rec.Value, []byte(q.Value)) {
+		return false
+	}
+	if q.header.set {
+		for _, h := range rec.Headers {
+			if h.Key == q.header.name && bytes.Contains(h.Value, []byte(q.header.value)) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// parseTime reads a time from a form: RFC 3339, the datetime-local input's
+// 2006-01-02T15:04[:05] (UTC), a date, or milliseconds since the epoch.
+func parseTime(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return n, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UnixMilli(), nil
+		}
+	}
+	return 0, badInput("time %q is not a time (use 2006-01-02T15:04:05Z, 2006-01-02T15:04 in UTC, or milliseconds since 1970)", s)
 }
 
 // message is a record as shown.
@@ -72,6 +130,8 @@ type header struct {
 type shown struct {
 	Kind      string // "null", "text", "json", "hex"
 	Text      string
+	Schema    string // decoded through the registry: the schema type and id
+	DecodeErr string // in the registry's format, but not decodable
 	Size      int
 	Shown     int // bytes of it shown
 	Truncated bool
@@ -105,6 +165,23 @@ func render(b []byte) shown {
 	return s
 }
 
+// render is b as shown, decoded to JSON with its registry schema when it
+// has one.
+func (d *decoders) render(b []byte) shown {
+	js, schema, ok, err := d.decode(b)
+	if !ok {
+		return render(b)
+	}
+	if err != nil {
+		s := render(b)
+		s.Schema, s.DecodeErr = schema, err.Error()
+		return s
+	}
+	s := render(js)
+	s.Schema, s.Size = schema, len(b)
+	return s
+}
+
 // printable reports whether text b has no control characters but
 // whitespace.
 func printable(b []byte) bool {
@@ -117,6 +194,7 @@ func printable(b []byte) bool {
 }
 
 type messagesData struct {
+	decoders   *decoders
 	Topic      topicInfo
 	Q          browseQuery
 	Offsets    map[int32]offsets
@@ -126,10 +204,12 @@ type messagesData struct {
 	Next       string   // query of the next page, when there may be more
 	Produce    produceForm
 	Partitions []int32
+	Schema     *valueSchema // the latest schema of TOPIC-value, for the produce form
 }
 
 type produceForm struct {
 	Partition, Key, Value string
+	Raw                   bool // the value as is, not encoded with the topic's value schema
 }
 
 func (c *Console) messages(w http.ResponseWriter, r *http.Request) {
@@ -148,8 +228,12 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request, code int,
 		c.fail(w, r, status(err), err)
 		return
 	}
-	d := messagesData{Topic: t, Offsets: offs[t.Name], Produce: pf, Partitions: t.Partitions}
+	d := messagesData{Topic: t, Offsets: offs[t.Name], Produce: pf, Partitions: t.Partitions, decoders: c.newDecoders(r)}
+	d.Schema = c.valueSchema(r, t.Name)
 	q, parts, from, qerr := parseBrowse(r.URL.Query(), t, offs[t.Name])
+	if qerr == nil {
+		qerr = c.timePositions(ctx, t, q, parts, offs[t.Name], from)
+	}
 	d.Q = q
 	if qerr != nil {
 		if code == http.StatusOK {
@@ -174,15 +258,46 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request, code int,
 // (oldest first) or one past the last (newest first).
 func parseBrowse(v url.Values, t topicInfo, offs map[int32]offsets) (browseQuery, []int32, map[int32]int64, error) {
 	q := browseQuery{Partition: v.Get("partition"), Order: v.Get("order"), Offset: strings.TrimSpace(v.Get("offset")),
-		Key: v.Get("key"), Value: v.Get("value"), Limit: defaultLimit}
+		Time: strings.TrimSpace(v.Get("time")), Key: v.Get("key"), Value: v.Get("value"), Header: v.Get("header"),
+		After: strings.TrimSpace(v.Get("after")), Before: strings.TrimSpace(v.Get("before")), Limit: defaultLimit,
+		after: math.MinInt64, before: math.MaxInt64, fromTimeMs: -1}
 	if q.Order == "" {
 		q.Order = "newest"
 	}
 	if q.Order != "newest" && q.Order != "oldest" {
 		return q, nil, nil, badInput("order %q is neither newest nor oldest", q.Order)
 	}
-	if len(q.Key) > maxSearch || len(q.Value) > maxSearch {
+	if len(q.Key) > maxSearch || len(q.Value) > maxSearch || len(q.Header) > maxSearch {
 		return q, nil, nil, badInput("a filter is longer than %d characters", maxSearch)
+	}
+	if q.Header != "" {
+		name, value, _ := strings.Cut(q.Header, "=")
+		if name = strings.TrimSpace(name); name == "" {
+			return q, nil, nil, badInput("header filter %q has no header name (write name=value or name)", q.Header)
+		}
+		q.header = headerFilter{set: true, name: name, value: value}
+	}
+	var err error
+	if q.After != "" {
+		if q.after, err = parseTime(q.After); err != nil {
+			return q, nil, nil, err
+		}
+	}
+	if q.Before != "" {
+		if q.before, err = parseTime(q.Before); err != nil {
+			return q, nil, nil, err
+		}
+	}
+	if q.after > q.before {
+		return q, nil, nil, badInput("the time range ends (%s) before it starts (%s)", q.Before, q.After)
+	}
+	if q.Time != "" {
+		if q.Offset != "" {
+			return q, nil, nil, badInput("browse from an offset or from a time, not both")
+		}
+		if q.fromTimeMs, err = parseTime(q.Time); err != nil {
+			return q, nil, nil, err
+		}
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -233,12 +348,46 @@ func parseBrowse(v url.Values, t topicInfo, offs map[int32]offsets) (browseQuery
 	return q, parts, from, nil
 }
 
+// timePositions moves the browse's starting points to a time: the query's
+// "from time", or else the start of its time range (oldest first) or its
+// end (newest first), found by ListOffsets with the timestamp. Newest first
+// from a time shows the records up to that time.
+func (c *Console) timePositions(ctx context.Context, t topicInfo, q browseQuery, parts []int32, offs map[int32]offsets, from map[int32]int64) error {
+	if q.Offset != "" {
+		return nil
+	}
+	ms := q.fromTimeMs
+	switch {
+	case ms >= 0:
+	case q.Order == "oldest" && q.after != math.MinInt64:
+		ms = max(q.after, 0)
+	case q.Order == "newest" && q.before != math.MaxInt64:
+		ms = q.before
+	default:
+		return nil
+	}
+	if q.Order == "newest" && ms < math.MaxInt64 {
+		ms++ // one past the records at ms
+	}
+	at, err := c.offsetsForTime(ctx, t.Name, parts, ms)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		o, ok := at[p]
+		if !ok || o < 0 {
+			o = offs[p].End // no record at or after the time
+		}
+		from[p] = min(max(o, offs[p].Start), offs[p].End)
+	}
+	return nil
+}
+
 // browse reads the messages of d's query into d.
 func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from map[int32]int64, d *messagesData) error {
 	q := d.Q
-	match := func(rec log.Record) bool {
-		return (q.Key == "" || bytes.Contains(rec.Key, []byte(q.Key))) && (q.Value == "" || bytes.Contains(rec.Value, []byte(q.Value)))
-	}
+	match := q.match
+	toMessage := func(p int32, rec log.Record) message { return toMessage(p, rec, d.decoders) }
 	budget := max(minScan, scanBudget/len(parts))
 	var all []message
 	next := map[int32]int64{}
@@ -266,7 +415,7 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 		} else {
 			hi := from[p]
 			step := int64(q.Limit)
-			if q.Key != "" || q.Value != "" {
+			if q.filtered() {
 				step = int64(min(1000, budget))
 			}
 			for hi > o.Start && len(got) < q.Limit && scanned < budget {
@@ -327,6 +476,11 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 		if q.Value != "" {
 			v.Set("value", q.Value)
 		}
+		for k, s := range map[string]string{"header": q.Header, "after": q.After, "before": q.Before} {
+			if s != "" {
+				v.Set(k, s)
+			}
+		}
 		if q.Limit != defaultLimit {
 			v.Set("limit", strconv.Itoa(q.Limit))
 		}
@@ -335,8 +489,10 @@ func (c *Console) browse(ctx context.Context, t topicInfo, parts []int32, from m
 	return nil
 }
 
-func toMessage(p int32, rec log.Record) message {
-	m := message{Partition: p, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: render(rec.Key), Value: render(rec.Value)}
+// toMessage is rec as shown, its key and value decoded through the
+// registry when they are in its wire format (decs nil: not decoded).
+func toMessage(p int32, rec log.Record, decs *decoders) message {
+	m := message{Partition: p, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: decs.render(rec.Key), Value: decs.render(rec.Value)}
 	for _, h := range rec.Headers {
 		m.Headers = append(m.Headers, header{Key: h.Key, Value: render(h.Value)})
 	}
@@ -426,13 +582,21 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 		c.messagesPage(w, r, http.StatusBadRequest, "malformed form (at most 2 MiB): "+err.Error(), produceForm{})
 		return
 	}
-	pf := produceForm{Partition: strings.TrimSpace(r.PostFormValue("partition")), Key: r.PostFormValue("key"), Value: r.PostFormValue("value")}
+	pf := produceForm{Partition: strings.TrimSpace(r.PostFormValue("partition")), Key: r.PostFormValue("key"), Value: r.PostFormValue("value"),
+		Raw: r.PostFormValue("encoding") != "schema"}
 	t, err := c.topicMeta(ctx, r.PathValue("topic"))
 	if err != nil {
 		c.fail(w, r, status(err), err)
 		return
 	}
-	p, off, err := c.produceOne(ctx, t, pf)
+	value := []byte(pf.Value)
+	if !pf.Raw {
+		if value, err = c.encodeValue(r, t.Name, value); err != nil {
+			c.messagesPage(w, r, status(err), "Not produced: "+err.Error(), pf)
+			return
+		}
+	}
+	p, off, err := c.produceOne(ctx, t, pf, value)
 	if err != nil {
 		c.messagesPage(w, r, status(err), "Not produced: "+err.Error(), pf)
 		return
@@ -441,7 +605,7 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 		url.QueryEscape(fmt.Sprintf("Produced to partition %d at offset %d.", p, off))), http.StatusSeeOther)
 }
 
-func (c *Console) produceOne(ctx context.Context, t topicInfo, pf produceForm) (int32, int64, error) {
+func (c *Console) produceOne(ctx context.Context, t topicInfo, pf produceForm, value []byte) (int32, int64, error) {
 	if len(t.Partitions) == 0 {
 		return 0, 0, badInput("topic %s has no partitions", t.Name)
 	}
@@ -468,7 +632,7 @@ func (c *Console) produceOne(ctx context.Context, t topicInfo, pf produceForm) (
 	rt.Topic, rt.TopicID = t.Name, t.ID
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = p
-	rp.Records = log.EncodeBatch([]log.KV{{Key: key, Value: []byte(pf.Value)}}, c.now().UnixMilli(), -1, 0, false)
+	rp.Records = log.EncodeBatch([]log.KV{{Key: key, Value: value}}, c.now().UnixMilli(), -1, 0, false)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := call[*kmsg.ProduceResponse](ctx, c.be, req)

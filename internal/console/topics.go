@@ -26,6 +26,7 @@ type overviewData struct {
 	GroupsErr      string
 	Dirs           []logDir
 	DirsAllowed    bool
+	Rates          []lagChart
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +36,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, status(err), err)
 		return
 	}
-	d := overviewData{Info: c.be.Info()}
+	d := overviewData{Info: c.be.Info(), Rates: c.rateCharts(c.now())}
 	for _, t := range topics {
 		if t.Internal {
 			d.InternalTopics++

@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -171,6 +172,24 @@ func (m *Metrics) API(key int16) *API {
 		return nil
 	}
 	return m.apis[key]
+}
+
+// RequestTotals calls fn with each API's name and the requests it has
+// handled so far (sluice_requests_total), for the console's request-rate
+// charts; no scrape is built.
+func (m *Metrics) RequestTotals(fn func(api string, n float64)) {
+	if m == nil {
+		return
+	}
+	for _, a := range m.apis {
+		if a == nil {
+			continue
+		}
+		var d dto.Metric
+		if err := a.requests.Write(&d); err == nil && d.Counter != nil {
+			fn(a.name, d.Counter.GetValue())
+		}
+	}
 }
 
 // API is one API key's request metrics.

@@ -37,7 +37,11 @@ try {
     const got = (await page.locator(sel).first().textContent()) ?? "";
     if (!got.includes(text)) throw new Error(`${page.url()}: ${sel} has ${JSON.stringify(got)}, want ${JSON.stringify(text)}`);
   };
-  const notice = async (text) => expectText(".notice", text);
+  const notice = async (text) => {
+    await page.locator(".notice, p.error[role=alert]").first().waitFor();
+    if (await page.locator("p.error[role=alert]").count()) throw new Error(`${page.url()}: error instead of notice ${JSON.stringify(text)}: ${await page.locator("p.error[role=alert]").first().textContent()}`);
+    await expectText(".notice", text);
+  };
 
   await page.goto(base + "/");
   await expectText("h1", "Overview");
@@ -101,7 +105,96 @@ try {
   await expectText("#configs-table", "3600000");
   await shot("config-edited");
 
+  // Add partitions and delete records before an offset.
+  await page.fill("#partitions-form input[name=count]", "2");
+  await page.click("#partitions-form button[type=submit]");
+  await notice("now has 2 partitions");
+  await page.selectOption("#delete-records-form select[name=partition]", "0");
+  await page.fill("#delete-records-form input[name=offset]", "1");
+  await page.check("#delete-records-form input[name=confirm]");
+  await page.click("#delete-records-form button[type=submit]");
+  await notice("before offset 1");
+  await shot("topic-partitions-records");
+
+  // Messages: from a time; by header after the live tail.
+  await page.goto(base + "/topics/browser-topic/messages?partition=0&order=oldest&time=2000-01-01T00:00:00Z");
+  await expectText("#messages", "order-2");
+
+  // Live tail: a message produced while the page is open shows up.
+  await page.goto(base + "/topics/browser-topic/tail");
+  await step("produce-tail");
+  await page.locator("#messages", { hasText: "tailed-message" }).waitFor();
+  await shot("live-tail");
+  await page.goto(base + "/topics/browser-topic/messages?header=" + encodeURIComponent("trace=abc"));
+  await expectText("#messages", "with-header");
+  await shot("messages-header-filter");
+
+  // Schemas: register two versions, diff them, produce with the schema
+  // and see the value decoded.
+  await page.goto(base + "/schemas");
+  await page.fill("#register-form input[name=subject]", "browser-topic-value");
+  await page.selectOption("#register-form select[name=type]", "AVRO");
+  await page.fill("#register-form textarea[name=schema]", '{"type":"record","name":"Order","fields":[{"name":"item","type":"string"}]}');
+  await page.click("#register-form button[type=submit]");
+  await notice("Registered the schema under browser-topic-value");
+  await page.fill("#subject-register-form textarea[name=schema]", '{"type":"record","name":"Order","fields":[{"name":"item","type":"string"},{"name":"qty","type":"int","default":1}]}');
+  await page.click("#subject-register-form button[formaction$=check]");
+  await expectText("#check-result", "Compatible");
+  await page.click("#subject-register-form button[type=submit]:not([formaction])");
+  await notice("Registered");
+  await page.goto(base + "/schemas/browser-topic-value?a=1&b=2");
+  await expectText("#diff-out", "qty");
+  await shot("schema-diff");
+  await page.goto(base + "/topics/browser-topic/messages");
+  await page.fill("#produce-form input[name=partition]", "1");
+  await page.fill("#produce-form textarea[name=value]", '{"item":"avro-encoded","qty":7}');
+  await page.selectOption("#produce-form select[name=encoding]", "schema");
+  await page.click("#produce-form button[type=submit]");
+  await notice("Produced to partition 1");
+  await expectText("#messages", "Avro, schema id");
+  await expectText("#messages pre.json", '"item": "avro-encoded"');
+  await shot("messages-avro");
+
+  // Groups: time lag and the lag chart section; reset to a time.
+  await page.goto(base + "/groups/browser-group");
+  await expectText("#lag-history", "Lag over the last hour");
+  await page.fill("#reset-form input[name=topic]", "browser-topic");
+  await page.check("#reset-form input[value=time]");
+  await page.fill("#reset-form input[name=time]", "2000-01-01T00:00:00Z");
+  await page.check("#reset-form input[name=confirm]");
+  await page.click("#reset-form button[type=submit]");
+  await notice("Reset the offsets");
+  await shot("group-reset-time");
+
+  // Security: create a SCRAM user and an ACL, then delete the ACL.
+  await page.goto(base + "/security");
+  await page.fill("#user-form input[name=user]", "carol");
+  await page.fill("#user-form input[name=password]", "carol-secret");
+  await page.click("#user-form button[type=submit]");
+  await notice("Saved SCRAM-SHA-256 credentials of carol");
+  await page.fill("#acl-form input[name=principal]", "User:carol");
+  await page.selectOption("#acl-form select[name=operation]", "READ");
+  await page.selectOption("#acl-form select[name=resource_type]", "TOPIC");
+  await page.fill("#acl-form input[name=resource_name]", "browser-topic");
+  await page.click("#acl-form button[type=submit]");
+  await notice("Created the ACL");
+  await expectText("#acls-table", "User:carol");
+  await shot("security");
+  await page.click("#acls-table button[type=submit]");
+  await notice("Deleted 1 ACL");
+
+  // Transactions and producers.
+  await page.goto(base + "/transactions?topic=browser-topic");
+  await expectText("#producers-table", "Partition");
+  await shot("transactions");
+
+  // The overview's rate charts.
+  await page.goto(base + "/");
+  await expectText("#request-rates", "Request rates");
+  await shot("overview-rates");
+
   // Delete the topic.
+  await page.goto(base + "/topics/browser-topic");
   await page.fill("#delete-topic input[name=confirm]", "browser-topic");
   await page.click("#delete-topic button[type=submit]");
   await notice("Deleted topic browser-topic");
