@@ -135,8 +135,14 @@ func (wc *windowCore) load(p int32) (*wpart, error) {
 			return nil, fmt.Errorf("%w: table %s partition %d: malformed window entry", ErrStoreCorrupt, tc.name, p)
 		}
 		m := wmeta{start: start, end: end, emitted: emitted}
-		wp.byKey[string(kb)] = append(wp.byKey[string(kb)], m) // items are in key order: sorted by start
-		wp.due = append(wp.due, due{at: wc.dueAt(m), k: string(kb), start: start})
+		ks := string(kb)
+		if ms, ok := wp.byKey[ks]; ok {
+			wp.byKey[ks] = append(ms, m) // items are in key order: sorted by start
+			wp.due = append(wp.due, due{at: wc.dueAt(m), k: ks, start: start})
+			continue
+		}
+		wp.byKey[ks] = []wmeta{m}
+		wp.due = append(wp.due, due{at: wc.dueAt(m), k: ks, start: start})
 	}
 	if err := tc.stickyErr(); err != nil {
 		return nil, err
