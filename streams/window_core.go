@@ -227,6 +227,10 @@ type updateFunc func(old []byte, has bool) ([]byte, error)
 // dropped from any of its windows as late.
 func (wc *windowCore) update(ctx context.Context, p int32, kb []byte, ts int64, f updateFunc,
 	merge func(a, b []byte) ([]byte, error), onUpdate func(m wmeta, vb []byte) error) (late bool, err error) {
+	if ac, ok := ctx.Value(agentCtxKey{}).(*agentCtx); !ok || !ac.batched || ac.w.cur.Load() == nil {
+		// Checked before stream time moves: a refused update changes nothing.
+		return false, fmt.Errorf("streams: table %s: updates must come from an agent reading a topic, in a batch (pass the agent's ctx)", wc.tc.name)
+	}
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	wp, err := wc.load(p)

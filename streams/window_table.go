@@ -91,6 +91,9 @@ func NewWindowedTable[K, V any](app *App, name string, source TopicRef, key code
 		if err := windows.validate(); err != nil {
 			return fmt.Errorf("%w: table %s: %w", ErrTopology, name, err)
 		}
+		if windows.kind == Session && o.merge == nil {
+			return fmt.Errorf("%w: table %s: session windows need a Merge option", ErrTopology, name)
+		}
 		return nil
 	})
 	wc.grace = windows.GracePeriod().Milliseconds()

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -437,5 +438,48 @@ func TestWindowExpiryTombstones(t *testing.T) {
 	}
 	if _, ok := a.table.Get(0, "a", time.UnixMilli(0)); ok {
 		t.Errorf("expired window back after a restore")
+	}
+}
+
+// TestWindowedTableDeclarations: invalid windows, and session windows
+// without Merge, are topology errors; an update from outside an agent is
+// refused and moves no stream time.
+func TestWindowedTableDeclarations(t *testing.T) {
+	for name, w := range map[string]Windows{
+		"zero size":           TumblingWindows(0),
+		"advance over size":   HoppingWindows(time.Second, 2*time.Second),
+		"negative grace":      TumblingWindows(time.Second).Grace(-time.Second),
+		"expires below grace": TumblingWindows(time.Second).Grace(time.Minute).Expires(time.Second),
+		"sub-millisecond":     TumblingWindows(time.Microsecond),
+		"session, no merge":   SessionWindows(time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			app, err := NewApp("decl", InMemoryState(), Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := NewTopic(app, "in", codec.String(), codec.String())
+			NewWindowedTable(app, "w", in, codec.String(), codec.JSON[int64](), w)
+			if _, err := NewDriver(app); !errors.Is(err, ErrTopology) {
+				t.Errorf("NewDriver = %v, want ErrTopology", err)
+			}
+		})
+	}
+	a := newWinApp(t, AtLeastOnce, TumblingWindows(10*time.Millisecond).Grace(0), 1)
+	a.send(t, winRec{"a", 5})
+	if err := a.table.Update(context.Background(), 0, "a", time.UnixMilli(100), func(n int64) int64 { return n + 1 }); err == nil {
+		t.Error("Update outside an agent accepted")
+	}
+	if got := a.table.StreamTime(0).UnixMilli(); got != 5 {
+		t.Errorf("stream time %d after a refused update, want 5", got)
+	}
+	if got := (Windows{}).GracePeriod(); got != DefaultGrace {
+		t.Errorf("default grace of zero-size windows %v", got)
+	}
+	if got := TumblingWindows(time.Hour).GracePeriod(); got != 23*time.Hour {
+		t.Errorf("default grace of 1 h windows %v, want 23h (Kafka Streams: 24 h less the size)", got)
+	}
+	if got := SessionWindows(25 * time.Hour).GracePeriod(); got != 0 {
+		t.Errorf("default grace of a 25 h gap %v, want 0", got)
 	}
 }
