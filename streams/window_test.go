@@ -483,3 +483,53 @@ func TestWindowedTableDeclarations(t *testing.T) {
 		t.Errorf("default grace of a 25 h gap %v, want 0", got)
 	}
 }
+
+// TestEmitOnUpdate: every change of every window is emitted, right after
+// it, with the window's new value; late records emit nothing.
+func TestEmitOnUpdate(t *testing.T) {
+	app, err := NewApp("upd", InMemoryState(), Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := EventTime(NewTopic(app, "events", codec.String(), codec.JSON[winRec](), Partitions(1)),
+		func(_ string, v winRec, _ time.Time) time.Time { return time.UnixMilli(v.TS) })
+	out := NewTopic(app, "updates", codec.String(), codec.JSON[finalRec](), Partitions(1))
+	table := NewWindowedTable(app, "counts", in, codec.String(), codec.JSON[int64](),
+		HoppingWindows(10*time.Millisecond, 5*time.Millisecond).Grace(0),
+		EmitOnUpdate(func(ctx context.Context, key string, w Window, n int64) error {
+			return out.Send(ctx, key, finalRec{w.Start.UnixMilli(), w.End.UnixMilli(), n})
+		}))
+	NewAgent(app, "count", in, func(ctx context.Context, s *Stream[string, winRec]) error {
+		for ev := range s.Events() {
+			if err := table.Update(ctx, ev.Partition, ev.Key, ev.Timestamp, func(n int64) int64 { return n + 1 }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	d, err := NewDriver(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, r := range []winRec{{"a", 7}, {"a", 8}, {"a", 20}, {"a", 9}} {
+		if err := in.Send(context.Background(), r.Key, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Process(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := Output(d, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, fmt.Sprintf("%s%v", ev.Key, ev.Value))
+	}
+	want := []string{"a{0 10 1}", "a{5 15 1}", "a{0 10 2}", "a{5 15 2}", "a{15 25 1}", "a{20 30 1}"}
+	if !slices.Equal(got, want) {
+		t.Errorf("updates %v, want %v (a@9 comes after stream time 20: late)", got, want)
+	}
+}
