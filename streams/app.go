@@ -266,6 +266,7 @@ func NewApp(id string, opts ...Option) (*App, error) {
 
 type appStats struct {
 	decodeErrors, events, batches, aborted atomic.Int64
+	late                                   atomic.Int64 // records dropped by windowed tables
 }
 
 // Stats are an app's counters since NewApp.
@@ -279,6 +280,9 @@ type Stats struct {
 	Aborted int64
 	// DecodeErrors is the number of records no agent could decode.
 	DecodeErrors int64
+	// LateRecords is the number of records windowed tables dropped
+	// because every window they belong to had closed (see WindowedTable).
+	LateRecords int64
 }
 
 // Stats returns the app's counters.
@@ -288,6 +292,7 @@ func (a *App) Stats() Stats {
 		Batches:      a.stats.batches.Load(),
 		Aborted:      a.stats.aborted.Load(),
 		DecodeErrors: a.stats.decodeErrors.Load(),
+		LateRecords:  a.stats.late.Load(),
 	}
 }
 

@@ -56,6 +56,32 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// # Windows
+//
+// A [WindowedTable] keeps per-key windows over event time: the time of
+// each event (the record's timestamp, or what [EventTime] takes from the
+// record) given to [WindowedTable.Update]. Windows are [TumblingWindows],
+// [HoppingWindows] and [SessionWindows] with Kafka Streams' semantics:
+// stream time is, per partition, the largest event time seen, and is
+// stored in the changelog with each batch; a window accepts records while
+// stream time < its end + grace, and later records are dropped (counted in
+// Stats.LateRecords, logged at debug). Without Grace, the grace period is
+// Kafka Streams' default of the deprecated TimeWindows.of and
+// SessionWindows.with: 24 h less the window size (or the gap), at least 0
+// ([DefaultGrace]). Reads are Faust's: [WindowedTable.Key] gives a
+// [WindowSet] with Current, Now, Delta, Value and Windows. A window's state
+// is deleted, with a changelog tombstone, once stream time passes its end
+// plus Expires (default: the grace period), so expired windows come back
+// from neither reads nor restores. [FinalResults] emits each window's
+// result once, when it closes (Kafka Streams' suppress(untilWindowCloses)),
+// in the batch that closed it, so under ExactlyOnce the result, the
+// window's deletion and the offsets commit together; [EmitOnUpdate] emits
+// every change. Sliding windows (Kafka Streams' SlidingWindows) are not
+// implemented.
+//
+// [TTL] expires the keys of a plain table not written for a duration, by
+// processing time (the app's Clock): see its doc.
+//
 // # Agent calls
 //
 // [Agent.Send] and [Agent.Cast] send to an agent's source without waiting;

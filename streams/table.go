@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/sluice-io/sluice/codec"
 )
@@ -33,6 +35,7 @@ type TableOption[V any] func(*tableOpts[V])
 type tableOpts[V any] struct {
 	def     func() V
 	configs map[string]string
+	ttl     time.Duration
 }
 
 // Default sets the value Get returns for a missing key (Faust's
@@ -74,6 +77,10 @@ func NewTable[K, V any](app *App, name string, source TopicRef, key codec.Codec[
 	}
 	spec := &tableSpec{name: name, changelog: app.id + "-" + name + "-changelog", source: source.kafkaTopic()}
 	spec.core = &tableCore{app: app, name: name, changelog: spec.changelog, source: spec.source}
+	if o.ttl > 0 {
+		spec.core.ttl = o.ttl
+		spec.core.ext = newTTLIndex(spec.core)
+	}
 	t := &Table[K, V]{spec: spec, key: key, value: value, def: o.def}
 	app.register(func() error {
 		if err := validName(name); err != nil {
@@ -199,6 +206,13 @@ type tableCore struct {
 	parts   map[int32]*tablePart
 	pending map[int32]bool // assigned, not yet restored
 	err     error          // sticky failure of the current batch
+
+	// gen changes whenever cached views of the partitions go stale (a
+	// batch's writes discarded, partitions restored or closed); ext
+	// (windowed tables, TTL) rebuilds its caches when it sees it change.
+	gen atomic.Int64
+	ext tableExt
+	ttl time.Duration // 0: no TTL (see ttl.go)
 }
 
 // tablePart is one partition: its store, the batch's uncommitted writes,
@@ -244,12 +258,18 @@ func (tc *tableCore) get(p int32, k []byte) ([]byte, bool) {
 		return nil, false
 	}
 	if w, ok := tp.overlay[string(k)]; ok {
+		if tc.ttl > 0 && !w.del {
+			return tc.ttlUnwrap(w.v)
+		}
 		return w.v, !w.del
 	}
 	v, ok, err := tp.st.get(k)
 	if err != nil {
 		tc.failLocked(err)
 		return nil, false
+	}
+	if tc.ttl > 0 && ok {
+		return tc.ttlUnwrap(v)
 	}
 	return v, ok
 }
@@ -278,6 +298,9 @@ func (tc *tableCore) set(ctx context.Context, p int32, k, v []byte, del bool) er
 		// the table as it was.
 		return fmt.Errorf("streams: table %s: a write from an agent outside of a batch", tc.name)
 	}
+	if tc.ttl > 0 && !del {
+		v = tc.ttlWrap(k, p, v)
+	}
 	tc.mu.Lock()
 	tp, err := tc.part(p)
 	if err != nil {
@@ -291,6 +314,14 @@ func (tc *tableCore) set(ctx context.Context, p int32, k, v []byte, del bool) er
 }
 
 func (tc *tableCore) items(p int32) iter.Seq2[[]byte, []byte] {
+	if tc.ttl > 0 {
+		return tc.ttlItems(tc.rawItems(p))
+	}
+	return tc.rawItems(p)
+}
+
+// rawItems is items with values as stored.
+func (tc *tableCore) rawItems(p int32) iter.Seq2[[]byte, []byte] {
 	return func(yield func([]byte, []byte) bool) {
 		tc.mu.Lock()
 		tp, err := tc.part(p)
@@ -378,6 +409,7 @@ func (tc *tableCore) discard() {
 		tp.overlay, tp.last = map[string]kv{}, -1
 	}
 	tc.err = nil
+	tc.gen.Add(1)
 }
 
 func (tc *tableCore) assign(ps []int32) {
@@ -393,6 +425,7 @@ func (tc *tableCore) assign(ps []int32) {
 func (tc *tableCore) revoke(ps []int32) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
+	tc.gen.Add(1)
 	for _, p := range ps {
 		delete(tc.pending, p)
 		if tp := tc.parts[p]; tp != nil {
@@ -409,6 +442,7 @@ func (tc *tableCore) revoke(ps []int32) {
 func (tc *tableCore) requeue() {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
+	tc.gen.Add(1)
 	for p, tp := range tc.parts {
 		if err := tp.st.close(); err != nil {
 			tc.w.log.Warn("streams: closing table store", "table", tc.name, "partition", p, "err", err)
@@ -453,6 +487,7 @@ func (tc *tableCore) restorePending(ctx context.Context, need map[int32]bool, al
 		if tc.pending[p] { // still assigned
 			delete(tc.pending, p)
 			tc.parts[p] = &tablePart{st: st, overlay: map[string]kv{}, last: -1}
+			tc.gen.Add(1)
 			st = nil
 		}
 		tc.mu.Unlock()

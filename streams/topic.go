@@ -94,6 +94,8 @@ type Topic[K, V any] struct {
 	spec  *topicSpec
 	key   codec.Codec[K]
 	value codec.Codec[V]
+	// eventTime, when set, gives events their Timestamp (see EventTime).
+	eventTime func(key K, value V, recordTime time.Time) time.Time
 }
 
 // NewTopic declares a topic of the app. Declaring the same name twice
@@ -143,6 +145,9 @@ func (t *Topic[K, V]) decode(r *kgo.Record) (Event[K, V], error) {
 		for i, h := range r.Headers {
 			ev.Headers[i] = Header{Key: h.Key, Value: h.Value}
 		}
+	}
+	if t.eventTime != nil {
+		ev.Timestamp = t.eventTime(ev.Key, ev.Value, r.Timestamp)
 	}
 	return ev, nil
 }

@@ -279,6 +279,9 @@ func (w *worker) process(recs []*kgo.Record) error {
 	if derr == nil {
 		derr = w.tableErr()
 	}
+	if derr == nil {
+		derr = w.tablesBeforeCommit()
+	}
 	if derr != nil {
 		// Other instances may still be sending: stop them before the
 		// abort, so no record opens a transaction after it.
@@ -531,4 +534,23 @@ func (w *worker) discardTables() {
 	for _, t := range w.tables {
 		t.discard()
 	}
+}
+
+// tablesBeforeCommit runs the tables' end-of-batch work (windows closing,
+// stream time, TTL expiry: see tableExt) inside the batch, once its agents
+// are idle, so what it writes and sends commits with the batch.
+func (w *worker) tablesBeforeCommit() error {
+	ctx := context.WithValue(w.ctx, agentCtxKey{}, &agentCtx{w: w, batched: true})
+	for _, t := range w.tables {
+		if t.ext == nil {
+			continue
+		}
+		if err := t.ext.beforeCommit(ctx); err != nil {
+			return err
+		}
+		if err := t.stickyErr(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
