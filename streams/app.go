@@ -90,6 +90,9 @@ type App struct {
 	stats   appStats
 	w       *worker // the running worker, while Run runs
 	declErr error   // the first invalid declaration, returned by Run
+
+	joins *joinTopo // the join processor, when joins or TableOf tables are declared
+	query queryConfig
 }
 
 type appConfig struct {
@@ -430,7 +433,9 @@ func (a *App) outsideProducer() (*kgo.Client, error) {
 func (a *App) partitioner() kgo.Partitioner {
 	manual := map[string]bool{}
 	for _, t := range a.tables {
-		manual[t.changelog] = true
+		if !t.fromTopic { // a TableOf's changelog is its own topic, keyed as usual
+			manual[t.changelog] = true
+		}
 	}
 	return &appPartitioner{manual: manual, manualP: kgo.ManualPartitioner(), def: kgo.StickyKeyPartitioner(nil)}
 }

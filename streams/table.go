@@ -25,6 +25,7 @@ type tableSpec struct {
 	changelog string
 	source    *topicSpec
 	core      *tableCore
+	fromTopic bool // a TableOf: its changelog is its source topic
 }
 
 // TableOption configures NewTable.
@@ -193,6 +194,7 @@ type tableCore struct {
 	name      string
 	changelog string
 	source    *topicSpec
+	alsoFor   []string // topics whose records also need it restored (joined streams)
 
 	mu      sync.Mutex
 	w       *worker

@@ -134,7 +134,9 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		tc := t.core
 		tc.reset(w)
 		w.tables = append(w.tables, tc)
-		w.changelogs[t.changelog] = tc
+		if !t.fromTopic {
+			w.changelogs[t.changelog] = tc
+		}
 	}
 	if a.mem != nil {
 		w.tr = a.mem.transport(w, topics)
@@ -150,10 +152,10 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 func (w *worker) sourceTopics() []string {
 	var topics []string
 	for _, ag := range w.app.agents {
-		if ag.topic != nil {
-			if _, ok := w.byTopic[ag.topic.name]; !ok {
-				topics = append(topics, ag.topic.name)
-				w.byTopic[ag.topic.name] = nil
+		for _, t := range ag.sources() {
+			if _, ok := w.byTopic[t.name]; !ok {
+				topics = append(topics, t.name)
+				w.byTopic[t.name] = nil
 			}
 		}
 	}
@@ -171,8 +173,8 @@ func (w *worker) start() {
 	for _, spec := range w.app.agents {
 		ar := spec.start(w)
 		w.agents = append(w.agents, ar)
-		if spec.topic != nil {
-			w.byTopic[spec.topic.name] = append(w.byTopic[spec.topic.name], ar)
+		for _, t := range spec.sources() {
+			w.byTopic[t.name] = append(w.byTopic[t.name], ar)
 		}
 	}
 	w.log.Info("streams: worker started", "guarantee", w.cfg.guarantee.String(), "instance", w.cfg.instanceID)
@@ -255,6 +257,9 @@ func (w *worker) process(recs []*kgo.Record) error {
 		if derr != nil {
 			break
 		}
+	}
+	if derr == nil {
+		derr = w.endDispatch(b)
 	}
 	if derr == nil {
 		b.seal()
@@ -485,7 +490,16 @@ func (w *worker) restorePending(ctx context.Context, recs []*kgo.Record) error {
 		have[r.Topic][r.Partition] = true
 	}
 	for _, t := range w.tables {
-		if err := t.restorePending(ctx, have[t.source.name], false); err != nil {
+		need := have[t.source.name]
+		for _, o := range t.alsoFor { // a TableOf: also before its joined streams' records
+			for p := range have[o] {
+				if need == nil {
+					need = map[int32]bool{}
+				}
+				need[p] = true
+			}
+		}
+		if err := t.restorePending(ctx, need, false); err != nil {
 			return err
 		}
 	}

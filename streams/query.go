@@ -1,0 +1,3 @@
+package streams
+
+type queryConfig struct{}
