@@ -201,6 +201,9 @@ type tableCore struct {
 	parts   map[int32]*tablePart
 	pending map[int32]bool // assigned, not yet restored
 	err     error          // sticky failure of the current batch
+	// discards counts discard calls: state derived from the table (a
+	// join's window index) is rebuilt when it changes.
+	discards uint64
 }
 
 // tablePart is one partition: its store, the batch's uncommitted writes,
@@ -380,6 +383,7 @@ func (tc *tableCore) discard() {
 		tp.overlay, tp.last = map[string]kv{}, -1
 	}
 	tc.err = nil
+	tc.discards++
 }
 
 func (tc *tableCore) assign(ps []int32) {
