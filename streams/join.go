@@ -41,6 +41,8 @@ type joinTopo struct {
 	handlers map[string][]joinHandler // by topic, in declaration order
 	prio     map[string]int           // tie-break on equal timestamps: lower first
 	pairs    []copartPair
+	names    map[string]bool // declared joins
+	globals  []*globalCore
 }
 
 // joinHandler processes one record of one of its topics, in the join
@@ -62,7 +64,7 @@ func (a *App) joinsLocked() *joinTopo {
 	if a.joins != nil {
 		return a.joins
 	}
-	jt := &joinTopo{handlers: map[string][]joinHandler{}, prio: map[string]int{}}
+	jt := &joinTopo{handlers: map[string][]joinHandler{}, prio: map[string]int{}, names: map[string]bool{}}
 	jt.spec = &agentSpec{name: "__joins", concurrency: joinInstances}
 	jt.spec.start = func(w *worker) agentRun { return startJoinRun(w, jt) }
 	a.agents = append(a.agents, jt.spec)

@@ -101,11 +101,10 @@ func (a *App) declareJoin(name string, x, y *topicSpec) error {
 		return fmt.Errorf("%w: join: %w", ErrTopology, err)
 	}
 	jt := a.joinsLocked()
-	for _, p := range jt.pairs {
-		if p.join == name {
-			return fmt.Errorf("%w: two joins named %q", ErrTopology, name)
-		}
+	if jt.names[name] {
+		return fmt.Errorf("%w: two joins named %q", ErrTopology, name)
 	}
+	jt.names[name] = true
 	if x != nil && y != nil {
 		jt.pairs = append(jt.pairs, copartPair{join: name, a: x, b: y})
 	}

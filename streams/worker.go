@@ -143,6 +143,10 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 	} else if w.tr, err = newKafkaTransport(w, topics); err != nil {
 		return nil, err
 	}
+	if err := w.openGlobals(ctx); err != nil {
+		w.tr.close()
+		return nil, err
+	}
 	ok = true
 	return w, nil
 }
@@ -214,6 +218,9 @@ func (w *worker) step() (n int, err error) {
 	case <-w.failed:
 		return 0, w.err()
 	default:
+	}
+	if err := w.catchUpGlobals(w.ctx); err != nil {
+		return 0, err
 	}
 	recs, err := w.tr.poll(w.ctx, w.cfg.maxPollRecords)
 	if w.ctx.Err() != nil {
@@ -403,6 +410,7 @@ func (w *worker) stopAgents() {
 func (w *worker) shutdown() {
 	w.timers.stop()
 	w.stopAgents()
+	w.closeGlobals()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
