@@ -92,7 +92,7 @@ type App struct {
 	declErr error   // the first invalid declaration, returned by Run
 
 	joins *joinTopo // the join processor, when joins or TableOf tables are declared
-	query queryConfig
+	qsrv  *queryServer
 }
 
 type appConfig struct {
@@ -108,6 +108,7 @@ type appConfig struct {
 	instanceID     string
 	maxPollRecords int
 	now            func() time.Time
+	query          queryConfig
 }
 
 // Option configures NewApp.

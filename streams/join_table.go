@@ -45,6 +45,7 @@ func (k JoinKind) String() string {
 // write to it: its writer is the topic.
 func TableOf[K, V any](app *App, name string, topic *Topic[K, V]) *Table[K, V] {
 	spec := &tableSpec{name: name, changelog: topic.Name(), source: topic.spec, fromTopic: true}
+	spec.render = func(b []byte) (any, error) { return topic.value.Decode(b) }
 	spec.core = &tableCore{app: app, name: name, changelog: spec.changelog, source: spec.source}
 	t := &Table[K, V]{spec: spec, key: topic.key, value: topic.value}
 	app.register(func() error {

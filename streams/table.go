@@ -26,6 +26,8 @@ type tableSpec struct {
 	source    *topicSpec
 	core      *tableCore
 	fromTopic bool // a TableOf: its changelog is its source topic
+	// render decodes a stored value for an interactive query's answer.
+	render func([]byte) (any, error)
 }
 
 // TableOption configures NewTable.
@@ -74,6 +76,7 @@ func NewTable[K, V any](app *App, name string, source TopicRef, key codec.Codec[
 		f(&o)
 	}
 	spec := &tableSpec{name: name, changelog: app.id + "-" + name + "-changelog", source: source.kafkaTopic()}
+	spec.render = func(b []byte) (any, error) { return value.Decode(b) }
 	spec.core = &tableCore{app: app, name: name, changelog: spec.changelog, source: spec.source}
 	t := &Table[K, V]{spec: spec, key: key, value: value, def: o.def}
 	app.register(func() error {

@@ -140,11 +140,18 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 	}
 	if a.mem != nil {
 		w.tr = a.mem.transport(w, topics)
-	} else if w.tr, err = newKafkaTransport(w, topics); err != nil {
-		return nil, err
+	} else {
+		if err := w.startQueryServer(); err != nil {
+			return nil, err
+		}
+		if w.tr, err = newKafkaTransport(w, topics); err != nil {
+			w.stopQueryServer()
+			return nil, err
+		}
 	}
 	if err := w.openGlobals(ctx); err != nil {
 		w.tr.close()
+		w.stopQueryServer()
 		return nil, err
 	}
 	ok = true
@@ -408,6 +415,7 @@ func (w *worker) stopAgents() {
 
 // shutdown stops the agents, closes the tables and leaves the group.
 func (w *worker) shutdown() {
+	w.stopQueryServer()
 	w.timers.stop()
 	w.stopAgents()
 	w.closeGlobals()
