@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -53,8 +55,10 @@ func TestStreamsEnrich(t *testing.T) {
 	}
 
 	state := t.TempDir()
+	queryAddr := freePort(t)
 	worker := func() *wordcountProc {
-		p := &wordcountProc{t: t, bin: bin, args: []string{"--brokers", s.addr, "--instance-id", "a", "--state-dir", state, "worker"}}
+		p := &wordcountProc{t: t, bin: bin, args: []string{"--brokers", s.addr, "--instance-id", "a", "--state-dir", state,
+			"--query-listen", queryAddr, "--session-timeout", "6s", "worker"}}
 		p.start()
 		t.Cleanup(func() {
 			select {
@@ -68,8 +72,10 @@ func TestStreamsEnrich(t *testing.T) {
 		})
 		return p
 	}
+	began := time.Now()
 	w := worker()
 	w.waitLog("partitions assigned")
+	t.Logf("worker up after %v", time.Since(began).Round(time.Millisecond))
 
 	seqs := make([]int, keys)
 	produce := func(from, to int) {
@@ -92,6 +98,7 @@ func TestStreamsEnrich(t *testing.T) {
 	// Kill the worker once it has written some of the output.
 	waitRecords(t, ctx, s.addr, "orders-enriched", 200)
 	w.signal(syscall.SIGKILL)
+	t.Logf("killed after %v", time.Since(began).Round(time.Millisecond))
 	produce(orders/2, orders)
 	w = worker()
 
@@ -143,6 +150,23 @@ func TestStreamsEnrich(t *testing.T) {
 			}
 			next[k] = e.Order.Seq + 1
 		})
+	}
+	t.Logf("every order enriched after %v", time.Since(began).Round(time.Millisecond))
+	// The worker serves its customers table (interactive queries).
+	for _, c := range []struct {
+		key  string
+		code int
+		body string
+	}{{"c3", 200, custJSON(3)}, {"c45", 404, ""}} {
+		resp, err := http.Get("http://" + queryAddr + "/tables/customers/" + c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || c.code == 200 && string(body) != c.body {
+			t.Errorf("GET /tables/customers/%s: %d %s, want %d %s", c.key, resp.StatusCode, body, c.code, c.body)
+		}
 	}
 	t.Logf("%d orders enriched through a kill -9 of the worker (%d repeated by the replay, at least once)", orders, dups)
 }
