@@ -93,6 +93,8 @@ type App struct {
 
 	joins *joinTopo // the join processor, when joins or TableOf tables are declared
 	qsrv  *queryServer
+
+	restored, standbyApplied atomic.Int64 // RestoreStats
 }
 
 type appConfig struct {
@@ -109,6 +111,7 @@ type appConfig struct {
 	maxPollRecords int
 	now            func() time.Time
 	query          queryConfig
+	standbys       int
 }
 
 // Option configures NewApp.

@@ -107,6 +107,14 @@
 // their owner, whose address it finds in the consumer group's member
 // metadata; [Table.Query] does the same from Go.
 //
+// # Standby replicas
+//
+// With [StandbyReplicas](n), n workers besides a table partition's owner
+// keep a warm copy of it in their local store by tailing its changelog, so
+// the worker that takes the partition over restores only the copy's lag
+// (Kafka Streams' num.standby.replicas; its acceptable.recovery.lag gate
+// is not implemented).
+//
 // # Testing without a broker
 //
 // [NewDriver] runs an app over in-memory topics with a fake clock, as

@@ -146,17 +146,40 @@ func (w *worker) balancerOpts() []kgo.Opt {
 	}
 	joins := w.app.joins != nil
 	w.app.mu.Unlock()
-	if !joins && addr == "" {
+	standbys := 0
+	if !w.cfg.inMemory {
+		standbys = w.cfg.standbys // startStandbys runs after the transport is made
+	}
+	if !joins && addr == "" && standbys == 0 {
 		return nil
 	}
-	return []kgo.Opt{kgo.Balancers(&advertBalancer{GroupBalancer: kgo.RangeBalancer(), addr: addr})}
+	return []kgo.Opt{kgo.Balancers(&advertBalancer{GroupBalancer: kgo.RangeBalancer(), addr: addr, standbys: standbys, w: w})}
 }
 
-// advertBalancer is a balancer whose member metadata carries the worker's
-// query address as its user data.
+// advertBalancer is the range balancer whose member metadata carries the
+// worker's query address as its user data, and which, with standby
+// replicas, adds each member's standby partitions to its assignment.
 type advertBalancer struct {
 	kgo.GroupBalancer
-	addr string
+	addr     string
+	standbys int
+	w        *worker
+}
+
+func (b *advertBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
+	mb, topics, err := b.GroupBalancer.MemberBalancer(members)
+	if err != nil || b.standbys == 0 {
+		return mb, topics, err
+	}
+	return &standbyMemberBalancer{GroupMemberBalancer: mb, n: b.standbys}, topics, nil
+}
+
+func (b *advertBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	m, err := b.GroupBalancer.ParseSyncAssignment(assignment)
+	if err == nil && b.w.sb != nil {
+		b.w.sb.setWanted(parseStandbys(assignment))
+	}
+	return m, err
 }
 
 func (b *advertBalancer) JoinGroupMetadata(topics []string, cur map[string][]int32, gen int32) []byte {

@@ -101,6 +101,8 @@ type worker struct {
 	failed   chan struct{}
 
 	cur atomic.Pointer[batch] // the batch being processed, nil between batches
+
+	sb *standbys // standby copies, with StandbyReplicas
 }
 
 func newWorker(ctx context.Context, a *App) (*worker, error) {
@@ -154,6 +156,7 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		w.stopQueryServer()
 		return nil, err
 	}
+	w.startStandbys()
 	ok = true
 	return w, nil
 }
@@ -419,6 +422,7 @@ func (w *worker) shutdown() {
 	w.timers.stop()
 	w.stopAgents()
 	w.closeGlobals()
+	w.stopStandbys()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
@@ -470,6 +474,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 			t.assign(ps)
 		}
 	}
+	w.releaseStandbys(m)
 	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 && !w.manualTimers {
 		w.timers.start()
 	}
