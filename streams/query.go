@@ -147,8 +147,8 @@ func (w *worker) balancerOpts() []kgo.Opt {
 	joins := w.app.joins != nil
 	w.app.mu.Unlock()
 	standbys := 0
-	if !w.cfg.inMemory {
-		standbys = w.cfg.standbys // startStandbys runs after the transport is made
+	if w.sb != nil {
+		standbys = w.cfg.standbys
 	}
 	if !joins && addr == "" && standbys == 0 {
 		return nil

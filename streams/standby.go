@@ -75,7 +75,9 @@ func (sb *standbys) setWanted(m map[string][]int32) {
 	sb.mu.Unlock()
 }
 
-func (w *worker) startStandbys() {
+// initStandbys prepares the standby copies, before the group client that
+// reads the assignments exists.
+func (w *worker) initStandbys() {
 	if w.cfg.standbys == 0 || w.app.mem != nil {
 		return
 	}
@@ -83,10 +85,18 @@ func (w *worker) startStandbys() {
 		w.log.Warn("streams: StandbyReplicas ignored with InMemoryState")
 		return
 	}
-	sb := &standbys{w: w, stores: map[*tableCore]map[int32]store{}, done: make(chan struct{})}
+	w.sb = &standbys{w: w, stores: map[*tableCore]map[int32]store{}, done: make(chan struct{})}
+}
+
+// startStandbys starts keeping the copies current (once the transport
+// exists).
+func (w *worker) startStandbys() {
+	sb := w.sb
+	if sb == nil {
+		return
+	}
 	ctx, cancel := context.WithCancel(w.ctx)
 	sb.stop = cancel
-	w.sb = sb
 	go func() {
 		defer close(sb.done)
 		t := time.NewTicker(standbyInterval)

@@ -143,6 +143,7 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 	if a.mem != nil {
 		w.tr = a.mem.transport(w, topics)
 	} else {
+		w.initStandbys()
 		if err := w.startQueryServer(); err != nil {
 			return nil, err
 		}

@@ -100,7 +100,7 @@ func TestStreamsEnrich(t *testing.T) {
 	w.signal(syscall.SIGKILL)
 	t.Logf("killed after %v", time.Since(began).Round(time.Millisecond))
 	produce(orders/2, orders)
-	w = worker()
+	worker() // restarted on its state dir (stopped by its cleanup)
 
 	rd, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumeTopics("orders-enriched"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
