@@ -76,7 +76,7 @@ func (w *worker) ensureTopicsWith(ctx context.Context, adm topicAdmin) error {
 		}
 		counts[n] = have
 	}
-	return nil
+	return a.checkCopartitioned(counts)
 }
 
 // waitPartitions waits until a created topic shows in metadata.

@@ -28,7 +28,8 @@ func Concurrency(n int) AgentOption {
 type agentSpec struct {
 	name        string
 	sourceName  string
-	topic       *topicSpec // nil: reads an in-memory channel
+	topic       *topicSpec   // nil: reads an in-memory channel
+	topics      []*topicSpec // further topics it reads (the join processor)
 	concurrency int
 	// start launches the agent's instances under the worker.
 	start func(w *worker) agentRun
@@ -218,4 +219,12 @@ func (ra *runningAgent[K, V]) stop() {
 			close(in)
 		}
 	})
+}
+
+// sources lists the topics the agent reads.
+func (s *agentSpec) sources() []*topicSpec {
+	if s.topic == nil {
+		return s.topics
+	}
+	return append([]*topicSpec{s.topic}, s.topics...)
 }

@@ -90,6 +90,11 @@ type App struct {
 	stats   appStats
 	w       *worker // the running worker, while Run runs
 	declErr error   // the first invalid declaration, returned by Run
+
+	joins *joinTopo // the join processor, when joins or TableOf tables are declared
+	qsrv  *queryServer
+
+	restored, standbyApplied atomic.Int64 // RestoreStats
 }
 
 type appConfig struct {
@@ -105,6 +110,8 @@ type appConfig struct {
 	instanceID     string
 	maxPollRecords int
 	now            func() time.Time
+	query          queryConfig
+	standbys       int
 }
 
 // Option configures NewApp.
@@ -435,7 +442,9 @@ func (a *App) outsideProducer() (*kgo.Client, error) {
 func (a *App) partitioner() kgo.Partitioner {
 	manual := map[string]bool{}
 	for _, t := range a.tables {
-		manual[t.changelog] = true
+		if !t.fromTopic { // a TableOf's changelog is its own topic, keyed as usual
+			manual[t.changelog] = true
+		}
 	}
 	return &appPartitioner{manual: manual, manualP: kgo.ManualPartitioner(), def: kgo.StickyKeyPartitioner(nil)}
 }

@@ -111,6 +111,36 @@
 // partition); franz-go implements it for Run and an in-memory log for the
 // [Driver].
 //
+// # Joins
+//
+// Kafka Streams' joins, declared like the rest of the topology:
+// [TableOf] materializes a table from a topic (its changelog is the topic);
+// [JoinStreamTable] (inner, left) joins a stream with such a table,
+// [JoinStreams] (inner, left, outer) two streams within a [JoinWindow],
+// buffering each side in a window store with a changelog, [JoinTables]
+// (inner, left, outer) two tables, emitting on updates of either side, and
+// [JoinGlobal] a stream with a [GlobalTable], which every worker holds
+// whole, by a key computed from each record. All joins run in the app's
+// join processor, which processes one partition's records of all its
+// topics in timestamp order. The topics of a join must be co-partitioned:
+// Run checks their partition counts at start (ErrTopology, naming the
+// topics and their counts).
+//
+// # Interactive queries
+//
+// With [QueryServer], a worker serves its tables over HTTP (GET
+// /tables/NAME/KEY) and forwards requests for keys it does not own to
+// their owner, whose address it finds in the consumer group's member
+// metadata; [Table.Query] does the same from Go.
+//
+// # Standby replicas
+//
+// With [StandbyReplicas](n), n workers besides a table partition's owner
+// keep a warm copy of it in their local store by tailing its changelog, so
+// the worker that takes the partition over restores only the copy's lag
+// (Kafka Streams' num.standby.replicas; its acceptable.recovery.lag gate
+// is not implemented).
+//
 // # Testing without a broker
 //
 // [NewDriver] runs an app over in-memory topics with a fake clock, as

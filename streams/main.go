@@ -54,6 +54,9 @@ func MainArgs(app *App, args []string, stdout, stderr io.Writer) int {
 	guarantee := fs.String("guarantee", "", "processing guarantee: at-least-once or exactly-once (default: the app's)")
 	instance := fs.String("instance-id", "", "this worker's id, stable across restarts for fast fencing (default: host-pid)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	queryListen := fs.String("query-listen", "", "serve the tables over HTTP on this address (interactive queries; e.g. :8080)")
+	sessionTimeout := fs.Duration("session-timeout", 0, "consumer group session timeout (Kafka's session.timeout.ms; default 45s): how soon a killed worker's partitions move")
+	queryAdvertise := fs.String("query-advertise", "", "the query address other workers reach this one at (default: the listen address)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -82,6 +85,15 @@ func MainArgs(app *App, args []string, stdout, stderr io.Writer) int {
 	}
 	if *instance != "" {
 		opts = append(opts, InstanceID(*instance))
+	}
+	if *sessionTimeout > 0 {
+		opts = append(opts, ClientOpts(kgo.SessionTimeout(*sessionTimeout)))
+	}
+	if *queryListen != "" {
+		opts = append(opts, QueryServer(*queryListen, *queryAdvertise))
+	} else if *queryAdvertise != "" {
+		fmt.Fprintf(stderr, "%s: --query-advertise needs --query-listen\n", app.id)
+		return 2
 	}
 	opts = append(opts, Logger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))))
 	if err := app.configure(opts...); err != nil {

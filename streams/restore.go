@@ -120,6 +120,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	if err != nil {
 		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
 	}
+	w.app.restored.Add(n)
 	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -27,6 +27,9 @@ type tableSpec struct {
 	changelog string
 	source    *topicSpec
 	core      *tableCore
+	fromTopic bool // a TableOf: its changelog is its source topic
+	// render decodes a stored value for an interactive query's answer.
+	render func([]byte) (any, error)
 }
 
 // TableOption configures NewTable.
@@ -76,6 +79,7 @@ func NewTable[K, V any](app *App, name string, source TopicRef, key codec.Codec[
 		f(&o)
 	}
 	spec := &tableSpec{name: name, changelog: app.id + "-" + name + "-changelog", source: source.kafkaTopic()}
+	spec.render = func(b []byte) (any, error) { return value.Decode(b) }
 	spec.core = &tableCore{app: app, name: name, changelog: spec.changelog, source: spec.source}
 	if o.ttl > 0 {
 		spec.core.ttl = o.ttl
@@ -200,6 +204,7 @@ type tableCore struct {
 	name      string
 	changelog string
 	source    *topicSpec
+	alsoFor   []string // topics whose records also need it restored (joined streams)
 
 	mu      sync.Mutex
 	w       *worker

@@ -76,6 +76,7 @@ func newKafkaTransport(w *worker, topics []string) (*kafkaTransport, error) {
 			kgo.OnPartitionsRevoked(w.onRevoked),
 			kgo.OnPartitionsLost(w.onRevoked),
 		)
+		opts = append(opts, w.balancerOpts()...)
 	}
 	t := &kafkaTransport{w: w}
 	var err error

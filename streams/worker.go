@@ -101,6 +101,8 @@ type worker struct {
 	failed   chan struct{}
 
 	cur atomic.Pointer[batch] // the batch being processed, nil between batches
+
+	sb *standbys // standby copies, with StandbyReplicas
 }
 
 func newWorker(ctx context.Context, a *App) (*worker, error) {
@@ -134,13 +136,28 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		tc := t.core
 		tc.reset(w)
 		w.tables = append(w.tables, tc)
-		w.changelogs[t.changelog] = tc
+		if !t.fromTopic {
+			w.changelogs[t.changelog] = tc
+		}
 	}
 	if a.mem != nil {
 		w.tr = a.mem.transport(w, topics)
-	} else if w.tr, err = newKafkaTransport(w, topics); err != nil {
+	} else {
+		w.initStandbys()
+		if err := w.startQueryServer(); err != nil {
+			return nil, err
+		}
+		if w.tr, err = newKafkaTransport(w, topics); err != nil {
+			w.stopQueryServer()
+			return nil, err
+		}
+	}
+	if err := w.openGlobals(ctx); err != nil {
+		w.tr.close()
+		w.stopQueryServer()
 		return nil, err
 	}
+	w.startStandbys()
 	ok = true
 	return w, nil
 }
@@ -150,10 +167,10 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 func (w *worker) sourceTopics() []string {
 	var topics []string
 	for _, ag := range w.app.agents {
-		if ag.topic != nil {
-			if _, ok := w.byTopic[ag.topic.name]; !ok {
-				topics = append(topics, ag.topic.name)
-				w.byTopic[ag.topic.name] = nil
+		for _, t := range ag.sources() {
+			if _, ok := w.byTopic[t.name]; !ok {
+				topics = append(topics, t.name)
+				w.byTopic[t.name] = nil
 			}
 		}
 	}
@@ -171,8 +188,8 @@ func (w *worker) start() {
 	for _, spec := range w.app.agents {
 		ar := spec.start(w)
 		w.agents = append(w.agents, ar)
-		if spec.topic != nil {
-			w.byTopic[spec.topic.name] = append(w.byTopic[spec.topic.name], ar)
+		for _, t := range spec.sources() {
+			w.byTopic[t.name] = append(w.byTopic[t.name], ar)
 		}
 	}
 	w.log.Info("streams: worker started", "guarantee", w.cfg.guarantee.String(), "instance", w.cfg.instanceID)
@@ -212,6 +229,9 @@ func (w *worker) step() (n int, err error) {
 	case <-w.failed:
 		return 0, w.err()
 	default:
+	}
+	if err := w.catchUpGlobals(w.ctx); err != nil {
+		return 0, err
 	}
 	recs, err := w.tr.poll(w.ctx, w.cfg.maxPollRecords)
 	if w.ctx.Err() != nil {
@@ -255,6 +275,9 @@ func (w *worker) process(recs []*kgo.Record) error {
 		if derr != nil {
 			break
 		}
+	}
+	if derr == nil {
+		derr = w.endDispatch(b)
 	}
 	if derr == nil {
 		b.seal()
@@ -399,8 +422,11 @@ func (w *worker) stopAgents() {
 
 // shutdown stops the agents, closes the tables and leaves the group.
 func (w *worker) shutdown() {
+	w.stopQueryServer()
 	w.timers.stop()
 	w.stopAgents()
+	w.closeGlobals()
+	w.stopStandbys()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
@@ -452,6 +478,7 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 			t.assign(ps)
 		}
 	}
+	w.releaseStandbys(m)
 	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 && !w.manualTimers {
 		w.timers.start()
 	}
@@ -488,7 +515,16 @@ func (w *worker) restorePending(ctx context.Context, recs []*kgo.Record) error {
 		have[r.Topic][r.Partition] = true
 	}
 	for _, t := range w.tables {
-		if err := t.restorePending(ctx, have[t.source.name], false); err != nil {
+		need := have[t.source.name]
+		for _, o := range t.alsoFor { // a TableOf: also before its joined streams' records
+			for p := range have[o] {
+				if need == nil {
+					need = map[int32]bool{}
+				}
+				need[p] = true
+			}
+		}
+		if err := t.restorePending(ctx, need, false); err != nil {
 			return err
 		}
 	}
