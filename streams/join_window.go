@@ -128,12 +128,12 @@ type winEntry struct {
 // side and key, and by window-close time. It is rebuilt from the stores
 // when they change under it (a restore, a discarded batch).
 type winPart struct {
-	owner    [2]*tablePart
-	gens     [2]int64 // the tables' tc.gen when the index was built
-	byKey    [2]map[string][]*winEntry
-	closing  closeHeap
-	st       int64 // stream time, ms
-	hasST    bool
+	owner   [2]*tablePart
+	gens    [2]int64 // the tables' tc.gen when the index was built
+	byKey   [2]map[string][]*winEntry
+	closing closeHeap
+	st      int64 // stream time, ms
+	hasST   bool
 }
 
 type closeHeap []*winEntry
