@@ -87,6 +87,23 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkValidate100B is BenchmarkValidate for a 1 MiB batch of 100-byte
+// records, where the per-record walk is most of the cost.
+func BenchmarkValidate100B(b *testing.B) {
+	s := plain(900 << 10 / 120)
+	s.valueSize = 100
+	s.tsStep = 1
+	batch := build(b, s)
+	cfg := DefaultConfig()
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := validateBatch(batch, &cfg, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReadUnverified is BenchmarkRead on a reopened log whose ranges
 // are forgotten before every read, so that each read CRC-checks its 1 MiB
 // first (verify.go): the cost of the first read of data recovery did not
