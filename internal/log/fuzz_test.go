@@ -61,27 +61,31 @@ func FuzzValidateBatch(f *testing.F) {
 }
 
 // FuzzScanRecords checks validation's fast record scan against the
-// general walk: for any records area and count, scanRecords accepts
-// exactly what walkRecords with the same walker accepts, and finds the
-// same largest timestamp.
+// general walk: for any records area, count and checks (a key on every
+// record, timestamp bounds), scanRecords accepts exactly what walkRecords
+// with the same walker accepts without a bad record, and finds the same
+// largest timestamp.
 func FuzzScanRecords(f *testing.F) {
 	for _, s := range []spec{plain(1), plain(5), {n: 3, valueSize: 300, firstTs: -5, tsStep: 1 << 40, pid: -1, seq: -1, headers: true}} {
-		f.Add(encodeRecords(s), int32(s.n))
+		for _, checks := range []uint8{0, 1, 2, 3} {
+			f.Add(encodeRecords(s), int32(s.n), checks, int64(1000), int64(1003))
+		}
 	}
-	f.Add([]byte{}, int32(0))
-	f.Add([]byte{2, 0}, int32(1))
-	f.Fuzz(func(t *testing.T, data []byte, n int32) {
-		fast := tsWalker{firstTs: 1000, maxTs: 7}
+	f.Add([]byte{}, int32(0), uint8(0), int64(0), int64(0))
+	f.Add([]byte{}, int32(-29), uint8(0), int64(0), int64(0)) // a negative count: nothing walked
+	f.Add([]byte{2, 0}, int32(1), uint8(0), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, data []byte, n int32, checks uint8, lo, hi int64) {
+		fast := tsWalker{firstTs: 1000, maxTs: 7, requireKey: checks&1 != 0, checkBounds: checks&2 != 0, lo: lo, hi: hi}
 		slow := fast
 		ok := scanRecords(data, n, &fast)
 		err := walkRecords(data, n, slow.visit)
-		if ok != (err == nil) {
-			t.Fatalf("scanRecords %v, walkRecords %v", ok, err)
+		if ok != (err == nil && slow.errs == nil) {
+			t.Fatalf("scanRecords %v, walkRecords %v, bad records %v", ok, err, slow.errs)
 		}
 		if ok && (fast.maxTs != slow.maxTs || fast.next != slow.next) {
 			t.Fatalf("scan: max %d next %d; walk: max %d next %d", fast.maxTs, fast.next, slow.maxTs, slow.next)
 		}
-		if !ok && (fast.maxTs != 7 || fast.next != 0) {
+		if !ok && (fast.maxTs != 7 || fast.next != 0 || fast.errs != nil) {
 			t.Fatal("a refused scan changed the walker")
 		}
 	})

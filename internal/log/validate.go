@@ -141,22 +141,22 @@ func (w *tsWalker) visit(r rawRecord) error {
 	return nil
 }
 
-// scannable reports whether no per-record check beyond the structure, the
-// offset deltas and the largest timestamp is due: then scanRecords may do
-// the walk.
-func (w *tsWalker) scannable() bool {
-	return !w.requireKey && !w.checkBounds && !w.producerLAT
-}
+// scannable reports whether scanRecords may do the walk: every case but
+// a producer's LogAppendTime batch on a LogAppendTime topic, which fails
+// record by record.
+func (w *tsWalker) scannable() bool { return !w.producerLAT }
 
 // scanRecords is walkRecords with w.visit for the common case (scannable)
-// in one loop, with no call per record: it checks the same
-// structure (every length within its record, every record used up
-// exactly, data used up exactly, offset deltas 0, 1, 2, ...) and sets
-// w.maxTs and w.next. On any problem it returns false without touching w,
-// and the caller walks again with walkRecords for the error.
+// in one loop, with no call per record: it checks the same structure
+// (every length within its record, every record used up exactly, data
+// used up exactly, offset deltas 0, 1, 2, ...), the key on a compacted
+// topic and the timestamp bounds, and sets w.maxTs and w.next. On any
+// problem it returns false without touching w, and the caller walks again
+// with walkRecords for the error (and every bad record's).
 func scanRecords(data []byte, n int32, w *tsWalker) bool {
 	i := 0
 	maxTs := w.maxTs
+	requireKey, checkBounds, lo, hi := w.requireKey, w.checkBounds, w.lo, w.hi
 	for k := int32(0); k < n; k++ {
 		length, j := zz(data, i)
 		if j < 0 || length < 1 || length > int64(len(data)-j) {
@@ -173,9 +173,9 @@ func scanRecords(data []byte, n int32, w *tsWalker) bool {
 		if j < 0 || offDelta != int64(k) {
 			return false
 		}
-		for range 2 { // key, value: nullable
+		for f := range 2 { // key, value: nullable
 			l, jj := zz(rec, j)
-			if jj < 0 || l < -1 || l > int64(end-jj) {
+			if jj < 0 || l < -1 || l > int64(end-jj) || (f == 0 && l < 0 && requireKey) {
 				return false
 			}
 			j = jj + max(int(l), 0)
@@ -199,7 +199,12 @@ func scanRecords(data []byte, n int32, w *tsWalker) bool {
 		if j != end {
 			return false
 		}
-		if ts := w.firstTs + tsDelta; k == 0 || ts > maxTs {
+		ts := w.firstTs + tsDelta
+		// -1 means "no timestamp", which Kafka lets through.
+		if checkBounds && ts != -1 && (ts < lo || ts > hi) {
+			return false
+		}
+		if k == 0 || ts > maxTs {
 			maxTs = ts
 		}
 		i = end
