@@ -74,6 +74,10 @@ func FuzzScanRecords(f *testing.F) {
 	f.Add([]byte{}, int32(0), uint8(0), int64(0), int64(0))
 	f.Add([]byte{}, int32(-29), uint8(0), int64(0), int64(0)) // a negative count: nothing walked
 	f.Add([]byte{2, 0}, int32(1), uint8(0), int64(0), int64(0))
+	// Ten-byte varints: the largest, and one that overflows 64 bits.
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, int32(1), uint8(0), int64(0), int64(0))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}, int32(1), uint8(0), int64(0), int64(0))
+	f.Add([]byte{0x16, 0, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 1, 0, 0}, int32(1), uint8(2), int64(0), int64(1<<62))
 	f.Fuzz(func(t *testing.T, data []byte, n int32, checks uint8, lo, hi int64) {
 		fast := tsWalker{firstTs: 1000, maxTs: 7, requireKey: checks&1 != 0, checkBounds: checks&2 != 0, lo: lo, hi: hi}
 		slow := fast
@@ -87,6 +91,28 @@ func FuzzScanRecords(f *testing.F) {
 		}
 		if !ok && (fast.maxTs != 7 || fast.next != 0 || fast.errs != nil) {
 			t.Fatal("a refused scan changed the walker")
+		}
+	})
+}
+
+// FuzzZZ checks validation's inlined varint decoder against binary.Varint.
+func FuzzZZ(f *testing.F) {
+	for _, v := range []int64{0, -1, 1, 63, -64, 64, 1 << 20, math.MaxInt64, math.MinInt64} {
+		f.Add(binary.AppendVarint(nil, v))
+	}
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02})
+	f.Add([]byte{0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, n := binary.Varint(b)
+		got, i := zz(b, 0)
+		if n <= 0 {
+			if i != -1 {
+				t.Fatalf("zz(%x) = %d, %d; binary.Varint fails (%d)", b, got, i, n)
+			}
+			return
+		}
+		if got != v || i != n {
+			t.Fatalf("zz(%x) = %d, %d; binary.Varint %d, %d", b, got, i, v, n)
 		}
 	})
 }

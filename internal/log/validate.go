@@ -1,7 +1,6 @@
 package log
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -217,20 +216,26 @@ func scanRecords(data []byte, n int32, w *tsWalker) bool {
 }
 
 // zz decodes the zig-zag varint at b[i:], returning the index after it,
-// or -1 when b ends first or the varint overflows 64 bits.
+// or -1 when b ends first or the varint overflows 64 bits (as
+// binary.Varint). Small enough to inline.
 func zz(b []byte, i int) (int64, int) {
-	if i < len(b) && b[i] < 0x80 {
-		u := int64(b[i])
-		return (u >> 1) ^ -(u & 1), i + 1
+	var u uint64
+	for s := uint(0); s < 64; s += 7 {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		if c < 0x80 {
+			if s == 63 && c > 1 {
+				return 0, -1
+			}
+			u |= uint64(c) << s
+			return int64(u>>1) ^ -int64(u&1), i
+		}
+		u |= uint64(c&0x7f) << s
 	}
-	if i >= len(b) {
-		return 0, -1
-	}
-	v, n := binary.Varint(b[i:])
-	if n <= 0 {
-		return 0, -1
-	}
-	return v, i + n
+	return 0, -1
 }
 
 func (w *tsWalker) fail(r recordErr) {
