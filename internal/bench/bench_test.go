@@ -176,6 +176,10 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--extra-partitions", "1M"}, "extra-partitions"},
 		{[]string{"--topic", strings.Repeat("t", 249), "--extra-partitions", "1"}, "extra-partitions"},
 		{[]string{"--compare-baseline", "--compare-kfake"}, "choose one"},
+		{[]string{"--producers", "0"}, "producers"},
+		{[]string{"--producers", "65"}, "producers"},
+		{[]string{"--producers", "2", "--transaction-records", "10"}, "--producers 1"},
+		{[]string{"--brokers", "127.0.0.1:1", "--data-dir", "/tmp"}, "data-dir"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, "unexpected argument"},
 	}
@@ -193,6 +197,71 @@ func TestBenchFlags(t *testing.T) {
 		!strings.Contains(stdout.String(), "Examples:") || !strings.Contains(stdout.String(), "-compare-kfake") ||
 		!strings.Contains(stdout.String(), "-idle-conns") || !strings.Contains(stdout.String(), "-compare-baseline") {
 		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
+	}
+}
+
+// --fsync makes the topic fsync every append and measures the disk where
+// --data-dir says, also with --brokers; --producers splits the records.
+func TestBenchDurableFlags(t *testing.T) {
+	o, err := parseBenchFlags([]string{"--fsync", "--producers", "4", "--brokers", "127.0.0.1:1", "--data-dir", t.TempDir()})
+	if err != nil || !o.fsync || o.producers != 4 {
+		t.Fatalf("parsed: %+v, %v", o, err)
+	}
+	if c := o.topicConfigs(); len(c) != 1 || c["flush.messages"] == nil || *c["flush.messages"] != "1" {
+		t.Errorf("topic configs with --fsync: %v", c)
+	}
+	if o, _ = parseBenchFlags(nil); o.producers != 1 || o.topicConfigs() != nil {
+		t.Errorf("defaults: producers %d, topic configs %v", o.producers, o.topicConfigs())
+	}
+}
+
+func TestBenchHistogramMerge(t *testing.T) {
+	var a, b, all histogram
+	for i := int64(1); i <= 1000; i++ {
+		if i%3 == 0 {
+			a.record(i * 1000)
+		} else {
+			b.record(i * 1000)
+		}
+		all.record(i * 1000)
+	}
+	var m histogram
+	m.merge(&histogram{}) // empty: nothing changes
+	m.merge(&a)
+	m.merge(&b)
+	if got, want := *m.summary(), *all.summary(); got != want {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+}
+
+func TestBenchDurable(t *testing.T) {
+	addr := embed.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Run(ctx, []string{"--brokers", addr, "--records", "999", "--record-size", "64", "--partitions", "4",
+		"--producers", "3", "--fsync", "--data-dir", dir, "--topic", "durable", "--json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON output: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Runs) != 1 || rep.Settings.Producers != 3 || !rep.Settings.Fsync {
+		t.Fatalf("JSON report: %s", stdout.String())
+	}
+	r := rep.Runs[0]
+	if r.Produce == nil || r.Produce.Records != 999 || r.Produce.AckLatency == nil || r.Produce.AckLatency.Count != 999 ||
+		r.Consume == nil || r.Consume.Records != 999 {
+		t.Fatalf("phases: %s", stdout.String())
+	}
+	if d := r.Disk; d == nil || d.Dir != dir || d.Chunks < 8 || d.MBPerSec <= 0 || d.ProduceRatio <= 0 {
+		t.Fatalf("disk measurement: %+v", r.Disk)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the disk measurement left %d files in %s", len(left), dir)
 	}
 }
 

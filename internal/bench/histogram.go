@@ -78,3 +78,20 @@ func (h *histogram) summary() *latencySummary {
 }
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// merge adds o's values to h.
+func (h *histogram) merge(o *histogram) {
+	if o.n == 0 {
+		return
+	}
+	if h.counts == nil {
+		h.counts = make([]uint64, len(o.counts))
+		h.min, h.max = o.min, o.max
+	}
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.sum += o.sum
+	h.min, h.max = min(h.min, o.min), max(h.max, o.max)
+}

@@ -81,7 +81,7 @@ func setUpIdleLoad(ctx context.Context, o *benchOptions, tr *targetResult, seeds
 // fillExtraTopic creates topic with the given partitions and writes one
 // small record to each, checking every partition's end offset.
 func fillExtraTopic(ctx context.Context, adm *kadm.Client, seeds []string, topic string, partitions int) error {
-	if err := createTopic(ctx, adm, topic, partitions); err != nil {
+	if err := createTopic(ctx, adm, topic, partitions, nil); err != nil {
 		return fmt.Errorf("creating topic %q: %w", topic, err)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-bench"),
@@ -261,12 +261,12 @@ func (s *idleConnSet) close() int {
 
 // createTopic creates the topic, deleting it first if it exists, and waits
 // until every partition has a leader.
-func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int) error {
+func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int, configs map[string]*string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	deleted := false
 	for {
-		_, err := adm.CreateTopic(ctx, int32(partitions), 1, nil, topic)
+		_, err := adm.CreateTopic(ctx, int32(partitions), 1, configs, topic)
 		if err == nil {
 			break
 		}

@@ -41,6 +41,15 @@ then with it (the same started broker, or the one --brokers names), and
 prints the ratios; without --idle-conns or --extra-partitions the two runs
 are identical, which shows run-to-run noise.
 
+Durable mode: --fsync creates the topic with flush.messages=1, so every
+acknowledged batch is fsynced first, and before producing measures the
+disk itself: a file in the --data-dir directory (default the system temp
+dir) written in 1 MiB chunks with an fdatasync after each, for about 2 s.
+Its MB/s is printed next to the produce phase's, with their ratio.
+--producers runs that many producer clients (one connection each) in the
+produce phase, splitting --records between them; the latency phase always
+uses one.
+
 MB and GB are 10^6 and 10^9 bytes of record values; latencies are in
 milliseconds. Produce-phase ack latency runs from Produce to the ack while
 the producer keeps many batches queued, so it is mostly time queued in the
@@ -56,6 +65,7 @@ Examples:
   sluice bench --rate 5000 --duration 10s --records 0
   sluice bench --rate 5000 --records 0 --broker-set log.flush.interval.messages=1
   sluice bench --records 10M --skip-consume --json
+  sluice bench --fsync --partitions 8 --producers 4 --rate 2000 --duration 10s
   sluice bench --transaction-records 100 --skip-consume
   sluice bench --brokers 127.0.0.1:9092 --broker-pid "$(pgrep -n sluice)"
 
@@ -85,6 +95,8 @@ type benchOptions struct {
 	skipConsume  bool
 	json         bool
 	progress     io.Writer // where the phases show progress (a terminal), nil for none
+	producers    int       // concurrent producer clients in the produce phase
+	fsync        bool      // the topic fsyncs every append before acking (flush.messages=1)
 
 	idleConns       int  // silent connections held open through the run
 	extraPartitions int  // partitions of <topic>-extra, one record each
@@ -118,7 +130,7 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 	})
 	fs.BoolVar(&o.compareBaseline, "compare-baseline", false, "benchmark the broker twice, without then with --idle-conns and --extra-partitions, and print the ratio")
 	fs.Var((*cmdline.MultiFlag)(&o.brokerSets), "broker-set", "NAME=VALUE passed to the started broker as --set (repeatable)")
-	fs.StringVar(&o.dataDir, "data-dir", "", "parent directory for the started broker's temporary data directory (default the system temp dir)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "parent directory for the started broker's temporary data directory, and where --fsync measures the disk (default the system temp dir)")
 	fs.StringVar(&o.topic, "topic", "bench", "topic to create (deleted and recreated if it exists)")
 	fs.IntVar(&o.partitions, "partitions", 1, "partitions of the topic")
 	fs.Func("records", "records to produce and consume; 0 skips both and needs --rate (default 1M)", func(s string) error {
@@ -169,6 +181,8 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 	})
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of the latency phase")
 	fs.BoolVar(&o.skipConsume, "skip-consume", false, "skip the consume phase")
+	fs.IntVar(&o.producers, "producers", 1, "producer clients (each its own connection) sharing the produce phase's records")
+	fs.BoolVar(&o.fsync, "fsync", false, "create the topic with flush.messages=1 (fsync before every ack) and measure the disk's own fdatasync write speed")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object with every figure instead of text")
 	return fs, brokers
 }
@@ -176,7 +190,7 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 // parseBenchFlags parses and validates sluice bench's flags. It returns
 // flag.ErrHelp for --help.
 func parseBenchFlags(args []string) (*benchOptions, error) {
-	o := &benchOptions{records: 1_000_000, recordSize: 1024, batchBytes: 1 << 20, fetchBytes: 64 << 20, stallTimeout: 30 * time.Second}
+	o := &benchOptions{producers: 1, records: 1_000_000, recordSize: 1024, batchBytes: 1 << 20, fetchBytes: 64 << 20, stallTimeout: 30 * time.Second}
 	fs, brokers := newBenchFlagSet(o)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -203,8 +217,8 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 		return nil, errors.New("--broker-pid needs --brokers (a started broker is measured anyway)")
 	case len(o.brokerSets) > 0 && len(o.brokers) > 0:
 		return nil, errors.New("--broker-set applies to a broker bench starts; it cannot be combined with --brokers")
-	case set["data-dir"] && len(o.brokers) > 0:
-		return nil, errors.New("--data-dir applies to a broker bench starts; it cannot be combined with --brokers")
+	case set["data-dir"] && len(o.brokers) > 0 && !o.fsync:
+		return nil, errors.New("--data-dir applies to a broker bench starts (or, with --fsync, names where the disk is measured); it cannot be combined with --brokers")
 	}
 	for _, s := range o.brokerSets {
 		if k, _, ok := strings.Cut(s, "="); !ok || k == "" {
@@ -271,6 +285,12 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 	}
 	if _, err := cmdline.CompressionCodec(o.compression); err != nil {
 		return nil, err
+	}
+	if o.producers < 1 || o.producers > 64 {
+		return nil, fmt.Errorf("--producers %d: want 1 to 64", o.producers)
+	}
+	if o.producers > 1 && o.txnRecords > 0 {
+		return nil, errors.New("--transaction-records needs --producers 1")
 	}
 	if o.txnRecords < 0 {
 		return nil, fmt.Errorf("--transaction-records %d: want 0 or more", o.txnRecords)

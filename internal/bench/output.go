@@ -25,6 +25,12 @@ func printBenchHeader(w io.Writer, o *benchOptions, la []float64) {
 	if o.txnRecords > 0 {
 		fmt.Fprintf(w, "produce phase in transactions of %s records, each flushed and committed before the next\n", commas(o.txnRecords))
 	}
+	if o.producers > 1 {
+		fmt.Fprintf(w, "produce phase: %d producers\n", o.producers)
+	}
+	if o.fsync {
+		fmt.Fprintln(w, "topic flush.messages=1: every batch fsynced before its ack")
+	}
 	if o.rate > 0 {
 		fmt.Fprintf(w, "latency phase: %s records/s for %s\n", commas(int64(o.rate)), o.duration)
 	}
@@ -178,4 +184,16 @@ func nextPow2(n int) int {
 		return 1
 	}
 	return 1 << bits.Len(uint(n-1))
+}
+
+func printDisk(w io.Writer, d *diskResult) {
+	if d == nil {
+		return
+	}
+	ratio := ""
+	if d.ProduceRatio > 0 {
+		ratio = fmt.Sprintf("  produce at %.0f%% of it", 100*d.ProduceRatio)
+	}
+	fmt.Fprintf(w, "    %-10s %.1f MB/s writing 1 MiB chunks with fdatasync each (%d in %.2f s, %s)%s\n",
+		"disk", d.MBPerSec, d.Chunks, d.Seconds, d.Dir, ratio)
 }

@@ -234,26 +234,96 @@ func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *b
 	if o.txnRecords > 0 {
 		extra = append(extra, kgo.TransactionalID(fmt.Sprintf("sluice-bench-%d", os.Getpid())))
 	}
-	p, err := newBenchProducer(o, seeds, producerBuffer(o), o.linger, false, extra...)
-	if err != nil {
-		return nil, err
+	nprod := max(o.producers, 1)
+	ps := make([]*benchProducer, 0, nprod)
+	defer func() {
+		for _, p := range ps {
+			p.cl.Close()
+		}
+	}()
+	for range nprod {
+		p, err := newBenchProducer(o, seeds, max(producerBuffer(o)/nprod, 1000), o.linger, false, extra...)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
 	}
-	defer p.cl.Close()
 	value := make([]byte, o.recordSize)
 	rand.NewChaCha8([32]byte{}).Read(value)
 
-	pctx, stop := stallWatch(ctx, o.stallTimeout, p.done.Load)
+	done := func() int64 {
+		var n int64
+		for _, p := range ps {
+			n += p.done.Load()
+		}
+		return n
+	}
+	pctx, stop := stallWatch(ctx, o.stallTimeout, done)
 	defer stop()
 	meter.start()
-	p.base = time.Now()
+	base := time.Now()
 	stopProgress := cmdline.Progress(o.progress, func() string {
-		return fmt.Sprintf("produce: %s of %s records acknowledged", commas(p.done.Load()), commas(o.records))
+		return fmt.Sprintf("produce: %s of %s records acknowledged", commas(done()), commas(o.records))
 	})
 	defer stopProgress()
-	var part int32
+	errs := make([]error, nprod)
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		p.base = base
+		// Producer i sends records i, i+n, i+2n, ... of the run, so the
+		// producers together cover every partition evenly.
+		n := o.records / int64(nprod)
+		if int64(i) < o.records%int64(nprod) {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.run(pctx, o, n, int32(i%o.partitions), value)
+		}()
+	}
+	wg.Wait()
+	var err error
+	for _, e := range errs {
+		if e != nil {
+			err = e
+			break
+		}
+	}
+	if err == nil && pctx.Err() != nil {
+		err = context.Cause(pctx)
+	}
+	var (
+		acked, lastAck int64
+		acks           histogram
+	)
+	for _, p := range ps {
+		if ferr := p.failure(); ferr != nil {
+			err = ferr
+		}
+		acked += p.acked
+		lastAck = max(lastAck, p.lastAck)
+		acks.merge(&p.acks)
+	}
+	elapsed := time.Duration(lastAck)
+	if elapsed <= 0 {
+		elapsed = time.Since(base)
+	}
+	n := acked * int64(o.recordSize)
+	res := throughput(acked, n, elapsed)
+	res.AckLatency = acks.summary()
+	res.Broker = meter.stop(n, elapsed)
+	res.ClientCPUSeconds = meter.selfCPU
+	return res, err
+}
+
+// run produces records records of value, starting at partition part and
+// cycling through the topic's partitions, in transactions if o asks for
+// them, and waits for every ack.
+func (p *benchProducer) run(ctx context.Context, o *benchOptions, records int64, part int32, value []byte) error {
 	var txnErr error
-	for i := int64(0); i < o.records; i++ {
-		if i&1023 == 0 && (p.failed.Load() != 0 || pctx.Err() != nil) {
+	for i := int64(0); i < records; i++ {
+		if i&1023 == 0 && (p.failed.Load() != 0 || ctx.Err() != nil) {
 			break
 		}
 		if o.txnRecords > 0 && i%o.txnRecords == 0 {
@@ -261,38 +331,23 @@ func producePhase(ctx context.Context, o *benchOptions, seeds []string, meter *b
 				break
 			}
 		}
-		if !p.produce(pctx, part, value, true) {
+		if !p.produce(ctx, part, value, true) {
 			break
 		}
 		if part++; int(part) == o.partitions {
 			part = 0
 		}
-		if o.txnRecords > 0 && ((i+1)%o.txnRecords == 0 || i+1 == o.records) {
-			if txnErr = p.commit(pctx, o.stallTimeout); txnErr != nil {
+		if o.txnRecords > 0 && ((i+1)%o.txnRecords == 0 || i+1 == records) {
+			if txnErr = p.commit(ctx, o.stallTimeout); txnErr != nil {
 				break
 			}
 		}
 	}
-	err = p.flush(pctx, o.stallTimeout)
+	err := p.flush(ctx, o.stallTimeout)
 	if err == nil {
 		err = txnErr
 	}
-	if err == nil && pctx.Err() != nil {
-		err = context.Cause(pctx)
-	}
-	if ferr := p.failure(); ferr != nil {
-		err = ferr
-	}
-	elapsed := time.Duration(p.lastAck)
-	if elapsed <= 0 {
-		elapsed = time.Since(p.base)
-	}
-	n := p.acked * int64(o.recordSize)
-	res := throughput(p.acked, n, elapsed)
-	res.AckLatency = p.acks.summary()
-	res.Broker = meter.stop(n, elapsed)
-	res.ClientCPUSeconds = meter.selfCPU
-	return res, err
+	return err
 }
 
 func throughput(records, bytes int64, elapsed time.Duration) *throughputResult {

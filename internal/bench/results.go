@@ -30,6 +30,9 @@ type benchSettings struct {
 	IdleConns       int  `json:"idle_conns,omitempty"`
 	ExtraPartitions int  `json:"extra_partitions,omitempty"`
 	CompareBaseline bool `json:"compare_baseline,omitempty"`
+
+	Producers int  `json:"producers"`
+	Fsync     bool `json:"fsync,omitempty"`
 }
 
 type targetResult struct {
@@ -43,6 +46,8 @@ type targetResult struct {
 	Produce *throughputResult `json:"produce,omitempty"`
 	Consume *throughputResult `json:"consume,omitempty"`
 	Latency *latencyResult    `json:"latency,omitempty"`
+	// Disk is the disk's own durable write speed (--fsync).
+	Disk *diskResult `json:"disk,omitempty"`
 	// BrokerPeakRSSBytes is the broker's VmHWM at the end: its peak resident
 	// memory over its whole life.
 	BrokerPeakRSSBytes int64 `json:"broker_peak_rss_bytes,omitempty"`
@@ -132,10 +137,19 @@ func (o *benchOptions) settings() benchSettings {
 		Acks: o.acks, Compression: o.compression, Idempotent: o.idempotent, BatchBytes: o.batchBytes, FetchBytes: o.fetchBytes,
 		LingerMs: ms(o.linger.Nanoseconds()), TxnRecords: o.txnRecords, SkipConsume: o.skipConsume, BrokerSets: o.brokerSets,
 		CompareKfake: o.compareKfake, IdleConns: o.idleConns, ExtraPartitions: o.extraPartitions,
-		CompareBaseline: o.compareBaseline,
+		CompareBaseline: o.compareBaseline, Producers: o.producers, Fsync: o.fsync,
 	}
 	if o.rate > 0 {
 		s.Rate, s.DurationSec = o.rate, o.duration.Seconds()
 	}
 	return s
+}
+
+// topicConfigs is the benchmark topic's configuration.
+func (o *benchOptions) topicConfigs() map[string]*string {
+	if !o.fsync {
+		return nil
+	}
+	one := "1"
+	return map[string]*string{"flush.messages": &one}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -184,7 +185,7 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 		return tr, err
 	}
 	defer adm.Close()
-	if err := createTopic(ctx, kadm.NewClient(adm), o.topic, o.partitions); err != nil {
+	if err := createTopic(ctx, kadm.NewClient(adm), o.topic, o.partitions, o.topicConfigs()); err != nil {
 		return tr, fmt.Errorf("creating topic %q: %w", o.topic, err)
 	}
 	idle, cleanup, err := setUpIdleLoad(ctx, o, tr, seeds, kadm.NewClient(adm), pid, out)
@@ -201,13 +202,26 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 		}
 	}()
 
+	if o.fsync && name != "kfake" {
+		dir := o.dataDir
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		if tr.Disk, err = measureDisk(ctx, dir, 2*time.Second); err != nil {
+			return tr, err
+		}
+	}
 	var acked int64
 	if o.records > 0 {
 		tr.Produce, err = producePhase(ctx, o, seeds, meter)
 		if tr.Produce != nil {
 			acked = tr.Produce.Records
+			if tr.Disk != nil && tr.Disk.MBPerSec > 0 {
+				tr.Disk.ProduceRatio = tr.Produce.MBPerSec / tr.Disk.MBPerSec
+			}
 			if out != nil {
 				printThroughput(out, "produce", tr.Produce)
+				printDisk(out, tr.Disk)
 			}
 		}
 		if err != nil {

@@ -35,10 +35,18 @@ package broker
 //   version 2, KIP-890) adds the partition to the transaction itself,
 //   starting it if needed.
 // * Fetches waiting on a partition are woken by its appends.
+// * Group commit: when a topic's flush.messages makes an append wait for an
+//   fsync, every partition of the request is appended first and their
+//   fsyncs then run together (up to produceSyncWorkers at once), so the
+//   file system commits them in one journal transaction rather than one
+//   after another; each log also shares an fsync between the requests
+//   waiting on it (log.SyncTo).
 
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,7 +67,8 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 	case req.TransactionID != nil && !r.allowed(auth.OpWrite, auth.TransactionalID(*req.TransactionID)):
 		reqErr = kerr.TransactionalIDAuthorizationFailed
 	}
-	for _, rt := range req.Topics {
+	var syncs []pendingSync
+	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		var t *topic
@@ -76,17 +85,20 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 				topicErr = kerr.TopicAuthorizationFailed
 			}
 		}
-		for _, rp := range rt.Partitions {
+		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			if topicErr != nil {
 				sp.ErrorCode, sp.BaseOffset = code(topicErr), -1
-			} else {
-				b.producePartition(r, t, rp, &sp, req.TransactionID)
+			} else if p, target := b.producePartition(r, t, rp, &sp, req.TransactionID); target > 0 {
+				syncs = append(syncs, pendingSync{p: p, target: target, topic: ti, part: pi})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if len(syncs) > 0 {
+		b.syncProduced(r, resp, syncs)
 	}
 	if req.Acks == 0 {
 		return nil
@@ -94,12 +106,15 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 	return resp
 }
 
-func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, txnID *string) {
+// producePartition appends one partition's batch and fills sp. When the
+// topic's flush.messages needs an fsync before the ack it returns the
+// partition and the offset to sync to, for syncProduced.
+func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition, txnID *string) (*partition, int64) {
 	// Kafka's errors carry no offsets (PartitionResponse(Errors)).
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 	if rp.Partition < 0 || int(rp.Partition) >= len(t.partitions) {
 		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return
+		return nil, 0
 	}
 	p := t.partitions[rp.Partition]
 	records := rp.Records
@@ -108,7 +123,7 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 		v2, err := p.log.UpConvert(records)
 		if err != nil {
 			b.produceFailed(r, p, sp, err)
-			return
+			return nil, 0
 		}
 		records = v2
 	} else if len(records) > log.MagicOffset && (records[log.MagicOffset] == 0 || records[log.MagicOffset] == 1) {
@@ -116,19 +131,19 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 		// magic above 2 is CORRUPT_MESSAGE there and here).
 		sp.ErrorCode = kerr.InvalidRecord.Code
 		sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", r.version))
-		return
+		return nil, 0
 	}
 	if h, err := log.ParseBatchHeader(records); err == nil {
 		if r.version >= 3 && r.version < 7 && h.Magic == 2 && h.Compression() == log.CodecZstd {
 			// Also Kafka's request validation: zstd came with v7.
 			sp.ErrorCode = kerr.UnsupportedCompressionType.Code
-			return
+			return nil, 0
 		}
 		// A transactional id on a non-transactional batch is fine:
 		// Kafka checks the id only for transactional batches.
 		if h.Transactional() && txnID == nil {
 			sp.ErrorCode = kerr.InvalidTxnState.Code
-			return
+			return nil, 0
 		}
 		if h.Transactional() {
 			tp := txn.TopicPartition{Topic: t.meta.Name, Partition: rp.Partition}
@@ -149,18 +164,18 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			}
 			if err != nil {
 				sp.ErrorCode = code(err)
-				return
+				return nil, 0
 			}
 		}
 		if h.ProducerID >= 0 && !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowed(auth.OpWrite, auth.Topic(t.meta.Name)) {
 			sp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
-			return
+			return nil, 0
 		}
 	}
-	res, err := p.log.Append(records)
+	res, target, err := p.log.AppendDeferred(records)
 	if err != nil {
 		b.produceFailed(r, p, sp, err)
-		return
+		return nil, 0
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
@@ -169,6 +184,50 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 		p.bytesIn.Add(uint64(len(records)))
 		p.recordsIn.Add(uint64(res.LastOffset - res.BaseOffset + 1))
 		p.notify()
+	}
+	return p, target
+}
+
+// pendingSync is an appended batch whose ack waits for an fsync: the
+// partition, the offset to sync to and where its response is in resp.
+type pendingSync struct {
+	p           *partition
+	target      int64
+	topic, part int
+}
+
+// produceSyncWorkers bounds the fsyncs one Produce request runs at once.
+const produceSyncWorkers = 16
+
+// syncProduced fsyncs the partitions a Produce request appended to, at the
+// same time, and fails the response of any whose fsync failed.
+func (b *Broker) syncProduced(r *request, resp *kmsg.ProduceResponse, syncs []pendingSync) {
+	fail := func(s pendingSync, err error) {
+		sp := &resp.Topics[s.topic].Partitions[s.part]
+		sp.BaseOffset, sp.LogAppendTime = -1, -1
+		b.produceFailed(r, s.p, sp, err)
+	}
+	if len(syncs) == 1 {
+		if err := syncs[0].p.log.SyncTo(syncs[0].target); err != nil {
+			fail(syncs[0], err)
+		}
+		return
+	}
+	errs := make([]error, len(syncs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(syncs), produceSyncWorkers) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(syncs); i = int(next.Add(1) - 1) {
+				errs[i] = syncs[i].p.log.SyncTo(syncs[i].target)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			fail(syncs[i], err)
+		}
 	}
 }
 

@@ -3,10 +3,16 @@ package broker
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/vfs"
+	"github.com/sluice-io/sluice/internal/vfs/errorfs"
 )
 
 // A batch with some keyless records on a compacted topic fails whole with
@@ -531,4 +539,109 @@ func TestListOffsetsV0(t *testing.T) {
 			t.Fatalf("ts %d max %d: %v %v, want %v", tc.ts, tc.max, kerr.ErrorForCode(p.ErrorCode), p.OldStyleOffsets, tc.want)
 		}
 	}
+}
+
+// With flush.messages=1 the fsyncs of one Produce request's partitions run
+// together (group commit), not one after another: the test's file system
+// holds the first segment fsync of the request until a second one, for
+// another partition, has started. One after another, the second never
+// starts while the first is held, and the wait times out. A failed fsync
+// fails only its own partition, with KAFKA_STORAGE_ERROR.
+func TestProduceFsyncsPartitionsTogether(t *testing.T) {
+	var (
+		armed    atomic.Bool
+		mu       sync.Mutex
+		started  = map[string]bool{}
+		second   = make(chan struct{})
+		overlap  atomic.Bool
+		failPart atomic.Value // string: a partition dir whose fsync fails
+	)
+	failPart.Store("")
+	fs := errorfs.New(vfs.Default, func(op errorfs.Op, path string) error {
+		if !armed.Load() || op != errorfs.OpSync || !strings.HasSuffix(path, ".log") {
+			return nil
+		}
+		dir := filepath.Base(filepath.Dir(path))
+		if dir == failPart.Load().(string) {
+			return syscall.EIO
+		}
+		mu.Lock()
+		first := len(started) == 0
+		if !started[dir] {
+			started[dir] = true
+			if len(started) == 2 {
+				close(second)
+			}
+		}
+		mu.Unlock()
+		if first {
+			select {
+			case <-second:
+				overlap.Store(true)
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return nil
+	})
+	tb := startBrokerWith(t, Config{FS: fs})
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "durable", 3, map[string]*string{"flush.messages": kmsg.StringPtr("1")})
+
+	produceAll := func() *kmsg.ProduceResponse {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks = -1
+		req.TimeoutMillis = 30000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = "durable", tb.topic("durable").meta.ID
+		for p := range int32(3) {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = p
+			rp.Records = buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: []byte("v")})
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		return send[*kmsg.ProduceResponse](t, cl, req)
+	}
+	armed.Store(true)
+	resp := produceAll()
+	for _, sp := range resp.Topics[0].Partitions {
+		if sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+			t.Fatalf("partition %d: error %d, base offset %d", sp.Partition, sp.ErrorCode, sp.BaseOffset)
+		}
+	}
+	if !overlap.Load() {
+		t.Fatal("the request's partition fsyncs ran one after another")
+	}
+	for p := range int32(3) {
+		l := tb.partition("durable", p).log
+		if hw := l.HighWatermark(); hw != 1 {
+			t.Fatalf("partition %d: high watermark %d", p, hw)
+		}
+	}
+
+	failPart.Store("durable-1")
+	resp = produceAll()
+	for _, sp := range resp.Topics[0].Partitions {
+		want := int16(0)
+		if sp.Partition == 1 {
+			want = kerr.KafkaStorageError.Code
+		}
+		if sp.ErrorCode != want {
+			t.Fatalf("partition %d with partition 1's fsync failing: error %d, want %d", sp.Partition, sp.ErrorCode, want)
+		}
+		if want != 0 && sp.BaseOffset != -1 {
+			t.Fatalf("partition %d: failed with base offset %d", sp.Partition, sp.BaseOffset)
+		}
+		if want == 0 && sp.BaseOffset != 1 {
+			t.Fatalf("partition %d: base offset %d, want 1", sp.Partition, sp.BaseOffset)
+		}
+	}
+	// The failed fsync is sticky for its log (as a Kafka log dir failure),
+	// so closing reports it.
+	tb.stopOnce.Do(func() {
+		if err := tb.Close(); !errors.Is(err, syscall.EIO) {
+			t.Errorf("closing the broker after a failed fsync: %v, want the EIO", err)
+		}
+		<-tb.done
+	})
 }

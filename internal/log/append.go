@@ -16,6 +16,8 @@ type AppendResult struct {
 	LogAppendTime          int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset         int64
 	Duplicate              bool // an idempotent retry: nothing was appended
+
+	syncTarget int64 // appendBatch with deferSync: SyncTo this before acking; 0: none
 }
 
 // Append validates batch, the records of one partition from a
@@ -25,12 +27,46 @@ type AppendResult struct {
 // change. When Config.FlushMessages unflushed messages are reached it
 // returns only after the data is fsynced.
 func (l *Log) Append(batch []byte) (AppendResult, error) {
-	return l.validateAndAppend(batch, producerBatch)
+	return l.validateAndAppend(batch, producerBatch, false)
+}
+
+// AppendDeferred is Append without the wait for an fsync that
+// Config.FlushMessages asks for: it also returns the offset the log must be
+// synced to (SyncTo) before the batch may be acknowledged, or 0 when no
+// fsync is due. A caller appending to several logs at once (a Produce
+// request for several partitions) syncs them together afterwards, so their
+// fsyncs overlap: one journal commit covers many of them.
+func (l *Log) AppendDeferred(batch []byte) (AppendResult, int64, error) {
+	res, err := l.validateAndAppend(batch, producerBatch, true)
+	return res, res.syncTarget, err
+}
+
+// SyncTo returns once every offset below target is fsynced (see
+// AppendDeferred). It shares fsyncs with concurrent appends and flushes.
+func (l *Log) SyncTo(target int64) error {
+	if l.synced.Load() >= target {
+		return nil
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.err != nil {
+		err := l.err
+		l.mu.Unlock()
+		return err
+	}
+	l.busy.Add(1)
+	l.mu.Unlock()
+	defer l.busy.Done()
+	return l.syncTo(target)
 }
 
 // validateAndAppend is Append for a batch of the given origin
-// (producerBatch or coordinatorBatch).
-func (l *Log) validateAndAppend(batch []byte, origin batchKind) (AppendResult, error) {
+// (producerBatch or coordinatorBatch); with deferSync it leaves a due fsync
+// to the caller (AppendDeferred).
+func (l *Log) validateAndAppend(batch []byte, origin batchKind, deferSync bool) (AppendResult, error) {
 	cfg := l.cfg.Load()
 	now := l.now()
 	h, err := validateBatch(batch, cfg, now.UnixMilli())
@@ -43,7 +79,7 @@ func (l *Log) validateAndAppend(batch []byte, origin batchKind) (AppendResult, e
 		}
 		return AppendResult{}, err
 	}
-	return l.appendBatch(batch, h, cfg, now, origin)
+	return l.appendBatch(batch, h, cfg, now, origin, deferSync)
 }
 
 // batchKind is what appendBatch appends, which decides the producer checks
@@ -73,7 +109,9 @@ func (k batchKind) controlType() int16 {
 }
 
 // appendBatch is Append after validation; kind says what the batch is.
-func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, kind batchKind) (AppendResult, error) {
+// With deferSync a due fsync is not waited for but returned in
+// res.syncTarget.
+func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Time, kind batchKind, deferSync bool) (AppendResult, error) {
 	if err := l.lc.space.Check(now, int64(len(batch))); err != nil {
 		return AppendResult{}, err
 	}
@@ -152,6 +190,9 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 	res.BaseOffset, res.LastOffset = h.BaseOffset, h.LastOffset()
 	end := l.next
 	needSync := end-l.synced.Load() >= cfg.FlushMessages
+	if needSync && deferSync {
+		res.syncTarget, needSync = end, false
+	}
 	if rolled || needSync {
 		l.busy.Add(1)
 		defer l.busy.Done()

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 )
@@ -87,6 +88,25 @@ func BenchmarkValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkValidate100B is BenchmarkValidate for a 900 KiB batch of
+// 100-byte records, where the per-record walk is most of the cost, with
+// Kafka 4's default message.timestamp.after.max.ms of one hour checked.
+func BenchmarkValidate100B(b *testing.B) {
+	s := plain(900 << 10 / 120)
+	s.valueSize = 100
+	s.tsStep = 1
+	batch := build(b, s)
+	cfg := DefaultConfig()
+	cfg.TimestampAfterMaxMs = 3_600_000
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := validateBatch(batch, &cfg, s.firstTs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkReadUnverified is BenchmarkRead on a reopened log whose ranges
 // are forgotten before every read, so that each read CRC-checks its 1 MiB
 // first (verify.go): the cost of the first read of data recovery did not
@@ -127,4 +147,37 @@ func BenchmarkReadUnverified(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkIndexLookup looks up random offsets and timestamps in a full
+// default-size segment index (10 MiB: 1,310,720 offset entries and as many
+// time entries), the binary searches behind every Read and
+// ListOffsets by time.
+func BenchmarkIndexLookup(b *testing.B) {
+	const n = 10 << 20 / offsetEntrySize
+	idx := make([]byte, 0, n*offsetEntrySize)
+	tidx := make([]byte, 0, n*timeEntrySize)
+	for i := range uint32(n) {
+		idx = binary.BigEndian.AppendUint32(idx, 1+i*4)
+		idx = binary.BigEndian.AppendUint32(idx, 1+i*4096)
+		tidx = binary.BigEndian.AppendUint64(tidx, uint64(1000+int64(i)*3))
+		tidx = binary.BigEndian.AppendUint32(tidx, 1+i*4)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.Run("offset", func(b *testing.B) {
+		for b.Loop() {
+			rel := rng.Uint32N(n * 4)
+			if r, _ := floorOffset(idx, rel); r > rel {
+				b.Fatalf("floor of %d is %d", rel, r)
+			}
+		}
+	})
+	b.Run("time", func(b *testing.B) {
+		for b.Loop() {
+			ts := 1000 + rng.Int64N(n*3)
+			if rel := floorTime(tidx, ts); rel > uint32(ts-1000)/3*4+1 {
+				b.Fatalf("floor of %d is %d", ts, rel)
+			}
+		}
+	})
 }

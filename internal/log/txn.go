@@ -178,7 +178,7 @@ func MarkerType(b []byte) int16 {
 // every time, because the producer's sequences belong to its own
 // partitions.
 func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
-	return l.validateAndAppend(batch, coordinatorBatch)
+	return l.validateAndAppend(batch, coordinatorBatch, false)
 }
 
 // AppendMarker writes a commit or abort marker of producer pid at epoch
@@ -193,7 +193,7 @@ func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch
 	now := l.now()
 	batch := controlBatch(pid, epoch, kind.controlType(), coordinatorEpoch, now.UnixMilli())
 	h, _ := ParseBatchHeader(batch)
-	return l.appendBatch(batch, h, l.cfg.Load(), now, kind)
+	return l.appendBatch(batch, h, l.cfg.Load(), now, kind, false)
 }
 
 // applyMarker updates the idempotent state of a producer for its marker:

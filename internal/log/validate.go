@@ -63,7 +63,11 @@ func validateBatch(b []byte, cfg *Config, now int64) (BatchHeader, error) {
 	if err != nil {
 		return h, err
 	}
-	err = walkRecords(data, h.NumRecords, w.visit)
+	if !w.scannable() || !scanRecords(data, h.NumRecords, &w) {
+		// Also the slow path's exact error for a batch scanRecords
+		// refused (it stops at the first problem without saying which).
+		err = walkRecords(data, h.NumRecords, w.visit)
+	}
 	if h.Compression() != CodecNone {
 		putDecompressBuf(data)
 	}
@@ -134,6 +138,104 @@ func (w *tsWalker) visit(r rawRecord) error {
 		w.fail(recordErr{index: i, kind: errTimestamp, ts: ts, offset: w.baseOffset + int64(r.offsetDelta)})
 	}
 	return nil
+}
+
+// scannable reports whether scanRecords may do the walk: every case but
+// a producer's LogAppendTime batch on a LogAppendTime topic, which fails
+// record by record.
+func (w *tsWalker) scannable() bool { return !w.producerLAT }
+
+// scanRecords is walkRecords with w.visit for the common case (scannable)
+// in one loop, with no call per record: it checks the same structure
+// (every length within its record, every record used up exactly, data
+// used up exactly, offset deltas 0, 1, 2, ...), the key on a compacted
+// topic and the timestamp bounds, and sets w.maxTs and w.next. On any
+// problem it returns false without touching w, and the caller walks again
+// with walkRecords for the error (and every bad record's).
+func scanRecords(data []byte, n int32, w *tsWalker) bool {
+	i := 0
+	maxTs := w.maxTs
+	requireKey, checkBounds, lo, hi := w.requireKey, w.checkBounds, w.lo, w.hi
+	for k := int32(0); k < n; k++ {
+		length, j := zz(data, i)
+		if j < 0 || length < 1 || length > int64(len(data)-j) {
+			return false
+		}
+		end := j + int(length)
+		rec := data[:end]
+		j++ // attributes
+		tsDelta, j := zz(rec, j)
+		if j < 0 {
+			return false
+		}
+		offDelta, j := zz(rec, j)
+		if j < 0 || offDelta != int64(k) {
+			return false
+		}
+		for f := range 2 { // key, value: nullable
+			l, jj := zz(rec, j)
+			if jj < 0 || l < -1 || l > int64(end-jj) || (f == 0 && l < 0 && requireKey) {
+				return false
+			}
+			j = jj + max(int(l), 0)
+		}
+		nh, j := zz(rec, j)
+		if j < 0 || nh < 0 || nh > int64(end-j) {
+			return false
+		}
+		for range nh {
+			l, jj := zz(rec, j) // header key: not null
+			if jj < 0 || l < 0 || l > int64(end-jj) {
+				return false
+			}
+			j = jj + int(l)
+			l, jj = zz(rec, j) // header value: nullable
+			if jj < 0 || l < -1 || l > int64(end-jj) {
+				return false
+			}
+			j = jj + max(int(l), 0)
+		}
+		if j != end {
+			return false
+		}
+		ts := w.firstTs + tsDelta
+		// -1 means "no timestamp", which Kafka lets through.
+		if checkBounds && ts != -1 && (ts < lo || ts > hi) {
+			return false
+		}
+		if k == 0 || ts > maxTs {
+			maxTs = ts
+		}
+		i = end
+	}
+	if i != len(data) {
+		return false
+	}
+	w.maxTs, w.next = maxTs, max(n, 0)
+	return true
+}
+
+// zz decodes the zig-zag varint at b[i:], returning the index after it,
+// or -1 when b ends first or the varint overflows 64 bits (as
+// binary.Varint). Small enough to inline.
+func zz(b []byte, i int) (int64, int) {
+	var u uint64
+	for s := uint(0); s < 64; s += 7 {
+		if i >= len(b) {
+			return 0, -1
+		}
+		c := b[i]
+		i++
+		if c < 0x80 {
+			if s == 63 && c > 1 {
+				return 0, -1
+			}
+			u |= uint64(c) << s
+			return int64(u>>1) ^ -int64(u&1), i
+		}
+		u |= uint64(c&0x7f) << s
+	}
+	return 0, -1
 }
 
 func (w *tsWalker) fail(r recordErr) {
