@@ -56,21 +56,9 @@ func TestStreamsEnrich(t *testing.T) {
 
 	state := t.TempDir()
 	queryAddr := freePort(t)
-	worker := func() *wordcountProc {
-		p := &wordcountProc{t: t, bin: bin, args: []string{"--brokers", s.addr, "--instance-id", "a", "--state-dir", state,
-			"--query-listen", queryAddr, "--session-timeout", "6s", "worker"}}
-		p.start()
-		t.Cleanup(func() {
-			select {
-			case <-p.exited:
-			default:
-				p.signal(syscall.SIGTERM)
-			}
-			if t.Failed() {
-				t.Logf("worker output:\n%s", p.output())
-			}
-		})
-		return p
+	worker := func() *appProc {
+		return startApp(t, "a", bin, "--brokers", s.addr, "--instance-id", "a", "--state-dir", state,
+			"--query-listen", queryAddr, "--session-timeout", "6s", "worker")
 	}
 	began := time.Now()
 	w := worker()

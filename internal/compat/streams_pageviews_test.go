@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,23 +48,9 @@ func TestStreamsPageViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	stateRoot := t.TempDir()
-	worker := func(id string) *wordcountProc {
-		p := &wordcountProc{t: t, bin: bin, args: []string{
-			"--brokers", s.addr, "--instance-id", id, "--state-dir", filepath.Join(stateRoot, id),
-			"--window", "1s", "--grace", "300ms", "worker",
-		}}
-		p.start()
-		t.Cleanup(func() {
-			select {
-			case <-p.exited:
-			default:
-				p.signal(syscall.SIGTERM)
-			}
-			if t.Failed() {
-				t.Logf("worker %s output:\n%s", id, p.output())
-			}
-		})
-		return p
+	worker := func(id string) *appProc {
+		return startApp(t, id, bin, "--brokers", s.addr, "--instance-id", id, "--state-dir", filepath.Join(stateRoot, id),
+			"--window", "1s", "--grace", "300ms", "worker")
 	}
 	a, b := worker("a"), worker("b")
 
@@ -81,48 +66,18 @@ func TestStreamsPageViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	var produced atomic.Int64
-	var eventTime atomic.Int64 // the largest view time produced
-	stopProducing := make(chan struct{})
-	producerDone := make(chan error, 1)
-	go func() {
-		rng := rand.New(rand.NewPCG(3, 4))
-		et := base
-		for {
-			select {
-			case <-stopProducing:
-				producerDone <- nil
-				return
-			default:
-			}
-			var rs []*kgo.Record
-			for range 10 {
-				et += 20
-				ts := et - rng.Int64N(450) // out of order; sometimes past grace
-				rs = append(rs, &kgo.Record{Topic: "page-views", Key: []byte(pages[rng.IntN(len(pages))]), Timestamp: time.UnixMilli(ts)})
-			}
-			if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-				producerDone <- err
-				return
-			}
-			eventTime.Store(et)
-			produced.Add(int64(len(rs)))
-			time.Sleep(50 * time.Millisecond) // paces the load: about 200 views/s
+	rng := rand.New(rand.NewPCG(3, 4))
+	et := base                                               // the largest view time produced; read after finish
+	prods := startPaced(t, ctx, prod, func() []*kgo.Record { // about 200 views/s
+		var rs []*kgo.Record
+		for range 10 {
+			et += 20
+			ts := et - rng.Int64N(450) // out of order; sometimes past grace
+			rs = append(rs, &kgo.Record{Topic: "page-views", Key: []byte(pages[rng.IntN(len(pages))]), Timestamp: time.UnixMilli(ts)})
 		}
-	}()
-	after := func(n int64) {
-		t.Helper()
-		target := produced.Load() + n
-		for produced.Load() < target {
-			select {
-			case err := <-producerDone:
-				t.Fatalf("producer stopped: %v", err)
-			case <-ctx.Done():
-				t.Fatal("views not produced in time")
-			case <-time.After(5 * time.Millisecond): // polls a condition with a deadline
-			}
-		}
-	}
+		return rs
+	})
+	after := prods.after
 	after(300)
 	a.signal(syscall.SIGKILL) // a worker dies with windows open
 	after(300)
@@ -132,14 +87,11 @@ func TestStreamsPageViews(t *testing.T) {
 	s.kill9() // the broker dies with windows open
 	s.start()
 	after(300)
-	close(stopProducing)
-	if err := <-producerDone; err != nil {
-		t.Fatalf("producer: %v", err)
-	}
+	prods.finish()
 	// Every page views once more, well past the end plus grace of every
 	// window so far: every partition's windows close.
 	var rs []*kgo.Record
-	flush := eventTime.Load() + window + grace + 1
+	flush := et + window + grace + 1
 	for _, p := range pages {
 		rs = append(rs, &kgo.Record{Topic: "page-views", Key: []byte(p), Timestamp: time.UnixMilli(flush)})
 	}

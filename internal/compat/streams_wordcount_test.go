@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -9,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,67 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// wordcountProc is one worker of examples/wordcount.
-type wordcountProc struct {
-	t      *testing.T
-	bin    string
-	args   []string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	mu     sync.Mutex
-	logs   bytes.Buffer
-}
-
-func (p *wordcountProc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.Write(b)
-}
-
-func (p *wordcountProc) start() {
-	p.t.Helper()
-	p.cmd = exec.Command(p.bin, p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.exited = make(chan struct{})
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.exited) }()
-}
-
-func (p *wordcountProc) signal(sig syscall.Signal) {
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.exited:
-	case <-time.After(60 * time.Second):
-		p.cmd.Process.Kill()
-		p.t.Errorf("wordcount did not exit within 60 s of %v:\n%s", sig, p.output())
-	}
-}
-
-// waitLog waits until the worker logged s.
-func (p *wordcountProc) waitLog(s string) {
-	p.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !strings.Contains(p.output(), s) {
-		select {
-		case <-p.exited:
-			p.t.Fatalf("worker exited before logging %q:\n%s", s, p.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("worker did not log %q within 90 s:\n%s", s, p.output())
-		}
-		time.Sleep(20 * time.Millisecond) // polls a condition with a deadline
-	}
-}
-
-func (p *wordcountProc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
 
 // TestStreamsWordCount is examples/wordcount's contract against the real
 // broker with the example's own binary: two workers share the partitions,
@@ -109,23 +45,9 @@ func wordcountContract(t *testing.T, bin, guarantee string) {
 		t.Fatal(err)
 	}
 	stateRoot := t.TempDir()
-	worker := func(id string) *wordcountProc {
-		p := &wordcountProc{t: t, bin: bin, args: []string{
-			"--brokers", s.addr, "--guarantee", guarantee, "--instance-id", id,
-			"--state-dir", filepath.Join(stateRoot, id), "worker",
-		}}
-		p.start()
-		t.Cleanup(func() {
-			select {
-			case <-p.exited:
-			default:
-				p.signal(syscall.SIGTERM)
-			}
-			if t.Failed() {
-				t.Logf("worker %s output:\n%s", id, p.output())
-			}
-		})
-		return p
+	worker := func(id string) *appProc {
+		return startApp(t, id, bin, "--brokers", s.addr, "--guarantee", guarantee, "--instance-id", id,
+			"--state-dir", filepath.Join(stateRoot, id), "worker")
 	}
 	a, b := worker("a"), worker("b")
 
@@ -141,50 +63,21 @@ func wordcountContract(t *testing.T, bin, guarantee string) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	var produced atomic.Int64
-	stopProducing := make(chan struct{})
-	producerDone := make(chan error, 1)
-	go func() {
-		rng := rand.New(rand.NewPCG(1, 2))
-		for {
-			select {
-			case <-stopProducing:
-				producerDone <- nil
-				return
-			default:
+	rng := rand.New(rand.NewPCG(1, 2))
+	prods := startPaced(t, ctx, prod, func() []*kgo.Record { // about 200 lines/s
+		var rs []*kgo.Record
+		for range 10 {
+			var ws []string
+			for range 3 {
+				w := vocab[rng.IntN(len(vocab))]
+				ws = append(ws, w)
+				want[w]++
 			}
-			var rs []*kgo.Record
-			for range 10 {
-				var ws []string
-				for range 3 {
-					w := vocab[rng.IntN(len(vocab))]
-					ws = append(ws, w)
-					want[w]++
-				}
-				rs = append(rs, &kgo.Record{Topic: "words-in", Value: []byte(strings.Join(ws, " "))})
-			}
-			if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-				producerDone <- err
-				return
-			}
-			produced.Add(int64(len(rs)))
-			time.Sleep(50 * time.Millisecond) // paces the load: about 200 lines/s
+			rs = append(rs, &kgo.Record{Topic: "words-in", Value: []byte(strings.Join(ws, " "))})
 		}
-	}()
-	// after waits until n more lines are acknowledged.
-	after := func(n int64) {
-		t.Helper()
-		target := produced.Load() + n
-		for produced.Load() < target {
-			select {
-			case err := <-producerDone:
-				t.Fatalf("producer stopped: %v", err)
-			case <-ctx.Done():
-				t.Fatal("lines not produced in time")
-			case <-time.After(5 * time.Millisecond): // polls a condition with a deadline
-			}
-		}
-	}
+		return rs
+	})
+	after := prods.after
 	after(300)
 	a.signal(syscall.SIGKILL) // a worker dies mid-stream
 	after(300)
@@ -202,10 +95,7 @@ func wordcountContract(t *testing.T, bin, guarantee string) {
 	s.kill9() // the broker dies
 	s.start()
 	after(300)
-	close(stopProducing)
-	if err := <-producerDone; err != nil {
-		t.Fatalf("producer: %v", err)
-	}
+	prods.finish()
 	_ = b
 
 	total := int64(0)
