@@ -91,13 +91,14 @@ func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToSt
 // datadir.go).
 func (b *Broker) loadTopics() error {
 	known := map[string]bool{}
-	for _, t := range b.store.Topics() {
-		live, err := b.openTopic(t)
-		if err != nil {
-			return err
-		}
-		b.topics[t.Name] = live
-		b.byID[t.ID] = live
+	ts := b.store.Topics()
+	lives, err := b.openTopics(ts)
+	if err != nil {
+		return err
+	}
+	for i, t := range ts {
+		b.topics[t.Name] = lives[i]
+		b.byID[t.ID] = lives[i]
 		for i := range t.Partitions {
 			known[filepath.Base(partitionDir(b.cfg.DataDir, t.Name, i))] = true
 		}
@@ -135,18 +136,68 @@ func looksLikePartitionDir(name string) bool {
 }
 
 func (b *Broker) openTopic(t meta.Topic) (*topic, error) {
-	live := &topic{meta: t}
-	for i := range t.Partitions {
-		p, err := b.openPartition(t, i)
-		if err != nil {
-			for _, p := range live.partitions {
+	lives, err := b.openTopics([]meta.Topic{t})
+	if err != nil {
+		return nil, err
+	}
+	return lives[0], nil
+}
+
+// openWorkers is how many partitions are opened (or created, or closed) at
+// once: the work is mostly waiting for the disk (fsyncs, a recovery's
+// reads), which overlaps, and file systems commit concurrent fsyncs
+// together.
+const openWorkers = 32
+
+// openTopics opens the partitions of ts, openWorkers at a time; on an
+// error it closes what it opened and returns the first error.
+func (b *Broker) openTopics(ts []meta.Topic) ([]*topic, error) {
+	lives := make([]*topic, len(ts))
+	type job struct {
+		t, i int32
+	}
+	var jobs []job
+	for ti, t := range ts {
+		lives[ti] = &topic{meta: t, partitions: make([]*partition, t.Partitions)}
+		for i := range t.Partitions {
+			jobs = append(jobs, job{int32(ti), i})
+		}
+	}
+	errs := make([]error, len(jobs))
+	forEachParallel(len(jobs), func(k int) {
+		j := jobs[k]
+		lives[j.t].partitions[j.i], errs[k] = b.openPartition(ts[j.t], j.i)
+	})
+	if err := errors.Join(errs...); err != nil {
+		forEachParallel(len(jobs), func(k int) {
+			if p := lives[jobs[k].t].partitions[jobs[k].i]; p != nil {
 				p.log.Close()
 			}
-			return nil, err
+		})
+		for _, e := range errs {
+			if e != nil {
+				return nil, e
+			}
 		}
-		live.partitions = append(live.partitions, p)
 	}
-	return live, nil
+	return lives, nil
+}
+
+// forEachParallel calls fn(0..n-1) on up to openWorkers goroutines and
+// returns when every call has.
+func forEachParallel(n int, fn func(int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, openWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				fn(k)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
@@ -163,6 +214,7 @@ func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
 		Logger: b.logger.With("topic", t.Name, "partition", i),
 		Now:    b.cfg.Now,
 		Space:  b.lc.space,
+		Lazy:   true, // cleanly closed logs open on first use (log/lazy.go)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
@@ -321,13 +373,15 @@ func (b *Broker) setTopicConfigs(name string, cfg map[string]string) error {
 func (b *Broker) closeLogs() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var errs []error
+	var ps []*partition
 	for _, t := range b.topics {
-		for _, p := range t.partitions {
-			if err := p.log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
-				errs = append(errs, fmt.Errorf("closing %s-%d: %w", p.topic, p.index, err))
-			}
-		}
+		ps = append(ps, t.partitions...)
 	}
+	errs := make([]error, len(ps))
+	forEachParallel(len(ps), func(k int) {
+		if err := ps[k].log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
+			errs[k] = fmt.Errorf("closing %s-%d: %w", ps[k].topic, ps[k].index, err)
+		}
+	})
 	return errors.Join(errs...)
 }

@@ -103,4 +103,7 @@ type Options struct {
 	// Space, if set, refuses appends while the disk is nearly full (see
 	// SpaceGuard); it may be shared by every log of a broker.
 	Space *SpaceGuard
+	// Lazy leaves a cleanly closed log dormant until first used (see
+	// lazy.go).
+	Lazy bool
 }
