@@ -31,6 +31,13 @@ import (
 //   - partition.metadata missing: the directory is adopted and the file
 //     written; it is written only when it is missing or differs, so a
 //     restart on a full disk does not fail on it.
+//
+// These checks run when a partition's log is loaded (log/lazy.go): at
+// start-up, or, with log.lazy.load.enable (Sluice's own, default false),
+// on first use for partitions closed cleanly; a new partition's directory
+// is created on first use. A partition whose check fails on first use
+// stays offline (KAFKA_STORAGE_ERROR, the error logged naming the file,
+// the data kept) while the broker serves the others.
 //   - producer_ids missing: ids continue after the highest producer id any
 //     partition's producer state holds (every partition is opened for it).
 //     producer_ids behind (restored from a backup): the same, from the
@@ -148,6 +155,7 @@ func (b *Broker) checkPartitionDir(dir string, id [16]byte, want string) (write 
 	if string(data) == want {
 		return false, nil
 	}
+
 	got, err := ParsePartitionMetadata(data)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w; refusing to start (the partition's data is kept). "+
@@ -186,4 +194,29 @@ func (b *Broker) producerIDsFromLogs(fileFound bool) {
 	if err := b.pids.persistCurrent(); err != nil {
 		b.logger.Warn("could not write producer_ids; the next start-up opens every partition to rebuild it", "err", err)
 	}
+}
+
+// writePartitionMetadata writes dir's partition.metadata atomically and
+// durably; in a directory just created (fresh), where there is no file
+// to replace, with one write and an fsync of the file: the directory
+// entry is made durable by the log's first flush, and a crash before it
+// leaves no file, which is adopted.
+func (b *Broker) writePartitionMetadata(dir, content string, fresh bool) error {
+	path := filepath.Join(dir, partitionMetadataFile)
+	if !fresh {
+		return vfs.WriteFileAtomic(b.cfg.FS, path, []byte(content), 0o644)
+	}
+	f, err := b.cfg.FS.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write([]byte(content)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

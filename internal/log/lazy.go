@@ -9,7 +9,8 @@ import (
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
-// Lazy opening (Options.Lazy), for brokers with many partitions.
+// Lazy opening (Options.Lazy, Options.LazyCreate), for brokers with many
+// partitions.
 //
 // A lazy Open of a directory holding the clean-shutdown marker does no
 // more than look for the marker: the log is dormant, with no file open and
@@ -21,6 +22,12 @@ import (
 // recovered by Open at once, as without Lazy, so an unclean shutdown is
 // always found and the tail of every partition that was not closed cleanly
 // is checked before the broker serves.
+//
+// With LazyCreate, an Open of a directory that does not exist yet (a new partition)
+// creates nothing either: the directory, the first segment and whatever
+// Options.Created writes appear on first use. Creating many partitions
+// then costs no file system work each, as in Kafka, whose brokers create
+// a new partition's log after the controller has committed the topic.
 //
 // A log closed with open transactions writes openTxnsMarker into the
 // marker and is loaded at once too: the broker checks every open
@@ -42,13 +49,52 @@ type lazyState struct {
 	dormant atomic.Bool
 	wakeMu  sync.Mutex
 	wakeErr error // guarded by wakeMu; set once a wake failed
+	// fresh: the directory did not exist at Open; loading creates it.
+	fresh    bool
+	prepare  func(fresh bool) error // Options.Prepare
+	lazyLoad bool                   // Options.Lazy
+}
+
+// wakeRecover loads the log: by Open, or by the first use of a dormant
+// one (under wakeMu).
+func (l *Log) wakeRecover() error {
+	l.logger = l.logger.With("dir", l.dir)
+	fresh := l.lz.fresh
+	if fresh {
+		if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+			return storageErr(err)
+		}
+	}
+	if l.lz.prepare != nil {
+		if err := l.lz.prepare(fresh); err != nil {
+			return err
+		}
+	}
+	if err := l.recover(fresh); err != nil {
+		return err
+	}
+	l.lz.fresh = false
+	return nil
 }
 
 // openLazy reports whether dir holds the clean-shutdown marker, leaving l
 // dormant if so.
 func (l *Log) openLazy() (bool, error) {
+	if !l.lz.lazyLoad {
+		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
+			l.lz.fresh = true // created on first use
+			l.lz.dormant.Store(true)
+			return true, nil
+		}
+		return false, nil
+	}
 	fi, err := l.fs.Stat(filepath.Join(l.dir, cleanShutdownFile))
 	if vfs.IsNotExist(err) {
+		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
+			l.lz.fresh = true // created on first use
+			l.lz.dormant.Store(true)
+			return true, nil
+		}
 		return false, nil
 	}
 	if err != nil {
@@ -85,7 +131,8 @@ func (l *Log) wakeSlow() error {
 	if closed {
 		return ErrClosed
 	}
-	if err := l.recover(); err != nil {
+	err := l.wakeRecover()
+	if err != nil {
 		l.closeFiles()
 		l.mu.Lock()
 		l.closed = true

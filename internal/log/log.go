@@ -76,18 +76,21 @@ func Open(opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	l.logger = l.logger.With("dir", opts.Dir)
 	if l.now == nil {
 		l.now = time.Now
 	}
 	cfg := opts.Config
 	l.cfg.Store(&cfg)
-	if opts.Lazy {
+	l.lz.prepare = opts.Prepare
+	l.lz.lazyLoad = opts.Lazy
+	if opts.Lazy || opts.LazyCreate {
 		if dormant, err := l.openLazy(); err != nil || dormant {
 			return l, err
 		}
 	}
-	if err := l.recover(); err != nil {
+	_, err := l.fs.Stat(l.dir)
+	l.lz.fresh = vfs.IsNotExist(err)
+	if err := l.wakeRecover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}

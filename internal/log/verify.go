@@ -233,7 +233,7 @@ func (l *Log) verifyRange(seg *segment, from, to int64) (int64, error) {
 // by reads (logged once, counted) and is not an error; an I/O error is.
 func (l *Log) Scrub(budget int64) (int64, error) {
 	if l.Dormant() {
-		return 0, nil // scrubbed once woken (lazy.go)
+		return 0, nil // scrubbed once loaded (lazy.go)
 	}
 	var done int64
 	for done < budget {
