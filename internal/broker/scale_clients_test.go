@@ -291,4 +291,3 @@ func vmRSS() int64 {
 	}
 	return 0
 }
-
