@@ -149,6 +149,14 @@ func (l *Log) wakeSlow() error {
 // Dormant reports whether the log was opened lazily and not used since.
 func (l *Log) Dormant() bool { return l.lz.dormant.Load() }
 
+// NotCreated reports whether the log is dormant with no directory yet: it
+// is empty, at offset 0.
+func (l *Log) NotCreated() bool {
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	return l.lz.dormant.Load() && l.lz.fresh
+}
+
 // dormantClose closes a dormant log, reporting whether it was dormant. The
 // clean-shutdown marker it was opened with is still valid.
 func (l *Log) dormantClose() (bool, error) {
