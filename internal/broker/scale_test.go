@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -152,8 +153,10 @@ func scaleReadAll(t *testing.T, addr string, names []string, parts int) {
 	defer cl.Close()
 	want := len(names) * parts
 	seen := make(map[string]bool, want)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // loading partitions on first use
+	defer cancel()
 	for len(seen) < want {
-		fs := cl.PollFetches(ctxT(t))
+		fs := cl.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
 			t.Fatalf("after %d of %d partitions: %v", len(seen), want, err)
 		}

@@ -25,7 +25,7 @@ type AppendResult struct {
 // change. When Config.FlushMessages unflushed messages are reached it
 // returns only after the data is fsynced.
 func (l *Log) Append(batch []byte) (AppendResult, error) {
-	if err := l.wake(); err != nil {
+	if err := l.wakeForWrite(); err != nil {
 		return AppendResult{}, err
 	}
 	return l.validateAndAppend(batch, producerBatch)

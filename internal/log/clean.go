@@ -204,7 +204,7 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 // whatever the dirty ratio; the broker asks CleanStatus first. One Clean
 // runs at a time per log.
 func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
-	if err := l.wake(); err != nil {
+	if err := l.wakeForWrite(); err != nil {
 		return CleanStats{}, err
 	}
 	var st CleanStats

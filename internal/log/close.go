@@ -59,6 +59,11 @@ func (l *Log) Close() error {
 	if dormant, err := l.dormantClose(); dormant {
 		return err
 	}
+	if err := l.markerGone(); err != nil {
+		l.mu.Lock()
+		l.failLocked(err)
+		l.mu.Unlock()
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -50,9 +50,12 @@ type lazyState struct {
 	wakeMu  sync.Mutex
 	wakeErr error // guarded by wakeMu; set once a wake failed
 	// fresh: the directory did not exist at Open; loading creates it.
-	fresh    bool
-	prepare  func(fresh bool) error // Options.Prepare
-	lazyLoad bool                   // Options.Lazy
+	fresh   bool
+	prepare func(fresh bool) error // Options.Prepare
+	// markerPending: recovery removed the clean-shutdown marker and the
+	// removal is not durable yet (markerGone).
+	markerPending atomic.Bool
+	lazyLoad      bool // Options.Lazy
 }
 
 // wakeRecover loads the log: by Open, or by the first use of a dormant
@@ -143,6 +146,35 @@ func (l *Log) wakeSlow() error {
 	}
 	l.lastFlush.Store(l.now().UnixMilli())
 	l.lz.dormant.Store(false)
+	return nil
+}
+
+// wakeForWrite is wake for a call that may change the log: the removal of
+// the clean-shutdown marker is made durable first.
+func (l *Log) wakeForWrite() error {
+	if err := l.wake(); err != nil {
+		return err
+	}
+	return l.markerGone()
+}
+
+// markerGone makes the removal of the clean-shutdown marker by recovery
+// durable, once, before anything changes the log: had a crash brought the
+// marker back after a change, the next Open would trust a log that was
+// not closed cleanly. Loading a log only to read it costs no fsync.
+func (l *Log) markerGone() error {
+	if !l.lz.markerPending.Load() {
+		return nil
+	}
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	if !l.lz.markerPending.Load() {
+		return nil
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return storageErr(err)
+	}
+	l.lz.markerPending.Store(false)
 	return nil
 }
 

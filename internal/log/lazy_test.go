@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/vfs/crashfs"
 )
 
 // A cleanly closed log opened lazily stays dormant (nothing opened, the
@@ -154,4 +156,41 @@ func TestLazyOpenFreshAndOpenTransactions(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Loading a cleanly closed log removes its marker without an fsync; the
+// first change to the log makes the removal durable first, so no crash
+// after it brings the marker back.
+func TestLoadDefersMarkerFsyncToFirstWrite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	fsys := crashfs.New()
+	o := Options{FS: fsys, Dir: "/d/t-0", Config: smallConfig(), Logger: quietLogger(), Lazy: true}
+	l := mustOpen(t, o)
+	mustAppend(t, l, build(t, plain(5)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	marker := "/d/t-0/" + cleanShutdownFile
+	l = mustOpen(t, o)
+	if hw := l.HighWatermark(); hw != 5 { // loads it
+		t.Fatalf("high watermark %d", hw)
+	}
+	if _, err := fsys.Stat(marker); err == nil {
+		t.Fatal("marker still present after load")
+	}
+	mustAppend(t, l, build(t, plain(2)))
+	for i := range 20 {
+		img := fsys.Crash(rng)
+		if _, err := img.Stat(marker); err == nil {
+			t.Fatalf("crash image %d after an append holds the clean-shutdown marker", i)
+		}
+		o2 := o
+		o2.FS = img
+		l2 := mustOpen(t, o2)
+		if l2.Dormant() {
+			t.Fatalf("crash image %d opened dormant", i)
+		}
+		l2.Close()
+	}
+	l.Close()
 }

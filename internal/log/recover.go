@@ -318,7 +318,9 @@ func (l *Log) loadProducerState(snaps []int64, decoded map[int64]decodedSnapshot
 }
 
 // syncRecovered makes what recovery changed durable and removes the
-// clean-shutdown marker, so that a crash from now on is seen as unclean.
+// clean-shutdown marker; the removal is made durable before the log first
+// changes (markerGone), so that a crash from then on is seen as unclean,
+// while loading a log to read it costs no fsync.
 // A fresh log (a directory without segments, and so without data) leaves
 // its directory to the first flush (dirDirty stays set): a crash before
 // it loses nothing that the next Open does not create again, and creating
@@ -341,13 +343,16 @@ func (l *Log) syncRecovered(clean, fresh bool) error {
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !vfs.IsNotExist(err) {
 			return storageErr(err)
 		}
-		l.dirDirty = true
+		// Made durable before the first change to the log (lazy.go,
+		// markerGone), or below if the directory is synced anyway.
+		l.lz.markerPending.Store(true)
 	}
 	if l.dirDirty && !fresh {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return storageErr(err)
 		}
 		l.dirDirty = false
+		l.lz.markerPending.Store(false)
 	}
 	return nil
 }

@@ -187,7 +187,7 @@ func MarkerType(b []byte) int16 {
 // every time, because the producer's sequences belong to its own
 // partitions.
 func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
-	if err := l.wake(); err != nil {
+	if err := l.wakeForWrite(); err != nil {
 		return AppendResult{}, err
 	}
 	return l.validateAndAppend(batch, coordinatorBatch)
@@ -198,7 +198,7 @@ func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
 // newer epoch than the producer's fences the older epoch, as Kafka's
 // markers do. An older epoch is ErrInvalidProducerEpoch.
 func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (AppendResult, error) {
-	if err := l.wake(); err != nil {
+	if err := l.wakeForWrite(); err != nil {
 		return AppendResult{}, err
 	}
 	kind := abortMarker
