@@ -35,21 +35,26 @@ func handleCreateTopics(b *Broker, r *request, req *kmsg.CreateTopicsRequest) km
 		seen[rt.Topic]++
 	}
 	clusterCreate := r.allowed(auth.OpCreate, auth.Cluster())
+	// The valid topics are created together: one metadata write for the
+	// request (createTopics).
+	type valid struct {
+		resp    int // index in resp.Topics
+		configs map[string]string
+		n       int32
+	}
+	var ok []valid
+	var create []meta.Topic
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
-		fail := func(e *kerr.Error, msg string) {
-			st.ErrorCode = e.Code
-			st.ErrorMessage = &msg
-		}
 		n, err := b.validateNewTopic(rt, seen[rt.Topic] > 1, clusterCreate || r.allowed(auth.OpCreate, auth.Topic(rt.Topic)))
 		if err != nil {
 			var we *wireError
 			if errors.As(err, &we) {
-				fail(we.code, we.msg)
+				failCreate(&st, we.code, we.msg)
 			} else {
-				fail(kerr.UnknownServerError, err.Error())
+				failCreate(&st, kerr.UnknownServerError, err.Error())
 			}
 			resp.Topics = append(resp.Topics, st)
 			continue
@@ -60,38 +65,50 @@ func handleCreateTopics(b *Broker, r *request, req *kmsg.CreateTopicsRequest) km
 				configs[c.Name] = *c.Value
 			}
 		}
+		ok = append(ok, valid{len(resp.Topics), configs, n})
+		create = append(create, meta.Topic{Name: rt.Topic, Partitions: n, Configs: configs})
+		resp.Topics = append(resp.Topics, st)
+	}
+	var created []*topic
+	var errs []error
+	if !req.ValidateOnly && len(create) > 0 {
+		created, errs = b.createTopics(create)
+	}
+	for k, v := range ok {
+		st := &resp.Topics[v.resp]
 		var id [16]byte
 		if !req.ValidateOnly {
-			t, err := b.createTopic(meta.Topic{Name: rt.Topic, Partitions: n, Configs: configs})
-			switch {
+			switch err := errs[k]; {
 			case errors.Is(err, meta.ErrTopicExists):
-				fail(kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", rt.Topic))
-				resp.Topics = append(resp.Topics, st)
+				failCreate(st, kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", st.Topic))
 				continue
 			case err != nil:
-				b.logger.Error("creating topic failed", "topic", rt.Topic, "err", err)
-				fail(kerr.KafkaStorageError, err.Error())
-				resp.Topics = append(resp.Topics, st)
+				b.logger.Error("creating topic failed", "topic", st.Topic, "err", err)
+				failCreate(st, kerr.KafkaStorageError, err.Error())
 				continue
 			}
-			id = t.meta.ID
+			id = created[k].meta.ID
 		}
 		st.TopicID = id
-		st.NumPartitions, st.ReplicationFactor = n, 1
+		st.NumPartitions, st.ReplicationFactor = v.n, 1
 		if r.version >= 5 {
-			for _, e := range meta.ResolveTopic(configs, b.brokerConfigs()) {
+			for _, e := range meta.ResolveTopic(v.configs, b.brokerConfigs()) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.ReadOnly, c.Source, c.IsSensitive = e.Name, e.ReadOnly, int8(e.Source), e.Sensitive
 				if !e.IsNull && !e.Sensitive {
-					v := e.Value
-					c.Value = &v
+					val := e.Value
+					c.Value = &val
 				}
 				st.Configs = append(st.Configs, c)
 			}
 		}
-		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+func failCreate(st *kmsg.CreateTopicsResponseTopic, e *kerr.Error, msg string) {
+	st.ErrorCode = e.Code
+	st.ErrorMessage = &msg
 }
 
 // wireError is a protocol error code with Kafka's message for it.

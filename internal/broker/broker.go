@@ -139,7 +139,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		b.closeLogs()
 		return nil, err
 	}
-	b.producerIDsFromLogs() // datadir.go
+	b.producerIDsFromLogs(b.pids.found) // datadir.go
 	b.ops.setNotReady(notReadyCoordinators)
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()

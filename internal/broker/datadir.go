@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,8 +31,18 @@ import (
 //   - partition.metadata missing: the directory is adopted and the file
 //     written; it is written only when it is missing or differs, so a
 //     restart on a full disk does not fail on it.
-//   - producer_ids missing (or behind): ids continue after the highest
-//     producer id any partition's producer state holds.
+//
+// These checks run when a partition's log is loaded (log/lazy.go): at
+// start-up, or, with log.lazy.load.enable (Sluice's own, default false),
+// on first use for partitions closed cleanly; a new partition's directory
+// is created on first use. A partition whose check fails on first use
+// stays offline (KAFKA_STORAGE_ERROR, the error logged naming the file,
+// the data kept) while the broker serves the others.
+//   - producer_ids missing: ids continue after the highest producer id any
+//     partition's producer state holds (every partition is opened for it).
+//     producer_ids behind (restored from a backup): the same, from the
+//     partitions recovered at start-up; partitions closed cleanly are
+//     opened on first use (log/lazy.go) and not read for it.
 
 // ErrMissingMetadata: the data directory holds partition directories but no
 // meta.json.
@@ -144,6 +155,7 @@ func (b *Broker) checkPartitionDir(dir string, id [16]byte, want string) (write 
 	if string(data) == want {
 		return false, nil
 	}
+
 	got, err := ParsePartitionMetadata(data)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w; refusing to start (the partition's data is kept). "+
@@ -162,15 +174,49 @@ func (b *Broker) checkPartitionDir(dir string, id [16]byte, want string) (write 
 
 // producerIDsFromLogs moves the producer id counter past every producer id
 // the open logs know, in case producer_ids was lost.
-func (b *Broker) producerIDsFromLogs() {
-	var top int64 = -1
-	for _, p := range b.allPartitions() {
-		for _, pi := range p.log.Producers() {
-			top = max(top, pi.ProducerID)
+func (b *Broker) producerIDsFromLogs(fileFound bool) {
+	ps := b.allPartitions()
+	tops := make([]int64, len(ps))
+	forEachParallel(len(ps), func(k int) {
+		tops[k] = -1
+		if fileFound && ps[k].log.Dormant() {
+			return
 		}
-	}
+		for _, pi := range ps[k].log.Producers() {
+			tops[k] = max(tops[k], pi.ProducerID)
+		}
+	})
+	top := slices.Max(append(tops, -1))
 	if top >= 0 && b.pids.atLeast(top+1) {
 		b.logger.Warn("producer_ids is missing or behind the logs; continuing after the highest producer id in them",
 			"next_producer_id", top+1)
 	}
+	if err := b.pids.persistCurrent(); err != nil {
+		b.logger.Warn("could not write producer_ids; the next start-up opens every partition to rebuild it", "err", err)
+	}
+}
+
+// writePartitionMetadata writes dir's partition.metadata atomically and
+// durably; in a directory just created (fresh), where there is no file
+// to replace, with one write and an fsync of the file: the directory
+// entry is made durable by the log's first flush, and a crash before it
+// leaves no file, which is adopted.
+func (b *Broker) writePartitionMetadata(dir, content string, fresh bool) error {
+	path := filepath.Join(dir, partitionMetadataFile)
+	if !fresh {
+		return vfs.WriteFileAtomic(b.cfg.FS, path, []byte(content), 0o644)
+	}
+	f, err := b.cfg.FS.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write([]byte(content)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

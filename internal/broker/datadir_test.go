@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -261,5 +262,40 @@ func TestScrubberFindsDiskCorruption(t *testing.T) {
 	tb.runScrub(1 << 20)
 	if n := tb.Corruptions(); n != 1 {
 		t.Fatalf("Corruptions() = %d after scrubbing, want 1", n)
+	}
+}
+
+// TestLazyLoadDamagedPartitionMetadata: with log.lazy.load.enable, a
+// cleanly closed partition is checked on first use: the broker starts, the
+// partition answers KAFKA_STORAGE_ERROR, its data is kept; a partition not
+// closed cleanly is still checked at start-up.
+func TestLazyLoadDamagedPartitionMetadata(t *testing.T) {
+	lazy := map[string]string{"log.lazy.load.enable": "true"}
+	dir := seedDir(t, 20)
+	before := segmentBytes(t, dir)
+	pm := filepath.Join(dir, "d-0", "partition.metadata")
+	if err := os.WriteFile(pm, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, dir, lazy)
+	cl := newClient(t, tb.addr, kgo.RecordRetries(0))
+	err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "d", Value: []byte("x")}).FirstErr()
+	if !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("produce to a partition whose partition.metadata is damaged: %v", err)
+	}
+	cl.Close()
+	tb.stop(t)
+	if after := segmentBytes(t, dir); after != before {
+		t.Fatalf("segment bytes %d before, %d after first use", before, after)
+	}
+	if err := os.Remove(filepath.Join(dir, "d-0", ".clean_shutdown")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: testLogger(), Kafka: lazy})
+	if err == nil {
+		b.Close()
+	}
+	if !errors.Is(err, ErrDamagedPartitionMetadata) || !strings.Contains(err.Error(), pm) {
+		t.Fatalf("start with a damaged partition not closed cleanly: %v", err)
 	}
 }

@@ -39,15 +39,22 @@ type lagKey struct {
 
 func (s *metricsSource) Partitions() []metrics.PartitionStats {
 	ps := s.b.allPartitions()
-	out := make([]metrics.PartitionStats, len(ps))
-	for i, p := range ps {
-		out[i] = metrics.PartitionStats{
+	out := make([]metrics.PartitionStats, 0, len(ps))
+	for _, p := range ps {
+		if p.log.NotCreated() {
+			out = append(out, metrics.PartitionStats{Topic: p.topic, Partition: p.index})
+			continue
+		}
+		if p.log.Dormant() {
+			continue // not loaded (log/lazy.go): a scrape does not load it
+		}
+		out = append(out, metrics.PartitionStats{
 			Topic: p.topic, Partition: p.index,
 			BytesIn: p.bytesIn.Load(), RecordsIn: p.recordsIn.Load(),
 			BytesOut: p.bytesOut.Load(), RecordsOut: p.recordsOut.Load(),
 			Size: p.log.Size(), Segments: p.log.NumSegments(),
 			HighWatermark: p.log.HighWatermark(), LogStartOffset: p.log.LogStartOffset(),
-		}
+		})
 	}
 	return out
 }

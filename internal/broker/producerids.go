@@ -47,6 +47,8 @@ type producerIDs struct {
 	// handed out. [nextID, blockEnd) is the idempotent producers' block.
 	reserved         int64
 	nextID, blockEnd int64
+	// found: the file existed at start-up.
+	found bool
 }
 
 func openProducerIDs(fsys vfs.FS, dir string) (*producerIDs, error) {
@@ -59,6 +61,7 @@ func openProducerIDs(fsys vfs.FS, dir string) (*producerIDs, error) {
 		return nil, fmt.Errorf("opening %s: %w", p.path, err)
 	}
 	defer f.Close()
+	p.found = true
 	buf := make([]byte, producerIDsBytes+1)
 	n, _ := f.ReadAt(buf, 0)
 	buf = buf[:n]
@@ -121,6 +124,26 @@ func (p *producerIDs) atLeast(next int64) bool {
 	}
 	p.reserved, p.nextID, p.blockEnd = next, next, next
 	return true
+}
+
+// persistCurrent writes the file with the current reserved end when it
+// did not exist at start-up, so that later start-ups need not open every
+// partition's log to find the highest producer id (datadir.go).
+func (p *producerIDs) persistCurrent() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.found {
+		return nil
+	}
+	buf := make([]byte, 0, producerIDsBytes)
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(p.reserved))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	if err := vfs.WriteFileAtomic(p.fs, p.path, buf, 0o644); err != nil {
+		return fmt.Errorf("persisting producer ids: %w", err)
+	}
+	p.found = true
+	return nil
 }
 
 // refillProducerIDs carries out the transaction coordinator's request for

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/meta"
-	"github.com/sluice-io/sluice/internal/vfs"
 )
 
 // topic is the live form of a meta.Topic: its partitions' open logs.
@@ -91,13 +90,14 @@ func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToSt
 // datadir.go).
 func (b *Broker) loadTopics() error {
 	known := map[string]bool{}
-	for _, t := range b.store.Topics() {
-		live, err := b.openTopic(t)
-		if err != nil {
-			return err
-		}
-		b.topics[t.Name] = live
-		b.byID[t.ID] = live
+	ts := b.store.Topics()
+	lives, err := b.openTopics(ts)
+	if err != nil {
+		return err
+	}
+	for i, t := range ts {
+		b.topics[t.Name] = lives[i]
+		b.byID[t.ID] = lives[i]
 		for i := range t.Partitions {
 			known[filepath.Base(partitionDir(b.cfg.DataDir, t.Name, i))] = true
 		}
@@ -135,43 +135,115 @@ func looksLikePartitionDir(name string) bool {
 }
 
 func (b *Broker) openTopic(t meta.Topic) (*topic, error) {
-	live := &topic{meta: t}
-	for i := range t.Partitions {
-		p, err := b.openPartition(t, i)
-		if err != nil {
-			for _, p := range live.partitions {
-				p.log.Close()
-			}
-			return nil, err
-		}
-		live.partitions = append(live.partitions, p)
-	}
-	return live, nil
-}
-
-func (b *Broker) openPartition(t meta.Topic, i int32) (*partition, error) {
-	dir := partitionDir(b.cfg.DataDir, t.Name, i)
-	want := "version: 0\ntopic_id: " + encodeTopicID(t.ID) + "\n"
-	write, err := b.checkPartitionDir(dir, t.ID, want)
+	lives, err := b.openTopics([]meta.Topic{t})
 	if err != nil {
 		return nil, err
+	}
+	return lives[0], nil
+}
+
+// openWorkers is how many partitions are opened (or created, or closed) at
+// once: the work is mostly waiting for the disk (fsyncs, a recovery's
+// reads), which overlaps, and file systems commit concurrent fsyncs
+// together.
+const openWorkers = 32
+
+// openTopics opens the partitions of ts, openWorkers at a time; on an
+// error it closes what it opened and returns the first error.
+func (b *Broker) openTopics(ts []meta.Topic) ([]*topic, error) {
+	lives := make([]*topic, len(ts))
+	type job struct {
+		t, i int32
+	}
+	var jobs []job
+	for ti, t := range ts {
+		lives[ti] = &topic{meta: t, partitions: make([]*partition, t.Partitions)}
+		for i := range t.Partitions {
+			jobs = append(jobs, job{int32(ti), i})
+		}
+	}
+	cfgs := make([]log.Config, len(ts))
+	for ti, t := range ts {
+		cfgs[ti] = b.logConfig(t.Configs)
+	}
+	errs := make([]error, len(jobs))
+	forEachParallel(len(jobs), func(k int) {
+		j := jobs[k]
+		lives[j.t].partitions[j.i], errs[k] = b.openPartition(ts[j.t], j.i, cfgs[j.t])
+	})
+	if err := errors.Join(errs...); err != nil {
+		forEachParallel(len(jobs), func(k int) {
+			if p := lives[jobs[k].t].partitions[jobs[k].i]; p != nil {
+				p.log.Close()
+			}
+		})
+		for _, e := range errs {
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	return lives, nil
+}
+
+// forEachParallel calls fn(0..n-1) on up to openWorkers goroutines and
+// returns when every call has.
+func forEachParallel(n int, fn func(int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, openWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+				fn(k)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *Broker) openPartition(t meta.Topic, i int32, cfg log.Config) (*partition, error) {
+	dir := partitionDir(b.cfg.DataDir, t.Name, i)
+	want := "version: 0\ntopic_id: " + encodeTopicID(t.ID) + "\n"
+	// The directory is checked (datadir.go) when the log is loaded: at
+	// once after an unclean shutdown, on first use otherwise; a new
+	// partition's directory is created then (log/lazy.go).
+	prepare := func(fresh bool) error {
+		write := fresh
+		if !fresh {
+			var err error
+			if write, err = b.checkPartitionDir(dir, t.ID, want); err != nil {
+				return err
+			}
+		}
+		if !write {
+			return nil
+		}
+		if err := b.cfg.FS.MkdirAll(dir, 0o755); err != nil { // moved aside
+			return err
+		}
+		if err := b.writePartitionMetadata(dir, want, fresh); err != nil {
+			return fmt.Errorf("writing %s: %w", partitionMetadataFile, err)
+		}
+		return nil
 	}
 	l, err := log.Open(log.Options{
 		FS:     b.cfg.FS,
 		Dir:    dir,
-		Config: b.logConfig(t.Configs),
-		Logger: b.logger.With("topic", t.Name, "partition", i),
+		Config: cfg,
+		Logger: b.logger, // the log adds its directory (topic-partition)
 		Now:    b.cfg.Now,
 		Space:  b.lc.space,
+		// New partitions are created on first use; with
+		// log.lazy.load.enable, cleanly closed ones load then too
+		// (log/lazy.go).
+		LazyCreate: true,
+		Lazy:       b.brokerBool("log.lazy.load.enable"),
+		Prepare:    prepare,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
-	}
-	if write {
-		if err := vfs.WriteFileAtomic(b.cfg.FS, filepath.Join(dir, partitionMetadataFile), []byte(want), 0o644); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("writing %s: %w", partitionMetadataFile, err)
-		}
 	}
 	return &partition{topic: t.Name, index: i, log: l}, nil
 }
@@ -243,6 +315,58 @@ func (b *Broker) createTopic(t meta.Topic) (*topic, error) {
 	return live, nil
 }
 
+// createTopics creates several topics as createTopic does each, with one
+// metadata write: created[i] is the live ts[i] when errs[i] is nil.
+func (b *Broker) createTopics(ts []meta.Topic) (created []*topic, errs []error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	errs = make([]error, len(ts))
+	created = make([]*topic, len(ts))
+	var todo []meta.Topic
+	var at []int
+	for i, t := range ts {
+		if _, ok := b.topics[t.Name]; ok {
+			errs[i] = meta.ErrTopicExists
+			continue
+		}
+		todo = append(todo, t)
+		at = append(at, i)
+	}
+	stored, serrs, err := b.store.CreateTopics(todo)
+	if err != nil {
+		for _, i := range at {
+			errs[i] = err
+		}
+		return created, errs
+	}
+	var open []meta.Topic
+	var openAt []int
+	for k, i := range at {
+		if serrs[k] != nil {
+			errs[i] = serrs[k]
+			continue
+		}
+		open = append(open, stored[k])
+		openAt = append(openAt, i)
+	}
+	lives, err := b.openTopics(open)
+	for k, t := range open {
+		i := openAt[k]
+		if err != nil {
+			errs[i] = err
+			if _, derr := b.store.DeleteTopic(t.Name); derr != nil {
+				b.logger.Error("could not roll back topic creation", "topic", t.Name, "err", derr)
+			}
+			continue
+		}
+		created[i] = lives[k]
+		b.topics[t.Name] = lives[k]
+		b.byID[t.ID] = lives[k]
+		b.logger.Info("created topic", "topic", t.Name, "partitions", t.Partitions, "topic_id", encodeTopicID(t.ID))
+	}
+	return created, errs
+}
+
 // deleteTopic forgets the topic, then removes its logs.
 func (b *Broker) deleteTopic(name string) error {
 	b.mu.Lock()
@@ -282,8 +406,9 @@ func (b *Broker) addPartitions(name string, n int32) error {
 	}
 	t, _ := b.store.Topic(name)
 	parts := append([]*partition(nil), live.partitions...)
+	cfg := b.logConfig(t.Configs)
 	for i := int32(len(parts)); i < n; i++ {
-		p, err := b.openPartition(t, i)
+		p, err := b.openPartition(t, i, cfg)
 		if err != nil {
 			return err
 		}
@@ -321,13 +446,15 @@ func (b *Broker) setTopicConfigs(name string, cfg map[string]string) error {
 func (b *Broker) closeLogs() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var errs []error
+	var ps []*partition
 	for _, t := range b.topics {
-		for _, p := range t.partitions {
-			if err := p.log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
-				errs = append(errs, fmt.Errorf("closing %s-%d: %w", p.topic, p.index, err))
-			}
-		}
+		ps = append(ps, t.partitions...)
 	}
+	errs := make([]error, len(ps))
+	forEachParallel(len(ps), func(k int) {
+		if err := ps[k].log.Close(); err != nil && !errors.Is(err, log.ErrClosed) {
+			errs[k] = fmt.Errorf("closing %s-%d: %w", ps[k].topic, ps[k].index, err)
+		}
+	})
 	return errors.Join(errs...)
 }

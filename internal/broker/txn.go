@@ -78,6 +78,9 @@ func (b *Broker) openTxns() error {
 	}
 	open := b.txns.coord.OpenPartitions()
 	for _, p := range b.allPartitions() {
+		if p.log.Dormant() {
+			continue // closed cleanly with no open transaction (log/lazy.go)
+		}
 		for pid := range p.log.OpenTxns() {
 			if open[txn.TopicPartition{Topic: p.topic, Partition: p.index}][pid] {
 				continue

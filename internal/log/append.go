@@ -27,6 +27,9 @@ type AppendResult struct {
 // change. When Config.FlushMessages unflushed messages are reached it
 // returns only after the data is fsynced.
 func (l *Log) Append(batch []byte) (AppendResult, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return AppendResult{}, err
+	}
 	return l.validateAndAppend(batch, producerBatch, false)
 }
 
@@ -37,6 +40,9 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 // request for several partitions) syncs them together afterwards, so their
 // fsyncs overlap: one journal commit covers many of them.
 func (l *Log) AppendDeferred(batch []byte) (AppendResult, int64, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return AppendResult{}, 0, err
+	}
 	res, err := l.validateAndAppend(batch, producerBatch, true)
 	return res, res.syncTarget, err
 }

@@ -145,6 +145,9 @@ func (l *Log) cleanableLocked(now time.Time, cfg *Config) []*segment {
 // CleanStatus reports whether the log needs cleaning at now. A log whose
 // cleanup.policy lacks compact never does.
 func (l *Log) CleanStatus(now time.Time) CleanStatus {
+	if l.Dormant() {
+		return CleanStatus{} // not due until woken (lazy.go)
+	}
 	var st CleanStatus
 	cfg := l.cfg.Load()
 	if !cfg.Compact {
@@ -201,6 +204,9 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 // whatever the dirty ratio; the broker asks CleanStatus first. One Clean
 // runs at a time per log.
 func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return CleanStats{}, err
+	}
 	var st CleanStats
 	cfg := l.cfg.Load()
 	if !cfg.Compact {

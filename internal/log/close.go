@@ -10,6 +10,9 @@ import (
 
 // Flush fsyncs everything appended so far.
 func (l *Log) Flush() error {
+	if err := l.wake(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -31,6 +34,9 @@ func (l *Log) Flush() error {
 // unflushed data, and expires idle producers every
 // producerExpiryCheckInterval. The broker calls it periodically.
 func (l *Log) Tick(now time.Time) error {
+	if l.Dormant() {
+		return nil // nothing unflushed (lazy.go)
+	}
 	cfg := l.cfg.Load()
 	if ms := now.UnixMilli(); ms-l.lastExpiry.Load() >= producerExpiryCheckInterval.Milliseconds() {
 		l.lastExpiry.Store(ms)
@@ -50,6 +56,14 @@ func (l *Log) Tick(now time.Time) error {
 // closes the files and returns that error, leaving recovery to the next
 // Open. Closing a closed log returns ErrClosed.
 func (l *Log) Close() error {
+	if dormant, err := l.dormantClose(); dormant {
+		return err
+	}
+	if err := l.markerGone(); err != nil {
+		l.mu.Lock()
+		l.failLocked(err)
+		l.mu.Unlock()
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -70,7 +84,15 @@ func (l *Log) Close() error {
 	}
 	// The clean-shutdown marker is an empty file, written only once
 	// everything above is durable; Open removes it.
-	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanShutdownFile), nil, 0o644); err != nil {
+	// A log closed with open transactions says so in it, so that a lazy
+	// Open loads it at once (lazy.go).
+	var marker []byte
+	l.mu.RLock()
+	if len(l.txns.open) > 0 {
+		marker = []byte(openTxnsMarker)
+	}
+	l.mu.RUnlock()
+	if err := vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanShutdownFile), marker, 0o644); err != nil {
 		return storageErr(err)
 	}
 	return nil
@@ -119,6 +141,8 @@ func (l *Log) closeFiles() error {
 
 // Delete closes the log, without flushing, and removes its directory.
 func (l *Log) Delete() error {
+	l.lz.wakeMu.Lock() // no wake runs while the files go
+	defer l.lz.wakeMu.Unlock()
 	l.mu.Lock()
 	wasClosed := l.closed
 	l.closed = true

@@ -103,4 +103,15 @@ type Options struct {
 	// Space, if set, refuses appends while the disk is nearly full (see
 	// SpaceGuard); it may be shared by every log of a broker.
 	Space *SpaceGuard
+	// Lazy leaves a cleanly closed log dormant until first used (see
+	// lazy.go).
+	Lazy bool
+	// LazyCreate leaves a log whose directory does not exist dormant
+	// until first used, when the directory is created (see lazy.go).
+	LazyCreate bool
+	// Prepare, if set, is called before the log reads Dir, at Open or,
+	// for a dormant lazy log, at its first use; fresh says Dir did not
+	// exist and was just created, empty. Its error fails the Open (or
+	// the wake).
+	Prepare func(fresh bool) error
 }

@@ -529,6 +529,9 @@ func xxh32Short(b []byte) uint32 {
 // timestamp from the last candidate timed at or before it; at most
 // maxOffsets candidates are returned from there back, in descending order.
 func (l *Log) OffsetsBefore(ts int64, maxOffsets int32) ([]int64, error) {
+	if err := l.wake(); err != nil {
+		return nil, err
+	}
 	type cand struct{ off, ms int64 }
 	l.mu.RLock()
 	if l.closed {

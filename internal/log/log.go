@@ -55,6 +55,7 @@ type Log struct {
 	corruptions atomic.Int64
 
 	lc lifecycle // retention, DeleteRecords, cleaning, disk space; see retention.go
+	lz lazyState // Options.Lazy; see lazy.go
 }
 
 // Open opens the log in opts.Dir, creating it if needed, and recovers it
@@ -75,13 +76,21 @@ func Open(opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	l.logger = l.logger.With("dir", opts.Dir)
 	if l.now == nil {
 		l.now = time.Now
 	}
 	cfg := opts.Config
 	l.cfg.Store(&cfg)
-	if err := l.recover(); err != nil {
+	l.lz.prepare = opts.Prepare
+	l.lz.lazyLoad = opts.Lazy
+	if opts.Lazy || opts.LazyCreate {
+		if dormant, err := l.openLazy(); err != nil || dormant {
+			return l, err
+		}
+	}
+	_, err := l.fs.Stat(l.dir)
+	l.lz.fresh = vfs.IsNotExist(err)
+	if err := l.wakeRecover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
@@ -100,13 +109,26 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 // HighWatermark returns the offset the next appended record will get; on
 // a single node it is also the high watermark.
-func (l *Log) HighWatermark() int64 { return l.hw.Load() }
+func (l *Log) HighWatermark() int64 {
+	if l.wake() != nil {
+		return 0
+	}
+	return l.hw.Load()
+}
 
 // LogStartOffset returns the first offset of the log.
-func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+func (l *Log) LogStartOffset() int64 {
+	if l.wake() != nil {
+		return 0
+	}
+	return l.lso.Load()
+}
 
 // Size returns the bytes of all segments.
 func (l *Log) Size() int64 {
+	if _, size, ok := l.dormantSegments(); ok {
+		return size
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var n int64
@@ -118,6 +140,9 @@ func (l *Log) Size() int64 {
 
 // NumSegments returns the number of segments.
 func (l *Log) NumSegments() int {
+	if n, _, ok := l.dormantSegments(); ok {
+		return n
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return len(l.segs)

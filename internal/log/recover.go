@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
@@ -60,16 +61,20 @@ const unflushedSuffix = ".unflushed-"
 // recoverWindow is the read buffer of recovery scans.
 const recoverWindow = 1 << 20
 
-func (l *Log) recover() error {
-	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
-		return storageErr(err)
-	}
-	if err := l.recoverLifecycleFiles(); err != nil {
-		return err
-	}
-	entries, err := l.fs.ReadDir(l.dir)
-	if err != nil {
-		return storageErr(err)
+func (l *Log) recover(fresh bool) error {
+	var entries []fs.DirEntry
+	if !fresh { // fresh: the directory was just created, empty
+		// (Options.Prepare may have moved it aside.)
+		if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+			return storageErr(err)
+		}
+		if err := l.recoverLifecycleFiles(); err != nil {
+			return err
+		}
+		var err error
+		if entries, err = l.fs.ReadDir(l.dir); err != nil {
+			return storageErr(err)
+		}
 	}
 	var bases, snaps []int64
 	indexFiles := map[int64][]string{}
@@ -102,6 +107,7 @@ func (l *Log) recover() error {
 
 	cfg := l.cfg.Load()
 	decoded := map[int64]decodedSnapshot{}
+	empty := len(bases) == 0 && !clean // a new log: see syncRecovered
 	if len(bases) == 0 {
 		seg, err := createSegment(l.fs, l.dir, 0)
 		if err != nil {
@@ -136,8 +142,10 @@ func (l *Log) recover() error {
 	l.next = act.next
 	l.hw.Store(l.next)
 	l.lso.Store(l.segs[0].base)
-	if err := l.loadCheckpoint(); err != nil {
-		return err
+	if !fresh {
+		if err := l.loadCheckpoint(); err != nil {
+			return err
+		}
 	}
 
 	if err := l.loadProducerState(snaps, decoded); err != nil {
@@ -146,7 +154,7 @@ func (l *Log) recover() error {
 	if err := l.dropRemovedAborted(); err != nil {
 		return err
 	}
-	if err := l.syncRecovered(clean); err != nil {
+	if err := l.syncRecovered(clean, empty); err != nil {
 		return err
 	}
 	l.synced.Store(l.next)
@@ -310,8 +318,14 @@ func (l *Log) loadProducerState(snaps []int64, decoded map[int64]decodedSnapshot
 }
 
 // syncRecovered makes what recovery changed durable and removes the
-// clean-shutdown marker, so that a crash from now on is seen as unclean.
-func (l *Log) syncRecovered(clean bool) error {
+// clean-shutdown marker; the removal is made durable before the log first
+// changes (markerGone), so that a crash from then on is seen as unclean,
+// while loading a log to read it costs no fsync.
+// A fresh log (a directory without segments, and so without data) leaves
+// its directory to the first flush (dirDirty stays set): a crash before
+// it loses nothing that the next Open does not create again, and creating
+// many partitions costs no fsync each.
+func (l *Log) syncRecovered(clean, fresh bool) error {
 	for _, s := range l.segs {
 		if s.dirty {
 			if err := s.log.Sync(); err != nil {
@@ -329,13 +343,16 @@ func (l *Log) syncRecovered(clean bool) error {
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !vfs.IsNotExist(err) {
 			return storageErr(err)
 		}
-		l.dirDirty = true
+		// Made durable before the first change to the log (lazy.go,
+		// markerGone), or below if the directory is synced anyway.
+		l.lz.markerPending.Store(true)
 	}
-	if l.dirDirty {
+	if l.dirDirty && !fresh {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return storageErr(err)
 		}
 		l.dirDirty = false
+		l.lz.markerPending.Store(false)
 	}
 	return nil
 }

@@ -187,6 +187,9 @@ func (l *Log) writeCheckpoint(lso, cleaner int64) error {
 // ErrOffsetOutOfRange; one at or below the current start changes nothing.
 // A log whose cleanup.policy lacks delete refuses with ErrPolicyViolation.
 func (l *Log) DeleteRecords(off int64, now time.Time) (int64, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return 0, err
+	}
 	if !l.cfg.Load().Delete {
 		return l.lso.Load(), fmt.Errorf("%w: records of a log with cleanup.policy=compact cannot be deleted", ErrPolicyViolation)
 	}
@@ -229,6 +232,12 @@ func (l *Log) DeleteRecords(off int64, now time.Time) (int64, error) {
 // this file. It also removes retired segments' files whose
 // file.delete.delay.ms has passed.
 func (l *Log) ApplyRetention(now time.Time) (RetentionResult, error) {
+	if l.Dormant() {
+		return RetentionResult{}, nil // applied once woken (lazy.go)
+	}
+	if err := l.markerGone(); err != nil {
+		return RetentionResult{}, err
+	}
 	var res RetentionResult
 	defer l.removeExpired(now)
 	cfg := l.cfg.Load()

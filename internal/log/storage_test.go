@@ -208,6 +208,11 @@ func TestRollErrors(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	o, f := faultyOpts(t, DefaultConfig())
+	// An existing directory is listed (a missing one is created, and
+	// known to be empty).
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f.set(on(errorfs.OpReadDir, "", errorfs.EIO))
 	if _, err := Open(o); !errors.Is(err, ErrStorage) {
 		t.Fatalf("Open with failing ReadDir: %v", err)

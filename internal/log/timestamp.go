@@ -8,6 +8,9 @@ package log
 // findOffsetByTimestamp from the log start offset, the search goes on
 // after them.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	if err := l.wake(); err != nil {
+		return 0, 0, err
+	}
 	type candidate struct {
 		seg   *segment
 		limit int64
@@ -58,6 +61,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 // largest timestamp, the first one if several share it (KIP-734), or
 // (-1, -1, nil) if the log is empty.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
+	if err := l.wake(); err != nil {
+		return 0, 0, err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()

@@ -81,6 +81,9 @@ func (t *txnState) stable(next int64) int64 {
 // LastStableOffset returns the first offset of the earliest open
 // transaction, or the high watermark.
 func (l *Log) LastStableOffset() int64 {
+	if l.wake() != nil {
+		return 0
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.txns.stable(l.next)
@@ -90,6 +93,9 @@ func (l *Log) LastStableOffset() int64 {
 // those whose marker is at or after from and whose first offset is at or
 // before to, by marker offset.
 func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
+	if l.wake() != nil {
+		return nil
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	a := l.txns.aborted
@@ -106,6 +112,9 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 // OpenTxns returns the producers with an open transaction in this log and
 // the first offset of each (DescribeProducers, tests).
 func (l *Log) OpenTxns() map[int64]int64 {
+	if l.wake() != nil {
+		return nil
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make(map[int64]int64, len(l.txns.open))
@@ -178,6 +187,9 @@ func MarkerType(b []byte) int16 {
 // every time, because the producer's sequences belong to its own
 // partitions.
 func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return AppendResult{}, err
+	}
 	return l.validateAndAppend(batch, coordinatorBatch, false)
 }
 
@@ -186,6 +198,9 @@ func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
 // newer epoch than the producer's fences the older epoch, as Kafka's
 // markers do. An older epoch is ErrInvalidProducerEpoch.
 func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (AppendResult, error) {
+	if err := l.wakeForWrite(); err != nil {
+		return AppendResult{}, err
+	}
 	kind := abortMarker
 	if commit {
 		kind = commitMarker
@@ -213,6 +228,9 @@ func (p producerState) applyMarker(h *BatchHeader) {
 // ProducerEpoch returns the current epoch of producer pid in this log, or
 // -1 if it is unknown.
 func (l *Log) ProducerEpoch(pid int64) int16 {
+	if l.wake() != nil {
+		return -1
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if e := l.prod[pid]; e != nil {
@@ -259,6 +277,9 @@ type ProducerInfo struct {
 
 // Producers returns the state of every producer in the log, by id.
 func (l *Log) Producers() []ProducerInfo {
+	if l.wake() != nil {
+		return nil
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make([]ProducerInfo, 0, len(l.prod))

@@ -218,6 +218,9 @@ var brokerSpecs = []spec{
 		Doc: `When a producer sets acks to "all" (or "-1"), min.insync.replicas specifies the minimum number of replicas that must acknowledge a write for the write to be considered successful.`}, atLeast(1)},
 	{ConfigDef{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", HasDefault: true,
 		Doc: "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort, even though doing so may result in data loss"}, nil},
+	// Sluice's own: see internal/log/lazy.go.
+	{ConfigDef{Name: "log.lazy.load.enable", Type: TypeBoolean, Default: "false", HasDefault: true, ReadOnly: true,
+		Doc: "Sluice only. Load the log of a partition that was closed cleanly on its first use rather than at start-up, so that a broker with many partitions starts in seconds. A partition not closed cleanly is always loaded, and its tail checked, at start-up. With it, damage to a cleanly closed partition's files is found on first use (the partition answers KAFKA_STORAGE_ERROR and the error names the file) instead of stopping start-up, and the scrubber and retention visit loaded partitions only."}, nil},
 	// Sluice's own (Kafka has no scrubber): see internal/broker/scrub.go.
 	{ConfigDef{Name: "log.scrubber.io.max.bytes.per.second", Type: TypeLong, Default: "4194304", HasDefault: true,
 		Doc: "Sluice only. Bytes per second of stored record batches that the background scrubber CRC-checks, among those no fetch or recovery has checked since start-up; a damaged batch is logged, counted and answered with CORRUPT_MESSAGE. 0 disables scrubbing."}, atLeast(0)},

@@ -197,6 +197,55 @@ func (s *Store) CreateTopic(t Topic) (Topic, error) {
 	return t.clone(), nil
 }
 
+// CreateTopics stores several new topics with one write of the file, as
+// CreateTopic does each: created[i] is ts[i] as stored when errs[i] is nil.
+// err is the write's error, in which case nothing was created.
+func (s *Store) CreateTopics(ts []Topic) (created []Topic, errs []error, err error) {
+	created = make([]Topic, len(ts))
+	errs = make([]error, len(ts))
+	for i, t := range ts {
+		switch {
+		case ValidateTopicName(t.Name) != nil:
+			errs[i] = ValidateTopicName(t.Name)
+		case t.Partitions < 1:
+			errs[i] = newKafkaError(ErrInvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+		case ValidateTopicConfigs(t.Configs) != nil:
+			errs[i] = ValidateTopicConfigs(t.Configs)
+		}
+		created[i] = t.clone()
+	}
+	err = s.mutate(func(st *state) error {
+		for i := range created {
+			if errs[i] != nil {
+				continue
+			}
+			t := &created[i]
+			if _, exists := st.topics[t.Name]; exists {
+				errs[i] = newKafkaError(ErrTopicExists, "Topic '"+t.Name+"' already exists.")
+				continue
+			}
+			if t.ID == ([16]byte{}) {
+				t.ID = unusedID(st)
+			} else if other, used := st.byID[t.ID]; used {
+				errs[i] = newKafkaError(ErrDuplicateTopicID, "Topic ID "+encodeUUID(t.ID)+" is already used by topic '"+other+"'.")
+				continue
+			}
+			st.add(*t)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, t := range created {
+		if errs[i] == nil {
+			s.logger.Debug("created topic", "topic", t.Name, "id", encodeUUID(t.ID), "partitions", t.Partitions)
+			created[i] = t.clone()
+		}
+	}
+	return created, errs, nil
+}
+
 // DeleteTopic removes a topic and returns it. Error: ErrUnknownTopic.
 func (s *Store) DeleteTopic(name string) (Topic, error) {
 	var deleted Topic

@@ -383,3 +383,44 @@ func TestStoreFileLayout(t *testing.T) {
 		t.Errorf("directory holds %d entries, want only %s", len(entries), metaFileName)
 	}
 }
+
+// CreateTopics stores the valid topics of a batch with one write and
+// reports each other one's error.
+func TestStoreCreateTopicsBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if _, err := s.CreateTopic(Topic{Name: "old", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	created, errs, err := s.CreateTopics([]Topic{
+		{Name: "a", Partitions: 3, Configs: map[string]string{"retention.ms": "1000"}},
+		{Name: "old", Partitions: 1},
+		{Name: "bad/name", Partitions: 1},
+		{Name: "b", Partitions: 0},
+		{Name: "c", Partitions: 2},
+		{Name: "a", Partitions: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, ErrTopicExists, ErrInvalidTopicName, ErrInvalidPartitions, nil, ErrTopicExists} {
+		if want == nil && errs[i] != nil || want != nil && !errors.Is(errs[i], want) {
+			t.Fatalf("topic %d: %v, want %v", i, errs[i], want)
+		}
+	}
+	if created[0].ID == ([16]byte{}) || created[0].ID == created[4].ID || created[4].Partitions != 2 {
+		t.Fatalf("created %+v", created)
+	}
+	s2 := openStore(t, dir)
+	for _, name := range []string{"a", "c", "old"} {
+		if _, ok := s2.Topic(name); !ok {
+			t.Fatalf("%s not persisted", name)
+		}
+	}
+	if got, _ := s2.Topic("a"); got.Configs["retention.ms"] != "1000" || got.ID != created[0].ID {
+		t.Fatalf("a reopened as %+v", got)
+	}
+	if len(s2.Topics()) != 3 {
+		t.Fatalf("topics after reopen: %d, want 3", len(s2.Topics()))
+	}
+}

@@ -1,0 +1,229 @@
+package log
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-io/sluice/internal/vfs"
+)
+
+// Lazy opening (Options.Lazy, Options.LazyCreate), for brokers with many
+// partitions.
+//
+// A lazy Open of a directory holding the clean-shutdown marker does no
+// more than look for the marker: the log is dormant, with no file open and
+// nothing read, and the marker stays. The first call that needs the log's
+// contents (an append, a read, an offset lookup, producer state) wakes it:
+// it runs the recovery Open would have run (the clean path, which trusts
+// the segments and removes the marker) and then serves the call. A
+// directory without the marker was not closed cleanly (or is new) and is
+// recovered by Open at once, as without Lazy, so an unclean shutdown is
+// always found and the tail of every partition that was not closed cleanly
+// is checked before the broker serves.
+//
+// With LazyCreate, an Open of a directory that does not exist yet (a new partition)
+// creates nothing either: the directory, the first segment and whatever
+// Options.Created writes appear on first use. Creating many partitions
+// then costs no file system work each, as in Kafka, whose brokers create
+// a new partition's log after the controller has committed the topic.
+//
+// A log closed with open transactions writes openTxnsMarker into the
+// marker and is loaded at once too: the broker checks every open
+// transaction against the transaction log at start-up.
+//
+// Housekeeping does not wake a dormant log: Tick, CleanStatus (never due),
+// ApplyRetention (nothing done; retention applies once the log is woken),
+// Scrub, Close (the marker is still valid) and Delete. Size and
+// NumSegments answer from the directory listing.
+//
+// A failed wake is sticky: every later call gets its error, as Open would
+// have returned it, and the log stays closed.
+
+// openTxnsMarker is the clean-shutdown marker's content when the log was
+// closed with open transactions; otherwise the marker is empty.
+const openTxnsMarker = "open transactions\n"
+
+type lazyState struct {
+	dormant atomic.Bool
+	wakeMu  sync.Mutex
+	wakeErr error // guarded by wakeMu; set once a wake failed
+	// fresh: the directory did not exist at Open; loading creates it.
+	fresh   bool
+	prepare func(fresh bool) error // Options.Prepare
+	// markerPending: recovery removed the clean-shutdown marker and the
+	// removal is not durable yet (markerGone).
+	markerPending atomic.Bool
+	lazyLoad      bool // Options.Lazy
+}
+
+// wakeRecover loads the log: by Open, or by the first use of a dormant
+// one (under wakeMu).
+func (l *Log) wakeRecover() error {
+	l.logger = l.logger.With("dir", l.dir)
+	fresh := l.lz.fresh
+	if fresh {
+		if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+			return storageErr(err)
+		}
+	}
+	if l.lz.prepare != nil {
+		if err := l.lz.prepare(fresh); err != nil {
+			return err
+		}
+	}
+	if err := l.recover(fresh); err != nil {
+		return err
+	}
+	l.lz.fresh = false
+	return nil
+}
+
+// openLazy reports whether dir holds the clean-shutdown marker, leaving l
+// dormant if so.
+func (l *Log) openLazy() (bool, error) {
+	if !l.lz.lazyLoad {
+		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
+			l.lz.fresh = true // created on first use
+			l.lz.dormant.Store(true)
+			return true, nil
+		}
+		return false, nil
+	}
+	fi, err := l.fs.Stat(filepath.Join(l.dir, cleanShutdownFile))
+	if vfs.IsNotExist(err) {
+		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
+			l.lz.fresh = true // created on first use
+			l.lz.dormant.Store(true)
+			return true, nil
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, storageErr(err)
+	}
+	if fi.Size() != 0 {
+		return false, nil // closed with open transactions (openTxnsMarker)
+	}
+	l.lz.dormant.Store(true)
+	return true, nil
+}
+
+// wake loads a dormant log; it is a no-op on a loaded one. Every exported
+// method that needs the log's contents calls it first.
+func (l *Log) wake() error {
+	if !l.lz.dormant.Load() {
+		return nil
+	}
+	return l.wakeSlow()
+}
+
+func (l *Log) wakeSlow() error {
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	if l.lz.wakeErr != nil {
+		return l.lz.wakeErr
+	}
+	if !l.lz.dormant.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	err := l.wakeRecover()
+	if err != nil {
+		l.closeFiles()
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		l.lz.wakeErr = fmt.Errorf("opening log %s: %w", l.dir, err)
+		l.logger.Error("opening log on first use failed; the partition is offline", "error", err)
+		return l.lz.wakeErr
+	}
+	l.lastFlush.Store(l.now().UnixMilli())
+	l.lz.dormant.Store(false)
+	return nil
+}
+
+// wakeForWrite is wake for a call that may change the log: the removal of
+// the clean-shutdown marker is made durable first.
+func (l *Log) wakeForWrite() error {
+	if err := l.wake(); err != nil {
+		return err
+	}
+	return l.markerGone()
+}
+
+// markerGone makes the removal of the clean-shutdown marker by recovery
+// durable, once, before anything changes the log: had a crash brought the
+// marker back after a change, the next Open would trust a log that was
+// not closed cleanly. Loading a log only to read it costs no fsync.
+func (l *Log) markerGone() error {
+	if !l.lz.markerPending.Load() {
+		return nil
+	}
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	if !l.lz.markerPending.Load() {
+		return nil
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return storageErr(err)
+	}
+	l.lz.markerPending.Store(false)
+	return nil
+}
+
+// Dormant reports whether the log was opened lazily and not used since.
+func (l *Log) Dormant() bool { return l.lz.dormant.Load() }
+
+// NotCreated reports whether the log is dormant with no directory yet: it
+// is empty, at offset 0.
+func (l *Log) NotCreated() bool {
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	return l.lz.dormant.Load() && l.lz.fresh
+}
+
+// dormantClose closes a dormant log, reporting whether it was dormant. The
+// clean-shutdown marker it was opened with is still valid.
+func (l *Log) dormantClose() (bool, error) {
+	l.lz.wakeMu.Lock()
+	defer l.lz.wakeMu.Unlock()
+	if !l.lz.dormant.Load() {
+		return false, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return true, ErrClosed
+	}
+	l.closed = true
+	return true, nil
+}
+
+// dormantSegments lists the segment files of a dormant log: their count
+// and total size. ok is false once the log is awake.
+func (l *Log) dormantSegments() (n int, size int64, ok bool) {
+	if !l.lz.dormant.Load() {
+		return 0, 0, false
+	}
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return 0, 0, true
+	}
+	for _, e := range entries {
+		if _, isLog := parseFileName(e.Name(), logExt); !isLog {
+			continue
+		}
+		n++
+		if fi, err := e.Info(); err == nil {
+			size += fi.Size()
+		}
+	}
+	return n, size, true
+}
