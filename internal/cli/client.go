@@ -416,16 +416,6 @@ func requestErr(ctx context.Context, cf *clientFlags, err error) error {
 	return err
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // family dispatches "sluice NAME SUBCOMMAND ...".
 type family struct {
 	name  string

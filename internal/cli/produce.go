@@ -217,25 +217,11 @@ func produceLines(ctx context.Context, cl *kgo.Client, o *produceOptions, timeou
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
 	go func() { defer close(watched); p.watch(cl, timeout, stopWatch) }()
-	progress := isTerminal(stderr)
-	stopProgress := func() {}
-	if progress {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					fmt.Fprintf(stderr, "\rproduced %s", records(p.ok.Load()))
-				}
-			}
-		})
-		stopProgress = func() { close(stop); wg.Wait(); fmt.Fprint(stderr, "\r\x1b[K") }
+	var progress io.Writer // only on a terminal
+	if cmdline.Terminal(stderr) {
+		progress = stderr
 	}
+	stopProgress := cmdline.Progress(progress, func() string { return "produced " + records(p.ok.Load()) })
 
 	rctx, stopReading := context.WithCancel(ctx)
 	defer stopReading()

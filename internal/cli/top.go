@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/sluice-io/sluice/internal/cmdline"
 )
 
 const topUsage = `Usage: sluice top [flags]
@@ -72,7 +73,7 @@ func runTop(ctx context.Context, cio *cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	clear := isTerminal(cio.stdout) && !*once
+	clear := cmdline.Terminal(cio.stdout) && !*once
 	t := time.NewTicker(*interval)
 	defer t.Stop()
 	for {

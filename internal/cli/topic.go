@@ -491,7 +491,7 @@ func runTopicDelete(ctx context.Context, cio *cmdIO, args []string) error {
 	// Many topics go in requests of deleteBatch, with a progress line on
 	// a terminal.
 	var progress io.Writer
-	if len(pos) > deleteBatch && isTerminal(cio.stdout) && isTerminal(cio.stderr) {
+	if len(pos) > deleteBatch && cmdline.Terminal(cio.stdout) && cmdline.Terminal(cio.stderr) {
 		progress = cio.stderr
 	}
 	var sent atomic.Int64
