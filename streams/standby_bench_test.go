@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,9 @@ import (
 // the comparison without standbys) until each owns a partition with its
 // restored store and holds a warm copy of the other's, stops worker a, and
 // reports how long until worker b answers queries for keys of both
-// partitions (the failover time) and how many changelog records b
+// partitions (the failover time; one record is sent to each partition
+// right after the stop, since a worker restores a table partition before
+// the first batch of its source partition) and how many changelog records b
 // restored taking a's partition over.
 
 func envInt(b *testing.B, name string, def int64) int64 {
@@ -116,7 +119,12 @@ func benchFailover(b *testing.B, n, standbys int) {
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- app.Run(runCtx) }()
-		stop := func() error { cancel(); err := <-done; app.Close(); return err }
+		var once sync.Once
+		var runErr error
+		stop := func() error {
+			once.Do(func() { cancel(); runErr = <-done; app.Close() })
+			return runErr
+		}
 		b.Cleanup(func() { stop() })
 		return worker{app, table, stop}
 	}
@@ -129,8 +137,20 @@ func benchFailover(b *testing.B, n, standbys int) {
 		seen[part.Partition(&kgo.Record{Key: []byte(k)}, 2)] = true
 		sample = append(sample, k)
 	}
+	// A worker restores a table partition before the first batch of
+	// records of its source partition: one record per sample key gets
+	// each partition a batch (after the start, and after the stop).
+	touch := func() {
+		for _, k := range sample {
+			cl.Produce(ctx, &kgo.Record{Topic: "fo-in", Key: []byte(k), Value: val}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 	warmStart := time.Now()
 	a, w := start("a"), start("b")
+	touch()
 	waitFor(b, 30*time.Minute, "both workers restored and warm", func() error {
 		ra, rb := a.app.RestoreStats(), w.app.RestoreStats()
 		if ra.Restored+rb.Restored < int64(n) || ra.Restored == 0 || rb.Restored == 0 {
@@ -148,7 +168,14 @@ func benchFailover(b *testing.B, n, standbys int) {
 		b.Fatal(err)
 	}
 	stopped := time.Since(failStart)
+	b.Logf("a stopped in %v", stopped.Round(time.Millisecond))
+	touch()
+	lastTouch := time.Now()
 	waitFor(b, 30*time.Minute, "b serves every partition", func() error {
+		if time.Since(lastTouch) > 2*time.Second {
+			touch() // again, should b have read the first one before taking the partition over
+			lastTouch = time.Now()
+		}
 		for _, k := range sample {
 			v, ok, err := w.table.Query(ctx, k)
 			if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
@@ -174,6 +201,7 @@ func waitFor(b *testing.B, timeout time.Duration, what string, f func() error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	last := time.Now()
 	for {
 		err := f()
 		if err == nil {
@@ -181,6 +209,10 @@ func waitFor(b *testing.B, timeout time.Duration, what string, f func() error) {
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("%s: %v", what, err)
+		}
+		if time.Since(last) > 10*time.Second {
+			b.Logf("waiting until %s: %v", what, err)
+			last = time.Now()
 		}
 		<-tick.C
 	}
