@@ -29,6 +29,11 @@ import (
 // alone, and reports records/s and CPU-ns/record (of the whole process, the
 // embedded broker included) of both, and the restore's speed as a share of
 // the plain consumer's.
+//
+// Measured on the 2-core dev machine (shared, loaded), 1 GB (9,502,140
+// records): plain consumer 6.9 s, 1.37 M records/s, 400 CPU-ns/record;
+// restore into Pebble 31.5 s, 327 k records/s, 2223 CPU-ns/record: 24% of
+// the plain consumer's speed (the target of 65% is not met).
 
 // sizedRecordBytes is a record's key and value size.
 const sizedRecordBytes = 13 + 100

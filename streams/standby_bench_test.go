@@ -35,6 +35,11 @@ import (
 // right after the stop, since a worker restores a table partition before
 // the first batch of its source partition) and how many changelog records b
 // restored taking a's partition over.
+//
+// Measured on the 2-core dev machine (shared, loaded), 1 GB: with
+// StandbyReplicas(1), b served both partitions 8.1 s after a's stop began
+// (a's clean stop took 5.0 s of it), restoring 0 records; without standbys
+// 22.7 s (stop 1.8 s), restoring 4,754,557 records.
 
 func envInt(b *testing.B, name string, def int64) int64 {
 	s := os.Getenv(name)
