@@ -131,7 +131,12 @@
 // With [QueryServer], a worker serves its tables over HTTP (GET
 // /tables/NAME/KEY) and forwards requests for keys it does not own to
 // their owner, whose address it finds in the consumer group's member
-// metadata; [Table.Query] does the same from Go.
+// metadata; [Table.Query] does the same from Go. A windowed table answers
+// GET /tables/NAME/KEY?window=START (START in Unix ms) with the key's window
+// starting there as {"window_start", "window_end", "value"}, and without
+// ?window= with the list of the key's live windows;
+// [WindowedTable.Query] and [WindowedTable.QueryWindows] are the same from
+// Go.
 //
 // # Standby replicas
 //

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,8 +35,20 @@ import (
 // advertises its address in its consumer group member metadata (the
 // consumer protocol's user data), and finds the owner of a partition from
 // the group's members and assignments (DescribeGroups). Table.Query is the
-// same from Go. Windowed tables are not on this branch: there is no
-// ?window= parameter.
+// same from Go.
+//
+// A windowed table answers
+//
+//	GET /tables/NAME/KEY?window=START
+//
+// with the key's window that starts at START (Unix ms) as the JSON object
+// {"window_start": MS, "window_end": MS, "value": VALUE}, and without
+// ?window= with all the key's windows that have not expired, oldest first,
+// as a JSON list of such objects (Kafka Streams' fetch(key, time) and
+// fetch(key) of a window store); 404 when there is no such window (or the
+// key has none), 400 for a START that is not an integer or a ?window= on a
+// plain table. WindowedTable.Query and WindowedTable.QueryWindows are the
+// same from Go.
 
 type queryConfig struct {
 	listen, advertise string
@@ -197,29 +210,68 @@ func (b *advertBalancer) JoinGroupMetadata(topics []string, cur map[string][]int
 
 // queryAnswer is a local or forwarded lookup's outcome.
 type queryAnswer struct {
-	status int    // http status
-	value  []byte // the stored value (200)
-	msg    string // why not (not 200)
+	status  int           // http status
+	value   []byte        // the stored value (200, plain table)
+	windows []queryWindow // the windows found (200, windowed table)
+	msg     string        // why not (not 200)
+}
+
+// queryWindow is one window of a windowed table's answer; Value is the
+// value as the table's codec encodes it (the raw form forwarded between
+// workers, as base64 in JSON).
+type queryWindow struct {
+	Start int64  `json:"window_start"`
+	End   int64  `json:"window_end"`
+	Value []byte `json:"raw"`
+}
+
+// queryKey is what a query asks: a key, and for a windowed table the
+// window starting at window (hasWindow) or all the key's windows.
+type queryKey struct {
+	kb        []byte
+	window    int64 // Unix ms
+	hasWindow bool
 }
 
 func (qs *queryServer) serve(rw http.ResponseWriter, r *http.Request) {
-	name, key := r.PathValue("name"), r.PathValue("key")
-	ans := qs.w.app.queryTable(r.Context(), qs, name, []byte(key), r.Header.Get(headerForwarded) != "")
+	name := r.PathValue("name")
+	q := queryKey{kb: []byte(r.PathValue("key"))}
+	var ans queryAnswer
+	if r.URL.Query().Has("window") {
+		n, err := strconv.ParseInt(r.URL.Query().Get("window"), 10, 64)
+		if err != nil {
+			qs.w.log.Debug("streams: bad query", "table", name, "window", r.URL.Query().Get("window"))
+			ans = queryAnswer{status: http.StatusBadRequest, msg: "window must be a window's start in Unix milliseconds"}
+		}
+		q.window, q.hasWindow = n, true
+	}
+	if ans.status == 0 {
+		ans = qs.w.app.queryTable(r.Context(), qs, name, q, r.Header.Get(headerForwarded) != "")
+	}
 	if ans.status == http.StatusOK {
-		if r.URL.Query().Get("raw") != "" {
+		spec := qs.w.app.tableSpec(name)
+		raw := r.URL.Query().Get("raw") != ""
+		var b []byte
+		var err error
+		switch {
+		case raw && spec.windows() == nil:
 			rw.Header().Set("Content-Type", "application/octet-stream")
 			rw.Write(ans.value)
 			return
-		}
-		spec := qs.w.app.tableSpec(name)
-		v, err := spec.render(ans.value)
-		if err == nil {
-			var b []byte
-			if b, err = json.Marshal(v); err == nil {
-				rw.Header().Set("Content-Type", "application/json")
-				rw.Write(b)
-				return
+		case raw:
+			b, err = json.Marshal(ans.windows)
+		case spec.windows() == nil:
+			var v any
+			if v, err = spec.render(ans.value); err == nil {
+				b, err = json.Marshal(v)
 			}
+		default:
+			b, err = renderWindows(spec, ans.windows, q.hasWindow)
+		}
+		if err == nil {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.Write(b)
+			return
 		}
 		ans = queryAnswer{status: http.StatusInternalServerError, msg: fmt.Sprintf("stored value: %v", err)}
 	}
@@ -229,6 +281,38 @@ func (qs *queryServer) serve(rw http.ResponseWriter, r *http.Request) {
 	rw.Header().Set("Content-Type", "application/json")
 	rw.WriteHeader(ans.status)
 	json.NewEncoder(rw).Encode(map[string]string{"error": ans.msg})
+}
+
+// renderWindows is a windowed table's JSON answer: the one window asked
+// for (one), or the list of the key's windows.
+func renderWindows(spec *tableSpec, ws []queryWindow, one bool) ([]byte, error) {
+	type window struct {
+		Start int64 `json:"window_start"`
+		End   int64 `json:"window_end"`
+		Value any   `json:"value"`
+	}
+	out := make([]window, 0, len(ws))
+	for _, w := range ws {
+		v, err := spec.render(w.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, window{w.Start, w.End, v})
+	}
+	if one && len(out) == 1 {
+		return json.Marshal(out[0])
+	}
+	return json.Marshal(out)
+}
+
+// windows returns the windowed table's windows (nil: not a windowed
+// table, or no table).
+func (s *tableSpec) windows() *windowCore {
+	if s == nil {
+		return nil
+	}
+	wc, _ := s.core.ext.(*windowCore)
+	return wc
 }
 
 func (a *App) tableSpec(name string) *tableSpec {
@@ -244,11 +328,16 @@ func (a *App) tableSpec(name string) *tableSpec {
 
 // queryTable answers a lookup of kb in table name: locally when this
 // worker owns its partition, else from the owner (unless forwarded).
-func (a *App) queryTable(ctx context.Context, qs *queryServer, name string, kb []byte, forwarded bool) queryAnswer {
+func (a *App) queryTable(ctx context.Context, qs *queryServer, name string, q queryKey, forwarded bool) queryAnswer {
 	spec := a.tableSpec(name)
 	if spec == nil {
 		return queryAnswer{status: http.StatusNotFound, msg: fmt.Sprintf("no table %q", name)}
 	}
+	wc := spec.windows()
+	if q.hasWindow && wc == nil {
+		return queryAnswer{status: http.StatusBadRequest, msg: fmt.Sprintf("table %s is not windowed", name)}
+	}
+	kb := q.kb
 	a.mu.Lock()
 	w := a.w
 	a.mu.Unlock()
@@ -275,27 +364,40 @@ func (a *App) queryTable(ctx context.Context, qs *queryServer, name string, kb [
 	if tp != nil {
 		st = tp.st
 	}
-	var v []byte
-	var ok bool
+	var ans queryAnswer
 	if st != nil {
 		// Under the lock: revoke closes the store under it.
-		v, ok, err = st.get(kb)
+		if wc != nil {
+			ans, err = wc.query(st, q)
+		} else {
+			ans, err = plainQuery(st, kb)
+		}
 	}
 	tc.mu.Unlock()
 	switch {
 	case st != nil && err != nil:
 		w.log.Warn("streams: query failed", "table", name, "partition", p, "err", err)
 		return queryAnswer{status: http.StatusInternalServerError, msg: err.Error()}
-	case st != nil && !ok:
-		return queryAnswer{status: http.StatusNotFound, msg: "key not found"}
 	case st != nil:
-		return queryAnswer{status: http.StatusOK, value: v}
+		return ans
 	case pending:
 		return queryAnswer{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("table %s partition %d is being restored", name, p)}
 	case forwarded || qs == nil:
 		return queryAnswer{status: http.StatusServiceUnavailable, msg: fmt.Sprintf("table %s partition %d is not owned by this worker", name, p)}
 	}
-	return qs.forward(ctx, spec, p, name, kb)
+	return qs.forward(ctx, spec, p, name, q)
+}
+
+// plainQuery looks kb up in a plain table's store.
+func plainQuery(st store, kb []byte) (queryAnswer, error) {
+	v, ok, err := st.get(kb)
+	switch {
+	case err != nil:
+		return queryAnswer{}, err
+	case !ok:
+		return queryAnswer{status: http.StatusNotFound, msg: "key not found"}, nil
+	}
+	return queryAnswer{status: http.StatusOK, value: v}, nil
 }
 
 // partitionOf is the partition the app's producers (Kafka's default
@@ -361,7 +463,7 @@ func (qs *queryServer) owner(ctx context.Context, topic string, p int32, refresh
 
 // forward asks the owner of partition p, refreshing the owners once when
 // the cached one is unknown, this worker, or unreachable.
-func (qs *queryServer) forward(ctx context.Context, spec *tableSpec, p int32, name string, kb []byte) queryAnswer {
+func (qs *queryServer) forward(ctx context.Context, spec *tableSpec, p int32, name string, q queryKey) queryAnswer {
 	var last string
 	for attempt := range 2 {
 		addr, err := qs.owner(ctx, spec.source.name, p, attempt > 0)
@@ -373,7 +475,10 @@ func (qs *queryServer) forward(ctx context.Context, spec *tableSpec, p int32, na
 			last = fmt.Sprintf("table %s partition %d has no other owner", name, p)
 			continue
 		}
-		u := "http://" + addr + "/tables/" + url.PathEscape(name) + "/" + url.PathEscape(string(kb)) + "?raw=1"
+		u := "http://" + addr + "/tables/" + url.PathEscape(name) + "/" + url.PathEscape(string(q.kb)) + "?raw=1"
+		if q.hasWindow {
+			u += "&window=" + strconv.FormatInt(q.window, 10)
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return queryAnswer{status: http.StatusInternalServerError, msg: err.Error()}
@@ -392,9 +497,18 @@ func (qs *queryServer) forward(ctx context.Context, spec *tableSpec, p int32, na
 		}
 		switch resp.StatusCode {
 		case http.StatusOK:
-			return queryAnswer{status: http.StatusOK, value: body}
+			if spec.windows() == nil {
+				return queryAnswer{status: http.StatusOK, value: body}
+			}
+			var ws []queryWindow
+			if err := json.Unmarshal(body, &ws); err != nil {
+				return queryAnswer{status: http.StatusBadGateway, msg: fmt.Sprintf("owner %s: windows: %v", addr, err)}
+			}
+			return queryAnswer{status: http.StatusOK, windows: ws}
 		case http.StatusNotFound:
 			return queryAnswer{status: http.StatusNotFound, msg: "key not found"}
+		case http.StatusBadRequest:
+			return queryAnswer{status: http.StatusBadRequest, msg: fmt.Sprintf("owner %s: %s", addr, bytes.TrimSpace(body))}
 		}
 		last = fmt.Sprintf("owner %s answered %d: %s", addr, resp.StatusCode, bytes.TrimSpace(body))
 	}
@@ -416,7 +530,7 @@ func (t *Table[K, V]) Query(ctx context.Context, key K) (value V, found bool, er
 	a.mu.Lock()
 	qs := a.qsrv
 	a.mu.Unlock()
-	ans := a.queryTable(ctx, qs, t.spec.name, kb, false)
+	ans := a.queryTable(ctx, qs, t.spec.name, queryKey{kb: kb}, false)
 	switch ans.status {
 	case http.StatusOK:
 		v, err := t.value.Decode(ans.value)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -26,6 +27,9 @@ type store interface {
 	checkpoint() (int64, error)
 	// all yields every key and value in key order.
 	all() iter.Seq2[[]byte, []byte]
+	// scan yields the keys that start with prefix, and their values, in
+	// key order.
+	scan(prefix []byte) iter.Seq2[[]byte, []byte]
 	// wipe deletes every key and resets the checkpoint to 0.
 	wipe() error
 	close() error
@@ -80,6 +84,28 @@ func (s *memStore) all() iter.Seq2[[]byte, []byte] {
 		keys := make([]string, 0, len(s.m))
 		for k := range s.m {
 			keys = append(keys, k)
+		}
+		s.mu.RUnlock()
+		slices.Sort(keys)
+		for _, k := range keys {
+			s.mu.RLock()
+			v, ok := s.m[k]
+			s.mu.RUnlock()
+			if ok && !yield([]byte(k), v) {
+				return
+			}
+		}
+	}
+}
+
+func (s *memStore) scan(prefix []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		s.mu.RLock()
+		var keys []string
+		for k := range s.m {
+			if strings.HasPrefix(k, string(prefix)) {
+				keys = append(keys, k)
+			}
 		}
 		s.mu.RUnlock()
 		slices.Sort(keys)
@@ -210,6 +236,35 @@ func (s *pebbleStore) all() iter.Seq2[[]byte, []byte] {
 			}
 		}
 	}
+}
+
+func (s *pebbleStore) scan(prefix []byte) iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) {
+		lo := append([]byte{dataPrefix}, prefix...)
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+		if err != nil {
+			return
+		}
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			if !yield(bytes.Clone(it.Key()[1:]), bytes.Clone(it.Value())) {
+				return
+			}
+		}
+	}
+}
+
+// prefixEnd is the smallest key after every key that starts with prefix
+// (nil: none, prefix is all 0xff).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 func (s *pebbleStore) wipe() error {

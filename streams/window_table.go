@@ -85,6 +85,8 @@ func NewWindowedTable[K, V any](app *App, name string, source TopicRef, key code
 		f(&o)
 	}
 	base := NewTable(app, name, source, codec.Bytes(), codec.Bytes(), o.configs...)
+	// Interactive queries render a window's value with the table's codec.
+	base.spec.render = func(b []byte) (any, error) { return value.Decode(b) }
 	t := &WindowedTable[K, V]{base: base, app: app, key: key, value: value, o: o}
 	wc := &windowCore{tc: base.spec.core, win: windows}
 	app.register(func() error {
