@@ -78,25 +78,7 @@ func (s *memStore) checkpoint() (int64, error) {
 	return s.ckpt, nil
 }
 
-func (s *memStore) all() iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		s.mu.RLock()
-		keys := make([]string, 0, len(s.m))
-		for k := range s.m {
-			keys = append(keys, k)
-		}
-		s.mu.RUnlock()
-		slices.Sort(keys)
-		for _, k := range keys {
-			s.mu.RLock()
-			v, ok := s.m[k]
-			s.mu.RUnlock()
-			if ok && !yield([]byte(k), v) {
-				return
-			}
-		}
-	}
-}
+func (s *memStore) all() iter.Seq2[[]byte, []byte] { return s.scan(nil) }
 
 func (s *memStore) scan(prefix []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func([]byte, []byte) bool) {
@@ -223,20 +205,7 @@ func (s *pebbleStore) checkpoint() (int64, error) {
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
-func (s *pebbleStore) all() iter.Seq2[[]byte, []byte] {
-	return func(yield func([]byte, []byte) bool) {
-		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{dataPrefix}, UpperBound: []byte{dataPrefix + 1}})
-		if err != nil {
-			return
-		}
-		defer it.Close()
-		for ok := it.First(); ok; ok = it.Next() {
-			if !yield(bytes.Clone(it.Key()[1:]), bytes.Clone(it.Value())) {
-				return
-			}
-		}
-	}
-}
+func (s *pebbleStore) all() iter.Seq2[[]byte, []byte] { return s.scan(nil) }
 
 func (s *pebbleStore) scan(prefix []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func([]byte, []byte) bool) {
