@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -111,6 +113,12 @@ func Open(cfg Config) (*Client, error) {
 		// Keepalive pings find a dead connection without waiting for TCP.
 		DialKeepAliveTime:    cfg.LeaseTTL / 3,
 		DialKeepAliveTimeout: cfg.LeaseTTL / 3,
+		// Reconnect within seconds after an etcd restart (gRPC's default
+		// backoff grows to two minutes).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: cfg.DialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to etcd %v: %w", cfg.Endpoints, classify(err))
