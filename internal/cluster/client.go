@@ -188,6 +188,10 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrTxnTooLarge, err)
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
 		return fmt.Errorf("%w: %w", ErrLeaseLost, err)
+	case errors.Is(err, rpctypes.ErrCompacted):
+		// A paged read pinned to a revision etcd compacted meanwhile:
+		// reading again from the start works.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout),
 		errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail), errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost),
 		errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrNotCapable),

@@ -128,6 +128,22 @@ func TestLeadershipFencing(t *testing.T) {
 	if l, err := a.Acquire(ctx, tp); err != nil || l.Epoch != 2 || l.HW != 15 {
 		t.Fatalf("acquiring after Resign: %+v %v", l, err)
 	}
+
+	// A Resign whose delete never reached etcd leaves the member's own key
+	// behind; acquiring again replaces it at the next epoch.
+	stale := tpN(1, 2)
+	if _, err := b.Acquire(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	delete(b.leading, stale)
+	b.mu.Unlock()
+	if l, err := b.Acquire(ctx, stale); err != nil || l.Epoch != 1 {
+		t.Fatalf("acquiring over the member's own stale key: %+v %v", l, err)
+	}
+	if _, err := a.Acquire(ctx, stale); !errors.Is(err, ErrLeaderExists) {
+		t.Fatalf("another member acquiring it: %v", err)
+	}
 }
 
 // A commit whose first offset is not the partition's hw is refused whole:

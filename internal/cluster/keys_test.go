@@ -67,6 +67,7 @@ func TestClassify(t *testing.T) {
 		{context.DeadlineExceeded, ErrUnavailable},
 		{fmt.Errorf("x: %w", context.Canceled), ErrUnavailable},
 		{rpctypes.ErrNoLeader, ErrUnavailable},
+		{rpctypes.ErrCompacted, ErrUnavailable},
 		{rpctypes.ErrTimeout, ErrUnavailable},
 		{status.Error(codes.Unavailable, "connection refused"), ErrUnavailable},
 		{rpctypes.ErrTooManyOps, ErrTxnTooLarge},

@@ -76,6 +76,15 @@ func (m *Member) Acquire(ctx context.Context, tp TopicPartition) (Leadership, er
 					hw, start, err := decodeHWStart(hk, kv(2), sk, kv(3))
 					return Leadership{Epoch: h.epoch, HW: hw, LogStart: start}, err
 				}
+				// Our own key of a leadership we no longer hold (a Resign
+				// or a fenced Commit whose delete did not reach etcd):
+				// delete it and acquire at the next epoch.
+				if _, err := c.etcd.Txn(rctx).
+					If(clientv3.Compare(clientv3.CreateRevision(lk), "=", l.Kvs[0].CreateRevision)).
+					Then(clientv3.OpDelete(lk)).Commit(); err != nil {
+					return Leadership{}, fmt.Errorf("cluster: acquiring %s: %w", tp, classify(err))
+				}
+				continue
 			}
 			return Leadership{}, &LeaderExistsError{Partition: tp, Leader: LeaderInfo{NodeID: lv.Node, Epoch: lv.Epoch}}
 		}
