@@ -75,6 +75,9 @@
 // splits one (that would break its atomicity). Client.MaxPartitionsPerCommit
 // tells the flusher how many partitions one flush may carry (63 at the
 // default); clusters whose brokers lead more partitions run etcd with a
-// larger --max-txn-ops (scripts and tests use 4096: 2,047 partitions per
-// flush) and set Config.MaxTxnOps to match.
+// larger --max-txn-ops (tests use 4096: 2,047 partitions per flush) and
+// set Config.MaxTxnOps to match. A partition's part is about 750 bytes, so
+// etcd's --max-request-bytes (1.5 MiB) bounds a flush at about 2,000
+// partitions; etcd refuses a larger txn, which Commit reports as
+// ErrTxnTooLarge too.
 package cluster
