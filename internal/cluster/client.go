@@ -67,6 +67,9 @@ type Client struct {
 	k    keys
 	cfg  Config
 	log  *slog.Logger
+	// closed ends with Close: it stops the watches.
+	closed context.Context
+	close  context.CancelFunc
 }
 
 // Open connects to etcd. The connection is lazy past the first dial:
@@ -123,12 +126,17 @@ func Open(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to etcd %v: %w", cfg.Endpoints, classify(err))
 	}
-	return &Client{etcd: cl, k: newKeys(cfg.ClusterID), cfg: cfg, log: cfg.Logger.With("component", "cluster")}, nil
+	closed, closeFn := context.WithCancel(context.Background())
+	return &Client{etcd: cl, k: newKeys(cfg.ClusterID), cfg: cfg, log: cfg.Logger.With("component", "cluster"), closed: closed, close: closeFn}, nil
 }
 
-// Close closes the connection. Close Members first: a Member whose client
-// is closed can no longer renew its lease and loses its membership.
-func (c *Client) Close() error { return c.etcd.Close() }
+// Close stops the client's watches and closes the connection. Close
+// Members first: a Member whose client is closed can no longer renew its
+// lease and loses its membership.
+func (c *Client) Close() error {
+	c.close()
+	return c.etcd.Close()
+}
 
 // MaxPartitionsPerCommit is how many partitions one Commit may carry under
 // Config.MaxTxnOps when each has one index entry: a partition costs one

@@ -251,3 +251,19 @@ func TestLeaseRevokedEndsMembership(t *testing.T) {
 		t.Fatalf("leader key still there: %v %v", ok, err)
 	}
 }
+
+// Closing the client stops its watches' goroutines.
+func TestCloseStopsWatches(t *testing.T) {
+	e := startEtcd(t, 4096)
+	c := e.open(t, nil)
+	seen := newLatest[[]BrokerInfo]()
+	w := c.WatchBrokers(context.Background(), seen.set)
+	seen.waitFor(t, "the first list", func([]BrokerInfo) bool { return true })
+	wl := c.WatchLeaders(context.Background(), func([]LeaderChange, bool) {})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, "the brokers watch to end after Close", w.done)
+	waitDone(t, "the leaders watch to end after Close", wl.done)
+	w.Stop()
+}

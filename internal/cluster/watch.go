@@ -21,6 +21,7 @@ type Watcher struct {
 
 // Stop ends the watch and waits for its goroutine (and so for any
 // callback in progress) to return. Do not call it from the callback.
+// Client.Close and the end of the context given to the watch stop it too.
 func (w *Watcher) Stop() {
 	w.once.Do(w.cancel)
 	<-w.done
@@ -60,9 +61,11 @@ func (c *Client) scan(ctx context.Context, prefix string, rev int64, fn func([]*
 // goroutine, one at a time.
 func (c *Client) watchPrefix(ctx context.Context, prefix string, reset func([]*mvccpb.KeyValue), apply func([]*clientv3.Event)) *Watcher {
 	ctx, cancel := context.WithCancel(ctx)
+	stopOnClose := context.AfterFunc(c.closed, cancel)
 	w := &Watcher{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		defer stopOnClose()
 		const minBackoff, maxBackoff = 100 * time.Millisecond, 5 * time.Second
 		backoff := minBackoff
 		wait := func() bool {
