@@ -91,6 +91,9 @@ func (e *HWMismatchError) Is(target error) bool { return target == ErrHWMismatch
 // unknown: acknowledge nothing; the next Commit's hw compare finds out.
 // A commit needing more than Config.MaxTxnOps operations in one list
 // fails with ErrTxnTooLarge before it is sent (see MaxPartitionsPerCommit).
+// A partition's commits must be made one at a time, each after the
+// previous one returned: one started at a hw an unfinished commit has not
+// yet reached fails with ErrHWMismatch.
 func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj ObjectMeta) error {
 	if len(appends) == 0 {
 		return fmt.Errorf("%w: a commit of no partitions", ErrInvalid)

@@ -85,7 +85,7 @@ func TestHelperMemberProcess(t *testing.T) {
 	if ep == "" {
 		t.Skip("run by TestMemberProcessKilled")
 	}
-	c, err := Open(Config{Endpoints: []string{ep}, ClusterID: "test", LeaseTTL: time.Second, MaxTxnOps: 4096})
+	c, err := Open(Config{Endpoints: []string{ep}, ClusterID: "test", LeaseTTL: 2 * time.Second, MaxTxnOps: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestHelperMemberProcess(t *testing.T) {
 }
 
 // A broker process killed with SIGKILL (no deregistration) disappears when
-// its 1 s lease expires, and so does its partition leadership; another
+// its 2 s lease expires, and so does its partition leadership; another
 // broker then acquires the partition at the next epoch and finds the dead
 // one's committed hw and index.
 func TestMemberProcessKilled(t *testing.T) {
