@@ -5,7 +5,7 @@
 # protoc for the seed tutorial; python3-requests and python3-jsonschema for
 # confluent-kafka's schema_registry module; prometheus for promtool;
 # Debian's nodejs and npm when node is missing; chromium for the console's
-# browser test) and the npm schema-registry
+# browser test; etcd-server for internal/cluster's tests) and the npm schema-registry
 # clients and playwright-core from the committed lockfiles
 # (internal/compat/testdata/npm, internal/console/testdata/browser: npm ci),
 # then vets (go vet, gofmt, staticcheck), runs every test with the race
@@ -27,6 +27,7 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus) # promtool check metrics (internal/broker/metrics_test.go)
 command -v chromium >/dev/null 2>&1 || need+=(chromium) # the web console's browser test (internal/console/browser_test.go)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server) # cluster mode's metadata tests start a real etcd (internal/cluster)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""
