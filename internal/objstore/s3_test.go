@@ -1,0 +1,436 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-io/sluice/internal/objstore/faultproxy"
+)
+
+// s3URLEnv names an object-store URL (credentials from the AWS environment
+// variables) that the store tests also run against, e.g. the versitygw of
+// scripts/s3-server.sh.
+const s3URLEnv = "SLUICE_S3_URL"
+
+// fakeS3 starts gofakes3 with the bucket "bkt" and returns its endpoint.
+func fakeS3(t *testing.T) string {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("bkt"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func testOpts() S3Options {
+	return S3Options{
+		Credentials:    credentials.NewStaticCredentialsProvider("test-key", "test-secret", ""),
+		MaxAttempts:    4,
+		AttemptTimeout: 20 * time.Second,
+		// No waiting between attempts in tests.
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+	}
+}
+
+func openTest(t *testing.T, rawURL string, opts S3Options) *S3 {
+	t.Helper()
+	s, err := OpenS3(context.Background(), rawURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// stores returns the stores the contract runs against: gofakes3, and the
+// store of $SLUICE_S3_URL when set. Each gets a fresh key prefix.
+func stores(t *testing.T) map[string]*S3 {
+	out := map[string]*S3{"gofakes3": openTest(t, "s3://bkt/pfx?region=us-east-1&path_style=true&endpoint="+url.QueryEscape(fakeS3(t)), testOpts())}
+	if raw := os.Getenv(s3URLEnv); raw != "" {
+		o := testOpts()
+		o.Credentials = nil // the SDK's chain: the AWS environment variables
+		out["env"] = openTest(t, raw, o)
+	}
+	return out
+}
+
+func uniquePrefix(t *testing.T) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "test-" + hex.EncodeToString(b) + "/"
+}
+
+func TestParseURL(t *testing.T) {
+	c, err := ParseURL("s3://my-bucket/a/b?endpoint=http://127.0.0.1:9000&region=eu-west-1&path_style=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := S3Config{Bucket: "my-bucket", Prefix: "a/b/", Endpoint: "http://127.0.0.1:9000", Region: "eu-west-1", PathStyle: true}
+	if c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+	if c, err := ParseURL("s3://b"); err != nil || c != (S3Config{Bucket: "b"}) {
+		t.Fatalf("s3://b: %+v %v", c, err)
+	}
+	for _, bad := range []string{
+		"http://b/p", "s3:///p", "s3://b/p?endpoint=ftp://x", "s3://b/p?path_style=maybe",
+		"s3://b/p?regoin=x", "s3://key:secret@b/p", "s3://b/p?endpoint=",
+	} {
+		if _, err := ParseURL(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestStoreContract(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) { storeContract(t, s) })
+	}
+}
+
+func storeContract(t *testing.T, s Store) {
+	ctx := context.Background()
+	p := uniquePrefix(t)
+	t.Cleanup(func() {
+		_ = s.List(ctx, p, func(o ObjectInfo) error { return s.Delete(ctx, o.Key) })
+	})
+	data := []byte("0123456789abcdefghij")
+	if err := s.Put(ctx, p+"a/obj1", data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, p+"a/obj1", 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("whole get: %q %v", got, err)
+	}
+	got, err = s.Get(ctx, p+"a/obj1", 5, 7)
+	if err != nil || string(got) != "56789ab" {
+		t.Fatalf("ranged get: %q %v", got, err)
+	}
+	got, err = s.Get(ctx, p+"a/obj1", 15, -1)
+	if err != nil || string(got) != "fghij" {
+		t.Fatalf("get to end: %q %v", got, err)
+	}
+	if got, err := s.Get(ctx, p+"a/obj1", 15, 10); !errors.Is(err, ErrOutOfRange) || !errors.Is(err, ErrPermanent) || got != nil {
+		t.Fatalf("range past the end: %q %v", got, err)
+	}
+	if _, err := s.Get(ctx, p+"a/obj1", 40, 10); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("range after the end: %v", err)
+	}
+	if _, err := s.Get(ctx, p+"a/missing", 0, 4); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing object: %v", err)
+	}
+	var keys []string
+	for i := range 7 {
+		k := fmt.Sprintf("%sb/obj%02d", p, i)
+		keys = append(keys, k)
+		if err := s.Put(ctx, k, bytes.Repeat([]byte{byte(i)}, i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var listed []string
+	if err := s.List(ctx, p+"b/", func(o ObjectInfo) error {
+		if o.Size != int64(len(listed)+1) {
+			t.Errorf("%s: size %d", o.Key, o.Size)
+		}
+		listed = append(listed, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(listed, keys) {
+		t.Fatalf("listed %v, want %v", listed, keys)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.List(ctx, p, func(ObjectInfo) error { n++; return stop }); err != stop || n != 1 {
+		t.Fatalf("list stopped by fn: %v after %d", err, n)
+	}
+	if err := s.Delete(ctx, p+"a/obj1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, p+"a/obj1", 0, -1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted object: %v", err)
+	}
+	if err := s.Delete(ctx, p+"a/obj1"); err != nil {
+		t.Fatalf("deleting a missing object: %v", err)
+	}
+}
+
+func TestListPages(t *testing.T) {
+	o := testOpts()
+	o.ListPageSize = 3
+	s := openTest(t, "s3://bkt/x/y?region=us-east-1&path_style=true&endpoint="+url.QueryEscape(fakeS3(t)), o)
+	ctx := context.Background()
+	var want []string
+	for i := range 10 {
+		k := fmt.Sprintf("k%02d", i)
+		want = append(want, k)
+		if err := s.Put(ctx, k, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := s.List(ctx, "", func(o ObjectInfo) error { got = append(got, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+}
+
+func TestMissingBucketIsPermanent(t *testing.T) {
+	s := openTest(t, "s3://nobucket/p?region=us-east-1&path_style=true&endpoint="+url.QueryEscape(fakeS3(t)), testOpts())
+	err := s.Put(context.Background(), "k", []byte("x"))
+	if !errors.Is(err, ErrPermanent) || errors.Is(err, ErrRetriable) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("put into a missing bucket: %v", err)
+	}
+	if _, err := s.Get(context.Background(), "k", 0, 1); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("get from a missing bucket: %v", err)
+	}
+}
+
+// faulty returns a store behind a fault proxy in front of gofakes3 (or of
+// $SLUICE_S3_URL's endpoint when set), its proxy and its metrics registry.
+func faulty(t *testing.T, opts S3Options) (*S3, *faultproxy.Proxy, *prometheus.Registry) {
+	t.Helper()
+	target, bucketURL := fakeS3(t), "s3://bkt/pfx?region=us-east-1&path_style=true"
+	if raw := os.Getenv(s3URLEnv); raw != "" {
+		c, err := ParseURL(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Endpoint == "" {
+			t.Skip("$" + s3URLEnv + " has no endpoint to put the proxy in front of")
+		}
+		target = c.Endpoint
+		u, _ := url.Parse(raw)
+		q := u.Query()
+		q.Del("endpoint")
+		u.RawQuery = q.Encode()
+		bucketURL = u.String()
+		opts.Credentials = nil
+	}
+	p, err := faultproxy.New(target, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.Close() })
+	reg := prometheus.NewRegistry()
+	if opts.Metrics, err = NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	sep := "&"
+	if !strings.Contains(bucketURL, "?") {
+		sep = "?"
+	}
+	return openTest(t, bucketURL+sep+"endpoint="+url.QueryEscape(srv.URL), opts), p, reg
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue metric
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			if m.GetHistogram() != nil {
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+func TestFaultErrorsAreRetriable(t *testing.T) {
+	s, p, reg := faulty(t, testOpts())
+	ctx := context.Background()
+	if err := s.Put(ctx, "k", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRules(faultproxy.Rule{Ops: []string{"get"}, ErrorRate: 1})
+	got, err := s.Get(ctx, "k", 0, 5)
+	if !errors.Is(err, ErrRetriable) || got != nil {
+		t.Fatalf("get through 503s: %q %v", got, err)
+	}
+	if st := p.Stats(); st.ByOp["get"] != 4 || st.Errors != 4 {
+		t.Fatalf("proxy saw %+v, want 4 gets answered with errors (MaxAttempts)", st)
+	}
+	if n := counter(t, reg, "sluice_objstore_requests_total", "op", "get", "result", "retriable"); n != 4 {
+		t.Fatalf("requests_total{get,retriable} = %v", n)
+	}
+	if n := counter(t, reg, "sluice_objstore_errors_total", "op", "get", "class", "retriable"); n != 1 {
+		t.Fatalf("errors_total{get,retriable} = %v", n)
+	}
+	if n := counter(t, reg, "sluice_objstore_bytes_total", "op", "put"); n != 5 {
+		t.Fatalf("bytes_total{put} = %v", n)
+	}
+	if n := counter(t, reg, "sluice_objstore_request_duration_seconds", "op", "get"); n != 4 {
+		t.Fatalf("duration samples {get} = %v", n)
+	}
+
+	// A put answered with errors is retriable and leaves no object.
+	p.SetRules(faultproxy.Rule{Ops: []string{"put"}, ErrorRate: 1, Status: 500})
+	if err := s.Put(ctx, "k2", []byte("x")); !errors.Is(err, ErrRetriable) {
+		t.Fatalf("put through 500s: %v", err)
+	}
+	p.SetRules()
+	if _, err := s.Get(ctx, "k2", 0, -1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("object of a failed put: %v", err)
+	}
+
+	// 403 is permanent: one attempt, not retried.
+	p.SetRules(faultproxy.Rule{Ops: []string{"get"}, ErrorRate: 1, Status: 403})
+	before := p.Stats().ByOp["get"]
+	if _, err := s.Get(ctx, "k", 0, 5); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrRetriable) {
+		t.Fatalf("get through 403: %v", err)
+	}
+	if n := p.Stats().ByOp["get"] - before; n != 1 {
+		t.Fatalf("403 tried %d times", n)
+	}
+}
+
+func TestFaultResetsAndTruncationsAreRetriable(t *testing.T) {
+	s, p, _ := faulty(t, testOpts())
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	if err := s.Put(ctx, "k", data); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRules(faultproxy.Rule{ResetRate: 1})
+	if got, err := s.Get(ctx, "k", 0, -1); !errors.Is(err, ErrRetriable) || got != nil {
+		t.Fatalf("get through resets: %d bytes, %v", len(got), err)
+	}
+	if err := s.Put(ctx, "k3", data); !errors.Is(err, ErrRetriable) {
+		t.Fatalf("put through resets: %v", err)
+	}
+	p.SetRules(faultproxy.Rule{Ops: []string{"get"}, TruncateRate: 1})
+	for _, r := range [][2]int64{{0, -1}, {100, 5000}} {
+		if got, err := s.Get(ctx, "k", r[0], r[1]); !errors.Is(err, ErrRetriable) || got != nil {
+			t.Fatalf("get %v through truncation: %d bytes, %v", r, len(got), err)
+		}
+	}
+	if st := p.Stats(); st.Resets == 0 || st.Truncations == 0 {
+		t.Fatalf("no faults injected: %+v", st)
+	}
+}
+
+// TestFaultMix: under random errors, resets, truncations and delays every
+// operation either succeeds with the right bytes or fails retriably.
+func TestFaultMix(t *testing.T) {
+	o := testOpts()
+	o.MaxAttempts = 4
+	o.AttemptTimeout = 500 * time.Millisecond
+	s, p, _ := faulty(t, o)
+	p.SetRules(faultproxy.Rule{ErrorRate: 0.2, ResetRate: 0.15, TruncateRate: 0.15, DelayRate: 0.05, Delay: time.Minute})
+	ctx := context.Background()
+	stored := map[string][]byte{}
+	var ok, failed int
+	for i := range 60 {
+		k := fmt.Sprintf("obj%d", i%10)
+		if i%2 == 0 {
+			data := bytes.Repeat([]byte{byte(i)}, 1000+i)
+			err := s.Put(ctx, k, data)
+			switch {
+			case err == nil:
+				stored[k] = data
+				ok++
+			case errors.Is(err, ErrRetriable):
+				failed++
+				delete(stored, k) // unknown: the put may or may not have landed
+			default:
+				t.Fatalf("put: unclassified error %v", err)
+			}
+			continue
+		}
+		want, known := stored[k]
+		got, err := s.Get(ctx, k, 10, 500)
+		switch {
+		case err == nil:
+			ok++
+			if known && !bytes.Equal(got, want[10:510]) {
+				t.Fatalf("get %s: wrong bytes", k)
+			}
+			if len(got) != 500 {
+				t.Fatalf("get %s: %d bytes", k, len(got))
+			}
+		case errors.Is(err, ErrRetriable), errors.Is(err, ErrNotFound) && !known:
+			failed++
+		default:
+			t.Fatalf("get %s: unexpected error %v", k, err)
+		}
+	}
+	st := p.Stats()
+	t.Logf("%d ok, %d failed; proxy %+v", ok, failed, st)
+	if ok == 0 || st.Errors == 0 || st.Resets == 0 || st.Truncations == 0 || st.Delays == 0 {
+		t.Fatalf("the mix did not exercise both outcomes and every fault: %d ok, %+v", ok, st)
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	o := testOpts()
+	o.MaxAttempts = 3
+	o.AttemptTimeout = 100 * time.Millisecond
+	s, p, _ := faulty(t, o)
+	ctx := context.Background()
+	if err := s.Put(ctx, "k", []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRules(faultproxy.Rule{Ops: []string{"get"}, DelayRate: 1, Delay: time.Minute})
+	start := time.Now()
+	_, err := s.Get(ctx, "k", 0, 3)
+	if !errors.Is(err, ErrRetriable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get past the attempt timeout: %v", err)
+	}
+	if p.Stats().ByOp["get"] != 3 {
+		t.Fatalf("attempts: %+v", p.Stats())
+	}
+	// The caller's deadline ends the operation, whatever the attempt budget.
+	s.opts.AttemptTimeout, s.opts.MaxAttempts = time.Hour, 100
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = s.Get(cctx, "k", 0, 3)
+	if !errors.Is(err, ErrRetriable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get past the caller's deadline: %v", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("timeouts took %v", d)
+	}
+}
