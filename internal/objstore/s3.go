@@ -213,6 +213,9 @@ func (s *S3) do(ctx context.Context, op, key string, fn func(ctx context.Context
 	}
 	err = fmt.Errorf("objstore: %s %s/%s: %w", op, s.cfg.Bucket, s.key(key), err)
 	s.opts.Metrics.failed(op, err)
+	if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrOutOfRange) {
+		s.opts.Logger.Warn("objstore: request failed", "op", op, "key", key, "class", Class(err), "err", err)
+	}
 	return err
 }
 

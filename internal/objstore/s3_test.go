@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -45,6 +46,7 @@ func testOpts() S3Options {
 		Credentials:    credentials.NewStaticCredentialsProvider("test-key", "test-secret", ""),
 		MaxAttempts:    4,
 		AttemptTimeout: 20 * time.Second,
+		Logger:         slog.New(slog.DiscardHandler),
 		// No waiting between attempts in tests.
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}
@@ -435,5 +437,30 @@ func TestTimeouts(t *testing.T) {
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("timeouts took %v", d)
+	}
+}
+
+func TestFaultListAndMetricsRegistration(t *testing.T) {
+	s, p, reg := faulty(t, testOpts())
+	ctx := context.Background()
+	if err := s.Put(ctx, "a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.SetRules(faultproxy.Rule{Ops: []string{"list"}, ErrorRate: 1})
+	n := 0
+	if err := s.List(ctx, "", func(ObjectInfo) error { n++; return nil }); !errors.Is(err, ErrRetriable) || n != 0 {
+		t.Fatalf("list through 503s: %v after %d objects", err, n)
+	}
+	if _, err := s.Get(ctx, "a", 0, 1); err != nil {
+		t.Fatalf("get while lists fail: %v", err)
+	}
+	if got := counter(t, reg, "sluice_objstore_requests_total", "op", "list", "result", "retriable"); got != 4 {
+		t.Fatalf("requests_total{list,retriable} = %v", got)
+	}
+	if got := counter(t, reg, "sluice_objstore_requests_total", "op", "get", "result", "ok"); got != 1 {
+		t.Fatalf("requests_total{get,ok} = %v", got)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Fatal("metrics registered twice on one registry")
 	}
 }
