@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -144,7 +145,14 @@ func OpenS3(ctx context.Context, rawURL string, opts S3Options) (*S3, error) {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
+	logger := opts.Logger
 	loads := []func(*config.LoadOptions) error{
+		// The SDK's own warnings (e.g. a body not drained after a reset)
+		// go to the store's logger at debug level: the store reports
+		// what it gives up on.
+		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			logger.Debug("objstore: aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
+		})),
 		// The store retries itself (its own classes and backoff, the body
 		// read included); the SDK's retryer would also consume a
 		// client-wide retry quota that fails requests under sustained faults.
@@ -392,13 +400,11 @@ func classify(ctx context.Context, err error) error {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
 		return fmt.Errorf("%w: %w", ErrRetriable, err)
 	}
-	if status == 0 {
-		// No HTTP response: the request failed in transport or in the
-		// response's deserialization (a reset mid-body); both may pass.
-		var oe *smithy.OperationError
-		if errors.As(err, &oe) && strings.Contains(err.Error(), "deserialization failed") {
-			return fmt.Errorf("%w: %w", ErrRetriable, err)
-		}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		// A response body cut short or garbled in transit (a complete but
+		// malformed one is a server bug, also bounded by the attempts).
+		return fmt.Errorf("%w: %w", ErrRetriable, err)
 	}
 	return fmt.Errorf("%w: %w", ErrPermanent, err)
 }

@@ -349,6 +349,10 @@ func TestFaultResetsAndTruncationsAreRetriable(t *testing.T) {
 			t.Fatalf("get %v through truncation: %d bytes, %v", r, len(got), err)
 		}
 	}
+	p.SetRules(faultproxy.Rule{Ops: []string{"list"}, TruncateRate: 1})
+	if err := s.List(ctx, "", func(ObjectInfo) error { return nil }); !errors.Is(err, ErrRetriable) {
+		t.Fatalf("list through truncation: %v", err)
+	}
 	if st := p.Stats(); st.Resets == 0 || st.Truncations == 0 {
 		t.Fatalf("no faults injected: %+v", st)
 	}
