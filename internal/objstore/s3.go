@@ -384,8 +384,10 @@ func classify(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", ErrRetriable, err)
 	}
 	switch {
-	case status == http.StatusNotFound:
-		// A 404 without a body (HEAD, some servers' GET) names the key.
+	case status == http.StatusNotFound && (code == "" || code == "NotFound"):
+		// A 404 without an error code (HEAD, some servers' GET) names the
+		// key. A 404 with another code names something else (versitygw
+		// answers an unknown access key with 404 XAdminUserNotFound).
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	case status == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("%w: %w: %w", ErrOutOfRange, ErrPermanent, err)

@@ -7,16 +7,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
@@ -466,5 +472,87 @@ func TestFaultListAndMetricsRegistration(t *testing.T) {
 	}
 	if _, err := NewMetrics(reg); err == nil {
 		t.Fatal("metrics registered twice on one registry")
+	}
+}
+
+// TestEnvPermanentErrors: against a real server ($SLUICE_S3_URL), wrong
+// credentials and a missing bucket are permanent, not retried. (gofakes3
+// checks no signatures, so this runs only against a real server.)
+func TestEnvPermanentErrors(t *testing.T) {
+	raw := os.Getenv(s3URLEnv)
+	if raw == "" {
+		t.Skip("$" + s3URLEnv + " not set")
+	}
+	ctx := context.Background()
+	o := testOpts() // static credentials the server does not know
+	reg := prometheus.NewRegistry()
+	var err error
+	if o.Metrics, err = NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, raw, o)
+	if err := s.Put(ctx, uniquePrefix(t)+"k", []byte("x")); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrRetriable) {
+		t.Fatalf("put with unknown credentials: %v", err)
+	}
+	if n := counter(t, reg, "sluice_objstore_requests_total", "op", "put", "result", "permanent"); n != 1 {
+		t.Fatalf("attempts with unknown credentials: %v", n)
+	}
+	u, _ := url.Parse(raw)
+	u.Host = "no-such-bucket-" + strings.TrimSuffix(uniquePrefix(t)[5:], "/")
+	o.Credentials = nil
+	s = openTest(t, u.String(), o)
+	if err := s.Put(ctx, "k", []byte("x")); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("put into a missing bucket: %v", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	resp := func(status int, code string) error {
+		var inner error = errors.New("no body")
+		if code != "" {
+			inner = &smithy.GenericAPIError{Code: code, Message: "m"}
+		}
+		return &smithy.OperationError{ServiceID: "S3", OperationName: "Op", Err: &awshttp.ResponseError{
+			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: inner},
+		}}
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		err  error
+		want error
+	}{
+		{resp(404, "NoSuchKey"), ErrNotFound},
+		{resp(404, ""), ErrNotFound},
+		{resp(404, "NotFound"), ErrNotFound},
+		{resp(404, "NoSuchBucket"), ErrPermanent},
+		{resp(404, "XAdminUserNotFound"), ErrPermanent}, // versitygw's unknown access key
+		{resp(403, "AccessDenied"), ErrPermanent},
+		{resp(403, "SignatureDoesNotMatch"), ErrPermanent},
+		{resp(400, "InvalidArgument"), ErrPermanent},
+		{resp(416, "InvalidRange"), ErrOutOfRange},
+		{resp(503, "SlowDown"), ErrRetriable},
+		{resp(500, "InternalError"), ErrRetriable},
+		{resp(502, ""), ErrRetriable},
+		{resp(429, ""), ErrRetriable},
+		{resp(400, "RequestTimeout"), ErrRetriable},
+		{&smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: syscall.ECONNREFUSED}}, ErrRetriable},
+		{fmt.Errorf("op: %w", io.ErrUnexpectedEOF), ErrRetriable},
+		{&smithy.DeserializationError{Err: errors.New("xml")}, ErrRetriable},
+		{context.DeadlineExceeded, ErrRetriable},
+		{errors.New("something else"), ErrPermanent},
+	} {
+		got := classify(ctx, c.err)
+		if !errors.Is(got, c.want) {
+			t.Errorf("%v: classified %v, want %v", c.err, got, c.want)
+		}
+		n := 0
+		for _, s := range []error{ErrNotFound, ErrRetriable, ErrPermanent} {
+			if errors.Is(got, s) {
+				n++
+			}
+		}
+		if n != 1 && !errors.Is(got, ErrOutOfRange) {
+			t.Errorf("%v: %d classes", c.err, n)
+		}
 	}
 }
