@@ -4,12 +4,19 @@
 // off mid-body by a reset. Rules select the S3 operations they apply to
 // (put, get, head, delete, list, post) and the rate of each fault; the
 // random choices come from a seeded generator. Tests put a Proxy in an
-// httptest.Server and point a store's endpoint at it; the kill/fault runs can
-// do the same with Listen.
+// httptest.Server and point a store's endpoint at it; the kill/fault runs
+// start cmd/s3faultproxy and change its rules while it runs:
+//
+//	curl -X PUT --data '[{"ops":["put"],"error_rate":0.3,"delay_rate":0.1,"delay":"2s"}]' $PROXY/_faultproxy/rules
+//	curl $PROXY/_faultproxy/stats
+//
+// (an S3 bucket name cannot contain "_", so the control path never shadows
+// a bucket).
 package faultproxy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,28 +35,39 @@ import (
 // fault is injected per request, tried in the order reset, error, truncate,
 // with the delay applied first.
 type Rule struct {
-	Ops []string
+	Ops []string `json:"ops,omitempty"`
 	// ErrorRate answers with Status (default 503) and an S3 error body
 	// (code SlowDown for 503, InternalError for other 5xx, else
 	// AccessDenied) without forwarding.
-	ErrorRate float64
-	Status    int
+	ErrorRate float64 `json:"error_rate,omitempty"`
+	Status    int     `json:"status,omitempty"`
 	// DelayRate delays the request by Delay before anything else.
-	DelayRate float64
-	Delay     time.Duration
+	DelayRate float64       `json:"delay_rate,omitempty"`
+	Delay     time.Duration `json:"-"` // "delay" in JSON: a Go duration string
+	// DelayJSON carries Delay in the control endpoint's JSON.
+	DelayJSON string `json:"delay,omitempty"`
 	// ResetRate resets the connection (TCP RST) without answering; the
 	// request is not forwarded.
-	ResetRate float64
+	ResetRate float64 `json:"reset_rate,omitempty"`
 	// TruncateRate forwards the request, then sends the response's
 	// headers and half its body and resets the connection.
-	TruncateRate float64
+	TruncateRate float64 `json:"truncate_rate,omitempty"`
 }
 
 // Stats count requests and injected faults.
 type Stats struct {
-	Requests, Forwarded, Errors, Delays, Resets, Truncations int
-	ByOp                                                     map[string]int // requests per operation
+	Requests    int            `json:"requests"`
+	Forwarded   int            `json:"forwarded"`
+	Errors      int            `json:"errors"`
+	Delays      int            `json:"delays"`
+	Resets      int            `json:"resets"`
+	Truncations int            `json:"truncations"`
+	ByOp        map[string]int `json:"by_op"` // requests per operation
 }
+
+// ControlPath prefixes the control endpoint: PUT ControlPath+"rules" with
+// a JSON array of rules, GET ControlPath+"stats" and ControlPath+"rules".
+const ControlPath = "/_faultproxy/"
 
 // Proxy is the fault-injecting reverse proxy (an http.Handler).
 type Proxy struct {
@@ -183,6 +201,10 @@ func contains(ops []string, op string) bool {
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ControlPath) {
+		p.control(w, r)
+		return
+	}
 	d := p.decide(Operation(r))
 	if d.delay > 0 {
 		t := time.NewTimer(d.delay)
@@ -298,4 +320,72 @@ func (p *Proxy) Listen(ctx context.Context, addr string) (string, func(), error)
 		p.Close()
 	}
 	return "http://" + ln.Addr().String(), stop, nil
+}
+
+func (p *Proxy) control(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch what := strings.TrimPrefix(r.URL.Path, ControlPath); {
+	case what == "stats" && r.Method == http.MethodGet:
+		_ = json.NewEncoder(w).Encode(p.Stats())
+	case what == "rules" && r.Method == http.MethodGet:
+		p.mu.Lock()
+		rules := append([]Rule(nil), p.rules...)
+		p.mu.Unlock()
+		for i := range rules {
+			if rules[i].Delay > 0 {
+				rules[i].DelayJSON = rules[i].Delay.String()
+			}
+		}
+		_ = json.NewEncoder(w).Encode(rules)
+	case what == "rules" && r.Method == http.MethodPut:
+		rules, err := ParseRules(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			p.log.Warn("faultproxy: bad rules", "err", err)
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		p.SetRules(rules...)
+		p.log.Info("faultproxy: rules set", "rules", len(rules))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unknown control request " + r.Method + " " + r.URL.Path})
+	}
+}
+
+// ParseRules reads a JSON array of rules (delay as a Go duration string)
+// and checks them: rates within [0, 1], known operations, an error status
+// of 400..599.
+func ParseRules(rd io.Reader) ([]Rule, error) {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	var rules []Rule
+	if err := dec.Decode(&rules); err != nil {
+		return nil, fmt.Errorf("faultproxy: rules: %w", err)
+	}
+	for i := range rules {
+		r := &rules[i]
+		if r.DelayJSON != "" {
+			d, err := time.ParseDuration(r.DelayJSON)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("faultproxy: rule %d: delay %q is not a duration", i, r.DelayJSON)
+			}
+			r.Delay = d
+		}
+		for _, rate := range []float64{r.ErrorRate, r.DelayRate, r.ResetRate, r.TruncateRate} {
+			if rate < 0 || rate > 1 {
+				return nil, fmt.Errorf("faultproxy: rule %d: rate %v outside [0, 1]", i, rate)
+			}
+		}
+		if r.Status != 0 && (r.Status < 400 || r.Status > 599) {
+			return nil, fmt.Errorf("faultproxy: rule %d: status %d is not an error", i, r.Status)
+		}
+		for _, op := range r.Ops {
+			if !contains([]string{"put", "get", "head", "delete", "list", "post", "other"}, op) {
+				return nil, fmt.Errorf("faultproxy: rule %d: unknown operation %q", i, op)
+			}
+		}
+	}
+	return rules, nil
 }

@@ -76,3 +76,52 @@ func TestListenAndFaults(t *testing.T) {
 		t.Fatal("ftp target accepted")
 	}
 }
+
+func TestControlEndpoint(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer upstream.Close()
+	p, err := New(upstream.URL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer func() { p.Close(); srv.Close() }()
+	do := func(method, path, body string) (int, string) {
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := do("PUT", ControlPath+"rules", `[{"ops":["put"],"error_rate":1,"status":500,"delay_rate":1,"delay":"1ms"}]`); code != 204 {
+		t.Fatalf("set rules: %d", code)
+	}
+	if code, body := do("GET", ControlPath+"rules", ""); code != 200 || !strings.Contains(body, `"delay":"1ms"`) || !strings.Contains(body, `"status":500`) {
+		t.Fatalf("rules: %d %s", code, body)
+	}
+	if code, body := do("PUT", "/bkt/k", "data"); code != 500 || !strings.Contains(body, "InternalError") {
+		t.Fatalf("put under the rule: %d %s", code, body)
+	}
+	if code, body := do("GET", "/bkt/k?x-id=GetObject", ""); code != 200 || body != "ok" {
+		t.Fatalf("get (no rule): %d %s", code, body)
+	}
+	if code, body := do("GET", ControlPath+"stats", ""); code != 200 || !strings.Contains(body, `"errors":1`) || !strings.Contains(body, `"requests":2`) {
+		t.Fatalf("stats: %d %s", code, body)
+	}
+	for _, bad := range []string{`[{"error_rate":2}]`, `[{"ops":["fetch"]}]`, `[{"delay":"soon"}]`, `[{"status":200}]`, `[{"colour":"red"}]`, `{`} {
+		if code, _ := do("PUT", ControlPath+"rules", bad); code != 400 {
+			t.Errorf("%s: %d", bad, code)
+		}
+	}
+	if code, _ := do("POST", ControlPath+"nothing", ""); code != 404 {
+		t.Fatalf("unknown control request: %d", code)
+	}
+}
