@@ -179,35 +179,39 @@ func (c *Cache) Get(ctx context.Context, key string, off, length int64) ([]byte,
 		}
 		c.mu.Unlock()
 
-		f.data, f.err = c.fill(ctx, k, name)
+		var fromSource bool
+		f.data, fromSource, f.err = c.fill(ctx, k, name)
 		c.mu.Lock()
 		delete(c.flights, k)
 		c.mu.Unlock()
 		close(f.done)
+		if fromSource {
+			c.putDisk(k, f.data) // after the waiters have their bytes
+		}
 		return f.data, f.err
 	}
 }
 
-// fill reads k from the disk file name (if any) or the source, and caches it.
-func (c *Cache) fill(ctx context.Context, k rangeKey, name string) ([]byte, error) {
+// fill reads k from the disk file name (if any) or the source, and keeps
+// it in memory; fromSource says the caller should write the disk file.
+func (c *Cache) fill(ctx context.Context, k rangeKey, name string) (data []byte, fromSource bool, err error) {
 	if name != "" {
 		data, err := c.readFile(name, k)
 		if err == nil {
 			c.opts.Metrics.cacheRead("disk_hit")
 			c.putMem(k, data)
-			return data, nil
+			return data, false, nil
 		}
 		c.opts.Logger.Warn("objstore: cache file unreadable, reading the object store", "file", name, "err", err)
 		c.dropFile(name)
 	}
 	c.opts.Metrics.cacheRead("miss")
-	data, err := c.src.Get(ctx, k.key, k.off, k.length)
+	data, err = c.src.Get(ctx, k.key, k.off, k.length)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	c.putMem(k, data)
-	c.putDisk(k, data)
-	return data, nil
+	return data, true, nil
 }
 
 func (c *Cache) putMem(k rangeKey, data []byte) {
