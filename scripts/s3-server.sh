@@ -58,6 +58,7 @@ code=$(curl -s -o "$data.create" -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:$
   --user "$access:$secret" "$endpoint/$bucket")
 if [ "$code" != 200 ]; then
   echo "creating bucket $bucket: HTTP $code: $(cat "$data.create")" >&2
+  rm -f "$data.create"
   eval "$stop"
   exit 1
 fi
