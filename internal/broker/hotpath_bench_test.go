@@ -36,19 +36,7 @@ func encodeFrame(req kmsg.Request, corrID int32) []byte {
 // client end is drained by a goroutine until the benchmark ends.
 func benchConn(b *testing.B, tb *testBroker) (*conn, *atomic.Int64) {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
+	server, client := loopbackPair(b)
 	drained := make(chan struct{})
 	var got atomic.Int64
 	go func() {
@@ -68,6 +56,25 @@ func benchConn(b *testing.B, tb *testBroker) (*conn, *atomic.Int64) {
 		<-drained
 	})
 	return newConn(tb.Broker, server), &got
+}
+
+// loopbackPair is the two ends of a loopback TCP connection.
+func loopbackPair(b *testing.B) (server, client net.Conn) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return server, client
 }
 
 // waitBytes waits until the client end of a benchConn has read n bytes.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -58,19 +57,7 @@ func BenchmarkMetadataAllTopics(b *testing.B) {
 // reads whole response frames and sends each one's size.
 func framedConn(b *testing.B, tb *testBroker) (*conn, <-chan int32) {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
+	server, client := loopbackPair(b)
 	sizes := make(chan int32, 1)
 	done := make(chan struct{})
 	go func() {
