@@ -93,14 +93,15 @@ func (f *Flusher) Close(ctx context.Context) {
 	started := f.started
 	f.mu.Unlock()
 	if started {
-		f.wake()
-		select {
-		case <-f.done:
-		case <-ctx.Done():
-			f.stop()
-			<-f.done
+		if ctx.Err() == nil {
+			f.wake()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+			}
 		}
 		f.stop()
+		<-f.done
 	} else {
 		close(f.done)
 	}
@@ -319,6 +320,9 @@ func (f *Flusher) run(ctx context.Context) {
 					return
 				}
 			}
+		}
+		if ctx.Err() != nil {
+			return
 		}
 		f.flush(ctx)
 	}

@@ -1,0 +1,336 @@
+package objlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
+	"github.com/sluice-io/sluice/internal/objstore/faultproxy"
+)
+
+// retriable reports whether err is one of the Kafka errors a producer
+// retries on.
+func retriable(err error) bool {
+	switch ErrorCode(err) {
+	case kerr.RequestTimedOut.Code, kerr.KafkaStorageError.Code, kerr.NotLeaderForPartition.Code:
+		return true
+	}
+	return false
+}
+
+// An object store that refuses writes: the appends fail with
+// REQUEST_TIMED_OUT after the retry bound (or KAFKA_STORAGE_ERROR at once
+// for a permanent refusal), nothing is acknowledged or committed, and
+// once the store is back the partition continues at its hw by itself.
+func TestStoreErrorsFailRetriablyAndRecover(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	endpoint, proxy := faultyS3(t)
+	store := openStore(t, endpoint)
+	b := startBroker(t, e, store, brokerOpts{node: 1, cfg: Config{RetryTimeout: time.Second, RetryBackoff: 10 * time.Millisecond}})
+	tp := tpN(10, 0)
+	p := acquire(t, b, tp)
+	mustAck(t, mustAppend(t, p, mkBatch("ok0", 2, time.Now().UnixMilli())))
+	objs := objectNames(t, b.client)
+
+	proxy.SetRules(faultproxy.Rule{Ops: []string{"put"}, ErrorRate: 1})
+	var cs []*Completion
+	for i := range 3 {
+		cs = append(cs, mustAppend(t, p, mkBatch(fmt.Sprintf("fail%d", i), 2, time.Now().UnixMilli())))
+	}
+	for _, c := range cs {
+		if _, err := waitResult(t, c); ErrorCode(err) != kerr.RequestTimedOut.Code {
+			t.Fatalf("append while the store fails: %v, want REQUEST_TIMED_OUT", err)
+		}
+	}
+	if p.HighWatermark() != 2 {
+		t.Fatalf("hw moved to %d without a durable flush", p.HighWatermark())
+	}
+	if hw, err := b.client.HW(ctxT(t), tp); err != nil || hw != 2 {
+		t.Fatalf("etcd hw %d, %v", hw, err)
+	}
+	if now := objectNames(t, b.client); len(now) != len(objs) {
+		t.Fatalf("object records %v, before %v", now, objs)
+	}
+	if s := proxy.Stats(); s.Errors == 0 {
+		t.Fatal("no fault injected")
+	}
+
+	proxy.SetRules(faultproxy.Rule{Ops: []string{"put"}, ErrorRate: 1, Status: 403})
+	start := time.Now()
+	if _, err := waitResult(t, mustAppend(t, p, mkBatch("denied", 1, time.Now().UnixMilli()))); ErrorCode(err) != kerr.KafkaStorageError.Code {
+		t.Fatalf("append while the store denies access: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Fatalf("a permanent error was retried for %v", d)
+	}
+
+	proxy.SetRules()
+	r := mustAck(t, mustAppend(t, p, mkBatch("ok1", 2, time.Now().UnixMilli())))
+	if r.BaseOffset != 2 {
+		t.Fatalf("after recovery appended at %d, want the hw 2", r.BaseOffset)
+	}
+	got := readAll(t, p, 0)
+	want := map[int64]string{0: "ok0-0", 1: "ok0-1", 2: "ok1-0", 3: "ok1-1"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("log %v, want %v", got, want)
+	}
+}
+
+// A slow object store makes appends wait, not fail, within the retry
+// bound; reads wait too and return the data.
+func TestSlowStoreWaits(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	endpoint, proxy := faultyS3(t)
+	store := openStore(t, endpoint)
+	b := startBroker(t, e, store, brokerOpts{node: 1, cfg: Config{RetryTimeout: 20 * time.Second}})
+	p := acquire(t, b, tpN(11, 0))
+	const delay = 300 * time.Millisecond
+	proxy.SetRules(faultproxy.Rule{DelayRate: 1, Delay: delay})
+	start := time.Now()
+	r := mustAck(t, mustAppend(t, p, mkBatch("slow", 3, time.Now().UnixMilli())))
+	if d := time.Since(start); d < delay || r.BaseOffset != 0 {
+		t.Fatalf("acknowledged after %v at %d: before the store answered", d, r.BaseOffset)
+	}
+	// A fresh leader elsewhere reads through its own (empty) cache.
+	if err := p.Resign(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBroker(t, e, store, brokerOpts{node: 2})
+	q := acquire(t, b2, tpN(11, 0))
+	start = time.Now()
+	got := readAll(t, q, 0)
+	if d := time.Since(start); len(got) != 3 || got[2] != "slow-2" || d < delay {
+		t.Fatalf("read %v in %v", got, d)
+	}
+}
+
+// Random store faults (errors, resets, cut responses) under a short retry
+// bound: every append is acknowledged or fails retriably, and the log
+// holds exactly the acknowledged records at their offsets.
+func TestRandomStoreFaults(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	endpoint, proxy := faultyS3(t)
+	store := openStore(t, endpoint)
+	b := startBroker(t, e, store, brokerOpts{node: 1, cfg: Config{RetryTimeout: 150 * time.Millisecond, RetryBackoff: 20 * time.Millisecond, FlushInterval: 5 * time.Millisecond}})
+	proxy.SetRules(faultproxy.Rule{Ops: []string{"put"}, ErrorRate: 0.75, ResetRate: 0.1, TruncateRate: 0.05})
+	ps := make([]*Partition, 4)
+	for i := range ps {
+		ps[i] = acquire(t, b, tpN(12, int32(i)))
+	}
+	acked := make([]map[int64]string, len(ps))
+	for i := range acked {
+		acked[i] = map[int64]string{}
+	}
+	var nAcked, nFailed int
+	for round := range 15 {
+		type pend struct {
+			part int
+			tag  string
+			c    *Completion
+		}
+		var pends []pend
+		for i, p := range ps {
+			for j := range 2 {
+				tag := fmt.Sprintf("r%d-p%d-b%d", round, i, j)
+				c, err := p.Append(mkBatch(tag, 2, time.Now().UnixMilli()))
+				if err != nil {
+					if !retriable(err) {
+						t.Fatalf("append refused with %v", err)
+					}
+					nFailed++
+					continue
+				}
+				pends = append(pends, pend{i, tag, c})
+			}
+		}
+		for _, pd := range pends {
+			r, err := waitResult(t, pd.c)
+			if err != nil {
+				if !retriable(err) {
+					t.Fatalf("append failed with %v", err)
+				}
+				nFailed++
+				continue
+			}
+			nAcked++
+			for k := range 2 {
+				acked[pd.part][r.BaseOffset+int64(k)] = fmt.Sprintf("%s-%d", pd.tag, k)
+			}
+		}
+	}
+	t.Logf("%d acknowledged, %d failed; proxy %+v", nAcked, nFailed, proxy.Stats())
+	// Reads under faults, through a fresh broker's empty cache: the
+	// right bytes or a retriable error.
+	proxy.SetRules(faultproxy.Rule{Ops: []string{"get"}, ErrorRate: 0.5, ResetRate: 0.1, TruncateRate: 0.1})
+	for _, p := range ps {
+		if err := p.Resign(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2 := startBroker(t, e, store, brokerOpts{node: 2})
+	var readOK, readFailed int
+	for i := range ps {
+		ps[i] = acquire(t, b2, tpN(12, int32(i)))
+		for off := int64(0); off < ps[i].HighWatermark(); off += 2 {
+			got, err := ps[i].Read(ctxT(t), off, 1)
+			if err != nil {
+				if !retriable(err) {
+					t.Fatalf("read under faults: %v", err)
+				}
+				readFailed++
+				continue
+			}
+			readOK++
+			if m := records(t, got); m[off] != acked[i][off] {
+				t.Fatalf("partition %d offset %d reads %q, acknowledged %q", i, off, m[off], acked[i][off])
+			}
+		}
+	}
+	t.Logf("reads under faults: %d ok, %d failed retriably", readOK, readFailed)
+	proxy.SetRules()
+	for i, p := range ps {
+		got := readAll(t, p, 0)
+		if fmt.Sprint(got) != fmt.Sprint(acked[i]) {
+			t.Fatalf("partition %d holds %v, acknowledged %v", i, got, acked[i])
+		}
+		if hw := p.HighWatermark(); hw != int64(len(acked[i])) {
+			t.Fatalf("partition %d hw %d, %d records acknowledged", i, hw, len(acked[i]))
+		}
+	}
+	if nAcked == 0 || readOK == 0 {
+		t.Fatal("nothing acknowledged or read")
+	}
+}
+
+// etcd stopped: appends fail with REQUEST_TIMED_OUT (the commit's outcome
+// unknown, the partition then refuses appends until etcd answers), reads
+// of committed data go on; etcd restarted: the partition resyncs by itself
+// and continues at the hw.
+func TestEtcdRestart(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1, cfg: Config{RetryTimeout: 1500 * time.Millisecond, RetryBackoff: 20 * time.Millisecond}})
+	p := acquire(t, b, tpN(13, 0))
+	mustAck(t, mustAppend(t, p, mkBatch("before", 2, time.Now().UnixMilli())))
+
+	e.Stop()
+	_, err := waitResult(t, mustAppend(t, p, mkBatch("down", 2, time.Now().UnixMilli())))
+	if ErrorCode(err) != kerr.RequestTimedOut.Code {
+		t.Fatalf("append with etcd down: %v", err)
+	}
+	waitState(t, p, resyncing)
+	if _, err := p.Append(mkBatch("down2", 1, 0)); !errors.Is(err, ErrBusy) || !retriable(err) {
+		t.Fatalf("append while resyncing: %v", err)
+	}
+	if got := readAll(t, p, 0); len(got) != 2 || got[1] != "before-1" {
+		t.Fatalf("read with etcd down: %v", got)
+	}
+
+	e.Restart()
+	waitState(t, p, leading)
+	r := mustAck(t, mustAppend(t, p, mkBatch("after", 2, time.Now().UnixMilli())))
+	if r.BaseOffset != 2 {
+		t.Fatalf("after etcd's restart appended at %d, want 2", r.BaseOffset)
+	}
+	got := readAll(t, p, 0)
+	if len(got) != 4 || got[2] != "after-0" {
+		t.Fatalf("log %v", got)
+	}
+}
+
+// lostReply wraps a flusher's commit: the first `apply` calls reach etcd
+// but report ErrUnavailable (the reply lost); after that, calls fail
+// without reaching etcd while failing is set.
+type lostReply struct {
+	f       *Flusher
+	apply   atomic.Int32
+	failing atomic.Bool
+	calls   atomic.Int32
+}
+
+func (l *lostReply) commit(ctx context.Context, apps []cluster.PartitionAppend, obj cluster.ObjectMeta) error {
+	l.calls.Add(1)
+	if l.apply.Add(-1) >= 0 {
+		if err := l.f.member.Commit(ctx, apps, obj); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: reply lost (test)", cluster.ErrUnavailable)
+	}
+	if l.failing.Load() {
+		return fmt.Errorf("%w: etcd unreachable (test)", cluster.ErrUnavailable)
+	}
+	return l.f.member.Commit(ctx, apps, obj)
+}
+
+// A commit applied whose reply was lost: the retry fails its hw compare
+// at exactly the commit's end, which proves it applied: acknowledged
+// once, stored once.
+func TestLostCommitReplyRetried(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1, noStart: true, cfg: Config{RetryBackoff: 10 * time.Millisecond}})
+	l := &lostReply{f: b.f}
+	b.f.commit = l.commit
+	b.f.Start(context.Background())
+	ps := []*Partition{acquire(t, b, tpN(14, 0)), acquire(t, b, tpN(14, 1))}
+	mustAck(t, mustAppend(t, ps[0], mkBatch("first", 1, time.Now().UnixMilli())))
+	l.apply.Store(1)
+	c0 := mustAppend(t, ps[0], mkBatch("p0", 2, time.Now().UnixMilli()))
+	c1 := mustAppend(t, ps[1], mkBatch("p1", 3, time.Now().UnixMilli()))
+	if r := mustAck(t, c0); r.BaseOffset != 1 {
+		t.Fatalf("p0 at %d", r.BaseOffset)
+	}
+	if r := mustAck(t, c1); r.BaseOffset != 0 {
+		t.Fatalf("p1 at %d", r.BaseOffset)
+	}
+	if n := l.calls.Load(); n != 3 {
+		t.Fatalf("%d commit calls, want 3 (first, lost reply, retry)", n)
+	}
+	if ps[0].HighWatermark() != 3 || ps[1].HighWatermark() != 3 {
+		t.Fatalf("hw %d %d", ps[0].HighWatermark(), ps[1].HighWatermark())
+	}
+	if got := readAll(t, ps[1], 0); len(got) != 3 || got[2] != "p1-2" {
+		t.Fatalf("p1 holds %v", got)
+	}
+	if r := mustAck(t, mustAppend(t, ps[0], mkBatch("next", 1, time.Now().UnixMilli()))); r.BaseOffset != 3 {
+		t.Fatalf("next append at %d", r.BaseOffset)
+	}
+}
+
+// A commit applied whose reply was lost, then etcd unreachable until the
+// retry bound: the append fails (REQUEST_TIMED_OUT, never acknowledged);
+// the partition resyncs from etcd's hw, finds the flush applied, serves
+// its records and continues after them.
+func TestLostCommitReplyResynced(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1, noStart: true, cfg: Config{RetryTimeout: 300 * time.Millisecond, RetryBackoff: 10 * time.Millisecond}})
+	l := &lostReply{f: b.f}
+	b.f.commit = l.commit
+	b.f.Start(context.Background())
+	p := acquire(t, b, tpN(15, 0))
+	l.apply.Store(1)
+	l.failing.Store(true)
+	_, err := waitResult(t, mustAppend(t, p, mkBatch("applied", 2, time.Now().UnixMilli())))
+	if ErrorCode(err) != kerr.RequestTimedOut.Code {
+		t.Fatalf("append whose outcome stayed unknown: %v", err)
+	}
+	waitState(t, p, leading)
+	if p.HighWatermark() != 2 {
+		t.Fatalf("after resync hw %d, want 2 (the flush was applied)", p.HighWatermark())
+	}
+	if got := readAll(t, p, 0); len(got) != 2 || got[0] != "applied-0" {
+		t.Fatalf("log %v", got)
+	}
+	l.failing.Store(false)
+	if r := mustAck(t, mustAppend(t, p, mkBatch("next", 1, time.Now().UnixMilli()))); r.BaseOffset != 2 {
+		t.Fatalf("next append at %d, want 2", r.BaseOffset)
+	}
+}
