@@ -316,6 +316,8 @@ func (f *Flusher) run(ctx context.Context) {
 				case <-f.cfg.Clock.After(wait):
 				case <-f.kick:
 					continue
+				case <-memberDone:
+					continue
 				case <-ctx.Done():
 					return
 				}

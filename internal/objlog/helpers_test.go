@@ -2,7 +2,6 @@ package objlog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -332,12 +331,5 @@ func isDone(c *Completion) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-func expectErr(t testing.TB, err error, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("got %v, want %v", err, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
@@ -386,4 +387,38 @@ func TestAppendValidates(t *testing.T) {
 		t.Fatalf("first good batch at %d", r.BaseOffset)
 	}
 	_ = cluster.ErrNotLeader
+}
+
+// A broker whose lease ends (here revoked behind its back, as when it
+// expires) loses its partitions: its waiting appends fail with
+// NOT_LEADER_OR_FOLLOWER and never become durable; another broker takes
+// over at the next epoch with the acknowledged records.
+func TestLeaseLostFailsWaitingAppends(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	clock := newManualClock()
+	a := startBroker(t, e, store, brokerOpts{node: 1, ttl: 3 * time.Second, cfg: Config{Clock: clock}})
+	tp := tpN(8, 0)
+	p := acquire(t, a, tp)
+	c := mustAppend(t, p, mkBatch("acked", 2, clock.Now().UnixMilli()))
+	clock.waitWaiter(t)
+	clock.advance(DefaultFlushInterval)
+	mustAck(t, c)
+	waiting := mustAppend(t, p, mkBatch("waiting", 2, clock.Now().UnixMilli()))
+	if _, err := e.Raw(t).Revoke(ctxT(t), clientv3.LeaseID(a.member.Info().Lease)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, lost)
+	if _, err := waitResult(t, waiting); ErrorCode(err) != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("waiting append after the lease ended: %v", err)
+	}
+	clock.advance(DefaultFlushInterval) // nothing left to flush
+	b := startBroker(t, e, store, brokerOpts{node: 2})
+	q := acquire(t, b, tp)
+	if q.Epoch() != 1 || q.HighWatermark() != 2 {
+		t.Fatalf("successor: epoch %d hw %d", q.Epoch(), q.HighWatermark())
+	}
+	if got := readAll(t, q, 0); len(got) != 2 || got[1] != "acked-1" {
+		t.Fatalf("successor reads %v", got)
+	}
 }
