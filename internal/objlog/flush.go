@@ -259,8 +259,9 @@ func (f *Flusher) resyncAll(ctx context.Context) {
 	f.mu.Unlock()
 	for _, p := range ps {
 		if err := f.resyncOne(ctx, p); err != nil {
+			// etcd does not answer: the others would wait for it too.
 			f.log.Debug("partition resync failed, retrying", "partition", p.tp.String(), "err", err)
-			continue
+			return
 		}
 		f.mu.Lock()
 		delete(f.resync, p)
