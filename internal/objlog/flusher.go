@@ -70,7 +70,7 @@ func NewFlusher(cfg Config, client *cluster.Client, member *cluster.Member, stor
 func (f *Flusher) Start(ctx context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.started {
+	if f.started || f.closing {
 		return
 	}
 	f.started = true
@@ -271,7 +271,13 @@ func (f *Flusher) forget(p *Partition) {
 // run is the flush goroutine.
 func (f *Flusher) run(ctx context.Context) {
 	defer close(f.done)
-	defer f.failQueued(ErrClosed)
+	defer func() {
+		// Ended by Close or by Start's context: take nothing more.
+		f.mu.Lock()
+		f.closing = true
+		f.mu.Unlock()
+		f.failQueued(ErrClosed)
+	}()
 	memberDone := f.member.Done()
 	for {
 		select {

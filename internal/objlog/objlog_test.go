@@ -3,6 +3,7 @@ package objlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -420,5 +421,34 @@ func TestLeaseLostFailsWaitingAppends(t *testing.T) {
 	}
 	if got := readAll(t, q, 0); len(got) != 2 || got[1] != "acked-1" {
 		t.Fatalf("successor reads %v", got)
+	}
+}
+
+// Close with time to spare flushes what waits without waiting for the
+// interval; the flusher then takes nothing more. A flusher whose Start
+// context ends refuses appends too.
+func TestCloseFlushesWaiting(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	clock := newManualClock()
+	a := startBroker(t, e, store, brokerOpts{node: 1, cfg: Config{Clock: clock}})
+	p := acquire(t, a, tpN(9, 0))
+	c := mustAppend(t, p, mkBatch("w", 2, clock.Now().UnixMilli()))
+	a.f.Close(ctxT(t))
+	if r := mustAck(t, c); r.LastOffset != 1 {
+		t.Fatalf("flushed at close: %+v", r)
+	}
+	if _, err := p.Append(mkBatch("late", 1, 0)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after Close: %v", err)
+	}
+
+	b := startBroker(t, e, store, brokerOpts{node: 2, noStart: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.f.Start(ctx)
+	q := acquire(t, b, tpN(9, 1))
+	cancel()
+	<-b.f.done
+	if _, err := q.Append(mkBatch("late", 1, 0)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after the flusher's context ended: %v", err)
 	}
 }
