@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,5 +336,165 @@ func TestLostCommitReplyResynced(t *testing.T) {
 	l.failing.Store(false)
 	if r := mustAck(t, mustAppend(t, p, mkBatch("next", 1, time.Now().UnixMilli()))); r.BaseOffset != 2 {
 		t.Fatalf("next append at %d, want 2", r.BaseOffset)
+	}
+}
+
+// randomCommits wraps a flusher's commit with seeded random failures:
+// applied with the reply lost, or refused before reaching etcd.
+type randomCommits struct {
+	f   *Flusher
+	mu  sync.Mutex
+	rng *rand.Rand
+	on  atomic.Bool
+}
+
+func (r *randomCommits) commit(ctx context.Context, apps []cluster.PartitionAppend, obj cluster.ObjectMeta) error {
+	mode := 2
+	if r.on.Load() {
+		r.mu.Lock()
+		// 20% applied with the reply lost, 50% lost, 30% fine.
+		mode = []int{0, 0, 1, 1, 1, 1, 1, 2, 2, 2}[r.rng.IntN(10)]
+		r.mu.Unlock()
+	}
+	switch mode {
+	case 0: // applied, reply lost
+		if err := r.f.member.Commit(ctx, apps, obj); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: reply lost (test)", cluster.ErrUnavailable)
+	case 1: // never reached etcd
+		return fmt.Errorf("%w: unreachable (test)", cluster.ErrUnavailable)
+	}
+	return r.f.member.Commit(ctx, apps, obj)
+}
+
+// Commits whose replies are lost or that time out, at random, under
+// concurrent appends to several partitions: every acknowledged record is
+// at its offset, the log has no gap, only appends that failed with
+// REQUEST_TIMED_OUT may have become durable unacknowledged, and memory
+// agrees with etcd afterwards.
+func TestRandomCommitOutcomes(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1, noStart: true, cfg: Config{
+		RetryTimeout: 40 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, FlushInterval: 2 * time.Millisecond}})
+	rc := &randomCommits{f: b.f, rng: rand.New(rand.NewPCG(1, 2))}
+	rc.on.Store(true)
+	b.f.commit = rc.commit
+	b.f.Start(context.Background())
+	ps := make([]*Partition, 3)
+	for i := range ps {
+		ps[i] = acquire(t, b, tpN(16, int32(i)))
+	}
+	type outcome struct {
+		acked    map[int64]string // offset -> value
+		timedOut map[string]bool  // tags of appends failed with REQUEST_TIMED_OUT
+	}
+	outs := make([]outcome, len(ps))
+	var wg sync.WaitGroup
+	var nAcked, nTimedOut, nBusy atomic.Int32
+	for i, p := range ps {
+		outs[i] = outcome{acked: map[int64]string{}, timedOut: map[string]bool{}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 40 {
+				var cs []*Completion
+				var tags []string
+				for j := range 3 {
+					tag := fmt.Sprintf("r%d-b%d", round, j)
+					c, err := p.Append(mkBatch(tag, 2, time.Now().UnixMilli()))
+					if err != nil {
+						if !errors.Is(err, ErrBusy) {
+							t.Errorf("append refused: %v", err)
+							return
+						}
+						nBusy.Add(1)
+						if err := awaitLeading(p); err != nil {
+							t.Error(err)
+							return
+						}
+						continue
+					}
+					cs, tags = append(cs, c), append(tags, tag)
+				}
+				for k, c := range cs {
+					r, err := c.Wait(ctxT(t))
+					switch {
+					case err == nil:
+						nAcked.Add(1)
+						outs[i].acked[r.BaseOffset] = tags[k] + "-0"
+						outs[i].acked[r.BaseOffset+1] = tags[k] + "-1"
+					case ErrorCode(err) == kerr.RequestTimedOut.Code:
+						nTimedOut.Add(1)
+						outs[i].timedOut[tags[k]] = true
+					default:
+						t.Errorf("append failed: %v", err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d acknowledged, %d timed out, %d refused while resyncing", nAcked.Load(), nTimedOut.Load(), nBusy.Load())
+	rc.on.Store(false)
+	for i, p := range ps {
+		waitState(t, p, leading)
+		mustAck(t, mustAppend(t, p, mkBatch("final", 1, time.Now().UnixMilli())))
+		got := readAll(t, p, 0)
+		hw := p.HighWatermark()
+		for off := range hw {
+			v, ok := got[off]
+			if !ok {
+				t.Fatalf("partition %d: offset %d missing below hw %d", i, off, hw)
+			}
+			if want, ok := outs[i].acked[off]; ok && v != want {
+				t.Fatalf("partition %d offset %d: %q, acknowledged %q", i, off, v, want)
+			}
+			if _, ok := outs[i].acked[off]; !ok && v != "final-0" {
+				tag := v[:strings.LastIndexByte(v, '-')]
+				if !outs[i].timedOut[tag] {
+					t.Fatalf("partition %d offset %d holds %q, neither acknowledged nor timed out", i, off, v)
+				}
+			}
+		}
+		for off := range outs[i].acked {
+			if off >= hw {
+				t.Fatalf("partition %d: acknowledged offset %d not below hw %d", i, off, hw)
+			}
+		}
+		etcdHW, err := b.client.HW(ctxT(t), p.tp)
+		if err != nil || etcdHW != hw {
+			t.Fatalf("partition %d: etcd hw %d (%v), in memory %d", i, etcdHW, err, hw)
+		}
+		idx, err := b.client.LoadIndex(ctxT(t), p.tp)
+		if err != nil || !slices.Equal(idx, p.index) {
+			t.Fatalf("partition %d: etcd index %+v (%v), in memory %+v", i, idx, err, p.index)
+		}
+	}
+	if nAcked.Load() == 0 || nTimedOut.Load() == 0 {
+		t.Fatal("the mix did not exercise both outcomes")
+	}
+}
+
+// awaitLeading waits (30 s at most) until p takes appends again.
+func awaitLeading(p *Partition) error {
+	deadline := time.After(30 * time.Second)
+	for {
+		p.mu.Lock()
+		st, ch := p.state, p.changed
+		p.mu.Unlock()
+		if st == leading {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return fmt.Errorf("%s: not leading after 30 s (state %d)", p.tp, st)
+		}
 	}
 }
