@@ -423,6 +423,10 @@ func TestRandomCommitOutcomes(t *testing.T) {
 					switch {
 					case err == nil:
 						nAcked.Add(1)
+						if prev, ok := outs[i].acked[r.BaseOffset]; ok {
+							t.Errorf("partition %d: offset %d acknowledged twice (%s, then %s)", i, r.BaseOffset, prev, tags[k])
+							return
+						}
 						outs[i].acked[r.BaseOffset] = tags[k] + "-0"
 						outs[i].acked[r.BaseOffset+1] = tags[k] + "-1"
 					case ErrorCode(err) == kerr.RequestTimedOut.Code:
