@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/objstore"
@@ -370,8 +369,9 @@ func TestOffsetsAndDeleteRecords(t *testing.T) {
 	}
 }
 
-// Bad batches are refused before taking an offset.
-func TestAppendValidates(t *testing.T) {
+// Bad batches are refused before taking an offset; LogAppendTime topics
+// get the broker's time.
+func TestAppendValidatesAndStamps(t *testing.T) {
 	e := etcdtest.Start(t, 4096)
 	b := startBroker(t, e, openStore(t, fakeS3(t)), brokerOpts{node: 1})
 	p := acquire(t, b, tpN(7, 0))
@@ -384,10 +384,34 @@ func TestAppendValidates(t *testing.T) {
 		t.Fatal("empty batch accepted")
 	}
 	r := mustAck(t, mustAppend(t, p, mkBatch("ok", 1, 0)))
-	if r.BaseOffset != 0 {
-		t.Fatalf("first good batch at %d", r.BaseOffset)
+	if r.BaseOffset != 0 || r.LogAppendTime != -1 {
+		t.Fatalf("first good batch: %+v", r)
 	}
-	_ = cluster.ErrNotLeader
+	// A LogAppendTime topic: the broker's clock stamps the batch.
+	cfg := topicCfg()
+	cfg.TimestampType = log.LogAppendTime
+	p.SetConfig(cfg)
+	before := time.Now().UnixMilli()
+	batch := mkBatch("lat", 2, 5)
+	r = mustAck(t, mustAppend(t, p, batch))
+	if r.LogAppendTime < before || r.LogAppendTime > time.Now().UnixMilli() || r.BaseOffset != 1 {
+		t.Fatalf("LogAppendTime append: %+v (appended at %d)", r, before)
+	}
+	got, err := p.Read(ctxT(t), 1, 1<<20)
+	if err != nil || !bytes.Equal(got, batch) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	h, _ := log.ParseBatchHeader(got)
+	if !h.LogAppendTime() || h.MaxTimestamp != r.LogAppendTime {
+		t.Fatalf("stored header %+v", h)
+	}
+	recs, err := log.DecodeRecords(got)
+	if err != nil || recs[1].Timestamp != r.LogAppendTime {
+		t.Fatalf("records %+v, %v (CRC or timestamps wrong)", recs, err)
+	}
+	if off, ts, err := p.OffsetForTimestamp(ctxT(t), r.LogAppendTime); err != nil || off != 1 || ts != r.LogAppendTime {
+		t.Fatalf("OffsetForTimestamp(append time) = %d, %d, %v", off, ts, err)
+	}
 }
 
 // A broker whose lease ends (here revoked behind its back, as when it
