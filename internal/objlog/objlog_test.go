@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,5 +475,37 @@ func TestCloseFlushesWaiting(t *testing.T) {
 	<-b.f.done
 	if _, err := q.Append(mkBatch("late", 1, 0)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after the flusher's context ended: %v", err)
+	}
+}
+
+// Concurrent DeleteRecords calls (a client's and retention's) do not
+// mistake each other for a new leader.
+func TestConcurrentDeleteRecords(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	b := startBroker(t, e, openStore(t, fakeS3(t)), brokerOpts{node: 1})
+	p := acquire(t, b, tpN(17, 0))
+	for i := range 8 {
+		mustAck(t, mustAppend(t, p, mkBatch(fmt.Sprint(i), 1, 0)))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.DeleteRecords(ctxT(t), int64(i+1))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("DeleteRecords(%d): %v", i+1, err)
+		}
+	}
+	if p.Err() != nil || p.LogStartOffset() != 8 {
+		t.Fatalf("after concurrent DeleteRecords: %v, log start %d", p.Err(), p.LogStartOffset())
+	}
+	if ls, err := b.client.LogStartOffset(ctxT(t), p.tp); err != nil || ls != 8 {
+		t.Fatalf("etcd log start %d, %v", ls, err)
 	}
 }

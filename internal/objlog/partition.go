@@ -38,6 +38,11 @@ type Partition struct {
 	// cfg is the topic's configuration (validation, timestamps, retention).
 	cfg atomic.Pointer[log.Config]
 
+	// deleteMu makes DeleteRecords calls one at a time: two concurrent
+	// DeleteIndexBelow calls fail each other's log start compare, which
+	// cluster reports as a lost leadership.
+	deleteMu sync.Mutex
+
 	mu    sync.Mutex
 	state partState
 	// lostErr is ErrNotLeader or ErrClosed, wrapped with the cause.

@@ -179,6 +179,8 @@ func (p *Partition) firstInEntry(ctx context.Context, e cluster.IndexEntry, from
 // below the log start changes nothing. The objects no entry references
 // any more are left to the object garbage collector.
 func (p *Partition) DeleteRecords(ctx context.Context, offset int64) (int64, error) {
+	p.deleteMu.Lock()
+	defer p.deleteMu.Unlock()
 	hw, logStart, _, err := p.snapshot()
 	if err != nil {
 		return 0, err
