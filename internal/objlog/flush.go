@@ -191,6 +191,7 @@ func (f *Flusher) succeed(groups []*group) {
 		if p.hw == g.app.Entries[0].BaseOffset {
 			p.index = append(p.index, g.app.Entries...)
 			p.hw = g.app.HW
+			p.changedLocked()
 		} else if p.state != lost {
 			// Cannot happen: commits of a partition are sequential and
 			// fenced on its hw.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
@@ -331,5 +333,79 @@ func isDone(c *Completion) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// ledger records appends' outcomes for one partition: the acknowledged
+// records by offset, and the tags of appends that failed with
+// REQUEST_TIMED_OUT (their flush's outcome may have been unknown, so
+// their records may have become durable unacknowledged).
+type ledger struct {
+	mu       sync.Mutex
+	acked    map[int64]string
+	timedOut map[string]bool
+}
+
+func newLedger() *ledger { return &ledger{acked: map[int64]string{}, timedOut: map[string]bool{}} }
+
+// record notes the outcome of an append of n records with tag (values
+// tag-0 ... tag-(n-1)); it refuses an offset acknowledged twice and a
+// non-retriable failure.
+func (l *ledger) record(tag string, n int, r AppendResult, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case err == nil:
+		for k := range n {
+			off := r.BaseOffset + int64(k)
+			if prev, ok := l.acked[off]; ok {
+				return fmt.Errorf("offset %d acknowledged twice (%s, then %s-%d)", off, prev, tag, k)
+			}
+			l.acked[off] = fmt.Sprintf("%s-%d", tag, k)
+		}
+	case ErrorCode(err) == kerr.RequestTimedOut.Code:
+		l.timedOut[tag] = true
+	case retriableCode(err):
+	default:
+		return fmt.Errorf("append %s failed with %w", tag, err)
+	}
+	return nil
+}
+
+func retriableCode(err error) bool {
+	switch ErrorCode(err) {
+	case kerr.RequestTimedOut.Code, kerr.KafkaStorageError.Code, kerr.NotLeaderForPartition.Code:
+		return true
+	}
+	return false
+}
+
+// check reads the partition: no gap below the hw, every acknowledged
+// record at its offset, any other record from an append that timed out.
+func (l *ledger) check(t testing.TB, p *Partition) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := readAll(t, p, p.LogStartOffset())
+	hw := p.HighWatermark()
+	for off := p.LogStartOffset(); off < hw; off++ {
+		v, ok := got[off]
+		if !ok {
+			t.Fatalf("%s: offset %d missing below hw %d", p.tp, off, hw)
+		}
+		if want, ok := l.acked[off]; ok {
+			if v != want {
+				t.Fatalf("%s offset %d: %q, acknowledged %q", p.tp, off, v, want)
+			}
+			continue
+		}
+		if i := strings.LastIndexByte(v, '-'); i < 0 || !l.timedOut[v[:i]] {
+			t.Fatalf("%s offset %d holds %q, neither acknowledged nor timed out", p.tp, off, v)
+		}
+	}
+	for off := range l.acked {
+		if off >= hw {
+			t.Fatalf("%s: acknowledged offset %d not below hw %d", p.tp, off, hw)
+		}
 	}
 }

@@ -52,7 +52,13 @@ func TestRoundTripManyPartitions(t *testing.T) {
 			t.Fatalf("partition %d readable before the flush: %d bytes, %v", i, len(got), err)
 		}
 	}
+	changed := ps[0].Changed()
 	clock.advance(time.Millisecond)
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Changed not closed when the hw moved")
+	}
 	for i := range ps {
 		next := int64(0)
 		for j := range perPart {
@@ -507,5 +513,31 @@ func TestConcurrentDeleteRecords(t *testing.T) {
 	}
 	if ls, err := b.client.LogStartOffset(ctxT(t), p.tp); err != nil || ls != 8 {
 		t.Fatalf("etcd log start %d, %v", ls, err)
+	}
+}
+
+// The flush buffer is bounded: past MaxPendingBytes appends are refused
+// with a retriable error, and taken again once a flush made room.
+func TestPendingBytesBound(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	clock := newManualClock()
+	batch := mkBatch("x", 5, clock.Now().UnixMilli())
+	b := startBroker(t, e, openStore(t, fakeS3(t)), brokerOpts{node: 1, cfg: Config{Clock: clock, MaxPendingBytes: int64(2 * len(batch))}})
+	p := acquire(t, b, tpN(18, 0))
+	c1 := mustAppend(t, p, bytes.Clone(batch))
+	c2 := mustAppend(t, p, bytes.Clone(batch))
+	_, err := p.Append(bytes.Clone(batch))
+	if !errors.Is(err, ErrBusy) || ErrorCode(err) != kerr.RequestTimedOut.Code {
+		t.Fatalf("append past the buffer bound: %v", err)
+	}
+	clock.waitWaiter(t)
+	clock.advance(DefaultFlushInterval)
+	mustAck(t, c1)
+	mustAck(t, c2)
+	c3 := mustAppend(t, p, bytes.Clone(batch))
+	clock.waitWaiter(t)
+	clock.advance(DefaultFlushInterval)
+	if r := mustAck(t, c3); r.BaseOffset != 10 {
+		t.Fatalf("after the refused append: %+v", r)
 	}
 }

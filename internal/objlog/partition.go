@@ -62,8 +62,17 @@ type Partition struct {
 	// unknown is the append of a flush whose commit outcome is unknown,
 	// set while resyncing: if etcd's hw is its end, it was applied.
 	unknown *cluster.PartitionAppend
-	// changed is closed and replaced at each change of state.
+	// changed is closed and replaced at each change of state or hw.
 	changed chan struct{}
+}
+
+// Changed returns a channel closed at the partition's next change: its
+// high watermark moved, or it stopped or resumed taking appends. A fetch
+// waiting for data (fetch.min.bytes, max wait) selects on it.
+func (p *Partition) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
 }
 
 // changedLocked signals a change of state (called with mu held).
