@@ -178,7 +178,8 @@ func (p *Partition) Append(batch []byte) (*Completion, error) {
 	}
 	appendTime := int64(-1)
 	if cfg.TimestampType == log.LogAppendTime {
-		appendTime = now.UnixMilli()
+		// Stamped under the lock so that append times follow offsets.
+		appendTime = f.cfg.Clock.Now().UnixMilli()
 	}
 	pa := &pendingAppend{p: p, epoch: p.epoch, batch: batch, appendTime: appendTime, c: &Completion{done: make(chan struct{})}}
 	// Assign only once the flusher took it: enqueue checks the buffer.
