@@ -131,6 +131,8 @@
 // under the leadership's fence (cluster.Member.DeleteIndexBelow);
 // RetentionOffset computes where retention.ms and retention.bytes would
 // move it, judging whole index entries as Kafka judges segments.
+// Partition.Changed is closed when the hw moves (a fetch waiting for
+// data selects on it).
 //
 // # Not yet here
 //
