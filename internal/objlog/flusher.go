@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,11 @@ type Flusher struct {
 	store  objstore.Store
 	reader objstore.RangeReader
 	log    *slog.Logger
-	seq    atomic.Uint64
+	// instance and seq make object names unique: node, lease, a random
+	// instance id (a second Flusher of one member cannot overwrite the
+	// first's objects), sequence number.
+	instance uint32
+	seq      atomic.Uint64
 	// commit is member.Commit (tests wrap it to lose replies).
 	commit func(context.Context, []cluster.PartitionAppend, cluster.ObjectMeta) error
 
@@ -56,7 +61,7 @@ func NewFlusher(cfg Config, client *cluster.Client, member *cluster.Member, stor
 		reader = store
 	}
 	return &Flusher{
-		cfg: cfg, member: member, client: client, store: store, reader: reader, commit: member.Commit,
+		cfg: cfg, member: member, client: client, store: store, reader: reader, commit: member.Commit, instance: rand.Uint32(),
 		log:        cfg.Logger.With("component", "objlog", "node", member.Info().NodeID),
 		queueParts: map[*Partition]int{},
 		parts:      map[cluster.TopicPartition]*Partition{},
