@@ -18,8 +18,10 @@
 // (cluster's MaxPartitionsPerCommit) wait: it takes a prefix of the queue
 // (at most those bounds, at least one batch), writes ONE object (the
 // objstore format, one entry per partition holding that partition's
-// batches back to back) and makes ONE cluster.Member.Commit (one index
-// entry and the new hw per partition, the object record). Only when the
+// batches back to back), named ObjectPrefix ("data/") + node id, lease,
+// a random id of the Flusher and a sequence number, and makes ONE
+// cluster.Member.Commit (one index entry and the new hw per partition,
+// the object record). Only when the
 // commit succeeded are the appends' Completions signalled with their
 // offsets (the broker acknowledges then, acks=1 and acks=all alike).
 // Flushes run one at a time, so a partition's commits are sequential, as
