@@ -189,7 +189,7 @@ func checkIndex(tp cluster.TopicPartition, idx []cluster.IndexEntry, logStart, h
 	if len(idx) > 0 {
 		end = idx[len(idx)-1].LastOffset + 1
 	}
-	if end != hw && !(len(idx) == 0 && hw == logStart) {
+	if end != hw {
 		return nil, fmt.Errorf("%w: %s: index ends at %d, hw is %d", ErrStorage, tp, end, hw)
 	}
 	for len(idx) > 0 && idx[0].LastOffset < logStart {
