@@ -150,18 +150,11 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 		return res, err
 	}
 
-	h.BaseOffset, h.PartitionLeaderEpoch = l.next, cfg.LeaderEpoch
-	putBaseOffset(batch, h.BaseOffset)
-	putLeaderEpoch(batch, h.PartitionLeaderEpoch)
 	if cfg.TimestampType == LogAppendTime {
 		// Stamped under the lock so append times follow offsets.
 		res.LogAppendTime = l.now().UnixMilli()
-		h.Attributes |= attrLogAppendTime
-		h.MaxTimestamp = res.LogAppendTime
-		putAttributes(batch, h.Attributes)
-		putMaxTimestamp(batch, h.MaxTimestamp)
-		putCRC(batch)
 	}
+	AssignBatch(batch, &h, l.next, cfg.LeaderEpoch, res.LogAppendTime)
 
 	snap, rolled, err := l.maybeRoll(&h, cfg, now)
 	if err != nil {

@@ -1,0 +1,145 @@
+// Package objlog is cluster mode's object-stored partition log (issue
+// #20): the leader side of a partition whose batches live in objects of
+// the object store (internal/objstore) and whose offsets are made durable
+// in etcd (internal/cluster). It is not wired into `sluice serve` yet
+// (DESIGN.md, "Cluster mode").
+//
+// # Pieces
+//
+// A Flusher belongs to one broker (one cluster.Member). Flusher.Acquire
+// makes the broker a partition's leader (cluster.Member.Acquire, then the
+// partition's index from etcd) and returns its Partition. Partition.Append
+// validates a produced batch (log.ValidateBatch), gives it the next
+// offsets and the leadership's epoch (log.AssignBatch, in place) and
+// queues it in the Flusher's one FIFO queue; it returns a Completion. The
+// Flusher's goroutine flushes FlushInterval (cluster.flush.interval.ms,
+// 25 ms) after the first queued append, or at once when FlushMaxBytes
+// (cluster.flush.max.bytes, 4 MiB) or MaxPartitionsPerFlush partitions
+// (cluster's MaxPartitionsPerCommit) wait: it takes a prefix of the queue
+// (at most those bounds, at least one batch), writes ONE object (the
+// objstore format, one entry per partition holding that partition's
+// batches back to back), named ObjectPrefix ("data/") + node id, lease,
+// a random id of the Flusher and a sequence number, and makes ONE
+// cluster.Member.Commit (one index entry and the new hw per partition,
+// the object record). Only when the
+// commit succeeded are the appends' Completions signalled with their
+// offsets (the broker acknowledges then, acks=1 and acks=all alike).
+// Flushes run one at a time, so a partition's commits are sequential, as
+// Commit requires; a flush taking longer than the interval lets the next
+// start as soon as it ends, carrying everything queued meanwhile.
+//
+// # What a Partition keeps in memory
+//
+//   - epoch: the leader epoch of this acquisition (written into every
+//     batch's partitionLeaderEpoch);
+//   - hw: the committed end (etcd's hw/), the high watermark; records
+//     below it are durable, nothing at or above it is ever read;
+//   - next: the next offset to assign: hw plus the batches queued or in
+//     the flush being made;
+//   - logStart: the log start offset (etcd's logstart/);
+//   - index: the committed index entries from the one holding logStart up
+//     to hw, contiguous, loaded from etcd at Acquire and appended by each
+//     commit (one entry per flush that carried the partition). Reads
+//     find the entry holding an offset by binary search and read its byte
+//     range through the read cache (objstore.Cache).
+//
+// The queued batches themselves are held by the Flusher (bounded by
+// MaxPendingBytes, default 8 × FlushMaxBytes; Append answers ErrBusy
+// beyond) until their flush ends.
+//
+// # Commit outcomes
+//
+// A flush retries retriable errors of the object PUT (the store has
+// already retried a few times itself) and of the commit with backoff
+// (RetryBackoff doubling to 1 s) until RetryTimeout (the produce request
+// timeout, 30 s by default). Per outcome:
+//
+//   - success: every partition's index entry and hw are published in
+//     memory, then its appends are acknowledged.
+//   - the PUT fails (retriable past the bound: ErrTimeout; permanent:
+//     ErrStorage at once): nothing was committed. The appends fail; the
+//     appends of those partitions queued after them (their offsets come
+//     after the failed ones) fail too; each partition's next offset goes
+//     back to its hw and it takes appends again at once. The object is
+//     deleted (best effort).
+//   - *cluster.NotLeaderError: this attempt applied nothing. The
+//     partitions named are another broker's now: their appends fail with
+//     ErrNotLeader (NOT_LEADER_OR_FOLLOWER), the Partition ends
+//     (Partition.Err) and its queued appends fail; the commit is retried
+//     at once with the other partitions.
+//   - cluster.ErrUnavailable (etcd unreachable or slow, a timeout): the
+//     outcome is UNKNOWN; the txn may have been applied. Nothing is
+//     acknowledged; the commit is retried unchanged. A retry after an
+//     applied attempt fails its hw compare with *cluster.HWMismatchError
+//     whose actual hw is exactly the failed commit's end for that
+//     partition: since a commit is one etcd txn, all of it was applied,
+//     and the flush succeeds (acknowledged once, stored once).
+//   - *cluster.HWMismatchError otherwise (etcd's hw is not where this
+//     leader stands, which only a bug or a hand edit of etcd causes):
+//     nothing of this commit was applied; the appends fail with
+//     ErrTimeout and that partition resyncs (below) with a full reload.
+//   - the bound passes with the outcome still unknown: the appends fail
+//     with ErrTimeout (REQUEST_TIMED_OUT), never acknowledged, and each
+//     partition of the flush becomes "resyncing": its queued appends fail,
+//     Append answers ErrBusy, and the Flusher's goroutine reads the hw
+//     from etcd (every second until etcd answers). hw at the partition's
+//     committed end: not applied, continue there. hw at the failed
+//     flush's end: applied after all: its index entry is added and the
+//     partition continues after it (those records are durable and
+//     readable though their produce failed, as with a Kafka produce that
+//     timed out; an idempotent producer's retry will be recognised once
+//     producer state is kept). Any other hw: the partition reloads index,
+//     hw and log start from etcd. An attempt still in flight inside etcd
+//     when the hw is read cannot corrupt the log: it either was applied
+//     before the read (seen) or fails its hw compare (the leader's next
+//     commit at the same offsets wins or fails its own compare and
+//     resyncs again).
+//   - any other error (ErrTxnTooLarge, a bad etcd value): ErrStorage; the
+//     partitions continue at their hw, or resync if an earlier attempt's
+//     outcome was unknown.
+//
+// # Failure cases
+//
+//   - The broker dies: its queued and in-flight appends were never
+//     acknowledged. A flush it was making either committed (the next
+//     leader loads it from the index) or did not (lost, unacknowledged).
+//     The next leader (epoch+1) continues at etcd's hw.
+//   - The broker's lease ends (cluster.Member.Done): every Partition ends
+//     with ErrNotLeader and its queued appends fail; a commit in progress
+//     fails its fence.
+//   - Another broker acquired a partition this one still believes it
+//     leads: the commit's fence fails (NotLeaderError): nothing of the
+//     flush is visible anywhere, its appends fail with
+//     NOT_LEADER_OR_FOLLOWER, the object is deleted.
+//   - etcd unavailable: appends wait up to RetryTimeout, then fail with
+//     REQUEST_TIMED_OUT and the partitions resync when etcd is back; reads
+//     of committed data go on (the index is in memory).
+//   - The object store slow or failing: appends wait (retries within
+//     RetryTimeout), then fail retriably; reads fail with ErrTimeout
+//     (REQUEST_TIMED_OUT) or ErrStorage; both recover by themselves.
+//   - Objects of flushes whose commit outcome stayed unknown and was not
+//     applied have no objects/ record; the object garbage collector (not
+//     built) must list the store, not only etcd.
+//
+// # Reads and offsets
+//
+// Partition.Read returns the stored batches from the one holding an
+// offset, at least one whole batch, up to maxBytes, checking each range's
+// batch framing and offsets against its index entry (consumers check the
+// batch CRCs; the etcd index has no checksum of its own). OffsetForTimestamp
+// and MaxTimestamp (ListOffsets) choose the index entry by its max
+// timestamp and read only that range; earliest and latest are
+// LogStartOffset and HighWatermark. DeleteRecords moves the log start
+// under the leadership's fence (cluster.Member.DeleteIndexBelow);
+// RetentionOffset computes where retention.ms and retention.bytes would
+// move it, judging whole index entries as Kafka judges segments.
+// Partition.Changed is closed when the hw moves (a fetch waiting for
+// data selects on it).
+//
+// # Not yet here
+//
+// Producer state (idempotent sequence checks, transactions, their
+// durability), transaction markers and the last stable offset, compaction,
+// merging small objects and the object garbage collector, reads by
+// brokers that do not lead the partition, and the wiring into the broker.
+package objlog

@@ -1,0 +1,318 @@
+package objlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/objstore"
+)
+
+// group is one partition's part of a flush: its appends, in offset order,
+// and the cluster append (one index entry) that commits them.
+type group struct {
+	p       *Partition
+	appends []*pendingAppend
+	app     cluster.PartitionAppend
+}
+
+// resyncTimeout bounds one read of a resyncing partition's hw.
+const resyncTimeout = 5 * time.Second
+
+// flush makes one flush: ONE object, ONE commit, then every append of it
+// is acknowledged or failed.
+func (f *Flusher) flush(ctx context.Context) {
+	taken := f.take()
+	defer func() {
+		f.mu.Lock()
+		f.inflight = 0
+		f.mu.Unlock()
+	}()
+	if len(taken) == 0 {
+		return
+	}
+	byPart := map[*Partition]*group{}
+	var groups []*group
+	for _, pa := range taken {
+		g := byPart[pa.p]
+		if g == nil {
+			g = &group{p: pa.p}
+			byPart[pa.p] = g
+			groups = append(groups, g)
+		}
+		g.appends = append(g.appends, pa)
+	}
+	info := f.member.Info()
+	name := fmt.Sprintf("%s%d-%016x-%08x-%010d", f.cfg.ObjectPrefix, info.NodeID, uint64(info.Lease), f.instance, f.seq.Add(1))
+	w := objstore.NewWriter()
+	var data []byte
+	for _, g := range groups {
+		data = data[:0]
+		maxTs, count := int64(-1), int64(0)
+		for _, pa := range g.appends {
+			data = append(data, pa.batch...)
+			maxTs = max(maxTs, pa.h.MaxTimestamp)
+			count += int64(pa.h.NumRecords)
+		}
+		first, last := g.appends[0].h.BaseOffset, g.appends[len(g.appends)-1].h.LastOffset()
+		epoch := g.appends[0].epoch
+		e, err := w.Add(objstore.Entry{TopicID: g.p.tp.TopicID, Partition: g.p.tp.Partition, BaseOffset: first, LastOffset: last,
+			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: int32(count)}, data)
+		if err != nil {
+			// Only an impossible entry gets here (offsets assigned by
+			// this package); the whole flush fails, nothing applied.
+			f.fail(groups, fmt.Errorf("%w: building object %s: %w", ErrStorage, name, err), false, nil)
+			return
+		}
+		g.app = cluster.PartitionAppend{Partition: g.p.tp, LeaderEpoch: epoch, HW: last + 1, Entries: []cluster.IndexEntry{{
+			BaseOffset: first, LastOffset: last, Object: name, Position: e.Position, Length: e.Length,
+			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count,
+		}}}
+	}
+	f.persist(ctx, name, w.Finish(), groups)
+}
+
+// persist writes the object and commits it, retrying retriable errors
+// until Config.RetryTimeout, and resolves every group. See the package
+// documentation ("Commit outcomes") for the reasoning.
+func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups []*group) {
+	rctx, cancel := context.WithTimeout(ctx, f.cfg.RetryTimeout)
+	defer cancel()
+	backoff := f.cfg.RetryBackoff
+	pause := func() bool {
+		select {
+		case <-f.cfg.Clock.After(backoff):
+			backoff = min(2*backoff, maxRetryBackoff)
+			return true
+		case <-rctx.Done():
+			return false
+		}
+	}
+	for {
+		err := f.store.Put(rctx, name, obj)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, objstore.ErrRetriable) {
+			f.fail(groups, fmt.Errorf("%w: writing object %s: %w", ErrStorage, name, err), false, nil)
+			return
+		}
+		if rctx.Err() != nil || !pause() {
+			f.fail(groups, fmt.Errorf("%w: writing object %s: %w", ErrTimeout, name, err), false, nil)
+			return
+		}
+		f.log.Warn("object write failed, retrying", "object", name, "err", err)
+	}
+	meta := cluster.ObjectMeta{Name: name, Size: int64(len(obj)), Created: f.cfg.Clock.Now()}
+	// unknown: an attempt failed with an unknown outcome; it may have
+	// been applied (then etcd's hw of every partition of it is its end).
+	unknown := false
+	live := groups
+	for {
+		apps := make([]cluster.PartitionAppend, len(live))
+		for i, g := range live {
+			apps[i] = g.app
+		}
+		err := f.commit(rctx, apps, meta)
+		var notLeader *cluster.NotLeaderError
+		var moved *cluster.HWMismatchError
+		switch {
+		case err == nil:
+			f.succeed(live)
+			return
+		case errors.As(err, &notLeader):
+			// Nothing applied by this attempt. Those partitions are
+			// another broker's now; commit the rest at once.
+			var kept []*group
+			for _, g := range live {
+				if slices.Contains(notLeader.Partitions, g.p.tp) {
+					lerr := fmt.Errorf("%w: %s: %w", ErrNotLeader, g.p.tp, err)
+					g.p.lose(lerr)
+					finishAll(g.appends, lerr)
+					continue
+				}
+				kept = append(kept, g)
+			}
+			if live = kept; len(live) == 0 {
+				if !unknown {
+					f.deleteGarbage(ctx, name)
+				}
+				return
+			}
+		case errors.As(err, &moved):
+			if unknown {
+				for _, g := range live {
+					if g.p.tp == moved.Partition && moved.Actual == g.app.HW {
+						// An earlier attempt of this very commit was
+						// applied: commits are atomic, so all of it.
+						f.log.Info("an earlier attempt of the commit was applied", "object", name, "partition", moved.Partition.String())
+						f.succeed(live)
+						return
+					}
+				}
+			}
+			// etcd's hw is not where this leader was: no attempt of this
+			// commit was applied; that partition reloads from etcd.
+			f.log.Error("commit refused: partition hw moved under its leader", "object", name, "err", err)
+			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrTimeout, name, err), false, &moved.Partition)
+			f.deleteGarbage(ctx, name)
+			return
+		case cluster.Retriable(err):
+			unknown = true
+			if rctx.Err() != nil || !pause() {
+				f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrTimeout, name, err), true, nil)
+				return
+			}
+			f.log.Warn("commit failed, retrying", "object", name, "err", err)
+		default:
+			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrStorage, name, err), unknown, nil)
+			if !unknown {
+				f.deleteGarbage(ctx, name)
+			}
+			return
+		}
+	}
+}
+
+func finishAll(pas []*pendingAppend, err error) {
+	for _, pa := range pas {
+		pa.c.finish(AppendResult{}, err)
+	}
+}
+
+// succeed publishes committed groups (index, hw) and acknowledges them.
+func (f *Flusher) succeed(groups []*group) {
+	for _, g := range groups {
+		p := g.p
+		p.mu.Lock()
+		if p.hw == g.app.Entries[0].BaseOffset {
+			p.index = append(p.index, g.app.Entries...)
+			p.hw = g.app.HW
+			p.changedLocked()
+		} else if p.state != lost {
+			// Cannot happen: commits of a partition are sequential and
+			// fenced on its hw.
+			f.log.Error("committed flush does not continue the partition", "partition", p.tp.String(), "hw", p.hw, "base", g.app.Entries[0].BaseOffset)
+		}
+		logStart := p.logStart
+		p.mu.Unlock()
+		for _, pa := range g.appends {
+			pa.c.finish(AppendResult{BaseOffset: pa.h.BaseOffset, LastOffset: pa.h.LastOffset(), LogAppendTime: pa.appendTime, LogStartOffset: logStart}, nil)
+		}
+	}
+}
+
+// fail fails a flush's groups with err. The appends queued after them
+// (offsets assigned past the failed ones) fail too. With unknown (the
+// commit may have been applied) or for the partition resync names, the
+// partition waits for etcd's hw (resyncing); otherwise nothing was
+// applied and it continues at its hw at once.
+func (f *Flusher) fail(groups []*group, err error, unknown bool, resync *cluster.TopicPartition) {
+	for _, g := range groups {
+		p := g.p
+		var dropped []*pendingAppend
+		p.mu.Lock()
+		switch {
+		case p.state == lost:
+		case unknown || (resync != nil && *resync == p.tp):
+			p.state = resyncing
+			p.unknown = nil
+			if unknown {
+				app := g.app
+				p.unknown = &app
+			}
+			dropped = f.dropQueued(p)
+			f.mu.Lock()
+			f.resync[p] = struct{}{}
+			f.mu.Unlock()
+			p.changedLocked()
+		default:
+			p.next = p.hw
+			dropped = f.dropQueued(p)
+		}
+		p.mu.Unlock()
+		finishAll(g.appends, err)
+		finishAll(dropped, fmt.Errorf("%w (a flush before this batch failed)", err))
+	}
+}
+
+// deleteGarbage deletes an object no commit references (best effort; an
+// object left behind has no objects/ record).
+func (f *Flusher) deleteGarbage(ctx context.Context, name string) {
+	dctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+	defer cancel()
+	if err := f.store.Delete(dctx, name); err != nil {
+		f.log.Warn("could not delete an uncommitted object", "object", name, "err", err)
+	}
+}
+
+// resyncAll asks etcd where each resyncing partition stands and lets it
+// take appends again; partitions etcd does not answer for stay resyncing.
+func (f *Flusher) resyncAll(ctx context.Context) {
+	f.mu.Lock()
+	ps := make([]*Partition, 0, len(f.resync))
+	for p := range f.resync {
+		ps = append(ps, p)
+	}
+	f.mu.Unlock()
+	for _, p := range ps {
+		if err := f.resyncOne(ctx, p); err != nil {
+			// etcd does not answer: the others would wait for it too.
+			f.log.Debug("partition resync failed, retrying", "partition", p.tp.String(), "err", err)
+			return
+		}
+		f.mu.Lock()
+		delete(f.resync, p)
+		f.mu.Unlock()
+	}
+}
+
+func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
+	rctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+	defer cancel()
+	hw, err := f.client.HW(rctx, p.tp)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	local, unknown := p.hw, p.unknown
+	p.mu.Unlock()
+	var idx []cluster.IndexEntry
+	var logStart int64
+	reload := hw != local && (unknown == nil || hw != unknown.HW)
+	if reload {
+		// Not a state this leader knows: read it all from etcd.
+		if idx, err = f.client.LoadIndex(rctx, p.tp); err != nil {
+			return err
+		}
+		if logStart, err = f.client.LogStartOffset(rctx, p.tp); err != nil {
+			return err
+		}
+		if hw, err = f.client.HW(rctx, p.tp); err != nil {
+			return err
+		}
+		if idx, err = checkIndex(p.tp, idx, logStart, hw); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state != resyncing {
+		return nil
+	}
+	switch {
+	case reload:
+		p.index, p.logStart, p.hw = idx, logStart, hw
+	case hw != local:
+		// The failed flush was applied after all.
+		p.index = append(p.index, unknown.Entries...)
+		p.hw = hw
+	}
+	p.next, p.state, p.unknown = p.hw, leading, nil
+	p.changedLocked()
+	f.log.Info("partition resynced from etcd", "partition", p.tp.String(), "hw", p.hw, "failed_flush_applied", !reload && hw != local, "reloaded", reload)
+	return nil
+}
