@@ -35,7 +35,10 @@
 // topics (or checks them against their declared partition counts), joins
 // the consumer group named by the app id with every Kafka source topic, and
 // then repeats one cycle: poll a batch of records, restore the tables of
-// partitions newly assigned, hand each record to the agent that reads its
+// partitions newly assigned (an assignment ends a poll early, so a table
+// partition is restored when it is assigned, as Kafka Streams restores
+// every assigned task's stores, whether or not its source partition gets
+// records), hand each record to the agent that reads its
 // topic (partition p to the instance p mod concurrency, so each partition is
 // processed in order), wait until every agent has finished with every event
 // of the batch, then make the batch's effects durable and commit its

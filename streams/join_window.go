@@ -83,8 +83,6 @@ func JoinStreams[K, A, B, R any](app *App, name string, left *Topic[K, A], right
 		if err := app.declareJoin(name, left.spec, right.spec); err != nil {
 			return err
 		}
-		sj.stores[0].alsoFor = append(sj.stores[0].alsoFor, right.spec.name)
-		sj.stores[1].alsoFor = append(sj.stores[1].alsoFor, left.spec.name)
 		app.joins.addHandler(left.spec, false, func(ctx context.Context, r *kgo.Record) error { return sj.process(ctx, 0, r) })
 		app.joins.addHandler(right.spec, false, func(ctx context.Context, r *kgo.Record) error { return sj.process(ctx, 1, r) })
 		return nil

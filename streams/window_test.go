@@ -318,7 +318,7 @@ func TestWindowsAgainstModel(t *testing.T) {
 							// The worker's tables restore from their changelogs
 							// (as after a restart): nothing closed reopens.
 							a.d.w.requeueTables()
-							if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+							if err := a.d.w.restorePending(context.Background()); err != nil {
 								t.Fatal(err)
 							}
 						}
@@ -401,7 +401,7 @@ func TestWindowExpiryTombstones(t *testing.T) {
 	}
 	a.send(t, winRec{"b", 30})
 	a.d.w.requeueTables()
-	if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+	if err := a.d.w.restorePending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	a.send(t, winRec{"b", 40}) // still no second final result after the restore
@@ -433,7 +433,7 @@ func TestWindowExpiryTombstones(t *testing.T) {
 		t.Errorf("changelog of window a@0: found %v, last value %q, want a tombstone", found, last)
 	}
 	a.d.w.requeueTables()
-	if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+	if err := a.d.w.restorePending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.table.Get(0, "a", time.UnixMilli(0)); ok {

@@ -1,0 +1,116 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/codec"
+	"github.com/sluice-io/sluice/embed"
+	"github.com/sluice-io/sluice/streams"
+)
+
+// setApp is a worker of app "to": agent "set" copies topic "to-in" (4
+// partitions) into table "t" (changelog to-t-changelog).
+func setApp(t *testing.T, addr, instance string, g streams.Guarantee) (*streams.App, *streams.Table[string, int64]) {
+	t.Helper()
+	app, err := streams.NewApp("to", streams.Brokers(addr), streams.StateDir(t.TempDir()), streams.Logger(quiet()),
+		streams.InstanceID(instance), streams.ProcessingGuarantee(g), streams.QueryServer("127.0.0.1:0", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := streams.NewTopic(app, "to-in", codec.String(), codec.JSON[int64](), streams.Partitions(4))
+	table := streams.NewTable(app, "t", in, codec.String(), codec.JSON[int64]())
+	streams.NewAgent(app, "set", in, func(ctx context.Context, s *streams.Stream[string, int64]) error {
+		for ev := range s.Events() {
+			if err := table.Set(ctx, ev.Partition, ev.Key, ev.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return app, table
+}
+
+// TestTakeoverRestoresWithoutRecords: when a worker stops, the survivor
+// restores the table partitions it takes over at assignment, not when
+// their source partitions next get records: with nothing sent after the
+// stop, it answers queries for every key.
+func TestTakeoverRestoresWithoutRecords(t *testing.T) {
+	for _, g := range []streams.Guarantee{streams.AtLeastOnce, streams.ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			addr := embed.ForTest(t)
+			createTopic(t, addr, "to-in", 4)
+			appA, _ := setApp(t, addr, "a", g)
+			appB, tableB := setApp(t, addr, "b", g)
+			stopA := runApp(t, appA)
+			runApp(t, appB)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx := context.Background()
+			until(t, "both workers assigned", func() error {
+				dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
+				if err != nil {
+					return err
+				}
+				g := dgs["to"]
+				if g.State != "Stable" || len(g.Members) != 2 {
+					return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+				}
+				for _, m := range g.Members {
+					if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
+						return fmt.Errorf("member %s has no partitions", m.MemberID)
+					}
+				}
+				return nil
+			})
+			const keys = 24
+			var rs []*kgo.Record
+			for i := range keys {
+				rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", i)})
+			}
+			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			answers := func(what string) {
+				t.Helper()
+				for i := range keys {
+					key := fmt.Sprintf("key%d", i)
+					until(t, what+": b answers "+key, func() error {
+						v, ok, err := tableB.Query(ctx, key)
+						if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
+							t.Fatalf("Query(%s): %v", key, err)
+						}
+						if err != nil || !ok || v != int64(i) {
+							return fmt.Errorf("Query(%s) = %d %v %v", key, v, ok, err)
+						}
+						return nil
+					})
+				}
+			}
+			answers("both running") // b answers a's keys by forwarding
+			if err := stopA(); err != nil {
+				t.Fatal(err)
+			}
+			// Nothing is sent: b restores a's partitions at assignment.
+			answers("a stopped")
+			until(t, "b alone in the group", func() error {
+				dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
+				if err != nil {
+					return err
+				}
+				if g := dgs["to"]; g.State != "Stable" || len(g.Members) != 1 {
+					return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+				}
+				return nil
+			})
+		})
+	}
+}
