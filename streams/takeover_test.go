@@ -114,3 +114,71 @@ func TestTakeoverRestoresWithoutRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordsRightAfterStopProcessed: records sent to every partition
+// right after a worker stops, once, are all processed by the survivor
+// (after the rebalance, which it learns of at its next heartbeat), none
+// skipped, and it answers queries with them.
+func TestRecordsRightAfterStopProcessed(t *testing.T) {
+	addr := embed.ForTest(t)
+	createTopic(t, addr, "to-in", 4)
+	appA, _ := setApp(t, addr, "a", streams.AtLeastOnce)
+	appB, tableB := setApp(t, addr, "b", streams.AtLeastOnce)
+	stopA := runApp(t, appA)
+	runApp(t, appB)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	until(t, "both workers assigned", func() error {
+		dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
+		if err != nil {
+			return err
+		}
+		if g := dgs["to"]; g.State != "Stable" || len(g.Members) != 2 {
+			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+		}
+		return nil
+	})
+	const keys = 8 // keys of all 4 partitions
+	send := func(v int64) {
+		t.Helper()
+		var rs []*kgo.Record
+		for i := range keys {
+			rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", v)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers := func(v int64) {
+		t.Helper()
+		for i := range keys {
+			key := fmt.Sprintf("key%d", i)
+			until(t, "b answers "+key, func() error {
+				got, ok, err := tableB.Query(ctx, key)
+				if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
+					t.Fatalf("Query(%s): %v", key, err)
+				}
+				if err != nil || !ok || got != v {
+					return fmt.Errorf("Query(%s) = %d %v %v", key, got, ok, err)
+				}
+				return nil
+			})
+		}
+	}
+	send(1)
+	answers(1)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	before := appB.Stats().Events
+	send(2)
+	answers(2)
+	// At least once: a batch may be processed again, none is skipped.
+	if n := appB.Stats().Events - before; n < keys {
+		t.Errorf("b processed %d of the %d records sent right after a stopped", n, keys)
+	}
+}
