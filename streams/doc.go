@@ -64,7 +64,8 @@
 // A [WindowedTable] keeps per-key windows over event time: the time of
 // each event (the record's timestamp, or what [EventTime] takes from the
 // record) given to [WindowedTable.Update]. Windows are [TumblingWindows],
-// [HoppingWindows] and [SessionWindows] with Kafka Streams' semantics:
+// [HoppingWindows], [SessionWindows] and [SlidingWindows] with Kafka
+// Streams' semantics:
 // stream time is, per partition, the largest event time seen, and is
 // stored in the changelog with each batch; a window accepts records while
 // stream time < its end + grace, and later records are dropped (counted in
@@ -79,8 +80,9 @@
 // result once, when it closes (Kafka Streams' suppress(untilWindowCloses)),
 // in the batch that closed it, so under ExactlyOnce the result, the
 // window's deletion and the offsets commit together; [EmitOnUpdate] emits
-// every change. Sliding windows (Kafka Streams' SlidingWindows) are not
-// implemented.
+// every change. Sliding windows are Kafka Streams' (KIP-450): a key's
+// windows are those that start or end at its records, and a new one starts
+// from an existing window's value (see [SlidingWindows]).
 //
 // [TTL] expires the keys of a plain table not written for a duration, by
 // processing time (the app's Clock): see its doc.
