@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -95,6 +96,7 @@ type App struct {
 	qsrv  *queryServer
 
 	restored, standbyApplied atomic.Int64 // RestoreStats
+	metrics                  *appMetrics  // nil without the Metrics option
 }
 
 type appConfig struct {
@@ -112,6 +114,7 @@ type appConfig struct {
 	now            func() time.Time
 	query          queryConfig
 	standbys       int
+	registerer     prometheus.Registerer
 }
 
 // Option configures NewApp.
@@ -268,7 +271,15 @@ func NewApp(id string, opts ...Option) (*App, error) {
 			return nil, err
 		}
 	}
-	return &App{id: id, cfg: cfg, topics: map[string]*topicSpec{}}, nil
+	a := &App{id: id, cfg: cfg, topics: map[string]*topicSpec{}}
+	if cfg.registerer != nil {
+		m, err := newAppMetrics(id, cfg.registerer)
+		if err != nil {
+			return nil, err
+		}
+		a.metrics = m
+	}
+	return a, nil
 }
 
 type appStats struct {

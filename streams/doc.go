@@ -143,6 +143,18 @@
 // [WindowedTable.Query] and [WindowedTable.QueryWindows] are the same from
 // Go.
 //
+// # Metrics
+//
+// With [Metrics](registerer), the app counts in Prometheus what Kafka
+// Streams' metrics count: records processed per agent
+// (sluice_streams_records_processed_total), late records dropped per
+// windowed table or join (sluice_streams_late_records_total), changelog
+// records restored and still to restore per table
+// (sluice_streams_restored_records_total,
+// sluice_streams_restore_remaining_records), standby updates, batches
+// committed and aborted, and decode errors, all labelled with the app id;
+// the query server serves them at GET /metrics. See metrics.go.
+//
 // # Standby replicas
 //
 // With [StandbyReplicas](n), n workers besides a table partition's owner

@@ -267,6 +267,7 @@ func (sj *streamJoin[K, A, B, R]) process(ctx context.Context, side int, r *kgo.
 	ts := r.Timestamp.UnixMilli()
 	if wp.hasST && ts < wp.st-sj.win.Grace.Milliseconds() {
 		sj.stats.late.Add(1)
+		sj.app.metrics.addLate(sj.name)
 		if l := sj.app.cfg.logger; l.Enabled(ctx, -4) {
 			l.Debug("streams: join dropped a late record", "join", sj.name, "topic", r.Topic, "partition", p, "offset", r.Offset, "timestamp", ts, "stream_time", wp.st)
 		}

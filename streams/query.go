@@ -118,6 +118,9 @@ func (w *worker) startQueryServer() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /tables/{name}/{key...}", qs.serve)
+	if m := w.app.metrics; m != nil {
+		mux.Handle("GET /metrics", m.handler())
+	}
 	qs.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(qs.done)

@@ -198,6 +198,7 @@ func (sb *standbys) catchUp(ctx context.Context, tc *tableCore, p int32, st stor
 		err = st.apply(ws, end)
 	}
 	sb.w.app.standbyApplied.Add(n)
+	sb.w.app.metrics.addStandby(tc.name, n)
 	return err
 }
 

@@ -16,10 +16,11 @@ import (
 
 // setApp is a worker of app "to": agent "set" copies topic "to-in" (4
 // partitions) into table "t" (changelog to-t-changelog).
-func setApp(t *testing.T, addr, instance string, g streams.Guarantee) (*streams.App, *streams.Table[string, int64]) {
+func setApp(t *testing.T, addr, instance string, g streams.Guarantee, extra ...streams.Option) (*streams.App, *streams.Table[string, int64]) {
 	t.Helper()
-	app, err := streams.NewApp("to", streams.Brokers(addr), streams.StateDir(t.TempDir()), streams.Logger(quiet()),
-		streams.InstanceID(instance), streams.ProcessingGuarantee(g), streams.QueryServer("127.0.0.1:0", ""))
+	opts := append([]streams.Option{streams.Brokers(addr), streams.StateDir(t.TempDir()), streams.Logger(quiet()),
+		streams.InstanceID(instance), streams.ProcessingGuarantee(g), streams.QueryServer("127.0.0.1:0", "")}, extra...)
+	app, err := streams.NewApp("to", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

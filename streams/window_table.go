@@ -189,6 +189,7 @@ func (t *WindowedTable[K, V]) Update(ctx context.Context, p int32, key K, at tim
 	}
 	if late {
 		t.app.stats.late.Add(1)
+		t.app.metrics.addLate(t.Name())
 		t.app.cfg.logger.Debug("streams: late record dropped from closed windows", "app", t.app.id, "table", t.Name(),
 			"partition", p, "timestamp", ts, "stream_time", t.StreamTime(p).UnixMilli())
 	}

@@ -387,6 +387,7 @@ func (w *worker) process(recs []*kgo.Record) error {
 		return nil
 	}
 	w.app.stats.batches.Add(1)
+	w.app.metrics.incBatches()
 	return nil
 }
 
@@ -404,9 +405,11 @@ func (w *worker) endTxn(batchErr error) error {
 			return cerr
 		}
 		w.app.stats.batches.Add(1)
+		w.app.metrics.incBatches()
 		return batchErr
 	}
 	w.app.stats.aborted.Add(1)
+	w.app.metrics.incAborted()
 	w.discardTables()
 	if batchErr != nil {
 		return batchErr
