@@ -100,21 +100,23 @@ type App struct {
 }
 
 type appConfig struct {
-	brokers        []string
-	stateDir       string
-	guarantee      Guarantee
-	logger         *slog.Logger
-	kopts          []kgo.Opt
-	partitions     int32
-	replication    int16
-	inMemory       bool
-	onDecodeError  DecodeErrorHandler
-	instanceID     string
-	maxPollRecords int
-	now            func() time.Time
-	query          queryConfig
-	standbys       int
-	registerer     prometheus.Registerer
+	brokers         []string
+	stateDir        string
+	guarantee       Guarantee
+	logger          *slog.Logger
+	kopts           []kgo.Opt
+	partitions      int32
+	replication     int16
+	inMemory        bool
+	onDecodeError   DecodeErrorHandler
+	instanceID      string
+	maxPollRecords  int
+	now             func() time.Time
+	query           queryConfig
+	standbys        int
+	registerer      prometheus.Registerer
+	recoveryLag     int64
+	probingInterval time.Duration
 }
 
 // Option configures NewApp.
@@ -256,15 +258,17 @@ func NewApp(id string, opts ...Option) (*App, error) {
 	}
 	host, _ := os.Hostname()
 	cfg := appConfig{
-		brokers:        []string{"127.0.0.1:9092"},
-		stateDir:       "state",
-		logger:         slog.Default(),
-		partitions:     8,
-		replication:    -1,
-		onDecodeError:  SkipDecodeErrors(),
-		instanceID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
-		maxPollRecords: 10000,
-		now:            time.Now,
+		brokers:         []string{"127.0.0.1:9092"},
+		stateDir:        "state",
+		logger:          slog.Default(),
+		partitions:      8,
+		replication:     -1,
+		onDecodeError:   SkipDecodeErrors(),
+		instanceID:      fmt.Sprintf("%s-%d", host, os.Getpid()),
+		maxPollRecords:  10000,
+		now:             time.Now,
+		recoveryLag:     DefaultAcceptableRecoveryLag,
+		probingInterval: DefaultProbingRebalanceInterval,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {

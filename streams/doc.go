@@ -160,8 +160,13 @@
 // With [StandbyReplicas](n), n workers besides a table partition's owner
 // keep a warm copy of it in their local store by tailing its changelog, so
 // the worker that takes the partition over restores only the copy's lag
-// (Kafka Streams' num.standby.replicas; its acceptable.recovery.lag gate
-// is not implemented).
+// (Kafka Streams' num.standby.replicas). The group leader gives a
+// partition to a worker whose copy is within [AcceptableRecoveryLag]
+// (default 10000 records) when the worker the range assignor planned is
+// not, has the planned worker warm up a copy, and rebalances again after
+// [ProbingRebalanceInterval] (default 10 minutes) to move it there once
+// caught up (Kafka Streams' acceptable.recovery.lag, warm-up replicas and
+// probing rebalances, in their simplest form).
 //
 // # Testing without a broker
 //

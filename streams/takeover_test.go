@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -181,5 +183,85 @@ func TestRecordsRightAfterStopProcessed(t *testing.T) {
 	// At least once: a batch may be processed again, none is skipped.
 	if n := appB.Stats().Events - before; n < keys {
 		t.Errorf("b processed %d of the %d records sent right after a stopped", n, keys)
+	}
+}
+
+// TestAcceptableRecoveryLag: a worker joining with no copies is kept from
+// the partitions the range assignor plans for it while it warms up copies
+// of them (standbys); a probing rebalance then gives them to it, and it
+// restores nothing: its copies had caught up.
+func TestAcceptableRecoveryLag(t *testing.T) {
+	addr := embed.ForTest(t)
+	createTopic(t, addr, "to-in", 4)
+	opts := []streams.Option{streams.StandbyReplicas(1), streams.ProbingRebalanceInterval(3 * time.Second)}
+	appA, _ := setApp(t, addr, "a", streams.AtLeastOnce, opts...)
+	runApp(t, appA)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	const keys = 24
+	var rs []*kgo.Record
+	for i := range keys {
+		rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", i)})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "a processed every record", func() error {
+		if n := appA.Stats().Events; n < keys {
+			return fmt.Errorf("%d of %d", n, keys)
+		}
+		return nil
+	})
+	appB, tableB := setApp(t, addr, "b", streams.AtLeastOnce, opts...)
+	runApp(t, appB)
+	owned := func() (int, error) {
+		dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
+		if err != nil {
+			return 0, err
+		}
+		g := dgs["to"]
+		if g.State != "Stable" || len(g.Members) != 2 {
+			return 0, fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+		}
+		for _, m := range g.Members {
+			md, ok1 := m.Join.AsConsumer()
+			as, ok2 := m.Assigned.AsConsumer()
+			if ok1 && ok2 && strings.Contains(string(md.UserData), appB.QueryAddress()) {
+				n := 0
+				for _, tp := range as.Topics {
+					n += len(tp.Partitions)
+				}
+				return n, nil
+			}
+		}
+		return 0, errors.New("b not in the group")
+	}
+	until(t, "b owns its share", func() error {
+		n, err := owned()
+		if err == nil && n != 2 {
+			err = fmt.Errorf("b owns %d partitions", n)
+		}
+		return err
+	})
+	for i := range keys {
+		key := fmt.Sprintf("key%d", i)
+		until(t, "b answers "+key, func() error {
+			v, ok, err := tableB.Query(ctx, key)
+			if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
+				t.Fatalf("Query(%s): %v", key, err)
+			}
+			if err != nil || !ok || v != int64(i) {
+				return fmt.Errorf("Query(%s) = %d %v %v", key, v, ok, err)
+			}
+			return nil
+		})
+	}
+	rb := appB.RestoreStats()
+	if rb.Restored != 0 || rb.Standby == 0 {
+		t.Errorf("b restored %d changelog records and applied %d to copies; want 0 restored: it took over warm copies", rb.Restored, rb.Standby)
 	}
 }

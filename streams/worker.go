@@ -109,6 +109,15 @@ type worker struct {
 	// records (see restorePending).
 	wakeMu sync.Mutex
 	wake   context.CancelFunc
+
+	// The acceptable recovery lag gate (recovery_lag.go): the table
+	// partitions just revoked, restored up to their revocation, which
+	// the next join reports as caught up; and the leader's probing
+	// rebalance timer.
+	lagMu   sync.Mutex
+	revoked map[string]map[int32]bool
+	probe   *time.Timer
+	stopped bool
 }
 
 func newWorker(ctx context.Context, a *App) (*worker, error) {
@@ -479,6 +488,7 @@ func (w *worker) shutdown() {
 	w.stopAgents()
 	w.closeGlobals()
 	w.stopStandbys()
+	w.stopProbe()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
@@ -525,6 +535,7 @@ func (a *App) send(ctx context.Context, r *kgo.Record) error {
 }
 
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	w.forgetRevoked()
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.assign(ps)
@@ -544,6 +555,7 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 {
 		w.timers.stop()
 	}
+	w.noteRevoked(m)
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.revoke(ps)
