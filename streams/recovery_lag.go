@@ -1,12 +1,14 @@
 package streams
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -17,7 +19,9 @@ import (
 // partitions: 0; its standby copies: as of their last catch-up), and the
 // group leader, after the range assignor's plan, checks each partition p
 // that tables live on (p of every topic with its partition count, so
-// co-partitioned topics stay together): when the planned worker's copies
+// co-partitioned topics stay together; a worker without a copy lags by
+// the changelog's end offset, which the leader lists, as Kafka Streams
+// counts it): when the planned worker's copies
 // of p's table partitions are not all within the acceptable lag and
 // another worker's are, p goes to that worker (the least lag, then the
 // fewest partitions so far, then member order); when no worker is caught
@@ -160,13 +164,10 @@ func (w *worker) forgetRevoked() {
 // again with their new lags (Kafka Streams' probing rebalance). A later
 // assignment replaces the schedule.
 func (w *worker) scheduleProbe() {
-	kt, ok := w.tr.(*kafkaTransport)
-	if !ok {
-		return
-	}
 	w.lagMu.Lock()
 	defer w.lagMu.Unlock()
-	if w.stopped {
+	cl := w.groupCl
+	if w.stopped || cl == nil {
 		return
 	}
 	if w.probe != nil {
@@ -175,7 +176,7 @@ func (w *worker) scheduleProbe() {
 	w.log.Info("streams: partitions kept from workers whose copies lag; probing rebalance scheduled", "in", w.cfg.probingInterval)
 	w.probe = time.AfterFunc(w.cfg.probingInterval, func() {
 		w.log.Info("streams: probing rebalance")
-		kt.cl.ForceRebalance()
+		cl.ForceRebalance()
 	})
 }
 
@@ -187,6 +188,40 @@ func (w *worker) stopProbe() {
 	if w.probe != nil {
 		w.probe.Stop()
 	}
+}
+
+// changelogEnds returns the end offsets of the tables' changelogs (table
+// -> partition), or nil when they cannot be listed now: the leader's
+// balancer asks, as Kafka Streams' assignor does.
+func (w *worker) changelogEnds() map[string]map[int32]int64 {
+	w.lagMu.Lock()
+	cl := w.groupCl
+	w.lagMu.Unlock()
+	if cl == nil || len(w.tables) == 0 {
+		return nil
+	}
+	topics := make([]string, 0, len(w.tables))
+	for _, tc := range w.tables {
+		topics = append(topics, tc.changelog)
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		w.log.Warn("streams: listing changelog end offsets for the assignment; workers without copies count as lagging", "err", err)
+		return nil
+	}
+	out := map[string]map[int32]int64{}
+	for _, tc := range w.tables {
+		out[tc.name] = map[int32]int64{}
+		for p, o := range offs[tc.changelog] {
+			out[tc.name][p] = o.Offset
+		}
+	}
+	return out
 }
 
 // DefaultProbingRebalanceInterval is Kafka Streams'
@@ -211,9 +246,11 @@ func ProbingRebalanceInterval(d time.Duration) Option {
 // planned member whose copies are not caught up to one whose copies are
 // (see the comment above). counts are the topics' partition counts,
 // tables maps each table to its source topic, lags are the members'
-// reports. It returns the moves: per planned member, the partitions (of
+// reports, ends the changelogs' end offsets (table -> partition): a
+// member without a copy lags by the whole changelog, as in Kafka Streams
+// (nil: it is not caught up). It returns the moves: per planned member, the partitions (of
 // topics) it was planned and did not get, which it should warm up.
-func gateRecoveryLag(assign []map[string][]int32, counts map[string]int32, tables map[string]string, lags []map[string]map[int32]int64, acceptable int64) []map[string][]int32 {
+func gateRecoveryLag(assign []map[string][]int32, counts map[string]int32, tables map[string]string, lags []map[string]map[int32]int64, ends map[string]map[int32]int64, acceptable int64) []map[string][]int32 {
 	// The tables on partition p of the topics with n partitions.
 	byCount := map[int32][]string{}
 	for table, src := range tables {
@@ -235,7 +272,9 @@ func gateRecoveryLag(assign []map[string][]int32, counts map[string]int32, table
 		for _, t := range ts {
 			l, ok := lags[i][t][p]
 			if !ok {
-				return -1
+				if l, ok = ends[t][p]; !ok {
+					return -1
+				}
 			}
 			sum += l
 		}

@@ -310,11 +310,18 @@ func (b *standbyMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.Int
 	for i := range as {
 		assign[i], lags[i] = assignmentMap(decoded[i]), b.lags[as[i].MemberID]
 	}
-	warm := gateRecoveryLag(assign, topics, b.tables, lags, b.acceptable)
+	var ends map[string]map[int32]int64
+	if b.w != nil {
+		ends = b.w.changelogEnds()
+	}
+	warm := gateRecoveryLag(assign, topics, b.tables, lags, ends, b.acceptable)
 	warming := false
-	for i := range as {
-		if warm[i] != nil {
-			decoded[i].Topics = assignmentTopics(assign[i])
+	for i := range warm {
+		if warm[i] != nil { // moved: every member's assignment may have changed
+			for j := range as {
+				decoded[j].Topics = assignmentTopics(assign[j])
+			}
+			break
 		}
 	}
 	for i := range as {

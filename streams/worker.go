@@ -116,6 +116,7 @@ type worker struct {
 	// rebalance timer.
 	lagMu   sync.Mutex
 	revoked map[string]map[int32]bool
+	groupCl *kgo.Client // the group member's client (nil: none yet)
 	probe   *time.Timer
 	stopped bool
 }
@@ -162,10 +163,15 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		if err := w.startQueryServer(); err != nil {
 			return nil, err
 		}
-		if w.tr, err = newKafkaTransport(w, topics); err != nil {
+		kt, err := newKafkaTransport(w, topics)
+		if err != nil {
 			w.stopQueryServer()
 			return nil, err
 		}
+		w.tr = kt
+		w.lagMu.Lock()
+		w.groupCl = kt.cl // the group may already be rebalancing: see scheduleProbe
+		w.lagMu.Unlock()
 	}
 	if err := w.openGlobals(ctx); err != nil {
 		w.tr.close()
