@@ -586,7 +586,11 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 // that watermark and the restore waits for its outcome; a transaction
 // that has not added its offsets yet cannot commit them any more (the
 // group's generation changed with the assignment: ILLEGAL_GENERATION) and
-// aborts.
+// aborts. The cost: a previous owner that died with a transaction open on
+// the changelog holds this restore, and so the worker's next batch, until
+// the broker aborts that transaction (its transaction timeout), where
+// Kafka Streams holds only that task (it restores once the committed
+// offset is stable).
 func (w *worker) restorePending(ctx context.Context) error {
 	for _, t := range w.tables {
 		if err := t.restorePending(ctx); err != nil {
