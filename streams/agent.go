@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -97,10 +98,13 @@ type runningAgent[K, V any] struct {
 	inputs []chan delivery[K, V]
 	pumped bool // inputs are closed by pumpChannel, their only sender
 	once   sync.Once
+	// processed counts the events handed to the instances (nil: no
+	// metrics).
+	processed prometheus.Counter
 }
 
 func startAgent[K, V any](w *worker, ag *Agent[K, V], fn AgentFunc[K, V]) agentRun {
-	ra := &runningAgent[K, V]{w: w, ag: ag}
+	ra := &runningAgent[K, V]{w: w, ag: ag, processed: w.app.metrics.processedCounter(ag.spec.name)}
 	n := ag.spec.concurrency
 	ctx := context.WithValue(w.ctx, agentCtxKey{}, &agentCtx{w: w, batched: ag.spec.topic != nil})
 	if ch := ag.src.memory(); ch != nil {
@@ -128,6 +132,9 @@ func (ra *runningAgent[K, V]) pumpChannel(ctx context.Context, ch *Channel[K, V]
 	for ev := range ch.Events(ctx) {
 		select {
 		case in <- delivery[K, V]{ev: ev}:
+			if ra.processed != nil {
+				ra.processed.Inc()
+			}
 		case <-ctx.Done():
 			return
 		}
@@ -200,6 +207,9 @@ func (ra *runningAgent[K, V]) deliver(ctx context.Context, r *kgo.Record, b *bat
 	b.add()
 	select {
 	case in <- delivery[K, V]{ev: ev, done: b.done}:
+		if ra.processed != nil {
+			ra.processed.Inc()
+		}
 		return nil
 	case <-ra.w.failed:
 		b.done()

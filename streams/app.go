@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -95,23 +96,27 @@ type App struct {
 	qsrv  *queryServer
 
 	restored, standbyApplied atomic.Int64 // RestoreStats
+	metrics                  *appMetrics  // nil without the Metrics option
 }
 
 type appConfig struct {
-	brokers        []string
-	stateDir       string
-	guarantee      Guarantee
-	logger         *slog.Logger
-	kopts          []kgo.Opt
-	partitions     int32
-	replication    int16
-	inMemory       bool
-	onDecodeError  DecodeErrorHandler
-	instanceID     string
-	maxPollRecords int
-	now            func() time.Time
-	query          queryConfig
-	standbys       int
+	brokers         []string
+	stateDir        string
+	guarantee       Guarantee
+	logger          *slog.Logger
+	kopts           []kgo.Opt
+	partitions      int32
+	replication     int16
+	inMemory        bool
+	onDecodeError   DecodeErrorHandler
+	instanceID      string
+	maxPollRecords  int
+	now             func() time.Time
+	query           queryConfig
+	standbys        int
+	registerer      prometheus.Registerer
+	recoveryLag     int64
+	probingInterval time.Duration
 }
 
 // Option configures NewApp.
@@ -253,22 +258,32 @@ func NewApp(id string, opts ...Option) (*App, error) {
 	}
 	host, _ := os.Hostname()
 	cfg := appConfig{
-		brokers:        []string{"127.0.0.1:9092"},
-		stateDir:       "state",
-		logger:         slog.Default(),
-		partitions:     8,
-		replication:    -1,
-		onDecodeError:  SkipDecodeErrors(),
-		instanceID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
-		maxPollRecords: 10000,
-		now:            time.Now,
+		brokers:         []string{"127.0.0.1:9092"},
+		stateDir:        "state",
+		logger:          slog.Default(),
+		partitions:      8,
+		replication:     -1,
+		onDecodeError:   SkipDecodeErrors(),
+		instanceID:      fmt.Sprintf("%s-%d", host, os.Getpid()),
+		maxPollRecords:  10000,
+		now:             time.Now,
+		recoveryLag:     DefaultAcceptableRecoveryLag,
+		probingInterval: DefaultProbingRebalanceInterval,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	return &App{id: id, cfg: cfg, topics: map[string]*topicSpec{}}, nil
+	a := &App{id: id, cfg: cfg, topics: map[string]*topicSpec{}}
+	if cfg.registerer != nil {
+		m, err := newAppMetrics(id, cfg.registerer)
+		if err != nil {
+			return nil, err
+		}
+		a.metrics = m
+	}
+	return a, nil
 }
 
 type appStats struct {

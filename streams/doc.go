@@ -35,7 +35,10 @@
 // topics (or checks them against their declared partition counts), joins
 // the consumer group named by the app id with every Kafka source topic, and
 // then repeats one cycle: poll a batch of records, restore the tables of
-// partitions newly assigned, hand each record to the agent that reads its
+// partitions newly assigned (an assignment ends a poll early, so a table
+// partition is restored when it is assigned, as Kafka Streams restores
+// every assigned task's stores, whether or not its source partition gets
+// records), hand each record to the agent that reads its
 // topic (partition p to the instance p mod concurrency, so each partition is
 // processed in order), wait until every agent has finished with every event
 // of the batch, then make the batch's effects durable and commit its
@@ -61,7 +64,8 @@
 // A [WindowedTable] keeps per-key windows over event time: the time of
 // each event (the record's timestamp, or what [EventTime] takes from the
 // record) given to [WindowedTable.Update]. Windows are [TumblingWindows],
-// [HoppingWindows] and [SessionWindows] with Kafka Streams' semantics:
+// [HoppingWindows], [SessionWindows] and [SlidingWindows] with Kafka
+// Streams' semantics:
 // stream time is, per partition, the largest event time seen, and is
 // stored in the changelog with each batch; a window accepts records while
 // stream time < its end + grace, and later records are dropped (counted in
@@ -76,8 +80,9 @@
 // result once, when it closes (Kafka Streams' suppress(untilWindowCloses)),
 // in the batch that closed it, so under ExactlyOnce the result, the
 // window's deletion and the offsets commit together; [EmitOnUpdate] emits
-// every change. Sliding windows (Kafka Streams' SlidingWindows) are not
-// implemented.
+// every change. Sliding windows are Kafka Streams' (KIP-450): a key's
+// windows are those that start or end at its records, and a new one starts
+// from an existing window's value (see [SlidingWindows]).
 //
 // [TTL] expires the keys of a plain table not written for a duration, by
 // processing time (the app's Clock): see its doc.
@@ -138,13 +143,30 @@
 // [WindowedTable.Query] and [WindowedTable.QueryWindows] are the same from
 // Go.
 //
+// # Metrics
+//
+// With [Metrics](registerer), the app counts in Prometheus what Kafka
+// Streams' metrics count: records processed per agent
+// (sluice_streams_records_processed_total), late records dropped per
+// windowed table or join (sluice_streams_late_records_total), changelog
+// records restored and still to restore per table
+// (sluice_streams_restored_records_total,
+// sluice_streams_restore_remaining_records), standby updates, batches
+// committed and aborted, and decode errors, all labelled with the app id;
+// the query server serves them at GET /metrics. See metrics.go.
+//
 // # Standby replicas
 //
 // With [StandbyReplicas](n), n workers besides a table partition's owner
 // keep a warm copy of it in their local store by tailing its changelog, so
 // the worker that takes the partition over restores only the copy's lag
-// (Kafka Streams' num.standby.replicas; its acceptable.recovery.lag gate
-// is not implemented).
+// (Kafka Streams' num.standby.replicas). The group leader gives a
+// partition to a worker whose copy is within [AcceptableRecoveryLag]
+// (default 10000 records) when the worker the range assignor planned is
+// not, has the planned worker warm up a copy, and rebalances again after
+// [ProbingRebalanceInterval] (default 10 minutes) to move it there once
+// caught up (Kafka Streams' acceptable.recovery.lag, warm-up replicas and
+// probing rebalances, in their simplest form).
 //
 // # Testing without a broker
 //

@@ -89,7 +89,7 @@ func NewDriver(app *App) (*Driver, error) {
 	}
 	w.start()
 	w.onAssigned(ctx, nil, w.tr.(*memTransport).assignment())
-	if err := w.restoreAllPending(ctx); err != nil {
+	if err := w.restorePending(ctx); err != nil {
 		d.Close()
 		return nil, err
 	}

@@ -65,6 +65,7 @@ func DeadLetter(app *App, topic string) DecodeErrorHandler {
 // decodeError applies the app's handler to an undecodable record.
 func (w *worker) decodeError(ctx context.Context, agent string, r *kgo.Record, err error) error {
 	w.app.stats.decodeErrors.Add(1)
+	w.app.metrics.incDecodeErrors()
 	w.log.Warn("streams: undecodable record", "agent", agent, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 	ctx = context.WithValue(ctx, agentCtxKey{}, &agentCtx{w: w, batched: true})
 	return w.cfg.onDecodeError(ctx, agent, r, err)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -120,10 +121,12 @@ type joinRun struct {
 	mu  sync.Mutex
 	cur *batch
 	buf map[int32]map[string][]*kgo.Record
+
+	processed prometheus.Counter // nil: no metrics
 }
 
 func startJoinRun(w *worker, jt *joinTopo) agentRun {
-	jr := &joinRun{w: w, jt: jt, buf: map[int32]map[string][]*kgo.Record{}}
+	jr := &joinRun{w: w, jt: jt, buf: map[int32]map[string][]*kgo.Record{}, processed: w.app.metrics.processedCounter(jt.spec.name)}
 	jr.ctx = context.WithValue(w.ctx, agentCtxKey{}, &agentCtx{w: w, batched: true})
 	for range joinInstances {
 		in := make(chan joinWork, 64)
@@ -147,6 +150,9 @@ func (jr *joinRun) deliver(_ context.Context, r *kgo.Record, b *batch) error {
 		jr.buf[r.Partition] = m
 	}
 	m[r.Topic] = append(m[r.Topic], r)
+	if jr.processed != nil {
+		jr.processed.Inc()
+	}
 	return nil
 }
 

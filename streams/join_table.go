@@ -158,7 +158,6 @@ func JoinStreamTable[K, V, T, R any](app *App, name string, stream *Topic[K, V],
 		if err := app.declareJoin(name, stream.spec, table.spec.source); err != nil {
 			return err
 		}
-		table.spec.core.alsoFor = append(table.spec.core.alsoFor, stream.spec.name)
 		app.joins.addHandler(stream.spec, false, func(ctx context.Context, r *kgo.Record) error {
 			if r.Key == nil || r.Value == nil {
 				return nil
@@ -225,8 +224,6 @@ func JoinTables[K, A, B, R any](app *App, name string, left *Table[K, A], right 
 		if err := app.declareJoin(name, left.spec.source, right.spec.source); err != nil {
 			return err
 		}
-		left.spec.core.alsoFor = append(left.spec.core.alsoFor, right.spec.source.name)
-		right.spec.core.alsoFor = append(right.spec.core.alsoFor, left.spec.source.name)
 		update := func(fromLeft bool) joinHandler {
 			return func(ctx context.Context, r *kgo.Record) error {
 				if r.Key == nil {

@@ -83,8 +83,6 @@ func JoinStreams[K, A, B, R any](app *App, name string, left *Topic[K, A], right
 		if err := app.declareJoin(name, left.spec, right.spec); err != nil {
 			return err
 		}
-		sj.stores[0].alsoFor = append(sj.stores[0].alsoFor, right.spec.name)
-		sj.stores[1].alsoFor = append(sj.stores[1].alsoFor, left.spec.name)
 		app.joins.addHandler(left.spec, false, func(ctx context.Context, r *kgo.Record) error { return sj.process(ctx, 0, r) })
 		app.joins.addHandler(right.spec, false, func(ctx context.Context, r *kgo.Record) error { return sj.process(ctx, 1, r) })
 		return nil
@@ -269,6 +267,7 @@ func (sj *streamJoin[K, A, B, R]) process(ctx context.Context, side int, r *kgo.
 	ts := r.Timestamp.UnixMilli()
 	if wp.hasST && ts < wp.st-sj.win.Grace.Milliseconds() {
 		sj.stats.late.Add(1)
+		sj.app.metrics.addLate(sj.name)
 		if l := sj.app.cfg.logger; l.Enabled(ctx, -4) {
 			l.Debug("streams: join dropped a late record", "join", sj.name, "topic", r.Topic, "partition", p, "offset", r.Offset, "timestamp", ts, "stream_time", wp.st)
 		}

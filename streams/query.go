@@ -118,6 +118,9 @@ func (w *worker) startQueryServer() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /tables/{name}/{key...}", qs.serve)
+	if m := w.app.metrics; m != nil {
+		mux.Handle("GET /metrics", m.handler())
+	}
 	qs.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(qs.done)
@@ -184,7 +187,18 @@ func (b *advertBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) 
 	if err != nil || b.standbys == 0 {
 		return mb, topics, err
 	}
-	return &standbyMemberBalancer{GroupMemberBalancer: mb, n: b.standbys}, topics, nil
+	sb := &standbyMemberBalancer{GroupMemberBalancer: mb, n: b.standbys, acceptable: b.w.cfg.recoveryLag, w: b.w,
+		lags: map[string]map[string]map[int32]int64{}, tables: map[string]string{}}
+	for _, m := range members {
+		var md kmsg.ConsumerMemberMetadata
+		if md.ReadFrom(m.ProtocolMetadata) == nil {
+			sb.lags[m.MemberID] = parseMemberData(md.UserData).Lags
+		}
+	}
+	for _, tc := range b.w.tables {
+		sb.tables[tc.name] = tc.source.name
+	}
+	return sb, topics, nil
 }
 
 func (b *advertBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
@@ -197,14 +211,18 @@ func (b *advertBalancer) ParseSyncAssignment(assignment []byte) (map[string][]in
 
 func (b *advertBalancer) JoinGroupMetadata(topics []string, cur map[string][]int32, gen int32) []byte {
 	md := b.GroupBalancer.JoinGroupMetadata(topics, cur, gen)
-	if b.addr == "" {
+	d := memberData{Addr: b.addr}
+	if b.standbys > 0 {
+		d.Lags = b.w.localLags()
+	}
+	if d.Addr == "" && len(d.Lags) == 0 {
 		return md
 	}
 	var m kmsg.ConsumerMemberMetadata
 	if err := m.ReadFrom(md); err != nil {
 		return md
 	}
-	m.UserData = []byte(b.addr)
+	m.UserData = d.encode()
 	return m.AppendTo(nil)
 }
 
@@ -444,7 +462,8 @@ func (qs *queryServer) owner(ctx context.Context, topic string, p int32, refresh
 		for _, m := range dgs[qs.w.app.id].Members {
 			md, ok1 := m.Join.AsConsumer()
 			as, ok2 := m.Assigned.AsConsumer()
-			if !ok1 || !ok2 || len(md.UserData) == 0 {
+			addr := parseMemberData(md.UserData).Addr
+			if !ok1 || !ok2 || addr == "" {
 				continue
 			}
 			for _, t := range as.Topics {
@@ -452,7 +471,7 @@ func (qs *queryServer) owner(ctx context.Context, topic string, p int32, refresh
 					owners[t.Topic] = map[int32]string{}
 				}
 				for _, ap := range t.Partitions {
-					owners[t.Topic][ap] = string(md.UserData)
+					owners[t.Topic][ap] = addr
 				}
 			}
 		}

@@ -73,6 +73,8 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return nil
 	}
 	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end)
+	prog := w.app.metrics.startRestore(tc.name, from, end)
+	defer prog.done()
 	// The store applies one batch while the next is read: restore runs
 	// at the speed of the slower of the two, not of their sum.
 	type chunk struct {
@@ -89,6 +91,8 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 			if aerr == nil {
 				if aerr = st.apply(c.ws, c.next); aerr != nil {
 					close(failed)
+				} else {
+					prog.applied(c.next)
 				}
 			}
 		}
@@ -121,6 +125,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
 	}
 	w.app.restored.Add(n)
+	w.app.metrics.addRestored(tc.name, n)
 	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

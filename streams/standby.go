@@ -22,9 +22,9 @@ import (
 // restore reads only what the copy lacks. Standby copies need on-disk
 // state: with InMemoryState the option is ignored (logged).
 //
-// Not implemented: Kafka Streams' acceptable.recovery.lag gate (assigning
-// a partition only to a caught-up worker and warming up the others); the
-// assignment stays the range assignor's.
+// The leader also keeps a partition from a worker whose copy lags more
+// than AcceptableRecoveryLag when another worker's copy does not (Kafka
+// Streams' acceptable.recovery.lag; see recovery_lag.go).
 
 // StandbyReplicas sets how many workers keep a warm copy of each table
 // partition besides its owner (default 0, as Kafka Streams).
@@ -66,6 +66,24 @@ type standbys struct {
 	stores map[*tableCore]map[int32]store
 	stop   context.CancelFunc
 	done   chan struct{}
+
+	// lagMu guards lags: each copy's lag behind its changelog as of its
+	// last catch-up, reported in the member metadata (recovery_lag.go).
+	lagMu sync.Mutex
+	lags  map[*tableCore]map[int32]int64
+}
+
+func (sb *standbys) setLag(tc *tableCore, p int32, lag int64, ok bool) {
+	sb.lagMu.Lock()
+	defer sb.lagMu.Unlock()
+	if !ok {
+		delete(sb.lags[tc], p)
+		return
+	}
+	if sb.lags[tc] == nil {
+		sb.lags[tc] = map[int32]int64{}
+	}
+	sb.lags[tc][p] = lag
 }
 
 // setWanted records the standby partitions of the latest assignment.
@@ -85,7 +103,7 @@ func (w *worker) initStandbys() {
 		w.log.Warn("streams: StandbyReplicas ignored with InMemoryState")
 		return
 	}
-	w.sb = &standbys{w: w, stores: map[*tableCore]map[int32]store{}, done: make(chan struct{})}
+	w.sb = &standbys{w: w, stores: map[*tableCore]map[int32]store{}, done: make(chan struct{}), lags: map[*tableCore]map[int32]int64{}}
 }
 
 // startStandbys starts keeping the copies current (once the transport
@@ -141,6 +159,7 @@ func (sb *standbys) tick(ctx context.Context) {
 			if !wanted[p] {
 				st.close()
 				delete(open, p)
+				sb.setLag(tc, p, 0, false)
 			}
 		}
 		ps := make([]int32, 0, len(wanted))
@@ -179,6 +198,7 @@ func (sb *standbys) catchUp(ctx context.Context, tc *tableCore, p int32, st stor
 	}
 	from = max(from, start)
 	if from >= end {
+		sb.setLag(tc, p, 0, true)
 		return nil
 	}
 	var ws []kv
@@ -197,7 +217,13 @@ func (sb *standbys) catchUp(ctx context.Context, tc *tableCore, p int32, st stor
 	if err == nil {
 		err = st.apply(ws, end)
 	}
+	if err == nil {
+		sb.setLag(tc, p, 0, true)
+	} else if ckpt, cerr := st.checkpoint(); cerr == nil {
+		sb.setLag(tc, p, end-ckpt, true)
+	}
 	sb.w.app.standbyApplied.Add(n)
+	sb.w.app.metrics.addStandby(tc.name, n)
 	return err
 }
 
@@ -215,6 +241,7 @@ func (w *worker) releaseStandbys(m map[string][]int32) {
 			if st := open[p]; st != nil {
 				st.close()
 				delete(open, p)
+				sb.setLag(tc, p, 0, false)
 			}
 		}
 	}
@@ -244,6 +271,12 @@ func (w *worker) stopStandbys() {
 type standbyMemberBalancer struct {
 	kgo.GroupMemberBalancer
 	n int
+	// The acceptable recovery lag gate (recovery_lag.go): the members'
+	// reported lags by member id, the tables' source topics.
+	acceptable int64
+	lags       map[string]map[string]map[int32]int64
+	tables     map[string]string
+	w          *worker // the leader's, for its probing rebalance
 }
 
 func (b *standbyMemberBalancer) SetBalanceInfo(bi kgo.BalanceInfo) {
@@ -272,6 +305,25 @@ func (b *standbyMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.Int
 		}
 		standby[i] = map[string][]int32{}
 	}
+	assign := make([]map[string][]int32, len(as))
+	lags := make([]map[string]map[int32]int64, len(as))
+	for i := range as {
+		assign[i], lags[i] = assignmentMap(decoded[i]), b.lags[as[i].MemberID]
+	}
+	var ends map[string]map[int32]int64
+	if b.w != nil {
+		ends = b.w.changelogEnds()
+	}
+	warm := gateRecoveryLag(assign, topics, b.tables, lags, ends, b.acceptable)
+	warming := false
+	for i := range warm {
+		if warm[i] != nil { // moved: every member's assignment may have changed
+			for j := range as {
+				decoded[j].Topics = assignmentTopics(assign[j])
+			}
+			break
+		}
+	}
 	for i := range as {
 		for _, t := range decoded[i].Topics {
 			for k := 1; k <= b.n && k < len(as); k++ {
@@ -279,6 +331,22 @@ func (b *standbyMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.Int
 				standby[j][t.Topic] = append(standby[j][t.Topic], t.Partitions...)
 			}
 		}
+	}
+	// A planned worker kept from a partition warms up a copy of it (Kafka
+	// Streams' warm-up replica), and a probing rebalance gives it the
+	// partition once the copy has caught up.
+	for i := range as {
+		for t, ps := range warm[i] {
+			for _, p := range ps {
+				if !slices.Contains(standby[i][t], p) {
+					standby[i][t] = append(standby[i][t], p)
+				}
+			}
+			warming = true
+		}
+	}
+	if warming && b.w != nil {
+		b.w.scheduleProbe()
 	}
 	for i := range as {
 		ud, err := json.Marshal(standby[i])

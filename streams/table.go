@@ -204,7 +204,6 @@ type tableCore struct {
 	name      string
 	changelog string
 	source    *topicSpec
-	alsoFor   []string // topics whose records also need it restored (joined streams)
 
 	mu      sync.Mutex
 	w       *worker
@@ -467,15 +466,12 @@ func (tc *tableCore) closeAll() {
 	tc.revoke(ps)
 }
 
-// restorePending restores the partitions of need (all when all is set)
-// assigned since their last batch.
-func (tc *tableCore) restorePending(ctx context.Context, need map[int32]bool, all bool) error {
+// restorePending restores the partitions assigned and not yet restored.
+func (tc *tableCore) restorePending(ctx context.Context) error {
 	tc.mu.Lock()
 	var ps []int32
 	for p := range tc.pending {
-		if all || need[p] {
-			ps = append(ps, p)
-		}
+		ps = append(ps, p)
 	}
 	tc.mu.Unlock()
 	slices.Sort(ps)

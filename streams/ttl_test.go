@@ -65,7 +65,7 @@ func TestTableTTL(t *testing.T) {
 				restore := func() {
 					t.Helper()
 					d.w.requeueTables()
-					if err := d.w.restoreAllPending(ctx); err != nil {
+					if err := d.w.restorePending(ctx); err != nil {
 						t.Fatal(err)
 					}
 				}

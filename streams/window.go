@@ -18,6 +18,10 @@ const (
 	// Session windows: a key's records no more than gap apart, merged
 	// (Kafka Streams' SessionWindows).
 	Session
+	// Sliding windows: the windows of a fixed time difference that
+	// start or end at a key's records (Kafka Streams' SlidingWindows,
+	// KIP-450).
+	Sliding
 )
 
 // DefaultGrace is Kafka Streams' grace period for windows declared without
@@ -26,11 +30,11 @@ const (
 const DefaultGrace = 24 * time.Hour
 
 // Windows describes a windowed table's windows. Build it with
-// TumblingWindows, HoppingWindows or SessionWindows, then Grace and
-// Expires.
+// TumblingWindows, HoppingWindows, SessionWindows or SlidingWindows, then
+// Grace and Expires.
 type Windows struct {
 	kind     WindowKind
-	size     time.Duration // tumbling, hopping
+	size     time.Duration // tumbling, hopping; sliding: the time difference
 	advance  time.Duration // hopping (size for tumbling)
 	gap      time.Duration // session
 	grace    time.Duration
@@ -59,6 +63,41 @@ func SessionWindows(gap time.Duration) Windows {
 	return Windows{kind: Session, gap: gap}
 }
 
+// SlidingWindows are Kafka Streams' sliding windows
+// (SlidingWindows.ofTimeDifferenceAndGrace, KIP-450): windows [s,
+// s+timeDifference], both ends inclusive, that exist only where they start
+// or end at a record of the key: a record at t has its left window
+// [t-timeDifference, t] and, when a later record of the key falls in it,
+// its right window [t+1, t+1+timeDifference]. So every distinct set of a
+// key's records that fit within timeDifference has one window, and no
+// window is empty.
+// As a Window, [s, s+timeDifference] is {Start: s, End:
+// s+timeDifference+1 ms} (End exclusive, as every Window).
+//
+// New windows start from the value of an existing window of the key
+// (Kafka Streams builds them from the initializer and the aggregator,
+// never a merger), so Update's function sees, for a new window, the value
+// of the records already in it: a value that is an aggregate of its
+// records (a count, a sum, a list) works as in Kafka Streams.
+//
+// Without Grace the grace period is 0 (Kafka Streams'
+// ofTimeDifferenceWithNoGrace). A window closes once stream time reaches
+// its End plus grace, as the other windows; a record is dropped as late
+// when even its right window would be closed (t+1+timeDifference+grace
+// <= stream time), and otherwise left out of its windows that are closed.
+// Reads stop returning a window after Expires, as the other kinds, but its
+// state stays at least until stream time passes its End plus grace plus
+// twice timeDifference: a record that is not late may still need it.
+//
+// Where this differs from Kafka Streams: Kafka Streams keeps windows from
+// starting before the epoch by putting the records of the first
+// timeDifference after it into one window [0, timeDifference]; here windows
+// may start before the epoch (at negative times), so those records get
+// their own windows like any other.
+func SlidingWindows(timeDifference time.Duration) Windows {
+	return Windows{kind: Sliding, size: timeDifference}
+}
+
 // Grace sets the grace period: a window accepts records while stream time
 // is before its end plus grace (see WindowedTable).
 func (w Windows) Grace(d time.Duration) Windows {
@@ -84,6 +123,9 @@ func (w Windows) GracePeriod() time.Duration {
 	if w.graceSet {
 		return w.grace
 	}
+	if w.kind == Sliding {
+		return 0
+	}
 	span := w.size
 	if w.kind == Session {
 		span = w.gap
@@ -105,8 +147,12 @@ func (w Windows) validate() error {
 		if w.gap < 0 || w.gap%ms != 0 {
 			return fmt.Errorf("session gap %v: want a non-negative whole number of milliseconds", w.gap)
 		}
+	case Sliding:
+		if w.size < 0 || w.size%ms != 0 {
+			return fmt.Errorf("sliding windows' time difference %v: want a non-negative whole number of milliseconds", w.size)
+		}
 	default:
-		return fmt.Errorf("unknown window kind %d (use TumblingWindows, HoppingWindows or SessionWindows)", w.kind)
+		return fmt.Errorf("unknown window kind %d (use TumblingWindows, HoppingWindows, SessionWindows or SlidingWindows)", w.kind)
 	}
 	if w.graceSet && (w.grace < 0 || w.grace%ms != 0) {
 		return fmt.Errorf("grace %v: want a non-negative whole number of milliseconds", w.grace)
@@ -167,6 +213,21 @@ func (w Windows) retention() int64 {
 	r := max(w.expires, w.GracePeriod()).Milliseconds()
 	if w.kind == Session {
 		r += w.gap.Milliseconds()
+	}
+	return r
+}
+
+// keep is what is added to a window's end to get the time its state is
+// deleted: its retention, and for sliding windows at least what a record
+// that is not late can still need. A record at t reads the windows that
+// start from t-2*timeDifference (to find the aggregate before it), and
+// is not late while t+1+timeDifference+grace > stream time: so a window
+// stays while stream time < its End + grace + 2*timeDifference (reads
+// still hide it from its retention on).
+func (w Windows) keep() int64 {
+	r := w.retention()
+	if w.kind == Sliding {
+		r = max(r, w.GracePeriod().Milliseconds()+2*w.size.Milliseconds())
 	}
 	return r
 }

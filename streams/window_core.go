@@ -19,7 +19,9 @@ import (
 //	0x01 len(key) key start            a window of key (4-byte length, 8-byte start)
 //
 // and of a window's value: its end (8 bytes, Unix ms), a flags byte (1:
-// its final result was emitted) and the value encoded by the table's codec.
+// its final result was emitted; 2: the time of its latest record follows,
+// 8 bytes, Unix ms: sliding windows) and the value encoded by the table's
+// codec.
 //
 // Per partition it keeps in memory the stream time and an index of every
 // window (by key, and by the time it is next due to close or expire),
@@ -30,7 +32,8 @@ type windowCore struct {
 	win       Windows
 	grace     int64 // ms
 	closeSpan int64 // end + closeSpan: the window closes
-	retention int64 // end + retention: the window is deleted
+	retention int64 // end + retention: the window is no longer read
+	keep      int64 // end + keep: the window is deleted (>= retention)
 	// final emits a window's final result (nil: no final results).
 	final func(ctx context.Context, kb []byte, w Window, vb []byte) error
 
@@ -49,6 +52,7 @@ type wpart struct {
 type wmeta struct {
 	start, end int64
 	emitted    bool
+	maxTs      int64 // sliding windows: the time of the window's latest record
 }
 
 var streamTimeKey = []byte{0x00, 's', 't'}
@@ -78,21 +82,46 @@ func parseWindowKey(b []byte) (kb []byte, start int64, ok bool) {
 	return b[5 : 5+n], int64(binary.BigEndian.Uint64(b[5+n:]) ^ (1 << 63)), true
 }
 
-func windowValue(end int64, emitted bool, vb []byte) []byte {
-	out := make([]byte, 9+len(vb))
-	binary.BigEndian.PutUint64(out, uint64(end))
-	if emitted {
-		out[8] = 1
+const (
+	flagEmitted = 1
+	flagMaxTs   = 2
+)
+
+// windowValue encodes m's value vb, with m's latest record time when
+// withTs (sliding windows).
+func windowValue(m wmeta, withTs bool, vb []byte) []byte {
+	n := 9
+	if withTs {
+		n += 8
 	}
-	copy(out[9:], vb)
+	out := make([]byte, n+len(vb))
+	binary.BigEndian.PutUint64(out, uint64(m.end))
+	if m.emitted {
+		out[8] |= flagEmitted
+	}
+	if withTs {
+		out[8] |= flagMaxTs
+		binary.BigEndian.PutUint64(out[9:], uint64(m.maxTs))
+	}
+	copy(out[n:], vb)
 	return out
 }
 
-func parseWindowValue(b []byte) (end int64, emitted bool, vb []byte, ok bool) {
+// parseWindowValue decodes a window's value: m without its start, and
+// the value's bytes.
+func parseWindowValue(b []byte) (m wmeta, vb []byte, ok bool) {
 	if len(b) < 9 {
-		return 0, false, nil, false
+		return wmeta{}, nil, false
 	}
-	return int64(binary.BigEndian.Uint64(b)), b[8]&1 != 0, b[9:], true
+	m.end, m.emitted = int64(binary.BigEndian.Uint64(b)), b[8]&flagEmitted != 0
+	if b[8]&flagMaxTs == 0 {
+		return m, b[9:], true
+	}
+	if len(b) < 17 {
+		return wmeta{}, nil, false
+	}
+	m.maxTs = int64(binary.BigEndian.Uint64(b[9:]))
+	return m, b[17:], true
 }
 
 // dueAt is when m next needs the sweep: its close when its final result
@@ -101,7 +130,7 @@ func (wc *windowCore) dueAt(m wmeta) int64 {
 	if wc.final != nil && !m.emitted {
 		return m.end + wc.closeSpan
 	}
-	return m.end + wc.retention
+	return m.end + wc.keep
 }
 
 // load returns partition p's state, scanning it when not cached. Called
@@ -130,11 +159,11 @@ func (wc *windowCore) load(p int32) (*wpart, error) {
 			continue
 		}
 		kb, start, ok := parseWindowKey(k)
-		end, emitted, _, vok := parseWindowValue(v)
+		m, _, vok := parseWindowValue(v)
 		if !ok || !vok {
 			return nil, fmt.Errorf("%w: table %s partition %d: malformed window entry", ErrStoreCorrupt, tc.name, p)
 		}
-		m := wmeta{start: start, end: end, emitted: emitted}
+		m.start = start
 		ks := string(kb)
 		if ms, ok := wp.byKey[ks]; ok {
 			wp.byKey[ks] = append(ms, m) // items are in key order: sorted by start
@@ -167,7 +196,7 @@ func (wp *wpart) find(k string, start int64) (int, bool) {
 
 // put writes a window's value and indexes it.
 func (wc *windowCore) put(ctx context.Context, p int32, wp *wpart, kb []byte, m wmeta, vb []byte) error {
-	if err := wc.tc.set(ctx, p, windowKey(kb, m.start), windowValue(m.end, m.emitted, vb), false); err != nil {
+	if err := wc.tc.set(ctx, p, windowKey(kb, m.start), windowValue(m, wc.win.kind == Sliding, vb), false); err != nil {
 		return err
 	}
 	k := string(kb)
@@ -205,7 +234,7 @@ func (wc *windowCore) value(p int32, kb []byte, start int64) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	_, _, vb, ok := parseWindowValue(v)
+	_, vb, ok := parseWindowValue(v)
 	if !ok {
 		wc.tc.setErr(fmt.Errorf("%w: table %s partition %d: malformed window value", ErrStoreCorrupt, wc.tc.name, p))
 	}
@@ -240,8 +269,11 @@ func (wc *windowCore) update(ctx context.Context, p int32, kb []byte, ts int64, 
 	if ts > wp.st {
 		wp.st, wp.dirty = ts, true
 	}
-	if wc.win.kind == Session {
+	switch wc.win.kind {
+	case Session:
 		return wc.updateSession(ctx, p, wp, kb, ts, f, merge, onUpdate)
+	case Sliding:
+		return wc.updateSliding(ctx, p, wp, kb, ts, f, onUpdate)
 	}
 	size := wc.win.size.Milliseconds()
 	for _, s := range wc.win.timeWindowsFor(ts) {
@@ -369,7 +401,7 @@ func (wc *windowCore) sweep(ctx context.Context, p int32, wp *wpart) error {
 				return err
 			}
 			m.emitted = true
-			if m.end+wc.retention > wp.st {
+			if m.end+wc.keep > wp.st {
 				if err := wc.put(ctx, p, wp, kb, m, vb); err != nil {
 					return err
 				}

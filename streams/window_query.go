@@ -27,12 +27,12 @@ func (wc *windowCore) query(st store, q queryKey) (queryAnswer, error) {
 	}
 	var out []queryWindow
 	add := func(start int64, v []byte) error {
-		end, _, vb, ok := parseWindowValue(v)
+		m, vb, ok := parseWindowValue(v)
 		if !ok {
 			return fmt.Errorf("%w: table %s: malformed window value", ErrStoreCorrupt, wc.tc.name)
 		}
-		if stream < end+wc.retention {
-			out = append(out, queryWindow{Start: start, End: end, Value: vb})
+		if stream < m.end+wc.retention {
+			out = append(out, queryWindow{Start: start, End: m.end, Value: vb})
 		}
 		return nil
 	}

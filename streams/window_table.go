@@ -99,7 +99,7 @@ func NewWindowedTable[K, V any](app *App, name string, source TopicRef, key code
 		return nil
 	})
 	wc.grace = windows.GracePeriod().Milliseconds()
-	wc.closeSpan, wc.retention = windows.closeSpan(), windows.retention()
+	wc.closeSpan, wc.retention, wc.keep = windows.closeSpan(), windows.retention(), windows.keep()
 	if o.final != nil {
 		wc.final = func(ctx context.Context, kb []byte, w Window, vb []byte) error {
 			k, err := key.Decode(kb)
@@ -189,6 +189,7 @@ func (t *WindowedTable[K, V]) Update(ctx context.Context, p int32, key K, at tim
 	}
 	if late {
 		t.app.stats.late.Add(1)
+		t.app.metrics.addLate(t.Name())
 		t.app.cfg.logger.Debug("streams: late record dropped from closed windows", "app", t.app.id, "table", t.Name(),
 			"partition", p, "timestamp", ts, "stream_time", t.StreamTime(p).UnixMilli())
 	}
@@ -236,7 +237,10 @@ type WindowSet[K, V any] struct {
 }
 
 // Current returns the value of the window that contains the event time
-// (for hopping windows, the most recent one; Faust's current()).
+// (for hopping windows, the most recent one; Faust's current()). For
+// sliding windows of time difference d, the window at a time t is the one
+// that holds exactly the records of [t-d, t] (the aggregate of the d up to
+// t), the default when no record is there; Now and Delta alike.
 func (s WindowSet[K, V]) Current() V { return s.valueAt(s.at) }
 
 // Now returns the value of the window that contains the app clock's time
@@ -257,6 +261,19 @@ func (s WindowSet[K, V]) Value() V {
 
 func (s WindowSet[K, V]) valueAt(at time.Time) V {
 	ts := at.UnixMilli()
+	if s.t.wc.win.kind == Sliding {
+		kb, err := s.t.key.Encode(s.key)
+		if err != nil {
+			s.t.wc.tc.setErr(fmt.Errorf("streams: table %s: key: %w", s.t.Name(), err))
+			return s.t.zero()
+		}
+		start, ok := s.t.wc.slidingAt(s.p, kb, ts)
+		if !ok {
+			return s.t.zero()
+		}
+		v, _ := s.t.Get(s.p, s.key, time.UnixMilli(start))
+		return v
+	}
 	var best *Window
 	var bv V
 	for w, v := range s.Windows() {

@@ -172,6 +172,46 @@ func TestWindowBoundaries(t *testing.T) {
 		finals: map[winKey][]int64{{"a", 0, 1}: {1}},
 		open:   map[winKey]int64{{"a", 100, 101}: 1, {"b", 96, 97}: 1},
 		late:   1,
+	}, {
+		name: "sliding: a record exactly the time difference after another",
+		w:    SlidingWindows(10 * time.Millisecond),
+		recs: []winRec{{"a", 0}, {"a", 10}},
+		// a@10: its left window [0,10] holds both; the right window of
+		// a@0, [1,11], holds a@10; a@0's left window [-10,0] closes at 10.
+		finals: map[winKey][]int64{{"a", -10, 1}: {1}},
+		open:   map[winKey]int64{{"a", 0, 11}: 2, {"a", 1, 12}: 1},
+	}, {
+		name: "sliding: a record 1 ms past the time difference",
+		w:    SlidingWindows(10 * time.Millisecond),
+		recs: []winRec{{"a", 0}, {"a", 11}},
+		// a@0's right window and a@11's left window are one: [1,11].
+		finals: map[winKey][]int64{{"a", -10, 1}: {1}},
+		open:   map[winKey]int64{{"a", 1, 12}: 1},
+	}, {
+		name: "sliding: late when even its right window is closed",
+		w:    SlidingWindows(10 * time.Millisecond).Grace(0),
+		recs: []winRec{{"a", 20}, {"a", 5}, {"a", 12}},
+		// a@5: 5+1+10 <= 20, dropped. a@12: a@20's left window [10,20]
+		// takes it, its own left window [2,12] is closed (late), its
+		// right window [13,23] holds a@20.
+		open: map[winKey]int64{{"a", 10, 21}: 2, {"a", 13, 24}: 1},
+		late: 2,
+	}, {
+		name: "sliding: out of order within grace",
+		w:    SlidingWindows(10 * time.Millisecond).Grace(20 * time.Millisecond),
+		recs: []winRec{{"a", 0}, {"a", 14}, {"a", 3}},
+		// Every window of {0, 3, 14}: left windows [-10,0], [-7,3],
+		// [4,14], right windows [1,11] (of 0) and [4,14] (of 3).
+		open: map[winKey]int64{{"a", -10, 1}: 1, {"a", -7, 4}: 2, {"a", 4, 15}: 1, {"a", 1, 12}: 1},
+	}, {
+		name: "sliding: out of order, its left window past grace",
+		w:    SlidingWindows(10 * time.Millisecond).Grace(5 * time.Millisecond),
+		recs: []winRec{{"a", 0}, {"a", 14}, {"a", 3}},
+		// At stream time 14, a@3's left window [-7,3] is closed (4+5 <=
+		// 14): a@3 goes only into a@0's right window [1,11] (created).
+		finals: map[winKey][]int64{{"a", -10, 1}: {1}},
+		open:   map[winKey]int64{{"a", 1, 12}: 1, {"a", 4, 15}: 1},
+		late:   1,
 	}} {
 		for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
 			t.Run(tc.name+"/"+g.String(), func(t *testing.T) {
@@ -210,6 +250,7 @@ type winModel struct {
 	w      Windows
 	st     map[int32]int64
 	counts map[int32]map[winKey]int64 // time windows, or sessions (end exclusive)
+	maxTs  map[int32]map[winKey]int64 // sliding windows: their latest record's time
 	late   int64
 }
 
@@ -226,6 +267,10 @@ func (m *winModel) add(p int32, r winRec) {
 	m.st[p] = st
 	grace := m.w.GracePeriod().Milliseconds()
 	cs := m.counts[p]
+	if m.w.kind == Sliding {
+		m.addSliding(p, r, st)
+		return
+	}
 	if m.w.kind != Session {
 		size, adv := m.w.size.Milliseconds(), m.w.advance.Milliseconds()
 		late := false
@@ -293,6 +338,8 @@ func TestWindowsAgainstModel(t *testing.T) {
 		"hopping-advance=1": HoppingWindows(10*ms, 1*ms).Grace(5 * ms),
 		"session":           SessionWindows(25 * ms).Grace(0),
 		"session-grace":     SessionWindows(25 * ms).Grace(30 * ms),
+		"sliding":           SlidingWindows(100 * ms),
+		"sliding-grace":     SlidingWindows(60 * ms).Grace(50 * ms),
 	}
 	for name, w := range kinds {
 		for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
@@ -318,7 +365,7 @@ func TestWindowsAgainstModel(t *testing.T) {
 							// The worker's tables restore from their changelogs
 							// (as after a restart): nothing closed reopens.
 							a.d.w.requeueTables()
-							if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+							if err := a.d.w.restorePending(context.Background()); err != nil {
 								t.Fatal(err)
 							}
 						}
@@ -401,7 +448,7 @@ func TestWindowExpiryTombstones(t *testing.T) {
 	}
 	a.send(t, winRec{"b", 30})
 	a.d.w.requeueTables()
-	if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+	if err := a.d.w.restorePending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	a.send(t, winRec{"b", 40}) // still no second final result after the restore
@@ -433,7 +480,7 @@ func TestWindowExpiryTombstones(t *testing.T) {
 		t.Errorf("changelog of window a@0: found %v, last value %q, want a tombstone", found, last)
 	}
 	a.d.w.requeueTables()
-	if err := a.d.w.restoreAllPending(context.Background()); err != nil {
+	if err := a.d.w.restorePending(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.table.Get(0, "a", time.UnixMilli(0)); ok {
@@ -452,6 +499,7 @@ func TestWindowedTableDeclarations(t *testing.T) {
 		"expires below grace": TumblingWindows(time.Second).Grace(time.Minute).Expires(time.Second),
 		"sub-millisecond":     TumblingWindows(time.Microsecond),
 		"session, no merge":   SessionWindows(time.Second),
+		"negative time diff":  SlidingWindows(-time.Second),
 	} {
 		t.Run(name, func(t *testing.T) {
 			app, err := NewApp("decl", InMemoryState(), Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))

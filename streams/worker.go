@@ -103,6 +103,22 @@ type worker struct {
 	cur atomic.Pointer[batch] // the batch being processed, nil between batches
 
 	sb *standbys // standby copies, with StandbyReplicas
+
+	// wakeMu guards wake, which ends the running poll early: an
+	// assignment's new table partitions are restored without waiting for
+	// records (see restorePending).
+	wakeMu sync.Mutex
+	wake   context.CancelFunc
+
+	// The acceptable recovery lag gate (recovery_lag.go): the table
+	// partitions just revoked, restored up to their revocation, which
+	// the next join reports as caught up; and the leader's probing
+	// rebalance timer.
+	lagMu   sync.Mutex
+	revoked map[string]map[int32]bool
+	groupCl *kgo.Client // the group member's client (nil: none yet)
+	probe   *time.Timer
+	stopped bool
 }
 
 func newWorker(ctx context.Context, a *App) (*worker, error) {
@@ -147,10 +163,15 @@ func newWorker(ctx context.Context, a *App) (*worker, error) {
 		if err := w.startQueryServer(); err != nil {
 			return nil, err
 		}
-		if w.tr, err = newKafkaTransport(w, topics); err != nil {
+		kt, err := newKafkaTransport(w, topics)
+		if err != nil {
 			w.stopQueryServer()
 			return nil, err
 		}
+		w.tr = kt
+		w.lagMu.Lock()
+		w.groupCl = kt.cl // the group may already be rebalancing: see scheduleProbe
+		w.lagMu.Unlock()
 	}
 	if err := w.openGlobals(ctx); err != nil {
 		w.tr.close()
@@ -233,14 +254,14 @@ func (w *worker) step() (n int, err error) {
 	if err := w.catchUpGlobals(w.ctx); err != nil {
 		return 0, err
 	}
-	recs, err := w.tr.poll(w.ctx, w.cfg.maxPollRecords)
+	recs, err := w.poll()
 	if w.ctx.Err() != nil {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	if err := w.restorePending(w.ctx, recs); err != nil {
+	if err := w.restorePending(w.ctx); err != nil {
 		return 0, err
 	}
 	if len(recs) > 0 {
@@ -250,6 +271,49 @@ func (w *worker) step() (n int, err error) {
 	}
 	w.tr.allowRebalance()
 	return len(recs), nil
+}
+
+// poll polls the next batch; an assignment with table partitions to
+// restore ends it early (onAssigned runs while a poll waits), so the
+// restore does not wait for records.
+func (w *worker) poll() ([]*kgo.Record, error) {
+	ctx, cancel := context.WithCancel(w.ctx)
+	defer cancel()
+	w.wakeMu.Lock()
+	w.wake = cancel
+	w.wakeMu.Unlock()
+	defer func() {
+		w.wakeMu.Lock()
+		w.wake = nil
+		w.wakeMu.Unlock()
+	}()
+	// Partitions assigned before w.wake was set: don't wait either.
+	if w.restoreDue() {
+		cancel()
+	}
+	return w.tr.poll(ctx, w.cfg.maxPollRecords)
+}
+
+// wakePoll ends the running poll, if any.
+func (w *worker) wakePoll() {
+	w.wakeMu.Lock()
+	defer w.wakeMu.Unlock()
+	if w.wake != nil {
+		w.wake()
+	}
+}
+
+// restoreDue reports whether a table partition waits for its restore.
+func (w *worker) restoreDue() bool {
+	for _, t := range w.tables {
+		t.mu.Lock()
+		n := len(t.pending)
+		t.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // process runs one batch: dispatch, wait, make effects durable, commit.
@@ -338,6 +402,7 @@ func (w *worker) process(recs []*kgo.Record) error {
 		return nil
 	}
 	w.app.stats.batches.Add(1)
+	w.app.metrics.incBatches()
 	return nil
 }
 
@@ -355,9 +420,11 @@ func (w *worker) endTxn(batchErr error) error {
 			return cerr
 		}
 		w.app.stats.batches.Add(1)
+		w.app.metrics.incBatches()
 		return batchErr
 	}
 	w.app.stats.aborted.Add(1)
+	w.app.metrics.incAborted()
 	w.discardTables()
 	if batchErr != nil {
 		return batchErr
@@ -427,6 +494,7 @@ func (w *worker) shutdown() {
 	w.stopAgents()
 	w.closeGlobals()
 	w.stopStandbys()
+	w.stopProbe()
 	for _, t := range w.tables {
 		t.closeAll()
 	}
@@ -473,6 +541,7 @@ func (a *App) send(ctx context.Context, r *kgo.Record) error {
 }
 
 func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	w.forgetRevoked()
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.assign(ps)
@@ -483,12 +552,16 @@ func (w *worker) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 		w.timers.start()
 	}
 	w.log.Info("streams: partitions assigned", "partitions", m)
+	if w.restoreDue() {
+		w.wakePoll()
+	}
 }
 
 func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	if ps, ok := m[leaderTopic(w.app.id)]; ok && len(ps) > 0 {
 		w.timers.stop()
 	}
+	w.noteRevoked(m)
 	for _, t := range w.tables {
 		if ps, ok := m[t.source.name]; ok {
 			t.revoke(ps)
@@ -497,45 +570,30 @@ func (w *worker) onRevoked(_ context.Context, _ *kgo.Client, m map[string][]int3
 	w.log.Info("streams: partitions revoked", "partitions", m)
 }
 
-// restorePending restores the table partitions of the source partitions
-// this batch has records of, when they were assigned since their last
-// batch. Waiting for records, rather than restoring at assignment, is what
-// makes a restore under ExactlyOnce safe: franz-go fetches a partition only
-// once its committed offset is stable (KIP-447), so the previous owner's
-// transaction has ended and its changelog writes are decided.
-func (w *worker) restorePending(ctx context.Context, recs []*kgo.Record) error {
-	if len(w.tables) == 0 {
-		return nil
-	}
-	have := map[string]map[int32]bool{}
-	for _, r := range recs {
-		if have[r.Topic] == nil {
-			have[r.Topic] = map[int32]bool{}
-		}
-		have[r.Topic][r.Partition] = true
-	}
+// restorePending restores every table partition assigned and not yet
+// restored, before the batch just polled is processed: at assignment, as
+// Kafka Streams and Faust restore every assigned task's stores before
+// processing, whether or not its source partitions get records (a
+// partition that gets none must still answer interactive queries).
+//
+// Under ExactlyOnce this is safe before franz-go has fetched the source
+// partition's stable committed offset (KIP-447): the restore reads the
+// changelog read_committed up to the high watermark it has when the
+// restore starts, waiting for a transaction still open below it. The
+// previous owner flushes a batch's changelog records before it adds the
+// batch's offsets to its transaction, so a transaction whose offsets
+// still block the committed offset has all its changelog records below
+// that watermark and the restore waits for its outcome; a transaction
+// that has not added its offsets yet cannot commit them any more (the
+// group's generation changed with the assignment: ILLEGAL_GENERATION) and
+// aborts. The cost: a previous owner that died with a transaction open on
+// the changelog holds this restore, and so the worker's next batch, until
+// the broker aborts that transaction (its transaction timeout), where
+// Kafka Streams holds only that task (it restores once the committed
+// offset is stable).
+func (w *worker) restorePending(ctx context.Context) error {
 	for _, t := range w.tables {
-		need := have[t.source.name]
-		for _, o := range t.alsoFor { // a TableOf: also before its joined streams' records
-			for p := range have[o] {
-				if need == nil {
-					need = map[int32]bool{}
-				}
-				need[p] = true
-			}
-		}
-		if err := t.restorePending(ctx, need, false); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// restoreAllPending restores every table partition assigned and not yet
-// restored (the in-memory Driver, which has no other owner to wait for).
-func (w *worker) restoreAllPending(ctx context.Context) error {
-	for _, t := range w.tables {
-		if err := t.restorePending(ctx, nil, true); err != nil {
+		if err := t.restorePending(ctx); err != nil {
 			return err
 		}
 	}
