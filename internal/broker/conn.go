@@ -46,7 +46,13 @@ type conn struct {
 
 	closeOnce sync.Once
 	out       []byte // reused response buffer
+
+	stripe uint32 // the stripe of the request metrics it records in
 }
+
+// connSeq numbers connections, spreading them over the request metrics'
+// stripes.
+var connSeq atomic.Uint32
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{
@@ -57,6 +63,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		subj:       auth.Subject{Principal: auth.Anonymous},
 		maxRequest: int32(b.brokerInt("socket.request.max.bytes")),
 		idle:       b.brokerMs("connections.max.idle.ms"),
+		stripe:     connSeq.Add(1),
 	}
 	c.baseLogger = c.logger
 	if len(b.lns) > 0 {
@@ -139,9 +146,10 @@ func (c *conn) logReadErr(err error) {
 
 // handleFrame decodes and serves one request; false closes the connection.
 func (c *conn) handleFrame(frame []byte) bool {
-	var read time.Time // metrics: when the request was read
-	if c.b.metrics != nil {
-		read = time.Now()
+	metricsOn := c.b.metrics != nil
+	var read time.Duration // metrics: when the request was read (monoNow)
+	if metricsOn {
+		read = monoNow()
 	}
 	r := kbin.Reader{Src: frame}
 	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
@@ -194,21 +202,21 @@ func (c *conn) handleFrame(frame []byte) bool {
 	}
 	req.kreq = kreq
 	quotas := c.b.quotasActive() // quotas.go; one atomic load when none are set
-	var start time.Time
-	if quotas || c.b.metrics != nil {
-		start = time.Now()
+	// monoNow readings: the handler began and returned.
+	var start, handled time.Duration
+	if quotas || metricsOn {
+		start = monoNow()
 	}
 	resp := h.fn(c.b, req, kreq)
 	var throttle time.Duration
-	if quotas {
-		throttle = c.b.quotaThrottle(req, len(frame), resp, time.Since(start)-req.waited)
+	if quotas || metricsOn {
+		handled = monoNow()
 	}
-	var handled time.Time
-	if c.b.metrics != nil {
-		handled = time.Now()
+	if quotas {
+		throttle = c.b.quotaThrottle(req, len(frame), resp, handled-start-req.waited)
 	}
 	sent := resp == nil || c.write(req, resp) // nil: acks=0 produce, no response
-	if c.b.metrics != nil {
+	if metricsOn {
 		c.b.observeRequest(req, resp, read, start, handled) // metrics.go
 	}
 	if !sent || (resp != nil && c.closeAfter) {
