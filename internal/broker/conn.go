@@ -107,7 +107,7 @@ func (c *conn) serve() {
 			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
-		frame, release, err := c.readFrame(int(size), c.pooledFrame()) // admission.go
+		frame, held, err := c.readFrame(int(size), c.pooledFrame()) // admission.go
 		if err != nil {
 			c.logReadErr(err)
 			return
@@ -118,7 +118,7 @@ func (c *conn) serve() {
 		} else {
 			keep = c.handleFrame(frame)
 		}
-		release()
+		c.releaseFrame(held)
 		if !keep {
 			return
 		}
@@ -265,7 +265,7 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 
 // Buffers for Produce frames come from size-classed pools so a steady
 // stream of produce requests allocates nothing; only buffers of up to
-// smallFrame bytes are pooled (admission.go). Only Produce: kmsg decodes
+// maxPooledFrame bytes are pooled (admission.go). Only Produce: kmsg decodes
 // []byte fields (and unknown tagged fields) as slices of the frame, and a
 // frame that goes back to the pool is overwritten by a later request, so
 // a pooled frame must not be referenced once its request is answered. The
@@ -316,7 +316,7 @@ func getBuf(n int) []byte {
 
 func putBuf(b []byte) {
 	class := bitsLen(cap(b))
-	if 1<<class != cap(b) || cap(b) > smallFrame {
+	if 1<<class != cap(b) || cap(b) > maxPooledFrame {
 		return
 	}
 	bufPools[class].Put(&b)
