@@ -47,7 +47,8 @@ type conn struct {
 	closeOnce sync.Once
 	out       []byte // reused response buffer
 
-	stripe uint32 // the stripe of the request metrics it records in
+	stripe   uint32 // the stripe of the request metrics it records in
+	clientID string // of the last request, kept while requests repeat it
 }
 
 // connSeq numbers connections, spreading them over the request metrics'
@@ -153,16 +154,19 @@ func (c *conn) handleFrame(frame []byte) bool {
 	}
 	r := kbin.Reader{Src: frame}
 	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
-	clientID := r.NullableString()
+	var clientID []byte // nullable: a length below 0 is null, read as ""
+	if n := r.Int16(); n >= 0 {
+		clientID = r.Span(int(n))
+	}
 	if r.Complete() != nil {
 		c.logger.Warn("closing connection: malformed request header")
 		return false
 	}
 	c.b.lc.sawRequest()
-	req := &request{c: c, key: key, version: version, corrID: corrID}
-	if clientID != nil {
-		req.clientID = *clientID
+	if string(clientID) != c.clientID {
+		c.clientID = string(clientID) // a client sends the same each time
 	}
+	req := &request{c: c, key: key, version: version, corrID: corrID, clientID: c.clientID}
 	if !c.admit(key) {
 		return false
 	}
