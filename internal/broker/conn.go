@@ -148,10 +148,7 @@ func (c *conn) logReadErr(err error) {
 // handleFrame decodes and serves one request; false closes the connection.
 func (c *conn) handleFrame(frame []byte) bool {
 	metricsOn := c.b.metrics != nil
-	var read time.Duration // metrics: when the request was read (monoNow)
-	if metricsOn {
-		read = monoNow()
-	}
+	read := monoNow() // when the request was read: for metrics and lc.busy
 	r := kbin.Reader{Src: frame}
 	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
 	var clientID []byte // nullable: a length below 0 is null, read as ""
@@ -162,7 +159,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 		c.logger.Warn("closing connection: malformed request header")
 		return false
 	}
-	c.b.lc.sawRequest()
+	c.b.lc.sawRequest(read)
 	if string(clientID) != c.clientID {
 		c.clientID = string(clientID) // a client sends the same each time
 	}
