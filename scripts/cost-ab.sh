@@ -88,4 +88,15 @@ for mode in ("on", "off"):
     print(f'{mode:3} median of {len(r)}: MB/s {med[mode]["MB/s"]:.1f} cpu_s_per_GB {med[mode]["cpu_s_per_GB"]:.3f} idle10s_cpu_s {med[mode]["idle10s_cpu_s"]:.3f}')
 print(f'on vs off: throughput {100 * (med["on"]["MB/s"] / med["off"]["MB/s"] - 1):+.1f}%, '
       f'CPU per GB {100 * (med["on"]["cpu_s_per_GB"] / med["off"]["cpu_s_per_GB"] - 1):+.1f}%')
+# Per pair (the same rep number), on over off: the pairs ran back to back.
+pairs = {}
+for x in rows:
+    pairs.setdefault(x[0], {})[x[1]] = x
+ratios = {k: [float(p["on"][p["on"].index(k) + 1]) / float(p["off"][p["off"].index(k) + 1])
+              for p in pairs.values() if "on" in p and "off" in p] for k in ("MB/s", "cpu_s_per_GB")}
+if ratios["MB/s"]:
+    print(f'median of the {len(ratios["MB/s"])} pairs\' ratios: throughput {100 * (statistics.median(ratios["MB/s"]) - 1):+.1f}% '
+          f'(from {100 * (min(ratios["MB/s"]) - 1):+.0f}% to {100 * (max(ratios["MB/s"]) - 1):+.0f}%), '
+          f'CPU per GB {100 * (statistics.median(ratios["cpu_s_per_GB"]) - 1):+.1f}% '
+          f'(from {100 * (min(ratios["cpu_s_per_GB"]) - 1):+.0f}% to {100 * (max(ratios["cpu_s_per_GB"]) - 1):+.0f}%)')
 PY
