@@ -14,12 +14,17 @@ package broker
 //   larger than the whole budget is admitted when no other is counted, so
 //   every frame socket.request.max.bytes allows can be served. Waiting
 //   holds nothing and ends at shutdown.
-// * An admitted large frame is read in smallFrame chunks (pooled), so its
-//   memory grows only as its bytes arrive: a client that declares 100 MB
-//   and sends nothing costs no memory. Once complete the chunks are copied
-//   into one buffer of exactly its size, which is not pooled.
-// * The frame pools keep buffers of at most smallFrame bytes, so a burst of
-//   large requests leaves no large buffer behind.
+// * An admitted large Produce frame of up to maxPooledFrame bytes is read
+//   at once into a pooled buffer: clients that batch up to 1 MiB per
+//   partition send frames just over smallFrame, and reading those in
+//   chunks cost an allocation, a zeroing and a copy of each. Its memory,
+//   at most maxPooledFrame per connection, is taken when it is admitted.
+// * Any other admitted large frame is read in smallFrame chunks (pooled),
+//   so its memory grows only as its bytes arrive: a client that declares
+//   100 MB and sends nothing costs no memory. Once complete the chunks are
+//   copied into one buffer of exactly its size, which is not pooled.
+// * The frame pools keep buffers of at most maxPooledFrame bytes, so a
+//   burst of larger requests leaves no large buffer behind.
 //
 // Unlike Kafka, which counts every frame against queued.max.request.bytes,
 // small frames are exempt, so that a few stalled large frames cannot stop
@@ -30,8 +35,12 @@ import (
 	"sync"
 )
 
-// smallFrame is the largest frame read at once and pooled.
+// smallFrame is the largest frame read at once without admission.
 const smallFrame = 1 << 20
+
+// maxPooledFrame is the largest Produce frame read into a pooled buffer
+// (after admission when it is over smallFrame).
+const maxPooledFrame = 8 << 20
 
 const queuedMaxRequestBytesConfig = "queued.max.request.bytes"
 
@@ -103,30 +112,54 @@ func (f *frameBudget) stats() (used, peak int64, waiters int) {
 	return f.used, f.peak, f.waiters
 }
 
+// heldFrame is what a frame holds until its request is answered: a pooled
+// buffer and an admission (conn.releaseFrame gives both back). A value,
+// not a closure, so reading a frame allocates nothing but, for a frame
+// not pooled, the frame itself.
+type heldFrame struct {
+	pooled   []byte // goes back to its pool
+	admitted int64  // goes back to the frame budget
+}
+
 // readFrame reads a frame of size bytes, admitting it first when it is
 // large. A small frame is read into a pooled buffer when pooled (Produce
-// only, see conn.go's bufPools), otherwise into its own. release, called
-// once the request is answered, gives the admission back and a pooled
-// buffer to its pool.
-func (c *conn) readFrame(size int, pooled bool) (frame []byte, release func(), err error) {
+// only, see conn.go's bufPools), otherwise into its own; so is a large
+// pooled one up to maxPooledFrame bytes, once admitted. Other large
+// frames are read in chunks. releaseFrame, called once the request is
+// answered, gives the admission back and a pooled buffer to its pool.
+func (c *conn) readFrame(size int, pooled bool) (frame []byte, held heldFrame, err error) {
 	if size <= smallFrame {
 		if !pooled {
 			frame = make([]byte, size)
 			_, err := io.ReadFull(c.br, frame)
-			return frame, func() {}, err
+			return frame, heldFrame{}, err
 		}
 		frame = getBuf(size)
 		if _, err := io.ReadFull(c.br, frame); err != nil {
 			putBuf(frame)
-			return nil, nil, err
+			return nil, heldFrame{}, err
 		}
-		return frame, func() { releaseFrame(frame) }, nil
+		return frame, heldFrame{pooled: frame}, nil
 	}
 	fb := c.b.frames
 	if !fb.acquire(int64(size), c.b.done) {
-		return nil, nil, io.EOF // shutting down
+		return nil, heldFrame{}, io.EOF // shutting down
 	}
-	release = func() { fb.release(int64(size)) }
+	held.admitted = int64(size)
+	if pooled && size <= maxPooledFrame {
+		// A Produce frame of a client batching up to its maximum
+		// request size (1 MiB and a little for Kafka's and franz-go's
+		// defaults): read in place, so the steady stream of them
+		// allocates, zeroes and copies nothing.
+		frame = getBuf(size)
+		if _, err := io.ReadFull(c.br, frame); err != nil {
+			putBuf(frame)
+			fb.release(held.admitted)
+			return nil, heldFrame{}, err
+		}
+		held.pooled = frame
+		return frame, held, nil
+	}
 	var chunks [][]byte
 	defer func() {
 		for _, ch := range chunks {
@@ -137,8 +170,8 @@ func (c *conn) readFrame(size int, pooled bool) (frame []byte, release func(), e
 		ch := getBuf(min(rest, smallFrame))
 		chunks = append(chunks, ch)
 		if _, err := io.ReadFull(c.br, ch); err != nil {
-			release()
-			return nil, nil, err
+			fb.release(held.admitted)
+			return nil, heldFrame{}, err
 		}
 		rest -= len(ch)
 	}
@@ -146,5 +179,15 @@ func (c *conn) readFrame(size int, pooled bool) (frame []byte, release func(), e
 	for _, ch := range chunks {
 		frame = append(frame, ch...)
 	}
-	return frame, release, nil
+	return frame, held, nil
+}
+
+// releaseFrame gives back what a frame held once its request is answered.
+func (c *conn) releaseFrame(h heldFrame) {
+	if h.pooled != nil {
+		releaseFrame(h.pooled)
+	}
+	if h.admitted > 0 {
+		c.b.frames.release(h.admitted)
+	}
 }

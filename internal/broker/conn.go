@@ -46,7 +46,14 @@ type conn struct {
 
 	closeOnce sync.Once
 	out       []byte // reused response buffer
+
+	stripe   uint32 // the stripe of the request metrics it records in
+	clientID string // of the last request, kept while requests repeat it
 }
+
+// connSeq numbers connections, spreading them over the request metrics'
+// stripes.
+var connSeq atomic.Uint32
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{
@@ -57,6 +64,7 @@ func newConn(b *Broker, nc net.Conn) *conn {
 		subj:       auth.Subject{Principal: auth.Anonymous},
 		maxRequest: int32(b.brokerInt("socket.request.max.bytes")),
 		idle:       b.brokerMs("connections.max.idle.ms"),
+		stripe:     connSeq.Add(1),
 	}
 	c.baseLogger = c.logger
 	if len(b.lns) > 0 {
@@ -100,7 +108,7 @@ func (c *conn) serve() {
 			c.logger.Warn("closing connection: request frame size out of bounds", "size", size, "max", max)
 			return
 		}
-		frame, release, err := c.readFrame(int(size), c.pooledFrame()) // admission.go
+		frame, held, err := c.readFrame(int(size), c.pooledFrame()) // admission.go
 		if err != nil {
 			c.logReadErr(err)
 			return
@@ -111,7 +119,7 @@ func (c *conn) serve() {
 		} else {
 			keep = c.handleFrame(frame)
 		}
-		release()
+		c.releaseFrame(held)
 		if !keep {
 			return
 		}
@@ -139,22 +147,23 @@ func (c *conn) logReadErr(err error) {
 
 // handleFrame decodes and serves one request; false closes the connection.
 func (c *conn) handleFrame(frame []byte) bool {
-	var read time.Time // metrics: when the request was read
-	if c.b.metrics != nil {
-		read = time.Now()
-	}
+	metricsOn := c.b.metrics != nil
+	read := monoNow() // when the request was read: for metrics and lc.busy
 	r := kbin.Reader{Src: frame}
 	key, version, corrID := r.Int16(), r.Int16(), r.Int32()
-	clientID := r.NullableString()
+	var clientID []byte // nullable: a length below 0 is null, read as ""
+	if n := r.Int16(); n >= 0 {
+		clientID = r.Span(int(n))
+	}
 	if r.Complete() != nil {
 		c.logger.Warn("closing connection: malformed request header")
 		return false
 	}
-	c.b.lc.sawRequest()
-	req := &request{c: c, key: key, version: version, corrID: corrID}
-	if clientID != nil {
-		req.clientID = *clientID
+	c.b.lc.sawRequest(read)
+	if string(clientID) != c.clientID {
+		c.clientID = string(clientID) // a client sends the same each time
 	}
+	req := &request{c: c, key: key, version: version, corrID: corrID, clientID: c.clientID}
 	if !c.admit(key) {
 		return false
 	}
@@ -194,21 +203,21 @@ func (c *conn) handleFrame(frame []byte) bool {
 	}
 	req.kreq = kreq
 	quotas := c.b.quotasActive() // quotas.go; one atomic load when none are set
-	var start time.Time
-	if quotas || c.b.metrics != nil {
-		start = time.Now()
+	// monoNow readings: the handler began and returned.
+	var start, handled time.Duration
+	if quotas || metricsOn {
+		start = monoNow()
 	}
 	resp := h.fn(c.b, req, kreq)
 	var throttle time.Duration
-	if quotas {
-		throttle = c.b.quotaThrottle(req, len(frame), resp, time.Since(start)-req.waited)
+	if quotas || metricsOn {
+		handled = monoNow()
 	}
-	var handled time.Time
-	if c.b.metrics != nil {
-		handled = time.Now()
+	if quotas {
+		throttle = c.b.quotaThrottle(req, len(frame), resp, handled-start-req.waited)
 	}
 	sent := resp == nil || c.write(req, resp) // nil: acks=0 produce, no response
-	if c.b.metrics != nil {
+	if metricsOn {
 		c.b.observeRequest(req, resp, read, start, handled) // metrics.go
 	}
 	if !sent || (resp != nil && c.closeAfter) {
@@ -257,7 +266,7 @@ func (c *conn) write(req *request, resp kmsg.Response) bool {
 
 // Buffers for Produce frames come from size-classed pools so a steady
 // stream of produce requests allocates nothing; only buffers of up to
-// smallFrame bytes are pooled (admission.go). Only Produce: kmsg decodes
+// maxPooledFrame bytes are pooled (admission.go). Only Produce: kmsg decodes
 // []byte fields (and unknown tagged fields) as slices of the frame, and a
 // frame that goes back to the pool is overwritten by a later request, so
 // a pooled frame must not be referenced once its request is answered. The
@@ -308,7 +317,7 @@ func getBuf(n int) []byte {
 
 func putBuf(b []byte) {
 	class := bitsLen(cap(b))
-	if 1<<class != cap(b) || cap(b) > smallFrame {
+	if 1<<class != cap(b) || cap(b) > maxPooledFrame {
 		return
 	}
 	bufPools[class].Put(&b)

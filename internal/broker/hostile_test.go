@@ -1,15 +1,18 @@
 package broker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/log"
@@ -174,12 +177,71 @@ func TestDeclaredFramesCostNoMemory(t *testing.T) {
 	}
 }
 
-// TestFramePoolsKeepSmallBuffers: a large frame's buffer is not pooled.
+// TestFramePoolsKeepSmallBuffers: a buffer larger than the largest pooled
+// frame is not pooled.
 func TestFramePoolsKeepSmallBuffers(t *testing.T) {
-	big := make([]byte, 0, 4<<20)
+	big := make([]byte, 0, 2*maxPooledFrame)
 	putBuf(big)
-	if got := bufPools[bitsLen(4<<20)].Get(); got != nil {
+	if got := bufPools[bitsLen(2*maxPooledFrame)].Get(); got != nil {
 		t.Fatalf("a %d-byte buffer was pooled", cap(big))
+	}
+}
+
+// TestLargeProduceFramesScribbled: Produce frames over smallFrame (read in
+// place into pooled buffers up to maxPooledFrame, in chunks above) from
+// several producers at once, with every frame overwritten as it goes back
+// to its pool: each record reads back as sent, and every admission is
+// given back.
+func TestLargeProduceFramesScribbled(t *testing.T) {
+	scribbleFrames.Store(true)
+	t.Cleanup(func() { scribbleFrames.Store(false) })
+	tb := startBroker(t, "", nil)
+	const producers, perProducer, size = 3, 24, 400 << 10
+	createTopic(t, newClient(t, tb.addr), "large", 4, map[string]*string{"max.message.bytes": kmsg.StringPtr("16777216")})
+	var wg sync.WaitGroup
+	for w := range producers {
+		// Batches of up to 3 MiB: producer 0's requests carry one
+		// partition's (read in place into a pooled buffer), the others'
+		// all four partitions' (over maxPooledFrame: read in chunks).
+		cl := newClient(t, tb.addr, kgo.ProducerBatchMaxBytes(3<<20), kgo.MaxBufferedRecords(perProducer),
+			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var recs []*kgo.Record
+			for i := range perProducer {
+				p := int32(i % 4)
+				if w == 0 {
+					p = 0
+				}
+				recs = append(recs, &kgo.Record{Topic: "large", Partition: p, Value: bytes.Repeat([]byte{byte('A' + w), byte(i)}, size/2)})
+			}
+			if err := cl.ProduceSync(ctxT(t), recs...).FirstErr(); err != nil {
+				t.Errorf("producer %d: %v", w, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if _, peak, _ := tb.frames.stats(); peak <= smallFrame {
+		t.Fatalf("no frame over %d bytes was admitted (peak %d)", smallFrame, peak)
+	}
+	waitFrames(t, tb, "all released", func(used int64, waiters int) bool { return used == 0 && waiters == 0 })
+	ccl := newClient(t, tb.addr, kgo.ConsumeTopics("large"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	n := 0
+	for n < producers*perProducer {
+		fs := ccl.PollFetches(ctxT(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("fetch after %d records: %v", n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			if len(r.Value) != size || !bytes.Equal(r.Value, bytes.Repeat(r.Value[:2], size/2)) || r.Value[0] < 'A' || r.Value[0] >= 'A'+producers {
+				t.Fatalf("record %d/%d reads back wrong (%d bytes, starting %q)", r.Partition, r.Offset, len(r.Value), r.Value[:min(8, len(r.Value))])
+			}
+		})
 	}
 }
 

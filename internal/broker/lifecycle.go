@@ -47,9 +47,9 @@ const minFreeBytesConfig = "log.dir.min.free.bytes"
 type lifecycle struct {
 	space *log.SpaceGuard
 	wake  chan struct{} // nudges the cleaner; capacity 1
-	// lastRequest is when (Unix ns) a request was last dispatched, at
-	// busyGranularity: the cleaner paces itself only while requests
-	// came within busyWindow.
+	// lastRequest is when (monoNow, in ns; 0: never) a request was last
+	// dispatched, at busyGranularity: the cleaner paces itself only while
+	// requests came within busyWindow.
 	lastRequest atomic.Int64
 }
 
@@ -58,18 +58,19 @@ const (
 	busyGranularity = time.Millisecond
 )
 
-// sawRequest notes a request for busy; it writes the shared word at most
-// once per busyGranularity.
-func (lc *lifecycle) sawRequest() {
-	now := time.Now().UnixNano()
-	if now-lc.lastRequest.Load() >= int64(busyGranularity) {
-		lc.lastRequest.Store(now)
+// sawRequest notes a request, dispatched at now (a monoNow reading the
+// request path has taken anyway), for busy; it writes the shared word at
+// most once per busyGranularity.
+func (lc *lifecycle) sawRequest(now time.Duration) {
+	if int64(now)-lc.lastRequest.Load() >= int64(busyGranularity) {
+		lc.lastRequest.Store(max(int64(now), 1))
 	}
 }
 
 // busy reports whether a request came within busyWindow.
 func (lc *lifecycle) busy() bool {
-	return time.Now().UnixNano()-lc.lastRequest.Load() < int64(busyWindow)
+	last := lc.lastRequest.Load()
+	return last != 0 && int64(monoNow())-last < int64(busyWindow)
 }
 
 // initLifecycle sets up the free-space guard and the memory budgets

@@ -278,3 +278,26 @@ func TestCleanerMaxKeys(t *testing.T) {
 		t.Fatalf("2400 bytes at 0.5: %d keys, want 50", got)
 	}
 }
+
+// The cleaner's busy signal: not busy before any request, busy right after
+// one (a monotonic reading from the request path), and a request seen
+// again within busyGranularity does not write the shared word.
+func TestLifecycleBusy(t *testing.T) {
+	var lc lifecycle
+	if lc.busy() {
+		t.Fatal("busy before any request")
+	}
+	now := monoNow()
+	lc.sawRequest(now)
+	if !lc.busy() {
+		t.Fatal("not busy right after a request")
+	}
+	lc.sawRequest(now + busyGranularity/2)
+	if got := lc.lastRequest.Load(); got != int64(now) {
+		t.Fatalf("last request %d, want %d", got, now)
+	}
+	lc.lastRequest.Store(int64(monoNow() - 2*busyWindow))
+	if lc.busy() {
+		t.Fatal("busy two windows after the last request")
+	}
+}

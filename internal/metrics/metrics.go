@@ -7,7 +7,9 @@
 //     authentication failures, throttling, retention and cleaning) go to
 //     metrics resolved in advance: per API key and per listener the
 //     counters and histograms are created once (New, Listener), so
-//     recording is a few atomic adds, never a label lookup.
+//     recording is a few atomic adds, never a label lookup. The request
+//     histograms are plain striped counters exported by a collector at
+//     scrape time (requests.go).
 //   - State the broker already keeps (partition logs and their byte and
 //     record counters, consumer groups and their lag, transactions, long
 //     polls waiting) is read at scrape time from a Source the broker
@@ -27,7 +29,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -41,7 +42,7 @@ const DefaultPartitionSeriesMax = 10000
 
 // latencyBuckets (seconds) span a sub-millisecond local produce to a long
 // poll of Kafka's default fetch.max.wait.ms and beyond.
-var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+var latencyBuckets = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 // Options configure New.
 type Options struct {
@@ -99,19 +100,9 @@ func New(o Options) *Metrics {
 	reg := m.reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	hist := func(name, help string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: latencyBuckets}, []string{"request"})
-	}
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "requests_total",
-		Help: "Requests handled, by API (Kafka's RequestsPerSec)."}, []string{"request"})
-	queue := hist("request_queue_time_seconds", "Time a request waited after it was read before its handler ran (admission to queued.max.request.bytes; Kafka's RequestQueueTimeMs).")
-	local := hist("request_local_time_seconds", "Time the handler worked on a request, excluding long-poll waits (Kafka's LocalTimeMs).")
-	remote := hist("request_remote_time_seconds", "Time a request waited in a long poll (fetch.max.wait.ms; Kafka's RemoteTimeMs).")
-	send := hist("response_send_time_seconds", "Time to write the response to the socket (Kafka's ResponseSendTimeMs).")
-	total := hist("request_total_time_seconds", "Time from a request read to its response written (Kafka's TotalTimeMs).")
 	m.requestErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "request_errors_total",
 		Help: "Error codes in responses, by API and Kafka error name (Kafka's ErrorsPerSec; NONE is not counted)."}, []string{"request", "error"})
-	reg.MustRegister(requests, queue, local, remote, send, total, m.requestErrors)
+	reg.MustRegister(newRequestCollector(m), m.requestErrors) // requests.go
 	for key := range o.APIs {
 		if key >= 0 && int(key) >= len(m.apis) {
 			m.apis = append(m.apis, make([]*API, int(key)+1-len(m.apis))...)
@@ -121,15 +112,7 @@ func New(o Options) *Metrics {
 		if key < 0 {
 			continue
 		}
-		m.apis[key] = &API{
-			m: m, name: name,
-			requests: requests.WithLabelValues(name),
-			queue:    queue.WithLabelValues(name),
-			local:    local.WithLabelValues(name),
-			remote:   remote.WithLabelValues(name),
-			send:     send.WithLabelValues(name),
-			total:    total.WithLabelValues(name),
-		}
+		m.apis[key] = &API{m: m, name: name}
 	}
 
 	m.listenerAccepted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "connections_accepted_total",
@@ -182,38 +165,41 @@ func (m *Metrics) RequestTotals(fn func(api string, n float64)) {
 		return
 	}
 	for _, a := range m.apis {
-		if a == nil {
-			continue
-		}
-		var d dto.Metric
-		if err := a.requests.Write(&d); err == nil && d.Counter != nil {
-			fn(a.name, d.Counter.GetValue())
+		if a != nil {
+			fn(a.name, float64(a.stats.requests()))
 		}
 	}
 }
 
 // API is one API key's request metrics.
 type API struct {
-	m                                 *Metrics
-	name                              string
-	requests                          prometheus.Counter
-	queue, local, remote, send, total prometheus.Observer
-	errs                              sync.Map // int16 -> prometheus.Counter
+	m     *Metrics
+	name  string
+	stats requestStats // requests.go
+	errs  sync.Map     // int16 -> prometheus.Counter
 }
 
 // Observe records one request: the time it queued, its handler's time
 // excluding long-poll waits, the long-poll wait, the response write and
-// the total.
+// the total. It is ObserveStripe's stripe 0.
 func (a *API) Observe(queue, local, remote, send, total time.Duration) {
+	a.ObserveStripe(0, queue, local, remote, send, total)
+}
+
+// ObserveStripe records one request in one of the API's stripes (any
+// number; a caller recording from one connection passes the same one
+// each time, so that connections on different cores touch different
+// cache lines).
+func (a *API) ObserveStripe(stripe uint32, queue, local, remote, send, total time.Duration) {
 	if a == nil {
 		return
 	}
-	a.requests.Inc()
-	a.queue.Observe(queue.Seconds())
-	a.local.Observe(local.Seconds())
-	a.remote.Observe(remote.Seconds())
-	a.send.Observe(send.Seconds())
-	a.total.Observe(total.Seconds())
+	s := a.stats.stripe(stripe)
+	s.observe(histQueue, queue)
+	s.observe(histLocal, local)
+	s.observe(histRemote, remote)
+	s.observe(histSend, send)
+	s.observe(histTotal, total)
 }
 
 // Error counts one error code of a response (NONE is ignored).
