@@ -139,8 +139,9 @@ func (c *Client) Close() error {
 }
 
 // MaxPartitionsPerCommit is how many partitions one Commit may carry under
-// Config.MaxTxnOps when each has one index entry: a partition costs one
-// compare and two puts (index entry, hw), the object record one put.
+// Config.MaxTxnOps when each has one index entry: a partition costs two
+// compares (leadership, hw), two puts (index entry, hw) and two reads (the
+// Else branch); the object record one more of each.
 func (c *Client) MaxPartitionsPerCommit() int { return (c.cfg.MaxTxnOps - 1) / 2 }
 
 // reqCtx bounds a request by RequestTimeout unless ctx ends sooner.
@@ -155,7 +156,7 @@ func (c *Client) reqCtx(ctx context.Context) (context.Context, context.CancelFun
 var (
 	// ErrUnavailable: etcd unreachable, no etcd leader, or a timeout. For a
 	// write (Commit, Acquire) the outcome is unknown: it may have been
-	// applied. Commit's hw compare makes that safe (see HWMismatchError).
+	// applied; retrying the same Commit says whether it was (nil).
 	ErrUnavailable = errors.New("cluster: etcd unavailable")
 	// ErrNotLeader: this broker does not (or no longer) lead the partition
 	// at the given epoch; *NotLeaderError says which partitions.

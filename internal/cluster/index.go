@@ -46,6 +46,24 @@ func (c *Client) LoadIndex(ctx context.Context, tp TopicPartition) ([]IndexEntry
 	return out, nil
 }
 
+// IndexEntryAt reads the partition's index entry starting at base; ok is
+// false if there is none. A leader resolving a commit of unknown outcome
+// compares its object with the one it tried to commit.
+func (c *Client) IndexEntryAt(ctx context.Context, tp TopicPartition, base int64) (e IndexEntry, ok bool, err error) {
+	rctx, cancel := c.reqCtx(ctx)
+	defer cancel()
+	key := c.k.indexEntry(tp, base)
+	resp, err := c.etcd.Get(rctx, key)
+	if err != nil {
+		return IndexEntry{}, false, fmt.Errorf("cluster: reading %s: %w", key, classify(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return IndexEntry{}, false, nil
+	}
+	e, err = decodeIndex(key, resp.Kvs[0], base)
+	return e, err == nil, err
+}
+
 // ScanIndex calls fn with every index entry of every partition, partition
 // by partition in key order, at one etcd revision, which it returns (the
 // object garbage collector compares it with Objects).

@@ -44,7 +44,7 @@ type Flusher struct {
 	firstAt    time.Time          // when the queue's head was appended
 	inflight   int64              // bytes of the flush being made
 	parts      map[cluster.TopicPartition]*Partition
-	resync     map[*Partition]struct{}
+	resync     map[*Partition]time.Time // resyncing partitions: when to try next
 	started    bool
 	closing    bool
 	kick       chan struct{}
@@ -65,7 +65,7 @@ func NewFlusher(cfg Config, client *cluster.Client, member *cluster.Member, stor
 		log:        cfg.Logger.With("component", "objlog", "node", member.Info().NodeID),
 		queueParts: map[*Partition]int{},
 		parts:      map[cluster.TopicPartition]*Partition{},
-		resync:     map[*Partition]struct{}{},
+		resync:     map[*Partition]time.Time{},
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
@@ -294,23 +294,19 @@ func (f *Flusher) run(ctx context.Context) {
 			return
 		default:
 		}
-		f.mu.Lock()
-		resync := len(f.resync) > 0
-		f.mu.Unlock()
-		if resync {
+		if due, ok := f.nextResync(); ok && !due.After(f.cfg.Clock.Now()) {
 			f.resyncAll(ctx)
 		}
 		f.mu.Lock()
 		n, full, first, closing := len(f.queue), f.fullLocked(), f.firstAt, f.closing
-		resync = len(f.resync) > 0
 		f.mu.Unlock()
 		if n == 0 {
 			if closing {
 				return
 			}
 			var retry <-chan time.Time
-			if resync {
-				retry = f.cfg.Clock.After(maxRetryBackoff)
+			if due, ok := f.nextResync(); ok {
+				retry = f.cfg.Clock.After(max(due.Sub(f.cfg.Clock.Now()), 0))
 			}
 			select {
 			case <-f.kick:
