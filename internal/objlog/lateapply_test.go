@@ -146,3 +146,53 @@ func TestLateApplyOfEarlierFlushNotAdoptedByResync(t *testing.T) {
 	}
 	checkLateApply(t, e, b, l, p, err)
 }
+
+// appliedThenErr wraps a flusher's commit: the first call reaches etcd and
+// is applied, but reports an error no class covers (a reply cut off).
+type appliedThenErr struct {
+	f    *Flusher
+	mu   sync.Mutex
+	done bool
+}
+
+func (a *appliedThenErr) commit(ctx context.Context, apps []cluster.PartitionAppend, obj cluster.ObjectMeta) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.f.member.Commit(ctx, apps, obj); err != nil || a.done {
+		return err
+	}
+	a.done = true
+	return errors.New("rpc error: stream reset (test)")
+}
+
+// An unclassified commit error may come after etcd applied the txn: the
+// object is kept (the index points at it) and the partition resyncs,
+// finds the flush applied and serves it.
+func TestUnclassifiedCommitErrorKeepsObject(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1, noStart: true})
+	a := &appliedThenErr{f: b.f}
+	b.f.commit = a.commit
+	b.f.Start(context.Background())
+	p := acquire(t, b, tpN(42, 0))
+	_, err := waitResult(t, mustAppend(t, p, mkBatch("applied", 2, time.Now().UnixMilli())))
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("append: %v", err)
+	}
+	waitState(t, p, leading)
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("hw %d, want 2 (the flush was applied)", hw)
+	}
+	if got := readAll(t, p, 0); len(got) != 2 || got[0] != "applied-0" {
+		t.Fatalf("log %v", got)
+	}
+	// The object is still in the store (read it past the cache).
+	idx, err := b.client.LoadIndex(ctxT(t), p.tp)
+	if err != nil || len(idx) != 1 {
+		t.Fatalf("index %+v %v", idx, err)
+	}
+	if _, err := store.Get(ctxT(t), idx[0].Object, idx[0].Position, idx[0].Length); err != nil {
+		t.Fatalf("the committed object: %v", err)
+	}
+}
