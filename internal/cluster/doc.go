@@ -50,16 +50,20 @@
 // # Commit
 //
 // Member.Commit(appends, object) is ONE txn for a whole flush:
-// If(every leaders/<tp> has this acquisition's create revision, every
-// hw/<tp> equals the append's first base offset) Then(put the index
-// entries, the new hw of each partition, objects/<name>) Else(read those
-// keys back). A failed compare becomes *NotLeaderError (ErrNotLeader, the
-// partitions listed: the produces get NOT_LEADER_OR_FOLLOWER) or
-// *HWMismatchError (ErrHWMismatch); nothing is applied. etcd unreachable,
-// no etcd leader or a timeout is ErrUnavailable (Retriable): the outcome
-// is unknown, nothing may be acknowledged, and if it was applied after
-// all, the next Commit of the partition fails its hw compare instead of
-// writing a second copy of those offsets. Member.DeleteIndexBelow moves the
+// If(objects/<name> absent, every leaders/<tp> has this acquisition's
+// create revision, every hw/<tp> equals the append's first base offset)
+// Then(put the index entries, the new hw of each partition,
+// objects/<name>) Else(read those keys back). A failed compare whose Else
+// finds objects/<name> means an earlier attempt of this very commit was
+// applied (object names are unique per flush): Commit returns nil.
+// Otherwise it becomes *NotLeaderError (ErrNotLeader, the partitions
+// listed: the produces get NOT_LEADER_OR_FOLLOWER) or *HWMismatchError
+// (ErrHWMismatch); nothing is applied. etcd unreachable, no etcd leader or
+// a timeout is ErrUnavailable (Retriable): the outcome is unknown (the txn
+// may even apply after the caller gave up), nothing may be acknowledged;
+// retrying the same Commit says whether it was applied, and a later
+// commit of the partition fails its hw compare instead of writing a
+// second copy of those offsets. Member.DeleteIndexBelow moves the
 // log start and deletes index entries below it under the same fence.
 // Client.Objects, Client.ScanIndex and Client.DeleteObject serve the
 // object garbage collector.
