@@ -306,6 +306,34 @@ func acquireAll(t testing.TB, m *Member, topic byte, n int) map[TopicPartition]L
 	return out
 }
 
+// A commit over the client's MaxCallSendMsgSize is never sent: it fails
+// with ErrTxnTooLarge (final: nothing applied), not as retriable.
+func TestCommitOverMaxCallSendMsgSize(t *testing.T) {
+	e := startEtcd(t, 4096)
+	ctx := ctxT(t)
+	c := e.open(t, func(cfg *Config) { cfg.MaxCallSendMsgSize = 16 << 10 })
+	m := register(t, c, 1)
+	held := acquireAll(t, m, 9, 200)
+	var appends []PartitionAppend
+	for tp, l := range held {
+		appends = append(appends, appendOf(tp, l.Epoch, 0, 1, "large"))
+	}
+	err := m.Commit(ctx, appends, ObjectMeta{Name: "large"})
+	if !errors.Is(err, ErrTxnTooLarge) || Retriable(err) {
+		t.Fatalf("commit over MaxCallSendMsgSize: %v", err)
+	}
+	for tp := range held {
+		if hw := hwOf(t, c, tp); hw != 0 {
+			t.Fatalf("hw of %s moved to %d", tp, hw)
+		}
+		break
+	}
+	// A small one goes through.
+	if err := m.Commit(ctx, appends[:1], ObjectMeta{Name: "small"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // One flush of 1,000 partitions is one etcd txn (2,001 operations) under
 // --max-txn-ops 4096; every partition's hw and index entry lands.
 func TestCommitThousandPartitions(t *testing.T) {

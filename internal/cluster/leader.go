@@ -46,7 +46,8 @@ func (e *LeaderExistsError) Is(target error) bool { return target == ErrLeaderEx
 // unchanged since read) Then(put leaders/<tp> {node, epoch+1} under this
 // member's lease, put epochs/<tp> epoch+1, put hw/<tp> 0 if missing). A
 // partition with a live leader fails with *LeaderExistsError. Acquiring a
-// partition this member already leads returns its current leadership. The
+// partition this member already leads returns its current leadership
+// (concurrent calls for one partition run one at a time). The
 // caller then loads the index (LoadIndex) and continues at HW.
 func (m *Member) Acquire(ctx context.Context, tp TopicPartition) (Leadership, error) {
 	if err := m.alive(); err != nil {
