@@ -177,9 +177,13 @@ func (f *Flusher) Partition(tp cluster.TopicPartition) *Partition {
 	return f.parts[tp]
 }
 
-// checkIndex checks that a loaded index is contiguous and ends at hw, and
-// drops the entries wholly below the log start.
+// checkIndex checks that a loaded index is contiguous, ends at hw and
+// covers the log start (its first entry holds it, or it is empty and the
+// log start is the hw), and drops the entries wholly below the log start.
 func checkIndex(tp cluster.TopicPartition, idx []cluster.IndexEntry, logStart, hw int64) ([]cluster.IndexEntry, error) {
+	if logStart > hw {
+		return nil, fmt.Errorf("%w: %s: log start %d is past hw %d", ErrStorage, tp, logStart, hw)
+	}
 	for i, e := range idx {
 		if i > 0 && e.BaseOffset != idx[i-1].LastOffset+1 {
 			return nil, fmt.Errorf("%w: %s: index entry at %d follows one ending at %d", ErrStorage, tp, e.BaseOffset, idx[i-1].LastOffset)
@@ -194,6 +198,9 @@ func checkIndex(tp cluster.TopicPartition, idx []cluster.IndexEntry, logStart, h
 	}
 	for len(idx) > 0 && idx[0].LastOffset < logStart {
 		idx = idx[1:]
+	}
+	if len(idx) > 0 && idx[0].BaseOffset > logStart {
+		return nil, fmt.Errorf("%w: %s: index starts at %d, log start is %d", ErrStorage, tp, idx[0].BaseOffset, logStart)
 	}
 	return idx, nil
 }
