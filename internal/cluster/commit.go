@@ -21,6 +21,7 @@ type IndexEntry struct {
 	MaxTimestamp int64 // unix ms
 	LeaderEpoch  int32 // the partition leader epoch of the batches
 	RecordCount  int64
+	CRC          uint32 // CRC32C (Castagnoli) of the range's bytes
 }
 
 // PartitionAppend is one partition's part of a flush: the index entries of
@@ -143,7 +144,7 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 		for _, e := range a.Entries {
 			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encode(indexValue{
 				V: valueVersion, Object: obj.Name, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
-				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount,
+				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC,
 			})))
 		}
 		puts = append(puts, clientv3.OpPut(hk, encodeOffset(a.HW)))

@@ -223,7 +223,7 @@ func TestCommitRetryProvesItsOwnObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(idx) != 1 || idx[0].Object != "f1" || hwOf(t, c, tp) != 4 || hwOf(t, c, tp2) != 2 {
+	if len(idx) != 1 || idx[0] != applied[0].Entries[0] || hwOf(t, c, tp) != 4 || hwOf(t, c, tp2) != 2 {
 		t.Fatalf("index %+v, hw %d/%d", idx, hwOf(t, c, tp), hwOf(t, c, tp2))
 	}
 	var names []string

@@ -16,7 +16,7 @@ func decodeIndex(key string, kv *mvccpb.KeyValue, base int64) (IndexEntry, error
 		return IndexEntry{}, err
 	}
 	return IndexEntry{BaseOffset: base, LastOffset: v.LastOffset, Object: v.Object, Position: v.Position, Length: v.Length,
-		MaxTimestamp: v.MaxTimestamp, LeaderEpoch: v.LeaderEpoch, RecordCount: v.Records}, nil
+		MaxTimestamp: v.MaxTimestamp, LeaderEpoch: v.LeaderEpoch, RecordCount: v.Records, CRC: v.CRC}, nil
 }
 
 // LoadIndex reads the partition's index entries in offset order, in pages

@@ -141,9 +141,13 @@
 // # Reads and offsets
 //
 // Partition.Read returns the stored batches from the one holding an
-// offset, at least one whole batch, up to maxBytes, checking each range's
-// batch framing and offsets against its index entry (consumers check the
-// batch CRCs; the etcd index has no checksum of its own). OffsetForTimestamp
+// offset, at least one whole batch, up to maxBytes, checking each range
+// against its index entry before the cache keeps it: the range's CRC32C
+// (the object footer's entry CRC, copied into the etcd index entry), then
+// its batch framing and offsets. A range failing the check is read again
+// from the store once, then fails with ErrStorage wrapping
+// objstore.ErrCorrupt (and an error log line); it is never cached, and a
+// cached copy failing it is dropped (objstore.Cache.GetChecked). OffsetForTimestamp
 // and MaxTimestamp (ListOffsets) choose the index entry by its max
 // timestamp and read only that range; earliest and latest are
 // LogStartOffset and HighWatermark. DeleteRecords moves the log start

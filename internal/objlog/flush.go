@@ -69,7 +69,7 @@ func (f *Flusher) flush(ctx context.Context) {
 		}
 		g.app = cluster.PartitionAppend{Partition: g.p.tp, LeaderEpoch: epoch, HW: last + 1, Entries: []cluster.IndexEntry{{
 			BaseOffset: first, LastOffset: last, Object: name, Position: e.Position, Length: e.Length,
-			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count,
+			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count, CRC: e.CRC,
 		}}}
 	}
 	f.persist(ctx, name, w.Finish(), groups)

@@ -1,10 +1,15 @@
 package objlog
 
 import (
+	"bytes"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
+	"github.com/sluice-io/sluice/internal/objstore"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // A partition whose resync fails (here etcd holds a bad hw value for it)
@@ -91,6 +96,52 @@ func TestCheckIndexCoversLogStart(t *testing.T) {
 		}
 		if err == nil && tc.firstAfterLog < 0 && len(got) != 0 {
 			t.Errorf("checkIndex(%v, start %d, hw %d) = %v, want none", tc.idx, tc.logStart, tc.hw, got)
+		}
+	}
+}
+
+// A stored range that fails its check (the footer CRC32C kept in the
+// index entry; the batch framing) is never served nor cached: the read
+// fails with KAFKA_STORAGE_ERROR (objstore.ErrCorrupt) after one more
+// read of the store, and once the object is good again it is served.
+func TestCorruptRangeNotServedNorCached(t *testing.T) {
+	e := etcdtest.Start(t, 4096)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1})
+	p := acquire(t, b, tpN(45, 0))
+	mustAck(t, mustAppend(t, p, mkBatch("good", 3, time.Now().UnixMilli())))
+	p.mu.Lock()
+	ent := p.index[0]
+	p.mu.Unlock()
+	if ent.CRC == 0 {
+		t.Fatalf("index entry without a CRC: %+v", ent)
+	}
+	ctx := ctxT(t)
+	orig, err := store.Get(ctx, ent.Object, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, at := range map[string]int64{
+		"a record's byte (framing intact)": ent.Position + ent.Length - 2,
+		"the batch magic":                  ent.Position + 16,
+	} {
+		bad := bytes.Clone(orig)
+		bad[at] ^= 0x40
+		if err := store.Put(ctx, ent.Object, bad); err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Read(ctx, 0, 1<<20)
+		if !errors.Is(err, objstore.ErrCorrupt) || ErrorCode(err) != kerr.KafkaStorageError.Code {
+			t.Fatalf("%s: read %d bytes, %v", name, len(got), err)
+		}
+		if err := store.Put(ctx, ent.Object, orig); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, p, 0); len(got) != 3 || got[0] != "good-0" {
+			t.Fatalf("%s: after the object was repaired: %v", name, got)
+		}
+		if cache, ok := b.f.reader.(*objstore.Cache); ok {
+			cache.Invalidate(ent.Object)
 		}
 	}
 }
