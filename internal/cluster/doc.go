@@ -72,9 +72,10 @@
 //
 // etcd refuses a txn with more than --max-txn-ops operations in any of
 // its lists (128 by default) or larger than --max-request-bytes (1.5 MiB).
-// A commit costs 2 compares, 1 put per index entry plus 1 per partition,
-// and 1 put for the object record: with one entry per partition,
-// 2P+1 operations. Config.MaxTxnOps states the server's limit and Commit
+// A commit costs 2 compares and 2 Else reads per partition, 1 put per
+// index entry plus 1 per partition, and for the object record 1 compare,
+// 1 put and 1 Else read: with one entry per partition, 2P+1 operations in
+// each list. Config.MaxTxnOps states the server's limit and Commit
 // refuses a larger commit with ErrTxnTooLarge before sending it; it never
 // splits one (that would break its atomicity). Client.MaxPartitionsPerCommit
 // tells the flusher how many partitions one flush may carry (63 at the
@@ -83,5 +84,6 @@
 // set Config.MaxTxnOps to match. A partition's part is about 750 bytes, so
 // etcd's --max-request-bytes (1.5 MiB) bounds a flush at about 2,000
 // partitions; etcd refuses a larger txn, which Commit reports as
-// ErrTxnTooLarge too.
+// ErrTxnTooLarge too, as a request over the client's
+// Config.MaxCallSendMsgSize (2 MiB by default), which is never sent.
 package cluster
