@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -52,6 +53,12 @@ type Config struct {
 	// transaction fails with ErrTxnTooLarge before it is sent; see
 	// MaxPartitionsPerCommit.
 	MaxTxnOps int
+	// MaxCallSendMsgSize is the largest request the client sends, in
+	// bytes (default 2 MiB, the etcd client's; keep it above etcd's
+	// --max-request-bytes, 1.5 MiB by default, plus some overhead, so that
+	// the server's own limit is the one that refuses). A larger request is
+	// never sent: it fails with ErrTxnTooLarge.
+	MaxCallSendMsgSize int
 	// Now is the clock the lease's validity is computed on (default
 	// time.Now).
 	Now func() time.Time
@@ -107,12 +114,13 @@ func Open(cfg Config) (*Client, error) {
 		cfg.Logger = slog.Default()
 	}
 	cl, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.Endpoints,
-		DialTimeout: cfg.DialTimeout,
-		TLS:         cfg.TLS,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		Logger:      zap.NewNop(),
+		Endpoints:          cfg.Endpoints,
+		DialTimeout:        cfg.DialTimeout,
+		TLS:                cfg.TLS,
+		MaxCallSendMsgSize: cfg.MaxCallSendMsgSize,
+		Username:           cfg.Username,
+		Password:           cfg.Password,
+		Logger:             zap.NewNop(),
 		// Keepalive pings find a dead connection without waiting for TCP.
 		DialKeepAliveTime:    cfg.LeaseTTL / 3,
 		DialKeepAliveTimeout: cfg.LeaseTTL / 3,
@@ -139,8 +147,9 @@ func (c *Client) Close() error {
 }
 
 // MaxPartitionsPerCommit is how many partitions one Commit may carry under
-// Config.MaxTxnOps when each has one index entry: a partition costs one
-// compare and two puts (index entry, hw), the object record one put.
+// Config.MaxTxnOps when each has one index entry: a partition costs two
+// compares (leadership, hw), two puts (index entry, hw) and two reads (the
+// Else branch); the object record one more of each.
 func (c *Client) MaxPartitionsPerCommit() int { return (c.cfg.MaxTxnOps - 1) / 2 }
 
 // reqCtx bounds a request by RequestTimeout unless ctx ends sooner.
@@ -155,7 +164,7 @@ func (c *Client) reqCtx(ctx context.Context) (context.Context, context.CancelFun
 var (
 	// ErrUnavailable: etcd unreachable, no etcd leader, or a timeout. For a
 	// write (Commit, Acquire) the outcome is unknown: it may have been
-	// applied. Commit's hw compare makes that safe (see HWMismatchError).
+	// applied; retrying the same Commit says whether it was (nil).
 	ErrUnavailable = errors.New("cluster: etcd unavailable")
 	// ErrNotLeader: this broker does not (or no longer) lead the partition
 	// at the given epoch; *NotLeaderError says which partitions.
@@ -171,7 +180,8 @@ var (
 	// ErrNodeIDInUse: another live registration holds this node id.
 	ErrNodeIDInUse = errors.New("cluster: node id registered by another live broker")
 	// ErrTxnTooLarge: a transaction over etcd's --max-txn-ops or
-	// --max-request-bytes.
+	// --max-request-bytes, or a request over gRPC's message size limits
+	// (Config.MaxCallSendMsgSize). Never applied.
 	ErrTxnTooLarge = errors.New("cluster: etcd transaction too large")
 	// ErrInvalid: an argument that cannot be right (empty commit,
 	// non-contiguous index entries...).
@@ -208,6 +218,13 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if s, ok := status.FromError(err); ok {
+		switch {
+		case s.Code() == codes.ResourceExhausted && strings.Contains(s.Message(), "message larger than max"):
+			// gRPC's size limit of a message, the client's
+			// (MaxCallSendMsgSize: never sent) or the server's (refused
+			// before etcd looked at it): final, nothing was applied.
+			return fmt.Errorf("%w: %w", ErrTxnTooLarge, err)
+		}
 		switch s.Code() {
 		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)

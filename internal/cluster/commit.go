@@ -21,6 +21,7 @@ type IndexEntry struct {
 	MaxTimestamp int64 // unix ms
 	LeaderEpoch  int32 // the partition leader epoch of the batches
 	RecordCount  int64
+	CRC          uint32 // CRC32C (Castagnoli) of the range's bytes
 }
 
 // PartitionAppend is one partition's part of a flush: the index entries of
@@ -58,9 +59,11 @@ func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
 
 // HWMismatchError is the *ErrHWMismatch error of Commit: this broker still
 // leads the partition but its hw in etcd is not where the commit's first
-// entry starts. The one way it happens to a correct leader: an earlier
-// Commit failed with ErrUnavailable and was applied after all. Nothing of
-// this commit was applied; the leader reloads the partition (HW, LoadIndex)
+// entry starts, and no attempt of this commit was applied (its objects/
+// record is absent). It happens to a correct leader when an EARLIER
+// commit (another object) that failed with ErrUnavailable was applied
+// after all, possibly long after its caller gave up. Nothing of this
+// commit was applied; the leader reloads the partition (HW, LoadIndex)
 // before it appends again.
 type HWMismatchError struct {
 	Partition TopicPartition
@@ -77,18 +80,26 @@ func (e *HWMismatchError) Is(target error) bool { return target == ErrHWMismatch
 
 // Commit makes one flush durable as ONE etcd transaction:
 //
-//	If(   for every partition: leaders/<tp> has the create revision of this
-//	      member's acquisition at that epoch, and hw/<tp> is the first entry's
-//	      base offset)
+//	If(   objects/<name> does not exist; for every partition: leaders/<tp>
+//	      has the create revision of this member's acquisition at that
+//	      epoch, and hw/<tp> is the first entry's base offset)
 //	Then( for every partition: put index/<tp>/<base> per entry, put hw/<tp>;
 //	      put objects/<name>)
+//	Else( read objects/<name>, every leaders/<tp> and hw/<tp>)
 //
-// On success every entry is durable and may be acknowledged. A partition
-// not led at its epoch (known locally, or found by the failed compare)
-// fails the whole commit with *NotLeaderError naming every such partition;
-// a moved hw with *HWMismatchError; nothing is applied in either case and
-// the object is garbage. ErrUnavailable (Retriable) means the outcome is
-// unknown: acknowledge nothing; the next Commit's hw compare finds out.
+// Object names must be unique per flush: objects/<name> is written only
+// by this txn, so its presence proves that an attempt of THIS commit was
+// applied. On success (nil) every entry is durable and may be
+// acknowledged. ErrUnavailable (Retriable) means the outcome is unknown:
+// acknowledge nothing and retry the same Commit (same object, same
+// appends, or a subset of the partitions after a *NotLeaderError); a
+// retry after an applied attempt returns nil (the Else branch found
+// objects/<name>). Otherwise, a partition not led at its epoch (known
+// locally, or found by the failed compare) fails the whole commit with
+// *NotLeaderError naming every such partition; a moved hw with
+// *HWMismatchError. In both cases nothing of this attempt was applied and
+// no earlier attempt was either (when the failed compare was read; a
+// locally known *NotLeaderError proves nothing about earlier attempts).
 // A commit needing more than Config.MaxTxnOps operations in one list
 // fails with ErrTxnTooLarge before it is sent (see MaxPartitionsPerCommit).
 // A partition's commits must be made one at a time, each after the
@@ -133,7 +144,7 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 		for _, e := range a.Entries {
 			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encode(indexValue{
 				V: valueVersion, Object: obj.Name, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
-				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount,
+				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC,
 			})))
 		}
 		puts = append(puts, clientv3.OpPut(hk, encodeOffset(a.HW)))
@@ -144,7 +155,10 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 		return &NotLeaderError{Partitions: notLead}
 	}
 	slices.Sort(parts)
-	puts = append(puts, clientv3.OpPut(c.k.object(obj.Name), encode(objectValue{
+	objKey := c.k.object(obj.Name)
+	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(objKey), "=", 0))
+	checks = append(checks, clientv3.OpGet(objKey, clientv3.WithKeysOnly()))
+	puts = append(puts, clientv3.OpPut(objKey, encode(objectValue{
 		V: valueVersion, Size: obj.Size, Created: obj.Created.UnixMilli(), Partitions: parts,
 	})))
 	if n := max(len(cmps), len(puts), len(checks)); n > c.cfg.MaxTxnOps {
@@ -157,6 +171,12 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 		return fmt.Errorf("cluster: committing object %s (%d partitions): %w", obj.Name, len(appends), classify(err))
 	}
 	if resp.Succeeded {
+		return nil
+	}
+	// An earlier attempt of this commit was applied: its object record
+	// exists (the Else branch's last read).
+	if or := resp.Responses[len(resp.Responses)-1].GetResponseRange(); len(or.Kvs) > 0 {
+		c.log.Info("commit found applied by an earlier attempt", "node", m.info.NodeID, "object", obj.Name)
 		return nil
 	}
 	// Which compare failed: the Else branch read every leaders/ key and hw.

@@ -182,6 +182,59 @@ func TestCommitHWMismatch(t *testing.T) {
 	}
 }
 
+// A commit whose attempt timed out but was applied: retrying the same
+// commit (same object) reports it applied (nil) and writes nothing twice;
+// another commit of the same offsets and the same end (an earlier flush
+// applied late) is refused with ErrHWMismatch though etcd's hw equals its
+// end: only the object record proves which commit was applied.
+func TestCommitRetryProvesItsOwnObject(t *testing.T) {
+	e := startEtcd(t, 4096)
+	ctx := ctxT(t)
+	c := e.open(t, nil)
+	m := register(t, c, 1)
+	tp, tp2 := tpN(3, 0), tpN(3, 1)
+	l, err := m.Acquire(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := m.Acquire(ctx, tp2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := []PartitionAppend{appendOf(tp, l.Epoch, 0, 4, "f1"), appendOf(tp2, l2.Epoch, 0, 2, "f1")}
+	if err := m.Commit(ctx, applied, ObjectMeta{Name: "f1"}); err != nil {
+		t.Fatal(err)
+	}
+	// The retry of the applied commit, also with a partition dropped (as
+	// after a NotLeaderError): applied.
+	if err := m.Commit(ctx, applied, ObjectMeta{Name: "f1"}); err != nil {
+		t.Fatalf("retry of an applied commit: %v", err)
+	}
+	if err := m.Commit(ctx, applied[:1], ObjectMeta{Name: "f1"}); err != nil {
+		t.Fatalf("retry of an applied commit with fewer partitions: %v", err)
+	}
+	// Another flush of the same offsets ending at the same hw.
+	err = m.Commit(ctx, []PartitionAppend{appendOf(tp, l.Epoch, 0, 4, "f2")}, ObjectMeta{Name: "f2"})
+	var hm *HWMismatchError
+	if !errors.As(err, &hm) || hm.Partition != tp || hm.Actual != 4 || hm.Expected != 0 {
+		t.Fatalf("commit of another object at applied offsets: %v", err)
+	}
+	idx, err := c.LoadIndex(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx) != 1 || idx[0] != applied[0].Entries[0] || hwOf(t, c, tp) != 4 || hwOf(t, c, tp2) != 2 {
+		t.Fatalf("index %+v, hw %d/%d", idx, hwOf(t, c, tp), hwOf(t, c, tp2))
+	}
+	var names []string
+	if _, err := c.Objects(ctx, func(r ObjectRecord) error { names = append(names, r.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != "f1" {
+		t.Fatalf("object records %v", names)
+	}
+}
+
 // Arguments a leader cannot mean are refused before etcd sees them.
 func TestCommitInvalid(t *testing.T) {
 	e := startEtcd(t, 4096)
@@ -251,6 +304,34 @@ func acquireAll(t testing.TB, m *Member, topic byte, n int) map[TopicPartition]L
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A commit over the client's MaxCallSendMsgSize is never sent: it fails
+// with ErrTxnTooLarge (final: nothing applied), not as retriable.
+func TestCommitOverMaxCallSendMsgSize(t *testing.T) {
+	e := startEtcd(t, 4096)
+	ctx := ctxT(t)
+	c := e.open(t, func(cfg *Config) { cfg.MaxCallSendMsgSize = 16 << 10 })
+	m := register(t, c, 1)
+	held := acquireAll(t, m, 9, 200)
+	var appends []PartitionAppend
+	for tp, l := range held {
+		appends = append(appends, appendOf(tp, l.Epoch, 0, 1, "large"))
+	}
+	err := m.Commit(ctx, appends, ObjectMeta{Name: "large"})
+	if !errors.Is(err, ErrTxnTooLarge) || Retriable(err) {
+		t.Fatalf("commit over MaxCallSendMsgSize: %v", err)
+	}
+	for tp := range held {
+		if hw := hwOf(t, c, tp); hw != 0 {
+			t.Fatalf("hw of %s moved to %d", tp, hw)
+		}
+		break
+	}
+	// A small one goes through.
+	if err := m.Commit(ctx, appends[:1], ObjectMeta{Name: "small"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // One flush of 1,000 partitions is one etcd txn (2,001 operations) under

@@ -50,16 +50,20 @@
 // # Commit
 //
 // Member.Commit(appends, object) is ONE txn for a whole flush:
-// If(every leaders/<tp> has this acquisition's create revision, every
-// hw/<tp> equals the append's first base offset) Then(put the index
-// entries, the new hw of each partition, objects/<name>) Else(read those
-// keys back). A failed compare becomes *NotLeaderError (ErrNotLeader, the
-// partitions listed: the produces get NOT_LEADER_OR_FOLLOWER) or
-// *HWMismatchError (ErrHWMismatch); nothing is applied. etcd unreachable,
-// no etcd leader or a timeout is ErrUnavailable (Retriable): the outcome
-// is unknown, nothing may be acknowledged, and if it was applied after
-// all, the next Commit of the partition fails its hw compare instead of
-// writing a second copy of those offsets. Member.DeleteIndexBelow moves the
+// If(objects/<name> absent, every leaders/<tp> has this acquisition's
+// create revision, every hw/<tp> equals the append's first base offset)
+// Then(put the index entries, the new hw of each partition,
+// objects/<name>) Else(read those keys back). A failed compare whose Else
+// finds objects/<name> means an earlier attempt of this very commit was
+// applied (object names are unique per flush): Commit returns nil.
+// Otherwise it becomes *NotLeaderError (ErrNotLeader, the partitions
+// listed: the produces get NOT_LEADER_OR_FOLLOWER) or *HWMismatchError
+// (ErrHWMismatch); nothing is applied. etcd unreachable, no etcd leader or
+// a timeout is ErrUnavailable (Retriable): the outcome is unknown (the txn
+// may even apply after the caller gave up), nothing may be acknowledged;
+// retrying the same Commit says whether it was applied, and a later
+// commit of the partition fails its hw compare instead of writing a
+// second copy of those offsets. Member.DeleteIndexBelow moves the
 // log start and deletes index entries below it under the same fence.
 // Client.Objects, Client.ScanIndex and Client.DeleteObject serve the
 // object garbage collector.
@@ -68,9 +72,10 @@
 //
 // etcd refuses a txn with more than --max-txn-ops operations in any of
 // its lists (128 by default) or larger than --max-request-bytes (1.5 MiB).
-// A commit costs 2 compares, 1 put per index entry plus 1 per partition,
-// and 1 put for the object record: with one entry per partition,
-// 2P+1 operations. Config.MaxTxnOps states the server's limit and Commit
+// A commit costs 2 compares and 2 Else reads per partition, 1 put per
+// index entry plus 1 per partition, and for the object record 1 compare,
+// 1 put and 1 Else read: with one entry per partition, 2P+1 operations in
+// each list. Config.MaxTxnOps states the server's limit and Commit
 // refuses a larger commit with ErrTxnTooLarge before sending it; it never
 // splits one (that would break its atomicity). Client.MaxPartitionsPerCommit
 // tells the flusher how many partitions one flush may carry (63 at the
@@ -79,5 +84,6 @@
 // set Config.MaxTxnOps to match. A partition's part is about 750 bytes, so
 // etcd's --max-request-bytes (1.5 MiB) bounds a flush at about 2,000
 // partitions; etcd refuses a larger txn, which Commit reports as
-// ErrTxnTooLarge too.
+// ErrTxnTooLarge too, as a request over the client's
+// Config.MaxCallSendMsgSize (2 MiB by default), which is never sent.
 package cluster

@@ -103,7 +103,7 @@ func tpN(topic byte, p int32) TopicPartition {
 func appendOf(tp TopicPartition, epoch int32, base, n int64, obj string) PartitionAppend {
 	return PartitionAppend{Partition: tp, LeaderEpoch: epoch, HW: base + n, Entries: []IndexEntry{{
 		BaseOffset: base, LastOffset: base + n - 1, Object: obj, Position: base * 10, Length: n * 10,
-		MaxTimestamp: 1700000000000 + base, LeaderEpoch: epoch, RecordCount: n,
+		MaxTimestamp: 1700000000000 + base, LeaderEpoch: epoch, RecordCount: n, CRC: 0xC0DE0000 + uint32(base),
 	}}}
 }
 

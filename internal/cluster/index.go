@@ -16,7 +16,7 @@ func decodeIndex(key string, kv *mvccpb.KeyValue, base int64) (IndexEntry, error
 		return IndexEntry{}, err
 	}
 	return IndexEntry{BaseOffset: base, LastOffset: v.LastOffset, Object: v.Object, Position: v.Position, Length: v.Length,
-		MaxTimestamp: v.MaxTimestamp, LeaderEpoch: v.LeaderEpoch, RecordCount: v.Records}, nil
+		MaxTimestamp: v.MaxTimestamp, LeaderEpoch: v.LeaderEpoch, RecordCount: v.Records, CRC: v.CRC}, nil
 }
 
 // LoadIndex reads the partition's index entries in offset order, in pages
@@ -44,6 +44,24 @@ func (c *Client) LoadIndex(ctx context.Context, tp TopicPartition) ([]IndexEntry
 		return nil, fmt.Errorf("cluster: loading the index of %s: %w", tp, err)
 	}
 	return out, nil
+}
+
+// IndexEntryAt reads the partition's index entry starting at base; ok is
+// false if there is none. A leader resolving a commit of unknown outcome
+// compares its object with the one it tried to commit.
+func (c *Client) IndexEntryAt(ctx context.Context, tp TopicPartition, base int64) (e IndexEntry, ok bool, err error) {
+	rctx, cancel := c.reqCtx(ctx)
+	defer cancel()
+	key := c.k.indexEntry(tp, base)
+	resp, err := c.etcd.Get(rctx, key)
+	if err != nil {
+		return IndexEntry{}, false, fmt.Errorf("cluster: reading %s: %w", key, classify(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return IndexEntry{}, false, nil
+	}
+	e, err = decodeIndex(key, resp.Kvs[0], base)
+	return e, err == nil, err
 }
 
 // ScanIndex calls fn with every index entry of every partition, partition
@@ -108,6 +126,9 @@ func (c *Client) LogStartOffset(ctx context.Context, tp TopicPartition) (int64, 
 // OFFSET_OUT_OF_RANGE); an offset at or below the current log start
 // changes nothing. It returns how many entries it deleted; the objects they
 // referenced are left to the garbage collector (Objects, ScanIndex).
+// Concurrent calls are safe: a log start moved meanwhile by this same
+// leadership is read again; only a leaders/ key of another acquisition
+// (or none) ends the leadership here (*NotLeaderError).
 func (m *Member) DeleteIndexBelow(ctx context.Context, tp TopicPartition, epoch int32, offset int64) (int, error) {
 	h, ok := m.held(tp, epoch)
 	if !ok {
@@ -117,70 +138,80 @@ func (m *Member) DeleteIndexBelow(ctx context.Context, tp TopicPartition, epoch 
 	lk, hk, sk := c.k.leader(tp), c.k.hw(tp), c.k.logStart(tp)
 	rctx, cancel := c.reqCtx(ctx)
 	defer cancel()
-	read, err := c.etcd.Txn(rctx).Then(
-		clientv3.OpGet(hk), clientv3.OpGet(sk),
-		// The last entry starting below offset: it may straddle it.
-		clientv3.OpGet(c.k.index(tp), clientv3.WithRange(c.k.indexEntry(tp, offset)),
-			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1)),
-	).Commit()
-	if err != nil {
-		return 0, fmt.Errorf("cluster: deleting the index of %s below %d: %w", tp, offset, classify(err))
-	}
-	get := func(i int) *clientv3.GetResponse {
-		return (*clientv3.GetResponse)(read.Responses[i].GetResponseRange())
-	}
-	hw, start, err := decodeHWStart(hk, get(0), sk, get(1))
-	if err != nil {
-		return 0, err
-	}
-	if offset > hw || offset < 0 {
-		return 0, fmt.Errorf("%w: %s: new log start %d outside [0, hw %d]", ErrInvalid, tp, offset, hw)
-	}
-	if offset <= start {
-		return 0, nil
-	}
-	end := c.k.indexEntry(tp, offset)
-	if last := get(2); len(last.Kvs) > 0 {
-		key := string(last.Kvs[0].Key)
-		_, base, err := parseIndexKey(strings.TrimPrefix(key, c.k.indexAll()))
+	// Another call of this leader moving the log start between the read
+	// and the txn fails the log start compare: read again, a few times.
+	for range 5 {
+		read, err := c.etcd.Txn(rctx).Then(
+			clientv3.OpGet(hk), clientv3.OpGet(sk),
+			// The last entry starting below offset: it may straddle it.
+			clientv3.OpGet(c.k.index(tp), clientv3.WithRange(c.k.indexEntry(tp, offset)),
+				clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1)),
+		).Commit()
+		if err != nil {
+			return 0, fmt.Errorf("cluster: deleting the index of %s below %d: %w", tp, offset, classify(err))
+		}
+		get := func(i int) *clientv3.GetResponse {
+			return (*clientv3.GetResponse)(read.Responses[i].GetResponseRange())
+		}
+		hw, start, err := decodeHWStart(hk, get(0), sk, get(1))
 		if err != nil {
 			return 0, err
 		}
-		e, err := decodeIndex(key, last.Kvs[0], base)
+		if offset > hw || offset < 0 {
+			return 0, fmt.Errorf("%w: %s: new log start %d outside [0, hw %d]", ErrInvalid, tp, offset, hw)
+		}
+		if offset <= start {
+			return 0, nil
+		}
+		end := c.k.indexEntry(tp, offset)
+		if last := get(2); len(last.Kvs) > 0 {
+			key := string(last.Kvs[0].Key)
+			_, base, err := parseIndexKey(strings.TrimPrefix(key, c.k.indexAll()))
+			if err != nil {
+				return 0, err
+			}
+			e, err := decodeIndex(key, last.Kvs[0], base)
+			if err != nil {
+				return 0, err
+			}
+			if e.LastOffset >= offset {
+				end = key
+			}
+		}
+		srev := int64(0)
+		if s := get(1); len(s.Kvs) > 0 {
+			srev = s.Kvs[0].ModRevision
+		}
+		resp, err := c.etcd.Txn(rctx).If(
+			clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
+			clientv3.Compare(clientv3.ModRevision(sk), "=", srev),
+		).Then(
+			clientv3.OpDelete(c.k.index(tp), clientv3.WithRange(end)),
+			clientv3.OpPut(sk, encodeOffset(offset)),
+		).Else(
+			clientv3.OpGet(lk, clientv3.WithKeysOnly()),
+		).Commit()
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("cluster: deleting the index of %s below %d: %w", tp, offset, classify(err))
 		}
-		if e.LastOffset >= offset {
-			end = key
+		if resp.Succeeded {
+			n := int(resp.Responses[0].GetResponseDeleteRange().Deleted)
+			c.log.Info("moved log start offset", "partition", tp.String(), "log_start", offset, "index_entries_deleted", n)
+			return n, nil
 		}
-	}
-	srev := int64(0)
-	if s := get(1); len(s.Kvs) > 0 {
-		srev = s.Kvs[0].ModRevision
-	}
-	resp, err := c.etcd.Txn(rctx).If(
-		clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
-		clientv3.Compare(clientv3.ModRevision(sk), "=", srev),
-	).Then(
-		clientv3.OpDelete(c.k.index(tp), clientv3.WithRange(end)),
-		clientv3.OpPut(sk, encodeOffset(offset)),
-	).Commit()
-	if err != nil {
-		return 0, fmt.Errorf("cluster: deleting the index of %s below %d: %w", tp, offset, classify(err))
-	}
-	if !resp.Succeeded {
-		// The log start moves only under the leadership; a changed one
-		// means another leader moved it, so this member lost the fence.
-		m.mu.Lock()
-		if cur, ok := m.leading[tp]; ok && cur.rev == h.rev {
-			delete(m.leading, tp)
+		if l := resp.Responses[0].GetResponseRange(); len(l.Kvs) == 0 || l.Kvs[0].CreateRevision != h.rev {
+			// Another broker's leadership (or none): this one is over.
+			m.mu.Lock()
+			if cur, ok := m.leading[tp]; ok && cur.rev == h.rev {
+				delete(m.leading, tp)
+			}
+			m.mu.Unlock()
+			return 0, &NotLeaderError{Partitions: []TopicPartition{tp}}
 		}
-		m.mu.Unlock()
-		return 0, &NotLeaderError{Partitions: []TopicPartition{tp}}
+		// Still the leader: another call of this leader moved the log
+		// start meanwhile.
 	}
-	n := int(resp.Responses[0].GetResponseDeleteRange().Deleted)
-	c.log.Info("moved log start offset", "partition", tp.String(), "log_start", offset, "index_entries_deleted", n)
-	return n, nil
+	return 0, fmt.Errorf("%w: deleting the index of %s below %d: log start contended", ErrUnavailable, tp, offset)
 }
 
 // ObjectRecord is an objects/<name> record.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -175,5 +176,83 @@ func TestWatchLeaders(t *testing.T) {
 	}
 	if fmt.Sprint(cs) != fmt.Sprint(want) {
 		t.Fatalf("calls:\n%v\nwant\n%v", cs, want)
+	}
+}
+
+// Concurrent DeleteIndexBelow calls of one leader: one moves the log
+// start, the other finds it moved but the leadership unchanged: both
+// succeed (or change nothing) and the member still leads (Commit works).
+func TestConcurrentDeleteIndexBelowKeepsLeadership(t *testing.T) {
+	e := startEtcd(t, 4096)
+	ctx := ctxT(t)
+	c := e.open(t, nil)
+	m := register(t, c, 1)
+	tp := tpN(7, 0)
+	l, err := m.Acquire(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(10) {
+		if err := m.Commit(ctx, []PartitionAppend{appendOf(tp, l.Epoch, i*2, 2, fmt.Sprintf("o%d", i))}, ObjectMeta{Name: fmt.Sprintf("o%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range int64(4) {
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = m.DeleteIndexBelow(ctx, tp, l.Epoch, round*4+int64(i)+1)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, call %d: %v", round, i, err)
+			}
+		}
+	}
+	if start, err := c.LogStartOffset(ctx, tp); err != nil || start < 13 {
+		t.Fatalf("log start %d %v", start, err)
+	}
+	if err := m.Commit(ctx, []PartitionAppend{appendOf(tp, l.Epoch, 20, 1, "after")}, ObjectMeta{Name: "after"}); err != nil {
+		t.Fatalf("commit after concurrent deletes: %v", err)
+	}
+}
+
+// Concurrent Acquire calls of one partition by one member: all get the
+// same leadership (one epoch, whose Commit works), not one that another
+// call deleted and replaced.
+func TestConcurrentAcquireOneLeadership(t *testing.T) {
+	e := startEtcd(t, 4096)
+	ctx := ctxT(t)
+	c := e.open(t, nil)
+	m := register(t, c, 1)
+	for p := range int32(20) {
+		tp := tpN(8, p)
+		ls := make([]Leadership, 6)
+		errs := make([]error, len(ls))
+		var wg sync.WaitGroup
+		for i := range ls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ls[i], errs[i] = m.Acquire(ctx, tp)
+			}()
+		}
+		wg.Wait()
+		for i := range ls {
+			if errs[i] != nil || ls[i].Epoch != 0 {
+				t.Fatalf("%s: call %d: %+v %v", tp, i, ls[i], errs[i])
+			}
+		}
+		if ep, err := c.Epoch(ctx, tp); err != nil || ep != 0 {
+			t.Fatalf("%s: epoch in etcd %d %v", tp, ep, err)
+		}
+		if err := m.Commit(ctx, []PartitionAppend{appendOf(tp, 0, 0, 1, "x"+tp.String())}, ObjectMeta{Name: "x" + tp.String()}); err != nil {
+			t.Fatalf("%s: commit: %v", tp, err)
+		}
 	}
 }

@@ -135,6 +135,7 @@ type indexValue struct {
 	MaxTimestamp int64  `json:"max_ts"`
 	LeaderEpoch  int32  `json:"epoch"`
 	Records      int64  `json:"records"`
+	CRC          uint32 `json:"crc"` // CRC32C of the range
 }
 
 type objectValue struct {

@@ -72,6 +72,8 @@ func TestClassify(t *testing.T) {
 		{status.Error(codes.Unavailable, "connection refused"), ErrUnavailable},
 		{rpctypes.ErrTooManyOps, ErrTxnTooLarge},
 		{rpctypes.ErrRequestTooLarge, ErrTxnTooLarge},
+		{status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max (5000 vs. 4096)"), ErrTxnTooLarge},
+		{status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5000 vs. 4096)"), ErrTxnTooLarge},
 		{rpctypes.ErrLeaseNotFound, ErrLeaseLost},
 	} {
 		if got := classify(tc.err); !errors.Is(got, tc.want) || !errors.Is(got, tc.err) {

@@ -46,7 +46,8 @@ func (e *LeaderExistsError) Is(target error) bool { return target == ErrLeaderEx
 // unchanged since read) Then(put leaders/<tp> {node, epoch+1} under this
 // member's lease, put epochs/<tp> epoch+1, put hw/<tp> 0 if missing). A
 // partition with a live leader fails with *LeaderExistsError. Acquiring a
-// partition this member already leads returns its current leadership. The
+// partition this member already leads returns its current leadership
+// (concurrent calls for one partition run one at a time). The
 // caller then loads the index (LoadIndex) and continues at HW.
 func (m *Member) Acquire(ctx context.Context, tp TopicPartition) (Leadership, error) {
 	if err := m.alive(); err != nil {
@@ -56,6 +57,11 @@ func (m *Member) Acquire(ctx context.Context, tp TopicPartition) (Leadership, er
 	lk, ek, hk, sk := c.k.leader(tp), c.k.epoch(tp), c.k.hw(tp), c.k.logStart(tp)
 	rctx, cancel := c.reqCtx(ctx)
 	defer cancel()
+	unlock, err := m.lockAcquire(rctx, tp)
+	if err != nil {
+		return Leadership{}, err
+	}
+	defer unlock()
 	// Another broker's acquisition between the read and the txn changes a
 	// compared revision: read again, a few times.
 	for range 5 {
@@ -154,6 +160,32 @@ func decodeHWStart(hk string, h *clientv3.GetResponse, sk string, s *clientv3.Ge
 		start = v.Offset
 	}
 	return hw, start, nil
+}
+
+// lockAcquire waits until no other Acquire of tp runs on this member and
+// makes the caller's the one; unlock ends it.
+func (m *Member) lockAcquire(ctx context.Context, tp TopicPartition) (unlock func(), err error) {
+	for {
+		m.mu.Lock()
+		busy, ok := m.acquiring[tp]
+		if !ok {
+			mine := make(chan struct{})
+			m.acquiring[tp] = mine
+			m.mu.Unlock()
+			return func() {
+				m.mu.Lock()
+				delete(m.acquiring, tp)
+				m.mu.Unlock()
+				close(mine)
+			}, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cluster: acquiring %s: waiting for another Acquire of it: %w", tp, classify(ctx.Err()))
+		}
+	}
 }
 
 // alive is nil while the membership lasts.

@@ -41,6 +41,10 @@ type Member struct {
 	err     error                      // why the membership ended (ErrLeaseLost or nil after Close)
 	ended   bool                       // done is closed
 	leading map[TopicPartition]holding // partitions led at an epoch
+	// acquiring holds a channel per partition an Acquire is running for,
+	// closed when it ends: Acquire calls of one partition run one at a
+	// time (two would each take the other's fresh key for a stale one).
+	acquiring map[TopicPartition]chan struct{}
 }
 
 // holding is one partition this member leads: its epoch and the create
@@ -90,7 +94,8 @@ func (c *Client) Register(ctx context.Context, b BrokerInfo) (*Member, error) {
 	m := &Member{
 		c: c, info: b, lease: g.ID,
 		stop: stop, loopDone: make(chan struct{}), done: make(chan struct{}),
-		leading: map[TopicPartition]holding{},
+		leading:   map[TopicPartition]holding{},
+		acquiring: map[TopicPartition]chan struct{}{},
 	}
 	validUntil := granted.Add(time.Duration(g.TTL) * time.Second)
 	go m.keepAlive(lctx, validUntil, time.Duration(g.TTL)*time.Second)

@@ -68,36 +68,53 @@
 //     (Partition.Err) and its queued appends fail; the commit is retried
 //     at once with the other partitions.
 //   - cluster.ErrUnavailable (etcd unreachable or slow, a timeout): the
-//     outcome is UNKNOWN; the txn may have been applied. Nothing is
-//     acknowledged; the commit is retried unchanged. A retry after an
-//     applied attempt fails its hw compare with *cluster.HWMismatchError
-//     whose actual hw is exactly the failed commit's end for that
-//     partition: since a commit is one etcd txn, all of it was applied,
-//     and the flush succeeds (acknowledged once, stored once).
-//   - *cluster.HWMismatchError otherwise (etcd's hw is not where this
-//     leader stands, which only a bug or a hand edit of etcd causes):
-//     nothing of this commit was applied; the appends fail with
-//     ErrTimeout and that partition resyncs (below) with a full reload.
+//     outcome is UNKNOWN; the txn may have been applied, now or later
+//     (a txn queued in etcd can apply after its caller gave up). Nothing
+//     is acknowledged; the commit is retried unchanged. Object names are
+//     unique per flush and the commit writes objects/<name> in the same
+//     txn, so a retry after an applied attempt finds that record (the
+//     Commit's Else branch) and returns nil: the flush succeeds
+//     (acknowledged once, stored once). etcd's hw alone proves nothing:
+//     an EARLIER flush of unknown outcome applied late can end at the
+//     same offset (flush 1 [0,2) times out, the partition resyncs at 0,
+//     flush 2 [0,2) with other records times out, flush 1 applies).
+//   - *cluster.HWMismatchError (no attempt of this commit was applied,
+//     but etcd's hw is not where this leader stands: an earlier flush of
+//     unknown outcome applied late, or a hand edit of etcd): the appends
+//     fail with ErrTimeout and that partition resyncs (below) with a full
+//     reload; the object is deleted unless an attempt still queued in
+//     etcd could apply (hw behind the commit's base).
 //   - the bound passes with the outcome still unknown: the appends fail
 //     with ErrTimeout (REQUEST_TIMED_OUT), never acknowledged, and each
 //     partition of the flush becomes "resyncing": its queued appends fail,
 //     Append answers ErrBusy, and the Flusher's goroutine reads the hw
-//     from etcd (every second until etcd answers). hw at the partition's
-//     committed end: not applied, continue there. hw at the failed
-//     flush's end: applied after all: its index entry is added and the
+//     from etcd (a partition etcd does not answer for is tried again
+//     every second; the others go on). hw at the partition's committed
+//     end: not applied (yet), continue there. hw at the failed flush's
+//     end AND the index entry at its base names the failed flush's
+//     object: applied after all: its index entry is added and the
 //     partition continues after it (those records are durable and
 //     readable though their produce failed, as with a Kafka produce that
 //     timed out; an idempotent producer's retry will be recognised once
-//     producer state is kept). Any other hw: the partition reloads index,
-//     hw and log start from etcd. An attempt still in flight inside etcd
-//     when the hw is read cannot corrupt the log: it either was applied
-//     before the read (seen) or fails its hw compare (the leader's next
-//     commit at the same offsets wins or fails its own compare and
-//     resyncs again).
-//   - any other error (ErrTxnTooLarge, a bad etcd value): ErrStorage; the
-//     partitions continue at their hw, or resync if an earlier attempt's
-//     outcome was unknown.
-//
+//     producer state is kept). Anything else (another flush's entry
+//     there, another hw): the partition reloads index, hw and log start
+//     from etcd. An attempt still queued in etcd when the hw is read and
+//     applied after it makes the leader's next commit at those offsets
+//     fail its hw compare (*cluster.HWMismatchError, above), and the
+//     partition resyncs again with a full reload: the log stays what
+//     etcd's index says, though records of a produce that failed may be
+//     in it.
+//   - ErrTxnTooLarge or an invalid commit (refused before it was sent):
+//     ErrStorage; nothing was applied, the partitions continue at their
+//     hw (or resync if an earlier attempt's outcome was unknown) and the
+//     object is deleted. Any other error (a bad etcd value, an
+//     unclassified transport error) may come after etcd applied the txn:
+//     ErrStorage, the object is kept and the partitions resync.
+//   - A *cluster.NotLeaderError after an attempt of unknown outcome: that
+//     attempt may have been applied before the leadership moved; the
+//     appends fail with ErrNotLeader though their records may be durable
+//     (the next leader loads them).
+
 // # Failure cases
 //
 //   - The broker dies: its queued and in-flight appends were never
@@ -124,9 +141,13 @@
 // # Reads and offsets
 //
 // Partition.Read returns the stored batches from the one holding an
-// offset, at least one whole batch, up to maxBytes, checking each range's
-// batch framing and offsets against its index entry (consumers check the
-// batch CRCs; the etcd index has no checksum of its own). OffsetForTimestamp
+// offset, at least one whole batch, up to maxBytes, checking each range
+// against its index entry before the cache keeps it: the range's CRC32C
+// (the object footer's entry CRC, copied into the etcd index entry), then
+// its batch framing and offsets. A range failing the check is read again
+// from the store once, then fails with ErrStorage wrapping
+// objstore.ErrCorrupt (and an error log line); it is never cached, and a
+// cached copy failing it is dropped (objstore.Cache.GetChecked). OffsetForTimestamp
 // and MaxTimestamp (ListOffsets) choose the index entry by its max
 // timestamp and read only that range; earliest and latest are
 // LogStartOffset and HighWatermark. DeleteRecords moves the log start

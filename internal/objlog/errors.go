@@ -14,7 +14,9 @@ var (
 	// ErrNotLeader: this broker does not (or no longer) lead the
 	// partition: another broker acquired it (the commit's fence failed),
 	// the broker's etcd lease ended, or the partition was resigned.
-	// NOT_LEADER_OR_FOLLOWER: clients refresh metadata and retry.
+	// NOT_LEADER_OR_FOLLOWER: clients refresh metadata and retry. An
+	// append that fails with it after an attempt of unknown outcome (see
+	// ErrTimeout) may have become durable all the same.
 	ErrNotLeader = errors.New("objlog: not the partition's leader")
 	// ErrTimeout: a flush did not become durable within Config.RetryTimeout
 	// (the object store or etcd erred or was slow throughout). Nothing

@@ -292,9 +292,8 @@ func (l *lostReply) commit(ctx context.Context, apps []cluster.PartitionAppend, 
 	return l.f.member.Commit(ctx, apps, obj)
 }
 
-// A commit applied whose reply was lost: the retry fails its hw compare
-// at exactly the commit's end, which proves it applied: acknowledged
-// once, stored once.
+// A commit applied whose reply was lost: the retry finds the flush's own
+// object record, which proves it applied: acknowledged once, stored once.
 func TestLostCommitReplyRetried(t *testing.T) {
 	e := etcdtest.Start(t, 4096)
 	store := openStore(t, fakeS3(t))

@@ -69,7 +69,7 @@ func (f *Flusher) flush(ctx context.Context) {
 		}
 		g.app = cluster.PartitionAppend{Partition: g.p.tp, LeaderEpoch: epoch, HW: last + 1, Entries: []cluster.IndexEntry{{
 			BaseOffset: first, LastOffset: last, Object: name, Position: e.Position, Length: e.Length,
-			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count,
+			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count, CRC: e.CRC,
 		}}}
 	}
 	f.persist(ctx, name, w.Finish(), groups)
@@ -108,7 +108,8 @@ func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups [
 	}
 	meta := cluster.ObjectMeta{Name: name, Size: int64(len(obj)), Created: f.cfg.Clock.Now()}
 	// unknown: an attempt failed with an unknown outcome; it may have
-	// been applied (then etcd's hw of every partition of it is its end).
+	// been applied, even long after this flush gave up (a txn queued in
+	// etcd). Commit proves an applied attempt by the object's record.
 	unknown := false
 	live := groups
 	for {
@@ -121,6 +122,8 @@ func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups [
 		var moved *cluster.HWMismatchError
 		switch {
 		case err == nil:
+			// This attempt, or an earlier one of this commit (Commit
+			// found the object's record), was applied: all of it.
 			f.succeed(live)
 			return
 		case errors.As(err, &notLeader):
@@ -143,22 +146,19 @@ func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups [
 				return
 			}
 		case errors.As(err, &moved):
-			if unknown {
-				for _, g := range live {
-					if g.p.tp == moved.Partition && moved.Actual == g.app.HW {
-						// An earlier attempt of this very commit was
-						// applied: commits are atomic, so all of it.
-						f.log.Info("an earlier attempt of the commit was applied", "object", name, "partition", moved.Partition.String())
-						f.succeed(live)
-						return
-					}
-				}
+			// No attempt of this commit was applied (Commit found no
+			// record of the object) but etcd's hw is not where this
+			// leader was: an earlier flush of unknown outcome was applied
+			// late (or etcd was edited). That partition reloads from
+			// etcd. An attempt of this commit still queued in etcd can
+			// apply only while the hw is its base; the hw only grows, so
+			// past it never.
+			pending := unknown && moved.Actual < moved.Expected
+			f.log.Warn("commit refused: partition hw moved under its leader", "object", name, "err", err)
+			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrTimeout, name, err), pending, &moved.Partition)
+			if !pending {
+				f.deleteGarbage(ctx, name)
 			}
-			// etcd's hw is not where this leader was: no attempt of this
-			// commit was applied; that partition reloads from etcd.
-			f.log.Error("commit refused: partition hw moved under its leader", "object", name, "err", err)
-			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrTimeout, name, err), false, &moved.Partition)
-			f.deleteGarbage(ctx, name)
 			return
 		case cluster.Retriable(err):
 			unknown = true
@@ -168,8 +168,13 @@ func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups [
 			}
 			f.log.Warn("commit failed, retrying", "object", name, "err", err)
 		default:
-			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrStorage, name, err), unknown, nil)
-			if !unknown {
+			// Only a refusal before the txn was sent (too large, invalid)
+			// proves nothing was applied; any other error may come after
+			// etcd applied it: the outcome is unknown.
+			refused := errors.Is(err, cluster.ErrTxnTooLarge) || errors.Is(err, cluster.ErrInvalid)
+			f.log.Error("commit failed", "object", name, "refused", refused, "err", err)
+			f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrStorage, name, err), unknown || !refused, nil)
+			if refused && !unknown {
 				f.deleteGarbage(ctx, name)
 			}
 			return
@@ -226,7 +231,7 @@ func (f *Flusher) fail(groups []*group, err error, unknown bool, resync *cluster
 			}
 			dropped = f.dropQueued(p)
 			f.mu.Lock()
-			f.resync[p] = struct{}{}
+			f.resync[p] = time.Time{} // due now
 			f.mu.Unlock()
 			p.changedLocked()
 		default:
@@ -249,25 +254,50 @@ func (f *Flusher) deleteGarbage(ctx context.Context, name string) {
 	}
 }
 
-// resyncAll asks etcd where each resyncing partition stands and lets it
-// take appends again; partitions etcd does not answer for stay resyncing.
+// resyncAll asks etcd where each resyncing partition due for it stands
+// and lets it take appends again; a partition etcd does not answer for
+// stays resyncing and is tried again after maxRetryBackoff (the others go
+// on meanwhile).
 func (f *Flusher) resyncAll(ctx context.Context) {
+	now := f.cfg.Clock.Now()
 	f.mu.Lock()
 	ps := make([]*Partition, 0, len(f.resync))
-	for p := range f.resync {
-		ps = append(ps, p)
+	for p, due := range f.resync {
+		if !due.After(now) {
+			ps = append(ps, p)
+		}
 	}
 	f.mu.Unlock()
 	for _, p := range ps {
-		if err := f.resyncOne(ctx, p); err != nil {
-			// etcd does not answer: the others would wait for it too.
-			f.log.Debug("partition resync failed, retrying", "partition", p.tp.String(), "err", err)
+		if ctx.Err() != nil {
 			return
 		}
+		err := f.resyncOne(ctx, p)
 		f.mu.Lock()
-		delete(f.resync, p)
+		if _, ok := f.resync[p]; ok {
+			if err != nil {
+				f.resync[p] = f.cfg.Clock.Now().Add(maxRetryBackoff)
+			} else {
+				delete(f.resync, p)
+			}
+		}
 		f.mu.Unlock()
+		if err != nil {
+			f.log.Warn("partition resync failed, retrying", "partition", p.tp.String(), "retry_in", maxRetryBackoff, "err", err)
+		}
 	}
+}
+
+// nextResync is when the earliest resync is due, ok false if none waits.
+func (f *Flusher) nextResync() (due time.Time, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.resync {
+		if !ok || d.Before(due) {
+			due, ok = d, true
+		}
+	}
+	return due, ok
 }
 
 func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
@@ -280,9 +310,21 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 	p.mu.Lock()
 	local, unknown := p.hw, p.unknown
 	p.mu.Unlock()
+	applied := false
+	if hw != local && unknown != nil && hw == unknown.HW {
+		// etcd's hw is where the failed flush would have taken it, but
+		// another flush of the same offsets (an earlier one of unknown
+		// outcome, applied late) may end there too: the index entry's
+		// object says whose it is (object names are unique per flush).
+		e, ok, err := f.client.IndexEntryAt(rctx, p.tp, unknown.Entries[0].BaseOffset)
+		if err != nil {
+			return err
+		}
+		applied = ok && e.Object == unknown.Entries[0].Object && e.LastOffset == unknown.Entries[0].LastOffset
+	}
 	var idx []cluster.IndexEntry
 	var logStart int64
-	reload := hw != local && (unknown == nil || hw != unknown.HW)
+	reload := hw != local && !applied
 	if reload {
 		// Not a state this leader knows: read it all from etcd.
 		if idx, err = f.client.LoadIndex(rctx, p.tp); err != nil {
@@ -306,13 +348,13 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 	switch {
 	case reload:
 		p.index, p.logStart, p.hw = idx, logStart, hw
-	case hw != local:
+	case applied:
 		// The failed flush was applied after all.
 		p.index = append(p.index, unknown.Entries...)
 		p.hw = hw
 	}
 	p.next, p.state, p.unknown = p.hw, leading, nil
 	p.changedLocked()
-	f.log.Info("partition resynced from etcd", "partition", p.tp.String(), "hw", p.hw, "failed_flush_applied", !reload && hw != local, "reloaded", reload)
+	f.log.Info("partition resynced from etcd", "partition", p.tp.String(), "hw", p.hw, "failed_flush_applied", applied, "reloaded", reload)
 	return nil
 }

@@ -44,7 +44,7 @@ type Flusher struct {
 	firstAt    time.Time          // when the queue's head was appended
 	inflight   int64              // bytes of the flush being made
 	parts      map[cluster.TopicPartition]*Partition
-	resync     map[*Partition]struct{}
+	resync     map[*Partition]time.Time // resyncing partitions: when to try next
 	started    bool
 	closing    bool
 	kick       chan struct{}
@@ -65,7 +65,7 @@ func NewFlusher(cfg Config, client *cluster.Client, member *cluster.Member, stor
 		log:        cfg.Logger.With("component", "objlog", "node", member.Info().NodeID),
 		queueParts: map[*Partition]int{},
 		parts:      map[cluster.TopicPartition]*Partition{},
-		resync:     map[*Partition]struct{}{},
+		resync:     map[*Partition]time.Time{},
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}
@@ -177,9 +177,13 @@ func (f *Flusher) Partition(tp cluster.TopicPartition) *Partition {
 	return f.parts[tp]
 }
 
-// checkIndex checks that a loaded index is contiguous and ends at hw, and
-// drops the entries wholly below the log start.
+// checkIndex checks that a loaded index is contiguous, ends at hw and
+// covers the log start (its first entry holds it, or it is empty and the
+// log start is the hw), and drops the entries wholly below the log start.
 func checkIndex(tp cluster.TopicPartition, idx []cluster.IndexEntry, logStart, hw int64) ([]cluster.IndexEntry, error) {
+	if logStart > hw {
+		return nil, fmt.Errorf("%w: %s: log start %d is past hw %d", ErrStorage, tp, logStart, hw)
+	}
 	for i, e := range idx {
 		if i > 0 && e.BaseOffset != idx[i-1].LastOffset+1 {
 			return nil, fmt.Errorf("%w: %s: index entry at %d follows one ending at %d", ErrStorage, tp, e.BaseOffset, idx[i-1].LastOffset)
@@ -194,6 +198,9 @@ func checkIndex(tp cluster.TopicPartition, idx []cluster.IndexEntry, logStart, h
 	}
 	for len(idx) > 0 && idx[0].LastOffset < logStart {
 		idx = idx[1:]
+	}
+	if len(idx) > 0 && idx[0].BaseOffset > logStart {
+		return nil, fmt.Errorf("%w: %s: index starts at %d, log start is %d", ErrStorage, tp, idx[0].BaseOffset, logStart)
 	}
 	return idx, nil
 }
@@ -294,23 +301,19 @@ func (f *Flusher) run(ctx context.Context) {
 			return
 		default:
 		}
-		f.mu.Lock()
-		resync := len(f.resync) > 0
-		f.mu.Unlock()
-		if resync {
+		if due, ok := f.nextResync(); ok && !due.After(f.cfg.Clock.Now()) {
 			f.resyncAll(ctx)
 		}
 		f.mu.Lock()
 		n, full, first, closing := len(f.queue), f.fullLocked(), f.firstAt, f.closing
-		resync = len(f.resync) > 0
 		f.mu.Unlock()
 		if n == 0 {
 			if closing {
 				return
 			}
 			var retry <-chan time.Time
-			if resync {
-				retry = f.cfg.Clock.After(maxRetryBackoff)
+			if due, ok := f.nextResync(); ok {
+				retry = f.cfg.Clock.After(max(due.Sub(f.cfg.Clock.Now()), 0))
 			}
 			select {
 			case <-f.kick:

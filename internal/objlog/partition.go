@@ -38,9 +38,8 @@ type Partition struct {
 	// cfg is the topic's configuration (validation, timestamps, retention).
 	cfg atomic.Pointer[log.Config]
 
-	// deleteMu makes DeleteRecords calls one at a time: two concurrent
-	// DeleteIndexBelow calls fail each other's log start compare, which
-	// cluster reports as a lost leadership.
+	// deleteMu makes DeleteRecords calls one at a time (concurrent ones
+	// would only contend on etcd's log start key).
 	deleteMu sync.Mutex
 
 	mu    sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sort"
 
 	"github.com/sluice-io/sluice/internal/cluster"
@@ -70,17 +71,54 @@ func entryAt(index []cluster.IndexEntry, offset int64) int {
 	return max(i-1, 0)
 }
 
-// readEntry reads one index entry's bytes through the cache and checks
-// that they are the whole batches the entry says, in order.
+// checkedReader is a RangeReader that checks a range before keeping it
+// (objstore.Cache).
+type checkedReader interface {
+	GetChecked(ctx context.Context, key string, off, length int64, check func([]byte) error) ([]byte, error)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// readEntry reads one index entry's bytes through the cache, checked
+// against the entry's CRC32C and its batch framing before the cache keeps
+// them. A range failing the check is read again from the object store
+// once; failing again, it is ErrStorage wrapping objstore.ErrCorrupt.
 func (p *Partition) readEntry(ctx context.Context, e cluster.IndexEntry) ([]byte, error) {
-	b, err := p.f.reader.Get(ctx, e.Object, e.Position, e.Length)
-	if err != nil {
+	check := func(b []byte) error { return checkRange(e, b) }
+	for attempt := 0; ; attempt++ {
+		var b []byte
+		var err error
+		if cr, ok := p.f.reader.(checkedReader); ok {
+			b, err = cr.GetChecked(ctx, e.Object, e.Position, e.Length, check)
+		} else if b, err = p.f.reader.Get(ctx, e.Object, e.Position, e.Length); err == nil {
+			err = check(b)
+		}
 		switch {
+		case err == nil:
+			return b, nil
+		case errors.Is(err, objstore.ErrCorrupt) && attempt == 0:
+			p.f.log.Warn("object range fails its check, reading it again", "partition", p.tp.String(), "object", e.Object, "position", e.Position, "length", e.Length, "err", err)
+			continue
+		case errors.Is(err, objstore.ErrCorrupt):
+			p.f.log.Error("corrupt object range", "partition", p.tp.String(), "object", e.Object, "position", e.Position, "length", e.Length, "offsets", fmt.Sprintf("%d-%d", e.BaseOffset, e.LastOffset), "err", err)
+			return nil, fmt.Errorf("%w: %s: reading offsets %d-%d: %w", ErrStorage, p.tp, e.BaseOffset, e.LastOffset, err)
 		case errors.Is(err, objstore.ErrRetriable):
 			return nil, fmt.Errorf("%w: %s: reading offsets %d-%d: %w", ErrTimeout, p.tp, e.BaseOffset, e.LastOffset, err)
 		default:
 			return nil, fmt.Errorf("%w: %s: reading offsets %d-%d: %w", ErrStorage, p.tp, e.BaseOffset, e.LastOffset, err)
 		}
+	}
+}
+
+// checkRange checks an index entry's bytes: their CRC32C (the object
+// footer's entry CRC, kept in the index entry), then that they are the
+// whole batches the entry says, in order. Failures wrap objstore.ErrCorrupt.
+func checkRange(e cluster.IndexEntry, b []byte) error {
+	if int64(len(b)) != e.Length {
+		return fmt.Errorf("%w: object %s range at %d: %d bytes, index says %d", objstore.ErrCorrupt, e.Object, e.Position, len(b), e.Length)
+	}
+	if crc := crc32.Checksum(b, castagnoli); crc != e.CRC {
+		return fmt.Errorf("%w: object %s range at %d+%d: CRC32C %08x, index says %08x", objstore.ErrCorrupt, e.Object, e.Position, e.Length, crc, e.CRC)
 	}
 	next := e.BaseOffset
 	for pos := 0; pos < len(b); {
@@ -89,16 +127,15 @@ func (p *Partition) readEntry(ctx context.Context, e cluster.IndexEntry) ([]byte
 			err = fmt.Errorf("batch at base offset %d, expected %d", h.BaseOffset, next)
 		}
 		if err != nil {
-			p.f.log.Error("corrupt object range", "partition", p.tp.String(), "object", e.Object, "position", e.Position+int64(pos), "err", err)
-			return nil, fmt.Errorf("%w: %s: object %s at %d: %w", ErrStorage, p.tp, e.Object, e.Position+int64(pos), err)
+			return fmt.Errorf("%w: object %s at %d: %w", objstore.ErrCorrupt, e.Object, e.Position+int64(pos), err)
 		}
 		next = h.LastOffset() + 1
 		pos += h.Size()
 	}
 	if next != e.LastOffset+1 {
-		return nil, fmt.Errorf("%w: %s: object %s range at %d ends at offset %d, index says %d", ErrStorage, p.tp, e.Object, e.Position, next-1, e.LastOffset)
+		return fmt.Errorf("%w: object %s range at %d ends at offset %d, index says %d", objstore.ErrCorrupt, e.Object, e.Position, next-1, e.LastOffset)
 	}
-	return b, nil
+	return nil
 }
 
 // OffsetForTimestamp is ListOffsets by timestamp: the offset and timestamp

@@ -60,8 +60,9 @@ type rangeKey struct {
 }
 
 type memEntry struct {
-	k    rangeKey
-	data []byte
+	k       rangeKey
+	data    []byte
+	checked bool // passed a GetChecked check
 }
 
 type diskEntry struct {
@@ -75,6 +76,7 @@ type flight struct {
 	waiters int // callers waiting on done (tests observe it)
 	data    []byte
 	err     error
+	checked bool // data passed the filling caller's check
 }
 
 const (
@@ -139,19 +141,46 @@ func NewCache(src RangeReader, opts CacheOptions) (*Cache, error) {
 // Get implements RangeReader: from memory, else from disk, else from the
 // source (one read per range however many callers miss at once).
 func (c *Cache) Get(ctx context.Context, key string, off, length int64) ([]byte, error) {
+	return c.GetChecked(ctx, key, off, length, nil)
+}
+
+// GetChecked is Get with the caller's check of the range's bytes (a
+// checksum the caller knows): bytes that fail it are never kept; a cached
+// copy that fails it (in memory or on disk) is dropped and the range read
+// again from the source. It fails with the check's error (wrap ErrCorrupt)
+// when the source's bytes fail it too. A nil check is Get.
+func (c *Cache) GetChecked(ctx context.Context, key string, off, length int64, check func([]byte) error) ([]byte, error) {
 	if length < 0 {
 		c.opts.Metrics.cacheRead("miss")
-		return c.src.Get(ctx, key, off, length)
+		data, err := c.src.Get(ctx, key, off, length)
+		if err == nil && check != nil {
+			err = check(data)
+		}
+		return data, err
 	}
 	k := rangeKey{key, off, length}
 	for {
 		c.mu.Lock()
 		if el, ok := c.mem[k]; ok {
-			c.memLRU.MoveToFront(el)
-			data := el.Value.(*memEntry).data
+			me := el.Value.(*memEntry)
+			if check == nil || me.checked {
+				c.memLRU.MoveToFront(el)
+				c.mu.Unlock()
+				c.opts.Metrics.cacheRead("memory_hit")
+				return me.data, nil
+			}
 			c.mu.Unlock()
-			c.opts.Metrics.cacheRead("memory_hit")
-			return data, nil
+			err := check(me.data)
+			if err == nil {
+				c.mu.Lock()
+				me.checked = true
+				c.mu.Unlock()
+				c.opts.Metrics.cacheRead("memory_hit")
+				return me.data, nil
+			}
+			c.opts.Logger.Warn("objstore: cached range fails its check, reading the object store", "object", key, "offset", off, "length", length, "err", err)
+			c.drop(k)
+			continue
 		}
 		if f, ok := c.flights[k]; ok {
 			f.waiters++
@@ -163,6 +192,9 @@ func (c *Cache) Get(ctx context.Context, key string, off, length int64) ([]byte,
 			}
 			if f.err != nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) && ctx.Err() == nil {
 				continue // the reader that went to the source gave up; try ourselves
+			}
+			if f.err == nil && check != nil && !f.checked {
+				continue // read by a caller without a check: now in memory, checked there
 			}
 			return f.data, f.err
 		}
@@ -180,7 +212,8 @@ func (c *Cache) Get(ctx context.Context, key string, off, length int64) ([]byte,
 		c.mu.Unlock()
 
 		var fromSource bool
-		f.data, fromSource, f.err = c.fill(ctx, k, name)
+		f.data, fromSource, f.err = c.fill(ctx, k, name, check)
+		f.checked = check != nil
 		c.mu.Lock()
 		delete(c.flights, k)
 		c.mu.Unlock()
@@ -192,14 +225,33 @@ func (c *Cache) Get(ctx context.Context, key string, off, length int64) ([]byte,
 	}
 }
 
-// fill reads k from the disk file name (if any) or the source, and keeps
-// it in memory; fromSource says the caller should write the disk file.
-func (c *Cache) fill(ctx context.Context, k rangeKey, name string) (data []byte, fromSource bool, err error) {
+// drop removes one range from the memory tier and its disk file.
+func (c *Cache) drop(k rangeKey) {
+	c.mu.Lock()
+	if el, ok := c.mem[k]; ok {
+		c.memLRU.Remove(el)
+		delete(c.mem, k)
+		c.memBytes -= int64(len(el.Value.(*memEntry).data))
+		c.opts.Metrics.cacheSize("memory", c.memBytes)
+	}
+	c.mu.Unlock()
+	if c.opts.Dir != "" {
+		c.dropFile(cacheFileName(k))
+	}
+}
+
+// fill reads k from the disk file name (if any) or the source, checks it
+// (check, if not nil) and keeps it in memory; fromSource says the caller
+// should write the disk file.
+func (c *Cache) fill(ctx context.Context, k rangeKey, name string, check func([]byte) error) (data []byte, fromSource bool, err error) {
 	if name != "" {
 		data, err := c.readFile(name, k)
+		if err == nil && check != nil {
+			err = check(data)
+		}
 		if err == nil {
 			c.opts.Metrics.cacheRead("disk_hit")
-			c.putMem(k, data)
+			c.putMem(k, data, check != nil)
 			return data, false, nil
 		}
 		c.opts.Logger.Warn("objstore: cache file unreadable, reading the object store", "file", name, "err", err)
@@ -210,11 +262,16 @@ func (c *Cache) fill(ctx context.Context, k rangeKey, name string) (data []byte,
 	if err != nil {
 		return nil, false, err
 	}
-	c.putMem(k, data)
+	if check != nil {
+		if err := check(data); err != nil {
+			return nil, false, err
+		}
+	}
+	c.putMem(k, data, check != nil)
 	return data, true, nil
 }
 
-func (c *Cache) putMem(k rangeKey, data []byte) {
+func (c *Cache) putMem(k rangeKey, data []byte, checked bool) {
 	n := int64(len(data))
 	if n > c.opts.MemoryBytes {
 		return
@@ -224,7 +281,7 @@ func (c *Cache) putMem(k rangeKey, data []byte) {
 	if _, ok := c.mem[k]; ok {
 		return
 	}
-	c.mem[k] = c.memLRU.PushFront(&memEntry{k: k, data: data})
+	c.mem[k] = c.memLRU.PushFront(&memEntry{k: k, data: data, checked: checked})
 	c.memBytes += n
 	for c.memBytes > c.opts.MemoryBytes {
 		e := c.memLRU.Remove(c.memLRU.Back()).(*memEntry)

@@ -288,3 +288,48 @@ func TestCacheSingleFlightLeaderGivesUp(t *testing.T) {
 		t.Fatalf("waiter: %v", err)
 	}
 }
+
+// GetChecked: bytes failing the caller's check are neither returned nor
+// kept (memory or disk, surviving a restart); a kept copy failing it is
+// dropped and the range read again from the source.
+func TestCacheGetChecked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filled(t, 1, 1000)
+	want := bytes.Repeat([]byte{0}, 100)
+	check := func(b []byte) error {
+		if !bytes.Equal(b, want) {
+			return fmt.Errorf("%w: bad range (test)", ErrCorrupt)
+		}
+		return nil
+	}
+	c, err := NewCache(src, CacheOptions{MemoryBytes: 1 << 20, Dir: dir, DiskBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = src.Put(ctx, "o0", bytes.Repeat([]byte{1}, 1000)) // the store serves bad bytes
+	if _, err := c.GetChecked(ctx, "o0", 0, 100, check); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("bad source bytes: %v", err)
+	}
+	if mem, disk := c.Size(); mem != 0 || disk != 0 {
+		t.Fatalf("bad bytes kept: memory %d, disk %d", mem, disk)
+	}
+	if _, files := dirBytes(t, dir); files != 0 {
+		t.Fatalf("%d cache files", files)
+	}
+	// A plain Get keeps them (it has no check); GetChecked drops them and
+	// reads the (now good) source.
+	if _, err := c.Get(ctx, "o0", 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	_ = src.Put(ctx, "o0", bytes.Repeat([]byte{0}, 1000))
+	got, err := c.GetChecked(ctx, "o0", 0, 100, check)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the source was repaired: %v", err)
+	}
+	// Now kept checked: served from memory without the source.
+	_ = src.Put(ctx, "o0", bytes.Repeat([]byte{2}, 1000))
+	if got, err := c.GetChecked(ctx, "o0", 0, 100, check); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("checked memory hit: %v", err)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 const (
@@ -243,7 +244,7 @@ func ReadFooter(ctx context.Context, r RangeReader, key string, size int64) (Foo
 		if err != nil {
 			return Footer{}, fmt.Errorf("objstore: footer of %s: %w", key, err)
 		}
-		tail = append(more, tail...)
+		tail = slices.Concat(more, tail) // more may be a cache's shared slice
 	}
 	f, err := DecodeFooter(tail, size)
 	if err != nil {

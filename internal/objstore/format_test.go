@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -241,4 +242,33 @@ func FuzzDecodeFooter(f *testing.F) {
 		}
 		_, _ = Verify(tail)
 	})
+}
+
+// sharedReader hands out its ranges as a cache does: slices of a larger
+// buffer whose bytes past the range belong to other entries (0xAA).
+type sharedReader struct {
+	obj  []byte
+	bufs [][]byte
+}
+
+func (r *sharedReader) Get(_ context.Context, _ string, off, length int64) ([]byte, error) {
+	buf := append(slices.Clone(r.obj[off:off+length]), bytes.Repeat([]byte{0xAA}, 128<<10)...)
+	r.bufs = append(r.bufs, buf)
+	return buf[:length], nil
+}
+
+// ReadFooter's second read must not write into the (shared) bytes its
+// reader returned: a footer larger than the first tail read joins two.
+func TestReadFooterKeepsReaderBytes(t *testing.T) {
+	obj, entries, _ := buildObject(t, 2000)
+	r := &sharedReader{obj: obj}
+	f, err := ReadFooter(context.Background(), r, "o", int64(len(obj)))
+	if err != nil || len(f.Entries) != len(entries) || len(r.bufs) != 2 {
+		t.Fatalf("ReadFooter: %d entries, %d reads, %v", len(f.Entries), len(r.bufs), err)
+	}
+	for i, b := range r.bufs {
+		if tail := b[len(b)-128<<10:]; !bytes.Equal(tail, bytes.Repeat([]byte{0xAA}, 128<<10)) {
+			t.Fatalf("read %d: ReadFooter wrote past the slice its reader returned", i)
+		}
+	}
 }

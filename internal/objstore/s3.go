@@ -272,26 +272,42 @@ func (s *S3) Get(ctx context.Context, key string, off, length int64) ([]byte, er
 			}
 			return 0, fmt.Errorf("%w: server sent %d bytes for a range of %d", ErrPermanent, cl, length)
 		}
-		buf := bytes.NewBuffer(make([]byte, 0, min(limit, max(aws.ToInt64(resp.ContentLength), 0))))
-		if _, err := io.Copy(buf, io.LimitReader(resp.Body, limit+1)); err != nil {
-			return 0, fmt.Errorf("%w: reading the body: %w", ErrRetriable, err)
+		b, err := readBody(resp.Body, resp.ContentLength, limit)
+		if err != nil {
+			return 0, err
 		}
-		if cl := aws.ToInt64(resp.ContentLength); resp.ContentLength != nil && int64(buf.Len()) != cl {
-			return 0, fmt.Errorf("%w: body of %d bytes, Content-Length %d", ErrRetriable, buf.Len(), cl)
+		if length > 0 && int64(len(b)) < length {
+			return 0, fmt.Errorf("%w: %w: %d bytes at %d, object ends after %d", ErrOutOfRange, ErrPermanent, length, off, len(b))
 		}
-		switch {
-		case int64(buf.Len()) > limit:
-			return 0, fmt.Errorf("%w: more than %d bytes", ErrPermanent, limit)
-		case length > 0 && int64(buf.Len()) < length:
-			return 0, fmt.Errorf("%w: %w: %d bytes at %d, object ends after %d", ErrOutOfRange, ErrPermanent, length, off, buf.Len())
-		}
-		out = buf.Bytes()
-		return buf.Len(), nil
+		out = b
+		return len(b), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// readBody reads a GET's body of at most limit bytes (Content-Length
+// contentLength, nil if unknown, already checked against limit) into a
+// slice whose capacity is its length: the read cache bounds what it holds
+// by lengths.
+func readBody(body io.Reader, contentLength *int64, limit int64) ([]byte, error) {
+	if contentLength != nil && *contentLength >= 0 {
+		b := make([]byte, *contentLength)
+		if n, err := io.ReadFull(body, b); err != nil {
+			return nil, fmt.Errorf("%w: reading the body: %d bytes, Content-Length %d: %w", ErrRetriable, n, *contentLength, err)
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the body: %w", ErrRetriable, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrPermanent, limit)
+	}
+	return append(make([]byte, 0, len(b)), b...), nil
 }
 
 // Delete implements Store.

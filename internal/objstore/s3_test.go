@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -554,5 +555,73 @@ func TestClassify(t *testing.T) {
 		if n != 1 && !errors.Is(got, ErrOutOfRange) {
 			t.Errorf("%v: %d classes", c.err, n)
 		}
+	}
+}
+
+// A Get's result holds no more memory than its length (the read cache
+// counts lengths): ranged and whole reads of sizes around the read
+// buffer's growth steps.
+func TestGetExactCapacity(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			p := uniquePrefix(t)
+			t.Cleanup(func() {
+				_ = s.List(ctx, p, func(o ObjectInfo) error { return s.Delete(ctx, o.Key) })
+			})
+			data := make([]byte, 300<<10)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			if err := s.Put(ctx, p+"obj", data); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range [][2]int64{{0, -1}, {0, 512}, {100, 4096}, {1, 64 << 10}, {5000, 200 << 10}} {
+				got, err := s.Get(ctx, p+"obj", r[0], r[1])
+				n := r[1]
+				if n < 0 {
+					n = int64(len(data)) - r[0]
+				}
+				if err != nil || !bytes.Equal(got, data[r[0]:r[0]+n]) {
+					t.Fatalf("Get(%d, %d): %d bytes, %v", r[0], r[1], len(got), err)
+				}
+				if cap(got) != len(got) {
+					t.Errorf("Get(%d, %d): %d bytes in a buffer of %d", r[0], r[1], len(got), cap(got))
+				}
+			}
+		})
+	}
+}
+
+// readBody's result has its length as capacity whatever the body's read
+// sizes and whether Content-Length is known.
+func TestReadBodyExactCapacity(t *testing.T) {
+	data := make([]byte, 70000)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	cl := int64(len(data))
+	for name, tc := range map[string]struct {
+		r  func() io.Reader
+		cl *int64
+	}{
+		"length known, data then EOF":   {func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) }, &cl},
+		"length unknown, data then EOF": {func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) }, nil},
+		"length known, EOF with data":   {func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data)) }, &cl},
+	} {
+		got, err := readBody(tc.r(), tc.cl, 1<<20)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %d bytes, %v", name, len(got), err)
+		}
+		if cap(got) != len(got) {
+			t.Errorf("%s: %d bytes in a buffer of %d", name, len(got), cap(got))
+		}
+	}
+	short := int64(len(data) + 1)
+	if _, err := readBody(bytes.NewReader(data), &short, 1<<20); !errors.Is(err, ErrRetriable) {
+		t.Errorf("body shorter than Content-Length: %v", err)
+	}
+	if _, err := readBody(bytes.NewReader(data), nil, 100); !errors.Is(err, ErrPermanent) {
+		t.Errorf("body over the bound: %v", err)
 	}
 }
