@@ -73,6 +73,23 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		return nil
 	}
 	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end)
+	var n int64
+	if bl, ok := st.(bulkLoader); ok && end-from >= restoreBulkMin {
+		n, err = w.restoreBulk(ctx, tc, p, bl, from, end)
+	} else {
+		n, err = w.restoreBatches(ctx, tc, p, st, from, end)
+	}
+	if err != nil {
+		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
+	}
+	w.app.restored.Add(n)
+	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// restoreBatches restores st from offset from to end in batches of
+// restoreBatch records; it returns the number of records restored.
+func (w *worker) restoreBatches(ctx context.Context, tc *tableCore, p int32, st store, from, end int64) (int64, error) {
 	// The store applies one batch while the next is read: restore runs
 	// at the speed of the slower of the two, not of their sum.
 	type chunk struct {
@@ -96,7 +113,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	ws := make([]kv, 0, restoreBatch)
 	var n int64
 	errApply := errors.New("store apply failed")
-	err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
+	err := w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
 		ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
 		n++
 		if len(ws) >= restoreBatch {
@@ -117,12 +134,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	if aerr != nil {
 		err = aerr
 	}
-	if err != nil {
-		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
-	}
-	w.app.restored.Add(n)
-	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return n, err
 }
 
 // retry runs f until it succeeds, ctx ends, or it fails with an error

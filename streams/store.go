@@ -2,6 +2,7 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // store is one table partition's local state: keys and values as the
@@ -120,7 +124,11 @@ func (s *memStore) close() error { return nil }
 // no write-ahead log: close flushes, and a crash reopens at the last flushed
 // checkpoint.
 type pebbleStore struct {
-	db *pebble.DB
+	db   *pebble.DB
+	fs   vfs.FS
+	dir  string
+	opts *pebble.Options
+	key  []byte // loadChunk's key buffer
 }
 
 var ckptKey = []byte("\x00checkpoint")
@@ -135,18 +143,33 @@ func openPebbleStore(dir string) (*pebbleStore, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("streams: state dir: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	return openPebbleStoreFS(dir, vfs.Default)
+}
+
+// openPebbleStoreFS opens the store in dir of fs (tests use a memory file
+// system that can simulate a crash).
+func openPebbleStoreFS(dir string, fs vfs.FS) (*pebbleStore, error) {
+	opts := &pebble.Options{
+		FS:     fs,
 		Logger: quietPebble{},
 		// No write-ahead log: the changelog is the log. A crash loses the
 		// memtable, whose batches each carried their checkpoint, so the
 		// store reopens at an older checkpoint and restores forward.
 		DisableWAL:   true,
 		MemTableSize: 16 << 20,
-	})
+	}
+	opts.EnsureDefaults() // loadChunk's sstable writer options come from them
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
 	}
-	return &pebbleStore{db: db}, nil
+	s := &pebbleStore{db: db, fs: fs, dir: dir, opts: opts}
+	// A crash during a bulk load can leave its file behind.
+	if err := fs.Remove(s.loadPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		db.Close()
+		return nil, fmt.Errorf("streams: store %s: removing an unfinished load: %w", dir, err)
+	}
+	return s, nil
 }
 
 func (s *pebbleStore) get(k []byte) ([]byte, bool, error) {
@@ -186,6 +209,59 @@ func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("streams: store commit: %w", err)
+	}
+	return nil
+}
+
+// loadPath is where loadChunk writes its sstable before ingesting it (a
+// name Pebble does not take for one of its own files).
+func (s *pebbleStore) loadPath() string { return s.fs.PathJoin(s.dir, "restore-load.sst") }
+
+// loadChunk writes the chunk as an sstable, synced, and ingests it: Pebble
+// gives the ingested keys a sequence number above every earlier write, so
+// they override the store's older values, and places the file in the lowest
+// level it does not overlap (a chunk of keys the store does not hold yet
+// costs no compaction). The checkpoint follows in a batch of its own: an
+// ingested file is durable when Ingest returns, or, when it overlaps the
+// memtable, flushed before any later memtable, so a crash never keeps the
+// checkpoint without the chunk.
+func (s *pebbleStore) loadChunk(ctx context.Context, c *restoreChunk, ckpt int64) error {
+	if len(c.recs) > 0 {
+		if err := s.writeLoad(c); err != nil {
+			s.fs.Remove(s.loadPath())
+			return err
+		}
+		err := s.db.Ingest(ctx, []string{s.loadPath()})
+		// Ingest links the file into the store (or copies it): ours goes.
+		if rerr := s.fs.Remove(s.loadPath()); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = rerr
+		}
+		if err != nil {
+			return fmt.Errorf("streams: store ingest: %w", err)
+		}
+	}
+	return s.apply(nil, ckpt)
+}
+
+// writeLoad writes the chunk's sstable at loadPath and syncs it.
+func (s *pebbleStore) writeLoad(c *restoreChunk) error {
+	f, err := s.fs.Create(s.loadPath(), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("streams: store load file: %w", err)
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(0, s.db.TableFormat()))
+	err = c.each(func(k, v []byte, del bool) error {
+		s.key = append(append(s.key[:0], dataPrefix), k...)
+		if del {
+			return w.Delete(s.key)
+		}
+		return w.Set(s.key, v)
+	})
+	if cerr := w.Close(); err == nil { // Close syncs the file
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("streams: store load file: %w", err)
 	}
 	return nil
 }

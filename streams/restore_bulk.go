@@ -1,0 +1,193 @@
+package streams
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Bulk restore. A restore of many records (a new worker, a wiped or lost
+// state directory, a store far behind its changelog) does not go through
+// the store's write path record by record: the records are buffered in
+// chunks of restoreChunkBytes, each chunk is sorted by key (the last write
+// of a key in the chunk wins, a tombstone stays a delete so that it shadows
+// the key's value in older chunks and in the store), written as one sorted
+// file and handed to the store whole (for Pebble, an sstable ingested into
+// the LSM, which skips the memtable, its flushes and most compactions).
+// A later chunk overrides an earlier one by the order of the loads, as a
+// later record overrides an earlier one in the changelog.
+//
+// Reading the changelog and loading chunks run on two goroutines, with at
+// most restoreChunks chunks in memory: the restore runs at the speed of the
+// slower of the two.
+//
+// Crash safety is the store's: loadChunk makes the chunk's data durable
+// before it writes the chunk's checkpoint (the offset after its last
+// record), so a crash at any moment leaves a checkpoint at or before what
+// the store holds, and restoring forward from it converges (a write
+// restored twice is written twice with the same value).
+
+// restoreBulkMin is the least number of changelog offsets to restore for
+// which a restore loads chunks rather than applying batches: below it, the
+// files of a bulk load cost more than the writes they save.
+const restoreBulkMin = 1 << 16
+
+// restoreChunkBytes is the size of a bulk restore's chunk (keys and values);
+// restoreChunks chunks at most are in memory at a time. Variables so that
+// tests can make chunks small.
+var (
+	restoreChunkBytes = 32 << 20
+	restoreChunks     = 2
+)
+
+// bulkLoader is a store that loads sorted chunks whole.
+type bulkLoader interface {
+	store
+	// loadChunk writes c's writes, in key order with one write per key,
+	// atomically, durably, and after all the store's earlier writes (a key
+	// in c overrides its value in the store), and then checkpoint.
+	loadChunk(ctx context.Context, c *restoreChunk, checkpoint int64) error
+}
+
+// restoreChunk is a chunk of changelog records: their keys and values
+// copied into one buffer, in changelog order until sort.
+type restoreChunk struct {
+	buf  []byte
+	recs []chunkRec
+	next int64 // the offset after the chunk's last record
+}
+
+// chunkRec is a record of a chunk: its key at buf[off:off+klen] and its
+// value right after it. A record's off grows with its changelog offset.
+type chunkRec struct {
+	off, klen, vlen uint32
+	del             bool
+}
+
+func newRestoreChunk(size int) *restoreChunk {
+	return &restoreChunk{buf: make([]byte, 0, size), recs: make([]chunkRec, 0, size/64)}
+}
+
+// fits reports whether a record of n key and value bytes fits in the chunk
+// (an empty chunk takes a record of any size).
+func (c *restoreChunk) fits(n int) bool {
+	return len(c.recs) == 0 || len(c.buf)+n <= cap(c.buf)
+}
+
+func (c *restoreChunk) add(k, v []byte, del bool) {
+	off := len(c.buf)
+	c.buf = append(c.buf, k...)
+	c.buf = append(c.buf, v...)
+	c.recs = append(c.recs, chunkRec{off: uint32(off), klen: uint32(len(k)), vlen: uint32(len(v)), del: del})
+}
+
+func (c *restoreChunk) reset() {
+	c.buf, c.recs, c.next = c.buf[:0], c.recs[:0], 0
+}
+
+func (c *restoreChunk) key(r chunkRec) []byte { return c.buf[r.off : r.off+r.klen] }
+
+func (c *restoreChunk) value(r chunkRec) []byte {
+	return c.buf[r.off+r.klen : r.off+r.klen+r.vlen]
+}
+
+// sort orders the chunk by key and keeps the last write of each key.
+func (c *restoreChunk) sort() {
+	slices.SortFunc(c.recs, func(a, b chunkRec) int {
+		if d := bytes.Compare(c.key(a), c.key(b)); d != 0 {
+			return d
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+	out := c.recs[:0]
+	for i, r := range c.recs {
+		if i+1 < len(c.recs) && bytes.Equal(c.key(r), c.key(c.recs[i+1])) {
+			continue // a later write of the same key follows
+		}
+		out = append(out, r)
+	}
+	c.recs = out
+}
+
+// each yields the chunk's writes (after sort: in key order, one per key);
+// the slices are the chunk's, valid until its reset.
+func (c *restoreChunk) each(fn func(k, v []byte, del bool) error) error {
+	for _, r := range c.recs {
+		if err := fn(c.key(r), c.value(r), r.del); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreBulk restores st from offset from to end in chunks; it returns
+// the number of records restored.
+func (w *worker) restoreBulk(ctx context.Context, tc *tableCore, p int32, st bulkLoader, from, end int64) (int64, error) {
+	full := make(chan *restoreChunk, restoreChunks-1)
+	free := make(chan *restoreChunk, restoreChunks)
+	for range restoreChunks {
+		free <- nil // allocated on first use: a small restore needs one
+	}
+	failed := make(chan struct{}) // closed when a load fails
+	var lerr error                // read after loaded is closed
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		for c := range full {
+			if lerr == nil {
+				c.sort()
+				if lerr = st.loadChunk(ctx, c, c.next); lerr != nil {
+					close(failed)
+				}
+			}
+			c.reset()
+			free <- c
+		}
+	}()
+	var cur *restoreChunk
+	take := func() error {
+		select {
+		case cur = <-free:
+		case <-failed:
+			return errLoad
+		}
+		if cur == nil {
+			cur = newRestoreChunk(restoreChunkBytes)
+		}
+		return nil
+	}
+	var n int64
+	err := take()
+	if err == nil {
+		err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
+			if !cur.fits(len(r.Key) + len(r.Value)) {
+				full <- cur // waits at most for the loader to take the one before
+				if err := take(); err != nil {
+					return err
+				}
+			}
+			cur.add(r.Key, r.Value, r.Value == nil)
+			cur.next = r.Offset + 1
+			n++
+			return nil
+		})
+	}
+	if err == nil {
+		cur.next = end // past the last record: control records, compacted-away offsets
+		full <- cur
+	}
+	close(full)
+	<-loaded
+	if lerr != nil {
+		err = lerr
+	}
+	return n, err
+}
+
+// errLoad stops a bulk restore's read when a load failed; the load's error
+// is the restore's.
+var errLoad = errors.New("streams: restore load failed")
