@@ -31,15 +31,14 @@ import (
 // the store holds, and restoring forward from it converges (a write
 // restored twice is written twice with the same value).
 
-// restoreBulkMin is the least number of changelog offsets to restore for
-// which a restore loads chunks rather than applying batches: below it, the
-// files of a bulk load cost more than the writes they save.
-const restoreBulkMin = 1 << 16
-
-// restoreChunkBytes is the size of a bulk restore's chunk (keys and values);
-// restoreChunks chunks at most are in memory at a time. Variables so that
-// tests can make chunks small.
+// Variables so that tests can make chunks small:
 var (
+	// restoreBulkMin is the least number of changelog offsets to restore
+	// for which a restore loads chunks rather than applying batches: below
+	// it, the files of a bulk load cost more than the writes they save.
+	restoreBulkMin int64 = 1 << 16
+	// restoreChunkBytes is the size of a bulk restore's chunk (keys and
+	// values); restoreChunks chunks at most are in memory at a time.
 	restoreChunkBytes = 32 << 20
 	restoreChunks     = 2
 )
@@ -191,3 +190,13 @@ func (w *worker) restoreBulk(ctx context.Context, tc *tableCore, p int32, st bul
 // errLoad stops a bulk restore's read when a load failed; the load's error
 // is the restore's.
 var errLoad = errors.New("streams: restore load failed")
+
+// loadChunk of the memory store applies the chunk as one batch.
+func (s *memStore) loadChunk(_ context.Context, c *restoreChunk, ckpt int64) error {
+	ws := make([]kv, 0, len(c.recs))
+	_ = c.each(func(k, v []byte, del bool) error {
+		ws = append(ws, kv{k: k, v: v, del: del})
+		return nil
+	})
+	return s.apply(ws, ckpt)
+}

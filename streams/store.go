@@ -158,16 +158,21 @@ func openPebbleStoreFS(dir string, fs vfs.FS) (*pebbleStore, error) {
 		DisableWAL:   true,
 		MemTableSize: 16 << 20,
 	}
+	// A bulk restore's ingest returns once its files are durable (see
+	// loadChunk).
+	opts.Experimental.DisableIngestAsFlushable = func() bool { return true }
 	opts.EnsureDefaults() // loadChunk's sstable writer options come from them
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
 	}
 	s := &pebbleStore{db: db, fs: fs, dir: dir, opts: opts}
-	// A crash during a bulk load can leave its file behind.
-	if err := fs.Remove(s.loadPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		db.Close()
-		return nil, fmt.Errorf("streams: store %s: removing an unfinished load: %w", dir, err)
+	// A crash during a bulk load can leave its files behind.
+	for _, p := range []string{s.loadPath(), s.ckptPath()} {
+		if err := fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("streams: store %s: removing an unfinished load: %w", dir, err)
+		}
 	}
 	return s, nil
 }
@@ -213,50 +218,74 @@ func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
 	return nil
 }
 
-// loadPath is where loadChunk writes its sstable before ingesting it (a
-// name Pebble does not take for one of its own files).
+// Where loadChunk writes its sstables before ingesting them (names Pebble
+// does not take for files of its own).
 func (s *pebbleStore) loadPath() string { return s.fs.PathJoin(s.dir, "restore-load.sst") }
+func (s *pebbleStore) ckptPath() string { return s.fs.PathJoin(s.dir, "restore-ckpt.sst") }
 
-// loadChunk writes the chunk as an sstable, synced, and ingests it: Pebble
-// gives the ingested keys a sequence number above every earlier write, so
-// they override the store's older values, and places the file in the lowest
+// loadChunk writes the chunk as an sstable and the checkpoint as another,
+// both synced, and ingests the two in one atomic step: Pebble gives the
+// ingested keys a sequence number above every earlier write, so they
+// override the store's older values, and places each file in the lowest
 // level it does not overlap (a chunk of keys the store does not hold yet
-// costs no compaction). The checkpoint follows in a batch of its own: an
-// ingested file is durable when Ingest returns, or, when it overlaps the
-// memtable, flushed before any later memtable, so a crash never keeps the
-// checkpoint without the chunk.
+// costs no compaction). Ingest returns when the files are part of the
+// store's durable state (Options.Experimental.DisableIngestAsFlushable: an
+// ingest that overlaps the memtable flushes it first, rather than queueing
+// behind it), so a crash keeps both or neither, and a crashed bulk restore
+// resumes from its last chunk.
 func (s *pebbleStore) loadChunk(ctx context.Context, c *restoreChunk, ckpt int64) error {
+	paths := []string{s.ckptPath()}
 	if len(c.recs) > 0 {
-		if err := s.writeLoad(c); err != nil {
-			s.fs.Remove(s.loadPath())
-			return err
-		}
-		err := s.db.Ingest(ctx, []string{s.loadPath()})
-		// Ingest links the file into the store (or copies it): ours goes.
-		if rerr := s.fs.Remove(s.loadPath()); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			err = rerr
-		}
-		if err != nil {
-			return fmt.Errorf("streams: store ingest: %w", err)
+		paths = append(paths, s.loadPath())
+	}
+	err := s.writeCkptFile(ckpt)
+	if err == nil && len(c.recs) > 0 {
+		err = s.writeLoadFile(c)
+	}
+	if err == nil {
+		if err = s.db.Ingest(ctx, paths); err != nil {
+			err = fmt.Errorf("streams: store ingest: %w", err)
 		}
 	}
-	return s.apply(nil, ckpt)
+	// Ingest links the files into the store (or copies them): ours go.
+	for _, p := range paths {
+		if rerr := s.fs.Remove(p); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = fmt.Errorf("streams: store load: %w", rerr)
+		}
+	}
+	return err
 }
 
-// writeLoad writes the chunk's sstable at loadPath and syncs it.
-func (s *pebbleStore) writeLoad(c *restoreChunk) error {
-	f, err := s.fs.Create(s.loadPath(), vfs.WriteCategoryUnspecified)
+// writeLoadFile writes the chunk's sstable at loadPath and syncs it.
+func (s *pebbleStore) writeLoadFile(c *restoreChunk) error {
+	return s.writeSST(s.loadPath(), func(w *sstable.Writer) error {
+		return c.each(func(k, v []byte, del bool) error {
+			s.key = append(append(s.key[:0], dataPrefix), k...)
+			if del {
+				return w.Delete(s.key)
+			}
+			return w.Set(s.key, v)
+		})
+	})
+}
+
+// writeCkptFile writes the sstable of the checkpoint at ckptPath and syncs
+// it.
+func (s *pebbleStore) writeCkptFile(ckpt int64) error {
+	return s.writeSST(s.ckptPath(), func(w *sstable.Writer) error {
+		var c [8]byte
+		binary.BigEndian.PutUint64(c[:], uint64(ckpt))
+		return w.Set(ckptKey, c[:])
+	})
+}
+
+func (s *pebbleStore) writeSST(path string, fill func(*sstable.Writer) error) error {
+	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("streams: store load file: %w", err)
 	}
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(0, s.db.TableFormat()))
-	err = c.each(func(k, v []byte, del bool) error {
-		s.key = append(append(s.key[:0], dataPrefix), k...)
-		if del {
-			return w.Delete(s.key)
-		}
-		return w.Set(s.key, v)
-	})
+	err = fill(w)
 	if cerr := w.Close(); err == nil { // Close syncs the file
 		err = cerr
 	}
