@@ -96,6 +96,9 @@ func (c *restoreChunk) value(r chunkRec) []byte {
 
 // sort orders the chunk by key and keeps the last write of each key.
 func (c *restoreChunk) sort() {
+	if c.ascending() {
+		return // keys written in order (time-ordered ids): nothing to do
+	}
 	slices.SortFunc(c.recs, func(a, b chunkRec) int {
 		if d := bytes.Compare(c.key(a), c.key(b)); d != 0 {
 			return d
@@ -110,6 +113,17 @@ func (c *restoreChunk) sort() {
 		out = append(out, r)
 	}
 	c.recs = out
+}
+
+// ascending reports whether the chunk's keys are strictly ascending (no key
+// twice).
+func (c *restoreChunk) ascending() bool {
+	for i := 1; i < len(c.recs); i++ {
+		if bytes.Compare(c.key(c.recs[i-1]), c.key(c.recs[i])) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // each yields the chunk's writes (after sort: in key order, one per key);

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -419,4 +420,46 @@ func newPebbleWinApp(t *testing.T, w Windows) *winApp {
 	}
 	t.Cleanup(d.Close)
 	return &winApp{app: app, in: in, out: out, table: table, d: d}
+}
+
+// TestRestoreChunkSort: a chunk sorts by key, keeps each key's last write
+// (a delete included), and keeps a chunk already in key order as it is.
+func TestRestoreChunkSort(t *testing.T) {
+	type w struct {
+		k, v string
+		del  bool
+	}
+	collect := func(c *restoreChunk) []w {
+		var out []w
+		_ = c.each(func(k, v []byte, del bool) error {
+			out = append(out, w{string(k), string(v), del})
+			return nil
+		})
+		return out
+	}
+	c := newRestoreChunk(1 << 10)
+	for _, r := range []w{{"b", "1", false}, {"a", "1", false}, {"b", "", true}, {"c", "1", false}, {"a", "2", false}, {"c", "", false}, {"b", "3", false}, {"d", "", true}} {
+		c.add([]byte(r.k), []byte(r.v), r.del)
+	}
+	c.sort()
+	want := []w{{"a", "2", false}, {"b", "3", false}, {"c", "", false}, {"d", "", true}}
+	if got := collect(c); !slices.Equal(got, want) {
+		t.Errorf("sorted chunk %v, want %v", got, want)
+	}
+	c.reset()
+	for _, r := range []w{{"a", "1", false}, {"b", "", true}, {"c", "3", false}} {
+		c.add([]byte(r.k), []byte(r.v), r.del)
+	}
+	c.sort()
+	if got, want := collect(c), []w{{"a", "1", false}, {"b", "", true}, {"c", "3", false}}; !slices.Equal(got, want) {
+		t.Errorf("ascending chunk %v, want %v", got, want)
+	}
+	c.reset()
+	for _, k := range []string{"a", "b", "b"} { // ascending but for a repeat
+		c.add([]byte(k), []byte(k), false)
+	}
+	c.sort()
+	if got := collect(c); len(got) != 2 {
+		t.Errorf("chunk with a repeated key: %v, want 2 writes", got)
+	}
 }
