@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"slices"
 
@@ -57,12 +58,17 @@ type bulkLoader interface {
 type restoreChunk struct {
 	buf  []byte
 	recs []chunkRec
-	next int64 // the offset after the chunk's last record
+	tmp  []chunkRec // sort's merge buffer
+	next int64      // the offset after the chunk's last record
 }
 
 // chunkRec is a record of a chunk: its key at buf[off:off+klen] and its
-// value right after it. A record's off grows with its changelog offset.
+// value right after it. A record's off grows with its changelog offset. pfx
+// is 8 bytes of the key (after the prefix all the chunk's keys share) as a
+// big-endian number, set by sort: most comparisons of a sort end there,
+// without reading the keys from all over the buffer.
 type chunkRec struct {
+	pfx             uint64
 	off, klen, vlen uint32
 	del             bool
 }
@@ -99,20 +105,95 @@ func (c *restoreChunk) sort() {
 	if c.ascending() {
 		return // keys written in order (time-ordered ids): nothing to do
 	}
-	slices.SortFunc(c.recs, func(a, b chunkRec) int {
-		if d := bytes.Compare(c.key(a), c.key(b)); d != 0 {
-			return d
+	// The keys' common prefix: pfx takes the 8 bytes after it.
+	common := c.key(c.recs[0])
+	for _, r := range c.recs[1:] {
+		k := c.key(r)
+		n := min(len(common), len(k))
+		i := 0
+		for i < n && common[i] == k[i] {
+			i++
 		}
-		return cmp.Compare(a.off, b.off)
-	})
+		common = common[:i]
+	}
+	for i := range c.recs {
+		var b [8]byte
+		k := c.key(c.recs[i])
+		copy(b[:], k[len(common):])
+		c.recs[i].pfx = binary.BigEndian.Uint64(b[:])
+	}
+	if !c.mergeRuns() {
+		slices.SortFunc(c.recs, func(a, b chunkRec) int {
+			if d := c.compare(a, b); d != 0 {
+				return d
+			}
+			return cmp.Compare(a.off, b.off)
+		})
+	}
 	out := c.recs[:0]
 	for i, r := range c.recs {
-		if i+1 < len(c.recs) && bytes.Equal(c.key(r), c.key(c.recs[i+1])) {
+		if i+1 < len(c.recs) && r.pfx == c.recs[i+1].pfx && bytes.Equal(c.key(r), c.key(c.recs[i+1])) {
 			continue // a later write of the same key follows
 		}
 		out = append(out, r)
 	}
 	c.recs = out
+}
+
+// compare orders two records of a chunk by key (after sort set their pfx).
+func (c *restoreChunk) compare(a, b chunkRec) int {
+	if a.pfx != b.pfx {
+		return cmp.Compare(a.pfx, b.pfx)
+	}
+	return bytes.Compare(c.key(a), c.key(b))
+}
+
+// maxMergeRuns is the most ascending runs of keys a chunk sorts by merging
+// them; a chunk of more sorts as a whole.
+const maxMergeRuns = 16
+
+// mergeRuns sorts a chunk made of a few runs of ascending keys (a changelog
+// that goes through its keys in order, again and again) by merging the runs,
+// the earlier run first among equal keys, and reports whether it did.
+func (c *restoreChunk) mergeRuns() bool {
+	bounds := []int{0}
+	for i := 1; i < len(c.recs); i++ {
+		if c.compare(c.recs[i-1], c.recs[i]) >= 0 {
+			if len(bounds) == maxMergeRuns {
+				return false
+			}
+			bounds = append(bounds, i)
+		}
+	}
+	bounds = append(bounds, len(c.recs))
+	src, dst := c.recs, slices.Grow(c.tmp[:0], len(c.recs))[:len(c.recs)]
+	for len(bounds) > 2 {
+		merged := []int{0}
+		for i := 0; i+1 < len(bounds); i += 2 {
+			lo, mid, hi := bounds[i], bounds[i+1], bounds[len(bounds)-1]
+			if i+2 < len(bounds) {
+				hi = bounds[i+2]
+			}
+			a, b, out := lo, mid, lo
+			for a < mid && b < hi {
+				if c.compare(src[b], src[a]) < 0 {
+					dst[out] = src[b]
+					b++
+				} else {
+					dst[out] = src[a]
+					a++
+				}
+				out++
+			}
+			out += copy(dst[out:], src[a:mid])
+			copy(dst[out:], src[b:hi])
+			merged = append(merged, hi)
+		}
+		bounds = merged
+		src, dst = dst, src
+	}
+	c.recs, c.tmp = src, dst[:0]
+	return true
 }
 
 // ascending reports whether the chunk's keys are strictly ascending (no key

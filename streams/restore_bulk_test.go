@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -461,5 +462,51 @@ func TestRestoreChunkSort(t *testing.T) {
 	c.sort()
 	if got := collect(c); len(got) != 2 {
 		t.Errorf("chunk with a repeated key: %v, want 2 writes", got)
+	}
+}
+
+// TestRestoreChunkSortRuns: chunks made of runs of ascending keys (merged)
+// and of more runs than merging takes (sorted whole) come out in key order
+// with each key's last write, keys of different lengths and a shared
+// prefix included.
+func TestRestoreChunkSortRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, runs := range []int{1, 2, 3, 5, maxMergeRuns, maxMergeRuns + 1, 200} {
+		for range 20 {
+			c := newRestoreChunk(1 << 16)
+			want := map[string]string{}
+			var del = map[string]bool{}
+			for r := range runs {
+				k := 0
+				for range rng.IntN(40) + 1 {
+					k += 1 + rng.IntN(3)
+					key := fmt.Sprintf("user/%d", k) // lengths vary: ascending as numbers, not always as bytes
+					if rng.IntN(2) == 0 {
+						key = fmt.Sprintf("user/%04d", k)
+					}
+					v := fmt.Sprintf("%d.%d", r, k)
+					d := rng.IntN(5) == 0
+					c.add([]byte(key), []byte(v), d)
+					want[key], del[key] = v, d
+				}
+			}
+			c.sort()
+			var prev []byte
+			got := map[string]string{}
+			_ = c.each(func(k, v []byte, d bool) error {
+				if prev != nil && bytes.Compare(prev, k) >= 0 {
+					t.Fatalf("runs=%d: key %q after %q", runs, k, prev)
+				}
+				prev = k
+				if d != del[string(k)] {
+					t.Errorf("runs=%d: key %q delete=%v, want %v", runs, k, d, del[string(k)])
+				}
+				got[string(k)] = string(v)
+				return nil
+			})
+			if !maps.Equal(got, want) {
+				t.Fatalf("runs=%d:\n got %v\nwant %v", runs, got, want)
+			}
+		}
 	}
 }
