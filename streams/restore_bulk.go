@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -122,13 +123,22 @@ func (c *restoreChunk) sort() {
 		copy(b[:], k[len(common):])
 		c.recs[i].pfx = binary.BigEndian.Uint64(b[:])
 	}
-	if !c.mergeRuns() {
-		slices.SortFunc(c.recs, func(a, b chunkRec) int {
+	if bounds := c.runs(); bounds != nil {
+		c.merge(bounds)
+	} else {
+		// Two halves sorted at once on two goroutines, then merged.
+		mid := len(c.recs) / 2
+		byKey := func(a, b chunkRec) int {
 			if d := c.compare(a, b); d != 0 {
 				return d
 			}
 			return cmp.Compare(a.off, b.off)
-		})
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { slices.SortFunc(c.recs[:mid], byKey) })
+		slices.SortFunc(c.recs[mid:], byKey)
+		wg.Wait()
+		c.merge([]int{0, mid, len(c.recs)})
 	}
 	out := c.recs[:0]
 	for i, r := range c.recs {
@@ -152,25 +162,31 @@ func (c *restoreChunk) compare(a, b chunkRec) int {
 // them; a chunk of more sorts as a whole.
 const maxMergeRuns = 16
 
-// mergeRuns sorts a chunk made of a few runs of ascending keys (a changelog
-// that goes through its keys in order, again and again) by merging the runs,
-// the earlier run first among equal keys, and reports whether it did.
-func (c *restoreChunk) mergeRuns() bool {
+// runs returns the bounds of the chunk's runs of ascending keys (a
+// changelog that goes through its keys in order, again and again): 0, the
+// start of each run after the first, len(c.recs); nil when there are more
+// than maxMergeRuns.
+func (c *restoreChunk) runs() []int {
 	bounds := []int{0}
 	for i := 1; i < len(c.recs); i++ {
 		if c.compare(c.recs[i-1], c.recs[i]) >= 0 {
 			if len(bounds) == maxMergeRuns {
-				return false
+				return nil
 			}
 			bounds = append(bounds, i)
 		}
 	}
-	bounds = append(bounds, len(c.recs))
+	return append(bounds, len(c.recs))
+}
+
+// merge merges the chunk's sorted runs between bounds (as runs returns
+// them) into one, the earlier run first among equal keys.
+func (c *restoreChunk) merge(bounds []int) {
 	src, dst := c.recs, slices.Grow(c.tmp[:0], len(c.recs))[:len(c.recs)]
 	for len(bounds) > 2 {
 		merged := []int{0}
 		for i := 0; i+1 < len(bounds); i += 2 {
-			lo, mid, hi := bounds[i], bounds[i+1], bounds[len(bounds)-1]
+			lo, mid, hi := bounds[i], bounds[i+1], bounds[i+1]
 			if i+2 < len(bounds) {
 				hi = bounds[i+2]
 			}
@@ -193,7 +209,6 @@ func (c *restoreChunk) mergeRuns() bool {
 		src, dst = dst, src
 	}
 	c.recs, c.tmp = src, dst[:0]
-	return true
 }
 
 // ascending reports whether the chunk's keys are strictly ascending (no key
@@ -210,7 +225,12 @@ func (c *restoreChunk) ascending() bool {
 // each yields the chunk's writes (after sort: in key order, one per key);
 // the slices are the chunk's, valid until its reset.
 func (c *restoreChunk) each(fn func(k, v []byte, del bool) error) error {
-	for _, r := range c.recs {
+	return c.eachOf(c.recs, fn)
+}
+
+// eachOf yields the writes of recs, records of c.
+func (c *restoreChunk) eachOf(recs []chunkRec, fn func(k, v []byte, del bool) error) error {
+	for _, r := range recs {
 		if err := fn(c.key(r), c.value(r), r.del); err != nil {
 			return err
 		}

@@ -21,12 +21,12 @@ import (
 )
 
 // forceBulk makes every restore of a bulk-loading store a bulk restore, in
-// chunks of a few records.
+// chunks of a few records, each loaded (into Pebble) as several sstables.
 func forceBulk(t *testing.T, chunkBytes int) {
 	t.Helper()
-	bulkMin, size := restoreBulkMin, restoreChunkBytes
-	restoreBulkMin, restoreChunkBytes = 1, chunkBytes
-	t.Cleanup(func() { restoreBulkMin, restoreChunkBytes = bulkMin, size })
+	bulkMin, size, partMin := restoreBulkMin, restoreChunkBytes, loadPartMin
+	restoreBulkMin, restoreChunkBytes, loadPartMin = 1, chunkBytes, 1
+	t.Cleanup(func() { restoreBulkMin, restoreChunkBytes, loadPartMin = bulkMin, size, partMin })
 }
 
 // changelogFixture is a one-partition changelog in a memory broker, the

@@ -128,7 +128,6 @@ type pebbleStore struct {
 	fs   vfs.FS
 	dir  string
 	opts *pebble.Options
-	key  []byte // loadChunk's key buffer
 }
 
 var ckptKey = []byte("\x00checkpoint")
@@ -168,7 +167,11 @@ func openPebbleStoreFS(dir string, fs vfs.FS) (*pebbleStore, error) {
 	}
 	s := &pebbleStore{db: db, fs: fs, dir: dir, opts: opts}
 	// A crash during a bulk load can leave its files behind.
-	for _, p := range []string{s.loadPath(), s.ckptPath()} {
+	stale := []string{s.ckptPath()}
+	for i := range loadParts {
+		stale = append(stale, s.loadPath(i))
+	}
+	for _, p := range stale {
 		if err := fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			db.Close()
 			return nil, fmt.Errorf("streams: store %s: removing an unfinished load: %w", dir, err)
@@ -220,28 +223,44 @@ func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
 
 // Where loadChunk writes its sstables before ingesting them (names Pebble
 // does not take for files of its own).
-func (s *pebbleStore) loadPath() string { return s.fs.PathJoin(s.dir, "restore-load.sst") }
+func (s *pebbleStore) loadPath(part int) string {
+	return s.fs.PathJoin(s.dir, fmt.Sprintf("restore-load-%d.sst", part))
+}
 func (s *pebbleStore) ckptPath() string { return s.fs.PathJoin(s.dir, "restore-ckpt.sst") }
 
-// loadChunk writes the chunk as an sstable and the checkpoint as another,
-// both synced, and ingests the two in one atomic step: Pebble gives the
+// loadParts is how many sstables of a chunk loadChunk writes at once (on
+// as many goroutines), each of a range of the chunk's keys.
+const loadParts = 2
+
+// loadPartMin is the fewest records of a part (a variable for tests).
+var loadPartMin = 1 << 12
+
+// loadChunk writes the chunk as sstables and the checkpoint as another,
+// all synced, and ingests them in one atomic step: Pebble gives the
 // ingested keys a sequence number above every earlier write, so they
 // override the store's older values, and places each file in the lowest
 // level it does not overlap (a chunk of keys the store does not hold yet
 // costs no compaction). Ingest returns when the files are part of the
 // store's durable state (Options.Experimental.DisableIngestAsFlushable: an
 // ingest that overlaps the memtable flushes it first, rather than queueing
-// behind it), so a crash keeps both or neither, and a crashed bulk restore
+// behind it), so a crash keeps all or none, and a crashed bulk restore
 // resumes from its last chunk.
 func (s *pebbleStore) loadChunk(ctx context.Context, c *restoreChunk, ckpt int64) error {
+	parts := min(loadParts, len(c.recs)/loadPartMin)
+	if parts == 0 && len(c.recs) > 0 {
+		parts = 1
+	}
 	paths := []string{s.ckptPath()}
-	if len(c.recs) > 0 {
-		paths = append(paths, s.loadPath())
+	errs := make([]error, parts+1)
+	var wg sync.WaitGroup
+	for i := range parts {
+		paths = append(paths, s.loadPath(i))
+		recs := c.recs[i*len(c.recs)/parts : (i+1)*len(c.recs)/parts]
+		wg.Go(func() { errs[i+1] = s.writeLoadFile(s.loadPath(i), c, recs) })
 	}
-	err := s.writeCkptFile(ckpt)
-	if err == nil && len(c.recs) > 0 {
-		err = s.writeLoadFile(c)
-	}
+	errs[0] = s.writeCkptFile(ckpt)
+	wg.Wait()
+	err := errors.Join(errs...)
 	if err == nil {
 		if err = s.db.Ingest(ctx, paths); err != nil {
 			err = fmt.Errorf("streams: store ingest: %w", err)
@@ -256,15 +275,17 @@ func (s *pebbleStore) loadChunk(ctx context.Context, c *restoreChunk, ckpt int64
 	return err
 }
 
-// writeLoadFile writes the chunk's sstable at loadPath and syncs it.
-func (s *pebbleStore) writeLoadFile(c *restoreChunk) error {
-	return s.writeSST(s.loadPath(), func(w *sstable.Writer) error {
-		return c.each(func(k, v []byte, del bool) error {
-			s.key = append(append(s.key[:0], dataPrefix), k...)
+// writeLoadFile writes the sstable of recs, sorted records of c, at path
+// and syncs it.
+func (s *pebbleStore) writeLoadFile(path string, c *restoreChunk, recs []chunkRec) error {
+	var key []byte
+	return s.writeSST(path, func(w *sstable.Writer) error {
+		return c.eachOf(recs, func(k, v []byte, del bool) error {
+			key = append(append(key[:0], dataPrefix), k...)
 			if del {
-				return w.Delete(s.key)
+				return w.Delete(key)
 			}
-			return w.Set(s.key, v)
+			return w.Set(key, v)
 		})
 	})
 }
