@@ -29,7 +29,9 @@ const restoreBatch = 4096
 // restores no aborted write and, when a transaction (a zombie's) is still
 // open below the high watermark, it waits for that transaction to end
 // rather than stopping at the last stable offset and missing committed
-// writes after it.
+// writes after it. A restore of restoreBulkMin offsets or more into a store
+// that loads chunks (Pebble) is a bulk restore (restore_bulk.go); a shorter
+// one applies batches.
 func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) error {
 	start := time.Now()
 	from, err := st.checkpoint()

@@ -8,30 +8,39 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Bulk restore. A restore of many records (a new worker, a wiped or lost
 // state directory, a store far behind its changelog) does not go through
-// the store's write path record by record: the records are buffered in
+// the store's write path record by record: the records are copied into
 // chunks of restoreChunkBytes, each chunk is sorted by key (the last write
 // of a key in the chunk wins, a tombstone stays a delete so that it shadows
-// the key's value in older chunks and in the store), written as one sorted
-// file and handed to the store whole (for Pebble, an sstable ingested into
-// the LSM, which skips the memtable, its flushes and most compactions).
-// A later chunk overrides an earlier one by the order of the loads, as a
-// later record overrides an earlier one in the changelog.
+// the key's value in older chunks and in the store) and handed to the store
+// whole: Pebble writes it as sstables and ingests them, which skips the
+// memtable, its flushes and, for keys the store does not hold yet, every
+// compaction. A later chunk overrides an earlier one by the order of the
+// loads, as a later record overrides an earlier one in the changelog.
 //
-// Reading the changelog and loading chunks run on two goroutines, with at
-// most restoreChunks chunks in memory: the restore runs at the speed of the
-// slower of the two.
+// Sorting: a chunk already in key order is kept; one of at most
+// maxMergeRuns ascending runs (a changelog that cycles through its keys) is
+// merged; any other is sorted in two halves on two goroutines, then
+// merged. Comparisons go by an 8-byte key prefix held in the record (after
+// the prefix all the chunk's keys share), so that most of them do not read
+// keys scattered over the chunk.
 //
-// Crash safety is the store's: loadChunk makes the chunk's data durable
-// before it writes the chunk's checkpoint (the offset after its last
-// record), so a crash at any moment leaves a checkpoint at or before what
-// the store holds, and restoring forward from it converges (a write
-// restored twice is written twice with the same value).
+// Reading the changelog and loading chunks run on two goroutines (the
+// loader's sstables on two more), with at most restoreChunks chunks in
+// memory: the restore runs at the speed of the slower of the two, and the
+// reader is the plain consumer's loop plus a copy of each record.
+//
+// Crash safety is the store's: a chunk's data and its checkpoint (the
+// offset after its last record) become durable together, or the data
+// first, so a crash at any moment leaves a checkpoint at or before what the
+// store holds, and restoring forward from it converges (a write restored
+// twice is written twice with the same value).
 
 // Variables so that tests can make chunks small:
 var (
@@ -78,10 +87,15 @@ func newRestoreChunk(size int) *restoreChunk {
 	return &restoreChunk{buf: make([]byte, 0, size), recs: make([]chunkRec, 0, size/64)}
 }
 
-// fits reports whether a record of n key and value bytes fits in the chunk
-// (an empty chunk takes a record of any size).
+// chunkRecBytes is what a record costs a chunk besides its key and value:
+// its chunkRec and the merge buffer's.
+const chunkRecBytes = 2 * int(unsafe.Sizeof(chunkRec{}))
+
+// fits reports whether a record of n key and value bytes fits in the chunk,
+// its bookkeeping counted (an empty chunk takes a record of any size): a
+// chunk of small records holds no more memory than one of large ones.
 func (c *restoreChunk) fits(n int) bool {
-	return len(c.recs) == 0 || len(c.buf)+n <= cap(c.buf)
+	return len(c.recs) == 0 || len(c.buf)+n+(len(c.recs)+1)*chunkRecBytes <= cap(c.buf)
 }
 
 func (c *restoreChunk) add(k, v []byte, del bool) {

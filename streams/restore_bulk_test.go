@@ -510,3 +510,22 @@ func TestRestoreChunkSortRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreChunkBounded: a chunk's memory is bounded by its size whatever
+// the records' size: tiny records fill it sooner by their bookkeeping.
+func TestRestoreChunkBounded(t *testing.T) {
+	c := newRestoreChunk(1 << 16)
+	for c.fits(2) {
+		c.add([]byte("k"), []byte("v"), false)
+	}
+	if used := len(c.buf) + len(c.recs)*chunkRecBytes; used > 1<<16 || used < 1<<15 {
+		t.Errorf("a chunk of 64 KiB holds %d records, %d bytes with bookkeeping", len(c.recs), used)
+	}
+	if c.fits(1 << 20) {
+		t.Errorf("a full chunk takes a 1 MiB record")
+	}
+	c.reset()
+	if !c.fits(1 << 20) {
+		t.Errorf("an empty chunk refuses a record larger than itself")
+	}
+}

@@ -122,7 +122,11 @@ func (s *memStore) close() error { return nil }
 // as the data it describes, so whatever prefix of batches survives a crash
 // is restored forward from its own checkpoint. For the same reason there is
 // no write-ahead log: close flushes, and a crash reopens at the last flushed
-// checkpoint.
+// checkpoint. A bulk restore (restore_bulk.go) bypasses the memtable: it
+// ingests sorted sstables, each chunk's with an sstable of its checkpoint
+// (see loadChunk); every write of either path carries a checkpoint, so an
+// ingest, which flushes the memtable first when their keys overlap, is
+// never durable before the batches it follows.
 type pebbleStore struct {
 	db   *pebble.DB
 	fs   vfs.FS
