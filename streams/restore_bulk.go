@@ -48,9 +48,11 @@ var (
 	// for which a restore loads chunks rather than applying batches: below
 	// it, the files of a bulk load cost more than the writes they save.
 	restoreBulkMin int64 = 1 << 16
-	// restoreChunkBytes is the size of a bulk restore's chunk (keys and
-	// values); restoreChunks chunks at most are in memory at a time.
+	// restoreChunkBytes is the size of a bulk restore's chunk (keys,
+	// values and bookkeeping); restoreChunks chunks at most are in memory
+	// at a time. The first chunk is of restoreChunkFirst bytes.
 	restoreChunkBytes = 32 << 20
+	restoreChunkFirst = 1 << 20
 	restoreChunks     = 2
 )
 
@@ -276,6 +278,10 @@ func (w *worker) restoreBulk(ctx context.Context, tc *tableCore, p int32, st bul
 			free <- c
 		}
 	}()
+	// The first chunks are small and each is twice the one before, up to
+	// restoreChunkBytes: the loader starts early, and a small restore ends
+	// with a short load, not with one of a whole large chunk.
+	size := min(restoreChunkFirst, restoreChunkBytes)
 	var cur *restoreChunk
 	take := func() error {
 		select {
@@ -283,9 +289,10 @@ func (w *worker) restoreBulk(ctx context.Context, tc *tableCore, p int32, st bul
 		case <-failed:
 			return errLoad
 		}
-		if cur == nil {
-			cur = newRestoreChunk(restoreChunkBytes)
+		if cur == nil || cap(cur.buf) < size {
+			cur = newRestoreChunk(size)
 		}
+		size = min(2*size, restoreChunkBytes)
 		return nil
 	}
 	var n int64

@@ -237,7 +237,7 @@ func (s *pebbleStore) ckptPath() string { return s.fs.PathJoin(s.dir, "restore-c
 const loadParts = 2
 
 // loadPartMin is the fewest records of a part (a variable for tests).
-var loadPartMin = 1 << 12
+var loadPartMin = 1 << 15
 
 // loadChunk writes the chunk as sstables and the checkpoint as another,
 // all synced, and ingests them in one atomic step: Pebble gives the
