@@ -285,6 +285,11 @@ func (w *worker) restoreBulk(ctx context.Context, tc *tableCore, p int32, st bul
 	var cur *restoreChunk
 	take := func() error {
 		select {
+		case <-failed: // before a free chunk: stop reading at once
+			return errLoad
+		default:
+		}
+		select {
 		case cur = <-free:
 		case <-failed:
 			return errLoad
