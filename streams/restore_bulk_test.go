@@ -293,7 +293,7 @@ func (s *failingLoader) loadChunk(ctx context.Context, c *restoreChunk, ckpt int
 // its error (the reader stops, nothing hangs with chunks in flight), and
 // the next restore completes the table.
 func TestRestoreBulkLoadFailure(t *testing.T) {
-	forceBulk(t, 200)
+	forceBulk(t, 2048)
 	f := newChangelogFixture(t, 3)
 	ps, err := openPebbleStore(t.TempDir())
 	if err != nil {
@@ -320,6 +320,91 @@ func TestRestoreBulkTTL(t *testing.T) {
 	TestTableTTL(t)
 }
 
+// TestRestoreBulkTTLPebble: a table with a TTL in Pebble, its state
+// directory lost and bulk restored from the changelog alone: an expired
+// key's tombstone shadows its older value, a live key keeps its write time
+// (it expires on time after the restore), and no restored value outlives
+// its TTL.
+func TestRestoreBulkTTLPebble(t *testing.T) {
+	forceBulk(t, 48)
+	dir := t.TempDir()
+	app, err := NewApp("ttl", StateDir(dir), Logger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		Clock(func() time.Time { return time.Unix(1_000_000, 0) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := NewTopic(app, "in", codec.String(), codec.JSON[int64](), Partitions(1))
+	tbl := NewTable(app, "last", in, codec.String(), codec.JSON[int64](), TTL[int64](10*time.Second))
+	NewAgent(app, "set", in, func(ctx context.Context, s *Stream[string, int64]) error {
+		for ev := range s.Events() {
+			if err := tbl.Set(ctx, ev.Partition, ev.Key, ev.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	d, err := NewDriver(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	send := func(kvs ...any) {
+		t.Helper()
+		for i := 0; i < len(kvs); i += 2 {
+			if err := in.Send(ctx, kvs[i].(string), int64(kvs[i+1].(int))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Process(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance := func(dur time.Duration) {
+		t.Helper()
+		if err := d.Advance(dur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restoreFromChangelog := func() {
+		t.Helper()
+		before := app.restored.Load()
+		d.w.requeueTables()
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.w.restoreAllPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if app.restored.Load() == before {
+			t.Fatal("nothing restored from the changelog")
+		}
+	}
+	contents := func(want map[string]int64) {
+		t.Helper()
+		got, err := TableContents(d, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("table %v, want %v", got, want)
+		}
+	}
+	for i := range 30 { // overwrites: several chunks
+		send("a", i, "b", i, fmt.Sprintf("k%d", i%7), i)
+	}
+	advance(6 * time.Second)
+	send("b", 100)
+	advance(5 * time.Second) // a and k*: 11 s old; b: 5 s
+	send("c", 1)             // a batch: the expired keys are tombstoned
+	restoreFromChangelog()
+	contents(map[string]int64{"b": 100, "c": 1})
+	advance(6 * time.Second) // b: 11 s old, its write time restored
+	contents(map[string]int64{"c": 1})
+	restoreFromChangelog()
+	contents(map[string]int64{"c": 1})
+}
+
 // TestRestoreBulkWindowsMemory: the windows model test with every restore a
 // bulk restore (memory store).
 func TestRestoreBulkWindowsMemory(t *testing.T) {
@@ -340,7 +425,7 @@ func TestRestoreBulkWindowsPebble(t *testing.T) {
 		"session": SessionWindows(25 * ms).Grace(10 * ms),
 	} {
 		t.Run(name, func(t *testing.T) {
-			forceBulk(t, 96)
+			forceBulk(t, 2048)
 			a := newPebbleWinApp(t, win)
 			rng := rand.New(rand.NewPCG(5, 5))
 			cur := int64(1000)
