@@ -39,6 +39,8 @@ import (
 //	~5.5      4.5 s, 2.11 M rec/s, 406 ns   6.0 s, 1.58 M rec/s, 660 ns   75%
 //	~5.5      4.5 s, 2.13 M rec/s, 404 ns   6.4 s, 1.49 M rec/s, 608 ns   70%
 //	~5.5      6.5 s, 1.47 M rec/s, 385 ns  12.2 s, 0.78 M rec/s, 723 ns   53%
+//	~6        4.8 s, 1.97 M rec/s, 463 ns   7.5 s, 1.26 M rec/s, 773 ns   64%
+//	~6        4.5 s, 2.10 M rec/s, 406 ns  13.8 s, 0.69 M rec/s, 770 ns   33%
 //
 // (ns: CPU-ns/record of the whole process, embedded broker included). The
 // restore takes about 1.7 times the plain consumer's CPU per record (the
