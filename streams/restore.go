@@ -74,9 +74,11 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
-	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end)
+	bl, bulk := st.(bulkLoader)
+	bulk = bulk && end-from >= restoreBulkMin
+	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end, "bulk", bulk)
 	var n int64
-	if bl, ok := st.(bulkLoader); ok && end-from >= restoreBulkMin {
+	if bulk {
 		n, err = w.restoreBulk(ctx, tc, p, bl, from, end)
 	} else {
 		n, err = w.restoreBatches(ctx, tc, p, st, from, end)
