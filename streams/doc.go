@@ -59,6 +59,13 @@
 // Rebalances happen only between batches (franz-go's BlockRebalanceOnPoll),
 // so a table partition is never closed under an agent.
 //
+// A table partition restores from its local store's checkpoint to the end
+// of its changelog. A long restore into Pebble (an empty or lost state
+// directory) is a bulk load: records are buffered in chunks, sorted by key
+// and ingested as sstables while the next chunk is read, each chunk
+// durable with its checkpoint, so a worker killed mid-restore resumes from
+// its last chunk.
+//
 // # Windows
 //
 // A [WindowedTable] keeps per-key windows over event time: the time of

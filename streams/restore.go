@@ -29,7 +29,9 @@ const restoreBatch = 4096
 // restores no aborted write and, when a transaction (a zombie's) is still
 // open below the high watermark, it waits for that transaction to end
 // rather than stopping at the last stable offset and missing committed
-// writes after it.
+// writes after it. A restore of restoreBulkMin offsets or more into a store
+// that loads chunks (Pebble) is a bulk restore (restore_bulk.go); a shorter
+// one applies batches.
 func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) error {
 	start := time.Now()
 	from, err := st.checkpoint()
@@ -72,9 +74,29 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 		w.log.Debug("streams: table partition up to date", "table", tc.name, "partition", p, "offset", from)
 		return nil
 	}
-	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end)
+	bl, bulk := st.(bulkLoader)
+	bulk = bulk && end-from >= restoreBulkMin
+	w.log.Info("streams: restoring table partition", "table", tc.name, "partition", p, "from", from, "to", end, "bulk", bulk)
 	prog := w.app.metrics.startRestore(tc.name, from, end)
 	defer prog.done()
+	var n int64
+	if bulk {
+		n, err = w.restoreBulk(ctx, tc, p, bl, from, end, prog)
+	} else {
+		n, err = w.restoreBatches(ctx, tc, p, st, from, end, prog)
+	}
+	if err != nil {
+		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
+	}
+	w.app.restored.Add(n)
+	w.app.metrics.addRestored(tc.name, n)
+	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// restoreBatches restores st from offset from to end in batches of
+// restoreBatch records; it returns the number of records restored.
+func (w *worker) restoreBatches(ctx context.Context, tc *tableCore, p int32, st store, from, end int64, prog *restoreProgress) (int64, error) {
 	// The store applies one batch while the next is read: restore runs
 	// at the speed of the slower of the two, not of their sum.
 	type chunk struct {
@@ -100,7 +122,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	ws := make([]kv, 0, restoreBatch)
 	var n int64
 	errApply := errors.New("store apply failed")
-	err = w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
+	err := w.tr.read(ctx, tc.changelog, p, from, end, func(r *kgo.Record) error {
 		ws = append(ws, kv{k: r.Key, v: r.Value, del: r.Value == nil})
 		n++
 		if len(ws) >= restoreBatch {
@@ -121,13 +143,7 @@ func (w *worker) restore(ctx context.Context, tc *tableCore, p int32, st store) 
 	if aerr != nil {
 		err = aerr
 	}
-	if err != nil {
-		return fmt.Errorf("streams: table %s partition %d: %w", tc.name, p, err)
-	}
-	w.app.restored.Add(n)
-	w.app.metrics.addRestored(tc.name, n)
-	w.log.Info("streams: table partition restored", "table", tc.name, "partition", p, "from", from, "to", end, "records", n, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return n, err
 }
 
 // retry runs f until it succeeds, ctx ends, or it fails with an error

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // store is one table partition's local state: keys and values as the
@@ -118,9 +122,16 @@ func (s *memStore) close() error { return nil }
 // as the data it describes, so whatever prefix of batches survives a crash
 // is restored forward from its own checkpoint. For the same reason there is
 // no write-ahead log: close flushes, and a crash reopens at the last flushed
-// checkpoint.
+// checkpoint. A bulk restore (restore_bulk.go) bypasses the memtable: it
+// ingests sorted sstables, each chunk's with an sstable of its checkpoint
+// (see loadChunk); every write of either path carries a checkpoint, so an
+// ingest, which flushes the memtable first when their keys overlap, is
+// never durable before the batches it follows.
 type pebbleStore struct {
-	db *pebble.DB
+	db   *pebble.DB
+	fs   vfs.FS
+	dir  string
+	opts *pebble.Options
 }
 
 var ckptKey = []byte("\x00checkpoint")
@@ -135,18 +146,42 @@ func openPebbleStore(dir string) (*pebbleStore, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("streams: state dir: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	return openPebbleStoreFS(dir, vfs.Default)
+}
+
+// openPebbleStoreFS opens the store in dir of fs (tests use a memory file
+// system that can simulate a crash).
+func openPebbleStoreFS(dir string, fs vfs.FS) (*pebbleStore, error) {
+	opts := &pebble.Options{
+		FS:     fs,
 		Logger: quietPebble{},
 		// No write-ahead log: the changelog is the log. A crash loses the
 		// memtable, whose batches each carried their checkpoint, so the
 		// store reopens at an older checkpoint and restores forward.
 		DisableWAL:   true,
 		MemTableSize: 16 << 20,
-	})
+	}
+	// A bulk restore's ingest returns once its files are durable (see
+	// loadChunk).
+	opts.Experimental.DisableIngestAsFlushable = func() bool { return true }
+	opts.EnsureDefaults() // loadChunk's sstable writer options come from them
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("streams: opening store %s: %w", dir, err)
 	}
-	return &pebbleStore{db: db}, nil
+	s := &pebbleStore{db: db, fs: fs, dir: dir, opts: opts}
+	// A crash during a bulk load can leave its files behind.
+	stale := []string{s.ckptPath()}
+	for i := range loadParts {
+		stale = append(stale, s.loadPath(i))
+	}
+	for _, p := range stale {
+		if err := fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("streams: store %s: removing an unfinished load: %w", dir, err)
+		}
+	}
+	return s, nil
 }
 
 func (s *pebbleStore) get(k []byte) ([]byte, bool, error) {
@@ -186,6 +221,101 @@ func (s *pebbleStore) apply(ws []kv, ckpt int64) error {
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("streams: store commit: %w", err)
+	}
+	return nil
+}
+
+// Where loadChunk writes its sstables before ingesting them (names Pebble
+// does not take for files of its own).
+func (s *pebbleStore) loadPath(part int) string {
+	return s.fs.PathJoin(s.dir, fmt.Sprintf("restore-load-%d.sst", part))
+}
+func (s *pebbleStore) ckptPath() string { return s.fs.PathJoin(s.dir, "restore-ckpt.sst") }
+
+// loadParts is how many sstables of a chunk loadChunk writes at once (on
+// as many goroutines), each of a range of the chunk's keys.
+const loadParts = 2
+
+// loadPartMin is the fewest records of a part (a variable for tests).
+var loadPartMin = 1 << 15
+
+// loadChunk writes the chunk as sstables and the checkpoint as another,
+// all synced, and ingests them in one atomic step: Pebble gives the
+// ingested keys a sequence number above every earlier write, so they
+// override the store's older values, and places each file in the lowest
+// level it does not overlap (a chunk of keys the store does not hold yet
+// costs no compaction). Ingest returns when the files are part of the
+// store's durable state (Options.Experimental.DisableIngestAsFlushable: an
+// ingest that overlaps the memtable flushes it first, rather than queueing
+// behind it), so a crash keeps all or none, and a crashed bulk restore
+// resumes from its last chunk.
+func (s *pebbleStore) loadChunk(ctx context.Context, c *restoreChunk, ckpt int64) error {
+	parts := min(loadParts, len(c.recs)/loadPartMin)
+	if parts == 0 && len(c.recs) > 0 {
+		parts = 1
+	}
+	paths := []string{s.ckptPath()}
+	errs := make([]error, parts+1)
+	var wg sync.WaitGroup
+	for i := range parts {
+		paths = append(paths, s.loadPath(i))
+		recs := c.recs[i*len(c.recs)/parts : (i+1)*len(c.recs)/parts]
+		wg.Go(func() { errs[i+1] = s.writeLoadFile(s.loadPath(i), c, recs) })
+	}
+	errs[0] = s.writeCkptFile(ckpt)
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil {
+		if err = s.db.Ingest(ctx, paths); err != nil {
+			err = fmt.Errorf("streams: store ingest: %w", err)
+		}
+	}
+	// Ingest links the files into the store (or copies them): ours go.
+	for _, p := range paths {
+		if rerr := s.fs.Remove(p); err == nil && rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = fmt.Errorf("streams: store load: %w", rerr)
+		}
+	}
+	return err
+}
+
+// writeLoadFile writes the sstable of recs, sorted records of c, at path
+// and syncs it.
+func (s *pebbleStore) writeLoadFile(path string, c *restoreChunk, recs []chunkRec) error {
+	var key []byte
+	return s.writeSST(path, func(w *sstable.Writer) error {
+		return c.eachOf(recs, func(k, v []byte, del bool) error {
+			key = append(append(key[:0], dataPrefix), k...)
+			if del {
+				return w.Delete(key)
+			}
+			return w.Set(key, v)
+		})
+	})
+}
+
+// writeCkptFile writes the sstable of the checkpoint at ckptPath and syncs
+// it.
+func (s *pebbleStore) writeCkptFile(ckpt int64) error {
+	return s.writeSST(s.ckptPath(), func(w *sstable.Writer) error {
+		var c [8]byte
+		binary.BigEndian.PutUint64(c[:], uint64(ckpt))
+		return w.Set(ckptKey, c[:])
+	})
+}
+
+func (s *pebbleStore) writeSST(path string, fill func(*sstable.Writer) error) error {
+	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("streams: store load file: %w", err)
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), s.opts.MakeWriterOptions(0, s.db.TableFormat()))
+	err = fill(w)
+	if cerr := w.Close(); err == nil { // Close syncs the file
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("streams: store load file: %w", err)
 	}
 	return nil
 }
