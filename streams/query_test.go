@@ -47,6 +47,28 @@ func produceKV(t *testing.T, addr string, n int, v int64) {
 	}
 }
 
+// groupSettled waits until group is Stable with members members, each
+// with partitions when allAssigned.
+func groupSettled(t *testing.T, cl *kgo.Client, group string, members int, allAssigned bool) {
+	t.Helper()
+	until(t, fmt.Sprintf("group %s stable with %d members", group, members), func() error {
+		dgs, err := kadm.NewClient(cl).DescribeGroups(context.Background(), group)
+		if err != nil {
+			return err
+		}
+		g := dgs[group]
+		if g.State != "Stable" || len(g.Members) != members {
+			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
+		}
+		for _, m := range g.Members {
+			if a, ok := m.Assigned.AsConsumer(); allAssigned && (!ok || len(a.Topics) == 0) {
+				return fmt.Errorf("member %s has no partitions", m.MemberID)
+			}
+		}
+		return nil
+	})
+}
+
 // until retries f (every 50 ms) until it returns nil or the deadline.
 func until(t *testing.T, what string, f func() error) {
 	t.Helper()
@@ -102,23 +124,7 @@ func TestInteractiveQueriesTwoWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	until(t, "both workers assigned", func() error {
-		dgs, err := adm.DescribeGroups(ctx, "iq")
-		if err != nil {
-			return err
-		}
-		g := dgs["iq"]
-		if g.State != "Stable" || len(g.Members) != 2 {
-			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-		}
-		for _, m := range g.Members {
-			if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
-				return fmt.Errorf("member %s has no partitions", m.MemberID)
-			}
-		}
-		return nil
-	})
+	groupSettled(t, cl, "iq", 2, true)
 	// New values for every key: each worker's partitions get records, so
 	// each restores and applies its share.
 	produceKV(t, addr, keys, 2)

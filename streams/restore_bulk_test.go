@@ -477,35 +477,11 @@ func TestRestoreBulkWindowsPebble(t *testing.T) {
 	}
 }
 
-// newPebbleWinApp is newWinApp's app with its tables in Pebble.
+// newPebbleWinApp is newWinApp's app (at-least-once, 2 partitions) with
+// its tables in Pebble.
 func newPebbleWinApp(t *testing.T, w Windows) *winApp {
 	t.Helper()
-	app, err := NewApp("win", StateDir(t.TempDir()), MaxPollRecords(7), Logger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := EventTime(NewTopic(app, "events", codec.String(), codec.JSON[winRec](), Partitions(2)),
-		func(_ string, v winRec, _ time.Time) time.Time { return time.UnixMilli(v.TS) })
-	out := NewTopic(app, "finals", codec.String(), codec.JSON[finalRec](), Partitions(1))
-	table := NewWindowedTable(app, "counts", in, codec.String(), codec.JSON[int64](), w,
-		Merge[string](func(a, b int64) int64 { return a + b }),
-		FinalResults(func(ctx context.Context, key string, win Window, n int64) error {
-			return out.Send(ctx, key, finalRec{win.Start.UnixMilli(), win.End.UnixMilli(), n})
-		}))
-	NewAgent(app, "count", in, func(ctx context.Context, s *Stream[string, winRec]) error {
-		for ev := range s.Events() {
-			if err := table.Update(ctx, ev.Partition, ev.Key, ev.Timestamp, func(n int64) int64 { return n + 1 }); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	d, err := NewDriver(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	return &winApp{app: app, in: in, out: out, table: table, d: d}
+	return newWinAppWith(t, w, 2, StateDir(t.TempDir()))
 }
 
 // TestRestoreChunkSort: a chunk sorts by key, keeps each key's last write

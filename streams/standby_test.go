@@ -1,12 +1,10 @@
 package streams_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/embed"
@@ -30,17 +28,7 @@ func TestStandbyReplicasFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx := context.Background()
-	until(t, "both workers assigned", func() error {
-		dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "wc")
-		if err != nil {
-			return err
-		}
-		if g := dgs["wc"]; g.State != "Stable" || len(g.Members) != 2 {
-			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-		}
-		return nil
-	})
+	groupSettled(t, cl, "wc", 2, false)
 	// 400 words of 200 distinct: a changelog of 400 records over 3 partitions.
 	var lines []string
 	for i := range 100 {

@@ -58,22 +58,7 @@ func TestTakeoverRestoresWithoutRecords(t *testing.T) {
 			}
 			defer cl.Close()
 			ctx := context.Background()
-			until(t, "both workers assigned", func() error {
-				dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
-				if err != nil {
-					return err
-				}
-				g := dgs["to"]
-				if g.State != "Stable" || len(g.Members) != 2 {
-					return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-				}
-				for _, m := range g.Members {
-					if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
-						return fmt.Errorf("member %s has no partitions", m.MemberID)
-					}
-				}
-				return nil
-			})
+			groupSettled(t, cl, "to", 2, true)
 			const keys = 24
 			var rs []*kgo.Record
 			for i := range keys {
@@ -104,16 +89,7 @@ func TestTakeoverRestoresWithoutRecords(t *testing.T) {
 			}
 			// Nothing is sent: b restores a's partitions at assignment.
 			answers("a stopped")
-			until(t, "b alone in the group", func() error {
-				dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
-				if err != nil {
-					return err
-				}
-				if g := dgs["to"]; g.State != "Stable" || len(g.Members) != 1 {
-					return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-				}
-				return nil
-			})
+			groupSettled(t, cl, "to", 1, false)
 		})
 	}
 }
@@ -135,16 +111,7 @@ func TestRecordsRightAfterStopProcessed(t *testing.T) {
 	}
 	defer cl.Close()
 	ctx := context.Background()
-	until(t, "both workers assigned", func() error {
-		dgs, err := kadm.NewClient(cl).DescribeGroups(ctx, "to")
-		if err != nil {
-			return err
-		}
-		if g := dgs["to"]; g.State != "Stable" || len(g.Members) != 2 {
-			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-		}
-		return nil
-	})
+	groupSettled(t, cl, "to", 2, false)
 	const keys = 8 // keys of all 4 partitions
 	send := func(v int64) {
 		t.Helper()

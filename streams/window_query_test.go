@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/codec"
@@ -94,23 +93,7 @@ func TestInteractiveQueriesWindowedTwoWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	until(t, "both workers assigned", func() error {
-		dgs, err := adm.DescribeGroups(ctx, "wiq")
-		if err != nil {
-			return err
-		}
-		g := dgs["wiq"]
-		if g.State != "Stable" || len(g.Members) != 2 {
-			return fmt.Errorf("group %s with %d members", g.State, len(g.Members))
-		}
-		for _, m := range g.Members {
-			if a, ok := m.Assigned.AsConsumer(); !ok || len(a.Topics) == 0 {
-				return fmt.Errorf("member %s has no partitions", m.MemberID)
-			}
-		}
-		return nil
-	})
+	groupSettled(t, cl, "wiq", 2, true)
 	const keys = 16
 	produceEvents(t, addr, keys)
 	want := []httpWindow{{1000, 2000, 2}, {2000, 3000, 1}}

@@ -36,8 +36,15 @@ type winApp struct {
 
 func newWinApp(t *testing.T, g Guarantee, w Windows, parts int32, opts ...Option) *winApp {
 	t.Helper()
-	opts = append([]Option{InMemoryState(), ProcessingGuarantee(g), MaxPollRecords(7),
-		Logger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
+	return newWinAppWith(t, w, parts, append([]Option{InMemoryState(), ProcessingGuarantee(g)}, opts...)...)
+}
+
+// newWinAppWith is newWinApp's app with only the options given (besides
+// the poll size and a silent logger): newPebbleWinApp's tables are in
+// Pebble.
+func newWinAppWith(t *testing.T, w Windows, parts int32, opts ...Option) *winApp {
+	t.Helper()
+	opts = append([]Option{MaxPollRecords(7), Logger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)
 	app, err := NewApp("win", opts...)
 	if err != nil {
 		t.Fatal(err)
