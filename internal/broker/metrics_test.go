@@ -174,7 +174,16 @@ func TestMetricsCountsExactly(t *testing.T) {
 	midBytes := len(mid.Topics[0].Partitions[0].RecordBatches)
 	rawFetch(t, tb, cl, "m", 0, batches*perBatch)
 
-	s, _ := getScrape(t, tb, "", "")
+	// A request is recorded once its response is written (as Kafka
+	// updates its request metrics on send completion): the client can
+	// read the last response a moment before its request is counted.
+	var s scrape
+	eventually(t, "every request recorded", func() bool {
+		s, _ = getScrape(t, tb, "", "")
+		f, _ := s.value("sluice_requests_total", "request", "Fetch")
+		p, _ := s.value("sluice_requests_total", "request", "Produce")
+		return f >= 3 && p >= batches+1
+	})
 	tp := []string{"topic", "m", "partition", "0"}
 	s.want(t, "sluice_partition_records_in_total", batches*perBatch, tp...)
 	s.want(t, "sluice_partition_bytes_in_total", float64(size), tp...)
