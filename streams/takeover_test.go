@@ -39,6 +39,40 @@ func setApp(t *testing.T, addr, instance string, g streams.Guarantee, extra ...s
 	return app, table
 }
 
+// sendKeys produces keys key0..key(n-1) to "to-in", key i with value
+// val(i).
+func sendKeys(t *testing.T, cl *kgo.Client, n int, val func(i int) int64) {
+	t.Helper()
+	var rs []*kgo.Record
+	for i := range n {
+		rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", val(i))})
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitAnswers waits until table answers query for key i with want(i),
+// for every i below n.
+func waitAnswers(t *testing.T, table *streams.Table[string, int64], what string, n int, want func(i int) int64) {
+	t.Helper()
+	for i := range n {
+		key := fmt.Sprintf("key%d", i)
+		until(t, what+": b answers "+key, func() error {
+			v, ok, err := table.Query(context.Background(), key)
+			if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
+				t.Fatalf("Query(%s): %v", key, err)
+			}
+			if err != nil || !ok || v != want(i) {
+				return fmt.Errorf("Query(%s) = %d %v %v", key, v, ok, err)
+			}
+			return nil
+		})
+	}
+}
+
+func keyIndex(i int) int64 { return int64(i) }
+
 // TestTakeoverRestoresWithoutRecords: when a worker stops, the survivor
 // restores the table partitions it takes over at assignment, not when
 // their source partitions next get records: with nothing sent after the
@@ -57,32 +91,10 @@ func TestTakeoverRestoresWithoutRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cl.Close()
-			ctx := context.Background()
 			groupSettled(t, cl, "to", 2, true)
 			const keys = 24
-			var rs []*kgo.Record
-			for i := range keys {
-				rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", i)})
-			}
-			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-				t.Fatal(err)
-			}
-			answers := func(what string) {
-				t.Helper()
-				for i := range keys {
-					key := fmt.Sprintf("key%d", i)
-					until(t, what+": b answers "+key, func() error {
-						v, ok, err := tableB.Query(ctx, key)
-						if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
-							t.Fatalf("Query(%s): %v", key, err)
-						}
-						if err != nil || !ok || v != int64(i) {
-							return fmt.Errorf("Query(%s) = %d %v %v", key, v, ok, err)
-						}
-						return nil
-					})
-				}
-			}
+			sendKeys(t, cl, keys, keyIndex)
+			answers := func(what string) { t.Helper(); waitAnswers(t, tableB, what, keys, keyIndex) }
 			answers("both running") // b answers a's keys by forwarding
 			if err := stopA(); err != nil {
 				t.Fatal(err)
@@ -110,35 +122,10 @@ func TestRecordsRightAfterStopProcessed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx := context.Background()
 	groupSettled(t, cl, "to", 2, false)
 	const keys = 8 // keys of all 4 partitions
-	send := func(v int64) {
-		t.Helper()
-		var rs []*kgo.Record
-		for i := range keys {
-			rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", v)})
-		}
-		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	answers := func(v int64) {
-		t.Helper()
-		for i := range keys {
-			key := fmt.Sprintf("key%d", i)
-			until(t, "b answers "+key, func() error {
-				got, ok, err := tableB.Query(ctx, key)
-				if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
-					t.Fatalf("Query(%s): %v", key, err)
-				}
-				if err != nil || !ok || got != v {
-					return fmt.Errorf("Query(%s) = %d %v %v", key, got, ok, err)
-				}
-				return nil
-			})
-		}
-	}
+	send := func(v int64) { t.Helper(); sendKeys(t, cl, keys, func(int) int64 { return v }) }
+	answers := func(v int64) { t.Helper(); waitAnswers(t, tableB, fmt.Sprintf("value %d", v), keys, func(int) int64 { return v }) }
 	send(1)
 	answers(1)
 	if err := stopA(); err != nil {
@@ -172,13 +159,7 @@ func TestAcceptableRecoveryLag(t *testing.T) {
 	defer cl.Close()
 	ctx := context.Background()
 	const keys = 24
-	var rs []*kgo.Record
-	for i := range keys {
-		rs = append(rs, &kgo.Record{Topic: "to-in", Key: fmt.Appendf(nil, "key%d", i), Value: fmt.Appendf(nil, "%d", i)})
-	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	sendKeys(t, cl, keys, keyIndex)
 	until(t, "a processed every record", func() error {
 		if n := appA.Stats().Events; n < keys {
 			return fmt.Errorf("%d of %d", n, keys)
@@ -216,19 +197,7 @@ func TestAcceptableRecoveryLag(t *testing.T) {
 		}
 		return err
 	})
-	for i := range keys {
-		key := fmt.Sprintf("key%d", i)
-		until(t, "b answers "+key, func() error {
-			v, ok, err := tableB.Query(ctx, key)
-			if err != nil && !errors.Is(err, streams.ErrQueryUnavailable) {
-				t.Fatalf("Query(%s): %v", key, err)
-			}
-			if err != nil || !ok || v != int64(i) {
-				return fmt.Errorf("Query(%s) = %d %v %v", key, v, ok, err)
-			}
-			return nil
-		})
-	}
+	waitAnswers(t, tableB, "after the probing rebalance", keys, keyIndex)
 	rb := appB.RestoreStats()
 	if rb.Restored != 0 || rb.Standby == 0 {
 		t.Errorf("b restored %d changelog records and applied %d to copies; want 0 restored: it took over warm copies", rb.Restored, rb.Standby)
