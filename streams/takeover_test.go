@@ -125,7 +125,10 @@ func TestRecordsRightAfterStopProcessed(t *testing.T) {
 	groupSettled(t, cl, "to", 2, false)
 	const keys = 8 // keys of all 4 partitions
 	send := func(v int64) { t.Helper(); sendKeys(t, cl, keys, func(int) int64 { return v }) }
-	answers := func(v int64) { t.Helper(); waitAnswers(t, tableB, fmt.Sprintf("value %d", v), keys, func(int) int64 { return v }) }
+	answers := func(v int64) {
+		t.Helper()
+		waitAnswers(t, tableB, fmt.Sprintf("value %d", v), keys, func(int) int64 { return v })
+	}
 	send(1)
 	answers(1)
 	if err := stopA(); err != nil {
