@@ -135,8 +135,9 @@
 //     RetryTimeout), then fail retriably; reads fail with ErrTimeout
 //     (REQUEST_TIMED_OUT) or ErrStorage; both recover by themselves.
 //   - Objects of flushes whose commit outcome stayed unknown and was not
-//     applied have no objects/ record; the object garbage collector (not
-//     built) must list the store, not only etcd.
+//     applied have no objects/ record; the object garbage collector (GC,
+//     gc.go) lists the store as well as etcd and deletes them once they
+//     are GCConfig.OrphanAge old.
 //
 // # Reads and offsets
 //
@@ -161,6 +162,6 @@
 //
 // Producer state (idempotent sequence checks, transactions, their
 // durability), transaction markers and the last stable offset, compaction,
-// merging small objects and the object garbage collector, reads by
+// merging small objects, reads by
 // brokers that do not lead the partition, and the wiring into the broker.
 package objlog
