@@ -8,11 +8,14 @@ import (
 const clusterUsage = `Usage: sluice cluster COMMAND [flags]
 
 Commands:
-  info    cluster id, controller, brokers and topic count
+  info    cluster id, controller, brokers and topic count (with --etcd:
+          cluster mode's brokers, leases, partitions and object-store use
+          from etcd)
 
 Examples:
   sluice cluster info
   sluice cluster info --brokers kafka-1:9092 --format json
+  sluice cluster info --etcd http://127.0.0.1:2379
 
 Run 'sluice cluster COMMAND --help' for a command's flags.
 `
@@ -30,9 +33,17 @@ const clusterInfoUsage = `Usage: sluice cluster info [flags]
 Shows the cluster id, the controller, the brokers (ID, HOST, PORT, RACK)
 and the number of topics, as text or JSON.
 
+With --etcd it asks a cluster-mode cluster's etcd instead of a broker:
+the live brokers with their leases (time left of the TTL) and the number
+of partitions each leads, the partitions with leader, leader epoch, log
+start and high watermark, and the object store's use (object records and
+their bytes, index entries). --cluster-id picks the cluster when the etcd
+holds several (default: the only one there).
+
 Examples:
   sluice cluster info
   sluice cluster info --format json | jq -r .cluster_id
+  sluice cluster info --etcd http://127.0.0.1:2379 --format json
 
 Flags:
 `
@@ -54,12 +65,19 @@ type clusterInfo struct {
 func runClusterInfo(ctx context.Context, cio *cmdIO, args []string) error {
 	c := newCommand(cio, "cluster info", clusterInfoUsage, true)
 	asJSON := addFormatFlag(c)
+	ef := addEtcdFlags(c)
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
 	}
 	if err := noArgs(pos); err != nil {
 		return err
+	}
+	if ef.endpoints != "" {
+		return runClusterInfoEtcd(ctx, c, ef, *asJSON)
+	}
+	if ef.clusterID != "" {
+		return usagef("--cluster-id needs --etcd")
 	}
 	adm, rctx, done, err := c.cf.adminSession(ctx)
 	if err != nil {

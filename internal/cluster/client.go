@@ -83,17 +83,28 @@ type Client struct {
 // requests made while etcd is unreachable wait (up to their deadline)
 // and the client reconnects by itself.
 func Open(cfg Config) (*Client, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("cluster: no etcd endpoints")
-	}
 	if cfg.ClusterID == "" {
 		return nil, errors.New("cluster: empty cluster id")
+	}
+	cfg, cl, err := dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	closed, closeFn := context.WithCancel(context.Background())
+	return &Client{etcd: cl, k: newKeys(cfg.ClusterID), cfg: cfg, log: cfg.Logger.With("component", "cluster"), closed: closed, close: closeFn}, nil
+}
+
+// dial fills cfg's defaults and connects to etcd; cfg.ClusterID is not
+// looked at.
+func dial(cfg Config) (Config, *clientv3.Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return cfg, nil, errors.New("cluster: no etcd endpoints")
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.LeaseTTL < time.Second {
-		return nil, fmt.Errorf("cluster: lease TTL %v is below etcd's 1 s granularity", cfg.LeaseTTL)
+		return cfg, nil, fmt.Errorf("cluster: lease TTL %v is below etcd's 1 s granularity", cfg.LeaseTTL)
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
@@ -105,7 +116,7 @@ func Open(cfg Config) (*Client, error) {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
 	if cfg.MaxTxnOps < 3 {
-		return nil, fmt.Errorf("cluster: max txn ops %d is below the 3 one partition's commit needs", cfg.MaxTxnOps)
+		return cfg, nil, fmt.Errorf("cluster: max txn ops %d is below the 3 one partition's commit needs", cfg.MaxTxnOps)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -132,10 +143,9 @@ func Open(cfg Config) (*Client, error) {
 		})},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connecting to etcd %v: %w", cfg.Endpoints, classify(err))
+		return cfg, nil, fmt.Errorf("cluster: connecting to etcd %v: %w", cfg.Endpoints, classify(err))
 	}
-	closed, closeFn := context.WithCancel(context.Background())
-	return &Client{etcd: cl, k: newKeys(cfg.ClusterID), cfg: cfg, log: cfg.Logger.With("component", "cluster"), closed: closed, close: closeFn}, nil
+	return cfg, cl, nil
 }
 
 // Close stops the client's watches and closes the connection. Close

@@ -38,7 +38,7 @@ const valueVersion = 1
 // keys of a partition sort by offset.
 type keys struct{ root string }
 
-func newKeys(clusterID string) keys { return keys{root: "/sluice/" + clusterID + "/"} }
+func newKeys(clusterID string) keys { return keys{root: rootPrefix + clusterID + "/"} }
 
 func (k keys) brokers() string                 { return k.root + "brokers/" }
 func (k keys) broker(node int32) string        { return k.brokers() + strconv.FormatInt(int64(node), 10) }
