@@ -27,9 +27,10 @@ type AppendResult struct {
 // change. When Config.FlushMessages unflushed messages are reached it
 // returns only after the data is fsynced.
 func (l *Log) Append(batch []byte) (AppendResult, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return AppendResult{}, err
 	}
+	defer l.leave()
 	return l.validateAndAppend(batch, producerBatch, false)
 }
 
@@ -40,9 +41,10 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 // request for several partitions) syncs them together afterwards, so their
 // fsyncs overlap: one journal commit covers many of them.
 func (l *Log) AppendDeferred(batch []byte) (AppendResult, int64, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return AppendResult{}, 0, err
 	}
+	defer l.leave()
 	res, err := l.validateAndAppend(batch, producerBatch, true)
 	return res, res.syncTarget, err
 }
@@ -53,6 +55,10 @@ func (l *Log) SyncTo(target int64) error {
 	if l.synced.Load() >= target {
 		return nil
 	}
+	if !l.enterLoaded() {
+		return nil // put to sleep since: everything was fsynced (filecap.go)
+	}
+	defer l.leaveLoaded()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -145,9 +145,10 @@ func (l *Log) cleanableLocked(now time.Time, cfg *Config) []*segment {
 // CleanStatus reports whether the log needs cleaning at now. A log whose
 // cleanup.policy lacks compact never does.
 func (l *Log) CleanStatus(now time.Time) CleanStatus {
-	if l.Dormant() {
+	if !l.enterLoaded() {
 		return CleanStatus{} // not due until woken (lazy.go)
 	}
+	defer l.leaveLoaded()
 	var st CleanStatus
 	cfg := l.cfg.Load()
 	if !cfg.Compact {
@@ -204,9 +205,10 @@ func (l *Log) CleanStatus(now time.Time) CleanStatus {
 // whatever the dirty ratio; the broker asks CleanStatus first. One Clean
 // runs at a time per log.
 func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return CleanStats{}, err
 	}
+	defer l.leave()
 	var st CleanStats
 	cfg := l.cfg.Load()
 	if !cfg.Compact {

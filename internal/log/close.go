@@ -10,9 +10,10 @@ import (
 
 // Flush fsyncs everything appended so far.
 func (l *Log) Flush() error {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return err
 	}
+	defer l.leave()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -34,9 +35,10 @@ func (l *Log) Flush() error {
 // unflushed data, and expires idle producers every
 // producerExpiryCheckInterval. The broker calls it periodically.
 func (l *Log) Tick(now time.Time) error {
-	if l.Dormant() {
+	if !l.enterLoaded() {
 		return nil // nothing unflushed (lazy.go)
 	}
+	defer l.leaveLoaded()
 	cfg := l.cfg.Load()
 	if ms := now.UnixMilli(); ms-l.lastExpiry.Load() >= producerExpiryCheckInterval.Milliseconds() {
 		l.lastExpiry.Store(ms)
@@ -143,6 +145,10 @@ func (l *Log) closeFiles() error {
 func (l *Log) Delete() error {
 	l.lz.wakeMu.Lock() // no wake runs while the files go
 	defer l.lz.wakeMu.Unlock()
+	l.lz.closing = true
+	if l.lz.files != nil {
+		l.lz.files.forget(l)
+	}
 	l.mu.Lock()
 	wasClosed := l.closed
 	l.closed = true

@@ -114,4 +114,8 @@ type Options struct {
 	// exist and was just created, empty. Its error fails the Open (or
 	// the wake).
 	Prepare func(fresh bool) error
+	// Files, if set, caps the open segment files of the logs sharing it,
+	// putting idle ones loaded on first use back to sleep (filecap.go);
+	// it applies to logs opened with Lazy.
+	Files *FileCap
 }

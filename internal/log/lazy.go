@@ -56,12 +56,22 @@ type lazyState struct {
 	// removal is not durable yet (markerGone).
 	markerPending atomic.Bool
 	lazyLoad      bool // Options.Lazy
+
+	// File cap (filecap.go).
+	files   *FileCap     // Options.Files; nil: none
+	uses    atomic.Int64 // calls using the log; -1 while it is put to sleep
+	lastUse atomic.Int64 // files.clock at the last leave
+	closing bool         // guarded by wakeMu: Close or Delete began
+	named   bool         // logger carries the directory
 }
 
 // wakeRecover loads the log: by Open, or by the first use of a dormant
 // one (under wakeMu).
 func (l *Log) wakeRecover() error {
-	l.logger = l.logger.With("dir", l.dir)
+	if !l.lz.named {
+		l.logger = l.logger.With("dir", l.dir)
+		l.lz.named = true
+	}
 	fresh := l.lz.fresh
 	if fresh {
 		if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
@@ -111,28 +121,34 @@ func (l *Log) openLazy() (bool, error) {
 }
 
 // wake loads a dormant log; it is a no-op on a loaded one. Every exported
-// method that needs the log's contents calls it first.
+// method that needs the log's contents calls it first, through enter
+// (filecap.go), holding a use of the log.
 func (l *Log) wake() error {
 	if !l.lz.dormant.Load() {
 		return nil
 	}
-	return l.wakeSlow()
+	loaded, err := l.wakeSlow()
+	if loaded && l.lz.files != nil && l.lz.lazyLoad {
+		l.lz.files.loaded(l) // may put other logs to sleep
+	}
+	return err
 }
 
-func (l *Log) wakeSlow() error {
+// wakeSlow loads a dormant log, reporting whether this call loaded it.
+func (l *Log) wakeSlow() (bool, error) {
 	l.lz.wakeMu.Lock()
 	defer l.lz.wakeMu.Unlock()
 	if l.lz.wakeErr != nil {
-		return l.lz.wakeErr
+		return false, l.lz.wakeErr
 	}
 	if !l.lz.dormant.Load() {
-		return nil
+		return false, nil
 	}
 	l.mu.Lock()
 	closed := l.closed
 	l.mu.Unlock()
 	if closed {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	err := l.wakeRecover()
 	if err != nil {
@@ -142,11 +158,11 @@ func (l *Log) wakeSlow() error {
 		l.mu.Unlock()
 		l.lz.wakeErr = fmt.Errorf("opening log %s: %w", l.dir, err)
 		l.logger.Error("opening log on first use failed; the partition is offline", "error", err)
-		return l.lz.wakeErr
+		return false, l.lz.wakeErr
 	}
 	l.lastFlush.Store(l.now().UnixMilli())
 	l.lz.dormant.Store(false)
-	return nil
+	return true, nil
 }
 
 // wakeForWrite is wake for a call that may change the log: the removal of
@@ -190,10 +206,15 @@ func (l *Log) NotCreated() bool {
 }
 
 // dormantClose closes a dormant log, reporting whether it was dormant. The
-// clean-shutdown marker it was opened with is still valid.
+// clean-shutdown marker it was opened with is still valid. From then on
+// the log is not put to sleep (filecap.go).
 func (l *Log) dormantClose() (bool, error) {
 	l.lz.wakeMu.Lock()
 	defer l.lz.wakeMu.Unlock()
+	l.lz.closing = true
+	if l.lz.files != nil {
+		l.lz.files.forget(l)
+	}
 	if !l.lz.dormant.Load() {
 		return false, nil
 	}

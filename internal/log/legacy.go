@@ -529,9 +529,10 @@ func xxh32Short(b []byte) uint32 {
 // timestamp from the last candidate timed at or before it; at most
 // maxOffsets candidates are returned from there back, in descending order.
 func (l *Log) OffsetsBefore(ts int64, maxOffsets int32) ([]int64, error) {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return nil, err
 	}
+	defer l.leave()
 	type cand struct{ off, ms int64 }
 	l.mu.RLock()
 	if l.closed {

@@ -83,6 +83,7 @@ func Open(opts Options) (*Log, error) {
 	l.cfg.Store(&cfg)
 	l.lz.prepare = opts.Prepare
 	l.lz.lazyLoad = opts.Lazy
+	l.lz.files = opts.Files
 	if opts.Lazy || opts.LazyCreate {
 		if dormant, err := l.openLazy(); err != nil || dormant {
 			return l, err
@@ -110,25 +111,29 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 // HighWatermark returns the offset the next appended record will get; on
 // a single node it is also the high watermark.
 func (l *Log) HighWatermark() int64 {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return 0
 	}
+	defer l.leave()
 	return l.hw.Load()
 }
 
 // LogStartOffset returns the first offset of the log.
 func (l *Log) LogStartOffset() int64 {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return 0
 	}
+	defer l.leave()
 	return l.lso.Load()
 }
 
 // Size returns the bytes of all segments.
 func (l *Log) Size() int64 {
-	if _, size, ok := l.dormantSegments(); ok {
+	if !l.enterLoaded() {
+		_, size, _ := l.dormantSegments()
 		return size
 	}
+	defer l.leaveLoaded()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var n int64
@@ -140,9 +145,11 @@ func (l *Log) Size() int64 {
 
 // NumSegments returns the number of segments.
 func (l *Log) NumSegments() int {
-	if n, _, ok := l.dormantSegments(); ok {
+	if !l.enterLoaded() {
+		n, _, _ := l.dormantSegments()
 		return n
 	}
+	defer l.leaveLoaded()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return len(l.segs)

@@ -100,9 +100,10 @@ const producerExpiryCheckInterval = 10 * time.Minute
 // in this log, as Kafka expires producer ids: a retry from such a producer
 // is no longer recognised as a duplicate. It returns how many it removed.
 func (l *Log) ExpireProducers(now time.Time) int {
-	if l.Dormant() {
+	if !l.enterLoaded() {
 		return 0
 	}
+	defer l.leaveLoaded()
 	limit := l.cfg.Load().ProducerIDExpirationMs
 	l.mu.Lock()
 	defer l.mu.Unlock()

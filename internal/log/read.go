@@ -82,9 +82,10 @@ func (r ReadResult) File() (f vfs.File, pos int64, n int) {
 // [LogStartOffset, HighWatermark] is ErrOffsetOutOfRange. Only completely
 // appended batches are visible. The file I/O happens outside the log's lock.
 func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return ReadResult{}, err
 	}
+	defer l.leave()
 	return l.read(offset, maxBytes, minOneBatch, false)
 }
 
@@ -92,9 +93,10 @@ func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, 
 // stable offset (txn.go) are returned. An offset at or past it, up to the
 // high watermark, gives an empty result. LastStableOffset is set.
 func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return ReadResult{}, err
 	}
+	defer l.leave()
 	return l.read(offset, maxBytes, minOneBatch, true)
 }
 

@@ -12,7 +12,7 @@ import (
 // are rebuilt; data failing it is an error.
 func (l *Log) checkSegment(seg *segment, fileSize int64, verify bool, cfg *Config) error {
 	seg.size.Store(fileSize)
-	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
+	r := windowReader{f: seg.log, limit: fileSize, buf: recoverBuf(fileSize)}
 	tailMax := int64(noTimestamp)
 	lastPos := int64(-1)
 	track := func(h *BatchHeader, pos int64) { tailMax, lastPos = max(tailMax, h.MaxTimestamp), pos }
@@ -115,7 +115,7 @@ func (l *Log) lastEntry(name string, width int) (int64, int64, error) {
 // recovery point rp was fsynced: that is an error, not a torn tail.
 func (l *Log) recoverSegment(seg *segment, fileSize, rp int64, cfg *Config) error {
 	ix := newIndexer()
-	r := windowReader{f: seg.log, limit: fileSize, buf: make([]byte, recoverWindow)}
+	r := windowReader{f: seg.log, limit: fileSize, buf: recoverBuf(fileSize)}
 	end, next, err := scanBatches(&r, 0, seg.base, true, func(h *BatchHeader, pos int64) {
 		ix.add(seg.base, h, pos, cfg.IndexIntervalBytes)
 	})

@@ -187,9 +187,10 @@ func (l *Log) writeCheckpoint(lso, cleaner int64) error {
 // ErrOffsetOutOfRange; one at or below the current start changes nothing.
 // A log whose cleanup.policy lacks delete refuses with ErrPolicyViolation.
 func (l *Log) DeleteRecords(off int64, now time.Time) (int64, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return 0, err
 	}
+	defer l.leave()
 	if !l.cfg.Load().Delete {
 		return l.lso.Load(), fmt.Errorf("%w: records of a log with cleanup.policy=compact cannot be deleted", ErrPolicyViolation)
 	}
@@ -232,9 +233,10 @@ func (l *Log) DeleteRecords(off int64, now time.Time) (int64, error) {
 // this file. It also removes retired segments' files whose
 // file.delete.delay.ms has passed.
 func (l *Log) ApplyRetention(now time.Time) (RetentionResult, error) {
-	if l.Dormant() {
+	if !l.enterLoaded() {
 		return RetentionResult{}, nil // applied once woken (lazy.go)
 	}
+	defer l.leaveLoaded()
 	if err := l.markerGone(); err != nil {
 		return RetentionResult{}, err
 	}

@@ -314,7 +314,7 @@ func (s *segment) load(logger *slog.Logger, interval int32) (rebuilt bool, err e
 // its indexes.
 func buildIndexes(f vfs.File, base, size int64, interval int32) (indexer, error) {
 	ix := newIndexer()
-	r := windowReader{f: f, limit: size, buf: make([]byte, 256<<10)}
+	r := windowReader{f: f, limit: size, buf: recoverBuf(min(size, 256<<10))}
 	_, _, err := scanBatches(&r, 0, base, false, func(h *BatchHeader, pos int64) {
 		ix.add(base, h, pos, interval)
 	})

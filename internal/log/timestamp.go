@@ -8,9 +8,10 @@ package log
 // findOffsetByTimestamp from the log start offset, the search goes on
 // after them.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return 0, 0, err
 	}
+	defer l.leave()
 	type candidate struct {
 		seg   *segment
 		limit int64
@@ -61,9 +62,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 // largest timestamp, the first one if several share it (KIP-734), or
 // (-1, -1, nil) if the log is empty.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
-	if err := l.wake(); err != nil {
+	if err := l.enter(); err != nil {
 		return 0, 0, err
 	}
+	defer l.leave()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()

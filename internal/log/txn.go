@@ -81,9 +81,10 @@ func (t *txnState) stable(next int64) int64 {
 // LastStableOffset returns the first offset of the earliest open
 // transaction, or the high watermark.
 func (l *Log) LastStableOffset() int64 {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return 0
 	}
+	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.txns.stable(l.next)
@@ -93,9 +94,10 @@ func (l *Log) LastStableOffset() int64 {
 // those whose marker is at or after from and whose first offset is at or
 // before to, by marker offset.
 func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return nil
 	}
+	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	a := l.txns.aborted
@@ -112,9 +114,10 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 // OpenTxns returns the producers with an open transaction in this log and
 // the first offset of each (DescribeProducers, tests).
 func (l *Log) OpenTxns() map[int64]int64 {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return nil
 	}
+	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make(map[int64]int64, len(l.txns.open))
@@ -187,9 +190,10 @@ func MarkerType(b []byte) int16 {
 // every time, because the producer's sequences belong to its own
 // partitions.
 func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return AppendResult{}, err
 	}
+	defer l.leave()
 	return l.validateAndAppend(batch, coordinatorBatch, false)
 }
 
@@ -198,9 +202,10 @@ func (l *Log) AppendCoordinator(batch []byte) (AppendResult, error) {
 // newer epoch than the producer's fences the older epoch, as Kafka's
 // markers do. An older epoch is ErrInvalidProducerEpoch.
 func (l *Log) AppendMarker(pid int64, epoch int16, commit bool, coordinatorEpoch int32) (AppendResult, error) {
-	if err := l.wakeForWrite(); err != nil {
+	if err := l.enterForWrite(); err != nil {
 		return AppendResult{}, err
 	}
+	defer l.leave()
 	kind := abortMarker
 	if commit {
 		kind = commitMarker
@@ -228,9 +233,10 @@ func (p producerState) applyMarker(h *BatchHeader) {
 // ProducerEpoch returns the current epoch of producer pid in this log, or
 // -1 if it is unknown.
 func (l *Log) ProducerEpoch(pid int64) int16 {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return -1
 	}
+	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if e := l.prod[pid]; e != nil {
@@ -277,9 +283,10 @@ type ProducerInfo struct {
 
 // Producers returns the state of every producer in the log, by id.
 func (l *Log) Producers() []ProducerInfo {
-	if l.wake() != nil {
+	if l.enter() != nil {
 		return nil
 	}
+	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make([]ProducerInfo, 0, len(l.prod))

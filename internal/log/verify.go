@@ -232,9 +232,10 @@ func (l *Log) verifyRange(seg *segment, from, to int64) (int64, error) {
 // the bytes checked (0 when everything was checked). Damage is reported as
 // by reads (logged once, counted) and is not an error; an I/O error is.
 func (l *Log) Scrub(budget int64) (int64, error) {
-	if l.Dormant() {
+	if !l.enterLoaded() {
 		return 0, nil // scrubbed once loaded (lazy.go)
 	}
+	defer l.leaveLoaded()
 	var done int64
 	for done < budget {
 		l.mu.RLock()
