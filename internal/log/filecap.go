@@ -246,7 +246,9 @@ func (l *Log) use() {
 			}
 			continue
 		}
-		l.lz.wakeMu.Lock() // held by trySleep until uses is 0 again
+		// trySleep holds wakeMu until uses is 0 again: wait for it.
+		l.lz.wakeMu.Lock()
+		_ = l.lz.uses.Load() // 0 or more now, unless another sleep began
 		l.lz.wakeMu.Unlock()
 	}
 }
