@@ -46,6 +46,9 @@ const minFreeBytesConfig = "log.dir.min.free.bytes"
 
 type lifecycle struct {
 	space *log.SpaceGuard
+	// files caps the partitions' open segment files (log.open.files.max;
+	// nil: no cap). See internal/log/filecap.go.
+	files *log.FileCap
 	wake  chan struct{} // nudges the cleaner; capacity 1
 	// lastRequest is when (monoNow, in ns; 0: never) a request was last
 	// dispatched, at busyGranularity: the cleaner paces itself only while
@@ -86,6 +89,7 @@ func (b *Broker) initLifecycle() {
 		minFree = n
 	}
 	b.lc.space = log.NewSpaceGuard(b.cfg.DataDir, minFree)
+	b.lc.files = log.NewFileCap(int(min(b.brokerInt("log.open.files.max"), math.MaxInt32)))
 	log.SetDecompressBudget(b.brokerInt("log.decompression.budget.bytes"))
 	b.frames = newFrameBudget(b.brokerInt(queuedMaxRequestBytesConfig))
 	b.lc.wake = make(chan struct{}, 1)

@@ -201,6 +201,20 @@ func (s *metricsSource) Transactions() map[string]int {
 
 func (s *metricsSource) FetchWaiting() int { return int(s.b.fetchWaiting.Load()) }
 
+func (s *metricsSource) Logs() metrics.LogStats {
+	var st metrics.LogStats
+	for _, p := range s.b.allPartitions() {
+		if !p.log.Dormant() {
+			st.Loaded++
+		}
+	}
+	if c := s.b.lc.files; c != nil {
+		cs := c.Stats()
+		st.Capped, st.CappedFiles, st.IdleClosed = true, cs.Files, cs.Sleeps
+	}
+	return st
+}
+
 // monoEpoch is the origin of monoNow.
 var monoEpoch = time.Now()
 

@@ -129,6 +129,7 @@ func TestScalePartitions(t *testing.T) {
 	if awake := tb.awakeUserPartitions(); awake != touch*parts {
 		t.Fatalf("%d partitions recovered at an unclean restart, want the %d written", awake, touch*parts)
 	}
+	scaleReport(t, "after unclean restart")
 	scaleReadAll(t, tb.addr, names[:touch], parts)
 }
 

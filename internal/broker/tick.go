@@ -140,6 +140,9 @@ func (b *Broker) ticker() {
 					b.logger.Error("periodic log flush failed", "topic", p.topic, "partition", p.index, "err", err)
 				}
 			}
+			if b.lc.files != nil {
+				b.lc.files.Enforce() // log.open.files.max, past it while partitions were busy
+			}
 			b.sessions.expire()
 			b.expireShareSessions()
 		}

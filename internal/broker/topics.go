@@ -241,6 +241,9 @@ func (b *Broker) openPartition(t meta.Topic, i int32, cfg log.Config) (*partitio
 		LazyCreate: true,
 		Lazy:       b.brokerBool("log.lazy.load.enable"),
 		Prepare:    prepare,
+		// log.open.files.max: idle partitions loaded on first use are
+		// put back to sleep (log/filecap.go).
+		Files: b.lc.files,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)

@@ -36,9 +36,9 @@ import (
 // takes the partition offline as a failed load does (sticky, logged).
 //
 // When every loaded log is busy, the count exceeds the cap until some
-// become idle (the next load puts them to sleep) rather than making calls
-// wait for each other: waiting could deadlock a request that uses two
-// partitions. A log's segment count is counted when it is loaded and
+// become idle (the next load, or the broker's once-a-second Enforce, puts
+// them to sleep) rather than making calls wait for each other: waiting
+// could deadlock a request that uses two partitions. A log's segment count is counted when it is loaded and
 // counted again by each pass that puts logs to sleep; segments rolled in
 // between are not seen until the next pass.
 
@@ -105,6 +105,19 @@ func (c *FileCap) loaded(l *Log) {
 	c.mu.Lock()
 	c.logs[l] += n
 	c.files += n
+	over := c.files > c.max
+	c.mu.Unlock()
+	if over {
+		c.shrink()
+	}
+}
+
+// Enforce puts idle logs to sleep if the open files counted exceed the
+// cap: logs that were busy when loads went past it (a fetch pins the
+// segments it answers from until the response is written). The broker
+// calls it once a second.
+func (c *FileCap) Enforce() {
+	c.mu.Lock()
 	over := c.files > c.max
 	c.mu.Unlock()
 	if over {
@@ -233,7 +246,9 @@ func (l *Log) use() {
 			}
 			continue
 		}
-		l.lz.wakeMu.Lock() // held by trySleep until uses is 0 again
+		// trySleep holds wakeMu until uses is 0 again: wait for it.
+		l.lz.wakeMu.Lock()
+		_ = l.lz.uses.Load() // 0 or more now, unless another sleep began
 		l.lz.wakeMu.Unlock()
 	}
 }

@@ -221,6 +221,9 @@ var brokerSpecs = []spec{
 	// Sluice's own: see internal/log/lazy.go.
 	{ConfigDef{Name: "log.lazy.load.enable", Type: TypeBoolean, Default: "false", HasDefault: true, ReadOnly: true,
 		Doc: "Sluice only. Load the log of a partition that was closed cleanly on its first use rather than at start-up, so that a broker with many partitions starts in seconds. A partition not closed cleanly is always loaded, and its tail checked, at start-up. With it, damage to a cleanly closed partition's files is found on first use (the partition answers KAFKA_STORAGE_ERROR and the error names the file) instead of stopping start-up, and the scrubber and retention visit loaded partitions only."}, nil},
+	// Sluice's own: see internal/log/filecap.go.
+	{ConfigDef{Name: "log.open.files.max", Type: TypeInt, Default: "0", HasDefault: true, ReadOnly: true,
+		Doc: "Sluice only. The most segment files the partitions' logs keep open; 0 means no cap. When loading a partition would exceed it, the least recently used idle partitions that were loaded on first use are closed cleanly and loaded again on their next use. Partitions loaded at start-up (after an unclean shutdown, with open transactions, or without log.lazy.load.enable) are not closed. When every partition counted is in use the cap is exceeded until some are idle."}, atLeast(0)},
 	// Sluice's own (Kafka has no scrubber): see internal/broker/scrub.go.
 	{ConfigDef{Name: "log.scrubber.io.max.bytes.per.second", Type: TypeLong, Default: "4194304", HasDefault: true,
 		Doc: "Sluice only. Bytes per second of stored record batches that the background scrubber CRC-checks, among those no fetch or recovery has checked since start-up; a damaged batch is logged, counted and answered with CORRUPT_MESSAGE. 0 disables scrubbing."}, atLeast(0)},

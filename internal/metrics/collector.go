@@ -23,6 +23,18 @@ type Source interface {
 	Transactions() map[string]int
 	// FetchWaiting is the number of fetches parked in a long poll.
 	FetchWaiting() int
+	// Logs reports the partitions' loaded logs and the open-files cap.
+	Logs() LogStats
+}
+
+// LogStats counts loaded partition logs (internal/log/lazy.go) and the
+// state of log.open.files.max (internal/log/filecap.go).
+type LogStats struct {
+	Loaded int // partitions whose log is loaded (not dormant)
+	// Capped: log.open.files.max is set; the fields below are its.
+	Capped      bool
+	CappedFiles int   // segment files counted under the cap
+	IdleClosed  int64 // partitions closed by the cap since start-up
 }
 
 // PartitionStats is one partition's state and counters. The counters
@@ -102,6 +114,9 @@ var (
 	fGState      = family{"consumer_group_state", "1 for the group's current state.", "gauge"}
 	fGroups      = family{"consumer_groups", "Consumer groups by state.", "gauge"}
 	fTxns        = family{"transactions", "Transactional ids by transaction state.", "gauge"}
+	fLogsLoaded  = family{"log_partitions_loaded", "Partitions whose log is loaded (files open); the others are dormant until used (log.lazy.load.enable, log.open.files.max).", "gauge"}
+	fCapFiles    = family{"log_capped_open_files", "Segment files counted under log.open.files.max, as last counted.", "gauge"}
+	fIdleClosed  = family{"log_idle_closed_total", "Partitions closed while idle to stay under log.open.files.max.", "counter"}
 	fFetchWaitng = family{"fetch_long_polls_waiting", "Fetches parked in a long poll waiting for data or fetch.max.wait.ms (Kafka's fetch purgatory size).", "gauge"}
 )
 
@@ -368,6 +383,15 @@ func (sw *stateWriter) write(w *bufio.Writer, allow func(name, value string) boo
 	}
 	o.header(fFetchWaitng)
 	o.series(fFetchWaitng, float64(sw.src.FetchWaiting()))
+	ls := sw.src.Logs()
+	o.header(fLogsLoaded)
+	o.series(fLogsLoaded, float64(ls.Loaded))
+	if ls.Capped {
+		o.header(fCapFiles)
+		o.series(fCapFiles, float64(ls.CappedFiles))
+		o.header(fIdleClosed)
+		o.series(fIdleClosed, float64(ls.IdleClosed))
+	}
 }
 
 func sortedKeys(m map[string]int) []string {

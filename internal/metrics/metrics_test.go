@@ -37,6 +37,9 @@ func (s *fakeSource) Groups(time.Time) []GroupStats {
 }
 func (s *fakeSource) Transactions() map[string]int { return map[string]int{"Ongoing": 2, "Empty": 1} }
 func (s *fakeSource) FetchWaiting() int            { return 4 }
+func (s *fakeSource) Logs() LogStats {
+	return LogStats{Loaded: 3, Capped: true, CappedFiles: 5, IdleClosed: 7}
+}
 
 func scrape(t testing.TB, h http.Handler) (string, time.Duration) {
 	t.Helper()
@@ -89,7 +92,8 @@ func TestPartitionBudget(t *testing.T) {
 		t.Fatal("per-partition series above the budget")
 	}
 	for _, want := range []string{`sluice_topic_partitions{topic="topic-002"} 100`, "sluice_metrics_partition_series_dropped 1",
-		`sluice_consumer_group_topic_lag{group="g",topic="topic-000"} 500`, `sluice_transactions{state="Ongoing"} 2`, "sluice_fetch_long_polls_waiting 4"} {
+		`sluice_consumer_group_topic_lag{group="g",topic="topic-000"} 500`, `sluice_transactions{state="Ongoing"} 2`, "sluice_fetch_long_polls_waiting 4",
+		"sluice_log_partitions_loaded 3", "sluice_log_capped_open_files 5", "sluice_log_idle_closed_total 7"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("missing %s", want)
 		}
