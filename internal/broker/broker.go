@@ -85,6 +85,9 @@ func New(cfg Config) (_ *Broker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Cluster.Enabled() {
+		return nil, fmt.Errorf("%w: cluster mode is not wired into the broker yet", ErrInvalidConfig)
+	}
 	// As Kafka does, an unknown name in the static config is a warning (it
 	// may belong to a newer version or another tool); a bad value of a
 	// known one stops start-up.
