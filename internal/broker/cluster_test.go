@@ -3,11 +3,15 @@ package broker
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,10 +24,29 @@ import (
 // startClusterBroker runs a cluster-mode broker on etcd e. The object
 // store is never contacted by these tests (no records are produced).
 func startClusterBroker(t *testing.T, e *etcdtest.Server, node int32) *Broker {
+	return startClusterBrokerOn(t, e, node, "http://127.0.0.1:1")
+}
+
+// fakeS3 starts gofakes3 with the bucket "bkt" and the AWS credentials
+// the store picks up from the environment.
+func fakeS3(t *testing.T) string {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("bkt"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test-key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	return srv.URL
+}
+
+func startClusterBrokerOn(t *testing.T, e *etcdtest.Server, node int32, s3 string) *Broker {
 	t.Helper()
 	b, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NodeID: node,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Cluster: ClusterConfig{Etcd: []string{e.Endpoint}, ObjectStore: "s3://bkt/pfx?endpoint=http://127.0.0.1:1&region=us-east-1&path_style=true",
+		Logger: slog.New(slog.DiscardHandler),
+		Cluster: ClusterConfig{Etcd: []string{e.Endpoint}, ObjectStore: "s3://bkt/pfx?endpoint=" + url.QueryEscape(s3) + "&region=us-east-1&path_style=true",
 			ID: "test", LeaseTTL: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +88,12 @@ func TestClusterMetadataLeadersAndFailover(t *testing.T) {
 	defer cancel()
 
 	clusterEventually(t, "both brokers in metadata", func() error {
-		m, err := adm.BrokerMetadata(ctx)
+		fresh, err := kgo.NewClient(kgo.SeedBrokers(b2.Addr().String()))
+		if err != nil {
+			return err
+		}
+		defer fresh.Close()
+		m, err := kadm.NewClient(fresh).BrokerMetadata(ctx)
 		if err != nil {
 			return err
 		}
@@ -164,4 +192,67 @@ func TestClusterMetadataLeadersAndFailover(t *testing.T) {
 			t.Fatal("Metadata not advertised")
 		}
 	}
+}
+
+func TestClusterProduceConsumeAcrossBrokers(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	b1 := startClusterBrokerOn(t, e, 1, s3)
+	b2 := startClusterBrokerOn(t, e, 2, s3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, b1, kgo.MetadataMinAge(10*time.Millisecond)))
+	if r, err := adm.CreateTopic(ctx, 4, 1, nil, "events"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	clusterEventually(t, "both brokers lead partitions", func() error {
+		m, err := adm.Metadata(ctx, "events")
+		if err != nil {
+			return err
+		}
+		seen := map[int32]bool{}
+		for _, p := range m.Topics["events"].Partitions {
+			if p.Err != nil {
+				return p.Err
+			}
+			seen[p.Leader] = true
+		}
+		if !seen[1] || !seen[2] || len(m.Brokers) != 2 {
+			return fmt.Errorf("leaders on %v, %d brokers", seen, len(m.Brokers))
+		}
+		return nil
+	})
+	// Bootstrapped at broker 2, the producer reaches every leader.
+	prod := mustClient(t, b2, kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	const n = 40
+	for i := range n {
+		r := &kgo.Record{Topic: "events", Partition: int32(i % 4), Value: []byte(strconv.Itoa(i))}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	cons := mustClient(t, b2, kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]int64{}
+	for len(got) < n {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", len(got), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)] = r.Offset })
+	}
+	for i := range n {
+		if off, ok := got[strconv.Itoa(i)]; !ok || off != int64(i/4) {
+			t.Fatalf("record %d at offset %d (%v), want %d", i, off, ok, i/4)
+		}
+	}
+}
+
+func mustClient(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr().String())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
 }

@@ -14,9 +14,9 @@ package broker
 // * FindCoordinator answers COORDINATOR_NOT_AVAILABLE: no coordinators
 //   run in cluster mode yet, and the group, transaction, share-group,
 //   ACL, quota and SCRAM APIs are not advertised.
-// * The data path (Produce, Fetch, ListOffsets, DeleteRecords,
-//   OffsetForLeaderEpoch on internal/objlog) is not wired yet and not
-//   advertised either.
+// * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
+//   DeleteRecords and OffsetForLeaderEpoch are not wired yet and not
+//   advertised.
 
 import (
 	"context"
@@ -32,9 +32,25 @@ import (
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
+// clusterVersions narrows the versions cluster mode serves of an API.
+var clusterVersions = map[int16][2]int16{
+	0: {3, 12}, // Produce: v2 batches, topics by name
+	1: {4, 12}, // Fetch: v2 batches, topics by name
+	2: {1, 8},  // ListOffsets
+}
+
 // clusterAPIs is every API cluster mode serves: a handler of its own, or
 // nil for the single-node one (which must not touch local topics).
 var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
+	0: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterProduce(r, k.(*kmsg.ProduceRequest))
+	},
+	1: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterFetch(r, k.(*kmsg.FetchRequest))
+	},
+	2: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterListOffsets(r, k.(*kmsg.ListOffsetsRequest))
+	},
 	apiVersionsKey: nil,
 	3: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterMetadata(r, k.(*kmsg.MetadataRequest))
@@ -68,6 +84,9 @@ func (b *Broker) handler(key int16) (handler, bool) {
 	}
 	if fn != nil {
 		h.fn = fn
+	}
+	if v, ok := clusterVersions[key]; ok {
+		h.min, h.max = v[0], v[1]
 	}
 	return h, true
 }
