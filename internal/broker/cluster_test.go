@@ -245,6 +245,23 @@ func TestClusterProduceConsumeAcrossBrokers(t *testing.T) {
 			t.Fatalf("record %d at offset %d (%v), want %d", i, off, ok, i/4)
 		}
 	}
+	// Broker 1 leaves: broker 2 takes its partitions over and serves
+	// every acknowledged record at its offset.
+	b1.Close()
+	after := mustClient(t, b2, kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(10*time.Millisecond))
+	clear(got)
+	for len(got) < n {
+		fs := after.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("after failover consumed %d of %d: %v", len(got), n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)] = r.Offset })
+	}
+	for i := range n {
+		if off := got[strconv.Itoa(i)]; off != int64(i/4) {
+			t.Fatalf("after failover record %d at offset %d, want %d", i, off, i/4)
+		}
+	}
 }
 
 func mustClient(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
