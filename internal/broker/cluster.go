@@ -382,10 +382,3 @@ func (n *clusterNode) brokers() []cluster.BrokerInfo {
 	defer n.mu.Unlock()
 	return n.live
 }
-
-// close stops the node (run returns) and closes the etcd client. The
-// broker calls it after its goroutines ended.
-func (n *clusterNode) close() {
-	n.cancel()
-	n.client.Close()
-}
