@@ -3,7 +3,8 @@ package broker
 // ApiVersions: v0-4
 //
 // Behaviour:
-// * Advertises exactly the registered handlers and their version ranges.
+// * Advertises exactly the registered handlers and their version ranges
+//   (in cluster mode those of clusterAPIs, clustermeta.go).
 // * An unsupported request version (KIP-511) is answered with
 //   UNSUPPORTED_VERSION in v0 form, listing the supported versions, so the
 //   client can retry with one of them. A supported version whose body does
@@ -30,10 +31,10 @@ const transactionVersion = 2
 
 func init() { register(apiVersionsKey, 0, 4, handleAPIVersions) }
 
-func apiVersionsResponse() *kmsg.ApiVersionsResponse {
+func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
-	for _, k := range sortedKeys() {
-		h := handlers[k]
+	for _, k := range b.servedKeys() {
+		h, _ := b.handler(k)
 		v := kmsg.NewApiVersionsResponseApiKey()
 		v.ApiKey, v.MinVersion, v.MaxVersion = k, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, v)
@@ -48,13 +49,13 @@ func apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	return resp
 }
 
-func handleAPIVersions(_ *Broker, _ *request, req *kmsg.ApiVersionsRequest) kmsg.Response {
+func handleAPIVersions(b *Broker, _ *request, req *kmsg.ApiVersionsRequest) kmsg.Response {
 	if req.Version >= 3 && (!validSoftwareField(req.ClientSoftwareName) || !validSoftwareField(req.ClientSoftwareVersion)) {
 		resp := kmsg.NewPtrApiVersionsResponse()
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp
 	}
-	return apiVersionsResponse()
+	return b.apiVersionsResponse()
 }
 
 // validSoftwareField reports whether s matches Kafka's
@@ -74,8 +75,8 @@ func validSoftwareField(s string) bool {
 }
 
 // unsupportedAPIVersions answers in v0 whatever the request's version was.
-func unsupportedAPIVersions() kmsg.Response {
-	resp := apiVersionsResponse()
+func (b *Broker) unsupportedAPIVersions() kmsg.Response {
+	resp := b.apiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
 	return &v0Response{resp}
 }

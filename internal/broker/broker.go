@@ -61,6 +61,7 @@ type Broker struct {
 	registry       *registryServer     // schema registry (registry.go); nil when off
 	ops            *opsServer          // operations listener (http.go); nil when off
 	metrics        *metrics.Metrics    // metrics.go; nil (recording nothing) with no ops listener
+	cl             *clusterNode        // cluster mode (cluster.go); nil on a single node
 
 	connsMu sync.Mutex
 	conns   map[*conn]struct{}
@@ -176,6 +177,14 @@ func New(cfg Config) (_ *Broker, err error) {
 		b.closeLogs()
 		return nil, err
 	}
+	if b.cfg.Cluster.Enabled() {
+		if err := b.openCluster(); err != nil { // cluster.go
+			b.closeRegistry()
+			b.closeListeners()
+			b.closeLogs()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -193,7 +202,12 @@ func (b *Broker) ListenerAddr(name string) net.Addr {
 }
 
 // ClusterID is the persisted cluster id reported in Metadata.
-func (b *Broker) ClusterID() string { return b.store.ClusterID() }
+func (b *Broker) ClusterID() string {
+	if b.cl != nil {
+		return b.cfg.Cluster.ID
+	}
+	return b.store.ClusterID()
+}
 
 // Serve accepts connections until ctx is done or Close is called, then
 // shuts down and returns. It returns nil after a clean shutdown.
@@ -204,6 +218,9 @@ func (b *Broker) Serve(ctx context.Context) error {
 	b.goOwned(b.retentionLoop) // lifecycle.go
 	b.goOwned(b.cleanerLoop)
 	b.goOwned(b.scrubLoop) // scrub.go
+	if b.cl != nil {
+		b.goOwned(b.cl.run) // cluster.go
+	}
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
 	b.logListening()
@@ -337,12 +354,18 @@ func (b *Broker) Close() error {
 		c.close()
 	}
 	b.connsMu.Unlock()
+	if b.cl != nil {
+		b.cl.cancel() // cluster.go: run flushes, deregisters and returns
+	}
 	waited := make(chan struct{})
 	go func() { b.wg.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-time.After(b.cfg.ShutdownTimeout):
 		b.logger.Warn("shutdown timed out waiting for connections; closing logs anyway")
+	}
+	if b.cl != nil {
+		b.cl.client.Close()
 	}
 	err := b.closeLogs()
 	if err == nil {

@@ -167,14 +167,14 @@ func (c *conn) handleFrame(frame []byte) bool {
 	if !c.admit(key) {
 		return false
 	}
-	h, ok := handlers[key]
+	h, ok := c.b.handler(key)
 	if !ok {
 		c.logger.Warn("closing connection: request for an API this broker does not serve", "api_key", key, "api", kmsg.NameForKey(key), "version", version, "client_id", req.clientID)
 		return false
 	}
 	if version < h.min || version > h.max {
 		if key == apiVersionsKey {
-			return c.write(req, unsupportedAPIVersions())
+			return c.write(req, c.b.unsupportedAPIVersions())
 		}
 		c.logger.Warn("closing connection: unsupported API version", "api", kmsg.NameForKey(key), "version", version, "supported", fmt.Sprintf("%d-%d", h.min, h.max), "client_id", req.clientID)
 		return false

@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/magiconair/properties"
 
@@ -46,6 +47,18 @@ environment variables, and flags.
   --console=false      SLUICE_CONSOLE=false     http.console.enable=false
   --metrics-partition-series-max N
                        SLUICE_METRICS_PARTITION_SERIES_MAX  metrics.partition.series.max
+
+Cluster mode (both --etcd and --object-store, or neither):
+  --etcd URLS          SLUICE_ETCD              (etcd client URLs, comma-separated)
+  --etcd-ca FILE       SLUICE_ETCD_CA           (PEM CAs of etcd's certificate)
+  --etcd-cert FILE     SLUICE_ETCD_CERT         (PEM client certificate for etcd)
+  --etcd-key FILE      SLUICE_ETCD_KEY          (its private key)
+  --etcd-user U[:P]    SLUICE_ETCD_USER         (etcd auth; password also SLUICE_ETCD_PASSWORD)
+  --object-store URL   SLUICE_OBJECT_STORE      (s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=true)
+  --cluster-id ID      SLUICE_CLUSTER_ID        (etcd key root and Kafka cluster id; default sluice)
+  --set cluster.flush.interval.ms=25, cluster.flush.max.bytes=4194304,
+        cluster.cache.memory.bytes=268435456, cluster.cache.disk.bytes=0,
+        cluster.lease.ttl.ms=10000
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
 
@@ -84,6 +97,14 @@ schema registry does; a scrape sees the series of the topics and groups
 its principal may Describe. With more partitions than
 metrics.partition.series.max (default 10000; 0: never) the per-partition
 series are left out and only per-topic ones remain.
+
+Cluster mode: several brokers share record data in an S3-compatible
+object store (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+the AWS config files) and metadata in etcd; each needs its own --node-id
+and --listen/--advertised-addr. It serves produce, fetch, offsets, topics
+and metadata; consumer groups, transactions, idempotent producers, ACLs,
+SASL, quotas and the schema registry are not built yet: pass
+--registry-listen '' and no SASL or ACL settings.
 
 Examples:
   sluice serve
@@ -134,6 +155,13 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	pprofOn := fs.Bool("pprof", false, "serve Go's profiler under /debug/pprof/ on --http-listen")
 	consoleOn := fs.Bool("console", true, "serve the web console at / on --http-listen")
 	seriesMax := fs.String("metrics-partition-series-max", "", "per-partition metric series only up to this many `PARTITIONS` (default 10000; 0: never)")
+	etcd := fs.String("etcd", "", "cluster mode: etcd client `URLS`, comma-separated")
+	etcdCA := fs.String("etcd-ca", "", "cluster mode: PEM `FILE` of the CAs of etcd's certificate")
+	etcdCert := fs.String("etcd-cert", "", "cluster mode: PEM `FILE` with the client certificate for etcd")
+	etcdKey := fs.String("etcd-key", "", "cluster mode: PEM `FILE` with the etcd client certificate's key")
+	etcdUser := fs.String("etcd-user", "", "cluster mode: etcd `USER[:PASSWORD]` (password also from SLUICE_ETCD_PASSWORD)")
+	objStore := fs.String("object-store", "", "cluster mode: object-store `URL` (s3://BUCKET/PREFIX?endpoint=...&region=...&path_style=true)")
+	clusterID := fs.String("cluster-id", "", "cluster mode: the cluster's `ID` (etcd key root, Kafka cluster id; default "+broker.DefaultClusterID+")")
 	superUsers := fs.String("super-users", "", "principals allowed everything, `User:NAME;...` (super.users); enables the ACL authorizer")
 	if err := fs.Parse(args); err != nil {
 		return serveSettings{}, err
@@ -185,6 +213,7 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 		delete(kafka, key)
 		return v, nil
 	}
+	var s serveSettings
 	fileListeners, _ := fromFile("listeners")
 	fileAdv, _ := fromFile("advertised.listeners")
 	fileProtoMap, _ := fromFile("listener.security.protocol.map")
@@ -208,10 +237,12 @@ func loadServeConfig(args []string, environ []string, stderr io.Writer) (serveSe
 	filePprof, _ := fromFile("http.pprof.enable")
 	fileConsole, _ := fromFile("http.console.enable")
 	fileSeriesMax, _ := fromFile("metrics.partition.series.max")
+	if err := mapCluster(&s.cfg.Cluster, kafka, getenv, clusterFlags{*etcd, *etcdCA, *etcdCert, *etcdKey, *etcdUser, *objStore, *clusterID}); err != nil {
+		return serveSettings{}, err
+	}
 	fileNode, _ := fromFile("node.id")
 	fileBrokerID, _ := fromFile("broker.id")
 
-	var s serveSettings
 	s.cfg.TLSCertFile = first(*tlsCert, getenv("SLUICE_TLS_CERT"), keystore)
 	s.cfg.TLSKeyFile = first(*tlsKey, getenv("SLUICE_TLS_KEY"), keystore)
 	s.cfg.TLSClientCAFile = first(*tlsCA, getenv("SLUICE_TLS_CLIENT_CA"), truststore)
@@ -394,4 +425,81 @@ func boolFlag(fs *flag.FlagSet, name string, v bool) string {
 		return ""
 	}
 	return strconv.FormatBool(v)
+}
+
+// clusterFlags are the cluster-mode flags as given.
+type clusterFlags struct {
+	etcd, ca, cert, key, user, objectStore, id string
+}
+
+// mapCluster fills cluster mode's settings from the flags, SLUICE_*
+// variables and the cluster.* keys of the broker configs (taken out of
+// kafka: they are no Kafka broker configs).
+func mapCluster(cc *broker.ClusterConfig, kafka map[string]string, getenv func(string) string, f clusterFlags) error {
+	first := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	if e := first(f.etcd, getenv("SLUICE_ETCD")); e != "" {
+		for _, u := range strings.Split(e, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				cc.Etcd = append(cc.Etcd, u)
+			}
+		}
+	}
+	cc.EtcdCAFile = first(f.ca, getenv("SLUICE_ETCD_CA"))
+	cc.EtcdCertFile = first(f.cert, getenv("SLUICE_ETCD_CERT"))
+	cc.EtcdKeyFile = first(f.key, getenv("SLUICE_ETCD_KEY"))
+	if u := first(f.user, getenv("SLUICE_ETCD_USER")); u != "" {
+		name, pass, hasPass := strings.Cut(u, ":")
+		if !hasPass {
+			pass = getenv("SLUICE_ETCD_PASSWORD")
+		}
+		cc.EtcdUser, cc.EtcdPassword = name, pass
+	}
+	cc.ObjectStore = first(f.objectStore, getenv("SLUICE_OBJECT_STORE"))
+	cc.ID = first(f.id, getenv("SLUICE_CLUSTER_ID"))
+	num := func(key string) (int64, bool, error) {
+		v, ok := kafka[key]
+		if !ok {
+			return 0, false, nil
+		}
+		delete(kafka, key)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, false, fmt.Errorf("%s %q: want a non-negative integer", key, v)
+		}
+		return n, true, nil
+	}
+	for _, k := range []struct {
+		key string
+		set func(int64)
+	}{
+		{"cluster.flush.interval.ms", func(n int64) { cc.FlushInterval = time.Duration(n) * time.Millisecond }},
+		{"cluster.flush.max.bytes", func(n int64) { cc.FlushMaxBytes = int(n) }},
+		{"cluster.cache.memory.bytes", func(n int64) {
+			cc.CacheMemoryBytes = n
+			if n == 0 {
+				cc.CacheMemoryBytes = -1 // off
+			}
+		}},
+		{"cluster.cache.disk.bytes", func(n int64) { cc.CacheDiskBytes = n }},
+		{"cluster.lease.ttl.ms", func(n int64) { cc.LeaseTTL = time.Duration(n) * time.Millisecond }},
+	} {
+		n, ok, err := num(k.key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			k.set(n)
+		}
+	}
+	if cc.Enabled() && (len(cc.Etcd) == 0 || cc.ObjectStore == "") {
+		return errors.New("cluster mode needs both --etcd and --object-store")
+	}
+	return nil
 }

@@ -1,8 +1,9 @@
 // Package cluster is cluster mode's metadata layer on etcd (issue #20):
 // broker membership, partition leadership with Kafka leader epochs, and the
 // commit that makes a flushed object's batches durable. The object store
-// side (objects, their format, the cache) is internal/objstore; the broker
-// does not use either yet (DESIGN.md, "Cluster mode").
+// side (objects, their format, the cache) is internal/objstore. Topics
+// live in topics/<name> (topics.go). The broker's cluster mode
+// (internal/broker/cluster.go) uses membership, leadership and topics.
 //
 // # Keys
 //

@@ -54,6 +54,8 @@ func (k keys) index(tp TopicPartition) string { return k.indexAll() + tp.String(
 func (k keys) indexEntry(tp TopicPartition, base int64) string {
 	return k.index(tp) + offsetKey(base)
 }
+func (k keys) topics() string            { return k.root + "topics/" }
+func (k keys) topic(name string) string  { return k.topics() + name }
 func (k keys) objects() string           { return k.root + "objects/" }
 func (k keys) object(name string) string { return k.objects() + name }
 

@@ -1,0 +1,384 @@
+package broker
+
+// Cluster mode's node (DESIGN.md, "Cluster mode"): this broker's
+// membership in etcd, its copy of the cluster's topics, live brokers and
+// partition leaders (three etcd watches), and the partitions it leads on
+// internal/objlog.
+//
+// Ownership: a partition belongs to the live broker with the highest
+// rendezvous hash of (topic id, partition, node id) (owner). The owner
+// acquires the leadership (objlog Flusher.Acquire: a new epoch in etcd,
+// the index loaded); a broker that leads a partition it no longer owns
+// (a broker joined, a topic was deleted) resigns it, so the owner can
+// acquire it. A dead broker's leaderships end with its lease; the
+// remaining brokers' ownership moves with the live set. The reconcile
+// loop runs after every watch change, and every second while something is
+// left to do (an acquisition that found the previous leader still there).
+// On lease loss the node drops its partitions and registers again.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/objlog"
+	"github.com/sluice-io/sluice/internal/objstore"
+)
+
+// clusterNode is the broker's cluster-mode state; nil in single-node mode.
+type clusterNode struct {
+	b      *Broker
+	cfg    ClusterConfig
+	log    *slog.Logger
+	client *cluster.Client
+	store  objstore.Store
+	cache  objstore.RangeReader
+	self   cluster.BrokerInfo
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{}
+
+	mu      sync.Mutex
+	member  *cluster.Member
+	flusher *objlog.Flusher
+	parts   map[cluster.TopicPartition]*objlog.Partition
+	topics  map[string]cluster.TopicInfo
+	byID    map[[16]byte]cluster.TopicInfo
+	live    []cluster.BrokerInfo
+	leaders map[cluster.TopicPartition]cluster.LeaderInfo
+}
+
+// openCluster connects to etcd and opens the object store. Nothing runs
+// until run.
+func (b *Broker) openCluster() error {
+	cc := b.cfg.Cluster
+	ccfg := cluster.Config{Endpoints: cc.Etcd, ClusterID: cc.ID, Username: cc.EtcdUser, Password: cc.EtcdPassword,
+		LeaseTTL: cc.LeaseTTL, Logger: b.logger}
+	if cc.EtcdCAFile != "" || cc.EtcdCertFile != "" {
+		t, err := etcdTLS(cc)
+		if err != nil {
+			return err
+		}
+		ccfg.TLS = t
+	}
+	client, err := cluster.Open(ccfg)
+	if err != nil {
+		return fmt.Errorf("cluster mode: %w", err)
+	}
+	store, err := objstore.OpenS3(context.Background(), cc.ObjectStore, objstore.S3Options{Logger: b.logger})
+	if err != nil {
+		client.Close()
+		return fmt.Errorf("cluster mode: %w", err)
+	}
+	var reader objstore.RangeReader = store
+	if cc.CacheMemoryBytes > 0 || cc.CacheDiskBytes > 0 {
+		opts := objstore.CacheOptions{MemoryBytes: max(cc.CacheMemoryBytes, 0), Logger: b.logger}
+		if cc.CacheDiskBytes > 0 {
+			opts.Dir, opts.DiskBytes = filepath.Join(b.cfg.DataDir, "object-cache"), cc.CacheDiskBytes
+		}
+		cache, err := objstore.NewCache(store, opts)
+		if err != nil {
+			client.Close()
+			return fmt.Errorf("cluster mode: %w", err)
+		}
+		reader = cache
+	}
+	adv := b.lns[0].advertise
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cl = &clusterNode{
+		b: b, cfg: cc, log: b.logger.With("component", "cluster-node"), client: client, store: store, cache: reader,
+		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port},
+		ctx:  ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		parts:   map[cluster.TopicPartition]*objlog.Partition{},
+		topics:  map[string]cluster.TopicInfo{},
+		byID:    map[[16]byte]cluster.TopicInfo{},
+		leaders: map[cluster.TopicPartition]cluster.LeaderInfo{},
+	}
+	return nil
+}
+
+// etcdTLS is the TLS configuration of the etcd client.
+func etcdTLS(cc ClusterConfig) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cc.EtcdCAFile != "" {
+		pem, err := os.ReadFile(cc.EtcdCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --etcd-ca: %w", ErrInvalidConfig, err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --etcd-ca %s: no PEM certificates", ErrInvalidConfig, cc.EtcdCAFile)
+		}
+	}
+	if cc.EtcdCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cc.EtcdCertFile, cc.EtcdKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --etcd-cert/--etcd-key: %w", ErrInvalidConfig, err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+func (n *clusterNode) wake() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the node's goroutine, owned by Broker.Serve: the watches, the
+// membership (registered again after a lost lease) and the reconcile
+// loop. It returns when the broker closes, after closing the flusher and
+// the membership (the lease is revoked: leaderships move at once).
+func (n *clusterNode) run() {
+	ctx := n.ctx
+	watches := []*cluster.Watcher{
+		n.client.WatchBrokers(ctx, func(live []cluster.BrokerInfo) {
+			n.mu.Lock()
+			n.live = live
+			n.mu.Unlock()
+			n.wake()
+		}),
+		n.client.WatchTopics(ctx, func(ts map[string]cluster.TopicInfo) {
+			byID := make(map[[16]byte]cluster.TopicInfo, len(ts))
+			for _, t := range ts {
+				byID[t.ID] = t
+			}
+			n.mu.Lock()
+			n.topics, n.byID = ts, byID
+			n.mu.Unlock()
+			n.wake()
+		}),
+		n.client.WatchLeaders(ctx, func(changes []cluster.LeaderChange, reset bool) {
+			n.mu.Lock()
+			if reset {
+				clear(n.leaders)
+			}
+			for _, c := range changes {
+				if c.Gone {
+					delete(n.leaders, c.Partition)
+				} else {
+					n.leaders[c.Partition] = c.Leader
+				}
+			}
+			n.mu.Unlock()
+			n.wake()
+		}),
+	}
+	defer func() {
+		for _, w := range watches {
+			w.Stop()
+		}
+	}()
+	for ctx.Err() == nil {
+		m, err := n.client.Register(ctx, n.self)
+		if err != nil {
+			n.log.Warn("registering in etcd failed; retrying", "node", n.self.NodeID, "err", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		f := objlog.NewFlusher(objlog.Config{FlushInterval: n.cfg.FlushInterval, FlushMaxBytes: n.cfg.FlushMaxBytes, Logger: n.b.logger},
+			n.client, m, n.store, n.cache)
+		f.Start(ctx)
+		n.mu.Lock()
+		n.member, n.flusher = m, f
+		n.mu.Unlock()
+		n.serveMembership(ctx, m)
+		// Lease lost or shutting down: drop everything led.
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if ctx.Err() != nil {
+			f.Close(closeCtx)
+		} else {
+			f.Close(cancelled())
+		}
+		m.Close()
+		cancel()
+		n.mu.Lock()
+		n.member, n.flusher = nil, nil
+		clear(n.parts)
+		n.mu.Unlock()
+	}
+}
+
+func cancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// sleepCtx waits d or until ctx ends; false if ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// serveMembership reconciles ownership until the membership ends or ctx.
+func (n *clusterNode) serveMembership(ctx context.Context, m *cluster.Member) {
+	retry := time.NewTimer(time.Second)
+	defer retry.Stop()
+	for {
+		pending := n.reconcile(ctx, m)
+		if !retry.Stop() {
+			select {
+			case <-retry.C:
+			default:
+			}
+		}
+		if pending {
+			retry.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.Done():
+			n.log.Warn("broker lease lost; registering again", "node", n.self.NodeID, "err", m.Err())
+			return
+		case <-n.kick:
+		case <-retry.C:
+		}
+	}
+}
+
+// owner is the live broker owning tp: the highest rendezvous hash.
+func owner(tp cluster.TopicPartition, live []cluster.BrokerInfo) int32 {
+	best, bestH := int32(-1), uint64(0)
+	for _, b := range live {
+		h := fnv.New64a()
+		h.Write(tp.TopicID[:])
+		var buf [8]byte
+		binary.BigEndian.PutUint32(buf[:4], uint32(tp.Partition))
+		binary.BigEndian.PutUint32(buf[4:], uint32(b.NodeID))
+		h.Write(buf[:])
+		if s := h.Sum64(); best < 0 || s > bestH {
+			best, bestH = b.NodeID, s
+		}
+	}
+	return best
+}
+
+// reconcile acquires the partitions this broker owns and does not lead,
+// and resigns those it leads and no longer owns. pending reports work
+// left for a retry (a previous leader still holding an owned partition).
+func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending bool) {
+	n.mu.Lock()
+	f := n.flusher
+	live := n.live
+	want := map[cluster.TopicPartition]cluster.TopicInfo{}
+	for _, t := range n.topics {
+		for p := range t.Partitions {
+			tp := t.Partition(p)
+			if owner(tp, live) == n.self.NodeID {
+				want[tp] = t
+			}
+		}
+	}
+	var resign []*objlog.Partition
+	for tp, p := range n.parts {
+		if _, ok := want[tp]; !ok || p.Err() != nil {
+			resign = append(resign, p)
+			delete(n.parts, tp)
+		}
+	}
+	var acquire []cluster.TopicInfo
+	var tps []cluster.TopicPartition
+	for tp, t := range want {
+		if _, ok := n.parts[tp]; !ok {
+			acquire, tps = append(acquire, t), append(tps, tp)
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range resign {
+		if p.Err() == nil {
+			if err := p.Resign(ctx); err != nil {
+				n.log.Warn("resigning a partition failed", "partition", p.TopicPartition().String(), "err", err)
+			}
+		}
+	}
+	for i, tp := range tps {
+		if ctx.Err() != nil || m.Err() != nil {
+			return false
+		}
+		p, err := f.Acquire(ctx, tp, n.b.logConfig(acquire[i].Configs))
+		if err != nil {
+			if !errors.Is(err, cluster.ErrLeaderExists) {
+				n.log.Warn("acquiring a partition failed", "topic", acquire[i].Name, "partition", tp.Partition, "err", err)
+			}
+			pending = true
+			continue
+		}
+		n.mu.Lock()
+		if _, ok := n.byID[tp.TopicID]; ok && n.flusher == f {
+			n.parts[tp] = p
+			n.leaders[tp] = cluster.LeaderInfo{NodeID: n.self.NodeID, Epoch: p.Epoch()}
+		} else {
+			pending = true
+		}
+		n.mu.Unlock()
+	}
+	return pending
+}
+
+// partition is the partition this broker leads, or nil.
+func (n *clusterNode) partition(tp cluster.TopicPartition) *objlog.Partition {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.parts[tp]
+	if p != nil && p.Err() != nil {
+		return nil
+	}
+	return p
+}
+
+// topic is a topic by name.
+func (n *clusterNode) topic(name string) (cluster.TopicInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.topics[name]
+	return t, ok
+}
+
+// topicByID is a topic by id.
+func (n *clusterNode) topicByID(id [16]byte) (cluster.TopicInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.byID[id]
+	return t, ok
+}
+
+// leader is tp's leader as this broker knows it.
+func (n *clusterNode) leader(tp cluster.TopicPartition) (cluster.LeaderInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.parts[tp]; p != nil && p.Err() == nil {
+		return cluster.LeaderInfo{NodeID: n.self.NodeID, Epoch: p.Epoch()}, true
+	}
+	l, ok := n.leaders[tp]
+	return l, ok
+}
+
+// brokers is the live brokers by node id.
+func (n *clusterNode) brokers() []cluster.BrokerInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.live
+}

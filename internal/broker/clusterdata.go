@@ -1,0 +1,255 @@
+package broker
+
+// Cluster mode's data path on internal/objlog, for partitions this broker
+// leads; any other partition is NOT_LEADER_OR_FOLLOWER (with the leader
+// the broker knows of in the v10+ CurrentLeader field of Produce and the
+// v12+ one of Fetch).
+//
+// * Produce v3-12: one v2 batch per partition, validated and given its
+//   offsets by objlog; acknowledged only after the flush's etcd commit
+//   made it durable (acks 1 and all alike), acks=0 answers nothing.
+//   Batches with a producer id (idempotent or transactional) are refused
+//   with INVALID_RECORD and a message: producer state is not kept in
+//   cluster mode yet (InitProducerId is not advertised).
+// * Fetch v4-12: no fetch sessions (a new session is declined with id
+//   0, KIP-227); reads up to the high watermark, whole batches; a long
+//   poll waits for any of its partitions' hw to move, up to MaxWait.
+// * ListOffsets v1-8: earliest, latest, max timestamp, by timestamp.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/objlog"
+)
+
+// clusterPart resolves a partition of a topic by name to what this broker
+// leads, or the error code to answer.
+func (b *Broker) clusterPart(name string, part int32) (*objlog.Partition, cluster.TopicPartition, int16) {
+	t, ok := b.cl.topic(name)
+	if !ok || part < 0 || part >= t.Partitions {
+		return nil, cluster.TopicPartition{}, kerr.UnknownTopicOrPartition.Code
+	}
+	tp := t.Partition(part)
+	p := b.cl.partition(tp)
+	if p == nil {
+		return nil, tp, kerr.NotLeaderForPartition.Code
+	}
+	return p, tp, 0
+}
+
+func (b *Broker) clusterProduce(r *request, req *kmsg.ProduceRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	type pending struct {
+		c           *objlog.Completion
+		topic, part int
+	}
+	var waits []pending
+	for ti, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
+			p, tp, code := b.clusterPart(rt.Topic, rp.Partition)
+			switch {
+			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case code != 0:
+				sp.ErrorCode = code
+				if l, ok := b.cl.leader(tp); ok && code == kerr.NotLeaderForPartition.Code {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l.NodeID, l.Epoch
+				}
+			default:
+				if h, err := log.ParseBatchHeader(rp.Records); err == nil && (h.ProducerID >= 0 || req.TransactionID != nil) {
+					sp.ErrorCode = kerr.InvalidRecord.Code
+					sp.ErrorMessage = kmsg.StringPtr("idempotent and transactional produce are not supported in cluster mode yet: disable idempotence")
+					break
+				}
+				c, err := p.Append(rp.Records)
+				if err != nil {
+					b.clusterAppendFailed(&sp, err)
+					break
+				}
+				waits = append(waits, pending{c: c, topic: ti, part: len(st.Partitions)})
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout(req.TimeoutMillis)+5*time.Second)
+	defer cancel()
+	for _, w := range waits {
+		sp := &resp.Topics[w.topic].Partitions[w.part]
+		res, err := w.c.Wait(ctx)
+		if err != nil {
+			b.clusterAppendFailed(sp, err)
+			continue
+		}
+		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+// clusterAppendFailed fills sp for a refused or failed append.
+func (b *Broker) clusterAppendFailed(sp *kmsg.ProduceResponseTopicPartition, err error) {
+	if c := objlog.ErrorCode(err); c != kerr.UnknownServerError.Code || errors.Is(err, objlog.ErrStorage) {
+		sp.ErrorCode = c
+	} else {
+		sp.ErrorCode = appendError(err).Code
+	}
+	sp.ErrorMessage = errMessage(err)
+}
+
+func (b *Broker) clusterFetch(r *request, req *kmsg.FetchRequest) kmsg.Response {
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	for {
+		resp, total, changed := b.clusterFetchOnce(r, req)
+		if total >= int(max(req.MinBytes, 1)) || len(changed) == 0 || !time.Now().Before(deadline) {
+			return resp
+		}
+		if !b.waitChanged(changed, time.Until(deadline)) {
+			return resp
+		}
+	}
+}
+
+// waitChanged waits until one of chans closes, d passes or the broker
+// closes; false when it closes.
+func (b *Broker) waitChanged(chans []<-chan struct{}, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	woke := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before the Wait: ends the goroutines
+	for _, ch := range chans {
+		wg.Go(func() {
+			select {
+			case <-ch:
+				select {
+				case woke <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+			}
+		})
+	}
+	select {
+	case <-woke:
+		return true
+	case <-ctx.Done():
+		return true
+	case <-b.done:
+		return false
+	}
+}
+
+// clusterFetchOnce reads every partition of the request once.
+func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []<-chan struct{}) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int(req.MaxBytes)
+	if budget <= 0 {
+		budget = 50 << 20
+	}
+	total := 0
+	var changed []<-chan struct{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, -1, -1, -1
+			p, tp, code := b.clusterPart(rt.Topic, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
+				if l, ok := b.cl.leader(tp); ok && code == kerr.NotLeaderForPartition.Code {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l.NodeID, l.Epoch
+				}
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			hw, start := p.HighWatermark(), p.LogStartOffset()
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, start
+			switch {
+			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.Epoch():
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.CurrentLeaderEpoch > p.Epoch():
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case rp.FetchOffset < start || rp.FetchOffset > hw:
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+			case rp.FetchOffset == hw:
+				changed = append(changed, p.Changed())
+			default:
+				limit := min(int(rp.PartitionMaxBytes), budget)
+				if total == 0 {
+					limit = max(limit, 1) // KIP-74: at least one batch
+				}
+				if limit <= 0 {
+					break
+				}
+				data, err := p.Read(ctx, rp.FetchOffset, limit)
+				if err != nil {
+					sp.ErrorCode = objlog.ErrorCode(err)
+					break
+				}
+				sp.RecordBatches = data
+				total += len(data)
+				budget -= len(data)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, total, changed
+}
+
+func (b *Broker) clusterListOffsets(r *request, req *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, -1, -1
+			p, _, code := b.clusterPart(rt.Topic, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sp.LeaderEpoch = p.Epoch()
+			var err error
+			switch rp.Timestamp {
+			case -2:
+				sp.Offset = p.LogStartOffset()
+			case -1:
+				sp.Offset = p.HighWatermark()
+			case -3:
+				sp.Offset, sp.Timestamp, err = p.MaxTimestamp(ctx)
+			default:
+				sp.Offset, sp.Timestamp, err = p.OffsetForTimestamp(ctx, rp.Timestamp)
+			}
+			if err != nil {
+				sp.ErrorCode, sp.Offset, sp.Timestamp = objlog.ErrorCode(err), -1, -1
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
