@@ -32,6 +32,15 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  # A machine whose last dpkg run was interrupted refuses every apt-get
+  # install ("dpkg was interrupted, you must manually run 'dpkg --configure
+  # -a'"); finish that run and mend half-installed packages first.
+  if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then
+    echo "repairing an interrupted dpkg run"
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd dpkg --configure -a || true
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get -f install -y -qq >/dev/null
+  fi
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
