@@ -1,0 +1,304 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
+	"github.com/sluice-io/sluice/internal/group"
+)
+
+// clusterGroupConfig makes rebalances start at once.
+var clusterGroupConfig = map[string]string{"group.initial.rebalance.delay.ms": "0"}
+
+// waitLed polls until every partition of each topic has a leader.
+func waitLed(t *testing.T, ctx context.Context, adm *kadm.Client, topics ...string) {
+	t.Helper()
+	clusterEventually(t, fmt.Sprintf("every partition of %v led", topics), func() error {
+		m, err := adm.Metadata(ctx, topics...)
+		if err != nil {
+			return err
+		}
+		for _, name := range topics {
+			td, ok := m.Topics[name]
+			if !ok || td.Err != nil || len(td.Partitions) == 0 {
+				return fmt.Errorf("topic %s: %v", name, td.Err)
+			}
+			for _, p := range td.Partitions {
+				if p.Err != nil || p.Leader < 0 {
+					return fmt.Errorf("%s-%d: %v", name, p.Partition, p.Err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// produceRange produces values first..first+n-1 to orders, partition
+// value%4, through a client bootstrapped at b.
+func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
+	t.Helper()
+	prod := mustClient(t, b, kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.MetadataMinAge(10*time.Millisecond))
+	defer prod.Close()
+	for i := first; i < first+n; i++ {
+		r := &kgo.Record{Topic: "orders", Partition: int32(i % 4), Value: []byte(strconv.Itoa(i))}
+		if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+}
+
+// consumeGroup joins group g at b as a new member, consumes until it has
+// the n values first..first+n-1, failing at any other value (one below
+// first means the committed offsets were lost), commits and leaves. A
+// value seen twice is allowed (a rebalance on a loaded machine may
+// deliver uncommitted records again). The session timeout is Kafka's
+// minimum, 6 s: a member the coordinator replayed from a group metadata
+// record written before its leave was (the leave's write may not have
+// been flushed when the coordinator's broker closed) expires after it.
+func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int) {
+	t.Helper()
+	cl := mustClient(t, b, kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond), kgo.RebalanceTimeout(10*time.Second))
+	got := map[int]bool{}
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("group %s at node %d: consumed %d of %d: %v", g, b.cfg.NodeID, len(got), n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			v, _ := strconv.Atoi(string(r.Value))
+			if v < first || v >= first+n {
+				t.Fatalf("group %s at node %d: record %d at %s-%d@%d, want [%d, %d)", g, b.cfg.NodeID, v, r.Topic, r.Partition, r.Offset, first, first+n)
+			}
+			got[v] = true
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	cl.Close() // leaves the group
+}
+
+// wantCommitted checks, through a client bootstrapped at b, that group g
+// committed offset each for every partition of orders (polling: the
+// coordinator may be loading or moving).
+func wantCommitted(t *testing.T, ctx context.Context, b *Broker, g string, each int64) {
+	t.Helper()
+	adm := kadm.NewClient(mustClient(t, b, kgo.MetadataMinAge(10*time.Millisecond)))
+	clusterEventually(t, fmt.Sprintf("group %s committed %d per partition, read at node %d", g, each, b.cfg.NodeID), func() error {
+		offs, err := adm.FetchOffsets(ctx, g)
+		if err != nil {
+			return err
+		}
+		if err := offs.Error(); err != nil {
+			return err
+		}
+		for p := range int32(4) {
+			o, ok := offs.Lookup("orders", p)
+			if !ok || o.Err != nil || o.At != each {
+				return fmt.Errorf("orders-%d: %+v (found %v)", p, o, ok)
+			}
+		}
+		return nil
+	})
+}
+
+// askNode sends req to broker b itself (kgo would route a group request
+// to the group's coordinator).
+func askNode(t *testing.T, ctx context.Context, b *Broker, req kmsg.Request) (kmsg.Response, error) {
+	t.Helper()
+	cl := mustClient(t, b)
+	defer cl.Close()
+	return cl.Broker(int(b.cfg.NodeID)).Request(ctx, req)
+}
+
+// groupCoordinatorAt is group g's coordinator as broker b names it.
+func groupCoordinatorAt(t *testing.T, ctx context.Context, b *Broker, g string) (int32, error) {
+	t.Helper()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKey, req.CoordinatorKeys = g, []string{g}
+	r, err := askNode(t, ctx, b, req)
+	if err != nil {
+		return -1, err
+	}
+	resp := r.(*kmsg.FindCoordinatorResponse)
+	if len(resp.Coordinators) == 1 { // v4+
+		c := resp.Coordinators[0]
+		return c.NodeID, kerr.ErrorForCode(c.ErrorCode)
+	}
+	return resp.NodeID, kerr.ErrorForCode(resp.ErrorCode)
+}
+
+// TestClusterConsumerGroupFailover: a group's offsets are committed at its
+// coordinator (the leader of its __consumer_offsets partition), read by a
+// member bootstrapped at the other broker, and survive the coordinator's
+// broker closing: the survivor replays the partition and the group
+// continues from the committed offsets.
+func TestClusterConsumerGroupFailover(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	b1 := startClusterBrokerKafka(t, e, 1, s3, clusterGroupConfig)
+	b2 := startClusterBrokerKafka(t, e, 2, s3, clusterGroupConfig)
+	brokers := map[int32]*Broker{1: b1, 2: b2}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, b1, kgo.MetadataMinAge(10*time.Millisecond)))
+	if r, err := adm.CreateTopic(ctx, 4, 1, nil, "orders"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	waitLed(t, ctx, adm, "orders", group.TopicName)
+	m, err := adm.Metadata(ctx, group.TopicName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td := m.Topics[group.TopicName]; !td.IsInternal || len(td.Partitions) != 50 {
+		t.Fatalf("%s: internal %v, %d partitions; want internal, 50", group.TopicName, td.IsInternal, len(td.Partitions))
+	}
+
+	// (a) A member bootstrapped at broker 1 consumes and commits; one
+	// bootstrapped at broker 2 resumes from the commit.
+	const g = "billing"
+	produceRange(t, ctx, b2, 0, 40)
+	consumeGroup(t, ctx, b1, g, 0, 40)
+	wantCommitted(t, ctx, b2, g, 10)
+	produceRange(t, ctx, b1, 40, 40)
+	consumeGroup(t, ctx, b2, g, 40, 40)
+	wantCommitted(t, ctx, b1, g, 20)
+
+	// Both brokers name the same coordinator.
+	var coord int32
+	clusterEventually(t, "both brokers name the group's coordinator", func() error {
+		c1, err := groupCoordinatorAt(t, ctx, b1, g)
+		if err != nil {
+			return err
+		}
+		c2, err := groupCoordinatorAt(t, ctx, b2, g)
+		if err != nil {
+			return err
+		}
+		if c1 != c2 || brokers[c1] == nil {
+			return fmt.Errorf("broker 1 names %d, broker 2 names %d", c1, c2)
+		}
+		coord = c1
+		return nil
+	})
+	survivor := brokers[3-coord]
+
+	// (b) The coordinator's broker closes: the survivor acquires the
+	// group's partition, replays it, and the group continues from its
+	// committed offsets with no record lost or repeated.
+	brokers[coord].Close()
+	clusterEventually(t, "the survivor coordinates the group", func() error {
+		c, err := groupCoordinatorAt(t, ctx, survivor, g)
+		if err != nil {
+			return err
+		}
+		if c != survivor.cfg.NodeID {
+			return fmt.Errorf("coordinator %d", c)
+		}
+		return nil
+	})
+	wantCommitted(t, ctx, survivor, g, 20)
+	produceRange(t, ctx, survivor, 80, 40)
+	consumeGroup(t, ctx, survivor, g, 80, 40)
+	wantCommitted(t, ctx, survivor, g, 30)
+	groups, err := kadm.NewClient(mustClient(t, survivor)).ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := groups[g]; !ok {
+		t.Fatalf("ListGroups at the survivor: %v, want %s", groups.Groups(), g)
+	}
+}
+
+// TestClusterGroupNotCoordinator: a broker that does not lead a group's
+// partition of __consumer_offsets answers NOT_COORDINATOR for it.
+func TestClusterGroupNotCoordinator(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	b1 := startClusterBrokerKafka(t, e, 1, s3, clusterGroupConfig)
+	b2 := startClusterBrokerKafka(t, e, 2, s3, clusterGroupConfig)
+	brokers := map[int32]*Broker{1: b1, 2: b2}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, b1, kgo.MetadataMinAge(10*time.Millisecond)))
+	clusterEventually(t, "both brokers live", func() error {
+		fresh := mustClient(t, b1) // kgo answers Metadata from its cache
+		defer fresh.Close()
+		m, err := kadm.NewClient(fresh).BrokerMetadata(ctx)
+		if err != nil {
+			return err
+		}
+		if len(m.Brokers) != 2 {
+			return fmt.Errorf("%d brokers", len(m.Brokers))
+		}
+		return nil
+	})
+	waitLed(t, ctx, adm, group.TopicName)
+	const g = "audit"
+	var coord int32
+	clusterEventually(t, "the group's coordinator", func() error {
+		var err error
+		coord, err = groupCoordinatorAt(t, ctx, b2, g)
+		return err
+	})
+	other := brokers[3-coord]
+	if other == nil {
+		t.Fatalf("coordinator %d", coord)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = g, "m", 1
+	r, err := askNode(t, ctx, other, hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(r.(*kmsg.HeartbeatResponse).ErrorCode); err != kerr.NotCoordinator {
+		t.Fatalf("Heartbeat at node %d: %v, want NOT_COORDINATOR", other.cfg.NodeID, err)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = g
+	of.Groups = []kmsg.OffsetFetchRequestGroup{rg}
+	r, err = askNode(t, ctx, other, of)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ofResp := r.(*kmsg.OffsetFetchResponse)
+	if len(ofResp.Groups) != 1 || kerr.ErrorForCode(ofResp.Groups[0].ErrorCode) != kerr.NotCoordinator {
+		t.Fatalf("OffsetFetch at node %d: %+v, want NOT_COORDINATOR", other.cfg.NodeID, ofResp.Groups)
+	}
+	jg := kmsg.NewPtrJoinGroupRequest()
+	jg.Group, jg.ProtocolType, jg.SessionTimeoutMillis, jg.RebalanceTimeoutMillis = g, "consumer", 10000, 10000
+	jg.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+	r, err = askNode(t, ctx, other, jg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jgResp := r.(*kmsg.JoinGroupResponse)
+	if kerr.ErrorForCode(jgResp.ErrorCode) != kerr.NotCoordinator {
+		t.Fatalf("JoinGroup at node %d: %v, want NOT_COORDINATOR", other.cfg.NodeID, kerr.ErrorForCode(jgResp.ErrorCode))
+	}
+	// The coordinator itself takes the group.
+	desc := kmsg.NewPtrDescribeGroupsRequest()
+	desc.Groups = []string{g}
+	r, err = askNode(t, ctx, brokers[coord], desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dResp := r.(*kmsg.DescribeGroupsResponse)
+	if len(dResp.Groups) != 1 || dResp.Groups[0].ErrorCode == kerr.NotCoordinator.Code {
+		t.Fatalf("DescribeGroups at the coordinator: %+v", dResp.Groups)
+	}
+}
