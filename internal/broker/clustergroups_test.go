@@ -224,7 +224,9 @@ func TestClusterConsumerGroupFailover(t *testing.T) {
 }
 
 // TestClusterGroupNotCoordinator: a broker that does not lead a group's
-// partition of __consumer_offsets answers NOT_COORDINATOR for it.
+// partition of __consumer_offsets answers NOT_COORDINATOR for it, and so
+// does a coordinator whose leadership was taken over in etcd (its append
+// is fenced) for the commit it could not make durable.
 func TestClusterGroupNotCoordinator(t *testing.T) {
 	e := etcdtest.Start(t, 1024)
 	s3 := fakeS3(t)
@@ -246,7 +248,10 @@ func TestClusterGroupNotCoordinator(t *testing.T) {
 		}
 		return nil
 	})
-	waitLed(t, ctx, adm, group.TopicName)
+	if r, err := adm.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	waitLed(t, ctx, adm, group.TopicName, "orders")
 	const g = "audit"
 	var coord int32
 	clusterEventually(t, "the group's coordinator", func() error {
@@ -300,5 +305,52 @@ func TestClusterGroupNotCoordinator(t *testing.T) {
 	dResp := r.(*kmsg.DescribeGroupsResponse)
 	if len(dResp.Groups) != 1 || dResp.Groups[0].ErrorCode == kerr.NotCoordinator.Code {
 		t.Fatalf("DescribeGroups at the coordinator: %+v", dResp.Groups)
+	}
+
+	commit := func() int16 {
+		t.Helper()
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.Group, oc.Generation = g, -1
+		ot := kmsg.NewOffsetCommitRequestTopic()
+		ot.Topic = "orders"
+		op := kmsg.NewOffsetCommitRequestTopicPartition()
+		op.Partition, op.Offset = 0, 7
+		ot.Partitions = []kmsg.OffsetCommitRequestTopicPartition{op}
+		oc.Topics = []kmsg.OffsetCommitRequestTopic{ot}
+		r, err := askNode(t, ctx, brokers[coord], oc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := r.(*kmsg.OffsetCommitResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("OffsetCommit: %+v", resp.Topics)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := commit(); code != 0 {
+		t.Fatalf("OffsetCommit at the coordinator: %v", kerr.ErrorForCode(code))
+	}
+	// Another leader takes the group's partition over in etcd (a new
+	// leaders/ key: what a broker acquiring after this one's lease ended
+	// makes). The coordinator still believes it leads; its append is
+	// fenced and the commit answers NOT_COORDINATOR, not success.
+	ti, ok := brokers[coord].cl.topic(group.TopicName)
+	if !ok {
+		t.Fatal("no " + group.TopicName)
+	}
+	key := "/sluice/test/leaders/" + ti.Partition(group.PartitionFor(g, ti.Partitions)).String()
+	raw := e.Raw(t)
+	cur, err := raw.Get(ctx, key)
+	if err != nil || len(cur.Kvs) != 1 {
+		t.Fatalf("leader key %s: %v %v", key, err, cur)
+	}
+	if _, err := raw.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Put(ctx, key, string(cur.Kvs[0].Value)); err != nil {
+		t.Fatal(err)
+	}
+	if code := commit(); code != kerr.NotCoordinator.Code {
+		t.Fatalf("OffsetCommit at a fenced coordinator: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
 	}
 }
