@@ -65,11 +65,11 @@ func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
 // minimum, 6 s: a member the coordinator replayed from a group metadata
 // record written before its leave was (the leave's write may not have
 // been flushed when the coordinator's broker closed) expires after it.
-func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int) {
+func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
 	t.Helper()
-	cl := mustClient(t, b, kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl := mustClient(t, b, append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond), kgo.RebalanceTimeout(10*time.Second))
+		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond), kgo.RebalanceTimeout(10*time.Second)}, opts...)...)
 	got := map[int]bool{}
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
@@ -176,6 +176,11 @@ func TestClusterConsumerGroupFailover(t *testing.T) {
 	produceRange(t, ctx, b1, 40, 40)
 	consumeGroup(t, ctx, b2, g, 40, 40)
 	wantCommitted(t, ctx, b1, g, 20)
+	// A KIP-848 group (ConsumerGroupHeartbeat, server-side assignment
+	// over the topics in etcd) at its coordinator too.
+	kip848 := []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer())}
+	consumeGroup(t, ctx, b1, "ledger", 0, 80, kip848...)
+	wantCommitted(t, ctx, b2, "ledger", 20)
 
 	// Both brokers name the same coordinator.
 	var coord int32
