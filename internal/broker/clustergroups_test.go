@@ -68,8 +68,8 @@ func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
 func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
 	t.Helper()
 	cl := mustClient(t, b, append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(500*time.Millisecond), kgo.RebalanceTimeout(10*time.Second)}, opts...)...)
+		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10 * time.Millisecond), kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second)}, opts...)...)
 	got := map[int]bool{}
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
