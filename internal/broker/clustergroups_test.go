@@ -67,9 +67,10 @@ func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
 // been flushed when the coordinator's broker closed) expires after it.
 func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
 	t.Helper()
-	cl := mustClient(t, b, append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	base := []kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10 * time.Millisecond), kgo.FetchMaxWait(200 * time.Millisecond),
-		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second)}, opts...)...)
+		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second)}
+	cl := mustClient(t, b, append(base, opts...)...)
 	got := map[int]bool{}
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
