@@ -208,7 +208,9 @@ func (n *clusterNode) run() {
 		}
 		f := objlog.NewFlusher(objlog.Config{FlushInterval: n.cfg.FlushInterval, FlushMaxBytes: n.cfg.FlushMaxBytes, Logger: n.b.logger},
 			n.client, m, n.store, n.cache)
-		f.Start(ctx)
+		// Not ended by the broker's Close: f.Close below flushes what is
+		// waiting (acknowledged produces, group writes) before it stops.
+		f.Start(context.WithoutCancel(ctx))
 		n.mu.Lock()
 		n.member, n.flusher = m, f
 		n.mu.Unlock()

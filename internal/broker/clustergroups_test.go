@@ -62,9 +62,9 @@ func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
 // first means the committed offsets were lost), commits and leaves. A
 // value seen twice is allowed (a rebalance on a loaded machine may
 // deliver uncommitted records again). The session timeout is Kafka's
-// minimum, 6 s: a member the coordinator replayed from a group metadata
-// record written before its leave was (the leave's write may not have
-// been flushed when the coordinator's broker closed) expires after it.
+// minimum, 6 s: should the coordinator's broker stop before the leave's
+// write is durable, the member replayed from the group's last metadata
+// record expires after it and the new member's join completes.
 func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
 	t.Helper()
 	base := []kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
