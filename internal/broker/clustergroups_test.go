@@ -57,35 +57,49 @@ func produceRange(t *testing.T, ctx context.Context, b *Broker, first, n int) {
 	}
 }
 
-// consumeGroup joins group g at b as a new member, consumes until it has
-// the n values first..first+n-1, failing at any other value (one below
-// first means the committed offsets were lost), commits and leaves. A
-// value seen twice is allowed (a rebalance on a loaded machine may
-// deliver uncommitted records again). The session timeout is Kafka's
-// minimum, 6 s: should the coordinator's broker stop before the leave's
-// write is durable, the member replayed from the group's last metadata
-// record expires after it and the new member's join completes.
-func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
+// clusterGroupMember is a new member of group g bootstrapped at b, consuming
+// orders from the start (when the group has no offsets) with manual
+// commits. The session timeout is Kafka's minimum, 6 s: should the
+// coordinator's broker stop before a leave's write is durable, the member
+// replayed from the group's last metadata record expires after it and a
+// new member's join completes.
+func clusterGroupMember(t *testing.T, b *Broker, g string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	base := []kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(), kgo.MetadataMinAge(10 * time.Millisecond), kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second)}
-	cl := mustClient(t, b, append(base, opts...)...)
+	return mustClient(t, b, append(base, opts...)...)
+}
+
+// pollRange polls cl until it has the n values first..first+n-1, failing
+// at any other value (one below first means the committed offsets were
+// lost). A value seen twice is allowed (a rebalance on a loaded machine
+// may deliver uncommitted records again).
+func pollRange(t *testing.T, ctx context.Context, cl *kgo.Client, what string, first, n int) {
+	t.Helper()
 	got := map[int]bool{}
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			t.Fatalf("group %s at node %d: consumed %d of %d: %v", g, b.cfg.NodeID, len(got), n, err)
+			t.Fatalf("%s: consumed %d of %d: %v", what, len(got), n, err)
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("%s: fetch %s-%d: %v", what, topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {
 			v, _ := strconv.Atoi(string(r.Value))
 			if v < first || v >= first+n {
-				t.Fatalf("group %s at node %d: record %d at %s-%d@%d, want [%d, %d)", g, b.cfg.NodeID, v, r.Topic, r.Partition, r.Offset, first, first+n)
+				t.Fatalf("%s: record %d at %s-%d@%d, want [%d, %d)", what, v, r.Topic, r.Partition, r.Offset, first, first+n)
 			}
 			got[v] = true
 		})
 	}
+}
+
+// consumeGroup joins group g at b as a new member, consumes the values
+// first..first+n-1 (pollRange), commits and leaves.
+func consumeGroup(t *testing.T, ctx context.Context, b *Broker, g string, first, n int, opts ...kgo.Opt) {
+	t.Helper()
+	cl := clusterGroupMember(t, b, g, opts...)
+	pollRange(t, ctx, cl, fmt.Sprintf("group %s at node %d", g, b.cfg.NodeID), first, n)
 	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
@@ -358,5 +372,60 @@ func TestClusterGroupNotCoordinator(t *testing.T) {
 	}
 	if code := commit(); code != kerr.NotCoordinator.Code {
 		t.Fatalf("OffsetCommit at a fenced coordinator: %v, want NOT_COORDINATOR", kerr.ErrorForCode(code))
+	}
+}
+
+// TestClusterGroupMemberFollowsCoordinator: a member keeps consuming and
+// committing while its group's coordinator moves. The coordinator's
+// broker closes; the survivor replays the group (its member included,
+// with a fresh session), the member finds it and heartbeats and commits
+// there, and no record is lost.
+func TestClusterGroupMemberFollowsCoordinator(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	b1 := startClusterBrokerKafka(t, e, 1, s3, clusterGroupConfig)
+	b2 := startClusterBrokerKafka(t, e, 2, s3, clusterGroupConfig)
+	brokers := map[int32]*Broker{1: b1, 2: b2}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, b1, kgo.MetadataMinAge(10*time.Millisecond)))
+	if r, err := adm.CreateTopic(ctx, 4, 1, nil, "orders"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	waitLed(t, ctx, adm, "orders", group.TopicName)
+	const g = "live"
+	var coord int32
+	clusterEventually(t, "both brokers live, the group's coordinator", func() error {
+		fresh := mustClient(t, b1) // kgo answers Metadata from its cache
+		defer fresh.Close()
+		m, err := kadm.NewClient(fresh).BrokerMetadata(ctx)
+		if err != nil {
+			return err
+		}
+		if len(m.Brokers) != 2 {
+			return fmt.Errorf("%d brokers", len(m.Brokers))
+		}
+		coord, err = groupCoordinatorAt(t, ctx, b1, g)
+		return err
+	})
+	survivor := brokers[3-coord]
+	if survivor == nil {
+		t.Fatalf("coordinator %d", coord)
+	}
+	produceRange(t, ctx, survivor, 0, 40)
+	member := clusterGroupMember(t, survivor, g)
+	pollRange(t, ctx, member, "before the move", 0, 40)
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	brokers[coord].Close()
+	produceRange(t, ctx, survivor, 40, 40)
+	pollRange(t, ctx, member, "after the move", 40, 40)
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit after the move: %v", err)
+	}
+	wantCommitted(t, ctx, survivor, g, 20)
+	if c, err := groupCoordinatorAt(t, ctx, survivor, g); err != nil || c != survivor.cfg.NodeID {
+		t.Fatalf("coordinator after the move: %d %v", c, err)
 	}
 }
