@@ -328,7 +328,10 @@ func (n *clusterNode) createOffsetsTopic(ctx context.Context) error {
 	defer cancel()
 	t := cluster.TopicInfo{Name: group.TopicName, ID: newTopicID(), Partitions: int32(n.b.brokerInt("offsets.topic.num.partitions")),
 		ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}}
-	if err := n.client.CreateTopic(ctx, t); err != nil && !errors.Is(err, cluster.ErrTopicExists) {
+	switch err := n.client.CreateTopic(ctx, t); {
+	case errors.Is(err, cluster.ErrTopicExists):
+		return nil // another broker made it; the topics watch brings it
+	case err != nil:
 		return fmt.Errorf("creating %s: %w", group.TopicName, err)
 	}
 	n.log.Info("created "+group.TopicName, "partitions", t.Partitions)
@@ -340,7 +343,8 @@ func (n *clusterNode) createOffsetsTopic(ctx context.Context) error {
 // is the leader of its partition of __consumer_offsets
 // (COORDINATOR_NOT_AVAILABLE while it has none or the topic does not
 // exist yet); transaction and share coordinators do not run in cluster
-// mode (COORDINATOR_NOT_AVAILABLE).
+// mode (COORDINATOR_NOT_AVAILABLE; a malformed share key is
+// INVALID_REQUEST, as in single-node mode).
 func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	find := func(key string) kmsg.FindCoordinatorResponseCoordinator {
@@ -358,8 +362,14 @@ func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorReq
 			} else {
 				err, msg = kerr.CoordinatorNotAvailable, "no live broker leads the group's partition of "+group.TopicName+" yet"
 			}
-		case 1, 2:
-			err, msg = kerr.CoordinatorNotAvailable, "cluster mode runs no transaction or share coordinator yet"
+		case 1:
+			err, msg = kerr.CoordinatorNotAvailable, "cluster mode runs no transaction coordinator yet"
+		case 2:
+			if r.version < 6 || !validShareKey(key) {
+				err = kerr.InvalidRequest
+			} else {
+				err, msg = kerr.CoordinatorNotAvailable, "cluster mode runs no share coordinator yet"
+			}
 		default:
 			err = kerr.InvalidRequest
 		}
