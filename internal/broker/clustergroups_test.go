@@ -283,9 +283,19 @@ func TestClusterGroupNotCoordinator(t *testing.T) {
 	if other == nil {
 		t.Fatalf("coordinator %d", coord)
 	}
+	// Transactional ids have no coordinator in cluster mode.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{"txn"}
+	r, err := askNode(t, ctx, other, fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := r.(*kmsg.FindCoordinatorResponse).Coordinators; len(cs) != 1 || cs[0].ErrorCode != kerr.CoordinatorNotAvailable.Code {
+		t.Fatalf("FindCoordinator for a transactional id: %+v", cs)
+	}
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.Generation = g, "m", 1
-	r, err := askNode(t, ctx, other, hb)
+	r, err = askNode(t, ctx, other, hb)
 	if err != nil {
 		t.Fatal(err)
 	}
