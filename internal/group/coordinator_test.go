@@ -351,6 +351,11 @@ func TestLeaveAndOffsets(t *testing.T) {
 	if e := commit(1, a); e != kerr.CoordinatorNotAvailable.Code {
 		t.Fatalf("failed append: %d", e)
 	}
+	// A leadership lost under the write (cluster mode's fenced append).
+	h.fail = fmt.Errorf("%w: fenced", kerr.NotCoordinator)
+	if e := commit(1, a); e != kerr.NotCoordinator.Code {
+		t.Fatalf("fenced append: %d", e)
+	}
 	h.fail = nil
 	lr := kmsg.NewPtrLeaveGroupRequest()
 	lr.Version = 5
