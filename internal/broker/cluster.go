@@ -76,14 +76,22 @@ func (b *Broker) openCluster() error {
 	if err != nil {
 		return fmt.Errorf("cluster mode: %w", err)
 	}
-	store, err := objstore.OpenS3(context.Background(), cc.ObjectStore, objstore.S3Options{Logger: b.logger})
+	var om *objstore.Metrics // object-store requests, bytes, latency, errors and the cache on /metrics
+	if b.metrics != nil {
+		var err error
+		if om, err = objstore.NewMetrics(b.metrics.Registry()); err != nil {
+			client.Close()
+			return fmt.Errorf("cluster mode: %w", err)
+		}
+	}
+	store, err := objstore.OpenS3(context.Background(), cc.ObjectStore, objstore.S3Options{Logger: b.logger, Metrics: om})
 	if err != nil {
 		client.Close()
 		return fmt.Errorf("cluster mode: %w", err)
 	}
 	var reader objstore.RangeReader = store
 	if cc.CacheMemoryBytes > 0 || cc.CacheDiskBytes > 0 {
-		opts := objstore.CacheOptions{MemoryBytes: max(cc.CacheMemoryBytes, 0), Logger: b.logger}
+		opts := objstore.CacheOptions{MemoryBytes: max(cc.CacheMemoryBytes, 0), Logger: b.logger, Metrics: om}
 		if cc.CacheDiskBytes > 0 {
 			opts.Dir, opts.DiskBytes = filepath.Join(b.cfg.DataDir, "object-cache"), cc.CacheDiskBytes
 		}

@@ -64,6 +64,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	20: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteTopics(r, k.(*kmsg.DeleteTopicsRequest))
 	},
+	21: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterDeleteRecords(k.(*kmsg.DeleteRecordsRequest))
+	},
 	37: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreatePartitions(r, k.(*kmsg.CreatePartitionsRequest))
 	},

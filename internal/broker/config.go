@@ -128,6 +128,11 @@ type ClusterConfig struct {
 	// LeaseTTL is cluster.lease.ttl.ms, the broker lease's TTL (default
 	// 10 s, at least 1 s): a dead broker's partitions move after it.
 	LeaseTTL time.Duration
+	// GCInterval is cluster.gc.interval.ms, the time between rounds of the
+	// object garbage collector, which runs on the controller only (default
+	// 5 min, objlog.DefaultGCInterval: Kafka's log.retention.check.interval.ms
+	// default, as the collector's work follows retention's).
+	GCInterval time.Duration
 }
 
 // Enabled reports whether the configuration asks for cluster mode.
@@ -225,8 +230,8 @@ func (c *Config) validateCluster() error {
 	if cc.LeaseTTL != 0 && cc.LeaseTTL < time.Second {
 		return fmt.Errorf("%w: cluster.lease.ttl.ms %d: at least 1000 (etcd's granularity)", ErrInvalidConfig, cc.LeaseTTL.Milliseconds())
 	}
-	if cc.FlushInterval < 0 || cc.FlushMaxBytes < 0 || cc.CacheDiskBytes < 0 {
-		return fmt.Errorf("%w: cluster.flush.* and cluster.cache.disk.bytes must not be negative", ErrInvalidConfig)
+	if cc.FlushInterval < 0 || cc.FlushMaxBytes < 0 || cc.CacheDiskBytes < 0 || cc.GCInterval < 0 {
+		return fmt.Errorf("%w: cluster.flush.*, cluster.cache.disk.bytes and cluster.gc.interval.ms must not be negative", ErrInvalidConfig)
 	}
 	if (cc.EtcdCertFile == "") != (cc.EtcdKeyFile == "") {
 		return fmt.Errorf("%w: --etcd-cert and --etcd-key go together", ErrInvalidConfig)
