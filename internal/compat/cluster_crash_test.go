@@ -86,18 +86,52 @@ func TestClusterKill9Cycles(t *testing.T) {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
 
-	var mu sync.Mutex
-	acked := map[[2]int64]ackedRecord{} // partition, offset
-	var acks int
+	load := startClusterLoad(t, ctx, seeds, topic)
+	defer load.stop()
+
+	for c := range cycles {
+		load.waitAcks(fmt.Sprintf("cycle %d before the kill", c), 200+rand.IntN(800))
+		victim := srvs[rand.IntN(len(srvs))]
+		victim.kill9()
+		// The survivors take the dead broker's partitions once its lease
+		// ends: acknowledgements go on for every partition.
+		load.waitAcks(fmt.Sprintf("cycle %d after killing %s", c, victim.addr), 600)
+		victim.start()
+		verifyClusterAcked(t, ctx, seeds, topic, &load.mu, load.acked)
+	}
+	load.stop()
+	verifyClusterAcked(t, ctx, seeds, topic, &load.mu, load.acked)
+}
+
+// clusterLoad is a producer (acks=all, 64 records in flight) writing
+// records of distinct keys, values and headers to a topic, remembering
+// every acknowledged one by partition and offset.
+type clusterLoad struct {
+	t      *testing.T
+	ctx    context.Context
+	prod   *kgo.Client
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	mu    sync.Mutex
+	acked map[[2]int64]ackedRecord // partition, offset
+	acks  int
+	parts map[int32]int // acknowledgements per partition
+}
+
+func startClusterLoad(t *testing.T, ctx context.Context, seeds []string, topic string) *clusterLoad {
+	t.Helper()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(), kgo.ProducerLinger(time.Millisecond), kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RetryTimeout(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	l := &clusterLoad{t: t, ctx: ctx, prod: prod, acked: map[[2]int64]ackedRecord{}, parts: map[int32]int{}}
+	pctx, cancel := context.WithCancel(ctx)
+	l.cancel = cancel
+	l.wg.Go(func() {
 		inflight := make(chan struct{}, 64)
 		for seq := 0; pctx.Err() == nil; seq++ {
 			select {
@@ -112,51 +146,74 @@ func TestClusterKill9Cycles(t *testing.T) {
 				if err != nil {
 					return
 				}
-				mu.Lock()
-				acked[[2]int64{int64(r.Partition), r.Offset}] = ackedRecord{r.Key, r.Value, r.Headers[0].Value, r.Timestamp.UnixMilli()}
-				acks++
-				mu.Unlock()
+				l.mu.Lock()
+				l.acked[[2]int64{int64(r.Partition), r.Offset}] = ackedRecord{r.Key, r.Value, r.Headers[0].Value, r.Timestamp.UnixMilli()}
+				l.acks++
+				l.parts[r.Partition]++
+				l.mu.Unlock()
 			})
 		}
 	})
-	defer func() {
-		stop()
-		prod.Close()
-		wg.Wait()
-	}()
-	waitAcks := func(what string, more int) {
-		t.Helper()
-		mu.Lock()
-		target := acks + more
-		mu.Unlock()
-		for {
-			mu.Lock()
-			n := acks
-			mu.Unlock()
-			if n >= target {
-				return
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("%s: %d of %d acks: %v", what, n, target, ctx.Err())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	return l
+}
 
-	for c := range cycles {
-		waitAcks(fmt.Sprintf("cycle %d before the kill", c), 200+rand.IntN(800))
-		victim := srvs[rand.IntN(len(srvs))]
-		victim.kill9()
-		// The survivors take the dead broker's partitions once its lease
-		// ends: acknowledgements go on for every partition.
-		waitAcks(fmt.Sprintf("cycle %d after killing %s", c, victim.addr), 600)
-		victim.start()
-		verifyClusterAcked(t, ctx, seeds, topic, &mu, acked)
+// stop ends the load and waits for its producer.
+func (l *clusterLoad) stop() {
+	l.once.Do(func() {
+		l.cancel()
+		l.prod.Close()
+		l.wg.Wait()
+	})
+}
+
+// waitAcks waits for more acknowledgements.
+func (l *clusterLoad) waitAcks(what string, more int) {
+	l.t.Helper()
+	l.mu.Lock()
+	target := l.acks + more
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		n := l.acks
+		l.mu.Unlock()
+		if n >= target {
+			return
+		}
+		if l.ctx.Err() != nil {
+			l.t.Fatalf("%s: %d of %d acks: %v", what, n, target, l.ctx.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	stop()
-	prod.Close()
-	wg.Wait()
-	verifyClusterAcked(t, ctx, seeds, topic, &mu, acked)
+}
+
+// waitEveryPartition waits until each of n partitions has acknowledged a
+// record more, and returns how long that took.
+func (l *clusterLoad) waitEveryPartition(what string, n int32) time.Duration {
+	l.t.Helper()
+	start := time.Now()
+	l.mu.Lock()
+	base := make(map[int32]int, len(l.parts))
+	for p, c := range l.parts {
+		base[p] = c
+	}
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		behind := 0
+		for p := range n {
+			if l.parts[p] <= base[p] {
+				behind++
+			}
+		}
+		l.mu.Unlock()
+		if behind == 0 {
+			return time.Since(start)
+		}
+		if l.ctx.Err() != nil {
+			l.t.Fatalf("%s: %d partitions acknowledged nothing more: %v", what, behind, l.ctx.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // verifyClusterAcked reads the topic from the start to its end offsets
@@ -212,4 +269,65 @@ func verifyClusterAcked(t *testing.T, ctx context.Context, seeds []string, topic
 		}
 	}
 	t.Logf("verified %d acknowledged records, %d read", len(want), len(got))
+}
+
+// TestClusterAddRemoveBroker adds a third broker to two while a producer
+// writes, then stops (SIGTERM) the first: the partitions' ownership moves
+// (no data is copied: the new owner reads the same objects), the
+// producer's acknowledgements reach every partition again, and every
+// acknowledged record is read back at its offset.
+func TestClusterAddRemoveBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd and three brokers")
+	}
+	e := etcdtest.Start(t, 1024)
+	store := clusterObjectStore(t)
+	srvs := startClusterServers(t, e, store, 2)
+	seeds := []string{srvs[0].addr, srvs[1].addr}
+	const topic, parts = "grow", 12
+	ctx := ctxT(t, 3*time.Minute)
+	// kgo answers Metadata requests from its cache for MetadataMinAge.
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if r, err := kadm.NewClient(adm).CreateTopic(ctx, parts, 1, nil, topic); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	load := startClusterLoad(t, ctx, seeds, topic)
+	defer load.stop()
+	load.waitEveryPartition("before the change", parts)
+
+	third := startServer(t, "", "--etcd", e.Endpoint, "--object-store", store, "--node-id", "3",
+		"--cluster-id", "kill9", "--set", "cluster.lease.ttl.ms=2000")
+	leaders := func() map[int32]int {
+		t.Helper()
+		m, err := kadm.NewClient(adm).Metadata(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]int{}
+		for _, p := range m.Topics[topic].Partitions {
+			out[p.Leader]++
+		}
+		return out
+	}
+	deadline := time.Now().Add(time.Minute)
+	for leaders()[3] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker 3 leads nothing a minute after it joined: %v", leaders())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	added := load.waitEveryPartition("after adding broker 3", parts)
+
+	srvs[0].stop()
+	removed := load.waitEveryPartition("after removing broker 1", parts)
+	if l := leaders(); l[1] != 0 {
+		t.Errorf("broker 1 still leads %d partitions after it stopped", l[1])
+	}
+	load.stop()
+	verifyClusterAcked(t, ctx, []string{srvs[1].addr, third.addr}, topic, &load.mu, load.acked)
+	t.Logf("every partition acknowledged again %v after broker 3 led some, %v after broker 1 stopped", added.Round(time.Millisecond), removed.Round(time.Millisecond))
 }
