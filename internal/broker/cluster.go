@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -160,13 +161,7 @@ func (n *clusterNode) run() {
 			n.wake()
 		}),
 		n.client.WatchTopics(ctx, func(ts map[string]cluster.TopicInfo) {
-			byID := make(map[[16]byte]cluster.TopicInfo, len(ts))
-			for _, t := range ts {
-				byID[t.ID] = t
-			}
-			n.mu.Lock()
-			n.topics, n.byID = ts, byID
-			n.mu.Unlock()
+			n.setTopics(ts)
 			n.wake()
 		}),
 		n.client.WatchLeaders(ctx, func(changes []cluster.LeaderChange, reset bool) {
@@ -344,6 +339,51 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		n.mu.Unlock()
 	}
 	return pending
+}
+
+// setTopics takes a new copy of the cluster's topics and reconfigures the
+// led partitions of topics whose configs changed.
+func (n *clusterNode) setTopics(ts map[string]cluster.TopicInfo) {
+	byID := make(map[[16]byte]cluster.TopicInfo, len(ts))
+	for _, t := range ts {
+		byID[t.ID] = t
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for tp, p := range n.parts {
+		if t, ok := byID[tp.TopicID]; ok && !maps.Equal(t.Configs, n.byID[tp.TopicID].Configs) {
+			p.SetConfig(n.b.logConfig(t.Configs))
+		}
+	}
+	n.topics, n.byID = ts, byID
+}
+
+// setTopicConfigs replaces a topic's config overrides in etcd (validated
+// by the caller). Every broker, this one included, applies them when its
+// topics watch brings them (setTopics, in etcd's order, so a later change
+// by another broker is never overwritten); the call waits, up to a few
+// seconds, until this broker's copy shows them, so that a DescribeConfigs
+// sent here next sees them.
+func (n *clusterNode) setTopicConfigs(name string, cfg map[string]string) error {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	t, err := n.client.SetTopicConfigs(ctx, name, cfg)
+	if err != nil {
+		return err
+	}
+	wait := time.NewTicker(10 * time.Millisecond)
+	defer wait.Stop()
+	for range 500 {
+		if cur, ok := n.topic(name); !ok || maps.Equal(cur.Configs, t.Configs) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // stored; the watch brings it later
+		case <-wait.C:
+		}
+	}
+	return nil
 }
 
 // partition is the partition this broker leads, or nil.

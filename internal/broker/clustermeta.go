@@ -67,6 +67,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	21: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteRecords(k.(*kmsg.DeleteRecordsRequest))
 	},
+	32: nil, // DescribeConfigs, AlterConfigs, IncrementalAlterConfigs:
+	33: nil, // topic configs in etcd (configs.go, cluster.go)
+	44: nil,
 	37: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreatePartitions(r, k.(*kmsg.CreatePartitionsRequest))
 	},
