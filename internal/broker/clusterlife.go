@@ -18,6 +18,9 @@ package broker
 //     listings.
 //   - DeleteRecords (v0-2) on a led partition moves its log start the same
 //     way.
+//   - Merging: on the same loop, each led partition merges runs of small
+//     index entries into objects of cluster.merge.target.bytes (objlog
+//     Partition.Merge), a few runs per partition per pass.
 
 import (
 	"context"
@@ -61,6 +64,37 @@ func (n *clusterNode) clusterRetention(now time.Time) {
 			continue
 		}
 		n.log.Info("retention moved the log start", "topic", t.Name, "partition", p.TopicPartition().Partition, "log_start_offset", start)
+	}
+	if n.cfg.MergeTargetBytes > 0 {
+		for _, p := range parts {
+			n.merge(p)
+		}
+	}
+}
+
+// mergeRunsPerPass bounds the merges of one partition per retention pass,
+// so that one partition's backlog does not hold up the others'.
+const mergeRunsPerPass = 8
+
+// merge merges up to mergeRunsPerPass runs of p's small index entries.
+func (n *clusterNode) merge(p *objlog.Partition) {
+	for range mergeRunsPerPass {
+		if p.Err() != nil || n.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+		st, err := p.Merge(ctx, n.cfg.MergeTargetBytes, 1000)
+		cancel()
+		if err != nil {
+			if n.ctx.Err() == nil && !errors.Is(err, objlog.ErrNotLeader) {
+				n.log.Warn("merging small objects failed; trying again later", "partition", p.TopicPartition().String(), "err", err)
+			}
+			return
+		}
+		if st.Entries == 0 {
+			return
+		}
+		n.log.Debug("merged index entries", "partition", p.TopicPartition().String(), "entries", st.Entries, "bytes", st.Bytes)
 	}
 }
 

@@ -21,9 +21,10 @@ import (
 
 // TestClusterRetentionDeleteRecordsAndGC: in cluster mode DeleteRecords
 // moves a partition's log start, retention moves it past records older
-// than retention.ms, a compacted topic refuses DeleteRecords, and the
-// controller's object garbage collector then deletes the objects no
-// entry names, which /metrics counts.
+// than retention.ms, a compacted topic refuses DeleteRecords, small index
+// entries are merged with every record kept at its offset, and the
+// controller's object garbage collector then deletes the objects no entry
+// names, which /metrics counts.
 func TestClusterRetentionDeleteRecordsAndGC(t *testing.T) {
 	e := etcdtest.Start(t, 1024)
 	s3 := fakeS3(t)
@@ -31,7 +32,7 @@ func TestClusterRetentionDeleteRecordsAndGC(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler),
 		Kafka:  map[string]string{"log.retention.check.interval.ms": "50", "log.segment.delete.delay.ms": "1"},
 		Cluster: ClusterConfig{Etcd: []string{e.Endpoint}, ObjectStore: "s3://bkt/pfx?endpoint=" + url.QueryEscape(s3) + "&region=us-east-1&path_style=true",
-			ID: "test", LeaseTTL: 2 * time.Second, GCInterval: 100 * time.Millisecond}})
+			ID: "test", LeaseTTL: 2 * time.Second, GCInterval: 100 * time.Millisecond, MergeTargetBytes: 256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +135,34 @@ func TestClusterRetentionDeleteRecordsAndGC(t *testing.T) {
 	}
 	if first != 4 {
 		t.Fatalf("first record of kept read at offset %d, want 4", first)
+	}
+
+	// Merging: compacted's ten one-record entries (one flush each) become
+	// fewer, every record still at its offset.
+	ct, _ := b.cl.topic("compacted")
+	clusterEventually(t, "compacted's small entries merged", func() error {
+		idx, err := b.cl.client.LoadIndex(ctx, ct.Partition(0))
+		if err != nil {
+			return err
+		}
+		if len(idx) >= 10 {
+			return fmt.Errorf("%d index entries", len(idx))
+		}
+		return nil
+	})
+	mc := mustClient(t, b, kgo.ConsumeTopics("compacted"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	vals := map[int64]string{}
+	for len(vals) < 10 {
+		fs := mc.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of compacted's records: %v", len(vals), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { vals[r.Offset] = string(r.Value) })
+	}
+	for i := range int64(10) {
+		if vals[i] != strconv.Itoa(int(i)) {
+			t.Fatalf("compacted offset %d holds %q after merging", i, vals[i])
+		}
 	}
 
 	// The controller's collector deletes what retention and DeleteRecords

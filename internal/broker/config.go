@@ -133,6 +133,11 @@ type ClusterConfig struct {
 	// 5 min, objlog.DefaultGCInterval: Kafka's log.retention.check.interval.ms
 	// default, as the collector's work follows retention's).
 	GCInterval time.Duration
+	// MergeTargetBytes is cluster.merge.target.bytes, the size of the
+	// objects small index entries are merged into (objlog
+	// Partition.Merge; default DefaultClusterMergeTarget; negative turns
+	// merging off).
+	MergeTargetBytes int64
 }
 
 // Enabled reports whether the configuration asks for cluster mode.
@@ -142,6 +147,7 @@ func (c ClusterConfig) Enabled() bool { return len(c.Etcd) > 0 || c.ObjectStore 
 const (
 	DefaultClusterID          = "sluice"
 	DefaultClusterCacheMemory = 256 << 20
+	DefaultClusterMergeTarget = 8 << 20
 )
 
 // Defaults of Config.
@@ -226,6 +232,9 @@ func (c *Config) validateCluster() error {
 	}
 	if cc.CacheMemoryBytes == 0 {
 		cc.CacheMemoryBytes = DefaultClusterCacheMemory
+	}
+	if cc.MergeTargetBytes == 0 {
+		cc.MergeTargetBytes = DefaultClusterMergeTarget
 	}
 	if cc.LeaseTTL != 0 && cc.LeaseTTL < time.Second {
 		return fmt.Errorf("%w: cluster.lease.ttl.ms %d: at least 1000 (etcd's granularity)", ErrInvalidConfig, cc.LeaseTTL.Milliseconds())

@@ -142,10 +142,8 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 			clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
 			clientv3.Compare(clientv3.Value(hk), "=", encodeOffset(a.Entries[0].BaseOffset)))
 		for _, e := range a.Entries {
-			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encode(indexValue{
-				V: valueVersion, Object: obj.Name, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
-				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC,
-			})))
+			e.Object = obj.Name
+			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encodeIndexValue(e)))
 		}
 		puts = append(puts, clientv3.OpPut(hk, encodeOffset(a.HW)))
 		checks = append(checks, clientv3.OpGet(lk, clientv3.WithKeysOnly()), clientv3.OpGet(hk))

@@ -45,8 +45,7 @@ func (f *Flusher) flush(ctx context.Context) {
 		}
 		g.appends = append(g.appends, pa)
 	}
-	info := f.member.Info()
-	name := fmt.Sprintf("%s%d-%016x-%08x-%010d", f.cfg.ObjectPrefix, info.NodeID, uint64(info.Lease), f.instance, f.seq.Add(1))
+	name := f.objectName()
 	w := objstore.NewWriter()
 	var data []byte
 	for _, g := range groups {

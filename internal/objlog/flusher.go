@@ -399,3 +399,10 @@ func (f *Flusher) take() []*pendingAppend {
 	}
 	return out
 }
+
+// objectName is a new object's unique name: node, lease, this flusher's
+// instance and a sequence number, under Config.ObjectPrefix.
+func (f *Flusher) objectName() string {
+	info := f.member.Info()
+	return fmt.Sprintf("%s%d-%016x-%08x-%010d", f.cfg.ObjectPrefix, info.NodeID, uint64(info.Lease), f.instance, f.seq.Add(1))
+}
