@@ -304,32 +304,24 @@ func (b *Broker) clusterDeleteTopics(r *request, req *kmsg.DeleteTopicsRequest) 
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout(req.TimeoutMillis))
 	defer cancel()
-	type target struct {
-		name *string
-		id   [16]byte
-	}
-	var ts []target
-	if r.version >= 6 {
-		for _, t := range req.Topics {
-			ts = append(ts, target{t.Topic, t.TopicID})
-		}
-	} else {
-		for _, name := range req.TopicNames {
-			ts = append(ts, target{name: kmsg.StringPtr(name)})
-		}
-	}
-	for _, t := range ts {
+	enabled := b.brokerBool("delete.topic.enable")
+	for _, t := range deleteTargets(r, req) { // 20_delete_topics.go
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = t.name, t.id
 		name := ""
 		if t.name != nil {
 			name = *t.name
-		} else if ti, ok := b.cl.topicByID(t.id); ok {
-			name = ti.Name
-			st.Topic = kmsg.StringPtr(name)
+		}
+		if name == "" {
+			if ti, ok := b.cl.topicByID(t.id); ok {
+				name = ti.Name
+				st.Topic = kmsg.StringPtr(name)
+			}
 		}
 		if name == "" {
 			st.ErrorCode = kerr.UnknownTopicID.Code
+		} else if !enabled {
+			st.ErrorCode = kerr.TopicDeletionDisabled.Code
 		} else if ti, err := b.cl.client.DeleteTopic(ctx, name); errors.Is(err, cluster.ErrUnknownTopic) {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		} else if err != nil {
