@@ -17,6 +17,9 @@ package broker
 //   must commit at its current epoch (STALE_MEMBER_EPOCH) with v9+
 //   (UNSUPPORTED_VERSION), UNKNOWN_MEMBER_ID otherwise; epoch -1 commits
 //   only to a group without members.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) for every partition when this broker does not coordinate the
+//   group (clustergroups.go).
 // * Metadata over offset.metadata.max.bytes is OFFSET_METADATA_TOO_LARGE.
 // * Acknowledged only once the records are appended to __consumer_offsets
 //   (the append runs outside the coordinator's lock, after the group's
@@ -36,9 +39,10 @@ func handleOffsetCommit(b *Broker, r *request, req *kmsg.OffsetCommitRequest) km
 	groupOK := r.allowed(auth.OpRead, auth.Group(req.Group))
 	var errTopics []kmsg.OffsetCommitResponseTopic
 	valid := make([]kmsg.OffsetCommitRequestTopic, 0, len(req.Topics))
+	coord, coordErr := b.groupCoordinator(req.Group)
 	for _, rt := range req.Topics {
 		var topicErr *kerr.Error
-		t := b.topic(rt.Topic)
+		n := b.topicPartitions(rt.Topic)
 		switch {
 		case !groupOK:
 			topicErr = kerr.GroupAuthorizationFailed
@@ -51,8 +55,11 @@ func handleOffsetCommit(b *Broker, r *request, req *kmsg.OffsetCommitRequest) km
 		et.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			e := topicErr
-			if e == nil && (t == nil || p.Partition < 0 || int(p.Partition) >= len(t.partitions)) {
+			if e == nil && (p.Partition < 0 || p.Partition >= n) {
 				e = kerr.UnknownTopicOrPartition
+			}
+			if e == nil {
+				e = coordErr
 			}
 			if e != nil {
 				ep := kmsg.NewOffsetCommitResponseTopicPartition()
@@ -77,7 +84,7 @@ func handleOffsetCommit(b *Broker, r *request, req *kmsg.OffsetCommitRequest) km
 	sub := *req
 	sub.Topics = valid
 	ch := make(chan *kmsg.OffsetCommitResponse, 1)
-	b.groups.OffsetCommit(&sub, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
+	coord.OffsetCommit(&sub, func(resp *kmsg.OffsetCommitResponse) { ch <- resp })
 	resp, ok := wait(b, ch)
 	if !ok {
 		return nil

@@ -15,12 +15,15 @@ package broker
 // * v9 member id and epoch (KIP-848): for a consumer group they must name
 //   a member at its current epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH);
 //   no member id with epoch -1 fetches freely; classic groups ignore them.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) for a group this broker does not coordinate.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/group"
 )
 
 func init() { register(9, 1, 9, handleOffsetFetch) }
@@ -29,15 +32,16 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.version >= 8 {
 		for _, rg := range req.Groups {
-			if r.version >= 9 && r.allowed(auth.OpDescribe, auth.Group(rg.Group)) {
-				if err := b.groups.ValidateOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); err != nil {
+			coord, cerr := b.groupCoordinator(rg.Group)
+			if r.version >= 9 && cerr == nil && r.allowed(auth.OpDescribe, auth.Group(rg.Group)) {
+				if err := coord.ValidateOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); err != nil {
 					g := kmsg.NewOffsetFetchResponseGroup()
 					g.Group, g.ErrorCode = rg.Group, err.Code
 					resp.Groups = append(resp.Groups, g)
 					continue
 				}
 			}
-			resp.Groups = append(resp.Groups, b.offsetFetchGroup(r, rg.Group, rg.Topics, req.RequireStable))
+			resp.Groups = append(resp.Groups, b.offsetFetchGroup(r, coord, cerr, rg.Group, rg.Topics, req.RequireStable))
 		}
 		return resp
 	}
@@ -50,7 +54,8 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 			topics = append(topics, gt)
 		}
 	}
-	g := b.offsetFetchGroup(r, req.Group, topics, req.RequireStable)
+	coord, cerr := b.groupCoordinator(req.Group)
+	g := b.offsetFetchGroup(r, coord, cerr, req.Group, topics, req.RequireStable)
 	if r.version >= 2 {
 		resp.ErrorCode = g.ErrorCode
 	}
@@ -70,8 +75,9 @@ func handleOffsetFetch(b *Broker, r *request, req *kmsg.OffsetFetchRequest) kmsg
 	return resp
 }
 
-// offsetFetchGroup answers for one group; topics nil means all.
-func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {
+// offsetFetchGroup answers for one group from its coordinator (or with
+// cerr, the error groupCoordinator gave); topics nil means all.
+func (b *Broker) offsetFetchGroup(r *request, coord *group.Coordinator, cerr *kerr.Error, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	g := kmsg.NewOffsetFetchResponseGroup()
 	g.Group = groupID
 	errPartitions := func(t kmsg.OffsetFetchRequestGroupTopic, err *kerr.Error) kmsg.OffsetFetchResponseGroupTopic {
@@ -93,6 +99,13 @@ func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.Offs
 		}
 		return g
 	}
+	if cerr != nil {
+		g.ErrorCode = cerr.Code
+		for _, t := range topics {
+			g.Topics = append(g.Topics, errPartitions(t, cerr))
+		}
+		return g
+	}
 	var allowed, denied []kmsg.OffsetFetchRequestGroupTopic
 	if topics != nil {
 		allowed = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(topics))
@@ -104,7 +117,7 @@ func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.Offs
 			}
 		}
 	}
-	out, err := b.groups.FetchOffsets(groupID, allowed)
+	out, err := coord.FetchOffsets(groupID, allowed)
 	if err != nil {
 		g.ErrorCode = err.Code
 		return g
@@ -115,7 +128,7 @@ func (b *Broker) offsetFetchGroup(r *request, groupID string, topics []kmsg.Offs
 		}
 		if requireStable {
 			for i, p := range t.Partitions {
-				if b.groups.HasPendingTxnOffsets(groupID, t.Topic, p.Partition) {
+				if coord.HasPendingTxnOffsets(groupID, t.Topic, p.Partition) {
 					t.Partitions[i].ErrorCode = kerr.UnstableOffsetCommit.Code
 				}
 			}

@@ -13,6 +13,8 @@ package broker
 //   takes a new member id and fences the old one (FENCED_INSTANCE_ID); with
 //   unchanged metadata for the selected protocol in a Stable group there is
 //   no rebalance (v9: SkipAssignment for a static leader).
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 // * The response waits until the rebalance completes: every member rejoined,
 //   or the rebalance timeout, or for an empty group
 //   group.initial.rebalance.delay.ms.
@@ -33,8 +35,14 @@ func handleJoinGroup(b *Broker, r *request, req *kmsg.JoinGroupRequest) kmsg.Res
 		resp.MemberID = req.MemberID
 		return resp
 	}
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.MemberID, resp.Generation = cerr.Code, req.MemberID, -1
+		return resp
+	}
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
-	b.groups.JoinGroup(req, r.clientID, r.clientHost(), func(resp *kmsg.JoinGroupResponse) { ch <- resp })
+	coord.JoinGroup(req, r.clientID, r.clientHost(), func(resp *kmsg.JoinGroupResponse) { ch <- resp })
 	resp, ok := wait(b, ch)
 	if !ok {
 		return nil

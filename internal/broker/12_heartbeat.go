@@ -7,6 +7,8 @@ package broker
 // * Resets the member's session timer. REBALANCE_IN_PROGRESS while the
 //   group prepares a rebalance (the member must rejoin), ILLEGAL_GENERATION,
 //   UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID (v3+ static members).
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,5 +25,11 @@ func handleHeartbeat(b *Broker, r *request, req *kmsg.HeartbeatRequest) kmsg.Res
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp
 	}
-	return b.groups.Heartbeat(req)
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = cerr.Code
+		return resp
+	}
+	return coord.Heartbeat(req)
 }

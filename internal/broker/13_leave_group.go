@@ -8,6 +8,8 @@ package broker
 //   a batch of members, by member id or group.instance.id, each with its
 //   own error (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID).
 // * The remaining members rebalance.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,5 +26,11 @@ func handleLeaveGroup(b *Broker, r *request, req *kmsg.LeaveGroupRequest) kmsg.R
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp
 	}
-	return b.groups.LeaveGroup(req)
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = cerr.Code
+		return resp
+	}
+	return coord.LeaveGroup(req)
 }

@@ -9,6 +9,8 @@ package broker
 //   ILLEGAL_GENERATION, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS while
 //   the group prepares a rebalance, and (v5+) INCONSISTENT_GROUP_PROTOCOL
 //   when the protocol type or name does not match the group's.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,8 +28,14 @@ func handleSyncGroup(b *Broker, r *request, req *kmsg.SyncGroupRequest) kmsg.Res
 		resp.MemberAssignment = []byte{}
 		return resp
 	}
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode, resp.MemberAssignment = cerr.Code, []byte{}
+		return resp
+	}
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
-	b.groups.SyncGroup(req, func(resp *kmsg.SyncGroupResponse) { ch <- resp })
+	coord.SyncGroup(req, func(resp *kmsg.SyncGroupResponse) { ch <- resp })
 	resp, ok := wait(b, ch)
 	if !ok {
 		return nil

@@ -11,6 +11,8 @@ package broker
 //   GROUP_ID_NOT_FOUND from v6 (KIP-1043). So is a KIP-848 consumer group,
 //   with Kafka's message "Group g is not a classic group." (v6), and a
 //   share group (KIP-932; described by ShareGroupDescribe).
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) for a group this broker does not coordinate.
 // * Authorized operations (v3+) when asked: READ, DESCRIBE, DELETE.
 
 import (
@@ -35,7 +37,14 @@ func handleDescribeGroups(b *Broker, r *request, req *kmsg.DescribeGroupsRequest
 			resp.Groups = append(resp.Groups, d)
 			continue
 		}
-		d, ok := b.groups.DescribeGroup(id)
+		coord, cerr := b.groupCoordinator(id)
+		if cerr != nil {
+			d := kmsg.NewDescribeGroupsResponseGroup()
+			d.Group, d.ErrorCode, d.AuthorizedOperations = id, cerr.Code, noAuthorizedOps
+			resp.Groups = append(resp.Groups, d)
+			continue
+		}
+		d, ok := coord.DescribeGroup(id)
 		if !ok && d.ErrorMessage == nil && b.shares.c.Exists(id) {
 			msg := "Group " + id + " is not a classic group."
 			d.ErrorMessage = &msg

@@ -10,6 +10,9 @@ package broker
 //   type "consumer", protocol type "consumer", with the consumer-group
 //   states (Empty, Assigning, Reconciling, Stable). Share groups (KIP-932)
 //   are of type "share", protocol type "share", state Empty or Stable.
+// * Cluster mode: the groups of every coordinator this broker runs (one
+//   per __consumer_offsets partition it leads and has loaded), as a Kafka
+//   broker lists the groups it coordinates.
 
 import (
 	"strings"
@@ -17,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/group"
 )
 
 func init() { register(16, 0, 5, handleListGroups) }
@@ -35,7 +39,13 @@ func handleListGroups(b *Broker, r *request, req *kmsg.ListGroupsRequest) kmsg.R
 		}
 		return false
 	}
-	for _, l := range b.groups.ListGroups() {
+	var listed []group.Listing
+	if b.cl == nil {
+		listed = b.groups.ListGroups()
+	} else {
+		listed = b.cl.listGroups()
+	}
+	for _, l := range listed {
 		if !all && !r.allowed(auth.OpDescribe, auth.Group(l.Group)) {
 			continue
 		}

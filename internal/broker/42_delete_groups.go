@@ -9,6 +9,8 @@ package broker
 //   tombstones written to __consumer_offsets, answered once they are; while
 //   they are written the group is Dead (JoinGroup and the like get
 //   COORDINATOR_NOT_AVAILABLE, which clients retry), as in Kafka.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) for a group this broker does not coordinate.
 // * A share group (KIP-932) is deleted by the share coordinator: its
 //   share-partition state gets tombstones in __share_group_state.
 
@@ -32,9 +34,11 @@ func handleDeleteGroups(b *Broker, r *request, req *kmsg.DeleteGroupsRequest) km
 			if err := b.deleteShareGroup(id); err != nil {
 				g.ErrorCode = err.Code
 			}
+		} else if coord, cerr := b.groupCoordinator(id); cerr != nil {
+			g.ErrorCode = cerr.Code
 		} else {
 			ch := make(chan *kerr.Error, 1)
-			b.groups.DeleteGroup(id, func(err *kerr.Error) { ch <- err })
+			coord.DeleteGroup(id, func(err *kerr.Error) { ch <- err })
 			err, ok := wait(b, ch)
 			if !ok {
 				return nil

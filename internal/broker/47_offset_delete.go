@@ -10,6 +10,8 @@ package broker
 //   offsets (tombstones are written); a non-empty consumer group keeps
 //   those of topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); any other
 //   non-empty group is NON_EMPTY_GROUP.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,10 +28,15 @@ func handleOffsetDelete(b *Broker, r *request, req *kmsg.OffsetDeleteRequest) km
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return resp
 	}
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp.ErrorCode = cerr.Code
+		return resp
+	}
 	var valid []kmsg.OffsetDeleteRequestTopic
 	var errTopics []kmsg.OffsetDeleteResponseTopic
 	for _, rt := range req.Topics {
-		t := b.topic(rt.Topic)
+		n := b.topicPartitions(rt.Topic)
 		readable := r.allowed(auth.OpRead, auth.Topic(rt.Topic))
 		good := rt
 		good.Partitions = nil
@@ -40,7 +47,7 @@ func handleOffsetDelete(b *Broker, r *request, req *kmsg.OffsetDeleteRequest) km
 			switch {
 			case !readable:
 				e = kerr.TopicAuthorizationFailed
-			case t == nil || p.Partition < 0 || int(p.Partition) >= len(t.partitions):
+			case p.Partition < 0 || p.Partition >= n:
 				e = kerr.UnknownTopicOrPartition
 			}
 			if e != nil {
@@ -63,7 +70,7 @@ func handleOffsetDelete(b *Broker, r *request, req *kmsg.OffsetDeleteRequest) km
 		topics []kmsg.OffsetDeleteResponseTopic
 	}
 	ch := make(chan answer, 1)
-	b.groups.DeleteOffsets(req.Group, valid, func(err *kerr.Error, topics []kmsg.OffsetDeleteResponseTopic) { ch <- answer{err, topics} })
+	coord.DeleteOffsets(req.Group, valid, func(err *kerr.Error, topics []kmsg.OffsetDeleteResponseTopic) { ch <- answer{err, topics} })
 	a, ok := wait(b, ch)
 	if !ok {
 		return nil

@@ -23,6 +23,9 @@ package broker
 //   group.consumer.migration.policy); an empty one becomes a consumer group.
 // * Consumer-group membership is kept in memory only (no ConsumerGroup*
 //   record schemas in kmsg); offsets are persisted as for classic groups.
+//   In cluster mode, the members are lost when the coordinator moves.
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) when this broker does not coordinate the group.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,5 +49,11 @@ func handleConsumerGroupHeartbeat(b *Broker, r *request, req *kmsg.ConsumerGroup
 			return resp
 		}
 	}
-	return b.groups.ConsumerGroupHeartbeat(req, r.clientID, r.clientHost())
+	coord, cerr := b.groupCoordinator(req.Group)
+	if cerr != nil {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = cerr.Code
+		return resp
+	}
+	return coord.ConsumerGroupHeartbeat(req, r.clientID, r.clientHost())
 }

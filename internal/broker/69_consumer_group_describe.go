@@ -11,6 +11,8 @@ package broker
 //   (topic ids and names), member type 1 (consumer) in v1.
 // * GROUP_ID_NOT_FOUND for an unknown group ("Group g not found.") and for
 //   a classic group ("Group g is not a consumer group.").
+// * Cluster mode: NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+//   loading) for a group this broker does not coordinate.
 // * Authorized operations when asked: READ, DESCRIBE, DELETE.
 
 import (
@@ -30,8 +32,11 @@ func handleConsumerGroupDescribe(b *Broker, r *request, req *kmsg.ConsumerGroupD
 			d = kmsg.NewConsumerGroupDescribeResponseGroup()
 			d.Group = id
 			d.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else if coord, cerr := b.groupCoordinator(id); cerr != nil {
+			d = kmsg.NewConsumerGroupDescribeResponseGroup()
+			d.Group, d.ErrorCode = id, cerr.Code
 		} else {
-			d = b.groups.DescribeConsumerGroup(id)
+			d = coord.DescribeConsumerGroup(id)
 		}
 		d.AuthorizedOperations = noAuthorizedOps
 		if req.IncludeAuthorizedOperations && d.ErrorCode != kerr.GroupAuthorizationFailed.Code {

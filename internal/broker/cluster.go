@@ -15,6 +15,8 @@ package broker
 // loop runs after every watch change, and every second while something is
 // left to do (an acquisition that found the previous leader still there).
 // On lease loss the node drops its partitions and registers again.
+// The partitions of __consumer_offsets it leads each run a group
+// coordinator, made and closed with the leadership (clustergroups.go).
 
 import (
 	"context"
@@ -32,6 +34,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/objlog"
 	"github.com/sluice-io/sluice/internal/objstore"
 )
@@ -58,6 +61,16 @@ type clusterNode struct {
 	byID    map[[16]byte]cluster.TopicInfo
 	live    []cluster.BrokerInfo
 	leaders map[cluster.TopicPartition]cluster.LeaderInfo
+	// topicsSeen: the topics watch delivered its first snapshot (before
+	// it, a missing __consumer_offsets is not known to be missing).
+	topicsSeen bool
+	// shards are the group coordinators of the __consumer_offsets
+	// partitions this broker leads (clustergroups.go), made and removed
+	// with their parts entries.
+	shards map[cluster.TopicPartition]*groupShard
+	// loaders are the shards' load goroutines, started by reconcile and
+	// waited for when run ends.
+	loaders sync.WaitGroup
 }
 
 // openCluster connects to etcd and opens the object store. Nothing runs
@@ -113,6 +126,7 @@ func (b *Broker) openCluster() error {
 		topics:  map[string]cluster.TopicInfo{},
 		byID:    map[[16]byte]cluster.TopicInfo{},
 		leaders: map[cluster.TopicPartition]cluster.LeaderInfo{},
+		shards:  map[cluster.TopicPartition]*groupShard{},
 	}
 	return nil
 }
@@ -185,6 +199,7 @@ func (n *clusterNode) run() {
 			w.Stop()
 		}
 	}()
+	defer n.loaders.Wait()
 	for ctx.Err() == nil {
 		m, err := n.client.Register(ctx, n.self)
 		if err != nil {
@@ -196,7 +211,9 @@ func (n *clusterNode) run() {
 		}
 		f := objlog.NewFlusher(objlog.Config{FlushInterval: n.cfg.FlushInterval, FlushMaxBytes: n.cfg.FlushMaxBytes, Logger: n.b.logger},
 			n.client, m, n.store, n.cache)
-		f.Start(ctx)
+		// Not ended by the broker's Close: f.Close below flushes what is
+		// waiting (acknowledged produces, group writes) before it stops.
+		f.Start(context.WithoutCancel(ctx))
 		n.mu.Lock()
 		n.member, n.flusher = m, f
 		n.mu.Unlock()
@@ -213,7 +230,12 @@ func (n *clusterNode) run() {
 		n.mu.Lock()
 		n.member, n.flusher = nil, nil
 		clear(n.parts)
+		var shards []*groupShard
+		for tp := range n.shards {
+			shards = n.takeGroupShardLocked(tp, shards)
+		}
 		n.mu.Unlock()
+		closeGroupShards(shards)
 	}
 }
 
@@ -296,12 +318,16 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		}
 	}
 	var resign []*objlog.Partition
+	var shards []*groupShard
 	for tp, p := range n.parts {
 		if _, ok := want[tp]; !ok || p.Err() != nil {
 			resign = append(resign, p)
 			delete(n.parts, tp)
+			shards = n.takeGroupShardLocked(tp, shards)
 		}
 	}
+	_, haveOffsets := n.topics[group.TopicName]
+	createOffsets := n.topicsSeen && !haveOffsets
 	var acquire []cluster.TopicInfo
 	var tps []cluster.TopicPartition
 	for tp, t := range want {
@@ -310,6 +336,13 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		}
 	}
 	n.mu.Unlock()
+	closeGroupShards(shards) // before the resignation: no write is started after it
+	if createOffsets {
+		if err := n.createOffsetsTopic(ctx); err != nil {
+			n.log.Warn("creating "+group.TopicName+" failed; retrying", "err", err)
+			pending = true
+		}
+	}
 	for _, p := range resign {
 		if p.Err() == nil {
 			if err := p.Resign(ctx); err != nil {
@@ -329,14 +362,21 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 			pending = true
 			continue
 		}
+		var shard *groupShard
 		n.mu.Lock()
 		if _, ok := n.byID[tp.TopicID]; ok && n.flusher == f {
 			n.parts[tp] = p
 			n.leaders[tp] = cluster.LeaderInfo{NodeID: n.self.NodeID, Epoch: p.Epoch()}
+			if acquire[i].Name == group.TopicName {
+				shard = n.newGroupShardLocked(tp, p, acquire[i].Partitions)
+			}
 		} else {
 			pending = true
 		}
 		n.mu.Unlock()
+		if shard != nil {
+			n.startGroupShard(shard)
+		}
 	}
 	return pending
 }
@@ -355,7 +395,7 @@ func (n *clusterNode) setTopics(ts map[string]cluster.TopicInfo) {
 			p.SetConfig(n.b.logConfig(t.Configs))
 		}
 	}
-	n.topics, n.byID = ts, byID
+	n.topics, n.byID, n.topicsSeen = ts, byID, true
 }
 
 // setTopicConfigs replaces a topic's config overrides in etcd (validated

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -44,8 +43,15 @@ func fakeS3(t *testing.T) string {
 
 func startClusterBrokerOn(t *testing.T, e *etcdtest.Server, node int32, s3 string) *Broker {
 	t.Helper()
-	b, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NodeID: node,
-		Logger: slog.New(slog.DiscardHandler),
+	return startClusterBrokerKafka(t, e, node, s3, nil)
+}
+
+// startClusterBrokerKafka is startClusterBrokerOn with broker configs
+// (Kafka's names).
+func startClusterBrokerKafka(t *testing.T, e *etcdtest.Server, node int32, s3 string, kafka map[string]string) *Broker {
+	t.Helper()
+	b, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NodeID: node, Kafka: kafka,
+		Logger: testLogger().With("node", node),
 		Cluster: ClusterConfig{Etcd: []string{e.Endpoint}, ObjectStore: "s3://bkt/pfx?endpoint=" + url.QueryEscape(s3) + "&region=us-east-1&path_style=true",
 			ID: "test", LeaseTTL: 2 * time.Second}})
 	if err != nil {
@@ -179,14 +185,17 @@ func TestClusterMetadataLeadersAndFailover(t *testing.T) {
 	if r, err := adm.DeleteTopics(ctx, "orders"); err != nil || r["orders"].Err != nil {
 		t.Fatalf("delete: %v %+v", err, r)
 	}
-	// Group APIs are not advertised in cluster mode.
+	// Group APIs are advertised in cluster mode, transactional ones not.
 	v, err := adm.ApiVersions(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, bv := range v {
-		if _, _, ok := bv.KeyVersions(11); ok { // JoinGroup
-			t.Fatal("JoinGroup advertised in cluster mode")
+		if _, _, ok := bv.KeyVersions(11); !ok { // JoinGroup
+			t.Fatal("JoinGroup not advertised in cluster mode")
+		}
+		if _, _, ok := bv.KeyVersions(28); ok { // TxnOffsetCommit
+			t.Fatal("TxnOffsetCommit advertised in cluster mode")
 		}
 		if _, _, ok := bv.KeyVersions(3); !ok {
 			t.Fatal("Metadata not advertised")

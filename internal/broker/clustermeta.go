@@ -11,9 +11,12 @@ package broker
 // * CreateTopics, DeleteTopics and CreatePartitions go to etcd (topics/);
 //   the replication factor is validated against the live brokers, as
 //   Kafka does (the data's durability is the object store's).
-// * FindCoordinator answers COORDINATOR_NOT_AVAILABLE: no coordinators
-//   run in cluster mode yet, and the group, transaction, share-group,
-//   ACL, quota and SCRAM APIs are not advertised.
+// * FindCoordinator names a group's coordinator: the leader of its
+//   partition of __consumer_offsets (clustergroups.go), which serves the
+//   group APIs; transaction and share keys answer
+//   COORDINATOR_NOT_AVAILABLE, and the transaction (TxnOffsetCommit
+//   included), share-group, ACL, quota and SCRAM APIs are not advertised.
+// * __consumer_offsets is listed as internal.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
 //   DeleteRecords and OffsetForLeaderEpoch are not wired yet and not
 //   advertised.
@@ -29,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
@@ -56,8 +60,22 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 		return b.clusterMetadata(r, k.(*kmsg.MetadataRequest))
 	},
 	10: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
-		return clusterFindCoordinator(r, k.(*kmsg.FindCoordinatorRequest))
+		return b.clusterFindCoordinator(r, k.(*kmsg.FindCoordinatorRequest))
 	},
+	// Groups (clustergroups.go): the single-node handlers, which ask
+	// groupCoordinator for the group's coordinator on this broker.
+	8:  nil, // OffsetCommit
+	9:  nil, // OffsetFetch
+	11: nil, // JoinGroup
+	12: nil, // Heartbeat
+	13: nil, // LeaveGroup
+	14: nil, // SyncGroup
+	15: nil, // DescribeGroups
+	16: nil, // ListGroups
+	42: nil, // DeleteGroups
+	47: nil, // OffsetDelete
+	68: nil, // ConsumerGroupHeartbeat
+	69: nil, // ConsumerGroupDescribe
 	19: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreateTopics(r, k.(*kmsg.CreateTopicsRequest))
 	},
@@ -164,6 +182,7 @@ func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest) kmsg.Res
 	for _, t := range want {
 		mt := kmsg.NewMetadataResponseTopic()
 		mt.Topic, mt.TopicID = kmsg.StringPtr(t.Name), t.ID
+		mt.IsInternal = t.Name == group.TopicName
 		for p := range t.Partitions {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition = p
@@ -204,22 +223,6 @@ func (b *Broker) clusterDescribeCluster(req *kmsg.DescribeClusterRequest) kmsg.R
 		if resp.ControllerID < 0 || br.NodeID < resp.ControllerID {
 			resp.ControllerID = br.NodeID
 		}
-	}
-	return resp
-}
-
-func clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	msg := "cluster mode runs no group or transaction coordinator yet"
-	if r.version < 4 {
-		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Port = kerr.CoordinatorNotAvailable.Code, &msg, -1, -1
-		return resp
-	}
-	for _, k := range req.CoordinatorKeys {
-		c := kmsg.NewFindCoordinatorResponseCoordinator()
-		c.Key, c.NodeID, c.Port = k, -1, -1
-		c.ErrorCode, c.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
-		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return resp
 }

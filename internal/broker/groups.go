@@ -11,6 +11,9 @@ package broker
 // held, then reports the outcome (Coordinator.Applied), which answers the
 // request. A group has one write out at a time, so its records keep their
 // order, while groups never wait for each other's appends and fsyncs.
+// In cluster mode the group APIs go to the coordinator of the group's
+// __consumer_offsets partition on this broker instead (groupCoordinator;
+// clustergroups.go); single-node mode pays one nil check for it.
 // Lock order: see DESIGN.md, "Lock order" (the one list).
 
 import (
@@ -41,25 +44,11 @@ func (b *Broker) openGroups() error {
 			return fmt.Errorf("creating %s: %w", group.TopicName, err)
 		}
 	}
-	b.groups = group.New(group.Config{
-		Now:                    b.cfg.Now,
-		Write:                  b.writeOffsets,
-		Partitions:             int32(len(t.partitions)),
-		InitialRebalanceDelay:  b.brokerMs("group.initial.rebalance.delay.ms"),
-		MinSessionTimeout:      b.brokerMs("group.min.session.timeout.ms"),
-		MaxSessionTimeout:      b.brokerMs("group.max.session.timeout.ms"),
-		OffsetsRetention:       time.Duration(b.brokerInt("offsets.retention.minutes")) * time.Minute,
-		RetentionCheckInterval: b.brokerMs("offsets.retention.check.interval.ms"),
-		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes")),
-		Logger:                 b.logger.With("component", "group-coordinator"),
-		// KIP-848 consumer groups.
-		Topics:                    b.groupTopics,
-		ConsumerSessionTimeout:    b.brokerMs("group.consumer.session.timeout.ms"),
-		ConsumerHeartbeatInterval: b.brokerMs("group.consumer.heartbeat.interval.ms"),
-		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
-		GroupTimeouts:             b.groupTimeouts,
-		Timer:                     func(t time.Time) { b.timer.at(groupTimers, t) },
-	})
+	cfg := b.groupConfig()
+	cfg.Write, cfg.Partitions = b.writeOffsets, int32(len(t.partitions))
+	cfg.Topics, cfg.GroupTimeouts = b.groupTopics, b.groupTimeouts
+	cfg.Logger = b.logger.With("component", "group-coordinator")
+	b.groups = group.New(cfg)
 	start := time.Now()
 	n, err := b.replayOffsets(t)
 	if err != nil {
@@ -68,6 +57,54 @@ func (b *Broker) openGroups() error {
 	b.groups.Loaded()
 	b.logger.Info("loaded consumer groups", "records", n, "groups", len(b.groups.ListGroups()), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// groupConfig is the group coordinator's configuration from the broker's
+// configs, without the callbacks and partition count that single-node and
+// cluster mode set each their own way (Write, Partitions, Topics,
+// GroupTimeouts, Logger).
+func (b *Broker) groupConfig() group.Config {
+	return group.Config{
+		Now:                    b.cfg.Now,
+		InitialRebalanceDelay:  b.brokerMs("group.initial.rebalance.delay.ms"),
+		MinSessionTimeout:      b.brokerMs("group.min.session.timeout.ms"),
+		MaxSessionTimeout:      b.brokerMs("group.max.session.timeout.ms"),
+		OffsetsRetention:       time.Duration(b.brokerInt("offsets.retention.minutes")) * time.Minute,
+		RetentionCheckInterval: b.brokerMs("offsets.retention.check.interval.ms"),
+		MaxMetadataBytes:       int(b.brokerInt("offset.metadata.max.bytes")),
+		// KIP-848 consumer groups.
+		ConsumerSessionTimeout:    b.brokerMs("group.consumer.session.timeout.ms"),
+		ConsumerHeartbeatInterval: b.brokerMs("group.consumer.heartbeat.interval.ms"),
+		ConsumerAssignors:         assignorList(b.brokerValue("group.consumer.assignors")),
+		Timer:                     func(t time.Time) { b.timer.at(groupTimers, t) },
+	}
+}
+
+// groupCoordinator is the coordinator of group id: in single-node mode
+// the broker's one; in cluster mode the one of the __consumer_offsets
+// partition this broker leads (clustergroups.go), or the error to answer
+// (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS,
+// COORDINATOR_NOT_AVAILABLE).
+func (b *Broker) groupCoordinator(id string) (*group.Coordinator, *kerr.Error) {
+	if b.cl == nil {
+		return b.groups, nil
+	}
+	return b.cl.groupCoordinator(id)
+}
+
+// topicPartitions is the partition count of a topic by name, -1 when it
+// does not exist (cluster mode: the topic in etcd).
+func (b *Broker) topicPartitions(name string) int32 {
+	if b.cl != nil {
+		if t, ok := b.cl.topic(name); ok {
+			return t.Partitions
+		}
+		return -1
+	}
+	if t := b.topic(name); t != nil {
+		return int32(len(t.partitions))
+	}
+	return -1
 }
 
 // groupTopics lists the topics for the coordinator's server-side

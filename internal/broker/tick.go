@@ -124,7 +124,7 @@ func (b *Broker) ticker() {
 		}
 		now := b.cfg.Now()
 		if b.timer.take(groupTimers, now) || first {
-			b.timer.merge(groupTimers, b.groups.Tick(now))
+			b.timer.merge(groupTimers, b.tickGroups(now))
 		}
 		if b.timer.take(txnTimers, now) || first {
 			b.timer.merge(txnTimers, b.tickTxns(now))
@@ -152,4 +152,20 @@ func (b *Broker) ticker() {
 		}
 		t.Reset(max(sleep, 0))
 	}
+}
+
+// tickGroups ticks the group coordinator, and in cluster mode every loaded
+// one of the __consumer_offsets partitions this broker leads; it returns
+// the earliest next deadline (zero: none).
+func (b *Broker) tickGroups(now time.Time) time.Time {
+	next := b.groups.Tick(now)
+	if b.cl == nil {
+		return next
+	}
+	for _, c := range b.cl.loadedCoordinators() {
+		if t := c.Tick(now); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
 }

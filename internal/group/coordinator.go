@@ -293,7 +293,7 @@ func storeError(err error) *kerr.Error {
 		switch ke {
 		case kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidFetchSize:
 			return kerr.InvalidCommitOffsetSize
-		case kerr.NotLeaderForPartition:
+		case kerr.NotLeaderForPartition, kerr.NotCoordinator:
 			return kerr.NotCoordinator
 		}
 	}
