@@ -55,9 +55,12 @@ func TestClusterTopicConfigs(t *testing.T) {
 		}
 		return nil
 	})
-	if v, src, err := describe(adm1, "retention.ms"); err != nil || v != "604800000" || src != kmsg.ConfigSourceDefaultConfig {
-		t.Fatalf("retention.ms default: %q %v %v", v, src, err)
-	}
+	clusterEventually(t, "broker 1 describes the default retention.ms", func() error {
+		if v, src, err := describe(adm1, "retention.ms"); err != nil || v != "604800000" || src != kmsg.ConfigSourceDefaultConfig {
+			return fmt.Errorf("retention.ms: %q %v %v", v, src, err)
+		}
+		return nil
+	})
 
 	// Old records, then a retention.ms that makes them expire.
 	prod := mustClient(t, b2, kgo.DisableIdempotentWrite(), kgo.MetadataMinAge(10*time.Millisecond), kgo.RecordPartitioner(kgo.ManualPartitioner()))
