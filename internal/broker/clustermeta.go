@@ -14,6 +14,7 @@ package broker
 // * FindCoordinator answers COORDINATOR_NOT_AVAILABLE: no coordinators
 //   run in cluster mode yet, and the group, transaction, share-group,
 //   ACL, quota and SCRAM APIs are not advertised.
+// * InitProducerId for idempotent producers is clusterproducers.go.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
 //   DeleteRecords and OffsetForLeaderEpoch are not wired yet and not
 //   advertised.
@@ -60,6 +61,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	},
 	19: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreateTopics(r, k.(*kmsg.CreateTopicsRequest))
+	},
+	22: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterInitProducerID(r, k.(*kmsg.InitProducerIDRequest))
 	},
 	20: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteTopics(r, k.(*kmsg.DeleteTopicsRequest))
