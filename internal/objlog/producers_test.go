@@ -317,3 +317,31 @@ func TestIdempotentRandomCommitOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A flush carries at most maxCommitStateBytes of producer state (always
+// at least one append); batches without a producer add none.
+func TestTakeBoundsProducerState(t *testing.T) {
+	f := &Flusher{queueParts: map[*Partition]int{}}
+	f.cfg.setDefaults(100)
+	big, other, plain := &Partition{}, &Partition{}, &Partition{}
+	big.stateBytes.Store(maxCommitStateBytes)
+	other.stateBytes.Store(maxCommitStateBytes / 2)
+	plain.stateBytes.Store(maxCommitStateBytes)
+	pa := func(p *Partition, pid int64) *pendingAppend {
+		a := &pendingAppend{p: p, batch: make([]byte, 100)}
+		a.h.ProducerID = pid
+		f.queue = append(f.queue, a)
+		f.queueBytes += 100
+		f.queueParts[p]++
+		return a
+	}
+	a1, a2 := pa(big, 1), pa(big, 2)
+	pa(other, 1)
+	if got := f.take(); len(got) != 2 || got[0] != a1 || got[1] != a2 {
+		t.Fatalf("first flush took %d appends, want the 2 of the partition whose state fills a commit", len(got))
+	}
+	pa(plain, -1)
+	if got := f.take(); len(got) != 2 {
+		t.Fatalf("second flush took %d appends, want 2 (the plain batch adds no state)", len(got))
+	}
+}
