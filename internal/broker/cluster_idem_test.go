@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,5 +236,89 @@ func TestClusterIdempotentProduce(t *testing.T) {
 		if o != int64(i) {
 			t.Fatalf("partition 0 offsets %v", offs)
 		}
+	}
+}
+
+// A kgo producer with default settings keeps producing while a leader
+// leaves: batches in flight at the closing broker (committed or not, an
+// answer sent or not) are retried at the new leader, which knows the
+// committed ones from etcd's producer state; every record is stored
+// exactly once, and none fails.
+func TestClusterIdempotentFailoverKgo(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	brokers := map[int32]*Broker{1: startClusterBrokerOn(t, e, 1, s3), 2: startClusterBrokerOn(t, e, 2, s3)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(mustClient(t, brokers[2], kgo.MetadataMinAge(10*time.Millisecond)))
+	if r, err := adm.CreateTopic(ctx, 4, 1, nil, "moving"); err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	clusterEventually(t, "both brokers lead partitions", func() error {
+		m, err := adm.Metadata(ctx, "moving")
+		if err != nil {
+			return err
+		}
+		seen := map[int32]bool{}
+		for _, p := range m.Topics["moving"].Partitions {
+			if p.Err != nil {
+				return p.Err
+			}
+			seen[p.Leader] = true
+		}
+		if !seen[1] || !seen[2] {
+			return fmt.Errorf("leaders on %v", seen)
+		}
+		return nil
+	})
+	prod := mustClient(t, brokers[2], kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MetadataMinAge(10*time.Millisecond))
+	const n = 400
+	var mu sync.Mutex
+	failed := map[string]error{}
+	for i := range n {
+		if i == n/2 {
+			brokers[1].Close() // its partitions move to broker 2
+		}
+		r := &kgo.Record{Topic: "moving", Partition: int32(i % 4), Value: []byte(strconv.Itoa(i))}
+		prod.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				failed[string(r.Value)] = err
+				mu.Unlock()
+			}
+		})
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("%d produces failed: %v", len(failed), failed)
+	}
+	cons := mustClient(t, brokers[2], kgo.ConsumeTopics("moving"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	for total := 0; total < n; {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", total, n, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			seen[string(r.Value)]++
+			total++
+		})
+	}
+	for i := range n {
+		if c := seen[strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("record %d stored %d times", i, c)
+		}
+	}
+	// The partitions hold n records in all: none stored twice.
+	ends, err := kadm.NewClient(cons).ListEndOffsets(ctx, "moving")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+	if sum != n {
+		t.Fatalf("the partitions end at %d offsets in all, %d records were produced", sum, n)
 	}
 }
