@@ -24,11 +24,16 @@ import (
 // sequence seq.
 func idemBatch(tag string, n int, ts, pid int64, epoch int16, seq int32) []byte {
 	b := mkBatch(tag, n, ts)
+	setProducer(b, pid, epoch, seq)
+	return b
+}
+
+// setProducer gives batch b a producer id, epoch and first sequence.
+func setProducer(b []byte, pid int64, epoch int16, seq int32) {
 	binary.BigEndian.PutUint64(b[43:], uint64(pid))
 	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
 	binary.BigEndian.PutUint32(b[53:], uint32(seq))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
 }
 
 // flushNow advances the manual clock past the flush interval once the
