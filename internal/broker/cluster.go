@@ -48,6 +48,8 @@ type clusterNode struct {
 	store  objstore.Store
 	cache  objstore.RangeReader
 	self   cluster.BrokerInfo
+	// pids hands out producer ids from blocks taken from etcd.
+	pids clusterPIDs
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -17,9 +17,10 @@ package broker
 //   COORDINATOR_NOT_AVAILABLE, and the transaction (TxnOffsetCommit
 //   included), share-group, ACL, quota and SCRAM APIs are not advertised.
 // * __consumer_offsets is listed as internal.
+// * InitProducerId for idempotent producers is clusterproducers.go.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
-//   DeleteRecords and OffsetForLeaderEpoch are not wired yet and not
-//   advertised.
+//   DeleteRecords is clusterlife.go; OffsetForLeaderEpoch is not wired
+//   yet and not advertised.
 
 import (
 	"context"
@@ -78,6 +79,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	69: nil, // ConsumerGroupDescribe
 	19: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreateTopics(r, k.(*kmsg.CreateTopicsRequest))
+	},
+	22: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterInitProducerID(r, k.(*kmsg.InitProducerIDRequest))
 	},
 	20: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteTopics(r, k.(*kmsg.DeleteTopicsRequest))

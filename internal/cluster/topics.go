@@ -147,6 +147,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) (TopicInfo, error
 				clientv3.OpDelete(c.k.root+"epochs/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.root+"hw/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.root+"logstart/"+id, clientv3.WithPrefix()),
+				clientv3.OpDelete(c.k.root+"producers/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.indexAll()+id, clientv3.WithPrefix())).Commit()
 		cancel()
 		if err != nil {
