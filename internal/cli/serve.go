@@ -103,9 +103,9 @@ Cluster mode: several brokers share record data in an S3-compatible
 object store (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
 the AWS config files) and metadata in etcd; each needs its own --node-id
 and --listen/--advertised-addr. It serves produce (idempotent producers
-too), fetch, offsets, topics and metadata; consumer groups, transactions,
-ACLs, SASL, quotas and the schema registry are not built yet: pass
---registry-listen '' and no SASL or ACL settings.
+too), fetch, offsets, DeleteRecords, topics, topic configs, metadata and
+consumer groups; transactions, ACLs, SASL, quotas and the schema registry
+are not built yet: pass --registry-listen '' and no SASL or ACL settings.
 
 Examples:
   sluice serve

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http/httptest"
 	"net/url"
@@ -58,11 +59,13 @@ func startClusterServers(t *testing.T, e *etcdtest.Server, store string, n int) 
 }
 
 // TestClusterKill9Cycles kills a random broker of three with SIGKILL
-// while a producer (acks=all) writes to six partitions, waits until the
-// survivors acknowledge records again (the dead broker's partitions moved
-// once its lease ended), restarts it, and after every cycle checks that
-// each acknowledged record is readable at its offset with its key and
-// value. SLUICE_KILL_CYCLES sets the cycles (default 3; the proof
+// while an idempotent producer (acks=all) writes to six partitions and a
+// consumer group member reads and commits, waits until the survivors
+// acknowledge records again (the dead broker's partitions, and the
+// group's coordinator, moved once its lease ended), restarts it, and
+// after every cycle checks that each acknowledged record is readable
+// exactly once at its offset with its key and value, and that the group's
+// committed offsets are at least those whose commit was acknowledged. SLUICE_KILL_CYCLES sets the cycles (default 3; the proof
 // is 20).
 func TestClusterKill9Cycles(t *testing.T) {
 	if testing.Short() {
@@ -88,6 +91,8 @@ func TestClusterKill9Cycles(t *testing.T) {
 
 	load := startClusterLoad(t, ctx, seeds, topic)
 	defer load.stop()
+	group := startClusterGroup(t, ctx, seeds, topic, "kill9-group")
+	defer group.stop()
 
 	for c := range cycles {
 		load.waitAcks(fmt.Sprintf("cycle %d before the kill", c), 200+rand.IntN(800))
@@ -98,12 +103,126 @@ func TestClusterKill9Cycles(t *testing.T) {
 		load.waitAcks(fmt.Sprintf("cycle %d after killing %s", c, victim.addr), 600)
 		victim.start()
 		verifyClusterAcked(t, ctx, seeds, topic, &load.mu, load.acked)
+		group.verify(seeds)
 	}
 	load.stop()
 	verifyClusterAcked(t, ctx, seeds, topic, &load.mu, load.acked)
+	group.stop()
+	group.verify(seeds)
+	if group.commits() == 0 {
+		t.Fatal("the group member committed nothing")
+	}
 }
 
-// clusterLoad is a producer (acks=all, 64 records in flight) writing
+// clusterGroup is a consumer group member that commits what it polled
+// after every poll, remembering the offsets whose commit was acknowledged.
+type clusterGroup struct {
+	t      *testing.T
+	ctx    context.Context
+	id     string
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu        sync.Mutex
+	committed map[int32]int64 // highest acknowledged commit per partition
+	n         int
+}
+
+func startClusterGroup(t *testing.T, ctx context.Context, seeds []string, topic, id string) *clusterGroup {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(id), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &clusterGroup{t: t, ctx: ctx, id: id, cl: cl, done: make(chan struct{}), committed: map[int32]int64{}}
+	gctx, cancel := context.WithCancel(ctx)
+	g.cancel = cancel
+	go func() {
+		defer close(g.done)
+		for gctx.Err() == nil {
+			fs := cl.PollFetches(gctx)
+			if gctx.Err() != nil {
+				return
+			}
+			next := map[int32]int64{}
+			fs.EachRecord(func(r *kgo.Record) { next[r.Partition] = max(next[r.Partition], r.Offset+1) })
+			if len(next) == 0 {
+				continue
+			}
+			// A commit that fails (its coordinator died) is simply not
+			// counted; the next poll's commit covers it.
+			cl.CommitUncommittedOffsets(gctx)
+			offs := cl.CommittedOffsets()
+			g.mu.Lock()
+			for p, o := range offs[topic] {
+				if o.Offset > g.committed[p] {
+					g.committed[p] = o.Offset
+				}
+			}
+			g.n++
+			g.mu.Unlock()
+		}
+	}()
+	return g
+}
+
+func (g *clusterGroup) stop() {
+	g.once.Do(func() {
+		g.cancel()
+		<-g.done
+		g.cl.Close()
+	})
+}
+
+func (g *clusterGroup) commits() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// verify checks, through a new client, that the group's committed offsets
+// are at least the acknowledged ones.
+func (g *clusterGroup) verify(seeds []string) {
+	g.t.Helper()
+	g.mu.Lock()
+	want := maps.Clone(g.committed)
+	g.mu.Unlock()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer cl.Close()
+	var got kadm.OffsetResponses
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The coordinator may be moving: retry until it answers.
+		got, err = kadm.NewClient(cl).FetchOffsets(g.ctx, g.id)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("fetching group %s's offsets: %v", g.id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for p, at := range want {
+		var o int64 = -1
+		got.Each(func(r kadm.OffsetResponse) {
+			if r.Partition == p {
+				o = r.At
+			}
+		})
+		if o < at {
+			g.t.Fatalf("group %s partition %d: committed offset %d, a commit of %d was acknowledged", g.id, p, o, at)
+		}
+	}
+}
+
+// clusterLoad is an idempotent producer (acks=all, 64 records in flight,
+// franz-go's defaults otherwise) writing
 // records of distinct keys, values and headers to a topic, remembering
 // every acknowledged one by partition and offset.
 type clusterLoad struct {
@@ -123,7 +242,7 @@ type clusterLoad struct {
 func startClusterLoad(t *testing.T, ctx context.Context, seeds []string, topic string) *clusterLoad {
 	t.Helper()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(), kgo.ProducerLinger(time.Millisecond), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.ProducerLinger(time.Millisecond), kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RetryTimeout(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +376,18 @@ func verifyClusterAcked(t *testing.T, ctx context.Context, seeds []string, topic
 			got[[2]int64{int64(r.Partition), r.Offset}] = r
 			next[r.Partition] = max(next[r.Partition], r.Offset+1)
 		})
+	}
+	// Exactly once: no record (its seq header) stored twice, acknowledged
+	// or not (the producer is idempotent; its retries are duplicates).
+	seqAt := map[string][2]int64{}
+	for k, r := range got {
+		if len(r.Headers) != 1 {
+			t.Fatalf("record at %v has %d headers", k, len(r.Headers))
+		}
+		if prev, dup := seqAt[string(r.Headers[0].Value)]; dup {
+			t.Fatalf("record seq %s stored twice: at %v and %v", r.Headers[0].Value, prev, k)
+		}
+		seqAt[string(r.Headers[0].Value)] = k
 	}
 	for k, a := range want {
 		r := got[k]
