@@ -20,24 +20,32 @@ import (
 
 func init() { register(20, 1, 6, handleDeleteTopics) }
 
-func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-	type target struct {
-		name *string
-		id   [16]byte
-	}
-	var targets []target
+// deleteTarget is one topic of a DeleteTopics request: by name, or by id
+// (v6+, name null or empty).
+type deleteTarget struct {
+	name *string
+	id   [16]byte
+}
+
+// deleteTargets lists a request's topics in either version's form.
+func deleteTargets(r *request, req *kmsg.DeleteTopicsRequest) []deleteTarget {
+	var targets []deleteTarget
 	if r.version >= 6 {
 		for _, t := range req.Topics {
-			targets = append(targets, target{t.Topic, t.TopicID})
+			targets = append(targets, deleteTarget{t.Topic, t.TopicID})
 		}
 	} else {
 		for _, n := range req.TopicNames {
-			targets = append(targets, target{name: &n})
+			targets = append(targets, deleteTarget{name: &n})
 		}
 	}
+	return targets
+}
+
+func handleDeleteTopics(b *Broker, r *request, req *kmsg.DeleteTopicsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	enabled := b.brokerBool("delete.topic.enable")
-	for _, tg := range targets {
+	for _, tg := range deleteTargets(r, req) {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = tg.name, tg.id
 		var t *topic

@@ -9,6 +9,9 @@ package broker
 // * Unknown names or invalid values are INVALID_CONFIG; read-only broker
 //   configs cannot be set. ValidateOnly changes nothing.
 // * Changes apply to live partitions at once and persist.
+// * Cluster mode: topic configs are stored in etcd and every broker
+//   applies them through its topics watch; BROKER and GROUP resources are
+//   INVALID_REQUEST (each broker's are set at its start).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

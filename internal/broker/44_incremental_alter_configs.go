@@ -12,6 +12,7 @@ package broker
 // * The resulting set is validated as a whole (INVALID_CONFIG); a config
 //   named twice in one resource is INVALID_REQUEST. ValidateOnly changes
 //   nothing.
+// * Cluster mode: TOPIC resources only, as AlterConfigs.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"

@@ -219,7 +219,8 @@ func (b *Broker) Serve(ctx context.Context) error {
 	b.goOwned(b.cleanerLoop)
 	b.goOwned(b.scrubLoop) // scrub.go
 	if b.cl != nil {
-		b.goOwned(b.cl.run) // cluster.go
+		b.goOwned(b.cl.run)   // cluster.go
+		b.goOwned(b.cl.runGC) // clusterlife.go
 	}
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()

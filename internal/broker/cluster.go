@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -47,6 +48,8 @@ type clusterNode struct {
 	store  objstore.Store
 	cache  objstore.RangeReader
 	self   cluster.BrokerInfo
+	// pids hands out producer ids from blocks taken from etcd.
+	pids clusterPIDs
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,14 +92,22 @@ func (b *Broker) openCluster() error {
 	if err != nil {
 		return fmt.Errorf("cluster mode: %w", err)
 	}
-	store, err := objstore.OpenS3(context.Background(), cc.ObjectStore, objstore.S3Options{Logger: b.logger})
+	var om *objstore.Metrics // object-store requests, bytes, latency, errors and the cache on /metrics
+	if b.metrics != nil {
+		var err error
+		if om, err = objstore.NewMetrics(b.metrics.Registry()); err != nil {
+			client.Close()
+			return fmt.Errorf("cluster mode: %w", err)
+		}
+	}
+	store, err := objstore.OpenS3(context.Background(), cc.ObjectStore, objstore.S3Options{Logger: b.logger, Metrics: om})
 	if err != nil {
 		client.Close()
 		return fmt.Errorf("cluster mode: %w", err)
 	}
 	var reader objstore.RangeReader = store
 	if cc.CacheMemoryBytes > 0 || cc.CacheDiskBytes > 0 {
-		opts := objstore.CacheOptions{MemoryBytes: max(cc.CacheMemoryBytes, 0), Logger: b.logger}
+		opts := objstore.CacheOptions{MemoryBytes: max(cc.CacheMemoryBytes, 0), Logger: b.logger, Metrics: om}
 		if cc.CacheDiskBytes > 0 {
 			opts.Dir, opts.DiskBytes = filepath.Join(b.cfg.DataDir, "object-cache"), cc.CacheDiskBytes
 		}
@@ -166,13 +177,7 @@ func (n *clusterNode) run() {
 			n.wake()
 		}),
 		n.client.WatchTopics(ctx, func(ts map[string]cluster.TopicInfo) {
-			byID := make(map[[16]byte]cluster.TopicInfo, len(ts))
-			for _, t := range ts {
-				byID[t.ID] = t
-			}
-			n.mu.Lock()
-			n.topics, n.byID, n.topicsSeen = ts, byID, true
-			n.mu.Unlock()
+			n.setTopics(ts)
 			n.wake()
 		}),
 		n.client.WatchLeaders(ctx, func(changes []cluster.LeaderChange, reset bool) {
@@ -376,6 +381,51 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		}
 	}
 	return pending
+}
+
+// setTopics takes a new copy of the cluster's topics and reconfigures the
+// led partitions of topics whose configs changed.
+func (n *clusterNode) setTopics(ts map[string]cluster.TopicInfo) {
+	byID := make(map[[16]byte]cluster.TopicInfo, len(ts))
+	for _, t := range ts {
+		byID[t.ID] = t
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for tp, p := range n.parts {
+		if t, ok := byID[tp.TopicID]; ok && !maps.Equal(t.Configs, n.byID[tp.TopicID].Configs) {
+			p.SetConfig(n.b.logConfig(t.Configs))
+		}
+	}
+	n.topics, n.byID, n.topicsSeen = ts, byID, true
+}
+
+// setTopicConfigs replaces a topic's config overrides in etcd (validated
+// by the caller). Every broker, this one included, applies them when its
+// topics watch brings them (setTopics, in etcd's order, so a later change
+// by another broker is never overwritten); the call waits, up to a few
+// seconds, until this broker's copy shows them, so that a DescribeConfigs
+// sent here next sees them.
+func (n *clusterNode) setTopicConfigs(name string, cfg map[string]string) error {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	t, err := n.client.SetTopicConfigs(ctx, name, cfg)
+	if err != nil {
+		return err
+	}
+	wait := time.NewTicker(10 * time.Millisecond)
+	defer wait.Stop()
+	for range 500 {
+		if cur, ok := n.topic(name); !ok || maps.Equal(cur.Configs, t.Configs) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // stored; the watch brings it later
+		case <-wait.C:
+		}
+	}
+	return nil
 }
 
 // partition is the partition this broker leads, or nil.

@@ -8,9 +8,15 @@ package broker
 // * Produce v3-12: one v2 batch per partition, validated and given its
 //   offsets by objlog; acknowledged only after the flush's etcd commit
 //   made it durable (acks 1 and all alike), acks=0 answers nothing.
-//   Batches with a producer id (idempotent or transactional) are refused
-//   with INVALID_RECORD and a message: producer state is not kept in
-//   cluster mode yet (InitProducerId is not advertised).
+//   Idempotent batches (a producer id, not transactional) are checked
+//   against the partition's producer state on the leader (objlog, as in
+//   single-node mode): INVALID_PRODUCER_EPOCH for a fenced epoch,
+//   OUT_OF_ORDER_SEQUENCE_NUMBER for a gap, and a retry of one of the
+//   producer's last 5 batches answered with its first offsets and not
+//   appended again, even after the leader changed (the state is
+//   committed to etcd with the offsets). Transactional batches are
+//   refused with INVALID_RECORD and a message (no transaction
+//   coordinator in cluster mode yet).
 // * Fetch v4-12: no fetch sessions (a new session is declined with id
 //   0, KIP-227); reads up to the high watermark, whole batches; a long
 //   poll waits for any of its partitions' hw to move, up to MaxWait.
@@ -68,9 +74,9 @@ func (b *Broker) clusterProduce(r *request, req *kmsg.ProduceRequest) kmsg.Respo
 					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l.NodeID, l.Epoch
 				}
 			default:
-				if h, err := log.ParseBatchHeader(rp.Records); err == nil && (h.ProducerID >= 0 || req.TransactionID != nil) {
+				if h, err := log.ParseBatchHeader(rp.Records); err == nil && (h.Transactional() || req.TransactionID != nil) {
 					sp.ErrorCode = kerr.InvalidRecord.Code
-					sp.ErrorMessage = kmsg.StringPtr("idempotent and transactional produce are not supported in cluster mode yet: disable idempotence")
+					sp.ErrorMessage = kmsg.StringPtr("transactional produce is not supported in cluster mode yet")
 					break
 				}
 				c, err := p.Append(rp.Records)

@@ -17,9 +17,10 @@ package broker
 //   COORDINATOR_NOT_AVAILABLE, and the transaction (TxnOffsetCommit
 //   included), share-group, ACL, quota and SCRAM APIs are not advertised.
 // * __consumer_offsets is listed as internal.
+// * InitProducerId for idempotent producers is clusterproducers.go.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
-//   DeleteRecords and OffsetForLeaderEpoch are not wired yet and not
-//   advertised.
+//   DeleteRecords is clusterlife.go; OffsetForLeaderEpoch is not wired
+//   yet and not advertised.
 
 import (
 	"context"
@@ -79,9 +80,18 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	19: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreateTopics(r, k.(*kmsg.CreateTopicsRequest))
 	},
+	22: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterInitProducerID(r, k.(*kmsg.InitProducerIDRequest))
+	},
 	20: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteTopics(r, k.(*kmsg.DeleteTopicsRequest))
 	},
+	21: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterDeleteRecords(k.(*kmsg.DeleteRecordsRequest))
+	},
+	32: nil, // DescribeConfigs, AlterConfigs, IncrementalAlterConfigs:
+	33: nil, // topic configs in etcd (configs.go, cluster.go)
+	44: nil,
 	37: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterCreatePartitions(r, k.(*kmsg.CreatePartitionsRequest))
 	},
@@ -301,32 +311,24 @@ func (b *Broker) clusterDeleteTopics(r *request, req *kmsg.DeleteTopicsRequest) 
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout(req.TimeoutMillis))
 	defer cancel()
-	type target struct {
-		name *string
-		id   [16]byte
-	}
-	var ts []target
-	if r.version >= 6 {
-		for _, t := range req.Topics {
-			ts = append(ts, target{t.Topic, t.TopicID})
-		}
-	} else {
-		for _, name := range req.TopicNames {
-			ts = append(ts, target{name: kmsg.StringPtr(name)})
-		}
-	}
-	for _, t := range ts {
+	enabled := b.brokerBool("delete.topic.enable")
+	for _, t := range deleteTargets(r, req) { // 20_delete_topics.go
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = t.name, t.id
 		name := ""
 		if t.name != nil {
 			name = *t.name
-		} else if ti, ok := b.cl.topicByID(t.id); ok {
-			name = ti.Name
-			st.Topic = kmsg.StringPtr(name)
+		}
+		if name == "" {
+			if ti, ok := b.cl.topicByID(t.id); ok {
+				name = ti.Name
+				st.Topic = kmsg.StringPtr(name)
+			}
 		}
 		if name == "" {
 			st.ErrorCode = kerr.UnknownTopicID.Code
+		} else if !enabled {
+			st.ErrorCode = kerr.TopicDeletionDisabled.Code
 		} else if ti, err := b.cl.client.DeleteTopic(ctx, name); errors.Is(err, cluster.ErrUnknownTopic) {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		} else if err != nil {

@@ -128,6 +128,16 @@ type ClusterConfig struct {
 	// LeaseTTL is cluster.lease.ttl.ms, the broker lease's TTL (default
 	// 10 s, at least 1 s): a dead broker's partitions move after it.
 	LeaseTTL time.Duration
+	// GCInterval is cluster.gc.interval.ms, the time between rounds of the
+	// object garbage collector, which runs on the controller only (default
+	// 5 min, objlog.DefaultGCInterval: Kafka's log.retention.check.interval.ms
+	// default, as the collector's work follows retention's).
+	GCInterval time.Duration
+	// MergeTargetBytes is cluster.merge.target.bytes, the size of the
+	// objects small index entries are merged into (objlog
+	// Partition.Merge; default DefaultClusterMergeTarget; negative turns
+	// merging off).
+	MergeTargetBytes int64
 }
 
 // Enabled reports whether the configuration asks for cluster mode.
@@ -137,6 +147,7 @@ func (c ClusterConfig) Enabled() bool { return len(c.Etcd) > 0 || c.ObjectStore 
 const (
 	DefaultClusterID          = "sluice"
 	DefaultClusterCacheMemory = 256 << 20
+	DefaultClusterMergeTarget = 8 << 20
 )
 
 // Defaults of Config.
@@ -222,11 +233,14 @@ func (c *Config) validateCluster() error {
 	if cc.CacheMemoryBytes == 0 {
 		cc.CacheMemoryBytes = DefaultClusterCacheMemory
 	}
+	if cc.MergeTargetBytes == 0 {
+		cc.MergeTargetBytes = DefaultClusterMergeTarget
+	}
 	if cc.LeaseTTL != 0 && cc.LeaseTTL < time.Second {
 		return fmt.Errorf("%w: cluster.lease.ttl.ms %d: at least 1000 (etcd's granularity)", ErrInvalidConfig, cc.LeaseTTL.Milliseconds())
 	}
-	if cc.FlushInterval < 0 || cc.FlushMaxBytes < 0 || cc.CacheDiskBytes < 0 {
-		return fmt.Errorf("%w: cluster.flush.* and cluster.cache.disk.bytes must not be negative", ErrInvalidConfig)
+	if cc.FlushInterval < 0 || cc.FlushMaxBytes < 0 || cc.CacheDiskBytes < 0 || cc.GCInterval < 0 {
+		return fmt.Errorf("%w: cluster.flush.*, cluster.cache.disk.bytes and cluster.gc.interval.ms must not be negative", ErrInvalidConfig)
 	}
 	if (cc.EtcdCertFile == "") != (cc.EtcdKeyFile == "") {
 		return fmt.Errorf("%w: --etcd-cert and --etcd-key go together", ErrInvalidConfig)

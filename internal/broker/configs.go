@@ -35,10 +35,23 @@ type configTarget struct {
 }
 
 func (b *Broker) configTarget(r *request, kind int8, name string, op auth.Operation) (*configTarget, error) {
+	if b.cl != nil && op == auth.OpAlterConfigs && (kind == resourceBroker || kind == resourceGroup) {
+		// Cluster mode shares topic configs through etcd; broker configs
+		// are each broker's own (--set at start), and a change here would
+		// reach one broker only.
+		return nil, wireErrf(kerr.InvalidRequest, "cluster mode alters topic configs only: broker and group configs are set on each broker at start (--set)")
+	}
 	switch kind {
 	case resourceTopic:
 		if !r.allowed(op, auth.Topic(name)) {
 			return nil, wireErrf(kerr.TopicAuthorizationFailed, "Authorization failed.")
+		}
+		if b.cl != nil {
+			t, ok := b.cl.topic(name)
+			if !ok {
+				return nil, wireErrf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+			}
+			return &configTarget{kind: kind, name: name, overrides: t.Configs}, nil
 		}
 		t := b.topic(name)
 		if t == nil {
@@ -93,10 +106,12 @@ func (b *Broker) validateConfigs(ct *configTarget, cfg map[string]string) error 
 // apply stores the new dynamic configs and reconfigures live logs.
 func (b *Broker) applyConfigs(ct *configTarget, cfg map[string]string) error {
 	var err error
-	switch ct.kind {
-	case resourceTopic:
+	switch {
+	case ct.kind == resourceTopic && b.cl != nil:
+		err = b.cl.setTopicConfigs(ct.name, cfg) // cluster.go
+	case ct.kind == resourceTopic:
 		err = b.setTopicConfigs(ct.name, cfg)
-	case resourceGroup:
+	case ct.kind == resourceGroup:
 		err = b.store.SetGroupConfigs(ct.name, cfg)
 	default:
 		err = b.store.SetBrokerDynamic(cfg)

@@ -115,6 +115,9 @@ func (b *Broker) retentionLoop() {
 
 // runRetention applies retention to every log at now.
 func (b *Broker) runRetention(now time.Time) {
+	if b.cl != nil {
+		b.cl.clusterRetention(now) // clusterlife.go
+	}
 	for _, p := range b.allPartitions() {
 		res, err := p.log.ApplyRetention(now)
 		if err != nil && !errors.Is(err, log.ErrClosed) {

@@ -58,7 +58,8 @@ Cluster mode (both --etcd and --object-store, or neither):
   --cluster-id ID      SLUICE_CLUSTER_ID        (etcd key root and Kafka cluster id; default sluice)
   --set cluster.flush.interval.ms=25, cluster.flush.max.bytes=4194304,
         cluster.cache.memory.bytes=268435456, cluster.cache.disk.bytes=0,
-        cluster.lease.ttl.ms=10000
+        cluster.lease.ttl.ms=10000, cluster.gc.interval.ms=300000,
+        cluster.merge.target.bytes=8388608 (0: no merging)
 
 SLUICE_CFG_ names use _ for . (SLUICE_CFG_NUM_PARTITIONS=3 is num.partitions=3).
 
@@ -101,10 +102,10 @@ series are left out and only per-topic ones remain.
 Cluster mode: several brokers share record data in an S3-compatible
 object store (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
 the AWS config files) and metadata in etcd; each needs its own --node-id
-and --listen/--advertised-addr. It serves produce, fetch, offsets, topics
-and metadata; consumer groups, transactions, idempotent producers, ACLs,
-SASL, quotas and the schema registry are not built yet: pass
---registry-listen '' and no SASL or ACL settings.
+and --listen/--advertised-addr. It serves produce (idempotent producers
+too), fetch, offsets, DeleteRecords, topics, topic configs, metadata and
+consumer groups; transactions, ACLs, SASL, quotas and the schema registry
+are not built yet: pass --registry-listen '' and no SASL or ACL settings.
 
 Examples:
   sluice serve
@@ -489,6 +490,13 @@ func mapCluster(cc *broker.ClusterConfig, kafka map[string]string, getenv func(s
 		}},
 		{"cluster.cache.disk.bytes", func(n int64) { cc.CacheDiskBytes = n }},
 		{"cluster.lease.ttl.ms", func(n int64) { cc.LeaseTTL = time.Duration(n) * time.Millisecond }},
+		{"cluster.gc.interval.ms", func(n int64) { cc.GCInterval = time.Duration(n) * time.Millisecond }},
+		{"cluster.merge.target.bytes", func(n int64) {
+			cc.MergeTargetBytes = n
+			if n == 0 {
+				cc.MergeTargetBytes = -1 // off
+			}
+		}},
 	} {
 		n, ok, err := num(k.key)
 		if err != nil {

@@ -115,8 +115,8 @@ func dial(cfg Config) (Config, *clientv3.Client, error) {
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
 	}
-	if cfg.MaxTxnOps < 3 {
-		return cfg, nil, fmt.Errorf("cluster: max txn ops %d is below the 3 one partition's commit needs", cfg.MaxTxnOps)
+	if cfg.MaxTxnOps < 4 {
+		return cfg, nil, fmt.Errorf("cluster: max txn ops %d is below the 4 one partition's commit needs", cfg.MaxTxnOps)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -158,9 +158,9 @@ func (c *Client) Close() error {
 
 // MaxPartitionsPerCommit is how many partitions one Commit may carry under
 // Config.MaxTxnOps when each has one index entry: a partition costs two
-// compares (leadership, hw), two puts (index entry, hw) and two reads (the
-// Else branch); the object record one more of each.
-func (c *Client) MaxPartitionsPerCommit() int { return (c.cfg.MaxTxnOps - 1) / 2 }
+// compares (leadership, hw), three puts (index entry, hw, producer state)
+// and two reads (the Else branch); the object record one more of each.
+func (c *Client) MaxPartitionsPerCommit() int { return (c.cfg.MaxTxnOps - 1) / 3 }
 
 // reqCtx bounds a request by RequestTimeout unless ctx ends sooner.
 func (c *Client) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -32,6 +32,11 @@ type PartitionAppend struct {
 	LeaderEpoch int32 // the epoch this broker leads the partition at
 	Entries     []IndexEntry
 	HW          int64
+	// Producers, when not nil, replaces the partition's idempotent
+	// producer state (producers/<tp>) in the same txn: the state after
+	// every batch below HW (internal/log ProducerState.MarshalBinary).
+	// Nil leaves it as it is.
+	Producers []byte
 }
 
 // ObjectMeta is the objects/<name> record of a flushed object.
@@ -83,8 +88,8 @@ func (e *HWMismatchError) Is(target error) bool { return target == ErrHWMismatch
 //	If(   objects/<name> does not exist; for every partition: leaders/<tp>
 //	      has the create revision of this member's acquisition at that
 //	      epoch, and hw/<tp> is the first entry's base offset)
-//	Then( for every partition: put index/<tp>/<base> per entry, put hw/<tp>;
-//	      put objects/<name>)
+//	Then( for every partition: put index/<tp>/<base> per entry, put hw/<tp>,
+//	      put producers/<tp> if Producers is set; put objects/<name>)
 //	Else( read objects/<name>, every leaders/<tp> and hw/<tp>)
 //
 // Object names must be unique per flush: objects/<name> is written only
@@ -142,12 +147,13 @@ func (m *Member) Commit(ctx context.Context, appends []PartitionAppend, obj Obje
 			clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
 			clientv3.Compare(clientv3.Value(hk), "=", encodeOffset(a.Entries[0].BaseOffset)))
 		for _, e := range a.Entries {
-			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encode(indexValue{
-				V: valueVersion, Object: obj.Name, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
-				MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC,
-			})))
+			e.Object = obj.Name
+			puts = append(puts, clientv3.OpPut(c.k.indexEntry(tp, e.BaseOffset), encodeIndexValue(e)))
 		}
 		puts = append(puts, clientv3.OpPut(hk, encodeOffset(a.HW)))
+		if a.Producers != nil {
+			puts = append(puts, clientv3.OpPut(c.k.producers(tp), encode(producersValue{V: valueVersion, State: a.Producers})))
+		}
 		checks = append(checks, clientv3.OpGet(lk, clientv3.WithKeysOnly()), clientv3.OpGet(hk))
 		parts = append(parts, tp.String())
 	}

@@ -382,14 +382,14 @@ func TestCommitThousandPartitions(t *testing.T) {
 
 // At etcd's default --max-txn-ops (128), a commit of 100 partitions is
 // refused before it is sent (ErrTxnTooLarge, not retriable), with
-// MaxPartitionsPerCommit saying 63 fit; a Config.MaxTxnOps above the
+// MaxPartitionsPerCommit saying 42 fit (each with its producer state); a Config.MaxTxnOps above the
 // server's gets the same error from etcd itself.
 func TestCommitOverMaxTxnOps(t *testing.T) {
 	e := startEtcd(t, 128)
 	ctx := ctxT(t)
 	c := e.open(t, nil)
 	m := register(t, c, 1)
-	if got := c.MaxPartitionsPerCommit(); got != 63 {
+	if got := c.MaxPartitionsPerCommit(); got != 42 {
 		t.Fatalf("MaxPartitionsPerCommit at 128: %d", got)
 	}
 	held := acquireAll(t, m, 5, 100)
@@ -405,8 +405,12 @@ func TestCommitOverMaxTxnOps(t *testing.T) {
 	if !errors.Is(err, ErrTxnTooLarge) || Retriable(err) {
 		t.Fatalf("commit of 100 partitions at 128 ops: %v", err)
 	}
-	if err := m.Commit(ctx, appendsN(63, "o"), ObjectMeta{Name: "o"}); err != nil {
-		t.Fatalf("commit of 63 partitions at 128 ops: %v", err)
+	full := appendsN(42, "o")
+	for i := range full {
+		full[i].Producers = []byte{1}
+	}
+	if err := m.Commit(ctx, full, ObjectMeta{Name: "o"}); err != nil {
+		t.Fatalf("commit of 42 partitions with producer state at 128 ops: %v", err)
 	}
 
 	// A client told the server takes more than it does.

@@ -19,6 +19,8 @@
 //	logstart/<tp>              {offset}  the log start offset (retention, DeleteRecords)
 //	index/<tp>/<base, 20 digits>  {object, pos, len, last, max_ts, epoch, records}
 //	objects/<name>             {size, created, partitions}
+//	producers/<tp>             {state}   idempotent producer state (producers.go), written with the offsets
+//	producerids                {next}    the producer id counter (blocks taken by CAS)
 //
 // # Membership
 //
@@ -74,17 +76,21 @@
 // etcd refuses a txn with more than --max-txn-ops operations in any of
 // its lists (128 by default) or larger than --max-request-bytes (1.5 MiB).
 // A commit costs 2 compares and 2 Else reads per partition, 1 put per
-// index entry plus 1 per partition, and for the object record 1 compare,
-// 1 put and 1 Else read: with one entry per partition, 2P+1 operations in
-// each list. Config.MaxTxnOps states the server's limit and Commit
-// refuses a larger commit with ErrTxnTooLarge before sending it; it never
-// splits one (that would break its atomicity). Client.MaxPartitionsPerCommit
-// tells the flusher how many partitions one flush may carry (63 at the
-// default); clusters whose brokers lead more partitions run etcd with a
-// larger --max-txn-ops (tests use 4096: 2,047 partitions per flush) and
-// set Config.MaxTxnOps to match. A partition's part is about 750 bytes, so
-// etcd's --max-request-bytes (1.5 MiB) bounds a flush at about 2,000
-// partitions; etcd refuses a larger txn, which Commit reports as
+// index entry plus 1 per partition and 1 for a partition's producer state
+// (producers/, when the flush carries idempotent batches of it), and for
+// the object record 1 compare, 1 put and 1 Else read: with one entry per
+// partition, at most 3P+1 operations in a list. Config.MaxTxnOps states
+// the server's limit and Commit refuses a larger commit with
+// ErrTxnTooLarge before sending it; it never splits one (that would break
+// its atomicity). Client.MaxPartitionsPerCommit tells the flusher how many
+// partitions one flush may carry (42 at the default); clusters whose
+// brokers lead more partitions run etcd with a larger --max-txn-ops (tests
+// use 4096: 1,365 partitions per flush) and set Config.MaxTxnOps to match.
+// A partition's part is about 750 bytes plus its producer state (about
+// 160 bytes per producer, base64), so etcd's --max-request-bytes (1.5 MiB)
+// bounds a flush at about 2,000 partitions without producer state (the
+// flusher keeps the producer state of one commit under 1 MiB); etcd
+// refuses a larger txn, which Commit reports as
 // ErrTxnTooLarge too, as a request over the client's
 // Config.MaxCallSendMsgSize (2 MiB by default), which is never sent.
 package cluster

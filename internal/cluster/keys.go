@@ -49,6 +49,10 @@ func (k keys) hw(tp TopicPartition) string     { return k.root + "hw/" + tp.Stri
 func (k keys) logStart(tp TopicPartition) string {
 	return k.root + "logstart/" + tp.String()
 }
+func (k keys) producers(tp TopicPartition) string {
+	return k.root + "producers/" + tp.String()
+}
+func (k keys) producerIDs() string            { return k.root + "producerids" }
 func (k keys) indexAll() string               { return k.root + "index/" }
 func (k keys) index(tp TopicPartition) string { return k.indexAll() + tp.String() + "/" }
 func (k keys) indexEntry(tp TopicPartition, base int64) string {
@@ -138,6 +142,21 @@ type indexValue struct {
 	LeaderEpoch  int32  `json:"epoch"`
 	Records      int64  `json:"records"`
 	CRC          uint32 `json:"crc"` // CRC32C of the range
+}
+
+// producersValue is a partition's idempotent producer state: the
+// encoding of internal/log's ProducerState (a producer state snapshot,
+// version 2 with no transactions), base64 in JSON.
+type producersValue struct {
+	V     int    `json:"v"`
+	State []byte `json:"state"`
+}
+
+// producerIDsValue is the cluster's producer id counter: every id below
+// Next has been handed out in some block.
+type producerIDsValue struct {
+	V    int   `json:"v"`
+	Next int64 `json:"next"`
 }
 
 type objectValue struct {

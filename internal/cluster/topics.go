@@ -147,6 +147,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) (TopicInfo, error
 				clientv3.OpDelete(c.k.root+"epochs/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.root+"hw/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.root+"logstart/"+id, clientv3.WithPrefix()),
+				clientv3.OpDelete(c.k.root+"producers/"+id, clientv3.WithPrefix()),
 				clientv3.OpDelete(c.k.indexAll()+id, clientv3.WithPrefix())).Commit()
 		cancel()
 		if err != nil {
@@ -165,20 +166,42 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) (TopicInfo, error
 // ErrInvalid; validate, if not nil, sees the stored topic first and may
 // refuse with its own error.
 func (c *Client) SetPartitions(ctx context.Context, name string, total int32, validate func(TopicInfo) error) (TopicInfo, error) {
+	return c.updateTopic(ctx, name, "adding partitions to", func(t *TopicInfo) error {
+		if validate != nil {
+			if err := validate(*t); err != nil {
+				return err
+			}
+		}
+		if total <= t.Partitions {
+			return fmt.Errorf("%w: topic %s has %d partitions, cannot set %d", ErrInvalid, name, t.Partitions, total)
+		}
+		t.Partitions = total
+		return nil
+	})
+}
+
+// SetTopicConfigs replaces a topic's config overrides with configs (the
+// caller has validated them). ErrUnknownTopic if it does not exist.
+func (c *Client) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) (TopicInfo, error) {
+	return c.updateTopic(ctx, name, "setting the configs of", func(t *TopicInfo) error {
+		t.Configs = stdmaps.Clone(configs)
+		return nil
+	})
+}
+
+// updateTopic reads topics/<name>, lets change edit it (an error refuses
+// the update and is returned with the stored topic), and writes it back if
+// nobody changed it meanwhile, trying again a few times if somebody did.
+func (c *Client) updateTopic(ctx context.Context, name, what string, change func(*TopicInfo) error) (TopicInfo, error) {
 	for range 5 {
 		t, rev, err := c.getTopic(ctx, name)
 		if err != nil {
 			return TopicInfo{}, err
 		}
-		if validate != nil {
-			if err := validate(t); err != nil {
-				return t, err
-			}
+		stored := t
+		if err := change(&t); err != nil {
+			return stored, err
 		}
-		if total <= t.Partitions {
-			return t, fmt.Errorf("%w: topic %s has %d partitions, cannot set %d", ErrInvalid, name, t.Partitions, total)
-		}
-		t.Partitions = total
 		key := c.k.topic(name)
 		rctx, cancel := c.reqCtx(ctx)
 		resp, err := c.etcd.Txn(rctx).
@@ -186,13 +209,13 @@ func (c *Client) SetPartitions(ctx context.Context, name string, total int32, va
 			Then(clientv3.OpPut(key, encodeTopic(t))).Commit()
 		cancel()
 		if err != nil {
-			return TopicInfo{}, fmt.Errorf("cluster: adding partitions to %s: %w", name, classify(err))
+			return TopicInfo{}, fmt.Errorf("cluster: %s %s: %w", what, name, classify(err))
 		}
 		if resp.Succeeded {
 			return t, nil
 		}
 	}
-	return TopicInfo{}, fmt.Errorf("%w: adding partitions to %s: contended", ErrUnavailable, name)
+	return TopicInfo{}, fmt.Errorf("%w: %s %s: contended", ErrUnavailable, what, name)
 }
 
 // Topics lists every topic by name.

@@ -37,6 +37,16 @@ func TestTopicsCreateListWatchDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen.waitFor(t, "5 partitions", func(m map[string]TopicInfo) bool { return m["orders"].Partitions == 5 })
+	if _, err := a.SetTopicConfigs(ctxT(t), "nope", nil); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("configs of an unknown topic: %v, want ErrUnknownTopic", err)
+	}
+	if got, err := a.SetTopicConfigs(ctxT(t), "orders", map[string]string{"retention.ms": "2000", "cleanup.policy": "compact"}); err != nil ||
+		got.Configs["retention.ms"] != "2000" || got.Partitions != 5 {
+		t.Fatalf("SetTopicConfigs: %+v %v", got, err)
+	}
+	seen.waitFor(t, "the new configs", func(m map[string]TopicInfo) bool {
+		return m["orders"].Configs["retention.ms"] == "2000" && m["orders"].Configs["cleanup.policy"] == "compact" && m["orders"].Partitions == 5
+	})
 	all, err := b.Topics(ctxT(t))
 	if err != nil || len(all) != 1 || all["orders"].Partitions != 5 {
 		t.Fatalf("Topics: %v %+v", err, all)

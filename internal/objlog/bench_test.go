@@ -51,24 +51,35 @@ func (s *timedStore) Put(ctx context.Context, key string, data []byte) error {
 // writers appenders, each appending one batch of 10 records of 100 bytes
 // and waiting for its ack, spread over the partitions; paced, when rate
 // is set, at that many batches per second in all. It reports the ack
-// latency's p50 and p99, records/s and MB/s.
+// latency's p50 and p99, records/s and MB/s. The idempotent cases make
+// each writer an idempotent producer (its own producer id, sequences per
+// partition): every flush commits the producer state of its partitions.
 func BenchmarkAppendAck(b *testing.B) {
-	for _, c := range []struct{ parts, writers, rate int }{
-		{1, 4, 100}, // 1,000 records/s
-		{16, 16, 100},
-		{1, 64, 0},
-		{16, 256, 0},
-		{64, 512, 0},
+	for _, c := range []struct {
+		parts, writers, rate int
+		idem                 bool
+	}{
+		{1, 4, 100, false}, // 1,000 records/s
+		{16, 16, 100, false},
+		{1, 64, 0, false},
+		{16, 256, 0, false},
+		{64, 512, 0, false},
+		{1, 64, 0, true},
+		{16, 256, 0, true},
+		{64, 512, 0, true},
 	} {
 		name := fmt.Sprintf("partitions=%d/writers=%d", c.parts, c.writers)
 		if c.rate > 0 {
 			name += fmt.Sprintf("/batches_per_s=%d", c.rate)
 		}
-		b.Run(name, func(b *testing.B) { benchAppendAck(b, c.parts, c.writers, c.rate) })
+		if c.idem {
+			name += "/idempotent"
+		}
+		b.Run(name, func(b *testing.B) { benchAppendAck(b, c.parts, c.writers, c.rate, c.idem) })
 	}
 }
 
-func benchAppendAck(b *testing.B, parts, writers, rate int) {
+func benchAppendAck(b *testing.B, parts, writers, rate int, idem bool) {
 	e := etcdtest.Start(b, 4096)
 	ts := &timedStore{Store: benchStore(b)}
 	br := startBroker(b, e, ts, brokerOpts{node: 1, noStart: true})
@@ -115,6 +126,7 @@ func benchAppendAck(b *testing.B, parts, writers, rate int) {
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
+			seqs := make([]int32, parts)
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(b.N) {
@@ -128,8 +140,13 @@ func benchAppendAck(b *testing.B, parts, writers, rate int) {
 					}
 				}
 				batch := slices.Clone(template)
+				part := (int(i) + w) % parts
+				if idem {
+					setProducer(batch, int64(w), 0, seqs[part])
+					seqs[part] += int32(len(recs))
+				}
 				t0 := time.Now()
-				c, err := ps[(int(i)+w)%parts].Append(batch)
+				c, err := ps[part].Append(batch)
 				if err == nil {
 					_, err = c.Result()
 				}

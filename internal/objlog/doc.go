@@ -95,8 +95,8 @@
 //     object: applied after all: its index entry is added and the
 //     partition continues after it (those records are durable and
 //     readable though their produce failed, as with a Kafka produce that
-//     timed out; an idempotent producer's retry will be recognised once
-//     producer state is kept). Anything else (another flush's entry
+//     timed out; an idempotent producer's retry is recognised, since the
+//     flush committed its producer state too). Anything else (another flush's entry
 //     there, another hw): the partition reloads index, hw and log start
 //     from etcd. An attempt still queued in etcd when the hw is read and
 //     applied after it makes the leader's next commit at those offsets
@@ -158,10 +158,23 @@
 // Partition.Changed is closed when the hw moves (a fetch waiting for
 // data selects on it).
 //
+// # Idempotent producers
+//
+// Append checks a batch with a producer id against the partition's
+// producer state as single-node mode's Log does (internal/log's
+// ProducerState: epoch fencing, sequences, the last 5 batches of each
+// producer); a retry of a batch still waiting gets the original's
+// Completion, of a committed one its offsets at once. A flush carrying
+// idempotent batches commits the partition's state after them in the
+// same etcd txn as their offsets (producers/<tp>), so a new leader loads
+// state and data consistent with each other at Acquire; producers.go has
+// the rules for failed flushes. Producers are forgotten after
+// producer.id.expiration.ms (the state committed by a flush and loaded at
+// Acquire drops them).
+//
 // # Not yet here
 //
-// Producer state (idempotent sequence checks, transactions, their
-// durability), transaction markers and the last stable offset, compaction,
-// merging small objects, reads by
-// brokers that do not lead the partition, and the wiring into the broker.
+// Transactions (transactional batches are refused), transaction markers
+// and the last stable offset, compaction, merging small objects, reads by
+// brokers that do not lead the partition.
 package objlog

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/objstore"
 )
 
@@ -17,6 +18,10 @@ type group struct {
 	p       *Partition
 	appends []*pendingAppend
 	app     cluster.PartitionAppend
+	// prod is the partition's producer state after this flush, committed
+	// with it (app.Producers); nil when the flush carries no idempotent
+	// batch of the partition.
+	prod *log.ProducerState
 }
 
 // resyncTimeout bounds one read of a resyncing partition's hw.
@@ -45,8 +50,7 @@ func (f *Flusher) flush(ctx context.Context) {
 		}
 		g.appends = append(g.appends, pa)
 	}
-	info := f.member.Info()
-	name := fmt.Sprintf("%s%d-%016x-%08x-%010d", f.cfg.ObjectPrefix, info.NodeID, uint64(info.Lease), f.instance, f.seq.Add(1))
+	name := f.objectName()
 	w := objstore.NewWriter()
 	var data []byte
 	for _, g := range groups {
@@ -71,6 +75,10 @@ func (f *Flusher) flush(ctx context.Context) {
 			BaseOffset: first, LastOffset: last, Object: name, Position: e.Position, Length: e.Length,
 			MaxTimestamp: maxTs, LeaderEpoch: epoch, RecordCount: count, CRC: e.CRC,
 		}}}
+		g.prod = g.p.producersAfter(g.appends, f.cfg.Clock.Now())
+		if g.prod != nil {
+			g.app.Producers, _ = g.prod.MarshalBinary()
+		}
 	}
 	f.persist(ctx, name, w.Finish(), groups)
 }
@@ -196,6 +204,7 @@ func (f *Flusher) succeed(groups []*group) {
 		if p.hw == g.app.Entries[0].BaseOffset {
 			p.index = append(p.index, g.app.Entries...)
 			p.hw = g.app.HW
+			p.committedLocked(g)
 			p.changedLocked()
 		} else if p.state != lost {
 			// Cannot happen: commits of a partition are sequential and
@@ -224,10 +233,10 @@ func (f *Flusher) fail(groups []*group, err error, unknown bool, resync *cluster
 		case p.state == lost:
 		case unknown || (resync != nil && *resync == p.tp):
 			p.state = resyncing
-			p.unknown = nil
+			p.unknown, p.unknownProd = nil, nil
 			if unknown {
 				app := g.app
-				p.unknown = &app
+				p.unknown, p.unknownProd = &app, g.prod
 			}
 			dropped = f.dropQueued(p)
 			f.mu.Lock()
@@ -237,6 +246,7 @@ func (f *Flusher) fail(groups []*group, err error, unknown bool, resync *cluster
 		default:
 			p.next = p.hw
 			dropped = f.dropQueued(p)
+			p.resetProducersLocked(p.committed)
 		}
 		p.mu.Unlock()
 		finishAll(g.appends, err)
@@ -308,7 +318,7 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 		return err
 	}
 	p.mu.Lock()
-	local, unknown := p.hw, p.unknown
+	local, unknown, unknownProd := p.hw, p.unknown, p.unknownProd
 	p.mu.Unlock()
 	applied := false
 	if hw != local && unknown != nil && hw == unknown.HW {
@@ -324,6 +334,7 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 	}
 	var idx []cluster.IndexEntry
 	var logStart int64
+	var prod *log.ProducerState
 	reload := hw != local && !applied
 	if reload {
 		// Not a state this leader knows: read it all from etcd.
@@ -339,6 +350,9 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 		if idx, err = checkIndex(p.tp, idx, logStart, hw); err != nil {
 			return err
 		}
+		if prod, err = f.loadProducers(rctx, p.tp, p.cfg.Load(), hw); err != nil {
+			return err
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -348,12 +362,20 @@ func (f *Flusher) resyncOne(ctx context.Context, p *Partition) error {
 	switch {
 	case reload:
 		p.index, p.logStart, p.hw = idx, logStart, hw
+		p.resetProducersLocked(prod)
 	case applied:
 		// The failed flush was applied after all.
 		p.index = append(p.index, unknown.Entries...)
 		p.hw = hw
+		if unknownProd != nil {
+			p.resetProducersLocked(unknownProd)
+		} else {
+			p.resetProducersLocked(p.committed)
+		}
+	default:
+		p.resetProducersLocked(p.committed)
 	}
-	p.next, p.state, p.unknown = p.hw, leading, nil
+	p.next, p.state, p.unknown, p.unknownProd = p.hw, leading, nil, nil
 	p.changedLocked()
 	f.log.Info("partition resynced from etcd", "partition", p.tp.String(), "hw", p.hw, "failed_flush_applied", applied, "reloaded", reload)
 	return nil

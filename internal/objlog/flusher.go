@@ -155,7 +155,13 @@ func (f *Flusher) Acquire(ctx context.Context, tp cluster.TopicPartition, cfg lo
 	if err != nil {
 		return nil, err
 	}
-	p := &Partition{f: f, tp: tp, epoch: l.Epoch, next: l.HW, hw: l.HW, logStart: l.LogStart, index: idx, changed: make(chan struct{})}
+	prod, err := f.loadProducers(ctx, tp, &cfg, l.HW)
+	if err != nil {
+		return nil, err
+	}
+	p := &Partition{f: f, tp: tp, epoch: l.Epoch, next: l.HW, hw: l.HW, logStart: l.LogStart, index: idx, changed: make(chan struct{}),
+		pending: map[int64]*pendingAppend{}}
+	p.resetProducersLocked(prod)
 	p.SetConfig(cfg)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -166,7 +172,7 @@ func (f *Flusher) Acquire(ctx context.Context, tp cluster.TopicPartition, cfg lo
 		return q, nil // a concurrent Acquire of the same partition won
 	}
 	f.parts[tp] = p
-	f.log.Info("leading partition", "partition", tp.String(), "epoch", l.Epoch, "hw", l.HW, "log_start", l.LogStart, "index_entries", len(idx))
+	f.log.Info("leading partition", "partition", tp.String(), "epoch", l.Epoch, "hw", l.HW, "log_start", l.LogStart, "index_entries", len(idx), "producers", prod.Len())
 	return p, nil
 }
 
@@ -368,20 +374,42 @@ func (f *Flusher) loseAll(err error) {
 	}
 }
 
+// maxCommitStateBytes bounds the producer state one commit carries (the
+// partitions' producers/ values), below etcd's default request limit of
+// 1.5 MiB with room for the rest of the txn. A flush always takes its
+// first append, so one partition's state alone may pass it.
+const maxCommitStateBytes = 1 << 20
+
+// stateCost is what a partition's producer state adds to a commit: its
+// encoding in base64 (JSON), the key and room for the producers a flush
+// adds.
+func stateCost(encoded int64) int64 { return encoded*4/3 + 512 }
+
 // take removes the next flush's appends from the queue's head: at least
-// one, up to FlushMaxBytes and MaxPartitionsPerFlush partitions.
+// one, up to FlushMaxBytes, MaxPartitionsPerFlush partitions and
+// maxCommitStateBytes of producer state.
 func (f *Flusher) take() []*pendingAppend {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var bytes int64
+	var bytes, state int64
 	parts := map[*Partition]bool{}
+	withState := map[*Partition]bool{}
 	n := 0
 	for _, pa := range f.queue {
 		size := int64(len(pa.batch))
-		if n > 0 && (bytes+size > int64(f.cfg.FlushMaxBytes) || (!parts[pa.p] && len(parts) >= f.cfg.MaxPartitionsPerFlush)) {
+		var more int64 // producer state this append adds to the commit
+		if pa.h.ProducerID >= 0 && !withState[pa.p] {
+			more = stateCost(pa.p.stateBytes.Load())
+		}
+		if n > 0 && (bytes+size > int64(f.cfg.FlushMaxBytes) || (!parts[pa.p] && len(parts) >= f.cfg.MaxPartitionsPerFlush) ||
+			(more > 0 && state+more > maxCommitStateBytes)) {
 			break
 		}
 		parts[pa.p] = true
+		if more > 0 {
+			withState[pa.p] = true
+			state += more
+		}
 		bytes += size
 		n++
 	}
@@ -398,4 +426,11 @@ func (f *Flusher) take() []*pendingAppend {
 		f.firstAt = f.queue[0].at
 	}
 	return out
+}
+
+// objectName is a new object's unique name: node, lease, this flusher's
+// instance and a sequence number, under Config.ObjectPrefix.
+func (f *Flusher) objectName() string {
+	info := f.member.Info()
+	return fmt.Sprintf("%s%d-%016x-%08x-%010d", f.cfg.ObjectPrefix, info.NodeID, uint64(info.Lease), f.instance, f.seq.Add(1))
 }

@@ -130,9 +130,9 @@ func TestRoundTripManyPartitions(t *testing.T) {
 
 // A flush starts before the interval once cluster.flush.max.bytes wait,
 // and carries at most that many bytes; one starts once as many
-// partitions wait as one etcd commit may carry (max-txn-ops 9: 4).
+// partitions wait as one etcd commit may carry (max-txn-ops 13: 4).
 func TestFlushBounds(t *testing.T) {
-	e := etcdtest.Start(t, 9)
+	e := etcdtest.Start(t, 13) // (13-1)/3: 4 partitions per commit
 	store := openStore(t, fakeS3(t))
 	clock := newManualClock()
 	batch := mkBatch("x", 10, clock.Now().UnixMilli())

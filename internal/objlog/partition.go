@@ -61,8 +61,24 @@ type Partition struct {
 	// unknown is the append of a flush whose commit outcome is unknown,
 	// set while resyncing: if etcd's hw is its end, it was applied.
 	unknown *cluster.PartitionAppend
+	// unknownProd is the producer state that flush committed, if it
+	// carried one (applied: it becomes committed).
+	unknownProd *log.ProducerState
+	// committed is the idempotent producer state after every batch below
+	// hw, as in etcd's producers/ key; changed by the flush goroutine.
+	committed *log.ProducerState
+	// prod is committed plus every batch appended since (waiting or in
+	// flight): Append checks batches against it. A failed flush resets
+	// it to committed (its appends, and those after, are dropped).
+	prod *log.ProducerState
+	// pending holds the idempotent appends not yet committed by base
+	// offset: a retry of one waits for its completion.
+	pending map[int64]*pendingAppend
 	// changed is closed and replaced at each change of state or hw.
 	changed chan struct{}
+	// stateBytes is the size of committed's encoding (the flusher bounds
+	// the producer state one commit carries by it).
+	stateBytes atomic.Int64
 }
 
 // Changed returns a channel closed at the partition's next change: its
@@ -152,8 +168,14 @@ func (p *Partition) SetConfig(cfg log.Config) { p.cfg.Store(&cfg) }
 // time) and queues it for the next flush. The batch must not be changed
 // or reused until the completion is done. Errors returned here (batch
 // validation errors of internal/log, ErrNotLeader, ErrBusy, ErrClosed)
-// mean the batch was not taken. Producer state (idempotent sequences,
-// transactions) is not checked here.
+// mean the batch was not taken.
+//
+// A batch with a producer id is checked against the partition's
+// idempotent producer state as a Log checks it (log.ProducerState):
+// log.ErrInvalidProducerEpoch and log.ErrOutOfOrderSequence refuse it; a
+// retry of one of the producer's last 5 batches is not appended again:
+// its completion is the original's (already done if that one committed).
+// Transactional batches are refused (log.ErrInvalidRecord).
 func (p *Partition) Append(batch []byte) (*Completion, error) {
 	cfg := p.cfg.Load()
 	f := p.f
@@ -161,6 +183,9 @@ func (p *Partition) Append(batch []byte) (*Completion, error) {
 	h, err := log.ValidateBatch(batch, cfg, now.UnixMilli())
 	if err != nil {
 		return nil, err
+	}
+	if h.Transactional() {
+		return nil, fmt.Errorf("%w: transactional batches are not supported by the object-stored log yet", log.ErrInvalidRecord)
 	}
 	select {
 	case <-f.member.Done():
@@ -175,6 +200,15 @@ func (p *Partition) Append(batch []byte) (*Completion, error) {
 	case resyncing:
 		return nil, fmt.Errorf("%w: %s: waiting for etcd to say whether a failed flush was applied", ErrBusy, p.tp)
 	}
+	if h.ProducerID >= 0 {
+		d, dup, err := p.prod.Check(&h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.tp, err)
+		}
+		if dup {
+			return p.duplicateLocked(d)
+		}
+	}
 	appendTime := int64(-1)
 	if cfg.TimestampType == log.LogAppendTime {
 		// Stamped under the lock so that append times follow offsets.
@@ -186,6 +220,10 @@ func (p *Partition) Append(batch []byte) (*Completion, error) {
 		log.AssignBatch(batch, &h, p.next, p.epoch, appendTime)
 		pa.h = h
 		p.next = h.LastOffset() + 1
+		if h.ProducerID >= 0 {
+			p.prod.Update(&pa.h)
+			p.pending[h.BaseOffset] = pa
+		}
 	}); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ErrIndexChanged: ReplaceIndex found one of the entries it replaces
+// changed or gone (retention or DeleteRecords moved the log start
+// meanwhile). Nothing was applied; the caller reloads its index before it
+// tries again.
+var ErrIndexChanged = errors.New("cluster: index entries changed")
+
+// ReplaceIndex swaps a run of a partition's consecutive index entries for
+// one entry covering the same offsets in a new object (merging small
+// objects), as ONE etcd transaction fenced by this member's leadership:
+//
+//	If(   leaders/<tp> has this acquisition's create revision; every old
+//	      entry's index key holds exactly that entry; objects/<name> does
+//	      not exist)
+//	Then( delete the old entries' keys but the first; put the new entry
+//	      at the first's key (the same base offset); put objects/<name>)
+//	Else( read leaders/<tp>)
+//
+// The new entry must start at the first old entry's base offset and end
+// at the last's last offset. The objects only the old entries named are
+// left to the garbage collector. A failed compare is *NotLeaderError when
+// the leadership is gone, else ErrIndexChanged; ErrUnavailable leaves the
+// outcome unknown (the caller reloads the index from etcd to learn it).
+func (m *Member) ReplaceIndex(ctx context.Context, tp TopicPartition, epoch int32, old []IndexEntry, repl IndexEntry, obj ObjectMeta) error {
+	if len(old) < 2 {
+		return fmt.Errorf("%w: %s: replacing %d index entries (at least 2)", ErrInvalid, tp, len(old))
+	}
+	if repl.BaseOffset != old[0].BaseOffset || repl.LastOffset != old[len(old)-1].LastOffset || repl.Object != obj.Name || repl.Length <= 0 {
+		return fmt.Errorf("%w: %s: entry [%d, %d] in %s does not cover [%d, %d]", ErrInvalid, tp, repl.BaseOffset, repl.LastOffset, repl.Object, old[0].BaseOffset, old[len(old)-1].LastOffset)
+	}
+	for i := 1; i < len(old); i++ {
+		if old[i].BaseOffset != old[i-1].LastOffset+1 {
+			return fmt.Errorf("%w: %s: entries [%d, %d] and [%d, %d] are not consecutive", ErrInvalid, tp, old[i-1].BaseOffset, old[i-1].LastOffset, old[i].BaseOffset, old[i].LastOffset)
+		}
+	}
+	h, ok := m.held(tp, epoch)
+	if !ok {
+		return &NotLeaderError{Partitions: []TopicPartition{tp}}
+	}
+	c := m.c
+	lk, objKey := c.k.leader(tp), c.k.object(obj.Name)
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
+		clientv3.Compare(clientv3.CreateRevision(objKey), "=", 0),
+	}
+	ops := make([]clientv3.Op, 0, len(old)+1)
+	for i, e := range old {
+		k := c.k.indexEntry(tp, e.BaseOffset)
+		cmps = append(cmps, clientv3.Compare(clientv3.Value(k), "=", encodeIndexValue(e)))
+		if i > 0 {
+			ops = append(ops, clientv3.OpDelete(k))
+		}
+	}
+	ops = append(ops, clientv3.OpPut(c.k.indexEntry(tp, repl.BaseOffset), encodeIndexValue(repl)),
+		clientv3.OpPut(objKey, encode(objectValue{V: valueVersion, Size: obj.Size, Created: obj.Created.UnixMilli(), Partitions: []string{tp.String()}})))
+	if n := max(len(cmps), len(ops)); n > c.cfg.MaxTxnOps {
+		return fmt.Errorf("%w: replacing %d index entries needs %d operations, etcd's --max-txn-ops (Config.MaxTxnOps) is %d", ErrTxnTooLarge, len(old), n, c.cfg.MaxTxnOps)
+	}
+	rctx, cancel := c.reqCtx(ctx)
+	defer cancel()
+	resp, err := c.etcd.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(lk, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return fmt.Errorf("cluster: replacing %d index entries of %s: %w", len(old), tp, classify(err))
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if lr := resp.Responses[0].GetResponseRange(); len(lr.Kvs) == 0 || lr.Kvs[0].CreateRevision != h.rev {
+		m.mu.Lock()
+		delete(m.leading, tp)
+		m.mu.Unlock()
+		return &NotLeaderError{Partitions: []TopicPartition{tp}}
+	}
+	return fmt.Errorf("%w: %s [%d, %d]", ErrIndexChanged, tp, old[0].BaseOffset, old[len(old)-1].LastOffset)
+}
+
+// MaxReplaceEntries is how many index entries one ReplaceIndex may
+// replace under etcd's --max-txn-ops (its compares: one per entry, plus
+// two).
+func (c *Client) MaxReplaceEntries() int { return max(c.cfg.MaxTxnOps-2, 0) }
+
+// encodeIndexValue is an entry's index/ value, as Commit writes it.
+func encodeIndexValue(e IndexEntry) string {
+	return encode(indexValue{V: valueVersion, Object: e.Object, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
+		MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC})
+}

@@ -1,0 +1,136 @@
+package objlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/objstore"
+)
+
+// Merging small objects. Every flush writes one index entry per partition
+// (DESIGN.md, "Object-stored partition log"), so a partition fed slowly,
+// or by many brokers' short flushes, ends up with many small entries in
+// many objects: more etcd keys, more GETs for a reader catching up, and
+// more object records for the collector. Merge rewrites a run of such
+// entries into one entry of a new object, the batches byte for byte as
+// stored (nothing is decoded or recompressed), and swaps the index in one
+// etcd transaction under the leadership's fence
+// (cluster.Member.ReplaceIndex). The old objects become garbage once no
+// entry of any partition names them, for the collector (gc.go) to delete
+// after log.segment.delete.delay.ms, long enough for a fetch that read the
+// old index to finish.
+//
+// Choosing a run: from the log start, consecutive entries of one leader
+// epoch, each smaller than half the target, the last entry (the one a
+// flush may be extending the hw from) never included. A run is merged
+// once it holds at least half the target bytes or the most entries one
+// transaction may replace, so each byte is rewritten a bounded number of
+// times (an already merged entry is merged again only into a run at least
+// as full).
+
+// MergeStats is what one Merge did.
+type MergeStats struct {
+	Entries int   // index entries replaced (0: nothing to merge)
+	Bytes   int64 // bytes rewritten
+}
+
+// Merge merges the first run of small index entries (see above) into one
+// object of at most target bytes, replacing at most maxEntries entries
+// (capped by what one etcd transaction may replace). It returns a zero
+// MergeStats when no run is ready. Concurrent appends go on; DeleteRecords
+// waits for it.
+func (p *Partition) Merge(ctx context.Context, target int64, maxEntries int) (MergeStats, error) {
+	p.deleteMu.Lock()
+	defer p.deleteMu.Unlock()
+	_, _, index, err := p.snapshot()
+	if err != nil {
+		return MergeStats{}, err
+	}
+	maxEntries = min(maxEntries, p.f.client.MaxReplaceEntries())
+	run := mergeRun(index, target, maxEntries)
+	if run == nil {
+		return MergeStats{}, nil
+	}
+	var data []byte
+	maxTs, count := int64(-1), int64(0)
+	for _, e := range run {
+		b, err := p.readEntry(ctx, e)
+		if err != nil {
+			return MergeStats{}, err
+		}
+		data = append(data, b...)
+		maxTs = max(maxTs, e.MaxTimestamp)
+		count += e.RecordCount
+	}
+	first, last := run[0], run[len(run)-1]
+	w := objstore.NewWriter()
+	oe, err := w.Add(objstore.Entry{TopicID: p.tp.TopicID, Partition: p.tp.Partition, BaseOffset: first.BaseOffset, LastOffset: last.LastOffset,
+		MaxTimestamp: maxTs, LeaderEpoch: first.LeaderEpoch, RecordCount: int32(min(count, 1<<31-1))}, data)
+	if err != nil {
+		return MergeStats{}, fmt.Errorf("%w: %s: building a merged object: %w", ErrStorage, p.tp, err)
+	}
+	name := p.f.objectName()
+	obj := w.Finish()
+	if err := p.f.store.Put(ctx, name, obj); err != nil {
+		// An object written without its record is an orphan for the
+		// collector.
+		return MergeStats{}, fmt.Errorf("%w: %s: writing merged object %s: %w", ErrStorage, p.tp, name, err)
+	}
+	repl := cluster.IndexEntry{BaseOffset: first.BaseOffset, LastOffset: last.LastOffset, Object: name, Position: oe.Position, Length: oe.Length,
+		MaxTimestamp: maxTs, LeaderEpoch: first.LeaderEpoch, RecordCount: count, CRC: oe.CRC}
+	err = p.f.member.ReplaceIndex(ctx, p.tp, p.epoch, run, repl, cluster.ObjectMeta{Name: name, Size: int64(len(obj)), Created: p.f.cfg.Clock.Now()})
+	switch {
+	case errors.Is(err, cluster.ErrNotLeader):
+		err = mapClusterErr(err)
+		p.lose(err)
+		return MergeStats{}, err
+	case err != nil:
+		// ErrIndexChanged, or an unknown outcome: the index in memory is
+		// still right for reading either way (the old entries' objects
+		// are kept until the collector finds them unreferenced); a
+		// later load from etcd picks the merged entry up.
+		return MergeStats{}, mapClusterErr(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.index {
+		if p.index[i].BaseOffset != first.BaseOffset {
+			continue
+		}
+		if i+len(run) <= len(p.index) && p.index[i+len(run)-1] == last {
+			// A new slice: readers keep their snapshots of the old one.
+			next := make([]cluster.IndexEntry, 0, len(p.index)-len(run)+1)
+			next = append(append(append(next, p.index[:i]...), repl), p.index[i+len(run):]...)
+			p.index = next
+		}
+		break
+	}
+	return MergeStats{Entries: len(run), Bytes: int64(len(data))}, nil
+}
+
+// mergeRun is the first run of index ready to merge, or nil.
+func mergeRun(index []cluster.IndexEntry, target int64, maxEntries int) []cluster.IndexEntry {
+	if target <= 0 || maxEntries < 2 || len(index) < 3 {
+		return nil
+	}
+	small := target / 2
+	for i := 0; i < len(index)-1; {
+		if index[i].Length >= small {
+			i++
+			continue
+		}
+		total, j := int64(0), i
+		for j < len(index)-1 && j-i < maxEntries && index[j].Length < small &&
+			index[j].LeaderEpoch == index[i].LeaderEpoch && total+index[j].Length <= target {
+			total += index[j].Length
+			j++
+		}
+		if j-i >= 2 && (total >= small || j-i == maxEntries) {
+			return index[i:j]
+		}
+		i = j // the loop above takes index[i] at least: j > i
+	}
+	return nil
+}
