@@ -259,3 +259,38 @@ func (b *Broker) clusterListOffsets(r *request, req *kmsg.ListOffsetsRequest) km
 	}
 	return resp
 }
+
+// clusterOffsetForLeaderEpoch is OffsetForLeaderEpoch v2-4 in cluster
+// mode, on the partitions this broker leads (objlog
+// Partition.EpochEndOffset); CurrentLeaderEpoch is checked as Fetch checks
+// it. Only consumers' requests exist here (no replicas).
+func (b *Broker) clusterOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
+			p, _, code := b.clusterPart(rt.Topic, rp.Partition)
+			switch {
+			case code != 0:
+				sp.ErrorCode = code
+			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.Epoch():
+				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+			case rp.CurrentLeaderEpoch > p.Epoch():
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				epoch, end, err := p.EpochEndOffset(rp.LeaderEpoch)
+				if err != nil {
+					sp.ErrorCode = objlog.ErrorCode(err)
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = epoch, end
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
 )
@@ -106,6 +107,34 @@ func TestClusterRetentionDeleteRecordsAndGC(t *testing.T) {
 	}
 	if o, _ := starts.Lookup("compacted", 0); o.Offset != 0 {
 		t.Fatalf("compacted starts at %d, want 0", o.Offset)
+	}
+
+	// OffsetForLeaderEpoch: the current epoch ends at the hw, a later one
+	// is undefined.
+	md, err := adm.Metadata(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := md.Topics["kept"].Partitions[0].LeaderEpoch
+	for _, c := range []struct {
+		req, epoch int32
+		end        int64
+	}{{epoch, epoch, 10}, {epoch + 1, -1, -1}} {
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = "kept"
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = 0, epoch, c.req
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 || sp.LeaderEpoch != c.epoch || sp.EndOffset != c.end {
+			t.Fatalf("OffsetForLeaderEpoch %d: error %d epoch %d end %d, want %d %d", c.req, sp.ErrorCode, sp.LeaderEpoch, sp.EndOffset, c.epoch, c.end)
+		}
 	}
 
 	// Retention: every record of "aged" is two hours old, past its one-hour

@@ -19,8 +19,8 @@ package broker
 // * __consumer_offsets is listed as internal.
 // * InitProducerId for idempotent producers is clusterproducers.go.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
-//   DeleteRecords is clusterlife.go; OffsetForLeaderEpoch is not wired
-//   yet and not advertised.
+//   OffsetForLeaderEpoch is clusterdata.go too; DeleteRecords is
+//   clusterlife.go.
 
 import (
 	"context"
@@ -85,6 +85,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	},
 	20: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteTopics(r, k.(*kmsg.DeleteTopicsRequest))
+	},
+	23: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterOffsetForLeaderEpoch(k.(*kmsg.OffsetForLeaderEpochRequest))
 	},
 	21: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDeleteRecords(k.(*kmsg.DeleteRecordsRequest))

@@ -135,3 +135,29 @@ func TestMergeKeepsRecords(t *testing.T) {
 		t.Fatalf("collector round %+v: no unreferenced objects after merging", st)
 	}
 }
+
+func TestEpochEndOffset(t *testing.T) {
+	e := func(base, last int64, epoch int32) cluster.IndexEntry {
+		return cluster.IndexEntry{BaseOffset: base, LastOffset: last, LeaderEpoch: epoch}
+	}
+	// Epochs 2 [10, 20), 3 none, 5 [20, 30), current 7 from 30 (hw 30).
+	p := &Partition{epoch: 7, hw: 30, logStart: 10, index: []cluster.IndexEntry{e(10, 14, 2), e(15, 19, 2), e(20, 29, 5)}}
+	for _, c := range []struct {
+		req, epoch int32
+		end        int64
+	}{
+		{7, 7, 30},  // the current epoch ends at the hw
+		{8, -1, -1}, // later than the leader's: undefined
+		{-1, -1, -1},
+		{6, 5, 30}, // epoch 6 wrote nothing: 5 is the floor, ending at the hw
+		{5, 5, 30},
+		{4, 2, 20}, // floor 2, ending where 5 starts
+		{2, 2, 20},
+		{1, 1, 10}, // older than the log: the requested epoch, ending at its start
+	} {
+		epoch, end, err := p.EpochEndOffset(c.req)
+		if err != nil || epoch != c.epoch || end != c.end {
+			t.Errorf("epoch %d: (%d, %d, %v), want (%d, %d)", c.req, epoch, end, err, c.epoch, c.end)
+		}
+	}
+}

@@ -279,3 +279,40 @@ func (p *Partition) RetentionOffset(now int64) int64 {
 	}
 	return start
 }
+
+// EpochEndOffset answers Kafka's OffsetForLeaderEpoch for a requested
+// leader epoch, from the epochs of the index entries (each entry's batches
+// share one leader epoch; merging never mixes epochs) and this leadership's
+// epoch, as Kafka's LeaderEpochFileCache.endOffsetFor does:
+//
+//   - the current epoch, or no entries of a later epoch and none of an
+//     earlier one known: (epoch, hw);
+//   - a requested epoch above the current one: (-1, -1), undefined;
+//   - otherwise the largest epoch at or below the requested one that has
+//     entries (the requested epoch itself when the log holds none that
+//     old), ending where the first entry of a later epoch starts (the hw
+//     when none has entries: the later epochs wrote nothing yet).
+func (p *Partition) EpochEndOffset(requested int32) (epoch int32, endOffset int64, err error) {
+	hw, _, index, err := p.snapshot()
+	if err != nil {
+		return -1, -1, err
+	}
+	switch {
+	case requested < 0 || requested > p.epoch:
+		return -1, -1, nil
+	case requested == p.epoch:
+		return p.epoch, hw, nil
+	}
+	floor, end := int32(-1), hw
+	for _, e := range index {
+		if e.LeaderEpoch > requested {
+			end = e.BaseOffset
+			break
+		}
+		floor = e.LeaderEpoch
+	}
+	if floor < 0 {
+		floor = requested
+	}
+	return floor, end, nil
+}
