@@ -65,6 +65,13 @@ func handleFindCoordinator(b *Broker, r *request, req *kmsg.FindCoordinatorReque
 		c.NodeID, c.Host, c.Port = b.cfg.NodeID, r.c.l.advertise.host, r.c.l.advertise.port
 		return c
 	}
+	return answerCoordinators(r, req, resp, find)
+}
+
+// answerCoordinators fills resp with find's answer for each key: the
+// batched Coordinators of v4+, or the one key's top-level fields before.
+func answerCoordinators(r *request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse,
+	find func(key string) kmsg.FindCoordinatorResponseCoordinator) kmsg.Response {
 	if r.version >= 4 {
 		for _, k := range req.CoordinatorKeys {
 			resp.Coordinators = append(resp.Coordinators, find(k))

@@ -379,14 +379,5 @@ func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorReq
 		c.ErrorCode, c.ErrorMessage = err.Code, &msg
 		return c
 	}
-	if r.version >= 4 {
-		for _, k := range req.CoordinatorKeys {
-			resp.Coordinators = append(resp.Coordinators, find(k))
-		}
-		return resp
-	}
-	c := find(req.CoordinatorKey)
-	resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
-	resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
-	return resp
+	return answerCoordinators(r, req, resp, find) // 10_find_coordinator.go
 }
