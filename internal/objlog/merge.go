@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/objstore"
@@ -87,27 +88,55 @@ func (p *Partition) Merge(ctx context.Context, target int64, maxEntries int) (Me
 		p.lose(err)
 		return MergeStats{}, err
 	case err != nil:
-		// ErrIndexChanged, or an unknown outcome: the index in memory is
-		// still right for reading either way (the old entries' objects
-		// are kept until the collector finds them unreferenced); a
-		// later load from etcd picks the merged entry up.
+		// ErrIndexChanged, or an unknown outcome (an attempt may have
+		// been applied): the index in memory is still right for reading
+		// (the old entries' objects are kept until the collector finds
+		// them unreferenced), but a later Merge would pick the same run
+		// and fail its compare forever. Take the run's range from etcd.
+		if rerr := p.reloadRange(ctx, first.BaseOffset, last.LastOffset); rerr != nil {
+			p.f.log.Warn("reloading the index after a failed merge", "partition", p.tp.String(), "err", rerr)
+		}
 		return MergeStats{}, mapClusterErr(err)
 	}
+	p.spliceRange(first.BaseOffset, last.LastOffset, []cluster.IndexEntry{repl})
+	return MergeStats{Entries: len(run), Bytes: int64(len(data))}, nil
+}
+
+// reloadRange replaces the entries covering [base, last] in memory with
+// etcd's, when etcd's cover exactly that range.
+func (p *Partition) reloadRange(ctx context.Context, base, last int64) error {
+	all, err := p.f.client.LoadIndex(ctx, p.tp)
+	if err != nil {
+		return err
+	}
+	var got []cluster.IndexEntry
+	for _, e := range all {
+		if e.BaseOffset >= base && e.LastOffset <= last {
+			got = append(got, e)
+		}
+	}
+	if len(got) == 0 || got[0].BaseOffset != base || got[len(got)-1].LastOffset != last {
+		return fmt.Errorf("%s: etcd's index does not cover [%d, %d] exactly", p.tp, base, last)
+	}
+	p.spliceRange(base, last, got)
+	return nil
+}
+
+// spliceRange replaces the in-memory entries covering exactly [base,
+// last] with repl (same offsets); nothing if they no longer do (a
+// reload from etcd replaced the index meanwhile).
+func (p *Partition) spliceRange(base, last int64, repl []cluster.IndexEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := range p.index {
-		if p.index[i].BaseOffset != first.BaseOffset {
-			continue
-		}
-		if i+len(run) <= len(p.index) && p.index[i+len(run)-1] == last {
-			// A new slice: readers keep their snapshots of the old one.
-			next := make([]cluster.IndexEntry, 0, len(p.index)-len(run)+1)
-			next = append(append(append(next, p.index[:i]...), repl), p.index[i+len(run):]...)
-			p.index = next
-		}
-		break
+	i := sort.Search(len(p.index), func(i int) bool { return p.index[i].BaseOffset >= base })
+	j := sort.Search(len(p.index), func(j int) bool { return p.index[j].LastOffset >= last })
+	if i >= len(p.index) || j >= len(p.index) || p.index[i].BaseOffset != base || p.index[j].LastOffset != last {
+		return
 	}
-	return MergeStats{Entries: len(run), Bytes: int64(len(data))}, nil
+	// A new slice: readers keep their snapshots of the old one.
+	next := make([]cluster.IndexEntry, 0, len(p.index)-(j-i+1)+len(repl))
+	next = append(append(append(next, p.index[:i]...), repl...), p.index[j+1:]...)
+	p.index = next
 }
 
 // mergeRun is the first run of index ready to merge, or nil.

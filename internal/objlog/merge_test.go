@@ -161,3 +161,22 @@ func TestEpochEndOffset(t *testing.T) {
 		}
 	}
 }
+
+func TestSpliceRange(t *testing.T) {
+	e := func(base, last int64) cluster.IndexEntry { return cluster.IndexEntry{BaseOffset: base, LastOffset: last} }
+	p := &Partition{index: []cluster.IndexEntry{e(0, 4), e(5, 9), e(10, 14), e(15, 19)}}
+	old := p.index
+	p.spliceRange(5, 14, []cluster.IndexEntry{e(5, 14)})
+	if fmt.Sprint(p.index) != fmt.Sprint([]cluster.IndexEntry{e(0, 4), e(5, 14), e(15, 19)}) {
+		t.Fatalf("after splicing [5, 14]: %v", p.index)
+	}
+	if len(old) != 4 || old[1] != e(5, 9) {
+		t.Fatalf("a reader's snapshot changed: %v", old)
+	}
+	// A range the index no longer covers exactly changes nothing.
+	p.spliceRange(5, 9, []cluster.IndexEntry{e(5, 9)})
+	p.spliceRange(6, 14, []cluster.IndexEntry{e(6, 14)})
+	if len(p.index) != 3 || p.index[1] != e(5, 14) {
+		t.Fatalf("a stale splice changed the index: %v", p.index)
+	}
+}
