@@ -163,7 +163,9 @@ func TestEpochEndOffset(t *testing.T) {
 }
 
 func TestSpliceRange(t *testing.T) {
-	e := func(base, last int64) cluster.IndexEntry { return cluster.IndexEntry{BaseOffset: base, LastOffset: last} }
+	e := func(base, last int64) cluster.IndexEntry {
+		return cluster.IndexEntry{BaseOffset: base, LastOffset: last}
+	}
 	p := &Partition{index: []cluster.IndexEntry{e(0, 4), e(5, 9), e(10, 14), e(15, 19)}}
 	old := p.index
 	p.spliceRange(5, 14, []cluster.IndexEntry{e(5, 14)})
