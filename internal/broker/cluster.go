@@ -366,7 +366,12 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		}
 		var shard *groupShard
 		n.mu.Lock()
-		if _, ok := n.byID[tp.TopicID]; ok && n.flusher == f {
+		if t, ok := n.byID[tp.TopicID]; ok && n.flusher == f {
+			if !maps.Equal(t.Configs, acquire[i].Configs) {
+				// The topic's configs changed while Acquire ran: setTopics
+				// did not see this partition yet.
+				p.SetConfig(n.b.logConfig(t.Configs))
+			}
 			n.parts[tp] = p
 			n.leaders[tp] = cluster.LeaderInfo{NodeID: n.self.NodeID, Epoch: p.Epoch()}
 			if acquire[i].Name == group.TopicName {

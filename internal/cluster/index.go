@@ -185,6 +185,11 @@ func (m *Member) DeleteIndexBelow(ctx context.Context, tp TopicPartition, epoch 
 		resp, err := c.etcd.Txn(rctx).If(
 			clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
 			clientv3.Compare(clientv3.ModRevision(sk), "=", srev),
+			// No entry below offset changed since the read: a merge
+			// (ReplaceIndex) applied meanwhile, even one whose caller
+			// gave up on it, may have put an entry reaching past offset
+			// at a key this delete would remove.
+			clientv3.Compare(clientv3.ModRevision(c.k.index(tp)), "<", read.Header.Revision+1).WithRange(c.k.indexEntry(tp, offset)),
 		).Then(
 			clientv3.OpDelete(c.k.index(tp), clientv3.WithRange(end)),
 			clientv3.OpPut(sk, encodeOffset(offset)),
@@ -209,7 +214,7 @@ func (m *Member) DeleteIndexBelow(ctx context.Context, tp TopicPartition, epoch 
 			return 0, &NotLeaderError{Partitions: []TopicPartition{tp}}
 		}
 		// Still the leader: another call of this leader moved the log
-		// start meanwhile.
+		// start, or a merge replaced entries, meanwhile.
 	}
 	return 0, fmt.Errorf("%w: deleting the index of %s below %d: log start contended", ErrUnavailable, tp, offset)
 }

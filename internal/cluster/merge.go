@@ -76,7 +76,9 @@ func (m *Member) ReplaceIndex(ctx context.Context, tp TopicPartition, epoch int3
 	}
 	if lr := resp.Responses[0].GetResponseRange(); len(lr.Kvs) == 0 || lr.Kvs[0].CreateRevision != h.rev {
 		m.mu.Lock()
-		delete(m.leading, tp)
+		if cur, ok := m.leading[tp]; ok && cur.rev == h.rev {
+			delete(m.leading, tp)
+		}
 		m.mu.Unlock()
 		return &NotLeaderError{Partitions: []TopicPartition{tp}}
 	}

@@ -82,49 +82,29 @@ func (p *Partition) Merge(ctx context.Context, target int64, maxEntries int) (Me
 	repl := cluster.IndexEntry{BaseOffset: first.BaseOffset, LastOffset: last.LastOffset, Object: name, Position: oe.Position, Length: oe.Length,
 		MaxTimestamp: maxTs, LeaderEpoch: first.LeaderEpoch, RecordCount: count, CRC: oe.CRC}
 	err = p.f.member.ReplaceIndex(ctx, p.tp, p.epoch, run, repl, cluster.ObjectMeta{Name: name, Size: int64(len(obj)), Created: p.f.cfg.Clock.Now()})
-	switch {
-	case errors.Is(err, cluster.ErrNotLeader):
+	if err != nil {
+		// Not applied (fenced, or the entries changed), or an unknown
+		// outcome: an attempt may apply later, even after this returns.
+		// The in-memory index may then name objects the collector will
+		// delete, so this leadership ends here and the partition is
+		// acquired again, its index loaded from etcd (a deposed leader
+		// just stops). A swap applied after that load is covered by
+		// DeleteIndexBelow's compare (no lost entries) but would leave
+		// reads of the run failing until the next acquisition; see
+		// DESIGN.md, "Merging".
 		err = mapClusterErr(err)
+		if !errors.Is(err, ErrNotLeader) {
+			err = fmt.Errorf("%w: %s: merging entries [%d, %d]: %w", ErrNotLeader, p.tp, first.BaseOffset, last.LastOffset, err)
+		}
 		p.lose(err)
 		return MergeStats{}, err
-	case err != nil:
-		// ErrIndexChanged, or an unknown outcome (an attempt may have
-		// been applied): the index in memory is still right for reading
-		// (the old entries' objects are kept until the collector finds
-		// them unreferenced), but a later Merge would pick the same run
-		// and fail its compare forever. Take the run's range from etcd.
-		if rerr := p.reloadRange(ctx, first.BaseOffset, last.LastOffset); rerr != nil {
-			p.f.log.Warn("reloading the index after a failed merge", "partition", p.tp.String(), "err", rerr)
-		}
-		return MergeStats{}, mapClusterErr(err)
 	}
 	p.spliceRange(first.BaseOffset, last.LastOffset, []cluster.IndexEntry{repl})
 	return MergeStats{Entries: len(run), Bytes: int64(len(data))}, nil
 }
 
-// reloadRange replaces the entries covering [base, last] in memory with
-// etcd's, when etcd's cover exactly that range.
-func (p *Partition) reloadRange(ctx context.Context, base, last int64) error {
-	all, err := p.f.client.LoadIndex(ctx, p.tp)
-	if err != nil {
-		return err
-	}
-	var got []cluster.IndexEntry
-	for _, e := range all {
-		if e.BaseOffset >= base && e.LastOffset <= last {
-			got = append(got, e)
-		}
-	}
-	if len(got) == 0 || got[0].BaseOffset != base || got[len(got)-1].LastOffset != last {
-		return fmt.Errorf("%s: etcd's index does not cover [%d, %d] exactly", p.tp, base, last)
-	}
-	p.spliceRange(base, last, got)
-	return nil
-}
-
 // spliceRange replaces the in-memory entries covering exactly [base,
-// last] with repl (same offsets); nothing if they no longer do (a
-// reload from etcd replaced the index meanwhile).
+// last] with repl (same offsets); nothing if they no longer do.
 func (p *Partition) spliceRange(base, last int64, repl []cluster.IndexEntry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

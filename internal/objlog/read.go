@@ -293,7 +293,7 @@ func (p *Partition) RetentionOffset(now int64) int64 {
 //     old), ending where the first entry of a later epoch starts (the hw
 //     when none has entries: the later epochs wrote nothing yet).
 func (p *Partition) EpochEndOffset(requested int32) (epoch int32, endOffset int64, err error) {
-	hw, _, index, err := p.snapshot()
+	hw, logStart, index, err := p.snapshot()
 	if err != nil {
 		return -1, -1, err
 	}
@@ -314,5 +314,7 @@ func (p *Partition) EpochEndOffset(requested int32) (epoch int32, endOffset int6
 	if floor < 0 {
 		floor = requested
 	}
-	return floor, end, nil
+	// Kafka trims its epoch cache to the log start: an epoch older than
+	// the log ends there at the earliest.
+	return floor, max(end, logStart), nil
 }
