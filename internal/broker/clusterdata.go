@@ -23,6 +23,7 @@ package broker
 // * ListOffsets v1-8: earliest, latest, max timestamp, by timestamp.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -79,7 +80,11 @@ func (b *Broker) clusterProduce(r *request, req *kmsg.ProduceRequest) kmsg.Respo
 					sp.ErrorMessage = kmsg.StringPtr("transactional produce is not supported in cluster mode yet")
 					break
 				}
-				c, err := p.Append(rp.Records)
+				// A copy: the records sit in the connection's pooled frame,
+				// which goes back to the pool when this request is
+				// answered, while the flush (retrying up to its own
+				// timeout) may outlive a produce that timed out.
+				c, err := p.Append(bytes.Clone(rp.Records))
 				if err != nil {
 					b.clusterAppendFailed(&sp, err)
 					break
