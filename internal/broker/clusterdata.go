@@ -7,7 +7,9 @@ package broker
 //
 // * Produce v3-12: one v2 batch per partition, validated and given its
 //   offsets by objlog; acknowledged only after the flush's etcd commit
-//   made it durable (acks 1 and all alike), acks=0 answers nothing.
+//   made it durable (acks 1 and all alike), acks=0 answers nothing. The
+//   answer is a pending response (pipeline.go): the connection reads the
+//   client's next requests while the flush is made.
 //   Idempotent batches (a producer id, not transactional) are checked
 //   against the partition's producer state on the leader (objlog, as in
 //   single-node mode): INVALID_PRODUCER_EPOCH for a fenced epoch,
@@ -95,21 +97,28 @@ func (b *Broker) clusterProduce(r *request, req *kmsg.ProduceRequest) kmsg.Respo
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout(req.TimeoutMillis)+5*time.Second)
-	defer cancel()
-	for _, w := range waits {
-		sp := &resp.Topics[w.topic].Partitions[w.part]
-		res, err := w.c.Wait(ctx)
-		if err != nil {
-			b.clusterAppendFailed(sp, err)
-			continue
-		}
-		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-	}
 	if req.Acks == 0 {
-		return nil
+		return nil // the flush goes on; nobody is told
 	}
-	return resp
+	if len(waits) == 0 {
+		return resp
+	}
+	// The answer waits for the flushes: the connection reads its next
+	// requests meanwhile (pipeline.go), so that a client's produce
+	// requests in flight share flushes.
+	ctx, cancel := context.WithTimeout(b.cl.ctx, requestTimeout(req.TimeoutMillis)+5*time.Second)
+	return &pendingResponse{Response: resp, wait: func() {
+		defer cancel()
+		for _, w := range waits {
+			sp := &resp.Topics[w.topic].Partitions[w.part]
+			res, err := w.c.Wait(ctx)
+			if err != nil {
+				b.clusterAppendFailed(sp, err)
+				continue
+			}
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+		}
+	}}
 }
 
 // clusterAppendFailed fills sp for a refused or failed append.

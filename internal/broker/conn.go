@@ -49,6 +49,11 @@ type conn struct {
 
 	stripe   uint32 // the stripe of the request metrics it records in
 	clientID string // of the last request, kept while requests repeat it
+
+	// pipe queues responses for the writer goroutine once a handler
+	// returned a pending response (pipeline.go); nil until then.
+	pipe     chan piped
+	pipeDone chan struct{}
 }
 
 // connSeq numbers connections, spreading them over the request metrics'
@@ -90,7 +95,10 @@ type request struct {
 }
 
 func (c *conn) serve() {
-	defer c.close()
+	defer func() {
+		c.stopPipe() // the queued responses are written first (pipeline.go)
+		c.close()
+	}()
 	if !c.handshake() {
 		return
 	}
@@ -174,7 +182,7 @@ func (c *conn) handleFrame(frame []byte) bool {
 	}
 	if version < h.min || version > h.max {
 		if key == apiVersionsKey {
-			return c.write(req, c.b.unsupportedAPIVersions())
+			return c.send(req, c.b.unsupportedAPIVersions())
 		}
 		c.logger.Warn("closing connection: unsupported API version", "api", kmsg.NameForKey(key), "version", version, "supported", fmt.Sprintf("%d-%d", h.min, h.max), "client_id", req.clientID)
 		return false
@@ -216,6 +224,20 @@ func (c *conn) handleFrame(frame []byte) bool {
 	if quotas {
 		throttle = c.b.quotaThrottle(req, len(frame), resp, handled-start-req.waited)
 	}
+	if _, pending := resp.(*pendingResponse); pending || c.pipe != nil {
+		// pipeline.go: the writer goroutine answers, in order.
+		if resp != nil {
+			c.startPipe()
+			c.pipe <- piped{req: req, resp: resp, observe: metricsOn, read: read, start: start, handled: handled}
+		}
+		if resp != nil && c.closeAfter {
+			return false
+		}
+		if quotas {
+			c.mute(throttle)
+		}
+		return true
+	}
 	sent := resp == nil || c.write(req, resp) // nil: acks=0 produce, no response
 	if metricsOn {
 		c.b.observeRequest(req, resp, read, start, handled) // metrics.go
@@ -227,6 +249,15 @@ func (c *conn) handleFrame(frame []byte) bool {
 		c.mute(throttle) // KIP-219: respond at once, then stop reading
 	}
 	return true
+}
+
+// send writes resp now, or queues it behind the pending responses.
+func (c *conn) send(req *request, resp kmsg.Response) bool {
+	if c.pipe != nil {
+		c.pipe <- piped{req: req, resp: resp}
+		return true
+	}
+	return c.write(req, resp)
 }
 
 // write encodes and sends resp with the request's correlation id.

@@ -184,7 +184,7 @@ func (cb consoleBackend) Request(ctx context.Context, kreq kmsg.Request) (kmsg.R
 	c.subj = subj
 	c.l = b.lns[0]
 	r := &request{c: c, key: key, version: version, clientID: "sluice-console", kreq: in}
-	resp := h.fn(b, r, in)
+	resp := resolve(h.fn(b, r, in)) // pipeline.go
 	if resp == nil {
 		return nil, fmt.Errorf("console: %s had no response", kmsg.NameForKey(key))
 	}
