@@ -28,7 +28,10 @@ import (
 
 // conn serves one client connection: it reads a request, handles it and
 // writes the response before reading the next, so responses go out in
-// request order as Kafka requires.
+// request order as Kafka requires. The one exception is a pending response
+// (cluster mode's produce, pipeline.go): from the first one on, a writer
+// goroutine writes the connection's responses, still in request order,
+// while the reader goes on.
 type conn struct {
 	b      *Broker
 	nc     net.Conn
