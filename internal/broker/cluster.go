@@ -33,6 +33,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/objlog"
@@ -405,19 +407,33 @@ func (n *clusterNode) setTopics(ts map[string]cluster.TopicInfo) {
 	n.topics, n.byID, n.topicsSeen = ts, byID, true
 }
 
-// setTopicConfigs replaces a topic's config overrides in etcd (validated
-// by the caller). Every broker, this one included, applies them when its
+// alterTopicConfigs replaces a topic's config overrides in etcd with what
+// next makes of the stored ones (cluster.Client.UpdateTopicConfigs; next
+// validates). Every broker, this one included, applies them when its
 // topics watch brings them (setTopics, in etcd's order, so a later change
 // by another broker is never overwritten); the call waits, up to a few
 // seconds, until this broker's copy shows them, so that a DescribeConfigs
-// sent here next sees them.
-func (n *clusterNode) setTopicConfigs(name string, cfg map[string]string) error {
+// sent here next sees them. An error of next is returned as is; a failure
+// to store is KAFKA_STORAGE_ERROR.
+func (n *clusterNode) alterTopicConfigs(name string, next func(cur map[string]string) (map[string]string, error)) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	t, err := n.client.SetTopicConfigs(ctx, name, cfg)
-	if err != nil {
+	refused := false
+	t, err := n.client.UpdateTopicConfigs(ctx, name, func(cur map[string]string) (map[string]string, error) {
+		cfg, err := next(cur)
+		refused = err != nil
+		return cfg, err
+	})
+	switch {
+	case refused:
 		return err
+	case errors.Is(err, cluster.ErrUnknownTopic):
+		return wireErrf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", name)
+	case err != nil:
+		n.log.Error("storing configs failed", "topic", name, "err", err)
+		return wireErrf(kerr.KafkaStorageError, "storing configs: %v", err)
 	}
+	n.log.Info("configs changed", "topic", name, "configs", fmt.Sprint(t.Configs))
 	wait := time.NewTicker(10 * time.Millisecond)
 	defer wait.Stop()
 	for range 500 {

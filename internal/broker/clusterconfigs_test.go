@@ -103,6 +103,41 @@ func TestClusterTopicConfigs(t *testing.T) {
 		}
 		return nil
 	})
+	// Incremental alters of different configs at both brokers at once,
+	// and back to back: each is applied to what etcd holds, so none is
+	// lost to the other broker's older copy.
+	alter := func(adm *kadm.Client, name, value string) error {
+		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: kadm.StringPtr(value)}}, "cfg")
+		if err == nil {
+			err = rs[0].Err
+		}
+		return err
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- alter(adm1, "max.message.bytes", "500000") }()
+	go func() { errs <- alter(adm2, "segment.ms", "3600000") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alter(adm1, "flush.messages", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alter(adm2, "min.insync.replicas", "1"); err != nil {
+		t.Fatal(err)
+	}
+	clusterEventually(t, "every altered config kept", func() error {
+		for name, want := range map[string]string{"max.message.bytes": "500000", "segment.ms": "3600000", "flush.messages": "7",
+			"min.insync.replicas": "1", "retention.ms": "3600000", "segment.bytes": "1048576"} {
+			for _, adm := range []*kadm.Client{adm1, adm2} {
+				if v, _, err := describe(adm, name); err != nil || v != want {
+					return fmt.Errorf("%s: %q (%v), want %q", name, v, err, want)
+				}
+			}
+		}
+		return nil
+	})
 	if rs, err := adm1.ValidateAlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("x")}}, "cfg"); err != nil || rs[0].Err != kerr.InvalidConfig {
 		t.Fatalf("invalid value: %v %v, want INVALID_CONFIG", err, rs)
 	}

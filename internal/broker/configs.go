@@ -107,8 +107,6 @@ func (b *Broker) validateConfigs(ct *configTarget, cfg map[string]string) error 
 func (b *Broker) applyConfigs(ct *configTarget, cfg map[string]string) error {
 	var err error
 	switch {
-	case ct.kind == resourceTopic && b.cl != nil:
-		err = b.cl.setTopicConfigs(ct.name, cfg) // cluster.go
 	case ct.kind == resourceTopic:
 		err = b.setTopicConfigs(ct.name, cfg)
 	case ct.kind == resourceGroup:
@@ -209,6 +207,20 @@ func (b *Broker) alterConfigs(r *request, kind int8, name string, validateOnly b
 	ct, err := b.configTarget(r, kind, name, auth.OpAlterConfigs)
 	if err != nil {
 		return err
+	}
+	if b.cl != nil && kind == resourceTopic && !validateOnly {
+		// Cluster mode: the new set is computed from, and swapped with,
+		// the configs etcd holds (cluster.go), not this broker's copy,
+		// so that concurrent alters of other configs are kept.
+		return b.cl.alterTopicConfigs(name, func(cur map[string]string) (map[string]string, error) {
+			at := *ct
+			at.overrides = cur
+			cfg, err := next(&at)
+			if err != nil {
+				return nil, err
+			}
+			return cfg, b.validateConfigs(&at, cfg)
+		})
 	}
 	cfg, err := next(ct)
 	if err != nil {

@@ -183,8 +183,23 @@ func (c *Client) SetPartitions(ctx context.Context, name string, total int32, va
 // SetTopicConfigs replaces a topic's config overrides with configs (the
 // caller has validated them). ErrUnknownTopic if it does not exist.
 func (c *Client) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) (TopicInfo, error) {
+	return c.UpdateTopicConfigs(ctx, name, func(map[string]string) (map[string]string, error) {
+		return stdmaps.Clone(configs), nil
+	})
+}
+
+// UpdateTopicConfigs replaces a topic's config overrides with what next
+// makes of the stored ones, in a compare-and-swap: next may run more than
+// once, each time on the configs etcd holds, so concurrent updates of
+// different configs (IncrementalAlterConfigs on two brokers) both apply.
+// An error of next refuses the update and is returned as is.
+func (c *Client) UpdateTopicConfigs(ctx context.Context, name string, next func(cur map[string]string) (map[string]string, error)) (TopicInfo, error) {
 	return c.updateTopic(ctx, name, "setting the configs of", func(t *TopicInfo) error {
-		t.Configs = stdmaps.Clone(configs)
+		cfg, err := next(stdmaps.Clone(t.Configs))
+		if err != nil {
+			return err
+		}
+		t.Configs = cfg
 		return nil
 	})
 }
