@@ -203,11 +203,9 @@ func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.Fet
 			}
 			hw, start := p.HighWatermark(), p.LogStartOffset()
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, start
-			switch {
-			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.Epoch():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case rp.CurrentLeaderEpoch > p.Epoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			switch ec := epochCheck(rp.CurrentLeaderEpoch, p.Epoch()); {
+			case ec != 0:
+				sp.ErrorCode = ec
 			case rp.FetchOffset < start || rp.FetchOffset > hw:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			case rp.FetchOffset == hw:
@@ -287,13 +285,12 @@ func (b *Broker) clusterOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReque
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
 			p, _, code := b.clusterPart(rt.Topic, rp.Partition)
+			if code == 0 {
+				code = epochCheck(rp.CurrentLeaderEpoch, p.Epoch())
+			}
 			switch {
 			case code != 0:
 				sp.ErrorCode = code
-			case rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.Epoch():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case rp.CurrentLeaderEpoch > p.Epoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			default:
 				epoch, end, err := p.EpochEndOffset(rp.LeaderEpoch)
 				if err != nil {
@@ -307,4 +304,17 @@ func (b *Broker) clusterOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochReque
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// epochCheck is a request's CurrentLeaderEpoch (-1: unset) against the
+// leader's epoch (KIP-320): FENCED_LEADER_EPOCH for an older one,
+// UNKNOWN_LEADER_EPOCH for a newer one, else 0.
+func epochCheck(current, leader int32) int16 {
+	switch {
+	case current >= 0 && current < leader:
+		return kerr.FencedLeaderEpoch.Code
+	case current > leader:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
 }

@@ -11,6 +11,9 @@ const (
 	DefaultFlushInterval = 25 * time.Millisecond
 	// DefaultFlushMaxBytes is cluster.flush.max.bytes (4 MiB).
 	DefaultFlushMaxBytes = 4 << 20
+	// DefaultObjectPrefix is where flushes and merges write objects in
+	// the store, and what the garbage collector lists for orphans.
+	DefaultObjectPrefix = "data/"
 	// DefaultRetryTimeout bounds a flush's retries: Kafka's producer
 	// request.timeout.ms default (30 s), the time a client waits for a
 	// produce answer.
@@ -85,7 +88,7 @@ func (c *Config) setDefaults(maxParts int) {
 		c.RetryBackoff = DefaultRetryBackoff
 	}
 	if c.ObjectPrefix == "" {
-		c.ObjectPrefix = "data/"
+		c.ObjectPrefix = DefaultObjectPrefix
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

@@ -113,7 +113,7 @@ func NewGC(cfg GCConfig, client *cluster.Client, store objstore.Store) *GC {
 		cfg.OrphanAge = DefaultOrphanAge
 	}
 	if cfg.ObjectPrefix == "" {
-		cfg.ObjectPrefix = "data/"
+		cfg.ObjectPrefix = DefaultObjectPrefix
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = wallClock{}
