@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"hash/crc32"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -100,15 +101,30 @@ func (l *Log) AbortedTxns(from, to int64) []AbortedTxn {
 	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	a := l.txns.aborted
+	return l.txns.abortedIn(from, to)
+}
+
+// abortedIn is AbortedTxns on t.
+func (t *txnState) abortedIn(from, to int64) []AbortedTxn {
+	a := t.aborted
 	i := sort.Search(len(a), func(i int) bool { return a[i].LastOffset >= from })
 	var out []AbortedTxn
-	for _, t := range a[i:] {
-		if t.FirstOffset <= to {
-			out = append(out, t)
+	for _, x := range a[i:] {
+		if x.FirstOffset <= to {
+			out = append(out, x)
 		}
 	}
 	return out
+}
+
+// clone returns a deep copy of t.
+func (t *txnState) clone() txnState {
+	var c txnState
+	if t.open != nil {
+		c.open = maps.Clone(t.open)
+	}
+	c.aborted = slices.Clone(t.aborted)
+	return c
 }
 
 // OpenTxns returns the producers with an open transaction in this log and
@@ -121,9 +137,7 @@ func (l *Log) OpenTxns() map[int64]int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	out := make(map[int64]int64, len(l.txns.open))
-	for k, v := range l.txns.open {
-		out[k] = v
-	}
+	maps.Copy(out, l.txns.open)
 	return out
 }
 
@@ -162,6 +176,19 @@ func controlBatch(pid int64, epoch int16, marker int16, coordinatorEpoch int32, 
 	be.PutUint32(b[offRecordCount:], 1)
 	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
 	return b
+}
+
+// ControlBatch is the control batch holding a commit (commit true) or
+// abort marker of producer pid at epoch, written by the broker for the
+// transaction coordinator of coordinatorEpoch at tsMs (Kafka's
+// EndTransactionMarker; layout at controlBatch). Its base offset and
+// leader epoch are 0: AssignBatch sets them when it is appended.
+func ControlBatch(pid int64, epoch int16, commit bool, coordinatorEpoch int32, tsMs int64) []byte {
+	marker := MarkerAbort
+	if commit {
+		marker = MarkerCommit
+	}
+	return controlBatch(pid, epoch, marker, coordinatorEpoch, tsMs)
 }
 
 // MarkerType returns the control type (MarkerCommit, MarkerAbort) of the
@@ -289,10 +316,15 @@ func (l *Log) Producers() []ProducerInfo {
 	defer l.leave()
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	out := make([]ProducerInfo, 0, len(l.prod))
-	for id, e := range l.prod {
+	return producerInfos(l.prod, &l.txns)
+}
+
+// producerInfos is the state of every producer of p, by id.
+func producerInfos(p producerState, t *txnState) []ProducerInfo {
+	out := make([]ProducerInfo, 0, len(p))
+	for id, e := range p {
 		pi := ProducerInfo{ProducerID: id, Epoch: e.epoch, LastSequence: e.lastSeq, LastTimestamp: e.lastTimestamp, TxnStart: -1}
-		if first, ok := l.txns.open[id]; ok {
+		if first, ok := t.open[id]; ok {
 			pi.TxnStart = first
 		}
 		out = append(out, pi)
