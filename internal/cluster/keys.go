@@ -144,9 +144,9 @@ type indexValue struct {
 	CRC          uint32 `json:"crc"` // CRC32C of the range
 }
 
-// producersValue is a partition's idempotent producer state: the
-// encoding of internal/log's ProducerState (a producer state snapshot,
-// version 2 with no transactions), base64 in JSON.
+// producersValue is a partition's producer state: the encoding of
+// internal/log's ProducerState (a producer state snapshot, version 2:
+// idempotent producers, open and aborted transactions), base64 in JSON.
 type producersValue struct {
 	V     int    `json:"v"`
 	State []byte `json:"state"`

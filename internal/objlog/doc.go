@@ -172,9 +172,20 @@
 // producer.id.expiration.ms (the state committed by a flush and loaded at
 // Acquire drops them).
 //
+// # Transactions
+//
+// Append takes transactional batches (checked as idempotent ones; the
+// first of a producer opens its transaction in the partition);
+// AppendMarker writes the coordinator's commit and abort markers through
+// the same queue and flush. The partition's producer state carries its
+// open and aborted transactions (log.ProducerState, single-node mode's
+// rules), so they are committed to etcd with the offsets and loaded by
+// the next leader. LastStableOffset, AbortedTxns and ReadCommitted
+// (read_committed fetches: batches below the LSO and the aborted
+// transactions among them) answer from the committed state; txn.go has
+// the rules.
+//
 // # Not yet here
 //
-// Transactions (transactional batches are refused), transaction markers
-// and the last stable offset, compaction, merging small objects, reads by
-// brokers that do not lead the partition.
+// Compaction, reads by brokers that do not lead the partition.
 package objlog

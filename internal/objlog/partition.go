@@ -64,8 +64,9 @@ type Partition struct {
 	// unknownProd is the producer state that flush committed, if it
 	// carried one (applied: it becomes committed).
 	unknownProd *log.ProducerState
-	// committed is the idempotent producer state after every batch below
-	// hw, as in etcd's producers/ key; changed by the flush goroutine.
+	// committed is the producer and transaction state after every batch
+	// below hw, as in etcd's producers/ key; replaced (never modified in
+	// place: readers use it after unlocking) by the flush goroutine.
 	committed *log.ProducerState
 	// prod is committed plus every batch appended since (waiting or in
 	// flight): Append checks batches against it. A failed flush resets
@@ -149,8 +150,11 @@ type pendingAppend struct {
 	h     log.BatchHeader
 	// appendTime is the LogAppendTime stamp, -1 for CreateTime.
 	appendTime int64
-	c          *Completion
-	at         time.Time // when appended
+	// marker is the control type (log.MarkerCommit, MarkerAbort) of a
+	// control batch (h.Control(), AppendMarker); unused for data.
+	marker int16
+	c      *Completion
+	at     time.Time // when appended
 }
 
 // TopicPartition is the partition's id.
@@ -175,7 +179,9 @@ func (p *Partition) SetConfig(cfg log.Config) { p.cfg.Store(&cfg) }
 // log.ErrInvalidProducerEpoch and log.ErrOutOfOrderSequence refuse it; a
 // retry of one of the producer's last 5 batches is not appended again:
 // its completion is the original's (already done if that one committed).
-// Transactional batches are refused (log.ErrInvalidRecord).
+// A transactional batch is checked the same way and opens its producer's
+// transaction in the partition if none is open (txn.go); control batches
+// are refused (log.ErrInvalidRecord): only AppendMarker writes them.
 func (p *Partition) Append(batch []byte) (*Completion, error) {
 	cfg := p.cfg.Load()
 	f := p.f
@@ -183,9 +189,6 @@ func (p *Partition) Append(batch []byte) (*Completion, error) {
 	h, err := log.ValidateBatch(batch, cfg, now.UnixMilli())
 	if err != nil {
 		return nil, err
-	}
-	if h.Transactional() {
-		return nil, fmt.Errorf("%w: transactional batches are not supported by the object-stored log yet", log.ErrInvalidRecord)
 	}
 	select {
 	case <-f.member.Done():

@@ -2,7 +2,8 @@ package objlog
 
 // Idempotent producers on the object-stored log (DESIGN.md, "Cluster
 // mode", "Idempotent producers"). A Partition keeps two producer states
-// (internal/log's ProducerState, the rules of single-node mode):
+// (internal/log's ProducerState, the rules of single-node mode, with the
+// partition's transactions, txn.go):
 // committed, the state after every batch below the hw, equal to etcd's
 // producers/<tp>; and prod, committed plus the batches appended since,
 // which Append checks. A flush carrying idempotent batches of a partition
@@ -82,23 +83,30 @@ func expirationMs(cfg *log.Config) int64 {
 }
 
 // producersAfter is the partition's committed producer state after the
-// flush's appends, expired at now; nil if none of them has a producer id
-// (the state in etcd stays as it is).
+// flush's appends (data batches and markers), expired at now and with the
+// aborted transactions below the log start pruned; nil if none of them
+// has a producer id (the state in etcd stays as it is).
 func (p *Partition) producersAfter(pas []*pendingAppend, now time.Time) *log.ProducerState {
 	var st *log.ProducerState
+	var logStart int64
 	for _, pa := range pas {
 		if pa.h.ProducerID < 0 {
 			continue
 		}
 		if st == nil {
 			p.mu.Lock()
-			st = p.committed.Clone()
+			st, logStart = p.committed.Clone(), p.logStart
 			p.mu.Unlock()
 		}
-		st.Update(&pa.h)
+		if pa.h.Control() {
+			st.UpdateMarker(&pa.h, pa.marker)
+		} else {
+			st.Update(&pa.h)
+		}
 	}
 	if st != nil {
 		st.Expire(now.UnixMilli(), expirationMs(p.cfg.Load()))
+		st.Prune(logStart)
 	}
 	return st
 }
@@ -118,4 +126,5 @@ func (p *Partition) committedLocked(g *group) {
 		}
 	}
 	p.prod.Expire(p.f.cfg.Clock.Now().UnixMilli(), expirationMs(p.cfg.Load()))
+	p.prod.Prune(p.logStart)
 }

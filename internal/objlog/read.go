@@ -26,20 +26,31 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) ([]byt
 	if offset < logStart || offset > hw {
 		return nil, fmt.Errorf("%w: %s: offset %d, log is [%d, %d]", ErrOffsetOutOfRange, p.tp, offset, logStart, hw)
 	}
-	if offset == hw {
+	return p.readBelow(ctx, index, offset, hw, maxBytes)
+}
+
+// readBelow reads the batches of index from the one holding offset up to
+// the first starting at or past end, as Read.
+func (p *Partition) readBelow(ctx context.Context, index []cluster.IndexEntry, offset, end int64, maxBytes int) ([]byte, error) {
+	if offset >= end {
 		return nil, nil
 	}
 	var out []byte
-	for i := entryAt(index, offset); i < len(index); i++ {
+	for i := entryAt(index, offset); i < len(index) && index[i].BaseOffset < end; i++ {
 		e := index[i]
 		batches, err := p.readEntry(ctx, e)
 		if err != nil {
 			return nil, err
 		}
 		from, to := 0, 0
+		last := i+1 == len(index) || index[i+1].BaseOffset >= end
 		for pos := 0; pos < len(batches); {
 			h, _ := log.ParseBatchHeader(batches[pos:]) // checked by readEntry
 			size := h.Size()
+			if h.BaseOffset >= end {
+				last = true
+				break
+			}
 			switch {
 			case h.LastOffset() < offset:
 				from = pos + size
@@ -53,11 +64,11 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) ([]byt
 			to = pos
 		}
 		piece := batches[from:to]
-		if out == nil && (i+1 == len(index) || len(piece) >= maxBytes) {
+		if out == nil && (last || len(piece) >= maxBytes) {
 			return piece, nil
 		}
 		out = append(out, piece...)
-		if len(out) >= maxBytes {
+		if last || len(out) >= maxBytes {
 			break
 		}
 	}
