@@ -20,7 +20,8 @@ import (
 // Idempotent producers in cluster mode: a default (idempotent) kgo
 // producer against two brokers; a replayed batch answered with its
 // original offsets and stored once, also by the partition's next leader
-// after the first one left; out-of-order sequences and fenced epochs.
+// after the first one left; out-of-order sequences and fenced epochs; a
+// transactional batch without a transactional id.
 func TestClusterIdempotentProduce(t *testing.T) {
 	e := etcdtest.Start(t, 1024)
 	s3 := fakeS3(t)
@@ -173,12 +174,12 @@ func TestClusterIdempotentProduce(t *testing.T) {
 	if r := produceTo(first, b1); r.ErrorCode != 0 || r.BaseOffset != 13 {
 		t.Fatalf("batch before the failover: %+v", r)
 	}
-	// Transactional batches stay refused.
+	// A transactional batch without a transactional id is refused.
 	tb := buildBatch(pid, 0, 4, now, rec)
 	tb[22] |= 0x10 // attributes: transactional
 	putTestCRC(tb)
-	if r := produceTo(first, tb); r.ErrorCode != kerr.InvalidRecord.Code || r.ErrorMessage == nil {
-		t.Fatalf("transactional batch: %+v", r)
+	if r := produceTo(first, tb); r.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("transactional batch without a transactional id: %+v", r)
 	}
 
 	// The leader leaves; the other broker takes partition 0 over.

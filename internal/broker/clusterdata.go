@@ -17,12 +17,19 @@ package broker
 //   producer's last 5 batches answered with its first offsets and not
 //   appended again, even after the leader changed (the state is
 //   committed to etcd with the offsets). Transactional batches are
-//   refused with INVALID_RECORD and a message (no transaction
-//   coordinator in cluster mode yet).
+//   checked the same way and open their producer's transaction in the
+//   partition (objlog txn.go); one without a transactional id is
+//   INVALID_TXN_STATE. They are not verified with the transaction
+//   coordinator (that the partition was added to an ongoing
+//   transaction), as Kafka before KIP-890's verification.
 // * Fetch v4-12: no fetch sessions (a new session is declined with id
 //   0, KIP-227); reads up to the high watermark, whole batches; a long
 //   poll waits for any of its partitions' hw to move, up to MaxWait.
-// * ListOffsets v1-8: earliest, latest, max timestamp, by timestamp.
+//   read_committed (isolation level 1) reads only below the last stable
+//   offset and lists the aborted transactions overlapping what it
+//   returns (objlog ReadCommitted); both levels report the LSO.
+// * ListOffsets v1-8: earliest, latest (the LSO under read_committed),
+//   max timestamp, by timestamp.
 
 import (
 	"bytes"
@@ -77,9 +84,11 @@ func (b *Broker) clusterProduce(r *request, req *kmsg.ProduceRequest) kmsg.Respo
 					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l.NodeID, l.Epoch
 				}
 			default:
-				if h, err := log.ParseBatchHeader(rp.Records); err == nil && (h.Transactional() || req.TransactionID != nil) {
-					sp.ErrorCode = kerr.InvalidRecord.Code
-					sp.ErrorMessage = kmsg.StringPtr("transactional produce is not supported in cluster mode yet")
+				// A transactional batch needs a transactional id (as
+				// single-node mode); it is not verified with the
+				// transaction coordinator (Kafka before KIP-890 does not).
+				if h, err := log.ParseBatchHeader(rp.Records); err == nil && h.Transactional() && req.TransactionID == nil {
+					sp.ErrorCode = kerr.InvalidTxnState.Code
 					break
 				}
 				// A copy: the records sit in the connection's pooled frame,
@@ -183,6 +192,7 @@ func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.Fet
 		budget = 50 << 20
 	}
 	total := 0
+	readCommitted := req.IsolationLevel == 1
 	var changed []<-chan struct{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -201,14 +211,26 @@ func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.Fet
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if readCommitted {
+				// Empty, not null, as single-node mode (01_fetch.go).
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			// The LSO before the hw: both only grow, so lso <= hw.
+			lso := p.LastStableOffset()
 			hw, start := p.HighWatermark(), p.LogStartOffset()
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, start
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, start
+			end := hw // where this isolation level's reads end
+			if readCommitted {
+				end = lso
+			}
 			switch ec := epochCheck(rp.CurrentLeaderEpoch, p.Epoch()); {
 			case ec != 0:
 				sp.ErrorCode = ec
 			case rp.FetchOffset < start || rp.FetchOffset > hw:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
-			case rp.FetchOffset == hw:
+			case rp.FetchOffset >= end:
+				// Nothing readable until the hw (and with it the LSO)
+				// moves.
 				changed = append(changed, p.Changed())
 			default:
 				limit := min(int(rp.PartitionMaxBytes), budget)
@@ -218,7 +240,13 @@ func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.Fet
 				if limit <= 0 {
 					break
 				}
-				data, err := p.Read(ctx, rp.FetchOffset, limit)
+				var data []byte
+				var err error
+				if readCommitted {
+					data, err = clusterReadCommitted(ctx, p, rp.FetchOffset, limit, &sp)
+				} else {
+					data, err = p.Read(ctx, rp.FetchOffset, limit)
+				}
 				if err != nil {
 					sp.ErrorCode = objlog.ErrorCode(err)
 					break
@@ -232,6 +260,23 @@ func (b *Broker) clusterFetchOnce(r *request, req *kmsg.FetchRequest) (*kmsg.Fet
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, total, changed
+}
+
+// clusterReadCommitted reads p at read_committed into sp: the batches
+// below the LSO, and the offsets and aborted transactions of the same
+// committed state.
+func clusterReadCommitted(ctx context.Context, p *objlog.Partition, offset int64, limit int, sp *kmsg.FetchResponseTopicPartition) ([]byte, error) {
+	r, err := p.ReadCommitted(ctx, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = r.HighWatermark, r.LastStableOffset, r.LogStartOffset
+	for _, a := range r.Aborted {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+	}
+	return r.Batches, nil
 }
 
 func (b *Broker) clusterListOffsets(r *request, req *kmsg.ListOffsetsRequest) kmsg.Response {
@@ -257,6 +302,9 @@ func (b *Broker) clusterListOffsets(r *request, req *kmsg.ListOffsetsRequest) km
 				sp.Offset = p.LogStartOffset()
 			case -1:
 				sp.Offset = p.HighWatermark()
+				if req.IsolationLevel == 1 {
+					sp.Offset = p.LastStableOffset()
+				}
 			case -3:
 				sp.Offset, sp.Timestamp, err = p.MaxTimestamp(ctx)
 			default:
