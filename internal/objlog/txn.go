@@ -100,11 +100,18 @@ func (p *Partition) committedView() (hw, logStart int64, index []cluster.IndexEn
 
 // LastStableOffset is the partition's last stable offset: the first
 // offset of the earliest transaction open in the committed state, or the
-// high watermark when none is (never above it).
+// high watermark when none is (never above it), and never below the log
+// start offset (as Kafka's firstUnstableOffset once DeleteRecords or
+// retention passed an open transaction's start).
 func (p *Partition) LastStableOffset() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.committed.LastStable(p.hw)
+	return lastStable(p.committed, p.hw, p.logStart)
+}
+
+// lastStable is the LSO of state st at hw and logStart (logStart <= hw).
+func lastStable(st *log.ProducerState, hw, logStart int64) int64 {
+	return max(st.LastStable(hw), logStart)
 }
 
 // AbortedTxns returns the committed aborted transactions that overlap
@@ -152,7 +159,7 @@ func (p *Partition) ReadCommitted(ctx context.Context, offset int64, maxBytes in
 	if err != nil {
 		return CommittedRead{}, err
 	}
-	res := CommittedRead{HighWatermark: hw, LastStableOffset: st.LastStable(hw), LogStartOffset: logStart}
+	res := CommittedRead{HighWatermark: hw, LastStableOffset: lastStable(st, hw, logStart), LogStartOffset: logStart}
 	if offset < logStart || offset > hw {
 		return res, fmt.Errorf("%w: %s: offset %d, log is [%d, %d]", ErrOffsetOutOfRange, p.tp, offset, logStart, hw)
 	}

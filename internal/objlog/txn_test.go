@@ -253,7 +253,8 @@ func TestTxnStateResetOnFailedFlush(t *testing.T) {
 }
 
 // An aborted transaction whose marker falls below the log start is
-// pruned when the state is next committed; the new leader does not see it.
+// pruned when the state is next committed; the new leader does not see
+// it. The LSO never falls below the log start.
 func TestTxnAbortedPrunedBelowLogStart(t *testing.T) {
 	e := etcdtest.Start(t, 4096)
 	store := openStore(t, fakeS3(t))
@@ -278,6 +279,19 @@ func TestTxnAbortedPrunedBelowLogStart(t *testing.T) {
 	if a := p.AbortedTxns(0, 10); !slices.Equal(a, want) {
 		t.Fatalf("aborted after the log start moved %v, want %v", a, want)
 	}
+	// A log start past an open transaction's start: the LSO is the log
+	// start (as Kafka's).
+	flushAck(t, clock,
+		mustAppend(t, p, txnBatch("d", 2, now, 6, 0, 0)), // [6, 7]
+		mustAppend(t, p, mkBatch("e", 1, now)))           // [8]
+	checkLSO(t, p, 6)
+	if ls, err := p.DeleteRecords(ctxT(t), 7); err != nil || ls != 7 {
+		t.Fatalf("DeleteRecords(7) = %d, %v", ls, err)
+	}
+	checkLSO(t, p, 7)
+	if r, err := p.ReadCommitted(ctxT(t), 7, 1<<20); err != nil || r.LastStableOffset != 7 || len(r.Batches) != 0 {
+		t.Fatalf("read_committed at the log start: LSO %d, %d bytes, %v", r.LastStableOffset, len(r.Batches), err)
+	}
 	a.f.Close(context.Background())
 	if err := a.member.Close(); err != nil {
 		t.Fatal(err)
@@ -287,4 +301,5 @@ func TestTxnAbortedPrunedBelowLogStart(t *testing.T) {
 	if a := q.AbortedTxns(0, 10); !slices.Equal(a, want) {
 		t.Fatalf("aborted at the new leader %v, want %v", a, want)
 	}
+	checkLSO(t, q, 7)
 }
