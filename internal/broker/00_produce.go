@@ -150,7 +150,7 @@ func (b *Broker) producePartition(r *request, t *topic, rp kmsg.ProduceRequestTo
 			var err error
 			if r.version >= 12 {
 				unlock := b.txns.locks.lock(*txnID)
-				err = b.applyTxn(b.txns.coord.AddPartitions(*txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now()))
+				err = b.txns.apply(b.txns.coord.AddPartitions(*txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now()))
 				unlock()
 				if err == kerr.ProducerFenced {
 					err = kerr.InvalidProducerEpoch // Produce has no PRODUCER_FENCED

@@ -13,7 +13,8 @@ package broker
 //   ([a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?) gets INVALID_REQUEST.
 // * v3+ lists the supported and finalized features (KIP-584): the one a
 //   client acts on is transaction.version, finalized at 2, so Kafka 4
-//   clients use transaction protocol version 2 (KIP-890).
+//   clients use transaction protocol version 2 (KIP-890); in cluster
+//   mode at 1 (clustertxns.go).
 // * The response header is always v0, also for flexible versions.
 
 import (
@@ -39,11 +40,15 @@ func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 		v.ApiKey, v.MinVersion, v.MaxVersion = k, h.min, h.max
 		resp.ApiKeys = append(resp.ApiKeys, v)
 	}
+	tv := int16(transactionVersion)
+	if b.cl != nil {
+		tv = 1 // cluster mode: no partition-leader verification (clustertxns.go)
+	}
 	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, transactionVersion
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, tv
 	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
 	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", transactionVersion, transactionVersion
+	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", tv, tv
 	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
 	resp.FinalizedFeaturesEpoch = 1 // features never change
 	return resp

@@ -41,7 +41,12 @@ func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest
 		return resp
 	}
 	if req.TransactionalID != nil {
-		return b.initTransactionalProducer(r, req, resp)
+		tw, cerr := b.txnFor(*req.TransactionalID)
+		if cerr != nil {
+			resp.ErrorCode = cerr.Code
+			return resp
+		}
+		return initTransactionalProducer(tw, r, req, resp)
 	}
 	if !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowedOnAny(auth.OpWrite, auth.ResourceTopic) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
@@ -57,22 +62,22 @@ func handleInitProducerID(b *Broker, r *request, req *kmsg.InitProducerIDRequest
 	return resp
 }
 
-func (b *Broker) initTransactionalProducer(r *request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) kmsg.Response {
+func initTransactionalProducer(tw *txnWiring, r *request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) kmsg.Response {
 	var res txn.InitResult
 	var err error
 	timeout := time.Duration(req.TransactionTimeoutMillis) * time.Millisecond
 	for retried := false; ; retried = true {
-		unlock := b.txns.locks.lock(*req.TransactionalID)
+		unlock := tw.locks.lock(*req.TransactionalID)
 		var w *txn.Write
-		res, w, err = b.txns.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, b.cfg.Now())
-		err = b.applyTxn(w, err)
+		res, w, err = tw.coord.InitProducerID(*req.TransactionalID, timeout, req.ProducerID, req.ProducerEpoch, tw.now())
+		err = tw.apply(w, err)
 		unlock()
 		if !res.NeedProducerIDs {
 			break
 		}
 		// The coordinator's producer ids run low (or out): persist a
 		// block with no lock held; when it had none, ask again once.
-		if perr := b.refillProducerIDs(); perr != nil {
+		if perr := tw.refill(); perr != nil {
 			if errors.Is(err, kerr.CoordinatorLoadInProgress) {
 				err = kerr.KafkaStorageError
 			}
@@ -83,7 +88,7 @@ func (b *Broker) initTransactionalProducer(r *request, req *kmsg.InitProducerIDR
 		}
 	}
 	if err == nil && res.Abort != nil {
-		if b.completeTxn(res.Abort) != nil {
+		if tw.complete(res.Abort) != nil {
 			err = kerr.ConcurrentTransactions // retried until the markers are written
 		}
 	}

@@ -97,17 +97,22 @@ func (b *Broker) addPartitionsToTxn(r *request, id string, pid int64, epoch int1
 		fill(kerr.TransactionalIDAuthorizationFailed.Code)
 		return out
 	}
+	tw, cerr := b.txnFor(id)
+	if cerr != nil {
+		fill(cerr.Code)
+		return out
+	}
 	fill(0)
 	failed := false
 	var tps []txn.TopicPartition
 	for i, t := range topics {
-		tp := b.topic(t.topic)
+		n := b.topicPartitions(t.topic)
 		authz := r.allowed(auth.OpWrite, auth.Topic(t.topic))
 		for j, p := range t.parts {
 			switch {
 			case !authz:
 				out[i][j] = kerr.TopicAuthorizationFailed.Code
-			case tp == nil || p < 0 || int(p) >= len(tp.partitions):
+			case p < 0 || p >= n:
 				out[i][j] = kerr.UnknownTopicOrPartition.Code
 			default:
 				tps = append(tps, txn.TopicPartition{Topic: t.topic, Partition: p})
@@ -130,14 +135,14 @@ func (b *Broker) addPartitionsToTxn(r *request, id string, pid int64, epoch int1
 		k := 0
 		for i := range out {
 			for j := range out[i] {
-				out[i][j] = code(b.txns.coord.Verify(id, pid, epoch, tps[k]))
+				out[i][j] = code(tw.coord.Verify(id, pid, epoch, tps[k]))
 				k++
 			}
 		}
 		return out
 	}
-	unlock := b.txns.locks.lock(id)
-	err := fencedErr(b.applyTxn(b.txns.coord.AddPartitions(id, pid, epoch, tps, b.cfg.Now())), r.version, 2)
+	unlock := tw.locks.lock(id)
+	err := fencedErr(tw.apply(tw.coord.AddPartitions(id, pid, epoch, tps, tw.now())), r.version, 2)
 	unlock()
 	fill(code(err))
 	return out

@@ -30,8 +30,13 @@ func handleAddOffsetsToTxn(b *Broker, r *request, req *kmsg.AddOffsetsToTxnReque
 	case !r.allowed(auth.OpRead, auth.Group(req.Group)):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 	default:
-		unlock := b.txns.locks.lock(req.TransactionalID)
-		err := b.applyTxn(b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{b.offsetsPartition(req.Group)}, b.cfg.Now()))
+		tw, cerr := b.txnFor(req.TransactionalID)
+		if cerr != nil {
+			resp.ErrorCode = cerr.Code
+			return resp
+		}
+		unlock := tw.locks.lock(req.TransactionalID)
+		err := tw.apply(tw.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tw.offsetsPartition(req.Group)}, tw.now()))
 		unlock()
 		resp.ErrorCode = code(fencedErr(err, r.version, 2))
 	}

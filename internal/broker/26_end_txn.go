@@ -40,18 +40,23 @@ func handleEndTxn(b *Broker, r *request, req *kmsg.EndTxnRequest) kmsg.Response 
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return resp
 	}
+	tw, cerr := b.txnFor(req.TransactionalID)
+	if cerr != nil {
+		resp.ErrorCode = cerr.Code
+		return resp
+	}
 	var res txn.EndResult
 	var err error
-	unlock := b.txns.locks.lock(req.TransactionalID)
+	unlock := tw.locks.lock(req.TransactionalID)
 	var w *txn.Write
-	res, w, err = b.txns.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, b.cfg.Now())
-	err = b.applyTxn(w, err)
+	res, w, err = tw.coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, r.version >= 5, tw.now())
+	err = tw.apply(w, err)
 	unlock()
 	if res.NeedProducerIDs { // a version-2 end takes one at an exhausted epoch
-		b.refillProducerIDs()
+		tw.refill()
 	}
 	if err == nil && res.Completion != nil {
-		if b.completeTxn(res.Completion) != nil {
+		if tw.complete(res.Completion) != nil {
 			err = kerr.CoordinatorLoadInProgress
 		}
 	}

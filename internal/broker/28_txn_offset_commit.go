@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
@@ -41,7 +42,7 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 	valid := make([]kmsg.TxnOffsetCommitRequestTopic, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		topicErr := reqErr
-		t := b.topic(rt.Topic)
+		n := b.topicPartitions(rt.Topic)
 		if topicErr == nil && !r.allowed(auth.OpRead, auth.Topic(rt.Topic)) {
 			topicErr = kerr.TopicAuthorizationFailed
 		}
@@ -51,7 +52,7 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 		et.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			e := topicErr
-			if e == nil && (t == nil || p.Partition < 0 || int(p.Partition) >= len(t.partitions)) {
+			if e == nil && (p.Partition < 0 || p.Partition >= n) {
 				e = kerr.UnknownTopicOrPartition
 			}
 			if e != nil {
@@ -70,26 +71,29 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 		}
 	}
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	if len(valid) > 0 {
-		tp := b.offsetsPartition(req.Group)
+	if len(valid) > 0 && b.cl != nil {
+		got, ok := b.clusterTxnOffsetCommit(req, valid)
+		if !ok {
+			return nil
+		}
+		resp = got
+	} else if len(valid) > 0 {
+		tw := b.txns
+		tp := tw.offsetsPartition(req.Group)
 		var err error
 		if r.version >= 5 {
-			unlock := b.txns.locks.lock(req.TransactionalID)
-			err = b.applyTxn(b.txns.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, b.cfg.Now()))
+			unlock := tw.locks.lock(req.TransactionalID)
+			err = tw.apply(tw.coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, tw.now()))
 			unlock()
 		}
 		// Held until the offsets are pending in the group coordinator,
 		// so the transaction cannot end in between (txn.go).
-		unlock := b.txns.locks.rlock(req.TransactionalID)
+		unlock := tw.locks.rlock(req.TransactionalID)
 		if err == nil {
-			err = b.txns.coord.VerifyOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp)
+			err = tw.coord.VerifyOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp)
 		}
 		if err == nil {
-			sub := *req
-			sub.Topics = valid
-			ch := make(chan *kmsg.TxnOffsetCommitResponse, 1)
-			b.groups.TxnOffsetCommit(&sub, func(resp *kmsg.TxnOffsetCommitResponse) { ch <- resp })
-			got, ok := wait(b, ch)
+			got, ok := txnOffsetCommitAt(b, b.groups, req, valid)
 			if !ok {
 				unlock()
 				return nil
@@ -112,4 +116,15 @@ func handleTxnOffsetCommit(b *Broker, r *request, req *kmsg.TxnOffsetCommitReque
 	}
 	resp.Topics = append(resp.Topics, errTopics...)
 	return resp
+}
+
+// txnOffsetCommitAt has group coordinator c write the valid offsets of
+// req as pending in the producer's transaction and waits for its answer;
+// false if the broker closed meanwhile.
+func txnOffsetCommitAt(b *Broker, c *group.Coordinator, req *kmsg.TxnOffsetCommitRequest, valid []kmsg.TxnOffsetCommitRequestTopic) (*kmsg.TxnOffsetCommitResponse, bool) {
+	sub := *req
+	sub.Topics = valid
+	ch := make(chan *kmsg.TxnOffsetCommitResponse, 1)
+	c.TxnOffsetCommit(&sub, func(resp *kmsg.TxnOffsetCommitResponse) { ch <- resp })
+	return wait(b, ch)
 }

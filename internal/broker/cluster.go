@@ -34,10 +34,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/objlog"
+	"github.com/sluice-io/sluice/internal/txn"
 	"github.com/sluice-io/sluice/internal/objstore"
 )
 
@@ -72,9 +74,18 @@ type clusterNode struct {
 	// partitions this broker leads (clustergroups.go), made and removed
 	// with their parts entries.
 	shards map[cluster.TopicPartition]*groupShard
+	// txnShards are the transaction coordinators of the
+	// __transaction_state partitions this broker leads (clustertxns.go),
+	// made and removed with their parts entries.
+	txnShards map[cluster.TopicPartition]*txnShard
 	// loaders are the shards' load goroutines, started by reconcile and
 	// waited for when run ends.
 	loaders sync.WaitGroup
+
+	// peers is the client to the other brokers (transaction markers),
+	// made on first use (peerClient) and closed when run ends.
+	peerMu sync.Mutex
+	peers  *kgo.Client
 }
 
 // openCluster connects to etcd and opens the object store. Nothing runs
@@ -131,6 +142,8 @@ func (b *Broker) openCluster() error {
 		byID:    map[[16]byte]cluster.TopicInfo{},
 		leaders: map[cluster.TopicPartition]cluster.LeaderInfo{},
 		shards:  map[cluster.TopicPartition]*groupShard{},
+
+		txnShards: map[cluster.TopicPartition]*txnShard{},
 	}
 	return nil
 }
@@ -204,6 +217,7 @@ func (n *clusterNode) run() {
 		}
 	}()
 	defer n.loaders.Wait()
+	defer n.closePeers()
 	for ctx.Err() == nil {
 		m, err := n.client.Register(ctx, n.self)
 		if err != nil {
@@ -238,8 +252,13 @@ func (n *clusterNode) run() {
 		for tp := range n.shards {
 			shards = n.takeGroupShardLocked(tp, shards)
 		}
+		var txnShards []*txnShard
+		for tp := range n.txnShards {
+			txnShards = n.takeTxnShardLocked(tp, txnShards)
+		}
 		n.mu.Unlock()
 		closeGroupShards(shards)
+		closeTxnShards(txnShards)
 	}
 }
 
@@ -323,11 +342,13 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 	}
 	var resign []*objlog.Partition
 	var shards []*groupShard
+	var txnShards []*txnShard
 	for tp, p := range n.parts {
 		if _, ok := want[tp]; !ok || p.Err() != nil {
 			resign = append(resign, p)
 			delete(n.parts, tp)
 			shards = n.takeGroupShardLocked(tp, shards)
+			txnShards = n.takeTxnShardLocked(tp, txnShards)
 		}
 	}
 	_, haveOffsets := n.topics[group.TopicName]
@@ -341,6 +362,7 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 	}
 	n.mu.Unlock()
 	closeGroupShards(shards) // before the resignation: no write is started after it
+	closeTxnShards(txnShards)
 	if createOffsets {
 		if err := n.createOffsetsTopic(ctx); err != nil {
 			n.log.Warn("creating "+group.TopicName+" failed; retrying", "err", err)
@@ -367,6 +389,7 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 			continue
 		}
 		var shard *groupShard
+		var tshard *txnShard
 		n.mu.Lock()
 		if t, ok := n.byID[tp.TopicID]; ok && n.flusher == f {
 			if !maps.Equal(t.Configs, acquire[i].Configs) {
@@ -376,8 +399,11 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 			}
 			n.parts[tp] = p
 			n.leaders[tp] = cluster.LeaderInfo{NodeID: n.self.NodeID, Epoch: p.Epoch()}
-			if acquire[i].Name == group.TopicName {
+			switch acquire[i].Name {
+			case group.TopicName:
 				shard = n.newGroupShardLocked(tp, p, acquire[i].Partitions)
+			case txn.TopicName:
+				tshard = n.newTxnShardLocked(tp, p)
 			}
 		} else {
 			pending = true
@@ -385,6 +411,9 @@ func (n *clusterNode) reconcile(ctx context.Context, m *cluster.Member) (pending
 		n.mu.Unlock()
 		if shard != nil {
 			n.startGroupShard(shard)
+		}
+		if tshard != nil {
+			n.startTxnShard(tshard)
 		}
 	}
 	return pending

@@ -185,7 +185,8 @@ func TestClusterMetadataLeadersAndFailover(t *testing.T) {
 	if r, err := adm.DeleteTopics(ctx, "orders"); err != nil || r["orders"].Err != nil {
 		t.Fatalf("delete: %v %+v", err, r)
 	}
-	// Group APIs are advertised in cluster mode, transactional ones not.
+	// Group and transaction APIs are advertised in cluster mode (the
+	// latter at transaction version 1), share-group ones not.
 	v, err := adm.ApiVersions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +195,11 @@ func TestClusterMetadataLeadersAndFailover(t *testing.T) {
 		if _, _, ok := bv.KeyVersions(11); !ok { // JoinGroup
 			t.Fatal("JoinGroup not advertised in cluster mode")
 		}
-		if _, _, ok := bv.KeyVersions(28); ok { // TxnOffsetCommit
-			t.Fatal("TxnOffsetCommit advertised in cluster mode")
+		if _, hi, ok := bv.KeyVersions(28); !ok || hi != 4 { // TxnOffsetCommit before KIP-890
+			t.Fatalf("TxnOffsetCommit advertised %v up to v%d in cluster mode, want v4", ok, hi)
+		}
+		if _, _, ok := bv.KeyVersions(76); ok { // ShareGroupHeartbeat
+			t.Fatal("ShareGroupHeartbeat advertised in cluster mode")
 		}
 		if _, _, ok := bv.KeyVersions(3); !ok {
 			t.Fatal("Metadata not advertised")

@@ -36,9 +36,11 @@ import (
 
 	"github.com/sluice-io/sluice/internal/auth"
 	"github.com/sluice-io/sluice/internal/cluster"
+	"github.com/sluice-io/sluice/internal/coordkey"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/log"
 	"github.com/sluice-io/sluice/internal/objlog"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 // replayReadBytes bounds one read of a __consumer_offsets partition
@@ -134,18 +136,38 @@ func (n *clusterNode) loadGroupShard(s *groupShard) {
 }
 
 // replayOffsetsFrom reads one piece of s's partition at off and replays
-// its records (plain ones with Replay; those of a transaction and their
-// markers as single-node replayOffsets does, although cluster mode writes
-// none). It returns the offset to continue from and the records replayed;
-// on an error, the offset of the batch that was not replayed.
+// its records (plain ones with Replay; those of a transaction with
+// ReplayTxnOffset and their markers with ReplayMarker, as single-node
+// replayOffsets does). It returns the offset to continue from and the
+// records replayed; on an error, the offset of the batch that was not
+// replayed.
 func (n *clusterNode) replayOffsetsFrom(s *groupShard, off int64) (int64, int, error) {
-	data, err := s.p.Read(s.ctx, off, replayReadBytes)
+	rec := func(h *log.BatchHeader, r log.Record) error {
+		if h.Transactional() {
+			return s.c.ReplayTxnOffset(h.ProducerID, r.Key, r.Value)
+		}
+		return s.c.Replay(r.Key, r.Value)
+	}
+	marker := func(h *log.BatchHeader, commit bool) { s.c.ReplayMarker(h.ProducerID, s.tp.Partition, commit) }
+	return n.replayPiece(s.ctx, s.p, off, rec, marker)
+}
+
+// replayPiece reads one piece (replayReadBytes) of an internal topic's
+// partition p at off and feeds each record at or after off to rec, with
+// its batch's header, and each control batch to marker (when not nil). A
+// record rec cannot read is logged and skipped. It returns the offset to
+// continue from and the records fed; on an error, the offset of the batch
+// that was not fed.
+func (n *clusterNode) replayPiece(ctx context.Context, p *objlog.Partition, off int64,
+	rec func(*log.BatchHeader, log.Record) error, marker func(*log.BatchHeader, bool)) (int64, int, error) {
+	data, err := p.Read(ctx, off, replayReadBytes)
 	if err != nil {
 		return off, 0, err
 	}
 	if len(data) == 0 {
 		return off, 0, fmt.Errorf("%w: no batch at offset %d below the high watermark", objlog.ErrStorage, off)
 	}
+	tp := p.TopicPartition()
 	recs := 0
 	for rest := data; len(rest) > 0; {
 		h, err := log.ParseBatchHeader(rest)
@@ -155,8 +177,8 @@ func (n *clusterNode) replayOffsetsFrom(s *groupShard, off int64) (int64, int, e
 		batch := rest[:h.Size()]
 		switch {
 		case h.Control():
-			if typ := log.MarkerType(batch); typ >= 0 {
-				s.c.ReplayMarker(h.ProducerID, s.tp.Partition, typ == log.MarkerCommit)
+			if typ := log.MarkerType(batch); marker != nil && typ >= 0 {
+				marker(&h, typ == log.MarkerCommit)
 			}
 		default:
 			rs, err := log.DecodeRecords(batch)
@@ -167,14 +189,8 @@ func (n *clusterNode) replayOffsetsFrom(s *groupShard, off int64) (int64, int, e
 				if r.Offset < off {
 					continue // before the log start, in the batch holding it
 				}
-				var err error
-				if h.Transactional() {
-					err = s.c.ReplayTxnOffset(h.ProducerID, r.Key, r.Value)
-				} else {
-					err = s.c.Replay(r.Key, r.Value)
-				}
-				if err != nil {
-					n.log.Warn("skipping unreadable record in "+group.TopicName, "partition", s.tp.Partition, "offset", r.Offset, "err", err)
+				if err := rec(&h, r); err != nil {
+					n.log.Warn("skipping unreadable record in an internal topic", "partition", tp.String(), "offset", r.Offset, "err", err)
 				}
 				recs++
 			}
@@ -190,15 +206,17 @@ func (n *clusterNode) replayOffsetsFrom(s *groupShard, off int64) (int64, int, e
 // from a goroutine the broker owns: the caller (a request's goroutine or
 // the ticker) does not wait for the flush.
 func (n *clusterNode) writeOffsets(s *groupShard, w *group.Write) {
-	if w.ProducerID >= 0 { // TxnOffsetCommit is not served in cluster mode
-		s.c.Applied(w, fmt.Errorf("%w: transactional offset commits are not served in cluster mode", kerr.CoordinatorNotAvailable))
-		return
-	}
 	kvs := make([]log.KV, len(w.Records))
 	for i, r := range w.Records {
 		kvs[i] = log.KV(r)
 	}
-	c, err := s.p.Append(log.EncodeBatch(kvs, n.b.cfg.Now().UnixMilli(), -1, -1, false))
+	var c *objlog.Completion
+	var err error
+	if w.ProducerID >= 0 { // TxnOffsetCommit: in the producer's transaction
+		c, err = s.p.AppendCoordinator(log.EncodeBatch(kvs, n.b.cfg.Now().UnixMilli(), w.ProducerID, w.ProducerEpoch, true))
+	} else {
+		c, err = s.p.Append(log.EncodeBatch(kvs, n.b.cfg.Now().UnixMilli(), -1, -1, false))
+	}
 	if err != nil {
 		s.c.Applied(w, offsetsAppendError(err))
 		return
@@ -260,13 +278,19 @@ func (n *clusterNode) groupCoordinator(id string) (*group.Coordinator, *kerr.Err
 // __consumer_offsets as this broker knows it (itself, or the leaders/
 // watch), if it is live.
 func (n *clusterNode) groupCoordinatorNode(id string) (cluster.BrokerInfo, bool) {
+	return n.keyLeaderNode(group.TopicName, func(partitions int32) int32 { return group.PartitionFor(id, partitions) })
+}
+
+// keyLeaderNode is the live broker leading the partition of topic that
+// partitionFor picks, as this broker knows it.
+func (n *clusterNode) keyLeaderNode(topic string, partitionFor func(partitions int32) int32) (cluster.BrokerInfo, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	t, ok := n.topics[group.TopicName]
+	t, ok := n.topics[topic]
 	if !ok {
 		return cluster.BrokerInfo{}, false
 	}
-	tp := t.Partition(group.PartitionFor(id, t.Partitions))
+	tp := t.Partition(partitionFor(t.Partitions))
 	node := int32(-1)
 	if p := n.parts[tp]; p != nil && p.Err() == nil {
 		node = n.self.NodeID
@@ -324,17 +348,23 @@ func (n *clusterNode) groupTopics() []group.TopicInfo {
 // (offsets.topic.num.partitions partitions, compacted); one that exists
 // already is no error.
 func (n *clusterNode) createOffsetsTopic(ctx context.Context) error {
+	return n.createInternalTopic(ctx, group.TopicName, int32(n.b.brokerInt("offsets.topic.num.partitions")))
+}
+
+// createInternalTopic creates a compacted internal topic in etcd; one
+// that exists already is no error.
+func (n *clusterNode) createInternalTopic(ctx context.Context, name string, partitions int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	t := cluster.TopicInfo{Name: group.TopicName, ID: newTopicID(), Partitions: int32(n.b.brokerInt("offsets.topic.num.partitions")),
+	t := cluster.TopicInfo{Name: name, ID: newTopicID(), Partitions: partitions,
 		ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}}
 	switch err := n.client.CreateTopic(ctx, t); {
 	case errors.Is(err, cluster.ErrTopicExists):
 		return nil // another broker made it; the topics watch brings it
 	case err != nil:
-		return fmt.Errorf("creating %s: %w", group.TopicName, err)
+		return fmt.Errorf("creating %s: %w", name, err)
 	}
-	n.log.Info("created "+group.TopicName, "partitions", t.Partitions)
+	n.log.Info("created "+name, "partitions", t.Partitions)
 	return nil
 }
 
@@ -342,9 +372,10 @@ func (n *clusterNode) createOffsetsTopic(ctx context.Context) error {
 // 10_find_coordinator.go for the single-node one): a group's coordinator
 // is the leader of its partition of __consumer_offsets
 // (COORDINATOR_NOT_AVAILABLE while it has none or the topic does not
-// exist yet); transaction and share coordinators do not run in cluster
-// mode (COORDINATOR_NOT_AVAILABLE; a malformed share key is
-// INVALID_REQUEST, as in single-node mode).
+// exist yet); a transactional id's is the leader of its partition of
+// __transaction_state (which the first such request creates); share
+// coordinators do not run in cluster mode (COORDINATOR_NOT_AVAILABLE; a
+// malformed share key is INVALID_REQUEST, as in single-node mode).
 func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	find := func(key string) kmsg.FindCoordinatorResponseCoordinator {
@@ -363,7 +394,21 @@ func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorReq
 				err, msg = kerr.CoordinatorNotAvailable, "no live broker leads the group's partition of "+group.TopicName+" yet"
 			}
 		case 1:
-			err, msg = kerr.CoordinatorNotAvailable, "cluster mode runs no transaction coordinator yet"
+			if !r.allowed(auth.OpDescribe, auth.TransactionalID(key)) {
+				err = kerr.TransactionalIDAuthorizationFailed
+			} else if br, ok := b.cl.keyLeaderNode(txn.TopicName, func(partitions int32) int32 { return coordkey.Partition(key, partitions) }); ok {
+				c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
+				return c
+			} else {
+				if _, exists := b.cl.topic(txn.TopicName); !exists {
+					// Created on first use, as Kafka does; the client
+					// asks again.
+					if cerr := b.cl.createTxnTopic(b.cl.ctx); cerr != nil {
+						b.logger.Warn("creating "+txn.TopicName+" failed", "err", cerr)
+					}
+				}
+				err, msg = kerr.CoordinatorNotAvailable, "no live broker leads the id's partition of "+txn.TopicName+" yet"
+			}
 		case 2:
 			if r.version < 6 || !validShareKey(key) {
 				err = kerr.InvalidRequest

@@ -42,6 +42,11 @@ var clusterVersions = map[int16][2]int16{
 	0: {3, 12}, // Produce: v2 batches, topics by name
 	1: {4, 12}, // Fetch: v2 batches, topics by name
 	2: {1, 8},  // ListOffsets
+	// Transaction version 1 (clustertxns.go): AddPartitionsToTxn from
+	// producers only, EndTxn and TxnOffsetCommit before KIP-890.
+	24: {0, 3},
+	26: {0, 4},
+	28: {0, 4},
 }
 
 // clusterAPIs is every API cluster mode serves: a handler of its own, or
@@ -75,6 +80,13 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	16: nil, // ListGroups
 	42: nil, // DeleteGroups
 	47: nil, // OffsetDelete
+	24: nil, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: at the
+	25: nil, // transaction coordinator of the id (txnFor,
+	26: nil, // clustertxns.go)
+	27: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
+		return b.clusterWriteTxnMarkers(r, k.(*kmsg.WriteTxnMarkersRequest))
+	},
+	28: nil, // TxnOffsetCommit: at the group coordinator
 	68: nil, // ConsumerGroupHeartbeat
 	69: nil, // ConsumerGroupDescribe
 	19: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {

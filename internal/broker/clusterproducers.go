@@ -12,10 +12,9 @@ package broker
 //   broker that stops wastes the rest of its block. When no block can be
 //   taken (etcd unreachable) the answer is COORDINATOR_LOAD_IN_PROGRESS,
 //   as Kafka answers while it waits for a block; producers retry it.
-// * With a transactional id: COORDINATOR_NOT_AVAILABLE, as FindCoordinator
-//   answers: cluster mode runs no transaction coordinator yet.
-//   (AddPartitionsToTxn, EndTxn and the other transaction APIs are not
-//   advertised.)
+// * With a transactional id: as in single-node mode, at the coordinator
+//   of the id's partition of __transaction_state when this broker leads
+//   it (NOT_COORDINATOR otherwise; clustertxns.go).
 
 import (
 	"context"
@@ -61,8 +60,7 @@ func (b *Broker) clusterInitProducerID(r *request, req *kmsg.InitProducerIDReque
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return resp
+		return handleInitProducerID(b, r, req) // the coordinator of the id's partition (clustertxns.go)
 	}
 	if !r.allowed(auth.OpIdempotentWrite, auth.Cluster()) && !r.allowedOnAny(auth.OpWrite, auth.ResourceTopic) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code

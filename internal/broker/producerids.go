@@ -145,16 +145,3 @@ func (p *producerIDs) persistCurrent() error {
 	p.found = true
 	return nil
 }
-
-// refillProducerIDs carries out the transaction coordinator's request for
-// producer ids (NeedProducerIDs): it persists a block and hands it in. It
-// runs in the request's goroutine with no lock held. The error is
-// persisting's.
-func (b *Broker) refillProducerIDs() error {
-	blk, err := b.pids.reserve()
-	if err != nil {
-		b.logger.Error("allocating a producer id block failed", "err", err)
-	}
-	b.txns.coord.ProducerIDs(blk, err)
-	return err
-}

@@ -32,12 +32,16 @@ func TestScalePartitions(t *testing.T) {
 		topics = 5
 	}
 	// Written to, restarted and read back: the first SLUICE_SCALE_TOUCH
-	// topics (all unless set).
+	// topics (all unless set). SLUICE_SCALE_OPEN_FILES sets
+	// log.open.files.max.
 	touch := min(scaleEnv("SLUICE_SCALE_TOUCH", topics), topics)
 	total := topics * parts
 	dir := t.TempDir()
 	kafka := map[string]string{"offsets.topic.num.partitions": "2", "transaction.state.log.num.partitions": "2",
 		"log.lazy.load.enable": "true"}
+	if cap := scaleEnv("SLUICE_SCALE_OPEN_FILES", 0); cap > 0 {
+		kafka["log.open.files.max"] = strconv.Itoa(cap) // idle partitions closed past it
+	}
 	tb := startBroker(t, dir, kafka)
 	cl := newClient(t, tb.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
 	adm := kadm.NewClient(cl)

@@ -34,6 +34,7 @@ package broker
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -46,12 +47,44 @@ import (
 	"github.com/sluice-io/sluice/internal/txn"
 )
 
+// txnWiring is one transaction coordinator and what it needs from the
+// broker: in single-node mode the broker's one (openTxns), in cluster
+// mode one per led partition of __transaction_state (clustertxns.go). The
+// hooks are the only difference between the two.
 type txnWiring struct {
-	coord *txn.Coordinator
-	locks idLocks
+	coord  *txn.Coordinator
+	locks  idLocks
+	logger *slog.Logger
+	now    func() time.Time
+	// persist appends a transaction log record (txn.Write) durably.
+	persist func(*txn.Write) error
+	// markers writes a completion's markers into every partition of its
+	// transaction and resolves the offsets it committed; an error leaves
+	// the completion to be retried.
+	markers func(*txn.Completion) error
+	// reserve takes a block of producer ids for the coordinator.
+	reserve func() (txn.ProducerIDBlock, error)
+	// wake schedules the ticker at a deadline of this coordinator.
+	wake func(time.Time)
+	// groupPartitions is the partition count of __consumer_offsets.
+	groupPartitions func() int32
 
 	pendingMu sync.Mutex
 	pending   []*txn.Completion // completions whose markers must be retried
+}
+
+// newTxnWiring makes a coordinator with the broker's transaction
+// settings; the caller sets the hooks.
+func (b *Broker) newTxnWiring() *txnWiring {
+	return &txnWiring{
+		coord: txn.New(txn.Config{
+			MaxTimeout:   b.brokerMs("transaction.max.timeout.ms"),
+			IDExpiration: b.brokerMs("transactional.id.expiration.ms"),
+		}),
+		logger: b.logger,
+		now:    b.cfg.Now,
+		wake:   func(d time.Time) { b.timer.at(txnTimers, d) },
+	}
 }
 
 // openTxns creates the coordinator, replays __transaction_state into it
@@ -60,10 +93,12 @@ type txnWiring struct {
 // ongoing (Coordinator.Loaded), and aborts transactions left open in
 // partition logs that the transaction log does not account for.
 func (b *Broker) openTxns() error {
-	b.txns = &txnWiring{coord: txn.New(txn.Config{
-		MaxTimeout:   b.brokerMs("transaction.max.timeout.ms"),
-		IDExpiration: b.brokerMs("transactional.id.expiration.ms"),
-	})}
+	tw := b.newTxnWiring()
+	tw.persist = b.persistTxn
+	tw.markers = b.writeLocalMarkers
+	tw.reserve = b.pids.reserve
+	tw.groupPartitions = b.groups.Partitions
+	b.txns = tw
 	if t := b.topic(txn.TopicName); t != nil {
 		replay := func(_ *partition, _ *log.BatchHeader, key, value []byte) error {
 			return b.txns.coord.Replay(key, value)
@@ -74,7 +109,7 @@ func (b *Broker) openTxns() error {
 	}
 	for _, comp := range b.txns.coord.Loaded(b.cfg.Now()) {
 		b.logger.Info("completing transaction after restart", "transactional_id", comp.TransactionalID, "commit", comp.Commit)
-		b.completeTxn(comp)
+		tw.complete(comp)
 	}
 	open := b.txns.coord.OpenPartitions()
 	for _, p := range b.allPartitions() {
@@ -96,6 +131,16 @@ func (b *Broker) openTxns() error {
 		}
 	}
 	return nil
+}
+
+// txnFor is the coordinator of transactional id id: in single-node mode
+// the broker's one; in cluster mode the one of the __transaction_state
+// partition this broker leads (clustertxns.go), or the error to answer.
+func (b *Broker) txnFor(id string) (*txnWiring, *kerr.Error) {
+	if b.cl == nil {
+		return b.txns, nil
+	}
+	return b.cl.txnCoordinator(id)
 }
 
 // persistTxn appends a transaction log record to its partition of
@@ -121,21 +166,44 @@ func (b *Broker) persistTxn(w *txn.Write) error {
 	return nil
 }
 
-// applyTxn appends w (when the coordinator made one: err nil, w not nil)
+// writeLocalMarkers writes a completion's markers into the local logs and
+// resolves the offsets it committed in the group coordinator.
+func (b *Broker) writeLocalMarkers(comp *txn.Completion) error {
+	for _, tp := range comp.Partitions {
+		p := b.partition(tp.Topic, tp.Partition)
+		if p == nil {
+			continue // deleted since it was added
+		}
+		if _, err := p.log.AppendMarker(comp.ProducerID, comp.Epoch, comp.Commit, 0); err != nil {
+			b.logger.Warn("writing a transaction marker failed; will retry",
+				"transactional_id", comp.TransactionalID, "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			return err
+		}
+		p.notify()
+	}
+	for _, tp := range comp.Partitions {
+		if tp.Topic == group.TopicName {
+			b.groups.EndTxn(comp.ProducerID, tp.Partition, comp.Commit)
+		}
+	}
+	return nil
+}
+
+// apply appends w (when the coordinator made one: err nil, w not nil)
 // and reports it; the error is the request's. The id's deadline that
 // comes back goes to the ticker (tick.go); after a failed append not
 // sooner than txnRetryBackoff.
-func (b *Broker) applyTxn(w *txn.Write, err error) error {
+func (tw *txnWiring) apply(w *txn.Write, err error) error {
 	if err != nil || w == nil {
 		return err
 	}
-	perr := b.persistTxn(w)
-	err = b.txns.coord.Applied(w, perr)
+	perr := tw.persist(w)
+	err = tw.coord.Applied(w, perr)
 	d := w.Deadline
 	if perr != nil && !d.IsZero() {
-		d = later(d, b.cfg.Now().Add(txnRetryBackoff))
+		d = later(d, tw.now().Add(txnRetryBackoff))
 	}
-	b.timer.at(txnTimers, d)
+	tw.wake(d)
 	return err
 }
 
@@ -147,19 +215,30 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// retryCompletion queues comp, whose markers or completion write failed,
-// for the ticker.
-func (b *Broker) retryCompletion(comp *txn.Completion) {
-	b.txns.pendingMu.Lock()
-	b.txns.pending = append(b.txns.pending, comp)
-	b.txns.pendingMu.Unlock()
-	b.timer.at(txnTimers, b.cfg.Now().Add(txnRetryBackoff))
+// retry queues comp, whose markers or completion write failed, for the
+// ticker.
+func (tw *txnWiring) retry(comp *txn.Completion) {
+	tw.pendingMu.Lock()
+	tw.pending = append(tw.pending, comp)
+	tw.pendingMu.Unlock()
+	tw.wake(tw.now().Add(txnRetryBackoff))
+}
+
+// refill carries out the coordinator's request for producer ids: it takes
+// a block (with no lock held) and hands it in.
+func (tw *txnWiring) refill() error {
+	blk, err := tw.reserve()
+	if err != nil {
+		tw.logger.Error("allocating a producer id block failed", "err", err)
+	}
+	tw.coord.ProducerIDs(blk, err)
+	return err
 }
 
 // offsetsPartition is the __consumer_offsets partition of group g, the
 // partition a transaction committing g's offsets includes.
-func (b *Broker) offsetsPartition(g string) txn.TopicPartition {
-	return txn.TopicPartition{Topic: group.TopicName, Partition: group.PartitionFor(g, b.groups.Partitions())}
+func (tw *txnWiring) offsetsPartition(g string) txn.TopicPartition {
+	return txn.TopicPartition{Topic: group.TopicName, Partition: group.PartitionFor(g, tw.groupPartitions())}
 }
 
 // idLocks is a read-write lock per transactional id, kept while in use.
@@ -212,56 +291,58 @@ func (l *idLocks) rlock(id string) func() {
 	return func() { x.RUnlock(); l.put(id) }
 }
 
-// completeTxn writes comp's markers and completes it. On a failed marker
+// complete writes comp's markers and completes it. On a failed marker
 // write it queues comp for the ticker and returns the error.
-func (b *Broker) completeTxn(comp *txn.Completion) error {
-	for _, tp := range comp.Partitions {
-		p := b.partition(tp.Topic, tp.Partition)
-		if p == nil {
-			continue // deleted since it was added
-		}
-		if _, err := p.log.AppendMarker(comp.ProducerID, comp.Epoch, comp.Commit, 0); err != nil {
-			b.logger.Warn("writing a transaction marker failed; will retry",
-				"transactional_id", comp.TransactionalID, "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			b.retryCompletion(comp)
-			return err
-		}
-		p.notify()
+func (tw *txnWiring) complete(comp *txn.Completion) error {
+	if err := tw.markers(comp); err != nil {
+		tw.retry(comp)
+		return err
 	}
-	for _, tp := range comp.Partitions {
-		if tp.Topic == group.TopicName {
-			b.groups.EndTxn(comp.ProducerID, tp.Partition, comp.Commit)
-		}
-	}
-	if err := b.applyTxn(b.txns.coord.Complete(comp)); err != nil {
-		b.retryCompletion(comp)
+	if err := tw.apply(tw.coord.Complete(comp)); err != nil {
+		tw.retry(comp)
 		return err
 	}
 	return nil
 }
 
-// tickTxns aborts timed-out transactions, forgets expired ids and
-// retries failed completions. It returns the coordinator's next deadline
-// (the retries of what fails now are scheduled as they fail).
-func (b *Broker) tickTxns(now time.Time) time.Time {
+// tick aborts timed-out transactions, forgets expired ids and retries
+// failed completions. It returns the coordinator's next deadline (the
+// retries of what fails now are scheduled as they fail).
+func (tw *txnWiring) tick(now time.Time) time.Time {
 	var comps []*txn.Completion
-	b.txns.pendingMu.Lock()
-	comps, b.txns.pending = b.txns.pending, nil
-	b.txns.pendingMu.Unlock()
+	tw.pendingMu.Lock()
+	comps, tw.pending = tw.pending, nil
+	tw.pendingMu.Unlock()
 	for _, c := range comps {
-		b.logger.Debug("retrying transaction completion", "transactional_id", c.TransactionalID, "commit", c.Commit)
-		b.completeTxn(c)
+		tw.logger.Debug("retrying transaction completion", "transactional_id", c.TransactionalID, "commit", c.Commit)
+		tw.complete(c)
 	}
-	ws, next := b.txns.coord.Tick(now)
+	ws, next := tw.coord.Tick(now)
 	for _, w := range ws {
-		if err := b.applyTxn(w, nil); err != nil || w.Abort == nil {
+		if err := tw.apply(w, nil); err != nil || w.Abort == nil {
 			continue // not written: its deadline comes back, retried then
 		}
 		// The transaction is PrepareAbort: no append passes the check
 		// any more; wait for those past it before the markers.
-		b.txns.locks.lock(w.ID)()
-		b.logger.Info("aborting transaction", "transactional_id", w.ID, "producer_id", w.Abort.ProducerID)
-		b.completeTxn(w.Abort)
+		tw.locks.lock(w.ID)()
+		tw.logger.Info("aborting transaction", "transactional_id", w.ID, "producer_id", w.Abort.ProducerID)
+		tw.complete(w.Abort)
+	}
+	return next
+}
+
+// tickTxns ticks the transaction coordinator, and in cluster mode every
+// loaded one of the __transaction_state partitions this broker leads; it
+// returns the earliest next deadline (zero: none).
+func (b *Broker) tickTxns(now time.Time) time.Time {
+	next := b.txns.tick(now)
+	if b.cl == nil {
+		return next
+	}
+	for _, tw := range b.cl.loadedTxnCoordinators() {
+		if t := tw.tick(now); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	return next
 }
