@@ -39,8 +39,8 @@ import (
 	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/group"
 	"github.com/sluice-io/sluice/internal/objlog"
-	"github.com/sluice-io/sluice/internal/txn"
 	"github.com/sluice-io/sluice/internal/objstore"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 // clusterNode is the broker's cluster-mode state; nil in single-node mode.
