@@ -132,6 +132,12 @@ func (b *Broker) openCluster() error {
 		leaders: map[cluster.TopicPartition]cluster.LeaderInfo{},
 		shards:  map[cluster.TopicPartition]*groupShard{},
 	}
+	if err := b.loadShared(); err != nil { // clustershared.go
+		cancel()
+		client.Close()
+		b.cl = nil
+		return err
+	}
 	return nil
 }
 
@@ -182,6 +188,7 @@ func (n *clusterNode) run() {
 			n.setTopics(ts)
 			n.wake()
 		}),
+		n.client.WatchShared(ctx, n.b.watchShared), // clustershared.go
 		n.client.WatchLeaders(ctx, func(changes []cluster.LeaderChange, reset bool) {
 			n.mu.Lock()
 			if reset {
