@@ -249,9 +249,6 @@ func (c *Config) validateCluster() error {
 	notYet := func(what, hint string) error {
 		return fmt.Errorf("%w: cluster mode does not support %s yet; %s", ErrInvalidConfig, what, hint)
 	}
-	if _, allowAll := c.Authorizer.(auth.AllowAll); !allowAll || c.Kafka["super.users"] != "" || c.Kafka["authorizer.class.name"] != "" {
-		return notYet("the ACL authorizer and super users", "leave out --super-users and authorizer.class.name")
-	}
 	if c.RegistryListen != "" {
 		return notYet("the schema registry", "pass --registry-listen ''")
 	}
