@@ -365,3 +365,122 @@ func TestClusterSharedStoresEtcdDown(t *testing.T) {
 		t.Fatal("bob's credential applied although etcd refused it")
 	}
 }
+
+// TestClusterAuthorizesOwnHandlers: cluster mode's own handlers refuse a
+// principal without ACLs as the single-node ones do (clusterauthz.go),
+// and serve a super user.
+func TestClusterAuthorizesOwnHandlers(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	a, _ := startClusterSASL(t, e, 1, s3, t.TempDir())
+	bootstrapAdmin(t, a)
+	ctx := ctxT(t)
+	clusterEventually(t, "the admin is served", func() error { return authOK(t, a.Addr().String(), "admin", "admin-secret") })
+	admin := scramClient(t, a.Addr().String(), "admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	clusterEventually(t, "creating t", func() error {
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, "t")
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	})
+	if _, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "mallory", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "m-secret"}}); err != nil {
+		t.Fatal(err)
+	}
+	clusterEventually(t, "mallory authenticates", func() error { return authOK(t, a.Addr().String(), "mallory", "m-secret") })
+	mallory := scramClient(t, a.Addr().String(), "mallory", "m-secret")
+	send := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		resp, err := mallory.Broker(1).Request(ctx, req)
+		if err != nil {
+			t.Fatalf("%T: %v", req, err)
+		}
+		return resp
+	}
+	denied := kerr.TopicAuthorizationFailed.Code
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 10000, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "t"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	if fr := send(fetch).(*kmsg.FetchResponse); len(fr.Topics) != 1 || fr.Topics[0].Partitions[0].ErrorCode != denied {
+		t.Fatalf("fetch: %+v", fr.Topics)
+	}
+
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "t"
+	lt.Partitions = append(lt.Partitions, kmsg.NewListOffsetsRequestTopicPartition())
+	lo.Topics = append(lo.Topics, lt)
+	if lr := send(lo).(*kmsg.ListOffsetsResponse); len(lr.Topics) != 1 || lr.Topics[0].Partitions[0].ErrorCode != denied {
+		t.Fatalf("list offsets: %+v", lr.Topics)
+	}
+
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	ot := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	ot.Topic = "t"
+	ot.Partitions = append(ot.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
+	oe.Topics = append(oe.Topics, ot)
+	if or := send(oe).(*kmsg.OffsetForLeaderEpochResponse); len(or.Topics) != 1 || or.Topics[0].Partitions[0].ErrorCode != denied {
+		t.Fatalf("offset for leader epoch: %+v", or.Topics)
+	}
+
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = "t"
+	dt.Partitions = append(dt.Partitions, kmsg.NewDeleteRecordsRequestTopicPartition())
+	dr.Topics = append(dr.Topics, dt)
+	if rr := send(dr).(*kmsg.DeleteRecordsResponse); len(rr.Topics) != 1 || rr.Topics[0].Partitions[0].ErrorCode != denied {
+		t.Fatalf("delete records: %+v", rr.Topics)
+	}
+
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ctt := kmsg.NewCreateTopicsRequestTopic()
+	ctt.Topic, ctt.NumPartitions, ctt.ReplicationFactor = "new", 1, 1
+	ct.Topics = append(ct.Topics, ctt)
+	if cr := send(ct).(*kmsg.CreateTopicsResponse); len(cr.Topics) != 1 || cr.Topics[0].ErrorCode != denied {
+		t.Fatalf("create topics: %+v", cr.Topics)
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "t", 3
+	cp.Topics = append(cp.Topics, cpt)
+	if cr := send(cp).(*kmsg.CreatePartitionsResponse); len(cr.Topics) != 1 || cr.Topics[0].ErrorCode != denied {
+		t.Fatalf("create partitions: %+v", cr.Topics)
+	}
+
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	delt := kmsg.NewDeleteTopicsRequestTopic()
+	delt.Topic = kmsg.StringPtr("t")
+	del.Topics, del.TopicNames = append(del.Topics, delt), []string{"t"}
+	if dr := send(del).(*kmsg.DeleteTopicsResponse); len(dr.Topics) != 1 || dr.Topics[0].ErrorCode != denied {
+		t.Fatalf("delete topics: %+v", dr.Topics)
+	}
+
+	if err := mallory.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce: %v", err)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if r := send(dc).(*kmsg.DescribeClusterResponse); r.ClusterAuthorizedOperations != 0 {
+		t.Fatalf("mallory's cluster operations: %b", r.ClusterAuthorizedOperations)
+	}
+
+	// Nothing changed, and the super user is served.
+	m, err := adm.Metadata(ctx, "t")
+	if err != nil || m.Topics["t"].Err != nil || len(m.Topics["t"].Partitions) != 1 {
+		t.Fatalf("t after mallory's requests: %v %+v", err, m.Topics["t"])
+	}
+	if r, err := adm.CreatePartitions(ctx, 2, "t"); err != nil || r["t"].Err != nil {
+		t.Fatalf("the admin's create partitions: %v %+v", err, r)
+	}
+	clusterEventually(t, "the admin produces", func() error {
+		return admin.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("x")}).FirstErr()
+	})
+}
