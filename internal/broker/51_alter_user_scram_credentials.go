@@ -17,9 +17,13 @@ package broker
 // * All accepted changes are persisted in one atomic write of
 //   <data-dir>/credentials.json before the response; a write failure is
 //   UNKNOWN_SERVER_ERROR for each user, with nothing changed.
+// * Cluster mode: the credentials are in etcd (clustershared.go), changed
+//   by a compare-and-swap before the response; etcd not answering is
+//   REQUEST_TIMED_OUT (retriable) for each user.
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -128,8 +132,8 @@ func handleAlterUserScramCredentials(b *Broker, r *request, req *kmsg.AlterUserS
 			res.ErrorCode = u.err.Code
 			res.ErrorMessage = errMessage(errors.New(u.msg))
 		case writeErr != nil:
-			res.ErrorCode = kerr.UnknownServerError.Code
-			res.ErrorMessage = errMessage(errors.New("storing the credentials failed"))
+			res.ErrorCode = storeErrorCode(writeErr).Code // clustershared.go
+			res.ErrorMessage = errMessage(fmt.Errorf("storing the credentials failed: %w", writeErr))
 		default:
 			for _, ch := range u.changes {
 				op := "set"

@@ -113,6 +113,17 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	60: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDescribeCluster(k.(*kmsg.DescribeClusterRequest))
 	},
+	// SASL, ACLs, client quotas and SCRAM users: the single-node
+	// handlers, on the stores shared through etcd (clustershared.go).
+	17: nil, // SaslHandshake
+	36: nil, // SaslAuthenticate
+	29: nil, // DescribeAcls
+	30: nil, // CreateAcls
+	31: nil, // DeleteAcls
+	48: nil, // DescribeClientQuotas
+	49: nil, // AlterClientQuotas
+	50: nil, // DescribeUserScramCredentials
+	51: nil, // AlterUserScramCredentials
 }
 
 // handler is the handler of an API key in this broker's mode.

@@ -66,8 +66,16 @@ type Credentials struct {
 	dir    string
 	logger *slog.Logger
 
-	mu    sync.RWMutex
-	users map[string]map[string]ScramCredential // user → mechanism → credential
+	// alterMu serializes Alter; mu guards users (and rev), held only
+	// briefly when the store is shared.
+	alterMu sync.Mutex
+	mu      sync.RWMutex
+	users   map[string]map[string]ScramCredential // user → mechanism → credential
+
+	// shared, when set, replaces the file (cluster mode: an etcd key,
+	// credshared.go); rev is the revision of users.
+	shared envelope.Shared
+	rev    int64
 }
 
 type credPayload struct {
@@ -172,13 +180,36 @@ func (c *Credentials) UserNames() []string {
 // others are applied. The returned error is a write failure, after which
 // nothing is changed.
 func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error) {
+	c.alterMu.Lock()
+	defer c.alterMu.Unlock()
+	if c.shared != nil {
+		return c.alterShared(changes) // credshared.go
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := make(map[string]map[string]ScramCredential, len(c.users))
-	for u, mechs := range c.users {
+	next, errs, changed := applyCredentialChanges(c.users, changes)
+	if !changed {
+		return errs, nil
+	}
+	data, err := encodeCredentials(next)
+	if err != nil {
+		return nil, fmt.Errorf("encoding credentials: %w", err)
+	}
+	if err := writeFileAtomic(c.fs, c.dir, credFileName, data); err != nil {
+		return nil, fmt.Errorf("writing credentials %s: %w", filepath.Join(c.dir, credFileName), err)
+	}
+	c.users = next
+	return errs, nil
+}
+
+// applyCredentialChanges is users (not modified) with changes applied,
+// their outcomes, and whether anything changed.
+func applyCredentialChanges(users map[string]map[string]ScramCredential, changes []CredentialChange) (map[string]map[string]ScramCredential, []error, bool) {
+	next := make(map[string]map[string]ScramCredential, len(users))
+	for u, mechs := range users {
 		next[u] = maps.Clone(mechs)
 	}
-	errs = make([]error, len(changes))
+	errs := make([]error, len(changes))
 	changed := false
 	for i, ch := range changes {
 		if ch.Delete {
@@ -198,16 +229,5 @@ func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error
 		}
 		changed = true
 	}
-	if !changed {
-		return errs, nil
-	}
-	data, err := encodeCredentials(next)
-	if err != nil {
-		return nil, fmt.Errorf("encoding credentials: %w", err)
-	}
-	if err := writeFileAtomic(c.fs, c.dir, credFileName, data); err != nil {
-		return nil, fmt.Errorf("writing credentials %s: %w", filepath.Join(c.dir, credFileName), err)
-	}
-	c.users = next
-	return errs, nil
+	return next, errs, changed
 }
