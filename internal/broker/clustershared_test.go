@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/sluice-io/sluice/internal/auth"
@@ -160,6 +161,17 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 	clusterEventually(t, "alice authenticates at B", func() error { return authOK(t, b.Addr().String(), "alice", "alice-secret") })
 	if err := authOK(t, b.Addr().String(), "alice", "wrong"); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password at B: %v", err)
+	}
+	{ // PLAIN checks the password against the same shared credential.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+		cl.Close()
+		if err != nil {
+			t.Fatalf("alice with PLAIN at B: %v", err)
+		}
 	}
 	described, err := kadm.NewClient(scramClient(t, b.Addr().String(), "admin", "admin-secret")).DescribeUserSCRAMs(ctx, "alice")
 	if err != nil || described["alice"].Err != nil || len(described["alice"].CredInfos) != 1 {

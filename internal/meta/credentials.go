@@ -180,14 +180,27 @@ func (c *Credentials) UserNames() []string {
 // others are applied. The returned error is a write failure, after which
 // nothing is changed.
 func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error) {
+	groups := make([][]CredentialChange, len(changes))
+	for i := range changes {
+		groups[i] = changes[i : i+1]
+	}
+	return c.AlterGroups(groups)
+}
+
+// AlterGroups is Alter with the changes in groups, each applied entirely
+// or not at all: errs[i] is ErrNoCredential when group i deletes a
+// credential that does not exist, and then none of its changes apply
+// (AlterUserScramCredentials: a user's alterations go together). A group
+// must not change one credential twice.
+func (c *Credentials) AlterGroups(groups [][]CredentialChange) (errs []error, err error) {
 	c.alterMu.Lock()
 	defer c.alterMu.Unlock()
 	if c.shared != nil {
-		return c.alterShared(changes) // credshared.go
+		return c.alterShared(groups) // credshared.go
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next, errs, changed := applyCredentialChanges(c.users, changes)
+	next, errs, changed := applyCredentialChanges(c.users, groups)
 	if !changed {
 		return errs, nil
 	}
@@ -202,32 +215,44 @@ func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error
 	return errs, nil
 }
 
-// applyCredentialChanges is users (not modified) with changes applied,
-// their outcomes, and whether anything changed.
-func applyCredentialChanges(users map[string]map[string]ScramCredential, changes []CredentialChange) (map[string]map[string]ScramCredential, []error, bool) {
+// applyCredentialChanges is users (not modified) with the groups of
+// changes applied, each group's outcome, and whether anything changed.
+func applyCredentialChanges(users map[string]map[string]ScramCredential, groups [][]CredentialChange) (map[string]map[string]ScramCredential, []error, bool) {
 	next := make(map[string]map[string]ScramCredential, len(users))
 	for u, mechs := range users {
 		next[u] = maps.Clone(mechs)
 	}
-	errs := make([]error, len(changes))
+	errs := make([]error, len(groups))
 	changed := false
-	for i, ch := range changes {
-		if ch.Delete {
-			if _, ok := next[ch.User][ch.Mechanism]; !ok {
+	for i, g := range groups {
+		for _, ch := range g {
+			if _, ok := next[ch.User][ch.Mechanism]; ch.Delete && !ok {
 				errs[i] = ErrNoCredential
-				continue
 			}
-			delete(next[ch.User], ch.Mechanism)
-			if len(next[ch.User]) == 0 {
-				delete(next, ch.User)
-			}
-		} else {
-			if next[ch.User] == nil {
-				next[ch.User] = map[string]ScramCredential{}
-			}
-			next[ch.User][ch.Mechanism] = ch.Cred
 		}
-		changed = true
+		if errs[i] != nil {
+			continue
+		}
+		for _, ch := range g {
+			applyCredentialChange(next, ch)
+			changed = true
+		}
 	}
 	return next, errs, changed
+}
+
+// applyCredentialChange applies one change whose deletion, if any, names
+// an existing credential.
+func applyCredentialChange(next map[string]map[string]ScramCredential, ch CredentialChange) {
+	if ch.Delete {
+		delete(next[ch.User], ch.Mechanism)
+		if len(next[ch.User]) == 0 {
+			delete(next, ch.User)
+		}
+		return
+	}
+	if next[ch.User] == nil {
+		next[ch.User] = map[string]ScramCredential{}
+	}
+	next[ch.User][ch.Mechanism] = ch.Cred
 }

@@ -56,8 +56,8 @@ func (c *Credentials) publishAt(users map[string]map[string]ScramCredential, rev
 	}
 }
 
-// alterShared is Alter on the shared copy; called with alterMu held.
-func (c *Credentials) alterShared(changes []CredentialChange) ([]error, error) {
+// alterShared is AlterGroups on the shared copy; called with alterMu held.
+func (c *Credentials) alterShared(groups [][]CredentialChange) ([]error, error) {
 	var (
 		stored map[string]map[string]ScramCredential
 		errs   []error
@@ -67,7 +67,7 @@ func (c *Credentials) alterShared(changes []CredentialChange) ([]error, error) {
 		if err != nil {
 			return nil, err
 		}
-		next, e, changed := applyCredentialChanges(users, changes)
+		next, e, changed := applyCredentialChanges(users, groups)
 		errs = e
 		if !changed {
 			stored = users

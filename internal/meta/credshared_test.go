@@ -93,3 +93,25 @@ func TestSharedCredentials(t *testing.T) {
 		t.Fatal("a failed alter was applied")
 	}
 }
+
+// TestAlterGroupsAtomic: a group that deletes a missing credential
+// changes nothing, on the file and on the shared copy; other groups apply.
+func TestAlterGroupsAtomic(t *testing.T) {
+	file, err := OpenCredentials(nil, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := ScramCredential{Salt: []byte("s"), StoredKey: []byte("k"), ServerKey: []byte("v"), Iterations: 4096}
+	for name, c := range map[string]*Credentials{"file": file, "shared": NewSharedCredentials(&memShared{}, nil)} {
+		errs, err := c.AlterGroups([][]CredentialChange{
+			{{User: "alice", Mechanism: "SCRAM-SHA-256", Cred: cred}, {User: "alice", Mechanism: "SCRAM-SHA-512", Delete: true}},
+			{{User: "bob", Mechanism: "SCRAM-SHA-256", Cred: cred}},
+		})
+		if err != nil || !errors.Is(errs[0], ErrNoCredential) || errs[1] != nil {
+			t.Fatalf("%s: %v %v", name, errs, err)
+		}
+		if got := c.UserNames(); len(got) != 1 || got[0] != "bob" {
+			t.Fatalf("%s: users %v, want bob alone", name, got)
+		}
+	}
+}
