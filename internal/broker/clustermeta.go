@@ -83,6 +83,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	24: nil, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: at the
 	25: nil, // transaction coordinator of the id (txnFor,
 	26: nil, // clustertxns.go)
+	61: nil, // DescribeProducers: led partitions (partitionProducers)
+	65: nil, // DescribeTransactions: at the id's coordinator (txnFor)
+	66: nil, // ListTransactions: this broker's coordinators (allTxns)
 	27: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterWriteTxnMarkers(r, k.(*kmsg.WriteTxnMarkersRequest))
 	},
