@@ -7,7 +7,9 @@ package broker
 // handler does, and hands the rest to the handler:
 //
 // * Produce: WRITE on the topic, else TOPIC_AUTHORIZATION_FAILED for its
-//   partitions (acks=0: dropped unanswered).
+//   partitions; with a transactional id WRITE on it, else every
+//   partition is TRANSACTIONAL_ID_AUTHORIZATION_FAILED (acks=0: dropped
+//   unanswered).
 // * Fetch: READ on the topic, else TOPIC_AUTHORIZATION_FAILED; a fetch
 //   with a refused topic does not wait (Kafka answers errors at once).
 // * ListOffsets, OffsetForLeaderEpoch: DESCRIBE on the topic.
@@ -93,6 +95,15 @@ func authzProduce(fn clusterFn) clusterFn {
 			return fn(b, r, req)
 		}
 		ok, refused := splitTopics(r, auth.OpWrite, req.Topics, func(t kmsg.ProduceRequestTopic) string { return t.Topic })
+		refusal := kerr.TopicAuthorizationFailed
+		if req.TransactionID != nil && !r.allowed(auth.OpWrite, auth.TransactionalID(*req.TransactionID)) {
+			// A transactional produce needs WRITE on its id, as on a
+			// single node: every partition is refused.
+			ok, refused, refusal = nil, make([]int, len(req.Topics)), kerr.TransactionalIDAuthorizationFailed
+			for i := range refused {
+				refused[i] = i
+			}
+		}
 		if len(refused) == 0 {
 			return fn(b, r, req)
 		}
@@ -116,7 +127,7 @@ func authzProduce(fn clusterFn) clusterFn {
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition, sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = rp.Partition, -1, -1, -1
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				sp.ErrorCode = refusal.Code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			pr.Topics = append(pr.Topics, st)

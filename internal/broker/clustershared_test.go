@@ -478,6 +478,17 @@ func TestClusterAuthorizesOwnHandlers(t *testing.T) {
 	if err := mallory.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("produce: %v", err)
 	}
+	tp := kmsg.NewPtrProduceRequest()
+	tp.Acks, tp.TimeoutMillis, tp.TransactionID = -1, 5000, kmsg.StringPtr("mallorys-txn")
+	tpt := kmsg.NewProduceRequestTopic()
+	tpt.Topic = "t"
+	tpp := kmsg.NewProduceRequestTopicPartition()
+	tpp.Records = []byte("not parsed: refused before")
+	tpt.Partitions = append(tpt.Partitions, tpp)
+	tp.Topics = append(tp.Topics, tpt)
+	if pr := send(tp).(*kmsg.ProduceResponse); len(pr.Topics) != 1 || pr.Topics[0].Partitions[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Fatalf("transactional produce: %+v", pr.Topics)
+	}
 	dc := kmsg.NewPtrDescribeClusterRequest()
 	dc.IncludeClusterAuthorizedOperations = true
 	if r := send(dc).(*kmsg.DescribeClusterResponse); r.ClusterAuthorizedOperations != 0 {
