@@ -271,8 +271,9 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 		return err
 	})
 
-	// Enforced where the traffic is: alice's 150 KiB produce against 100
-	// KiB/s, set at A, is throttled by the partition's leader.
+	// Enforced where the traffic is: alice's 300 KiB produce against 100
+	// KiB/s, set at A, is throttled by the partition's leader (over any
+	// span of the 2 s window).
 	setQuota(1, "alice", 100<<10)
 	clusterEventually(t, "B describes alice's new quota", func() error {
 		v, err := quotaAt(admin, 2, "alice")
@@ -288,7 +289,7 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer throttled.Close()
-	if err := throttled.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: make([]byte, 150<<10)}).FirstErr(); err != nil {
+	if err := throttled.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: make([]byte, 300<<10)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	if hook.get() <= 0 {
