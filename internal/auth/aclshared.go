@@ -16,11 +16,14 @@ import (
 
 // SetShared makes s the ACLs' store from now on instead of the file (or
 // memory); call it before serving, then ApplyShared with s's current
-// bytes.
+// bytes, which replace the ACLs held (even none at revision 0).
 func (a *ACLAuthorizer) SetShared(s envelope.Shared) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.shared = s
+	a.shared, a.file = s, nil
+	a.pubMu.Lock()
+	a.rev = -1
+	a.pubMu.Unlock()
 }
 
 // ApplyShared makes data (the shared acls.json bytes; nil: no ACLs) at

@@ -43,6 +43,22 @@ func (m *memShared) Update(next func(cur []byte) ([]byte, error)) (int64, error)
 	}
 }
 
+// TestSetSharedReplaces: ACLs held before SetShared (a file's) give way
+// to the shared copy, even an empty one.
+func TestSetSharedReplaces(t *testing.T) {
+	a, err := NewACLAuthorizer(ACLConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateACLs([]ACL{allow(ResourceTopic, "x", PatternLiteral, "User:alice", "*", OpRead)}); err != nil {
+		t.Fatal(err)
+	}
+	a.SetShared(&memShared{})
+	if err := a.ApplyShared(nil, 0); err != nil || len(a.ACLs()) != 0 {
+		t.Fatalf("after loading an empty shared copy: %v %v", err, a.ACLs())
+	}
+}
+
 func TestSharedACLs(t *testing.T) {
 	m := &memShared{}
 	newA := func() *ACLAuthorizer {

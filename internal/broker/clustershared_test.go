@@ -28,7 +28,7 @@ func startClusterSASL(t *testing.T, e *etcdtest.Server, node int32, s3, dataDir 
 	b, err := New(Config{DataDir: dataDir, NodeID: node, Logger: testLogger().With("node", node),
 		Listeners: []Listener{{Name: "SASL", Protocol: ProtocolSASLPlaintext, Addr: "127.0.0.1:0"}},
 		Kafka: map[string]string{"sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN", "super.users": "User:admin",
-			"authorizer.class.name": "acl"},
+			"authorizer.class.name": "acl", "quota.window.num": "2", "quota.window.size.seconds": "1"},
 		Cluster: ClusterConfig{Etcd: []string{e.Endpoint}, ObjectStore: "s3://bkt/pfx?endpoint=" + url.QueryEscape(s3) + "&region=us-east-1&path_style=true",
 			ID: "test", LeaseTTL: 2 * time.Second}})
 	if err != nil {
@@ -111,17 +111,17 @@ func describeTopicAt(ctx context.Context, cl *kgo.Client, node int32, topic stri
 	return mr.Topics[0].ErrorCode, nil
 }
 
-// twoBrokers checks that the broker at addr lists two brokers, with a
+// brokersListed checks that the broker at addr lists n brokers, with a
 // new client each time (a client caches metadata: a broker that answered
 // before it registered would be missing from it for minutes).
-func twoBrokers(ctx context.Context, addr string) error {
+func brokersListed(ctx context.Context, addr string, n int) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha256Mechanism()))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
-	if err == nil && len(m.Brokers) != 2 {
+	if err == nil && len(m.Brokers) != n {
 		err = fmt.Errorf("brokers %v", m.Brokers)
 	}
 	return err
@@ -139,7 +139,7 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 	// The admin's credential, stored through A, authenticates at B.
 	clusterEventually(t, "admin authenticates at B", func() error { return authOK(t, b.Addr().String(), "admin", "admin-secret") })
 	admin := scramClient(t, a.Addr().String(), "admin", "admin-secret")
-	clusterEventually(t, "both brokers in metadata", func() error { return twoBrokers(ctx, a.Addr().String()) })
+	clusterEventually(t, "both brokers in metadata", func() error { return brokersListed(ctx, a.Addr().String(), 2) })
 	if r, err := kadm.NewClient(admin).CreateTopic(ctx, 2, 1, nil, "orders"); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
@@ -271,6 +271,31 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 		return err
 	})
 
+	// Enforced where the traffic is: alice's 300 KiB produce against 100
+	// KiB/s, set at A, is throttled by the partition's leader (over any
+	// span of the 2 s window).
+	setQuota(1, "alice", 100<<10)
+	clusterEventually(t, "B describes alice's new quota", func() error {
+		v, err := quotaAt(admin, 2, "alice")
+		if err == nil && v != 100<<10 {
+			err = fmt.Errorf("producer_byte_rate %v", v)
+		}
+		return err
+	})
+	hook := &throttleHook{}
+	throttled, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()),
+		kgo.WithHooks(hook), kgo.ProducerBatchMaxBytes(1<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer throttled.Close()
+	if err := throttled.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: make([]byte, 300<<10)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if hook.get() <= 0 {
+		t.Fatal("a produce over alice's quota was not throttled")
+	}
+
 	// Changes made while B is down are there when B starts: loaded before
 	// it listens, so its first answers have them.
 	stopB()
@@ -301,7 +326,7 @@ func TestClusterSharedSCRAMACLsQuotas(t *testing.T) {
 		t.Fatalf("carol at the restarted B: %v", err)
 	}
 	admin2 := scramClient(t, b2.Addr().String(), "admin", "admin-secret")
-	clusterEventually(t, "B back in metadata", func() error { return twoBrokers(ctx, b2.Addr().String()) })
+	clusterEventually(t, "B back in metadata", func() error { return brokersListed(ctx, b2.Addr().String(), 2) })
 	if v, err := quotaAt(admin2, 2, "alice"); err != nil || v != 2<<20 {
 		t.Fatalf("alice's quota at the restarted B: %v %v", v, err)
 	}
@@ -319,9 +344,9 @@ func TestClusterSharedStoresEtcdDown(t *testing.T) {
 	s3 := fakeS3(t)
 	a, _ := startClusterSASL(t, e, 1, s3, t.TempDir())
 	bootstrapAdmin(t, a)
-	admin := scramClient(t, a.Addr().String(), "admin", "admin-secret")
 	ctx := ctxT(t)
-	clusterEventually(t, "the admin is served", func() error { return authOK(t, a.Addr().String(), "admin", "admin-secret") })
+	clusterEventually(t, "the broker registered", func() error { return brokersListed(ctx, a.Addr().String(), 1) })
+	admin := scramClient(t, a.Addr().String(), "admin", "admin-secret")
 	if _, err := admin.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +412,7 @@ func TestClusterAuthorizesOwnHandlers(t *testing.T) {
 	a, _ := startClusterSASL(t, e, 1, s3, t.TempDir())
 	bootstrapAdmin(t, a)
 	ctx := ctxT(t)
-	clusterEventually(t, "the admin is served", func() error { return authOK(t, a.Addr().String(), "admin", "admin-secret") })
+	clusterEventually(t, "the broker registered", func() error { return brokersListed(ctx, a.Addr().String(), 1) })
 	admin := scramClient(t, a.Addr().String(), "admin", "admin-secret")
 	adm := kadm.NewClient(admin)
 	clusterEventually(t, "creating t", func() error {

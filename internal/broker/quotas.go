@@ -70,8 +70,11 @@ func (b *Broker) quotaThrottle(r *request, reqBytes int, resp kmsg.Response, han
 	}
 	if throttle > 0 && resp != nil {
 		ms := min(throttle.Milliseconds(), 1<<31-1)
-		if sr, ok := resp.(*splicedResponse); ok {
-			resp = sr.Response
+		switch w := resp.(type) {
+		case *splicedResponse:
+			resp = w.Response
+		case *pendingResponse: // cluster mode's produce (pipeline.go); not yet handed to the writer
+			resp = w.Response
 		}
 		if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
 			tr.SetThrottle(int32(ms))
