@@ -111,9 +111,21 @@ func TestClusterKill9Cycles(t *testing.T) {
 	defer txns.stop()
 	start := time.Now()
 
+	coordKills := 0
 	for c := range cycles {
 		load.waitAcks(fmt.Sprintf("cycle %d before the kill", c), 200+rand.IntN(800))
+		txns.waitCommits(fmt.Sprintf("cycle %d before the kill", c), 1)
+		// Every third cycle kills the transaction coordinator of the
+		// transactional id on purpose; the others a random broker.
 		victim := srvs[rand.IntN(len(srvs))]
+		if coord := txns.coordinator(adm); coord >= 1 && int(coord) <= len(srvs) {
+			if c%3 == 1 {
+				victim = srvs[coord-1]
+			}
+			if victim == srvs[coord-1] {
+				coordKills++
+			}
+		}
 		victim.kill9()
 		// The survivors take the dead broker's partitions once its lease
 		// ends: acknowledgements go on for every partition.
@@ -132,7 +144,8 @@ func TestClusterKill9Cycles(t *testing.T) {
 	}
 	txns.verify(logs)
 	load.mu.Lock()
-	t.Logf("%d cycles in %v: %d records acknowledged, %d group commits", cycles, time.Since(start).Round(time.Second), load.acks, group.commits())
+	t.Logf("%d cycles in %v (%d killed the transaction coordinator): %d records acknowledged, %d group commits",
+		cycles, time.Since(start).Round(time.Second), coordKills, load.acks, group.commits())
 	load.mu.Unlock()
 }
 

@@ -172,6 +172,16 @@ func (x *clusterTxns) waitCommits(what string, more int) {
 	}
 }
 
+// coordinator is the node id of the transactional id's coordinator, or
+// -1 when FindCoordinator fails (the coordinator is moving).
+func (x *clusterTxns) coordinator(cl *kgo.Client) int32 {
+	r, ok := kadm.NewClient(cl).FindTxnCoordinators(x.ctx, x.tid)[x.tid]
+	if !ok || r.Err != nil {
+		return -1
+	}
+	return r.NodeID
+}
+
 // verify stops the producer, fences its transactional id (a new client's
 // InitProducerId aborts whatever a failed incarnation left open), and
 // reads the topic read_committed to its end: every record of a committed
