@@ -59,14 +59,18 @@ func startClusterServers(t *testing.T, e *etcdtest.Server, store string, n int) 
 }
 
 // TestClusterKill9Cycles kills a random broker of three with SIGKILL
-// while an idempotent producer (acks=all) writes to six partitions and a
-// consumer group member reads and commits, waits until the survivors
-// acknowledge records again (the dead broker's partitions, and the
-// group's coordinator, moved once its lease ended), restarts it, and
+// while an idempotent producer (acks=all) writes to six partitions, a
+// consumer group member reads and commits, and a transactional producer
+// commits and aborts transactions on a topic of its own (clusterTxns);
+// waits until the survivors acknowledge records and commit a transaction
+// again (the dead broker's partitions, the group's coordinator and the
+// transaction coordinator moved once its lease ended), restarts it, and
 // after every cycle checks that each acknowledged record is readable
 // exactly once at its offset with its key and value, and that the group's
-// committed offsets are at least those whose commit was acknowledged. SLUICE_KILL_CYCLES sets the cycles (default 3; the proof
-// is 20).
+// committed offsets are at least those whose commit was acknowledged.
+// After the cycles a read_committed reader sees every committed
+// transaction exactly once and nothing of an aborted one.
+// SLUICE_KILL_CYCLES sets the cycles (default 3; the proof is 20).
 func TestClusterKill9Cycles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd and three brokers")
@@ -78,8 +82,8 @@ func TestClusterKill9Cycles(t *testing.T) {
 	e := etcdtest.Start(t, 1024)
 	srvs := startClusterServers(t, e, clusterObjectStore(t), 3)
 	seeds := []string{srvs[0].addr, srvs[1].addr, srvs[2].addr}
-	const topic = "kill9"
-	ctx := ctxT(t, time.Duration(60+40*cycles)*time.Second)
+	const topic, txnTopic = "kill9", "kill9-txn"
+	ctx := ctxT(t, time.Duration(90+45*cycles)*time.Second)
 	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
@@ -88,19 +92,45 @@ func TestClusterKill9Cycles(t *testing.T) {
 	if r, err := kadm.NewClient(adm).CreateTopic(ctx, 6, 1, nil, topic); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
+	if r, err := kadm.NewClient(adm).CreateTopic(ctx, 3, 1, nil, txnTopic); err != nil || r.Err != nil {
+		t.Fatalf("create %s: %v %v", txnTopic, err, r.Err)
+	}
+	logs := func() string {
+		var b strings.Builder
+		for _, s := range srvs {
+			fmt.Fprintf(&b, "== broker %s\n%s\n", s.addr, tail(s.logs(), 40))
+		}
+		return b.String()
+	}
 
 	load := startClusterLoad(t, ctx, seeds, topic)
 	defer load.stop()
 	group := startClusterGroup(t, ctx, seeds, topic, "kill9-group")
 	defer group.stop()
+	txns := startClusterTxns(t, ctx, seeds, txnTopic, 3)
+	defer txns.stop()
+	start := time.Now()
 
+	coordKills := 0
 	for c := range cycles {
 		load.waitAcks(fmt.Sprintf("cycle %d before the kill", c), 200+rand.IntN(800))
+		txns.waitCommits(fmt.Sprintf("cycle %d before the kill", c), 1)
+		// Every third cycle kills the transaction coordinator of the
+		// transactional id on purpose; the others a random broker.
 		victim := srvs[rand.IntN(len(srvs))]
+		if coord := txns.coordinator(adm); coord >= 1 && int(coord) <= len(srvs) {
+			if c%3 == 1 {
+				victim = srvs[coord-1]
+			}
+			if victim == srvs[coord-1] {
+				coordKills++
+			}
+		}
 		victim.kill9()
 		// The survivors take the dead broker's partitions once its lease
 		// ends: acknowledgements go on for every partition.
 		load.waitAcks(fmt.Sprintf("cycle %d after killing %s", c, victim.addr), 600)
+		txns.waitCommits(fmt.Sprintf("cycle %d after killing %s", c, victim.addr), 2)
 		victim.start()
 		verifyClusterAcked(t, ctx, seeds, topic, &load.mu, load.acked)
 		group.verify(seeds)
@@ -112,6 +142,11 @@ func TestClusterKill9Cycles(t *testing.T) {
 	if group.commits() == 0 {
 		t.Fatal("the group member committed nothing")
 	}
+	txns.verify(logs)
+	load.mu.Lock()
+	t.Logf("%d cycles in %v (%d killed the transaction coordinator): %d records acknowledged, %d group commits",
+		cycles, time.Since(start).Round(time.Second), coordKills, load.acks, group.commits())
+	load.mu.Unlock()
 }
 
 // clusterGroup is a consumer group member that commits what it polled
