@@ -13,11 +13,14 @@ package broker
 //   Kafka does (the data's durability is the object store's).
 // * FindCoordinator names a group's coordinator: the leader of its
 //   partition of __consumer_offsets (clustergroups.go), which serves the
-//   group APIs; transaction and share keys answer
-//   COORDINATOR_NOT_AVAILABLE, and the transaction (TxnOffsetCommit
-//   included), share-group, ACL, quota and SCRAM APIs are not advertised.
+//   group APIs; a transactional id's, the leader of its partition of
+//   __transaction_state (clustertxns.go), which serves the transaction
+//   APIs at transaction version 1; share keys answer
+//   COORDINATOR_NOT_AVAILABLE, and the share-group APIs are not
+//   advertised. The ACL, quota and SCRAM APIs are the single-node
+//   handlers on stores shared through etcd (clustershared.go).
 // * __consumer_offsets is listed as internal.
-// * InitProducerId for idempotent producers is clusterproducers.go.
+// * InitProducerId is clusterproducers.go.
 // * The data path is clusterdata.go (Produce, Fetch, ListOffsets);
 //   OffsetForLeaderEpoch is clusterdata.go too; DeleteRecords is
 //   clusterlife.go.
