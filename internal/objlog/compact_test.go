@@ -39,7 +39,8 @@ type rec struct {
 }
 
 // readRecs reads p from offset from to its hw, walking batch by batch
-// (empty batches included), and returns its records by offset.
+// (empty batches included), and returns its records by offset (a marker
+// as the key "marker").
 func readRecs(t *testing.T, p *Partition, from int64) map[int64]rec {
 	t.Helper()
 	out := map[int64]rec{}
@@ -63,6 +64,10 @@ func readRecs(t *testing.T, p *Partition, from int64) map[int64]rec {
 			rs, err := log.DecodeRecords(b[:h.Size()])
 			if err != nil {
 				t.Fatal(err)
+			}
+			if h.Control() {
+				out[h.BaseOffset] = rec{key: "marker"}
+				rs = nil
 			}
 			for _, r := range rs {
 				if r.Offset >= from {
@@ -301,5 +306,53 @@ func TestCleanableSection(t *testing.T) {
 	}
 	if _, due := compactDue(sec, compactState{cleanPoint: 15, nextHorizon: 1100}, &cfg, 1000); due {
 		t.Fatal("nothing dirty, no horizon passed: due")
+	}
+}
+
+// TestCompactTransactions: the records of an aborted transaction go, a
+// committed one's stay, and both markers stay (the aborted list is the
+// producer state's, in etcd).
+func TestCompactTransactions(t *testing.T) {
+	e := etcdtest.Start(t, 128)
+	store := openStore(t, fakeS3(t))
+	b := startBroker(t, e, store, brokerOpts{node: 1})
+	tp := tpN(9, 0)
+	ctx := ctxT(t)
+	p, err := b.f.Acquire(ctx, tp, compactCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAck(t, mustAppend(t, p, txnBatch("aborted", 2, 1000, 5, 0, 0)))   // 0-1
+	mustAck(t, mustMarker(t, p, 5, 0, false))                             // 2
+	mustAck(t, mustAppend(t, p, txnBatch("committed", 2, 1000, 6, 0, 0))) // 3-4
+	mustAck(t, mustMarker(t, p, 6, 0, true))                              // 5
+	mustAck(t, mustAppend(t, p, kvBatch("z", 1000, "z")))                 // 6, the last entry
+	st, err := p.Compact(ctx, time.UnixMilli(5000))
+	if err != nil || !st.Ran || st.Entries != 1 {
+		t.Fatalf("compaction %+v, %v", st, err)
+	}
+	want := map[int64]rec{2: {key: "marker"}, 3: {"k0", "committed-0", false}, 4: {"k1", "committed-1", false},
+		5: {key: "marker"}, 6: {"z", "z/z", false}}
+	if got := readRecs(t, p, 0); !maps.Equal(got, want) {
+		t.Fatalf("after compaction:\n%v\nwant\n%v", got, want)
+	}
+	got, aborted, lso := readCommitted(t, p, 0)
+	if lso != 7 || len(got) != 3 || got[3] != "committed-0" || len(aborted) != 1 || aborted[0].ProducerID != 5 {
+		t.Fatalf("read_committed after compaction: %v, aborted %v, LSO %d", got, aborted, lso)
+	}
+}
+
+// TestRetentionPassesEmptiedEntries: an entry compaction emptied (no
+// records, max timestamp -1) does not hold retention by time back.
+func TestRetentionPassesEmptiedEntries(t *testing.T) {
+	e := func(base, last, ts, n int64) cluster.IndexEntry {
+		return cluster.IndexEntry{BaseOffset: base, LastOffset: last, MaxTimestamp: ts, RecordCount: n, Length: 10}
+	}
+	p := &Partition{index: []cluster.IndexEntry{e(0, 4, 100, 5), e(5, 9, -1, 0), e(10, 14, 200, 5), e(15, 19, 9000, 5)}}
+	cfg := topicCfg()
+	cfg.RetentionMs, cfg.RetentionBytes = 1000, -1
+	p.SetConfig(cfg)
+	if off := p.RetentionOffset(5000); off != 15 {
+		t.Fatalf("retention offset %d, want 15", off)
 	}
 }
