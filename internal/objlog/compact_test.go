@@ -1,6 +1,7 @@
 package objlog
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -354,5 +355,52 @@ func TestRetentionPassesEmptiedEntries(t *testing.T) {
 	p.SetConfig(cfg)
 	if off := p.RetentionOffset(5000); off != 15 {
 		t.Fatalf("retention offset %d, want 15", off)
+	}
+}
+
+// TestCompactFencedOldLeader: an old leader that still believes it leads
+// cannot swap compacted entries in after a takeover: Compact fails with
+// ErrNotLeader, the partition is lost to it, and etcd's index is as it
+// was.
+func TestCompactFencedOldLeader(t *testing.T) {
+	e := etcdtest.Start(t, 128)
+	store := openStore(t, fakeS3(t))
+	a := startBroker(t, e, store, brokerOpts{node: 1})
+	tp := tpN(10, 0)
+	ctx := ctxT(t)
+	p, err := a.f.Acquire(ctx, tp, compactCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		mustAck(t, mustAppend(t, p, kvBatch(fmt.Sprintf("v%d", i), 1000, "k")))
+	}
+	before, err := a.client.LoadIndex(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Raw(t).Delete(ctx, "/sluice/test/leaders/"+tp.String()); err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, e, store, brokerOpts{node: 2})
+	q, err := b.f.Acquire(ctx, tp, compactCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Compact(ctx, time.UnixMilli(5000)); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("old leader's Compact after takeover: %v", err)
+	}
+	if p.Err() == nil {
+		t.Fatal("the old leader still leads")
+	}
+	after, err := b.client.LoadIndex(ctx, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("index changed by a fenced Compact:\n%v\nbefore\n%v", after, before)
+	}
+	if got := readRecs(t, q, 0); len(got) != 6 {
+		t.Fatalf("new leader reads %v", got)
 	}
 }
