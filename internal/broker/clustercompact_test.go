@@ -104,6 +104,7 @@ func TestClusterCompactConsumerOffsets(t *testing.T) {
 	// compaction removes records of a compact-only topic.
 	cb.cl.clusterRetention(time.Now())
 	after := countRecords(t, ctx, p)
+	t.Logf("%s: %d records committed, %d before this pass, %d after", tp, 4*commits, before, after)
 	// The latest commit per partition, plus those of the last entry and
 	// what the group's other records left.
 	if after > 4*3 {
