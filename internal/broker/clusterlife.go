@@ -18,6 +18,9 @@ package broker
 //     listings.
 //   - DeleteRecords (v0-2) on a led partition moves its log start the same
 //     way.
+//   - Compaction: on the same loop, before merging, each led partition of
+//     a topic whose cleanup.policy has compact is compacted when a pass is
+//     due (objlog Partition.Compact; clustercompact.go).
 //   - Merging: on the same loop, each led partition merges runs of small
 //     index entries into objects of cluster.merge.target.bytes (objlog
 //     Partition.Merge), a few runs per partition per pass.
@@ -65,6 +68,7 @@ func (n *clusterNode) clusterRetention(now time.Time) {
 		}
 		n.log.Info("retention moved the log start", "topic", t.Name, "partition", p.TopicPartition().Partition, "log_start_offset", start)
 	}
+	n.clusterCompact(parts, now) // clustercompact.go
 	if n.cfg.MergeTargetBytes > 0 {
 		for _, p := range parts {
 			n.merge(p)

@@ -95,3 +95,69 @@ func encodeIndexValue(e IndexEntry) string {
 	return encode(indexValue{V: valueVersion, Object: e.Object, Position: e.Position, Length: e.Length, LastOffset: e.LastOffset,
 		MaxTimestamp: e.MaxTimestamp, LeaderEpoch: e.LeaderEpoch, Records: e.RecordCount, CRC: e.CRC})
 }
+
+// RewriteIndex swaps index entries of a partition, each for a new entry
+// covering exactly its offsets (the same base and last offset: the index
+// key stays) in the new object obj (compacting), as ONE etcd transaction
+// fenced by this member's leadership, as ReplaceIndex:
+//
+//	If(   leaders/<tp> has this acquisition's create revision; every old
+//	      entry's index key holds exactly that entry; objects/<name> does
+//	      not exist)
+//	Then( put each new entry at its old entry's key; put objects/<name>)
+//	Else( read leaders/<tp>)
+//
+// The old entries need not be consecutive. Errors as ReplaceIndex's; at
+// most MaxReplaceEntries entries per call.
+func (m *Member) RewriteIndex(ctx context.Context, tp TopicPartition, epoch int32, old, repl []IndexEntry, obj ObjectMeta) error {
+	if len(old) == 0 || len(old) != len(repl) {
+		return fmt.Errorf("%w: %s: rewriting %d index entries with %d", ErrInvalid, tp, len(old), len(repl))
+	}
+	for i, e := range old {
+		r := repl[i]
+		if r.BaseOffset != e.BaseOffset || r.LastOffset != e.LastOffset || r.Object != obj.Name || r.Length <= 0 {
+			return fmt.Errorf("%w: %s: entry [%d, %d] in %s does not replace [%d, %d]", ErrInvalid, tp, r.BaseOffset, r.LastOffset, r.Object, e.BaseOffset, e.LastOffset)
+		}
+		if i > 0 && e.BaseOffset <= old[i-1].LastOffset {
+			return fmt.Errorf("%w: %s: entries [%d, %d] and [%d, %d] out of order", ErrInvalid, tp, old[i-1].BaseOffset, old[i-1].LastOffset, e.BaseOffset, e.LastOffset)
+		}
+	}
+	h, ok := m.held(tp, epoch)
+	if !ok {
+		return &NotLeaderError{Partitions: []TopicPartition{tp}}
+	}
+	c := m.c
+	lk, objKey := c.k.leader(tp), c.k.object(obj.Name)
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
+		clientv3.Compare(clientv3.CreateRevision(objKey), "=", 0),
+	}
+	ops := make([]clientv3.Op, 0, len(old)+1)
+	for i, e := range old {
+		k := c.k.indexEntry(tp, e.BaseOffset)
+		cmps = append(cmps, clientv3.Compare(clientv3.Value(k), "=", encodeIndexValue(e)))
+		ops = append(ops, clientv3.OpPut(k, encodeIndexValue(repl[i])))
+	}
+	ops = append(ops, clientv3.OpPut(objKey, encode(objectValue{V: valueVersion, Size: obj.Size, Created: obj.Created.UnixMilli(), Partitions: []string{tp.String()}})))
+	if n := max(len(cmps), len(ops)); n > c.cfg.MaxTxnOps {
+		return fmt.Errorf("%w: rewriting %d index entries needs %d operations, etcd's --max-txn-ops (Config.MaxTxnOps) is %d", ErrTxnTooLarge, len(old), n, c.cfg.MaxTxnOps)
+	}
+	rctx, cancel := c.reqCtx(ctx)
+	defer cancel()
+	resp, err := c.etcd.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(lk, clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return fmt.Errorf("cluster: rewriting %d index entries of %s: %w", len(old), tp, classify(err))
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if lr := resp.Responses[0].GetResponseRange(); len(lr.Kvs) == 0 || lr.Kvs[0].CreateRevision != h.rev {
+		m.mu.Lock()
+		if cur, ok := m.leading[tp]; ok && cur.rev == h.rev {
+			delete(m.leading, tp)
+		}
+		m.mu.Unlock()
+		return &NotLeaderError{Partitions: []TopicPartition{tp}}
+	}
+	return fmt.Errorf("%w: %s [%d, %d]", ErrIndexChanged, tp, old[0].BaseOffset, old[len(old)-1].LastOffset)
+}

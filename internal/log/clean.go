@@ -56,8 +56,10 @@ import (
 // segment, which the log's readers and recovery rely on.
 //
 // The files, by concern: clean.go (what is cleaned and when; Clean's two
-// passes), clean_keymap.go (the key map), clean_rewrite.go (rewriting a
-// segment), clean_txn.go (transaction-marker and delete-horizon rules),
+// passes), clean_keymap.go (the key map), clean_batch.go (the rules for
+// one batch, whatever holds it), clean_rewrite.go (rewriting a segment),
+// compact.go (Compactor: the same rules over batches held elsewhere,
+// cluster mode's object-stored logs), clean_txn.go (transaction-marker and delete-horizon rules),
 // clean_pace.go (pacing) and clean_swap.go (the swap protocol and its crash
 // safety).
 
@@ -277,16 +279,9 @@ func (l *Log) Clean(now time.Time, opts CleanOptions) (CleanStats, error) {
 			break
 		}
 		mapped++
+		mc := newBatchCleaner(m, tx, cfg, now, opts.pacer)
 		n, err := l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
-			if m.aborted.has(h) {
-				return nil
-			}
-			return forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
-				opts.pacer.record(len(span))
-				if r.key != nil {
-					m.put(m.key(r.key), off)
-				}
-			})
+			return mc.mapBatch(h, b)
 		})
 		st.BytesRead += n
 		if err != nil {

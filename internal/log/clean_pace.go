@@ -73,6 +73,9 @@ func newPacer(duty float64, busy func() bool, stop <-chan struct{}) *pacer {
 // paces every cleanPaceBytes of records, so that a megabyte batch does
 // not run a slice over (or go unyielded) by its whole work.
 func (p *pacer) record(n int) {
+	if p == nil {
+		return
+	}
 	p.bytes += n
 	if p.bytes >= cleanPaceBytes {
 		p.pace()

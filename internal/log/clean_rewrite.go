@@ -95,13 +95,16 @@ type segmentWriter struct {
 	pend     []byte
 	pendH    BatchHeader
 	err      error
+	noIndex  bool // a stream of batches (Compactor): no index to build
 }
 
 func (sw *segmentWriter) flush() {
 	if len(sw.pend) == 0 || sw.err != nil {
 		return
 	}
-	sw.ix.add(sw.base, &sw.pendH, sw.pos, sw.interval)
+	if !sw.noIndex {
+		sw.ix.add(sw.base, &sw.pendH, sw.pos, sw.interval)
+	}
 	_, sw.err = sw.w.Write(sw.pend)
 	sw.pos += int64(len(sw.pend))
 	sw.pend = sw.pend[:0]
@@ -181,129 +184,15 @@ func (l *Log) cleanSegment(s *segment, m *offsetMap, tx *txnClean, now time.Time
 		}
 	}()
 	sw := &segmentWriter{base: s.base, interval: cfg.IndexIntervalBytes, w: bufio.NewWriterSize(fileWriter{f}, 1<<20), ix: newIndexer()}
-	changed := false
-	var area, rebased, out []byte
-	var tombstones bool
-	nowMs := now.UnixMilli()
-	// The delete horizon this clean gives the tombstones and markers it
-	// sees first (KIP-534).
-	horizon := nowMs + cfg.DeleteRetentionMs
 	tx.removed = tx.removed[:0]
+	c := newBatchCleaner(m, tx, cfg, now, opts.pacer)
 	read, err = l.forEachBatch(s, opts, func(h *BatchHeader, b []byte, _ int64) error {
-		if h.Control() {
-			switch tx.marker(h, nowMs) {
-			case markerStays:
-				sw.emit(*h, b)
-			case markerHorizon:
-				changed = true
-				nh := *h
-				area, err = rebaseRecords(area[:0], b[BatchHeaderLen:], h.NumRecords, h.FirstTimestamp, horizon)
-				if err != nil {
-					return err
-				}
-				out = append(append(out[:0], b[:BatchHeaderLen]...), area...)
-				nh.Length = int32(len(out) - batchLengthOverhead)
-				binary.BigEndian.PutUint32(out[offLength:], uint32(nh.Length))
-				setHorizon(out, &nh, horizon)
-				putCRC(out)
-				sw.emit(nh, out)
-			case markerGoes:
-				changed = true
-				if MarkerType(b) == MarkerAbort {
-					tx.removed = append(tx.removed, AbortedTxn{ProducerID: h.ProducerID, LastOffset: h.BaseOffset})
-				}
-				out = sw.emitEmpty(out, h, b, true)
-			}
-			return nil
-		}
-		if h.NumRecords == 0 {
-			if h.Transactional() && !tx.keepEmpty(h) {
-				changed = true
-				out = sw.emitEmpty(out, h, b, true)
-				return nil
-			}
-			sw.emit(*h, b)
-			return nil
-		}
-		area = area[:0]
-		kept := int32(0)
-		maxTs := int64(noTimestamp)
-		aborted := m.aborted.has(h)
-		hzn, hasHorizon := h.DeleteHorizon()
-		tombstones = false
-		err := forEachRecord(h, b, cfg, func(off int64, r *rawRecord, span []byte) {
-			opts.pacer.record(len(span))
-			if r.key == nil || aborted {
-				return
-			}
-			if latest, ok := m.get(m.key(r.key)); ok && latest > off {
-				return
-			}
-			ts := recordTimestamp(h, r)
-			if r.value == nil {
-				// A tombstone goes once the horizon its batch
-				// got from the first clean to see it has
-				// passed (KIP-534).
-				if hasHorizon && hzn <= nowMs {
-					return
-				}
-				tombstones = true
-			}
-			area = append(area, span...)
-			kept++
-			maxTs = max(maxTs, ts)
-		})
-		if err != nil {
-			return err
-		}
-		if kept > 0 && h.Transactional() {
-			tx.retained[h.ProducerID] = true
-		}
-		newHorizon := tombstones && !hasHorizon
-		switch {
-		case newHorizon:
-			tx.horizonAt(horizon)
-		case tombstones:
-			tx.horizonAt(hzn)
-		}
-		switch {
-		case kept == h.NumRecords && !newHorizon:
-			sw.emit(*h, b)
-		case kept > 0:
-			changed = true
-			nh := *h
-			out = append(out[:0], b[:BatchHeaderLen]...)
-			if newHorizon {
-				if rebased, err = rebaseRecords(rebased[:0], area, kept, h.FirstTimestamp, horizon); err != nil {
-					return err
-				}
-				area, rebased = rebased, area
-				setHorizon(out, &nh, horizon)
-			}
-			if out, err = compressArea(out, h.Compression(), area); err != nil {
-				return err
-			}
-			nh.Length = int32(len(out) - batchLengthOverhead)
-			nh.NumRecords = kept
-			if !h.LogAppendTime() {
-				nh.MaxTimestamp = maxTs
-			}
-			be := binary.BigEndian
-			be.PutUint32(out[offLength:], uint32(nh.Length))
-			be.PutUint32(out[offRecordCount:], uint32(nh.NumRecords))
-			putMaxTimestamp(out, nh.MaxTimestamp)
-			putCRC(out)
-			sw.emit(nh, out)
-		default:
-			changed = true
-			out = sw.emitEmpty(out, h, b, h.Transactional() && !tx.keepEmpty(h))
-		}
-		return nil
+		return c.clean(sw, h, b)
 	})
 	if err != nil {
 		return before, after, read, err
 	}
-	if !changed {
+	if !c.changed {
 		return before, after, read, nil
 	}
 	sw.flush()

@@ -38,9 +38,12 @@ type Partition struct {
 	// cfg is the topic's configuration (validation, timestamps, retention).
 	cfg atomic.Pointer[log.Config]
 
-	// deleteMu makes DeleteRecords calls one at a time (concurrent ones
-	// would only contend on etcd's log start key).
+	// deleteMu makes DeleteRecords, Merge and Compact calls one at a
+	// time (concurrent ones would contend on etcd's index keys).
 	deleteMu sync.Mutex
+	// compact is the leader's compaction state (compact.go), under
+	// deleteMu.
+	compact compactState
 
 	mu    sync.Mutex
 	state partState

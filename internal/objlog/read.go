@@ -280,7 +280,10 @@ func (p *Partition) RetentionOffset(now int64) int64 {
 		total += e.Length
 	}
 	for _, e := range p.index {
-		byTime := cfg.RetentionMs >= 0 && e.MaxTimestamp >= 0 && now-e.MaxTimestamp > cfg.RetentionMs
+		// An entry compaction emptied (no records, max timestamp -1)
+		// holds nothing to keep: it goes with those before it.
+		emptied := e.RecordCount == 0 && e.MaxTimestamp < 0
+		byTime := cfg.RetentionMs >= 0 && (emptied || e.MaxTimestamp >= 0 && now-e.MaxTimestamp > cfg.RetentionMs)
 		bySize := cfg.RetentionBytes >= 0 && total-e.Length >= cfg.RetentionBytes
 		if !byTime && !bySize {
 			break
