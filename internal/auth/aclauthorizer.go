@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/envelope"
 	"github.com/sluice-io/sluice/internal/vfs"
 )
 
@@ -62,6 +63,13 @@ type ACLAuthorizer struct {
 
 	mu  sync.Mutex // serializes mutations
 	idx atomic.Pointer[aclIndex]
+
+	// shared, when set, replaces the file (cluster mode: an etcd key,
+	// aclshared.go); rev is the revision of the ACLs idx holds, guarded
+	// by pubMu.
+	shared envelope.Shared
+	pubMu  sync.Mutex
+	rev    int64
 
 	deniedMu sync.Mutex
 	denied   map[denialKey]time.Time // when each denial was last logged at info
@@ -162,13 +170,39 @@ func (a *ACLAuthorizer) CreateACLs(acls []ACL) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur := a.idx.Load().acls
+	var added []ACL
+	if a.shared != nil {
+		if err := a.updateShared(func(cur []ACL) []ACL {
+			var next []ACL
+			next, added = addACLs(cur, acls)
+			return next
+		}); err != nil {
+			return err
+		}
+	} else {
+		var next []ACL
+		next, added = addACLs(a.idx.Load().acls, acls)
+		if len(added) == 0 {
+			return nil
+		}
+		if err := a.publish(next); err != nil {
+			return err
+		}
+	}
+	for _, acl := range added {
+		a.logger.Info("created ACL", "acl", acl.String())
+	}
+	return nil
+}
+
+// addACLs is cur with the acls it lacks appended (a new slice; cur is
+// not modified) and those added; next is nil when none is.
+func addACLs(cur, acls []ACL) (next, added []ACL) {
 	have := make(map[ACL]bool, len(cur))
 	for _, acl := range cur {
 		have[acl] = true
 	}
-	next := cur[:len(cur):len(cur)]
-	var added []ACL
+	next = cur[:len(cur):len(cur)]
 	for _, acl := range acls {
 		if !have[acl] {
 			have[acl] = true
@@ -177,15 +211,9 @@ func (a *ACLAuthorizer) CreateACLs(acls []ACL) error {
 		}
 	}
 	if len(added) == 0 {
-		return nil
+		return nil, nil
 	}
-	if err := a.publish(next); err != nil {
-		return err
-	}
-	for _, acl := range added {
-		a.logger.Info("created ACL", "acl", acl.String())
-	}
-	return nil
+	return next, added
 }
 
 // DescribeACLs implements ACLManager.
@@ -204,8 +232,36 @@ func (a *ACLAuthorizer) DescribeACLs(f ACLFilter) []ACL {
 func (a *ACLAuthorizer) DeleteACLs(filters []ACLFilter) ([][]ACL, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur := a.idx.Load().acls
-	out := make([][]ACL, len(filters))
+	var out [][]ACL
+	if a.shared != nil {
+		if err := a.updateShared(func(cur []ACL) []ACL {
+			var next []ACL
+			next, out = removeACLs(cur, filters)
+			return next
+		}); err != nil {
+			return nil, err
+		}
+	} else {
+		var next []ACL
+		if next, out = removeACLs(a.idx.Load().acls, filters); next == nil {
+			return out, nil
+		}
+		if err := a.publish(next); err != nil {
+			return nil, err
+		}
+	}
+	for _, acls := range out {
+		for _, acl := range acls {
+			a.logger.Info("deleted ACL", "acl", acl.String())
+		}
+	}
+	return out, nil
+}
+
+// removeACLs is cur without the ACLs the filters select (a new slice) and
+// those removed, per filter; next is nil when none is.
+func removeACLs(cur []ACL, filters []ACLFilter) (next []ACL, out [][]ACL) {
+	out = make([][]ACL, len(filters))
 	gone := make([]bool, len(cur))
 	n := 0
 	for i, f := range filters {
@@ -218,23 +274,15 @@ func (a *ACLAuthorizer) DeleteACLs(filters []ACLFilter) ([][]ACL, error) {
 		}
 	}
 	if n == 0 {
-		return out, nil
+		return nil, out
 	}
-	next := make([]ACL, 0, len(cur)-n)
+	next = make([]ACL, 0, len(cur)-n)
 	for j, acl := range cur {
 		if !gone[j] {
 			next = append(next, acl)
 		}
 	}
-	if err := a.publish(next); err != nil {
-		return nil, err
-	}
-	for _, acls := range out {
-		for _, acl := range acls {
-			a.logger.Info("deleted ACL", "acl", acl.String())
-		}
-	}
-	return out, nil
+	return next, out
 }
 
 // publish persists acls and then makes them the ones Authorize uses;

@@ -16,6 +16,9 @@ package broker
 //   internal/auth/aclstore.go) before the response; creating an ACL that
 //   exists succeeds without a change. A failure to persist is
 //   UNKNOWN_SERVER_ERROR for every valid creation and changes nothing.
+// * Cluster mode: the ACLs are in etcd (clustershared.go), changed by a
+//   compare-and-swap before the response; etcd not answering is
+//   REQUEST_TIMED_OUT (retriable) with a message for every valid creation.
 // * The next request of every connection is authorized with the new ACLs.
 
 import (
@@ -63,7 +66,7 @@ func handleCreateACLs(b *Broker, r *request, req *kmsg.CreateACLsRequest) kmsg.R
 		if err := mgr.CreateACLs(valid); err != nil {
 			b.logger.Error("creating ACLs failed", "err", err, "client_id", r.clientID)
 			for _, i := range validIdx {
-				fail(i, kerr.UnknownServerError, err.Error())
+				fail(i, storeErrorCode(err), err.Error()) // clustershared.go
 			}
 		}
 	}

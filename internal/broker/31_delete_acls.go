@@ -63,7 +63,7 @@ func handleDeleteACLs(b *Broker, r *request, req *kmsg.DeleteACLsRequest) kmsg.R
 	if err != nil {
 		b.logger.Error("deleting ACLs failed", "err", err, "client_id", r.clientID)
 		for _, i := range validIdx {
-			fail(i, kerr.UnknownServerError, err.Error())
+			fail(i, storeErrorCode(err), err.Error()) // clustershared.go
 		}
 		return resp
 	}

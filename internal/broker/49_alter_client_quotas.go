@@ -18,6 +18,10 @@ package broker
 // * validate_only validates and changes nothing. Otherwise the valid
 //   entries are applied together, persisted (quotas.json) before the
 //   response, and enforced from the next request on (quotas.go).
+// * Cluster mode: the quotas are in etcd (clustershared.go), changed by a
+//   compare-and-swap before the response and enforced by every broker on
+//   its own traffic; etcd not answering is REQUEST_TIMED_OUT (retriable)
+//   for every valid entry.
 
 import (
 	"fmt"
@@ -68,7 +72,7 @@ func handleAlterClientQuotas(b *Broker, r *request, req *kmsg.AlterClientQuotasR
 	if err := b.quotas.Store().Alter(changes); err != nil {
 		b.logger.Error("persisting client quotas failed", "err", err)
 		for _, i := range valid {
-			resp.Entries[i].ErrorCode = kerr.UnknownServerError.Code
+			resp.Entries[i].ErrorCode = storeErrorCode(err).Code // clustershared.go
 			resp.Entries[i].ErrorMessage = kmsg.StringPtr("persisting quotas failed: " + err.Error())
 		}
 		return resp

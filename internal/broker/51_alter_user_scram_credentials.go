@@ -13,13 +13,18 @@ package broker
 //   (empty name, iterations outside 4096-16384, empty salt or salted
 //   password), UNSUPPORTED_SASL_MECHANISM (unknown mechanism),
 //   DUPLICATE_RESOURCE (the same user and mechanism twice in a request),
-//   RESOURCE_NOT_FOUND (deleting a credential that does not exist).
+//   RESOURCE_NOT_FOUND (deleting a credential that does not exist,
+//   decided by the store on the copy it changes: etcd's in cluster mode).
 // * All accepted changes are persisted in one atomic write of
 //   <data-dir>/credentials.json before the response; a write failure is
 //   UNKNOWN_SERVER_ERROR for each user, with nothing changed.
+// * Cluster mode: the credentials are in etcd (clustershared.go), changed
+//   by a compare-and-swap before the response; etcd not answering is
+//   REQUEST_TIMED_OUT (retriable) for each user.
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -73,10 +78,8 @@ func handleAlterUserScramCredentials(b *Broker, r *request, req *kmsg.AlterUserS
 	for _, d := range req.Deletions {
 		u, m, ok := check(d.Name, d.Mechanism)
 		if ok {
-			if _, exists := b.creds.Get(d.Name, m.Name); !exists {
-				fail(u, kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
-				continue
-			}
+			// Whether it exists is decided by the store, on the copy it
+			// changes (etcd's in cluster mode): AlterGroups below.
 			u.changes = append(u.changes, meta.CredentialChange{User: d.Name, Mechanism: m.Name, Delete: true})
 		}
 	}
@@ -101,19 +104,27 @@ func handleAlterUserScramCredentials(b *Broker, r *request, req *kmsg.AlterUserS
 		}
 	}
 	authorized := r.allowed(auth.OpAlter, auth.Cluster())
-	var changes []meta.CredentialChange
+	var groups [][]meta.CredentialChange
+	var grouped []*scramUserResult
 	if authorized {
 		for _, name := range order {
-			if u := users[name]; u.err == nil {
-				changes = append(changes, u.changes...)
+			if u := users[name]; u.err == nil && len(u.changes) > 0 {
+				groups = append(groups, u.changes)
+				grouped = append(grouped, u)
 			}
 		}
 	}
 	var writeErr error
-	if len(changes) > 0 {
-		_, writeErr = b.creds.Alter(changes)
+	if len(groups) > 0 {
+		var errs []error
+		errs, writeErr = b.creds.AlterGroups(groups) // a user's changes go together
 		if writeErr != nil {
 			b.logger.Error("storing SCRAM credentials failed", "err", writeErr)
+		}
+		for i, err := range errs {
+			if errors.Is(err, meta.ErrNoCredential) {
+				fail(grouped[i], kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
+			}
 		}
 		b.refreshScramShapes() // unknown users look like these (saslguard.go)
 	}
@@ -128,8 +139,8 @@ func handleAlterUserScramCredentials(b *Broker, r *request, req *kmsg.AlterUserS
 			res.ErrorCode = u.err.Code
 			res.ErrorMessage = errMessage(errors.New(u.msg))
 		case writeErr != nil:
-			res.ErrorCode = kerr.UnknownServerError.Code
-			res.ErrorMessage = errMessage(errors.New("storing the credentials failed"))
+			res.ErrorCode = storeErrorCode(writeErr).Code // clustershared.go
+			res.ErrorMessage = errMessage(fmt.Errorf("storing the credentials failed: %w", writeErr))
 		default:
 			for _, ch := range u.changes {
 				op := "set"

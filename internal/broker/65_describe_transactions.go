@@ -8,12 +8,15 @@ package broker
 // * State (Kafka's names), timeout, start timestamp (-1 with no
 //   transaction), producer id and epoch, and the partitions of the current
 //   transaction, leaving out topics the principal may not DESCRIBE.
+// * Cluster mode: at the id's coordinator (NOT_COORDINATOR,
+//   COORDINATOR_LOAD_IN_PROGRESS or COORDINATOR_NOT_AVAILABLE elsewhere).
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/txn"
 )
 
 func init() { register(65, 0, 0, handleDescribeTransactions) }
@@ -24,10 +27,17 @@ func handleDescribeTransactions(b *Broker, r *request, req *kmsg.DescribeTransac
 		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
 		ts.TransactionalID = id
 		ts.ProducerID, ts.ProducerEpoch, ts.StartTimestamp = -1, -1, -1
-		in, ok := b.txns.coord.Get(id)
+		var in txn.Info
+		tw, cerr := b.txnFor(id)
+		ok := cerr == nil
+		if ok {
+			in, ok = tw.coord.Get(id)
+		}
 		switch {
 		case !r.allowed(auth.OpDescribe, auth.TransactionalID(id)):
 			ts.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case cerr != nil: // cluster mode: not this broker's id, or loading
+			ts.ErrorCode = cerr.Code
 		case !ok:
 			ts.ErrorCode = kerr.TransactionalIDNotFound.Code
 		default:

@@ -11,6 +11,8 @@ package broker
 //   -1 none), v2+ TransactionalIDPattern (a regular expression matched
 //   against the whole id, RE2 syntax as Kafka's re2j; an invalid one is
 //   INVALID_REGULAR_EXPRESSION).
+// * Cluster mode: the ids of this broker's loaded coordinators (clients
+//   ask every broker).
 
 import (
 	"regexp"
@@ -44,7 +46,7 @@ func handleListTransactions(b *Broker, r *request, req *kmsg.ListTransactionsReq
 		}
 	}
 	now := b.cfg.Now()
-	for _, in := range b.txns.coord.All() {
+	for _, in := range b.allTxns() {
 		switch {
 		case len(req.StateFilters) > 0 && !slices.Contains(states, in.State):
 			continue

@@ -10,11 +10,16 @@ import (
 )
 
 // configuredAuthorizer is the authorizer the broker configs ask for: the
-// ACL authorizer (ACLs in <data dir>/acls.json, see internal/auth) when
+// ACL authorizer (ACLs in <data dir>/acls.json, see internal/auth; in
+// cluster mode in etcd, clustershared.go) when
 // authorizer.class.name names it or super.users is set, else cfg's
 // default (allow-all). A corrupt ACL file stops start-up.
 func configuredAuthorizer(cfg Config) (auth.Authorizer, error) {
-	a, err := auth.FromBrokerConfig(cfg.Kafka, cfg.FS, cfg.DataDir, cfg.Logger)
+	dir := cfg.DataDir
+	if cfg.Cluster.Enabled() {
+		dir = "" // the ACLs are in etcd, loaded by openCluster (clustershared.go)
+	}
+	a, err := auth.FromBrokerConfig(cfg.Kafka, cfg.FS, dir, cfg.Logger)
 	switch {
 	case errors.Is(err, auth.ErrCorruptACLs):
 		return nil, err

@@ -145,6 +145,12 @@ func (b *Broker) openCluster() error {
 
 		txnShards: map[cluster.TopicPartition]*txnShard{},
 	}
+	if err := b.loadShared(); err != nil { // clustershared.go
+		cancel()
+		client.Close()
+		b.cl = nil
+		return err
+	}
 	return nil
 }
 
@@ -195,6 +201,7 @@ func (n *clusterNode) run() {
 			n.setTopics(ts)
 			n.wake()
 		}),
+		n.client.WatchShared(ctx, n.b.watchShared), // clustershared.go
 		n.client.WatchLeaders(ctx, func(changes []cluster.LeaderChange, reset bool) {
 			n.mu.Lock()
 			if reset {

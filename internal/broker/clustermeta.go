@@ -83,6 +83,9 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	24: nil, // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn: at the
 	25: nil, // transaction coordinator of the id (txnFor,
 	26: nil, // clustertxns.go)
+	61: nil, // DescribeProducers: led partitions (partitionProducers)
+	65: nil, // DescribeTransactions: at the id's coordinator (txnFor)
+	66: nil, // ListTransactions: this broker's coordinators (allTxns)
 	27: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterWriteTxnMarkers(r, k.(*kmsg.WriteTxnMarkersRequest))
 	},
@@ -113,6 +116,17 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 	60: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
 		return b.clusterDescribeCluster(k.(*kmsg.DescribeClusterRequest))
 	},
+	// SASL, ACLs, client quotas and SCRAM users: the single-node
+	// handlers, on the stores shared through etcd (clustershared.go).
+	17: nil, // SaslHandshake
+	36: nil, // SaslAuthenticate
+	29: nil, // DescribeAcls
+	30: nil, // CreateAcls
+	31: nil, // DeleteAcls
+	48: nil, // DescribeClientQuotas
+	49: nil, // AlterClientQuotas
+	50: nil, // DescribeUserScramCredentials
+	51: nil, // AlterUserScramCredentials
 }
 
 // handler is the handler of an API key in this broker's mode.

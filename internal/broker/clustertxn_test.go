@@ -142,6 +142,47 @@ func TestClusterTransactions(t *testing.T) {
 		t.Fatalf("read uncommitted: %d records, want %d", len(uncommitted), n+8)
 	}
 
+	// The transaction admin APIs find both ids at their coordinators
+	// (kadm asks every broker, or the id's coordinator), and the
+	// producers in dst's partitions at their leaders.
+	listed, err := adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"etl", "aborter"} {
+		if _, ok := listed[id]; !ok {
+			t.Fatalf("ListTransactions: %s missing from %v", id, listed.TransactionalIDs())
+		}
+	}
+	described, err := adm.DescribeTransactions(ctx, "etl", "aborter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, d := range described {
+		if d.Err != nil || d.State != "CompleteCommit" && d.State != "CompleteAbort" && d.State != "Empty" {
+			t.Fatalf("DescribeTransactions %s: state %q err %v", id, d.State, d.Err)
+		}
+	}
+	prods, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"dst": {0: {}, 1: {}, 2: {}, 3: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prods.EachPartition(func(p kadm.DescribedProducersPartition) {
+		if p.Err != nil {
+			t.Errorf("DescribeProducers dst-%d: %v", p.Partition, p.Err)
+		}
+	})
+	nprod := 0
+	prods.EachProducer(func(p kadm.DescribedProducer) {
+		if p.CurrentTxnStartOffset != -1 {
+			t.Errorf("producer %d in dst-%d has an open transaction at %d", p.ProducerID, p.Partition, p.CurrentTxnStartOffset)
+		}
+		nprod++
+	})
+	if nprod == 0 {
+		t.Fatal("DescribeProducers: no producer in dst")
+	}
+
 	// The broker coordinating "aborter" leaves; the id goes on at the
 	// new coordinator, which fences the old producer.
 	other := b2

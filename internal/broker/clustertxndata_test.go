@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/cluster/etcdtest"
 	"github.com/sluice-io/sluice/internal/log"
+	"github.com/sluice-io/sluice/internal/objlog"
 )
 
 // The partition side of transactions in cluster mode: transactional
@@ -47,15 +48,19 @@ func TestClusterTxnReadCommitted(t *testing.T) {
 		leader = p.Leader
 		return nil
 	})
-	lb := brokers[leader]
-	ti, ok := lb.cl.topic("txd")
-	if !ok {
-		t.Fatal("the leader does not know the topic")
-	}
-	part := lb.cl.partition(ti.Partition(0))
-	if part == nil {
-		t.Fatal("the leader does not lead partition 0")
-	}
+	// The leader's own view may trail etcd's leaders/ key a little.
+	var part *objlog.Partition
+	clusterEventually(t, "the leader holds partition 0", func() error {
+		lb := brokers[leader]
+		ti, ok := lb.cl.topic("txd")
+		if !ok {
+			return fmt.Errorf("broker %d does not know the topic", leader)
+		}
+		if part = lb.cl.partition(ti.Partition(0)); part == nil {
+			return fmt.Errorf("broker %d does not lead partition 0 yet", leader)
+		}
+		return nil
+	})
 	pid := send[*kmsg.InitProducerIDResponse](t, cl, kmsg.NewPtrInitProducerIDRequest()).ProducerID
 
 	produce := func(batch []byte, txnID *string) kmsg.ProduceResponseTopicPartition {

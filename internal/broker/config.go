@@ -217,8 +217,9 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // validateCluster fills ClusterConfig's defaults and refuses, in cluster
-// mode, what cluster mode does not serve yet rather than pretend (client
-// quotas need no check: their APIs are not served in cluster mode).
+// mode, what cluster mode does not serve yet rather than pretend. SASL,
+// the ACL authorizer and super users, and client quotas are served: their
+// users, ACLs and quotas are in etcd (clustershared.go).
 func (c *Config) validateCluster() error {
 	cc := &c.Cluster
 	if !cc.Enabled() {
@@ -247,17 +248,6 @@ func (c *Config) validateCluster() error {
 	}
 	notYet := func(what, hint string) error {
 		return fmt.Errorf("%w: cluster mode does not support %s yet; %s", ErrInvalidConfig, what, hint)
-	}
-	for _, l := range c.Listeners {
-		if l.Protocol.SASL() {
-			return notYet("SASL listeners ("+l.Name+")", "use PLAINTEXT or SSL listeners")
-		}
-	}
-	if c.Kafka["sasl.enabled.mechanisms"] != "" {
-		return notYet("SASL", "leave out --sasl-mechanisms")
-	}
-	if _, allowAll := c.Authorizer.(auth.AllowAll); !allowAll || c.Kafka["super.users"] != "" || c.Kafka["authorizer.class.name"] != "" {
-		return notYet("the ACL authorizer and super users", "leave out --super-users and authorizer.class.name")
 	}
 	if c.RegistryListen != "" {
 		return notYet("the schema registry", "pass --registry-listen ''")

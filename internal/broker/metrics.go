@@ -193,7 +193,7 @@ func (s *metricsSource) Transactions() map[string]int {
 	if s.b.txns == nil {
 		return out
 	}
-	for _, in := range s.b.txns.coord.All() {
+	for _, in := range s.b.allTxns() {
 		out[in.State.String()]++
 	}
 	return out

@@ -24,13 +24,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/quota"
 )
 
 func (b *Broker) openQuotas() error {
-	store, err := quota.Open(b.cfg.FS, b.cfg.DataDir)
-	if err != nil {
-		return err
+	var store *quota.Store
+	if b.cfg.Cluster.Enabled() {
+		// In etcd, loaded by openCluster (clustershared.go).
+		store = quota.NewShared(clusterDoc{b, cluster.SharedQuotas})
+	} else {
+		var err error
+		if store, err = quota.Open(b.cfg.FS, b.cfg.DataDir); err != nil {
+			return err
+		}
 	}
 	b.quotas = quota.NewManager(store, b.cfg.Now,
 		int(b.brokerInt("quota.window.num")),
@@ -63,8 +70,11 @@ func (b *Broker) quotaThrottle(r *request, reqBytes int, resp kmsg.Response, han
 	}
 	if throttle > 0 && resp != nil {
 		ms := min(throttle.Milliseconds(), 1<<31-1)
-		if sr, ok := resp.(*splicedResponse); ok {
-			resp = sr.Response
+		switch w := resp.(type) {
+		case *splicedResponse:
+			resp = w.Response
+		case *pendingResponse: // cluster mode's produce (pipeline.go); not yet handed to the writer
+			resp = w.Response
 		}
 		if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
 			tr.SetThrottle(int32(ms))

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/cluster"
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
@@ -44,7 +45,10 @@ const tlsHandshakeTimeout = 10 * time.Second
 // setupSecurity opens the credential store and prepares TLS and SASL.
 func (b *Broker) setupSecurity() error {
 	var err error
-	if b.creds, err = meta.OpenCredentials(b.cfg.FS, b.cfg.DataDir, b.logger); err != nil {
+	if b.cfg.Cluster.Enabled() {
+		// In etcd, loaded by openCluster (clustershared.go).
+		b.creds = meta.NewSharedCredentials(clusterDoc{b, cluster.SharedCredentials}, b.logger)
+	} else if b.creds, err = meta.OpenCredentials(b.cfg.FS, b.cfg.DataDir, b.logger); err != nil {
 		return err
 	}
 	if err := b.initSASLGuard(); err != nil {

@@ -133,6 +133,20 @@ func (b *Broker) openTxns() error {
 	return nil
 }
 
+// allTxns is every transactional id of this broker's coordinators: the
+// one of a single node, in cluster mode those of every loaded
+// __transaction_state partition it leads.
+func (b *Broker) allTxns() []txn.Info {
+	if b.cl == nil {
+		return b.txns.coord.All()
+	}
+	var out []txn.Info
+	for _, tw := range b.cl.loadedTxnCoordinators() {
+		out = append(out, tw.coord.All()...)
+	}
+	return out
+}
+
 // txnFor is the coordinator of transactional id id: in single-node mode
 // the broker's one; in cluster mode the one of the __transaction_state
 // partition this broker leads (clustertxns.go), or the error to answer.

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluice-io/sluice/internal/auth"
+	"github.com/sluice-io/sluice/internal/broker"
 	"github.com/sluice-io/sluice/internal/meta"
 )
 
@@ -94,11 +95,14 @@ stores a salted, iterated credential, never the password.
 
 With --data-dir the credential is written into a stopped broker's data
 directory instead (the first user of a broker whose listeners all need SASL,
-like kafka-storage format --add-scram).
+like kafka-storage format --add-scram); with --etcd, into a cluster-mode
+cluster's etcd, where its brokers keep their users (running brokers pick
+it up at once).
 
 Examples:
   sluice user set alice --mechanism SCRAM-SHA-256 --password s3cret
   sluice user set admin --password s3cret --data-dir /var/lib/sluice
+  sluice user set admin --password s3cret --etcd http://etcd:2379 --cluster-id prod
   sluice user set bob --password s3cret --iterations 8192 --brokers kafka:9093 \
       --tls-ca ca.pem --sasl-mechanism SCRAM-SHA-512 --user admin --sasl-password admin-pw
 
@@ -111,6 +115,8 @@ func runUserSet(ctx context.Context, cio *cmdIO, args []string) error {
 	password := c.own.String("password", "", "the user's new password (default $SLUICE_USER_PASSWORD)")
 	iters := c.own.Int("iterations", 4096, "PBKDF2 iterations, 4096-16384")
 	offline := c.own.String("data-dir", "", "write the credential into the stopped broker's data `DIR` instead of connecting (the first user of a SASL-only broker)")
+	etcd := c.own.String("etcd", "", "write the credential into cluster mode's etcd `ENDPOINTS` (http://HOST:PORT,...) instead of connecting (the first user of a SASL-only cluster; running brokers pick it up)")
+	clusterID := c.own.String("cluster-id", "", "with --etcd: the cluster `ID` (default: the only cluster in the etcd, else "+broker.DefaultClusterID+")")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -131,8 +137,15 @@ func runUserSet(ctx context.Context, cio *cmdIO, args []string) error {
 	if *iters < 4096 || *iters > 16384 {
 		return usagef("--iterations %d: want 4096-16384", *iters)
 	}
-	if *offline != "" {
+	switch {
+	case *offline != "" && *etcd != "":
+		return usagef("--data-dir and --etcd exclude each other")
+	case *clusterID != "" && *etcd == "":
+		return usagef("--cluster-id needs --etcd")
+	case *offline != "":
 		return setUserOffline(c, *offline, pos[0], *password, int32(*iters), mechs)
+	case *etcd != "":
+		return setUserEtcd(ctx, c, *etcd, *clusterID, pos[0], *password, int32(*iters), mechs) // useretcd.go
 	}
 	var ups []kadm.UpsertSCRAM
 	for _, m := range mechs {
@@ -153,18 +166,9 @@ func setUserOffline(c *command, dir, user, password string, iters int32, mechs [
 	if err != nil {
 		return err
 	}
-	var changes []meta.CredentialChange
-	for _, km := range mechs {
-		m, _ := auth.ScramMechanismByName(km.String())
-		salt := make([]byte, 24)
-		rand.Read(salt)
-		sp, err := m.SaltedPassword(password, salt, int(iters))
-		if err != nil {
-			return err
-		}
-		cr := m.Credential(salt, sp, iters)
-		changes = append(changes, meta.CredentialChange{User: user, Mechanism: m.Name,
-			Cred: meta.ScramCredential{Salt: cr.Salt, StoredKey: cr.StoredKey, ServerKey: cr.ServerKey, Iterations: cr.Iterations}})
+	changes, err := credentialChanges(user, password, iters, mechs)
+	if err != nil {
+		return err
 	}
 	if _, err := creds.Alter(changes); err != nil {
 		return err
@@ -308,4 +312,24 @@ func runUserDelete(ctx context.Context, cio *cmdIO, args []string) error {
 		}
 	}
 	return alterUsers(ctx, c, dels, nil, "deleted")
+}
+
+// credentialChanges are the upserts of user's credentials for mechs,
+// salted here: only the salt, the iteration count, StoredKey and
+// ServerKey are stored.
+func credentialChanges(user, password string, iters int32, mechs []kadm.ScramMechanism) ([]meta.CredentialChange, error) {
+	var changes []meta.CredentialChange
+	for _, km := range mechs {
+		m, _ := auth.ScramMechanismByName(km.String())
+		salt := make([]byte, 24)
+		rand.Read(salt)
+		sp, err := m.SaltedPassword(password, salt, int(iters))
+		if err != nil {
+			return nil, err
+		}
+		cr := m.Credential(salt, sp, iters)
+		changes = append(changes, meta.CredentialChange{User: user, Mechanism: m.Name,
+			Cred: meta.ScramCredential{Salt: cr.Salt, StoredKey: cr.StoredKey, ServerKey: cr.ServerKey, Iterations: cr.Iterations}})
+	}
+	return changes, nil
 }

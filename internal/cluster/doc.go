@@ -21,6 +21,7 @@
 //	objects/<name>             {size, created, partitions}
 //	producers/<tp>             {state}   idempotent producer state (producers.go), written with the offsets
 //	producerids                {next}    the producer id counter (blocks taken by CAS)
+//	shared/<name>              the file bytes of acls.json, credentials.json or quotas.json (shared.go)
 //
 // # Membership
 //

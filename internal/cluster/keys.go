@@ -61,6 +61,8 @@ func (k keys) indexEntry(tp TopicPartition, base int64) string {
 func (k keys) topics() string            { return k.root + "topics/" }
 func (k keys) topic(name string) string  { return k.topics() + name }
 func (k keys) objects() string           { return k.root + "objects/" }
+func (k keys) sharedAll() string         { return k.root + "shared/" }
+func (k keys) shared(name string) string { return k.sharedAll() + name }
 func (k keys) object(name string) string { return k.objects() + name }
 
 func offsetKey(o int64) string { return fmt.Sprintf("%020d", o) }

@@ -82,3 +82,18 @@ func Strict(data []byte, v any) error {
 	}
 	return nil
 }
+
+// Shared is a state file's copy kept outside the data directory and shared
+// by several brokers: cluster mode keeps credentials.json, acls.json and
+// quotas.json as one etcd key each, holding the file's exact bytes
+// (internal/cluster, shared.go). The stores use it instead of their file
+// when set.
+type Shared interface {
+	// Update reads the stored bytes (nil when there are none), lets next
+	// compute their replacement and stores it with a compare-and-swap:
+	// when another broker changed the bytes meanwhile, next runs again on
+	// the newer ones. Bytes equal to cur are not written. It returns the
+	// revision of the bytes now stored (a higher revision is newer). An
+	// error of next is returned as is, nothing stored.
+	Update(next func(cur []byte) ([]byte, error)) (rev int64, err error)
+}

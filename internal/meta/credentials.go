@@ -66,8 +66,16 @@ type Credentials struct {
 	dir    string
 	logger *slog.Logger
 
-	mu    sync.RWMutex
-	users map[string]map[string]ScramCredential // user → mechanism → credential
+	// alterMu serializes Alter; mu guards users (and rev), held only
+	// briefly when the store is shared.
+	alterMu sync.Mutex
+	mu      sync.RWMutex
+	users   map[string]map[string]ScramCredential // user → mechanism → credential
+
+	// shared, when set, replaces the file (cluster mode: an etcd key,
+	// credshared.go); rev is the revision of users.
+	shared envelope.Shared
+	rev    int64
 }
 
 type credPayload struct {
@@ -172,32 +180,27 @@ func (c *Credentials) UserNames() []string {
 // others are applied. The returned error is a write failure, after which
 // nothing is changed.
 func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error) {
+	groups := make([][]CredentialChange, len(changes))
+	for i := range changes {
+		groups[i] = changes[i : i+1]
+	}
+	return c.AlterGroups(groups)
+}
+
+// AlterGroups is Alter with the changes in groups, each applied entirely
+// or not at all: errs[i] is ErrNoCredential when group i deletes a
+// credential that does not exist, and then none of its changes apply
+// (AlterUserScramCredentials: a user's alterations go together). A group
+// must not change one credential twice.
+func (c *Credentials) AlterGroups(groups [][]CredentialChange) (errs []error, err error) {
+	c.alterMu.Lock()
+	defer c.alterMu.Unlock()
+	if c.shared != nil {
+		return c.alterShared(groups) // credshared.go
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := make(map[string]map[string]ScramCredential, len(c.users))
-	for u, mechs := range c.users {
-		next[u] = maps.Clone(mechs)
-	}
-	errs = make([]error, len(changes))
-	changed := false
-	for i, ch := range changes {
-		if ch.Delete {
-			if _, ok := next[ch.User][ch.Mechanism]; !ok {
-				errs[i] = ErrNoCredential
-				continue
-			}
-			delete(next[ch.User], ch.Mechanism)
-			if len(next[ch.User]) == 0 {
-				delete(next, ch.User)
-			}
-		} else {
-			if next[ch.User] == nil {
-				next[ch.User] = map[string]ScramCredential{}
-			}
-			next[ch.User][ch.Mechanism] = ch.Cred
-		}
-		changed = true
-	}
+	next, errs, changed := applyCredentialChanges(c.users, groups)
 	if !changed {
 		return errs, nil
 	}
@@ -210,4 +213,46 @@ func (c *Credentials) Alter(changes []CredentialChange) (errs []error, err error
 	}
 	c.users = next
 	return errs, nil
+}
+
+// applyCredentialChanges is users (not modified) with the groups of
+// changes applied, each group's outcome, and whether anything changed.
+func applyCredentialChanges(users map[string]map[string]ScramCredential, groups [][]CredentialChange) (map[string]map[string]ScramCredential, []error, bool) {
+	next := make(map[string]map[string]ScramCredential, len(users))
+	for u, mechs := range users {
+		next[u] = maps.Clone(mechs)
+	}
+	errs := make([]error, len(groups))
+	changed := false
+	for i, g := range groups {
+		for _, ch := range g {
+			if _, ok := next[ch.User][ch.Mechanism]; ch.Delete && !ok {
+				errs[i] = ErrNoCredential
+			}
+		}
+		if errs[i] != nil {
+			continue
+		}
+		for _, ch := range g {
+			applyCredentialChange(next, ch)
+			changed = true
+		}
+	}
+	return next, errs, changed
+}
+
+// applyCredentialChange applies one change whose deletion, if any, names
+// an existing credential.
+func applyCredentialChange(next map[string]map[string]ScramCredential, ch CredentialChange) {
+	if ch.Delete {
+		delete(next[ch.User], ch.Mechanism)
+		if len(next[ch.User]) == 0 {
+			delete(next, ch.User)
+		}
+		return
+	}
+	if next[ch.User] == nil {
+		next[ch.User] = map[string]ScramCredential{}
+	}
+	next[ch.User][ch.Mechanism] = ch.Cred
 }

@@ -134,10 +134,18 @@ type Store struct {
 	fs   vfs.FS
 	path string
 
-	mu     sync.RWMutex
-	quotas map[Entity]map[string]float64
-	gen    atomic.Uint64 // bumped on every change; caches compare it
-	active atomic.Bool   // an enforced key is set somewhere
+	// alterMu serializes Alter; mu guards quotas (and rev), held only
+	// briefly when the store is shared.
+	alterMu sync.Mutex
+	mu      sync.RWMutex
+	quotas  map[Entity]map[string]float64
+	gen     atomic.Uint64 // bumped on every change; caches compare it
+	active  atomic.Bool   // an enforced key is set somewhere
+
+	// shared, when set, replaces the file (cluster mode: an etcd key,
+	// shared.go); rev is the revision of quotas.
+	shared envelope.Shared
+	rev    int64
 }
 
 // Open loads <dir>/quotas.json (a missing file is no quotas); a corrupt
@@ -206,10 +214,30 @@ func (s *Store) Entries() []Entry {
 // Alter applies ops to several entities at once and persists the result
 // before it is visible. Ops must have been validated.
 func (s *Store) Alter(changes map[Entity][]Op) error {
+	s.alterMu.Lock()
+	defer s.alterMu.Unlock()
+	if s.shared != nil {
+		return s.alterShared(changes) // shared.go
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := make(map[Entity]map[string]float64, len(s.quotas))
-	for e, vals := range s.quotas {
+	next := applyOps(s.quotas, changes)
+	data, err := encode(next)
+	if err != nil {
+		return err
+	}
+	if err := vfs.WriteFileAtomic(s.fs, s.path, data, 0o644); err != nil {
+		return fmt.Errorf("writing quotas %s: %w", s.path, err)
+	}
+	s.quotas = next
+	s.refresh()
+	return nil
+}
+
+// applyOps is quotas (not modified) with changes applied.
+func applyOps(quotas map[Entity]map[string]float64, changes map[Entity][]Op) map[Entity]map[string]float64 {
+	next := make(map[Entity]map[string]float64, len(quotas))
+	for e, vals := range quotas {
 		next[e] = vals
 	}
 	for e, ops := range changes {
@@ -230,16 +258,7 @@ func (s *Store) Alter(changes map[Entity][]Op) error {
 			next[e] = vals
 		}
 	}
-	data, err := encode(next)
-	if err != nil {
-		return err
-	}
-	if err := vfs.WriteFileAtomic(s.fs, s.path, data, 0o644); err != nil {
-		return fmt.Errorf("writing quotas %s: %w", s.path, err)
-	}
-	s.quotas = next
-	s.refresh()
-	return nil
+	return next
 }
 
 // Limit is the quota of one key that applies to a user and client id, and
