@@ -132,10 +132,14 @@ func (b *Broker) openCluster() error {
 		reader = cache
 	}
 	adv := b.lns[0].advertise
+	var eps []cluster.Endpoint
+	for _, l := range b.lns {
+		eps = append(eps, cluster.Endpoint{Name: l.Name, Host: l.advertise.host, Port: l.advertise.port})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cl = &clusterNode{
 		b: b, cfg: cc, log: b.logger.With("component", "cluster-node"), client: client, store: store, cache: reader,
-		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port},
+		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port, Listeners: eps},
 		ctx:  ctx, cancel: cancel, kick: make(chan struct{}, 1),
 		parts:   map[cluster.TopicPartition]*objlog.Partition{},
 		topics:  map[string]cluster.TopicInfo{},
