@@ -2,17 +2,19 @@
 # franz-go's kgo integration suite (the pkg/kgo tests of the franz-go version
 # in go.mod) against a local 3-broker cluster-mode cluster (issue #20):
 # starts etcd, the S3 server and brokers 1..3 with scripts/cluster-up.sh 3,
+# each with a PLAINTEXT and a SASL_PLAINTEXT (SCRAM-SHA-256) listener
+# (SLUICE_CLUSTER_SASL), creates a SCRAM user through the Kafka API
+# (`sluice user set --brokers`: AlterUserScramCredentials, kept in etcd),
 # runs `go test github.com/twmb/franz-go/pkg/kgo` with KGO_SEEDS set to the
-# three brokers and KGO_TEST_RF=3, and stops the cluster.
+# three brokers' PLAINTEXT listeners, KGO_TEST_SCRAM_SEEDS to their SASL
+# listeners, KGO_TEST_SCRAM and KGO_TEST_RF=3, and stops the cluster.
 #
 # Every broker-backed test must pass (one upstream test with a race that
 # only shows against several brokers is retried alone: see below). Skips
-# that are expected, and listed:
-# the SCRAM tests (cluster mode has no SASL listeners yet, so
-# KGO_TEST_SCRAM_SEEDS and KGO_TEST_SCRAM stay unset), the share-group tests
-# (KIP-932 is not served in cluster mode, so ShareFetch is not advertised)
-# and TestIssueProduceBrokerTooOldFailsRecords (Sluice serves Produce v0-v2
-# on purpose; scripts/kgo-suite.sh). Any other skip fails the run.
+# that are expected, and listed: the share-group tests (KIP-932 is not
+# served in cluster mode, so ShareFetch is not advertised) and
+# TestIssueProduceBrokerTooOldFailsRecords (Sluice serves Produce v0-v2 on
+# purpose; scripts/kgo-suite.sh). Any other skip fails the run.
 #
 # Environment: KGO_TEST_RECORDS (records per ETL test, default 5000),
 # KGO_RUN (a -run filter), KGO_TIMEOUT (go test -timeout, default 30m),
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-env_out=$(scripts/cluster-up.sh 3)
+env_out=$(SLUICE_CLUSTER_SASL=SCRAM-SHA-256 scripts/cluster-up.sh 3)
 dir=$(printf '%s\n' "$env_out" | sed -n 's/^# sluice cluster in //p')
 cleanup() {
   if [ -n "${KGO_OUT:-}" ] && [ -d "$dir" ]; then
@@ -31,12 +33,17 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$env_out"
-echo "kgo suite against $SLUICE_BROKERS" >&2
+echo "kgo suite against $SLUICE_BROKERS (SASL: $SLUICE_SASL_BROKERS)" >&2
+user=kgo
+pass=kgo-suite-secret
+"$dir/sluice" user set "$user" --mechanism SCRAM-SHA-256 --password "$pass" --brokers "${SLUICE_BROKERS%%,*}" >/dev/null
 
 out="${KGO_OUT:-$dir}"
 mkdir -p "$out"
 status=0
 KGO_SEEDS="$SLUICE_BROKERS" \
+KGO_TEST_SCRAM_SEEDS="$SLUICE_SASL_BROKERS" \
+KGO_TEST_SCRAM="$user:$pass:256" \
 KGO_TEST_RF=3 \
 KGO_TEST_RECORDS="${KGO_TEST_RECORDS:-5000}" \
 KGO_LOG_LEVEL="${KGO_LOG_LEVEL:-none}" \
@@ -61,7 +68,8 @@ if [ "$status" -ne 0 ] && [ -n "$failed" ] && ! grep -qvxE "$racy" <<<"$failed" 
   for name in $failed; do
     ok=0
     for try in 1 2 3; do
-      if KGO_SEEDS="$SLUICE_BROKERS" KGO_TEST_RF=3 KGO_LOG_LEVEL=none \
+      if KGO_SEEDS="$SLUICE_BROKERS" KGO_TEST_SCRAM_SEEDS="$SLUICE_SASL_BROKERS" KGO_TEST_SCRAM="$user:$pass:256" \
+        KGO_TEST_RF=3 KGO_LOG_LEVEL=none \
         go test -count=1 -timeout 5m -run "^${name}\$" -v github.com/twmb/franz-go/pkg/kgo >"$out/retry-$name-$try.log" 2>&1; then
         echo "$name failed in the suite (known race), passed alone on retry $try"
         ok=1
@@ -73,7 +81,7 @@ if [ "$status" -ne 0 ] && [ -n "$failed" ] && ! grep -qvxE "$racy" <<<"$failed" 
   done
 fi
 skips=$(grep -E -- '--- SKIP' "$out/suite.log" |
-  grep -Ev 'TestIssueProduceBrokerTooOldFailsRecords|SCRAM|Share' || true)
+  grep -Ev 'TestIssueProduceBrokerTooOldFailsRecords|Share' || true)
 if [ "$status" -ne 0 ]; then
   echo "kgo suite failed; full output in $out/suite.log; the brokers' log tails:" >&2
   for f in "$dir"/broker-*.log; do
