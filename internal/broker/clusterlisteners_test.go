@@ -98,3 +98,33 @@ func TestClusterListenerEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// A broker lists itself in Metadata and DescribeCluster even before its
+// brokers/ watch shows its own registration (it may lead partitions and
+// coordinate already then; kgo fails a producer id whose coordinator is
+// missing from Metadata as an unknown broker).
+func TestClusterMetadataListsSelf(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	b := startClusterBrokerOn(t, e, 1, fakeS3(t))
+	cl := mustClient(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clusterEventually(t, "registered", func() error {
+		if len(b.cl.brokers()) != 1 {
+			return fmt.Errorf("%d live brokers", len(b.cl.brokers()))
+		}
+		return nil
+	})
+	// The moment before the watch shows this broker.
+	b.cl.mu.Lock()
+	b.cl.live = nil
+	b.cl.mu.Unlock()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil || len(md.Brokers) != 1 || md.Brokers[0].NodeID != 1 {
+		t.Fatalf("Metadata: %v %+v", err, md)
+	}
+	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
+	if err != nil || len(dc.Brokers) != 1 || dc.Brokers[0].NodeID != 1 {
+		t.Fatalf("DescribeCluster: %v %+v", err, dc)
+	}
+}

@@ -165,7 +165,7 @@ func (b *Broker) servedKeys() []int16 {
 func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest) kmsg.Response {
 	n := b.cl
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	live := n.brokers()
+	live := n.brokersWithSelf()
 	resp.ControllerID = -1
 	for _, br := range live {
 		host, port, ok := br.Endpoint(r.c.l.Name)
@@ -250,7 +250,7 @@ func (b *Broker) clusterDescribeCluster(r *request, req *kmsg.DescribeClusterReq
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ClusterID = b.cfg.Cluster.ID
 	resp.ControllerID = -1
-	for _, br := range b.cl.brokers() {
+	for _, br := range b.cl.brokersWithSelf() {
 		host, port, ok := br.Endpoint(r.c.l.Name)
 		if !ok {
 			continue
