@@ -12,7 +12,10 @@
 #                                    # server of DIR and removes DIR
 #
 # sluice is built once (go build) into DIR. A start that fails stops what
-# it started and removes DIR. Environment: TMPDIR (where DIR goes).
+# it started and removes DIR. Environment: TMPDIR (where DIR goes);
+# SLUICE_CLUSTER_SASL=MECHANISMS (e.g. SCRAM-SHA-256) gives each broker a
+# second listener, SASL_PLAINTEXT with those mechanisms, after its
+# PLAINTEXT one, and prints SLUICE_SASL_BROKERS (users: `sluice user set`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,12 +136,24 @@ echo "$S3_SERVER_STOP" >"$dir/s3.stop"
 object_store=$(printf '%s' "$SLUICE_S3_URL" | sed 's|^s3://\([^/?]*\)/|s3://\1/cluster|')
 
 bootstrap=()
+sasl_bootstrap=()
 for i in $(seq 1 "$n"); do
   port=$(freeport)
   http=$(freeport)
+  listen=(--listen "127.0.0.1:$port" --advertised-addr "127.0.0.1:$port")
+  if [ -n "${SLUICE_CLUSTER_SASL:-}" ]; then
+    # PLAINTEXT first: brokers send each other WriteTxnMarkers there.
+    sasl_port=$(freeport)
+    cat >"$dir/broker-$i.properties" <<EOF
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port
+sasl.enabled.mechanisms=$SLUICE_CLUSTER_SASL
+EOF
+    listen=(--config "$dir/broker-$i.properties")
+    sasl_bootstrap+=("127.0.0.1:$sasl_port")
+  fi
   AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_REGION=$AWS_REGION \
     "$dir/sluice" serve --etcd "$etcd_url" --object-store "$object_store" --node-id "$i" \
-    --listen "127.0.0.1:$port" --advertised-addr "127.0.0.1:$port" --data-dir "$dir/broker-$i" \
+    "${listen[@]}" --data-dir "$dir/broker-$i" \
     --http-listen "127.0.0.1:$http" --registry-listen '' >"$dir/broker-$i.log" 2>&1 </dev/null &
   echo $! >"$dir/broker-$i.pid"
   bootstrap+=("127.0.0.1:$port")
@@ -160,6 +175,9 @@ export AWS_REGION=$AWS_REGION
 OUT
 if [ "$n" -gt 0 ]; then
   echo "export SLUICE_BROKERS=$brokers"
+  if [ ${#sasl_bootstrap[@]} -gt 0 ]; then
+    echo "export SLUICE_SASL_BROKERS=$(IFS=,; echo "${sasl_bootstrap[*]}")"
+  fi
 fi
 cat <<OUT
 # look at it:  sluice cluster info --etcd \$SLUICE_ETCD

@@ -19,6 +19,7 @@ package broker
 // coordinator, made and closed with the leadership (clustergroups.go).
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,6 +31,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,10 +134,14 @@ func (b *Broker) openCluster() error {
 		reader = cache
 	}
 	adv := b.lns[0].advertise
+	var eps []cluster.Endpoint
+	for _, l := range b.lns {
+		eps = append(eps, cluster.Endpoint{Name: l.Name, Host: l.advertise.host, Port: l.advertise.port})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cl = &clusterNode{
 		b: b, cfg: cc, log: b.logger.With("component", "cluster-node"), client: client, store: store, cache: reader,
-		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port},
+		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port, Listeners: eps},
 		ctx:  ctx, cancel: cancel, kick: make(chan struct{}, 1),
 		parts:   map[cluster.TopicPartition]*objlog.Partition{},
 		topics:  map[string]cluster.TopicInfo{},
@@ -528,4 +534,23 @@ func (n *clusterNode) brokers() []cluster.BrokerInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.live
+}
+
+// brokersWithSelf is the live brokers by node id, this broker included
+// even before the brokers/ watch shows its registration: it may already
+// lead partitions then, and name itself their leader or a coordinator
+// (keyLeaderNode), so the brokers Metadata lists must include it (a client
+// told of a coordinator missing from Metadata fails: kgo's "unknown
+// broker", fatal to a producer id).
+func (n *clusterNode) brokersWithSelf() []cluster.BrokerInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, br := range n.live {
+		if br.NodeID == n.self.NodeID {
+			return n.live
+		}
+	}
+	out := append(slices.Clone(n.live), n.self)
+	slices.SortFunc(out, func(a, b cluster.BrokerInfo) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	return out
 }

@@ -388,8 +388,12 @@ func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorReq
 			if !r.allowed(auth.OpDescribe, auth.Group(key)) {
 				err = kerr.GroupAuthorizationFailed
 			} else if br, ok := b.cl.groupCoordinatorNode(key); ok {
-				c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
-				return c
+				if c.Host, c.Port, ok = br.Endpoint(r.c.l.Name); ok {
+					c.NodeID = br.NodeID
+					return c
+				}
+				c.Port = -1
+				err, msg = kerr.CoordinatorNotAvailable, "the coordinator has no listener "+r.c.l.Name
 			} else {
 				err, msg = kerr.CoordinatorNotAvailable, "no live broker leads the group's partition of "+group.TopicName+" yet"
 			}
@@ -397,8 +401,12 @@ func (b *Broker) clusterFindCoordinator(r *request, req *kmsg.FindCoordinatorReq
 			if !r.allowed(auth.OpDescribe, auth.TransactionalID(key)) {
 				err = kerr.TransactionalIDAuthorizationFailed
 			} else if br, ok := b.cl.keyLeaderNode(txn.TopicName, func(partitions int32) int32 { return coordkey.Partition(key, partitions) }); ok {
-				c.NodeID, c.Host, c.Port = br.NodeID, br.Host, br.Port
-				return c
+				if c.Host, c.Port, ok = br.Endpoint(r.c.l.Name); ok {
+					c.NodeID = br.NodeID
+					return c
+				}
+				c.Port = -1
+				err, msg = kerr.CoordinatorNotAvailable, "the coordinator has no listener "+r.c.l.Name
 			} else {
 				if _, exists := b.cl.topic(txn.TopicName); !exists {
 					// Created on first use, as Kafka does; the client

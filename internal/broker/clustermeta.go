@@ -117,7 +117,7 @@ var clusterAPIs = map[int16]func(*Broker, *request, kmsg.Request) kmsg.Response{
 		return b.clusterCreatePartitions(r, k.(*kmsg.CreatePartitionsRequest))
 	},
 	60: func(b *Broker, r *request, k kmsg.Request) kmsg.Response {
-		return b.clusterDescribeCluster(k.(*kmsg.DescribeClusterRequest))
+		return b.clusterDescribeCluster(r, k.(*kmsg.DescribeClusterRequest))
 	},
 	// SASL, ACLs, client quotas and SCRAM users: the single-node
 	// handlers, on the stores shared through etcd (clustershared.go).
@@ -168,11 +168,15 @@ func (b *Broker) servedKeys() []int16 {
 func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest) kmsg.Response {
 	n := b.cl
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	live := n.brokers()
+	live := n.brokersWithSelf()
 	resp.ControllerID = -1
 	for _, br := range live {
+		host, port, ok := br.Endpoint(r.c.l.Name)
+		if !ok {
+			continue // no listener of this name: left out, as Kafka does
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.NodeID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.NodeID, host, port
 		if br.Rack != "" {
 			mb.Rack = kmsg.StringPtr(br.Rack)
 		}
@@ -245,13 +249,17 @@ func (b *Broker) clusterMetadata(r *request, req *kmsg.MetadataRequest) kmsg.Res
 	return resp
 }
 
-func (b *Broker) clusterDescribeCluster(req *kmsg.DescribeClusterRequest) kmsg.Response {
+func (b *Broker) clusterDescribeCluster(r *request, req *kmsg.DescribeClusterRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ClusterID = b.cfg.Cluster.ID
 	resp.ControllerID = -1
-	for _, br := range b.cl.brokers() {
+	for _, br := range b.cl.brokersWithSelf() {
+		host, port, ok := br.Endpoint(r.c.l.Name)
+		if !ok {
+			continue
+		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.NodeID, br.Host, br.Port
+		rb.NodeID, rb.Host, rb.Port = br.NodeID, host, port
 		if br.Rack != "" {
 			rb.Rack = kmsg.StringPtr(br.Rack)
 		}

@@ -109,13 +109,20 @@ func parseIndexKey(s string) (TopicPartition, int64, error) {
 // is deterministic, which the commit's compare of the hw value relies on.
 
 type brokerValue struct {
-	V       int    `json:"v"`
-	Node    int32  `json:"node"`
-	Host    string `json:"host"`
-	Port    int32  `json:"port"`
-	Rack    string `json:"rack,omitempty"`
-	Started int64  `json:"started"` // unix ms
-	Lease   int64  `json:"lease"`   // the registration's etcd lease id (its incarnation)
+	V         int             `json:"v"`
+	Node      int32           `json:"node"`
+	Host      string          `json:"host"`
+	Port      int32           `json:"port"`
+	Listeners []endpointValue `json:"listeners,omitempty"` // every listener's advertised address, the first one's also in host and port
+	Rack      string          `json:"rack,omitempty"`
+	Started   int64           `json:"started"` // unix ms
+	Lease     int64           `json:"lease"`   // the registration's etcd lease id (its incarnation)
+}
+
+type endpointValue struct {
+	Name string `json:"name"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
 }
 
 type leaderValue struct {

@@ -12,14 +12,45 @@ import (
 
 // BrokerInfo is a live broker as registered in brokers/<node-id>.
 type BrokerInfo struct {
-	NodeID  int32
-	Host    string
-	Port    int32
-	Rack    string
-	Started time.Time
+	NodeID int32
+	// Host and Port are the advertised address of the broker's first
+	// listener.
+	Host string
+	Port int32
+	// Listeners are the advertised addresses of all its listeners by
+	// name, as Kafka registers a broker's endpoints: a client is told the
+	// addresses of the listener it came in on. Empty in a registration
+	// written before they were (Host and Port are then the only address).
+	Listeners []Endpoint
+	Rack      string
+	Started   time.Time
 	// Lease is the etcd lease of the registration: a broker restarted with
 	// the same node id registers under a new one.
 	Lease int64
+}
+
+// Endpoint is a broker's advertised address on one named listener.
+type Endpoint struct {
+	Name string
+	Host string
+	Port int32
+}
+
+// Endpoint is the broker's advertised address on the listener named
+// name: the registered endpoint of that name, the first listener's address
+// for a registration without endpoints, or false when the broker has no
+// such listener (Kafka leaves such a broker out of what it answers on
+// that listener).
+func (b BrokerInfo) Endpoint(name string) (host string, port int32, ok bool) {
+	if len(b.Listeners) == 0 {
+		return b.Host, b.Port, true
+	}
+	for _, e := range b.Listeners {
+		if e.Name == name {
+			return e.Host, e.Port, true
+		}
+	}
+	return "", 0, false
 }
 
 // Member is this broker's membership: the lease brokers/<node-id> and every
@@ -78,7 +109,11 @@ func (c *Client) Register(ctx context.Context, b BrokerInfo) (*Member, error) {
 	}
 	b.Lease = int64(g.ID)
 	key := c.k.broker(b.NodeID)
-	val := encode(brokerValue{V: valueVersion, Node: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Started: b.Started.UnixMilli(), Lease: b.Lease})
+	var eps []endpointValue
+	for _, e := range b.Listeners {
+		eps = append(eps, endpointValue(e))
+	}
+	val := encode(brokerValue{V: valueVersion, Node: b.NodeID, Host: b.Host, Port: b.Port, Listeners: eps, Rack: b.Rack, Started: b.Started.UnixMilli(), Lease: b.Lease})
 	resp, err := c.etcd.Txn(rctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, val, clientv3.WithLease(g.ID))).

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestUsage(t *testing.T) {
 		bu := u.Brokers[i]
 		wi := m.Info()
 		wi.Started = time.UnixMilli(wi.Started.UnixMilli()) // stored in ms
-		if bu.BrokerInfo != wi || bu.Leading != 1 {
+		if !reflect.DeepEqual(bu.BrokerInfo, wi) || bu.Leading != 1 {
 			t.Errorf("broker %d: %+v, want %+v leading 1", i+1, bu, m.Info())
 		}
 		// Granted 10 s; the renewals every 3 s keep at least a few left
@@ -141,5 +142,22 @@ func TestClusterIDsLayout(t *testing.T) {
 	}
 	if want := []string{"a", "a.b", "ab"}; !slices.Equal(ids, want) {
 		t.Errorf("cluster ids %q, want %q", ids, want)
+	}
+}
+
+// A broker's address on a listener: the registered endpoint of that name,
+// the first listener's address for a registration without endpoints, and
+// none for a listener the broker does not have.
+func TestBrokerInfoEndpoint(t *testing.T) {
+	b := BrokerInfo{Host: "a", Port: 1, Listeners: []Endpoint{{Name: "PLAINTEXT", Host: "a", Port: 1}, {Name: "SASL", Host: "b", Port: 2}}}
+	if h, p, ok := b.Endpoint("SASL"); !ok || h != "b" || p != 2 {
+		t.Errorf("SASL: %s %d %v", h, p, ok)
+	}
+	if _, _, ok := b.Endpoint("OTHER"); ok {
+		t.Error("OTHER found")
+	}
+	old := BrokerInfo{Host: "a", Port: 1}
+	if h, p, ok := old.Endpoint("SASL"); !ok || h != "a" || p != 1 {
+		t.Errorf("without endpoints: %s %d %v", h, p, ok)
 	}
 }

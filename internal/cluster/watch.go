@@ -132,7 +132,11 @@ func decodeBroker(kv *mvccpb.KeyValue) (BrokerInfo, error) {
 	if err := decode(string(kv.Key), kv.Value, &v); err != nil {
 		return BrokerInfo{}, err
 	}
-	return BrokerInfo{NodeID: v.Node, Host: v.Host, Port: v.Port, Rack: v.Rack, Started: time.UnixMilli(v.Started), Lease: v.Lease}, nil
+	var eps []Endpoint
+	for _, e := range v.Listeners {
+		eps = append(eps, Endpoint(e))
+	}
+	return BrokerInfo{NodeID: v.Node, Host: v.Host, Port: v.Port, Listeners: eps, Rack: v.Rack, Started: time.UnixMilli(v.Started), Lease: v.Lease}, nil
 }
 
 // WatchBrokers calls fn with the live brokers (by node id) now and after
