@@ -279,7 +279,7 @@ func (b *Broker) clusterCreateTopics(r *request, req *kmsg.CreateTopicsRequest) 
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
-	live := len(b.cl.brokers())
+	live := len(b.cl.brokersWithSelf()) // as Metadata lists them: this broker serves
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic, st.NumPartitions, st.ReplicationFactor = rt.Topic, -1, -1
