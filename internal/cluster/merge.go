@@ -42,47 +42,12 @@ func (m *Member) ReplaceIndex(ctx context.Context, tp TopicPartition, epoch int3
 			return fmt.Errorf("%w: %s: entries [%d, %d] and [%d, %d] are not consecutive", ErrInvalid, tp, old[i-1].BaseOffset, old[i-1].LastOffset, old[i].BaseOffset, old[i].LastOffset)
 		}
 	}
-	h, ok := m.held(tp, epoch)
-	if !ok {
-		return &NotLeaderError{Partitions: []TopicPartition{tp}}
-	}
-	c := m.c
-	lk, objKey := c.k.leader(tp), c.k.object(obj.Name)
-	cmps := []clientv3.Cmp{
-		clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
-		clientv3.Compare(clientv3.CreateRevision(objKey), "=", 0),
-	}
-	ops := make([]clientv3.Op, 0, len(old)+1)
-	for i, e := range old {
-		k := c.k.indexEntry(tp, e.BaseOffset)
-		cmps = append(cmps, clientv3.Compare(clientv3.Value(k), "=", encodeIndexValue(e)))
+	return m.swapIndex(ctx, tp, epoch, "replacing", old, obj, func(i int, key string) []clientv3.Op {
 		if i > 0 {
-			ops = append(ops, clientv3.OpDelete(k))
+			return []clientv3.Op{clientv3.OpDelete(key)}
 		}
-	}
-	ops = append(ops, clientv3.OpPut(c.k.indexEntry(tp, repl.BaseOffset), encodeIndexValue(repl)),
-		clientv3.OpPut(objKey, encode(objectValue{V: valueVersion, Size: obj.Size, Created: obj.Created.UnixMilli(), Partitions: []string{tp.String()}})))
-	if n := max(len(cmps), len(ops)); n > c.cfg.MaxTxnOps {
-		return fmt.Errorf("%w: replacing %d index entries needs %d operations, etcd's --max-txn-ops (Config.MaxTxnOps) is %d", ErrTxnTooLarge, len(old), n, c.cfg.MaxTxnOps)
-	}
-	rctx, cancel := c.reqCtx(ctx)
-	defer cancel()
-	resp, err := c.etcd.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(lk, clientv3.WithKeysOnly())).Commit()
-	if err != nil {
-		return fmt.Errorf("cluster: replacing %d index entries of %s: %w", len(old), tp, classify(err))
-	}
-	if resp.Succeeded {
 		return nil
-	}
-	if lr := resp.Responses[0].GetResponseRange(); len(lr.Kvs) == 0 || lr.Kvs[0].CreateRevision != h.rev {
-		m.mu.Lock()
-		if cur, ok := m.leading[tp]; ok && cur.rev == h.rev {
-			delete(m.leading, tp)
-		}
-		m.mu.Unlock()
-		return &NotLeaderError{Partitions: []TopicPartition{tp}}
-	}
-	return fmt.Errorf("%w: %s [%d, %d]", ErrIndexChanged, tp, old[0].BaseOffset, old[len(old)-1].LastOffset)
+	}, clientv3.OpPut(m.c.k.indexEntry(tp, repl.BaseOffset), encodeIndexValue(repl)))
 }
 
 // MaxReplaceEntries is how many index entries one ReplaceIndex may
@@ -122,6 +87,18 @@ func (m *Member) RewriteIndex(ctx context.Context, tp TopicPartition, epoch int3
 			return fmt.Errorf("%w: %s: entries [%d, %d] and [%d, %d] out of order", ErrInvalid, tp, old[i-1].BaseOffset, old[i-1].LastOffset, e.BaseOffset, e.LastOffset)
 		}
 	}
+	return m.swapIndex(ctx, tp, epoch, "rewriting", old, obj, func(i int, key string) []clientv3.Op {
+		return []clientv3.Op{clientv3.OpPut(key, encodeIndexValue(repl[i]))}
+	})
+}
+
+// swapIndex is one fenced index swap of ReplaceIndex and RewriteIndex:
+// if this member's acquisition of tp holds, every old entry's key holds
+// exactly that entry and obj's record does not exist, then entryOps of
+// each old entry (by index and key), extra, and obj's record. what names
+// the swap in errors.
+func (m *Member) swapIndex(ctx context.Context, tp TopicPartition, epoch int32, what string, old []IndexEntry, obj ObjectMeta,
+	entryOps func(i int, key string) []clientv3.Op, extra ...clientv3.Op) error {
 	h, ok := m.held(tp, epoch)
 	if !ok {
 		return &NotLeaderError{Partitions: []TopicPartition{tp}}
@@ -132,21 +109,22 @@ func (m *Member) RewriteIndex(ctx context.Context, tp TopicPartition, epoch int3
 		clientv3.Compare(clientv3.CreateRevision(lk), "=", h.rev),
 		clientv3.Compare(clientv3.CreateRevision(objKey), "=", 0),
 	}
-	ops := make([]clientv3.Op, 0, len(old)+1)
+	ops := make([]clientv3.Op, 0, len(old)+len(extra)+1)
 	for i, e := range old {
 		k := c.k.indexEntry(tp, e.BaseOffset)
 		cmps = append(cmps, clientv3.Compare(clientv3.Value(k), "=", encodeIndexValue(e)))
-		ops = append(ops, clientv3.OpPut(k, encodeIndexValue(repl[i])))
+		ops = append(ops, entryOps(i, k)...)
 	}
+	ops = append(ops, extra...)
 	ops = append(ops, clientv3.OpPut(objKey, encode(objectValue{V: valueVersion, Size: obj.Size, Created: obj.Created.UnixMilli(), Partitions: []string{tp.String()}})))
 	if n := max(len(cmps), len(ops)); n > c.cfg.MaxTxnOps {
-		return fmt.Errorf("%w: rewriting %d index entries needs %d operations, etcd's --max-txn-ops (Config.MaxTxnOps) is %d", ErrTxnTooLarge, len(old), n, c.cfg.MaxTxnOps)
+		return fmt.Errorf("%w: %s %d index entries needs %d operations, etcd's --max-txn-ops (Config.MaxTxnOps) is %d", ErrTxnTooLarge, what, len(old), n, c.cfg.MaxTxnOps)
 	}
 	rctx, cancel := c.reqCtx(ctx)
 	defer cancel()
 	resp, err := c.etcd.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(lk, clientv3.WithKeysOnly())).Commit()
 	if err != nil {
-		return fmt.Errorf("cluster: rewriting %d index entries of %s: %w", len(old), tp, classify(err))
+		return fmt.Errorf("cluster: %s %d index entries of %s: %w", what, len(old), tp, classify(err))
 	}
 	if resp.Succeeded {
 		return nil
