@@ -224,6 +224,14 @@ func (b *Broker) Serve(ctx context.Context) error {
 	}
 	stop := context.AfterFunc(ctx, func() { b.Close() })
 	defer stop()
+	if b.cl != nil {
+		// cluster.go: no answer before the first view of the cluster.
+		select {
+		case <-b.cl.synced:
+		case <-b.done:
+			return b.Close()
+		}
+	}
 	b.logListening()
 	b.serveRegistry() // registry.go
 	errc := make(chan error, len(b.lns))

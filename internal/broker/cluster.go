@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,6 +61,14 @@ type clusterNode struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	kick   chan struct{}
+	// synced is closed once the brokers, topics and leaders watches have
+	// each delivered their first snapshot; Serve accepts connections only
+	// then. Before it this broker would answer Metadata with itself as
+	// the only broker and no topics, and a client that believed it would
+	// drop the other brokers: kgo then fails a transactional producer
+	// fatally with "unknown broker" when FindCoordinator names one of them.
+	synced   chan struct{}
+	unsynced atomic.Int32
 
 	mu      sync.Mutex
 	member  *cluster.Member
@@ -143,6 +152,7 @@ func (b *Broker) openCluster() error {
 		b: b, cfg: cc, log: b.logger.With("component", "cluster-node"), client: client, store: store, cache: reader,
 		self: cluster.BrokerInfo{NodeID: b.cfg.NodeID, Host: adv.host, Port: adv.port, Listeners: eps},
 		ctx:  ctx, cancel: cancel, kick: make(chan struct{}, 1),
+		synced:  make(chan struct{}),
 		parts:   map[cluster.TopicPartition]*objlog.Partition{},
 		topics:  map[string]cluster.TopicInfo{},
 		byID:    map[[16]byte]cluster.TopicInfo{},
@@ -183,6 +193,17 @@ func etcdTLS(cc ClusterConfig) (*tls.Config, error) {
 	return t, nil
 }
 
+// firstSnapshot returns the function a watch calls with each snapshot;
+// the first call counts down unsynced, and the last watch to count closes
+// synced.
+func (n *clusterNode) firstSnapshot() func() {
+	return sync.OnceFunc(func() {
+		if n.unsynced.Add(-1) == 0 {
+			close(n.synced)
+		}
+	})
+}
+
 func (n *clusterNode) wake() {
 	select {
 	case n.kick <- struct{}{}:
@@ -196,15 +217,19 @@ func (n *clusterNode) wake() {
 // the membership (the lease is revoked: leaderships move at once).
 func (n *clusterNode) run() {
 	ctx := n.ctx
+	n.unsynced.Store(3)
+	brokersSeen, topicsSeen, leadersSeen := n.firstSnapshot(), n.firstSnapshot(), n.firstSnapshot()
 	watches := []*cluster.Watcher{
 		n.client.WatchBrokers(ctx, func(live []cluster.BrokerInfo) {
 			n.mu.Lock()
 			n.live = live
 			n.mu.Unlock()
+			brokersSeen()
 			n.wake()
 		}),
 		n.client.WatchTopics(ctx, func(ts map[string]cluster.TopicInfo) {
 			n.setTopics(ts)
+			topicsSeen()
 			n.wake()
 		}),
 		n.client.WatchShared(ctx, n.b.watchShared), // clustershared.go
@@ -221,6 +246,7 @@ func (n *clusterNode) run() {
 				}
 			}
 			n.mu.Unlock()
+			leadersSeen()
 			n.wake()
 		}),
 	}

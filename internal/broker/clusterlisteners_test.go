@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -126,5 +128,49 @@ func TestClusterMetadataListsSelf(t *testing.T) {
 	dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl)
 	if err != nil || len(dc.Brokers) != 1 || dc.Brokers[0].NodeID != 1 {
 		t.Fatalf("DescribeCluster: %v %+v", err, dc)
+	}
+}
+
+// A broker starting in a running cluster answers its first request with
+// the whole cluster: it accepts connections only after its first view of
+// brokers, topics and leaders. Answering before it, with itself alone and
+// no topics, made kgo drop the other brokers and fail a transactional
+// producer fatally ("unknown broker") after a broker restart.
+func TestClusterFirstAnswerSeesCluster(t *testing.T) {
+	e := etcdtest.Start(t, 1024)
+	s3 := fakeS3(t)
+	b1 := startClusterBrokerOn(t, e, 1, s3)
+	startClusterBrokerOn(t, e, 2, s3)
+	clusterEventually(t, "two brokers", func() error {
+		if n := len(b1.cl.brokers()); n != 2 {
+			return fmt.Errorf("%d live brokers", n)
+		}
+		return nil
+	})
+	cl := mustClient(t, b1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if r, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, "first-answer"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err)
+	}
+	b3 := startClusterBrokerOn(t, e, 3, s3) // Serve has just been started
+	cl3 := mustClient(t, b3)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("first-answer")
+	req.Topics = append(req.Topics, rt)
+	md, err := req.RequestWith(ctx, cl3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []int32
+	for _, br := range md.Brokers {
+		nodes = append(nodes, br.NodeID)
+	}
+	if !slices.Contains(nodes, 1) || !slices.Contains(nodes, 2) {
+		t.Errorf("first Metadata lists brokers %v, want 1 and 2 among them", nodes)
+	}
+	if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 || len(md.Topics[0].Partitions) != 2 {
+		t.Errorf("first Metadata topic: %+v", md.Topics)
 	}
 }
