@@ -238,6 +238,15 @@ func classify(err error) error {
 		switch s.Code() {
 		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted, codes.Aborted:
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case codes.Unknown:
+			// etcd's server returns the request context's error when the
+			// deadline the client sent passes while the request waits
+			// (for the raft apply, say); gRPC carries a plain error as
+			// Unknown with its text. The outcome is unknown, as with any
+			// timeout.
+			if m := s.Message(); m == context.DeadlineExceeded.Error() || m == context.Canceled.Error() {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
 		}
 	}
 	// rpctypes errors arrive as EtcdError values converted from status.

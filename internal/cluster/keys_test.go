@@ -70,6 +70,8 @@ func TestClassify(t *testing.T) {
 		{rpctypes.ErrCompacted, ErrUnavailable},
 		{rpctypes.ErrTimeout, ErrUnavailable},
 		{status.Error(codes.Unavailable, "connection refused"), ErrUnavailable},
+		{status.Error(codes.Unknown, "context deadline exceeded"), ErrUnavailable},
+		{status.Error(codes.Unknown, "context canceled"), ErrUnavailable},
 		{rpctypes.ErrTooManyOps, ErrTxnTooLarge},
 		{rpctypes.ErrRequestTooLarge, ErrTxnTooLarge},
 		{status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max (5000 vs. 4096)"), ErrTxnTooLarge},
@@ -80,8 +82,10 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v) = %v, want %v wrapping it", tc.err, got, tc.want)
 		}
 	}
-	if got := classify(rpctypes.ErrPermissionDenied); Retriable(got) {
-		t.Errorf("permission denied is retriable: %v", got)
+	for _, err := range []error{rpctypes.ErrPermissionDenied, status.Error(codes.Unknown, "some other failure")} {
+		if got := classify(err); Retriable(got) {
+			t.Errorf("%v is retriable: %v", err, got)
+		}
 	}
 }
 

@@ -168,7 +168,9 @@ func (f *Flusher) persist(ctx context.Context, name string, obj []byte, groups [
 				f.deleteGarbage(ctx, name)
 			}
 			return
-		case cluster.Retriable(err):
+		case cluster.Retriable(err), rctx.Err() != nil:
+			// Past this flush's deadline any error is a timeout: the
+			// outcome is unknown, and the client may retry.
 			unknown = true
 			if rctx.Err() != nil || !pause() {
 				f.fail(live, fmt.Errorf("%w: committing object %s: %w", ErrTimeout, name, err), true, nil)
