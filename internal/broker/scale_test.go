@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -125,6 +126,9 @@ func TestScalePartitions(t *testing.T) {
 	scaleReadAll(t, tb.addr, names[:touch], parts)
 	t.Logf("read every written partition (%d) after the clean restart (loading each) in %v", touch*parts, time.Since(start))
 	scaleReport(t, "after reading every partition")
+	if capN := scaleEnv("SLUICE_SCALE_OPEN_FILES", 0); capN > 0 {
+		scalePollAtEnd(t, tb, names[:touch], parts, capN)
+	}
 	tb.stop(t)
 
 	start = time.Now()
@@ -140,6 +144,43 @@ func TestScalePartitions(t *testing.T) {
 	}
 	scaleReport(t, "after unclean restart")
 	scaleReadAll(t, tb.addr, names[:touch], parts)
+}
+
+// scalePollAtEnd has one consumer poll every written partition at its end
+// (offset 1) for two seconds, a working set larger than the open-files
+// cap: logs the cap put to sleep answer there without being loaded, so the
+// cap holds.
+func scalePollAtEnd(t *testing.T, tb *testBroker, names []string, parts, capN int) {
+	t.Helper()
+	tb.lc.files.Enforce() // what the ticker does each second
+	offs := map[string]map[int32]kgo.Offset{}
+	for _, n := range names {
+		offs[n] = map[int32]kgo.Offset{}
+		for p := range parts {
+			offs[n][int32(p)] = kgo.NewOffset().At(1)
+		}
+	}
+	cl := newClient(t, tb.addr, kgo.ConsumePartitions(offs), kgo.FetchMaxWait(50*time.Millisecond))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	peak := 0
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if fs.NumRecords() > 0 {
+			t.Fatalf("polling at the end read %d records", fs.NumRecords())
+		}
+		peak = max(peak, tb.lc.files.OpenFiles())
+	}
+	open := tb.lc.files.OpenFiles()
+	t.Logf("one consumer polling %d partitions at their end for 2 s with log.open.files.max %d: %d segment files open, %d at most between polls",
+		len(names)*parts, capN, open, peak)
+	if open > capN {
+		t.Errorf("%d segment files open while polling at the end, cap %d", open, capN)
+	}
 }
 
 func scaleEnv(name string, def int) int {

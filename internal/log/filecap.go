@@ -337,6 +337,7 @@ func (l *Log) sleep() error {
 	l.syncBuf = nil
 	l.syncMu.Unlock()
 	l.mu.Lock()
+	ends := &sleptEnds{next: l.next, logStart: l.lso.Load()}
 	l.segs, l.next, l.snaps, l.dirDirty = nil, 0, nil, false
 	l.prod, l.txns = make(producerState), txnState{}
 	l.mu.Unlock()
@@ -344,5 +345,24 @@ func (l *Log) sleep() error {
 	l.lc.cleanerOffset, l.lc.nextHorizon = 0, 0
 	l.lc.mu.Unlock()
 	l.lz.dormant.Store(true)
+	l.lz.ends.Store(ends)
 	return nil
+}
+
+// asleepEnds returns the offsets a log put to sleep by the cap remembers,
+// while it sleeps: a call answered from them is answered as of a moment
+// before any load that races with it, as every append loads the log
+// first and the load clears them.
+func (l *Log) asleepEnds() (sleptEnds, bool) {
+	e := l.lz.ends.Load()
+	if e == nil || !l.lz.dormant.Load() {
+		return sleptEnds{}, false
+	}
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return sleptEnds{}, false
+	}
+	return *e, true
 }

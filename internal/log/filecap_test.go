@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -117,6 +118,74 @@ func TestFileCapPutsIdleLogsToSleep(t *testing.T) {
 	}
 	if st := c.Stats(); st.Logs != 0 || st.Files != 0 {
 		t.Fatalf("after Close the cap still counts %+v", st)
+	}
+}
+
+// A log put to sleep by the cap answers the calls that ask only where it
+// ends (high watermark, log start and last stable offsets, a read at its
+// end or outside it) without being loaded, so that a consumer polling more
+// partitions than the cap at their ends keeps the cap. A read of batches
+// loads it; an append after that moves the ends it answers with.
+func TestFileCapSleepingLogAnswersAtItsEnd(t *testing.T) {
+	fsys := crashfs.New()
+	c := NewFileCap(1)
+	logs := capLogs(t, fsys, c, DefaultConfig(), 2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	want := appendRandom(t, logs[0], rng, 3)
+	h, _ := ParseBatchHeader(want[1])
+	if _, err := logs[0].DeleteRecords(h.BaseOffset, logs[0].now()); err != nil {
+		t.Fatal(err)
+	}
+	appendRandom(t, logs[1], rng, 1) // puts logs[0] to sleep
+	l := logs[0]
+	if !l.Dormant() {
+		t.Fatal("log 0 is not asleep")
+	}
+	end := l.HighWatermark()
+	last, _ := ParseBatchHeader(want[2])
+	if wantEnd := last.BaseOffset + int64(last.LastOffsetDelta) + 1; end != wantEnd {
+		t.Fatalf("high watermark %d while asleep, want %d", end, wantEnd)
+	}
+	if got := l.LogStartOffset(); got != h.BaseOffset {
+		t.Fatalf("log start offset %d while asleep, want %d", got, h.BaseOffset)
+	}
+	if got := l.LastStableOffset(); got != end {
+		t.Fatalf("last stable offset %d while asleep, want %d", got, end)
+	}
+	for _, read := range []func(int64, int32, bool) (ReadResult, error){l.Read, l.ReadCommitted} {
+		rr, err := read(end, 1<<20, true)
+		if err != nil || rr.Size() != 0 || rr.HighWatermark != end || rr.LogStartOffset != h.BaseOffset || rr.LastStableOffset != end {
+			t.Fatalf("read at the end while asleep: %+v %v", rr, err)
+		}
+		for _, off := range []int64{end + 1, h.BaseOffset - 1} {
+			if _, err := read(off, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Fatalf("read at %d while asleep: %v, want ErrOffsetOutOfRange", off, err)
+			}
+		}
+	}
+	if !l.Dormant() {
+		t.Fatal("answering at the end loaded the log")
+	}
+	sameCapBatches(t, "read while asleep", readAll(t, l, h.BaseOffset, 1<<20), want[1:])
+	if l.Dormant() {
+		t.Fatal("reading batches did not load the log")
+	}
+	more := appendRandom(t, l, rng, 1)
+	appendRandom(t, logs[1], rng, 1) // puts logs[0] to sleep again
+	if !l.Dormant() {
+		t.Fatal("log 0 is not asleep again")
+	}
+	mh, _ := ParseBatchHeader(more[0])
+	if got, wantEnd := l.HighWatermark(), mh.BaseOffset+int64(mh.LastOffsetDelta)+1; got != wantEnd {
+		t.Fatalf("high watermark %d after an append and sleep, want %d", got, wantEnd)
+	}
+	for _, l := range logs {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Read(end, 1<<20, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read at the end of a closed log: %v, want ErrClosed", err)
 	}
 }
 

@@ -63,7 +63,17 @@ type lazyState struct {
 	lastUse atomic.Int64 // files.clock at the last leave
 	closing bool         // guarded by wakeMu: Close or Delete began
 	named   bool         // logger carries the directory
+	// ends is what a log put to sleep by the cap knows of its offsets,
+	// set by sleep and cleared by the next load: the calls that only ask
+	// where the log ends (a consumer polling at its end) are answered
+	// from it without loading the log (filecap.go, asleepEnds).
+	ends atomic.Pointer[sleptEnds]
 }
+
+// sleptEnds is a sleeping log's high watermark (its next offset; a log
+// sleeps with no open transaction, so it is also the last stable offset)
+// and log start offset.
+type sleptEnds struct{ next, logStart int64 }
 
 // wakeRecover loads the log: by Open, or by the first use of a dormant
 // one (under wakeMu).
@@ -150,6 +160,7 @@ func (l *Log) wakeSlow() (bool, error) {
 	if closed {
 		return false, ErrClosed
 	}
+	l.lz.ends.Store(nil) // the files are the truth from here on
 	err := l.wakeRecover()
 	if err != nil {
 		l.closeFiles()

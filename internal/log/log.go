@@ -111,6 +111,9 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 // HighWatermark returns the offset the next appended record will get; on
 // a single node it is also the high watermark.
 func (l *Log) HighWatermark() int64 {
+	if e, ok := l.asleepEnds(); ok {
+		return e.next
+	}
 	if l.enter() != nil {
 		return 0
 	}
@@ -120,6 +123,9 @@ func (l *Log) HighWatermark() int64 {
 
 // LogStartOffset returns the first offset of the log.
 func (l *Log) LogStartOffset() int64 {
+	if e, ok := l.asleepEnds(); ok {
+		return e.logStart
+	}
 	if l.enter() != nil {
 		return 0
 	}

@@ -82,6 +82,9 @@ func (r ReadResult) File() (f vfs.File, pos int64, n int) {
 // [LogStartOffset, HighWatermark] is ErrOffsetOutOfRange. Only completely
 // appended batches are visible. The file I/O happens outside the log's lock.
 func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
+	if res, ok, err := l.readAsleep(offset); ok {
+		return res, err
+	}
 	if err := l.enter(); err != nil {
 		return ReadResult{}, err
 	}
@@ -93,11 +96,31 @@ func (l *Log) Read(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, 
 // stable offset (txn.go) are returned. An offset at or past it, up to the
 // high watermark, gives an empty result. LastStableOffset is set.
 func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOneBatch bool) (ReadResult, error) {
+	if res, ok, err := l.readAsleep(offset); ok {
+		return res, err
+	}
 	if err := l.enter(); err != nil {
 		return ReadResult{}, err
 	}
 	defer l.leave()
 	return l.read(offset, maxBytes, minOneBatch, true)
+}
+
+// readAsleep answers a read at or outside the end of a log put to sleep
+// by the cap without loading it (ok); a read of batches loads it.
+func (l *Log) readAsleep(offset int64) (ReadResult, bool, error) {
+	e, ok := l.asleepEnds()
+	if !ok {
+		return ReadResult{}, false, nil
+	}
+	res := ReadResult{HighWatermark: e.next, LogStartOffset: e.logStart, LastStableOffset: e.next}
+	switch {
+	case offset == e.next:
+		return res, true, nil
+	case offset < e.logStart || offset > e.next:
+		return res, true, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, e.logStart, e.next)
+	}
+	return ReadResult{}, false, nil
 }
 
 func (l *Log) read(offset int64, maxBytes int32, minOneBatch, committed bool) (ReadResult, error) {

@@ -82,6 +82,9 @@ func (t *txnState) stable(next int64) int64 {
 // LastStableOffset returns the first offset of the earliest open
 // transaction, or the high watermark.
 func (l *Log) LastStableOffset() int64 {
+	if e, ok := l.asleepEnds(); ok {
+		return e.next
+	}
 	if l.enter() != nil {
 		return 0
 	}
