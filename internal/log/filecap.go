@@ -167,15 +167,30 @@ func (c *FileCap) shrink() {
 		return
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
-	for _, cd := range cands {
-		if total <= target {
-			break
-		}
-		if cd.l.trySleep() {
-			total -= cd.files
-		}
+	// Putting a log to sleep mostly waits for its fsyncs: several logs
+	// at once use the disk's queue instead of one fsync at a time. A
+	// worker may put one log more to sleep than needed.
+	var next, excess atomic.Int64
+	excess.Store(int64(total - target))
+	var wg sync.WaitGroup
+	for range min(sleepWorkers, len(cands)) {
+		wg.Go(func() {
+			for excess.Load() > 0 {
+				i := int(next.Add(1) - 1)
+				if i >= len(cands) {
+					return
+				}
+				if cands[i].l.trySleep() {
+					excess.Add(-int64(cands[i].files))
+				}
+			}
+		})
 	}
+	wg.Wait()
 }
+
+// sleepWorkers bounds the logs one shrink puts to sleep at once.
+const sleepWorkers = 8
 
 // openFiles is the number of segment files the log holds open: 0 while
 // it is dormant or being put to sleep. It never waits for a load.
