@@ -29,7 +29,7 @@ export SLUICE_SCALE_CONNS=${SLUICE_SCALE_CONNS:-5000}
 export SLUICE_SCALE_CONNS_SECS=${SLUICE_SCALE_CONNS_SECS:-10}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-run() { go test -count=1 -timeout 60m -run "^$1\$" -v ./internal/broker/ 2>&1 | grep -E '^\s+scale|^(--- |ok|FAIL|PASS)'; }
+run() { go test -count=1 -timeout 60m -run "^$1\$" -v ./internal/broker/ 2>&1 | grep --line-buffered -E '^\s+scale|^(--- |ok|FAIL|PASS)'; }
 case $what in
 partitions) run TestScalePartitions ;;
 group) run TestScaleGroupRebalance ;;
