@@ -168,12 +168,19 @@ func (c *FileCap) shrink() {
 	}
 	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.last, b.last) })
 	// Putting a log to sleep mostly waits for its fsyncs: several logs
-	// at once use the disk's queue instead of one fsync at a time. A
-	// worker may put one log more to sleep than needed.
+	// at once use the disk's queue instead of one fsync at a time. There
+	// are no more workers than the least recently used logs that cover
+	// the excess, so a shrink puts no more logs to sleep than the serial
+	// walk would, unless some of those are busy.
+	need, covered := 0, 0
+	for need < len(cands) && covered < total-target {
+		covered += cands[need].files
+		need++
+	}
 	var next, excess atomic.Int64
 	excess.Store(int64(total - target))
 	var wg sync.WaitGroup
-	for range min(sleepWorkers, len(cands)) {
+	for range min(sleepWorkers, need) {
 		wg.Go(func() {
 			for excess.Load() > 0 {
 				i := int(next.Add(1) - 1)
