@@ -14,12 +14,22 @@ import (
 // Compression of a records area, used by the cleaner to re-encode a batch
 // with its original codec: gzip (default level), snappy as one raw block
 // (what franz-go writes; Kafka's clients read it as well as the xerial
-// framing), lz4 frames (Kafka's framing), zstd frames. The encoders are
-// pooled.
+// framing), lz4 frames (Kafka's framing) of 64 KiB blocks, zstd frames. The
+// encoders are pooled.
 
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
-var lz4Writers = sync.Pool{New: func() any { return lz4.NewWriter(nil) }}
+// lz4Writers write frames of 64 KiB blocks, the size Kafka's Java client
+// writes, not pierrec/lz4's default of 4 MiB: every reader of a frame holds a
+// buffer of its block size while it decodes, and a cleaned batch is read by
+// every consumer.
+var lz4Writers = sync.Pool{New: func() any {
+	w := lz4.NewWriter(nil)
+	if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+		panic(err) // a constant option the library accepts
+	}
+	return w
+}}
 
 var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
 	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
