@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestOpenFilesCap: with log.open.files.max=4, producing to 12 partitions
+// TestOpenFilesCap: with log.open.files.max=4 (and nothing else), producing to 12 partitions
 // in turn keeps at most 4 segment files open between requests (idle
 // partitions are closed cleanly and loaded again on their next use:
 // log/filecap.go); a fetch of all 12 exceeds the cap while it pins them,
@@ -18,7 +18,8 @@ import (
 func TestOpenFilesCap(t *testing.T) {
 	const parts, rounds, capFiles = 12, 3, 4
 	dir := t.TempDir()
-	kafka := map[string]string{"log.lazy.load.enable": "true", "log.open.files.max": fmt.Sprint(capFiles)}
+	// The cap alone: it turns on lazy loading (log.lazy.load.enable).
+	kafka := map[string]string{"log.open.files.max": fmt.Sprint(capFiles)}
 	tb := startBroker(t, dir, kafka)
 	if tb.lc.files == nil || tb.lc.files.Max() != capFiles {
 		t.Fatalf("log.open.files.max=%d not applied", capFiles)
