@@ -41,12 +41,18 @@ package broker
 //   file system commits them in one journal transaction rather than one
 //   after another; each log also shares an fsync between the requests
 //   waiting on it (log.SyncTo).
+// * With acks 1 or -1 and a timeout above 0, a request stops appending at
+//   half its timeout: the partitions not reached get REQUEST_TIMED_OUT and
+//   are not appended (the client retries them), so a request over more
+//   partitions than the broker can load in time is answered before the
+//   client gives up on it. The first partition is always appended.
 
 import (
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -68,6 +74,20 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 		reqErr = kerr.TransactionalIDAuthorizationFailed
 	}
 	var syncs []pendingSync
+	// A request's appends stop at half its timeout: the partitions not
+	// reached by then get REQUEST_TIMED_OUT, not appended, so the client
+	// has its answer before its own deadline (the timeout plus a margin)
+	// and retries only those. Without it a request over more partitions
+	// than the broker can load in time (the first use of many partitions,
+	// each loaded and others closed under log.open.files.max) is resent
+	// whole by the client and never completes. The first partition is
+	// always appended, so every request makes progress; acks=0 has no
+	// answer to time out.
+	var deadline time.Time
+	if req.Acks != 0 && req.TimeoutMillis > 0 {
+		deadline = b.cfg.Now().Add(time.Duration(req.TimeoutMillis) * time.Millisecond / 2)
+	}
+	tried, timedOut := false, 0
 	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -88,14 +108,26 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if topicErr != nil {
+			switch {
+			case topicErr != nil:
 				sp.ErrorCode, sp.BaseOffset = code(topicErr), -1
-			} else if p, target := b.producePartition(r, t, rp, &sp, req.TransactionID); target > 0 {
-				syncs = append(syncs, pendingSync{p: p, target: target, topic: ti, part: pi})
+			case tried && !deadline.IsZero() && b.cfg.Now().After(deadline):
+				sp.ErrorCode = kerr.RequestTimedOut.Code
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+				timedOut++
+			default:
+				tried = true
+				if p, target := b.producePartition(r, t, rp, &sp, req.TransactionID); target > 0 {
+					syncs = append(syncs, pendingSync{p: p, target: target, topic: ti, part: pi})
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if timedOut > 0 {
+		r.c.logger.Warn("produce request timed out before every partition was appended; the rest answered REQUEST_TIMED_OUT",
+			"partitions_timed_out", timedOut, "timeout_ms", req.TimeoutMillis)
 	}
 	if len(syncs) > 0 {
 		b.syncProduced(r, resp, syncs)

@@ -645,3 +645,79 @@ func TestProduceFsyncsPartitionsTogether(t *testing.T) {
 		<-tb.done
 	})
 }
+
+// A Produce request whose appends run past half its timeout answers the
+// partitions not reached yet with REQUEST_TIMED_OUT and leaves them
+// unwritten; resent, they are appended. The broker's clock jumps a second
+// at each reading while the request runs, so the deadline passes right
+// after the first partition. Without a timeout (0) every partition is
+// appended however long it takes.
+func TestProduceStopsAppendingAtHalfTimeout(t *testing.T) {
+	const parts = 4
+	var jump atomic.Bool
+	var skew atomic.Int64
+	now := func() time.Time {
+		if jump.Load() {
+			skew.Add(int64(time.Second))
+		}
+		return time.Now().Add(time.Duration(skew.Load()))
+	}
+	tb := startBrokerWith(t, Config{Now: now})
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "slow", parts, nil)
+	produce := func(timeoutMs int32, partitions ...int32) *kmsg.ProduceResponse {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, timeoutMs
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = "slow", tb.topic("slow").meta.ID
+		for _, p := range partitions {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = p
+			rp.Records = buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: fmt.Appendf(nil, "p%d", p)})
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		jump.Store(true)
+		defer jump.Store(false)
+		return send[*kmsg.ProduceResponse](t, cl, req)
+	}
+	hw := func(p int) int64 { return tb.topic("slow").partitions[p].log.HighWatermark() }
+
+	resp := produce(1000, 0, 1, 2, 3)
+	for _, sp := range resp.Topics[0].Partitions {
+		want := kerr.RequestTimedOut.Code
+		if sp.Partition == 0 {
+			want = 0
+		}
+		if sp.ErrorCode != want {
+			t.Fatalf("partition %d: error %d, want %d", sp.Partition, sp.ErrorCode, want)
+		}
+		if want != 0 && sp.BaseOffset != -1 {
+			t.Fatalf("partition %d timed out with base offset %d", sp.Partition, sp.BaseOffset)
+		}
+	}
+	for p, want := range []int64{1, 0, 0, 0} {
+		if got := hw(p); got != want {
+			t.Fatalf("after the timed-out request: partition %d high watermark %d, want %d", p, got, want)
+		}
+	}
+
+	// The client's retry of the rest: one at a time, each the first of its
+	// request, they are appended.
+	for p := int32(1); p < parts; p++ {
+		if sp := produce(1000, p).Topics[0].Partitions[0]; sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+			t.Fatalf("retry of partition %d: error %d, base offset %d", p, sp.ErrorCode, sp.BaseOffset)
+		}
+	}
+	// No timeout: all appended.
+	for _, sp := range produce(0, 0, 1, 2, 3).Topics[0].Partitions {
+		if sp.ErrorCode != 0 || sp.BaseOffset != 1 {
+			t.Fatalf("timeout 0, partition %d: error %d, base offset %d", sp.Partition, sp.ErrorCode, sp.BaseOffset)
+		}
+	}
+	for p := range parts {
+		if got := hw(p); got != 2 {
+			t.Fatalf("partition %d high watermark %d, want 2", p, got)
+		}
+	}
+}
