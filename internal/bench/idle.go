@@ -95,7 +95,10 @@ func fillExtraTopic(ctx context.Context, adm *kadm.Client, seeds []string, topic
 	for i := range recs {
 		recs[i] = &kgo.Record{Topic: topic, Partition: int32(i), Value: val}
 	}
-	pctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	// A first use of a partition costs fsyncs, and more under
+	// log.open.files.max, which closes others to load it: 100,000
+	// partitions under a cap of 4,096 took about 4 minutes here.
+	pctx, cancel := context.WithTimeout(ctx, max(120*time.Second, time.Duration(partitions)*10*time.Millisecond))
 	defer cancel()
 	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("producing to topic %q: %w", topic, err)
