@@ -9,8 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestOpenFilesCap: with log.open.files.max=4 (and nothing else), producing to 12 partitions
-// in turn keeps at most 4 segment files open between requests (idle
+// TestOpenFilesCap: with log.open.files.max=4 and nothing else, producing
+// to 12 partitions in turn keeps at most 4 segment files open between requests (idle
 // partitions are closed cleanly and loaded again on their next use:
 // log/filecap.go); a fetch of all 12 exceeds the cap while it pins them,
 // and the broker's tick brings the count back under it. Every record is

@@ -239,25 +239,16 @@ func (b *Broker) openPartition(t meta.Topic, i int32, cfg log.Config) (*partitio
 		// log.lazy.load.enable, cleanly closed ones load then too
 		// (log/lazy.go).
 		LazyCreate: true,
-		Lazy:       b.lazyLoad(),
+		Lazy:       b.brokerBool("log.lazy.load.enable"),
 		Prepare:    prepare,
 		// log.open.files.max: idle partitions loaded on first use are
-		// put back to sleep (log/filecap.go).
+		// put back to sleep (log/filecap.go); a cap implies Lazy.
 		Files: b.lc.files,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)
 	}
 	return &partition{topic: t.Name, index: i, log: l}, nil
-}
-
-// lazyLoad reports whether cleanly closed partitions are loaded on first
-// use: log.lazy.load.enable, or a cap on open files (log.open.files.max),
-// which only partitions loaded on first use count toward and can be kept
-// to; without lazy loading a restart would open every partition's files
-// whatever the cap.
-func (b *Broker) lazyLoad() bool {
-	return b.brokerBool("log.lazy.load.enable") || b.lc.files != nil
 }
 
 func (b *Broker) topic(name string) *topic {

@@ -115,7 +115,8 @@ type Options struct {
 	// the wake).
 	Prepare func(fresh bool) error
 	// Files, if set, caps the open segment files of the logs sharing it,
-	// putting idle ones loaded on first use back to sleep (filecap.go);
-	// it applies to logs opened with Lazy.
+	// putting idle ones loaded on first use back to sleep (filecap.go).
+	// It implies Lazy: only logs loaded on first use are counted, and
+	// without it every log would be loaded at Open whatever the cap.
 	Files *FileCap
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluice-io/sluice/internal/vfs"
@@ -82,7 +81,17 @@ func compress(t testing.TB, codec int8, data []byte) []byte {
 		return data
 	}
 	if codec == CodecLz4 {
-		return lz4Frame(t, data)
+		// The cleaner's encoder: frames of 64 KiB blocks, as Kafka's Java
+		// client writes them. franz-go writes 4 MiB blocks (the compat
+		// tests produce those); the smaller blocks keep the tests'
+		// decompressions cheap under the race detector, which drops
+		// sync.Pool puts, so a 4 MiB block buffer is allocated and
+		// cleared again at each.
+		out, err := compressArea(nil, CodecLz4, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
 	c, ok := compressors.Load(codec)
 	if !ok {
@@ -108,26 +117,6 @@ func compress(t testing.TB, codec int8, data []byte) []byte {
 		t.Fatalf("compressor used codec %d, want %d", got, codec)
 	}
 	return bytes.Clone(out)
-}
-
-// lz4Frame is data as one lz4 frame of 64 KiB blocks, as Kafka's Java client
-// writes it. franz-go writes 4 MiB blocks (the compat tests produce those);
-// here the smaller blocks keep the tests' decompressions cheap under the race
-// detector, where every fourth sync.Pool put is dropped and a 4 MiB block
-// buffer is allocated and cleared again.
-func lz4Frame(t testing.TB, data []byte) []byte {
-	var buf bytes.Buffer
-	w := lz4.NewWriter(&buf)
-	if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // build returns a valid batch for s with base offset 0.

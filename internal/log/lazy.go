@@ -55,7 +55,7 @@ type lazyState struct {
 	// markerPending: recovery removed the clean-shutdown marker and the
 	// removal is not durable yet (markerGone).
 	markerPending atomic.Bool
-	lazyLoad      bool // Options.Lazy
+	lazyLoad      bool // Options.Lazy, or Options.Files
 
 	// File cap (filecap.go).
 	files   *FileCap     // Options.Files; nil: none
@@ -138,7 +138,7 @@ func (l *Log) wake() error {
 		return nil
 	}
 	loaded, err := l.wakeSlow()
-	if loaded && l.lz.files != nil && l.lz.lazyLoad {
+	if loaded && l.lz.files != nil {
 		l.lz.files.loaded(l) // may put other logs to sleep
 	}
 	return err

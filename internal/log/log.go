@@ -82,9 +82,9 @@ func Open(opts Options) (*Log, error) {
 	cfg := opts.Config
 	l.cfg.Store(&cfg)
 	l.lz.prepare = opts.Prepare
-	l.lz.lazyLoad = opts.Lazy
+	l.lz.lazyLoad = opts.Lazy || opts.Files != nil // Files implies Lazy
 	l.lz.files = opts.Files
-	if opts.Lazy || opts.LazyCreate {
+	if l.lz.lazyLoad || opts.LazyCreate {
 		if dormant, err := l.openLazy(); err != nil || dormant {
 			return l, err
 		}
