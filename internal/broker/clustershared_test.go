@@ -422,6 +422,15 @@ func TestClusterAuthorizesOwnHandlers(t *testing.T) {
 		}
 		return err
 	})
+	// The broker learns of t from its etcd watch, after CreateTopics
+	// returns (as a Kafka broker from the controller's metadata log).
+	clusterEventually(t, "t in the broker's metadata", func() error {
+		m, err := adm.Metadata(ctx, "t")
+		if err == nil {
+			err = m.Topics["t"].Err
+		}
+		return err
+	})
 	if _, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "mallory", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "m-secret"}}); err != nil {
 		t.Fatal(err)
 	}
