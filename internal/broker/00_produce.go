@@ -129,11 +129,30 @@ func handleProduce(b *Broker, r *request, req *kmsg.ProduceRequest) kmsg.Respons
 		r.c.logger.Warn("produce request timed out before every partition was appended; the rest answered REQUEST_TIMED_OUT",
 			"partitions_timed_out", timedOut, "timeout_ms", req.TimeoutMillis)
 	}
-	if len(syncs) > 0 {
-		b.syncProduced(r, resp, syncs)
-	}
 	if req.Acks == 0 {
+		if len(syncs) > 0 {
+			b.syncProduced(r, resp, syncs)
+		}
 		return nil
+	}
+	if len(syncs) > 0 {
+		// The ack waits for the fsyncs, the connection does not: the
+		// fsyncs start now, on a goroutine of their own, and the
+		// connection's writer goroutine waits for them and answers in
+		// request order while the connection reads and appends the
+		// client's next requests (pipeline.go). A client's produce
+		// requests in flight (franz-go keeps up to 5 per broker) then
+		// share the fsyncs of a partition (group commit) and overlap
+		// those of different partitions. Waiting here would allow one
+		// request per fsync on a connection and queue the rest behind
+		// it. The writer waits for every pending response, even after a
+		// failed write, so the goroutine never outlives the connection.
+		synced := make(chan struct{})
+		go func() {
+			defer close(synced)
+			b.syncProduced(r, resp, syncs)
+		}()
+		return &pendingResponse{Response: resp, wait: func() { <-synced }}
 	}
 	return resp
 }

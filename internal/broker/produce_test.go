@@ -721,3 +721,92 @@ func TestProduceStopsAppendingAtHalfTimeout(t *testing.T) {
 		}
 	}
 }
+
+// With flush.messages=1 a connection reads and appends its next Produce
+// requests while an earlier one waits for its fsync (pipeline.go), so
+// requests in flight share fsyncs; the answers still come in request order
+// and none before its own records are fsynced. The test's file system
+// holds the first segment fsync until the second request is appended: a
+// connection that waited for the fsync before reading on never appends it.
+func TestProducePipelinesFsyncs(t *testing.T) {
+	var (
+		armed    atomic.Bool
+		held     = make(chan struct{})
+		release  = make(chan struct{})
+		holdOnce sync.Once
+		syncs    atomic.Int32
+	)
+	fs := errorfs.New(vfs.Default, func(op errorfs.Op, path string) error {
+		if !armed.Load() || op != errorfs.OpSync || !strings.HasSuffix(path, ".log") {
+			return nil
+		}
+		syncs.Add(1)
+		holdOnce.Do(func() {
+			close(held)
+			<-release
+		})
+		return nil
+	})
+	tb := startBrokerWith(t, Config{FS: fs})
+	var releaseOnce sync.Once
+	unhold := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unhold) // before the broker's close, which waits for the fsync
+	cl := newClient(t, tb.addr)
+	createTopic(t, cl, "durable", 1, map[string]*string{"flush.messages": kmsg.StringPtr("1")})
+	l := tb.partition("durable", 0).log
+
+	produce := func(v string) *kmsg.ProduceRequest {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version, req.Acks, req.TimeoutMillis = 9, -1, 30000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "durable"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = buildBatch(-1, -1, -1, time.Now().UnixMilli(), rawRecord{value: []byte(v)})
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	c := rawConn(t, tb.addr)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("piped"))
+	armed.Store(true)
+	if _, err := c.Write(f.AppendRequest(nil, produce("a"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first request's fsync never started")
+	}
+	if _, err := c.Write(f.AppendRequest(nil, produce("b"), 2)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the second request appended while the first waits for its fsync", func() bool { return l.HighWatermark() == 2 })
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 1)); n > 0 || err == nil {
+		t.Fatal("a response was written before its fsync finished")
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	unhold()
+	for i, want := range []int64{0, 1} {
+		body, err := readResponse(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if corr := int32(binary.BigEndian.Uint32(body)); corr != int32(i+1) {
+			t.Fatalf("response %d has correlation id %d: out of order", i, corr)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = 9
+		if err := resp.ReadFrom(body[5:]); err != nil { // v9 is flexible: a tag byte after the correlation id
+			t.Fatal(err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != 0 || sp.BaseOffset != want {
+			t.Fatalf("response %d: error %d, base offset %d, want offset %d", i, sp.ErrorCode, sp.BaseOffset, want)
+		}
+	}
+	if n := syncs.Load(); n > 2 {
+		t.Fatalf("%d segment fsyncs for two requests", n)
+	}
+}

@@ -73,7 +73,7 @@ func (b *Broker) quotaThrottle(r *request, reqBytes int, resp kmsg.Response, han
 		switch w := resp.(type) {
 		case *splicedResponse:
 			resp = w.Response
-		case *pendingResponse: // cluster mode's produce (pipeline.go); not yet handed to the writer
+		case *pendingResponse: // a produce waiting for its flush or fsyncs (pipeline.go); ThrottleMillis is not written by the wait
 			resp = w.Response
 		}
 		if tr, ok := resp.(kmsg.SetThrottleResponse); ok {
