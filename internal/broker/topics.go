@@ -243,7 +243,8 @@ func (b *Broker) openPartition(t meta.Topic, i int32, cfg log.Config) (*partitio
 		Prepare:    prepare,
 		// log.open.files.max: idle partitions loaded on first use are
 		// put back to sleep (log/filecap.go); a cap implies Lazy.
-		Files: b.lc.files,
+		Files:   b.lc.files,
+		OnFlush: b.metrics.LogFlushed, // nil-safe without metrics
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening partition %s-%d: %w", t.Name, i, err)

@@ -346,6 +346,10 @@ func (l *Log) syncTo(target int64) error {
 		l.syncBuf = dirty[:0]
 	}()
 
+	var start time.Time
+	if l.onFlush != nil {
+		start = time.Now() // a real duration, whatever the log's clock
+	}
 	for _, s := range dirty {
 		if err := s.log.Sync(); err != nil {
 			return l.fail(err)
@@ -355,6 +359,9 @@ func (l *Log) syncTo(target int64) error {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.fail(err)
 		}
+	}
+	if l.onFlush != nil && (len(dirty) > 0 || syncDir) {
+		l.onFlush(time.Since(start))
 	}
 	l.synced.Store(end)
 	l.lastFlush.Store(l.now().UnixMilli())

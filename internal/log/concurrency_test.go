@@ -49,6 +49,8 @@ func TestGroupCommit(t *testing.T) {
 		}
 		return nil
 	})
+	var flushes atomic.Int64 // Options.OnFlush: one a flush, however many files it fsyncs
+	o.OnFlush = func(time.Duration) { flushes.Add(1) }
 	l = mustOpen(t, o)
 	defer l.Close()
 	const writers, rounds = 8, 10
@@ -77,6 +79,9 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if l.HighWatermark() != 2*writers*rounds {
 		t.Fatalf("high watermark %d", l.HighWatermark())
+	}
+	if n, s := flushes.Load(), syncs.Load(); n < rounds || n > s {
+		t.Fatalf("OnFlush called %d times for %d rounds and %d segment fsyncs", n, rounds, s)
 	}
 }
 

@@ -119,4 +119,9 @@ type Options struct {
 	// It implies Lazy: only logs loaded on first use are counted, and
 	// without it every log would be loaded at Open whatever the cap.
 	Files *FileCap
+	// OnFlush, if set, is called after each flush that fsynced something
+	// (group commit's fsync of the dirty segments, Flush, Tick), with
+	// how long its fsyncs took: Kafka's LogFlushRateAndTimeMs. It must
+	// be cheap: it runs on the appender's path.
+	OnFlush func(time.Duration)
 }

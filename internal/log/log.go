@@ -44,6 +44,7 @@ type Log struct {
 	// lastExpiry is the Unix ms of Tick's last producer expiry check.
 	lastExpiry atomic.Int64
 	syncBuf    []*segment // reused by syncTo; guarded by syncMu
+	onFlush    func(time.Duration)
 
 	// rollMu serialises making rolled segments durable and writing
 	// snapshots (see finishRoll), and removing or replacing segments
@@ -63,11 +64,12 @@ type Log struct {
 // error.
 func Open(opts Options) (*Log, error) {
 	l := &Log{
-		fs:     opts.FS,
-		dir:    opts.Dir,
-		logger: opts.Logger,
-		now:    opts.Now,
-		prod:   make(producerState),
+		fs:      opts.FS,
+		dir:     opts.Dir,
+		logger:  opts.Logger,
+		now:     opts.Now,
+		prod:    make(producerState),
+		onFlush: opts.OnFlush,
 	}
 	l.lc.space = opts.Space
 	if l.fs == nil {

@@ -85,6 +85,7 @@ type Metrics struct {
 	cleanerRead       prometheus.Counter
 	cleanerReclaimed  prometheus.Counter
 	cleanerSegments   prometheus.Counter
+	logFlush          prometheus.Histogram
 }
 
 // New creates the metrics and registers them, the Go runtime and process
@@ -138,6 +139,10 @@ func New(o Options) *Metrics {
 	m.cleanerRead = counter("log_cleaner_read_bytes_total", "Bytes the log cleaner read.")
 	m.cleanerReclaimed = counter("log_cleaner_reclaimed_bytes_total", "Bytes the log cleaner removed (size of the cleaned segments before minus after).")
 	m.cleanerSegments = counter("log_cleaner_segments_cleaned_total", "Segments the log cleaner rewrote.")
+
+	m.logFlush = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "log_flush_seconds",
+		Help: "Time of each log flush: the fsyncs of a partition's appended data (flush.messages, flush.ms; Kafka's LogFlushRateAndTimeMs).", Buckets: latencyBuckets[:]})
+	reg.MustRegister(m.logFlush)
 
 	if o.Source != nil {
 		m.state = &stateWriter{src: o.Source, now: o.Now, maxParts: o.PartitionSeriesMax}
@@ -287,6 +292,14 @@ func (m *Metrics) RetentionDeleted(segments int, bytes int64) {
 	}
 	m.retentionSegments.Add(float64(segments))
 	m.retentionBytes.Add(float64(bytes))
+}
+
+// LogFlushed records one log flush and how long its fsyncs took.
+func (m *Metrics) LogFlushed(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.logFlush.Observe(d.Seconds())
 }
 
 // Cleaned records one cleaner pass.

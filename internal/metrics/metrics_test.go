@@ -215,6 +215,8 @@ func TestLifecycleAndListenerCounters(t *testing.T) {
 	m.RetentionDeleted(0, 0)
 	m.Cleaned(3, 1000, 800, 500)
 	m.Cleaned(0, 10, 0, 0)
+	m.LogFlushed(2 * time.Millisecond)
+	m.LogFlushed(20 * time.Millisecond)
 	l := m.Listener("SASL")
 	if m.Listener("SASL") != l {
 		t.Fatal("a listener's metrics resolved twice")
@@ -228,7 +230,8 @@ func TestLifecycleAndListenerCounters(t *testing.T) {
 		"sluice_log_cleaner_runs_total 2", "sluice_log_cleaner_segments_cleaned_total 3", "sluice_log_cleaner_read_bytes_total 1010",
 		"sluice_log_cleaner_reclaimed_bytes_total 300", `sluice_connections_active{listener="SASL"} 1`,
 		`sluice_connections_accepted_total{listener="SASL"} 2`, `sluice_connections_closed_total{listener="SASL"} 1`,
-		`sluice_authentication_failures_total{listener="SASL"} 1`} {
+		`sluice_authentication_failures_total{listener="SASL"} 1`, "sluice_log_flush_seconds_count 2",
+		`sluice_log_flush_seconds_bucket{le="0.0025"} 1`, `sluice_log_flush_seconds_bucket{le="0.025"} 2`} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("missing %s", want)
 		}
@@ -236,5 +239,6 @@ func TestLifecycleAndListenerCounters(t *testing.T) {
 	var nilM *Metrics
 	nilM.RetentionDeleted(1, 1)
 	nilM.Cleaned(1, 1, 1, 1)
+	nilM.LogFlushed(time.Second)
 	nilM.Listener("x").AuthFailed()
 }
