@@ -1,10 +1,12 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/sluice-io/sluice/internal/vfs"
 )
@@ -39,7 +41,14 @@ import (
 // NumSegments answer from the directory listing.
 //
 // A failed wake is sticky: every later call gets its error, as Open would
-// have returned it, and the log stays closed.
+// have returned it, and the log stays closed. Except when the process ran
+// out of file descriptors (EMFILE, ENFILE: many partitions loaded at once,
+// or more at once than log.open.files.max while one request holds them):
+// then the load is undone (files closed, in-memory state dropped) and the
+// log stays dormant, so its next use loads it again. A load undone midway
+// is retried as a restart after a crash at the same point would recover
+// it: what it changed on disk (the marker removed, a torn tail cut) is
+// what recovery leaves consistent at every step.
 
 // openTxnsMarker is the clean-shutdown marker's content when the log was
 // closed with open transactions; otherwise the marker is empty.
@@ -164,6 +173,10 @@ func (l *Log) wakeSlow() (bool, error) {
 	err := l.wakeRecover()
 	if err != nil {
 		l.closeFiles()
+		if outOfFiles(err) && l.undoWake() {
+			l.logger.Warn("opening log on first use failed: out of file descriptors; it is loaded again at its next use", "error", err)
+			return false, fmt.Errorf("opening log %s: %w", l.dir, storageErr(err))
+		}
 		l.mu.Lock()
 		l.closed = true
 		l.mu.Unlock()
@@ -174,6 +187,41 @@ func (l *Log) wakeSlow() (bool, error) {
 	l.lastFlush.Store(l.now().UnixMilli())
 	l.lz.dormant.Store(false)
 	return true, nil
+}
+
+// outOfFiles reports whether err is the process or the system running out
+// of file descriptors: a failure that another try may not meet.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// undoWake drops what a failed wakeRecover loaded, its files already
+// closed, leaving the log dormant as before the wake (under wakeMu). It
+// reports false, leaving the failure sticky, if the directory cannot be
+// checked.
+func (l *Log) undoWake() bool {
+	_, err := l.fs.Stat(l.dir)
+	if err != nil && !vfs.IsNotExist(err) {
+		return false
+	}
+	// A directory that exists now is loaded as one that existed: the
+	// failed try may have created the first segment (fresh loads create
+	// it exclusively).
+	l.lz.fresh = vfs.IsNotExist(err)
+	l.syncMu.Lock()
+	l.syncBuf = nil
+	l.syncMu.Unlock()
+	l.mu.Lock()
+	l.segs, l.next, l.snaps, l.dirDirty, l.err = nil, 0, nil, false, nil
+	l.prod, l.txns = make(producerState), txnState{}
+	l.mu.Unlock()
+	l.hw.Store(0)
+	l.lso.Store(0)
+	l.synced.Store(0)
+	l.lc.mu.Lock()
+	l.lc.cleanerOffset, l.lc.nextHorizon = 0, 0 // closeFiles closed the retired segments
+	l.lc.mu.Unlock()
+	return true
 }
 
 // wakeForWrite is wake for a call that may change the log: the removal of

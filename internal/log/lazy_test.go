@@ -2,12 +2,15 @@ package log
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/sluice-io/sluice/internal/vfs/crashfs"
+	"github.com/sluice-io/sluice/internal/vfs/errorfs"
 )
 
 // A cleanly closed log opened lazily stays dormant (nothing opened, the
@@ -193,4 +196,77 @@ func TestLoadDefersMarkerFsyncToFirstWrite(t *testing.T) {
 		l2.Close()
 	}
 	l.Close()
+}
+
+// A first use that runs out of file descriptors fails that call and leaves
+// the log dormant: the next use loads it, with every batch. Another error
+// is sticky, as Open's would be.
+func TestWakeRetriedAfterOutOfFiles(t *testing.T) {
+	emfile := &os.PathError{Op: "open", Err: syscall.EMFILE}
+	t.Run("clean log", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		o, f := faultyOpts(t, smallConfig())
+		l := mustOpen(t, o)
+		batches := appendRandom(t, l, rng, 40)
+		end := l.HighWatermark()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		o.Lazy = true
+		l = mustOpen(t, o)
+		defer l.Close()
+		f.set(on(errorfs.OpOpen, indexExt, emfile)) // after the segments opened
+		if _, err := l.Read(0, 1<<20, true); !errors.Is(err, syscall.EMFILE) || !errors.Is(err, ErrStorage) {
+			t.Fatalf("read with no file descriptors left: %v", err)
+		}
+		if !l.Dormant() {
+			t.Fatal("a load that ran out of files left the log awake")
+		}
+		f.clear()
+		if hw := l.HighWatermark(); hw != end {
+			t.Fatalf("high watermark after the retried load %d, want %d", hw, end)
+		}
+		if got := readAll(t, l, 0, 1<<20); len(got) != len(batches) {
+			t.Fatalf("read %d batches, want %d", len(got), len(batches))
+		}
+		if r := mustAppend(t, l, build(t, plain(2))); r.BaseOffset != end {
+			t.Fatalf("append after the retried load at %d, want %d", r.BaseOffset, end)
+		}
+	})
+	t.Run("new log", func(t *testing.T) {
+		o, f := faultyOpts(t, smallConfig())
+		o.LazyCreate = true
+		l := mustOpen(t, o)
+		defer l.Close()
+		f.set(on(errorfs.OpOpen, logExt, emfile)) // creating the first segment
+		if _, err := l.Append(build(t, plain(2))); !errors.Is(err, syscall.EMFILE) {
+			t.Fatalf("append with no file descriptors left: %v", err)
+		}
+		f.clear()
+		if r := mustAppend(t, l, build(t, plain(2))); r.BaseOffset != 0 {
+			t.Fatalf("first append after the retried load at %d", r.BaseOffset)
+		}
+		if hw := l.HighWatermark(); hw != 2 {
+			t.Fatalf("high watermark %d", hw)
+		}
+	})
+	t.Run("other errors stay", func(t *testing.T) {
+		o, f := faultyOpts(t, smallConfig())
+		l := mustOpen(t, o)
+		mustAppend(t, l, build(t, plain(2)))
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		o.Lazy = true
+		l = mustOpen(t, o)
+		defer l.Close()
+		f.set(on(errorfs.OpOpen, logExt, errorfs.EIO))
+		if _, err := l.Read(0, 1<<20, true); err == nil {
+			t.Fatal("read with a failing disk succeeded")
+		}
+		f.clear()
+		if _, err := l.Read(0, 1<<20, true); !errors.Is(err, ErrStorage) {
+			t.Fatalf("a failed load was retried: %v", err)
+		}
+	})
 }
