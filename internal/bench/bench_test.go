@@ -163,6 +163,7 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"--fetch-bytes", "2GiB"}, "fetch-bytes"},
 		{[]string{"--linger", "-1s"}, "linger"},
 		{[]string{"--rate", "-5"}, "rate"},
+		{[]string{"--page-cache", "--records", "0", "--rate", "10"}, "--records above 0"},
 		{[]string{"--rate", "1", "--duration", "10ms"}, "no record"},
 		{[]string{"--duration", "0s"}, "duration"},
 		{[]string{"--brokers", "localhost"}, "brokers"},
@@ -241,7 +242,7 @@ func TestBenchDurable(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	code := Run(ctx, []string{"--brokers", addr, "--records", "999", "--record-size", "64", "--partitions", "4",
-		"--producers", "3", "--fsync", "--data-dir", dir, "--topic", "durable", "--json"}, &stdout, &stderr)
+		"--producers", "3", "--fsync", "--page-cache", "--data-dir", dir, "--topic", "durable", "--json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
 	}
@@ -260,8 +261,12 @@ func TestBenchDurable(t *testing.T) {
 	if d := r.Disk; d == nil || d.Dir != dir || d.Chunks < 8 || d.MBPerSec <= 0 || d.ProduceRatio <= 0 {
 		t.Fatalf("disk measurement: %+v", r.Disk)
 	}
+	// --page-cache wrote what the produce phase did, in whole 1 MiB writes.
+	if p := r.PageCache; p == nil || p.Dir != dir || p.Bytes != 1<<20 || p.CPUSeconds < 0 || p.Seconds <= 0 {
+		t.Fatalf("page cache measurement: %+v", r.PageCache)
+	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Errorf("the disk measurement left %d files in %s", len(left), dir)
+		t.Errorf("the disk measurements left %d files in %s", len(left), dir)
 	}
 }
 

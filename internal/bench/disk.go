@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -16,6 +17,65 @@ type diskResult struct {
 	MBPerSec float64 `json:"mb_per_sec"`
 	// ProduceRatio is the produce phase's MB/s over MBPerSec.
 	ProduceRatio float64 `json:"produce_ratio,omitempty"`
+}
+
+// pageCacheResult is what writing to the page cache costs on this machine:
+// measurePageCache's CPU per GB, the floor under any broker's produce CPU
+// (every broker copies what it stores into the page cache).
+type pageCacheResult struct {
+	Dir             string  `json:"dir"`
+	Bytes           int64   `json:"bytes"`
+	Seconds         float64 `json:"seconds"`
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUSecondsPerGB float64 `json:"cpu_seconds_per_gb"`
+	// BrokerRatio is the produce phase's broker CPU per GB over
+	// CPUSecondsPerGB.
+	BrokerRatio float64 `json:"broker_ratio,omitempty"`
+}
+
+// measurePageCache writes n bytes (rounded up to 1 MiB) to a new temporary
+// file in dir in 1 MiB writes, as a broker appends batches, and returns
+// the CPU (user and system) the writing thread spent per GB. The file is
+// removed. Nothing is fsynced: it measures the copy into the page cache
+// and the file system's bookkeeping, which the kernel charges to the
+// writer.
+func measurePageCache(ctx context.Context, dir string, n int64) (*pageCacheResult, error) {
+	f, err := os.CreateTemp(dir, "sluice-bench-pagecache-")
+	if err != nil {
+		return nil, fmt.Errorf("measuring the page cache: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, diskChunk)
+	for i := range buf {
+		buf[i] = byte(i*131 + i>>8)
+	}
+	// The thread's own CPU time: the write loop stays on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, err := threadCPU()
+	if err != nil {
+		return nil, fmt.Errorf("measuring the page cache: %w", err)
+	}
+	start := time.Now()
+	var written int64
+	for written < n {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		w, err := f.Write(buf)
+		written += int64(w)
+		if err != nil {
+			return nil, fmt.Errorf("measuring the page cache: %w", err)
+		}
+	}
+	cpu1, err := threadCPU()
+	if err != nil {
+		return nil, fmt.Errorf("measuring the page cache: %w", err)
+	}
+	cpu := (cpu1 - cpu0).Seconds()
+	return &pageCacheResult{Dir: dir, Bytes: written, Seconds: time.Since(start).Seconds(), CPUSeconds: cpu,
+		CPUSecondsPerGB: cpu / (float64(written) / 1e9)}, nil
 }
 
 // diskChunk is the size of each durable write of the disk measurement.

@@ -46,6 +46,12 @@ acknowledged batch is fsynced first, and before producing measures the
 disk itself: a file in the --data-dir directory (default the system temp
 dir) written in 1 MiB chunks with an fdatasync after each, for about 2 s.
 Its MB/s is printed next to the produce phase's, with their ratio.
+--page-cache writes, after the produce phase, as many bytes as it produced
+to a new file there (1 MiB writes, no fsync) and prints the CPU per GB
+that cost the writing thread, and the broker's CPU per GB over it: the
+copy into the page cache is the floor under any broker's produce CPU,
+and on a virtual machine it varies with how much of the guest's memory
+was touched before.
 --producers runs that many producer clients (one connection each) in the
 produce phase, splitting --records between them; the latency phase always
 uses one.
@@ -97,6 +103,7 @@ type benchOptions struct {
 	progress     io.Writer // where the phases show progress (a terminal), nil for none
 	producers    int       // concurrent producer clients in the produce phase
 	fsync        bool      // the topic fsyncs every append before acking (flush.messages=1)
+	pageCache    bool      // measure the page cache's write cost after the produce phase
 
 	idleConns       int  // silent connections held open through the run
 	extraPartitions int  // partitions of <topic>-extra, one record each
@@ -183,6 +190,7 @@ func newBenchFlagSet(o *benchOptions) (*flag.FlagSet, *string) {
 	fs.BoolVar(&o.skipConsume, "skip-consume", false, "skip the consume phase")
 	fs.IntVar(&o.producers, "producers", 1, "producer clients (each its own connection) sharing the produce phase's records")
 	fs.BoolVar(&o.fsync, "fsync", false, "create the topic with flush.messages=1 (fsync before every ack) and measure the disk's own fdatasync write speed")
+	fs.BoolVar(&o.pageCache, "page-cache", false, "after the produce phase, write as many bytes to a new file in --data-dir (1 MiB writes, no fsync) and print the CPU per GB it cost: the page-cache copy under any broker's produce CPU on this machine")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object with every figure instead of text")
 	return fs, brokers
 }
@@ -217,8 +225,10 @@ func parseBenchFlags(args []string) (*benchOptions, error) {
 		return nil, errors.New("--broker-pid needs --brokers (a started broker is measured anyway)")
 	case len(o.brokerSets) > 0 && len(o.brokers) > 0:
 		return nil, errors.New("--broker-set applies to a broker bench starts; it cannot be combined with --brokers")
-	case set["data-dir"] && len(o.brokers) > 0 && !o.fsync:
-		return nil, errors.New("--data-dir applies to a broker bench starts (or, with --fsync, names where the disk is measured); it cannot be combined with --brokers")
+	case set["data-dir"] && len(o.brokers) > 0 && !o.fsync && !o.pageCache:
+		return nil, errors.New("--data-dir applies to a broker bench starts (or, with --fsync or --page-cache, names where the disk is measured); it cannot be combined with --brokers")
+	case o.pageCache && o.records == 0:
+		return nil, errors.New("--page-cache measures against the produce phase: it needs --records above 0")
 	}
 	for _, s := range o.brokerSets {
 		if k, _, ok := strings.Cut(s, "="); !ok || k == "" {

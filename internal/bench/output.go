@@ -186,6 +186,15 @@ func nextPow2(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
+func printPageCache(w io.Writer, p *pageCacheResult) {
+	ratio := ""
+	if p.BrokerRatio > 0 {
+		ratio = fmt.Sprintf("  broker at %.2fx it", p.BrokerRatio)
+	}
+	fmt.Fprintf(w, "    %-10s CPU %.3f s  %.3f s/GB writing %.1f MB in 1 MiB writes to a new file (%.2f s, %s)%s\n",
+		"page cache", p.CPUSeconds, p.CPUSecondsPerGB, float64(p.Bytes)/1e6, p.Seconds, p.Dir, ratio)
+}
+
 func printDisk(w io.Writer, d *diskResult) {
 	if d == nil {
 		return

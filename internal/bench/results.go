@@ -48,6 +48,9 @@ type targetResult struct {
 	Latency *latencyResult    `json:"latency,omitempty"`
 	// Disk is the disk's own durable write speed (--fsync).
 	Disk *diskResult `json:"disk,omitempty"`
+	// PageCache is what writing the produced bytes to the page cache
+	// costs on this machine (--page-cache).
+	PageCache *pageCacheResult `json:"page_cache,omitempty"`
 	// BrokerPeakRSSBytes is the broker's VmHWM at the end: its peak resident
 	// memory over its whole life.
 	BrokerPeakRSSBytes int64 `json:"broker_peak_rss_bytes,omitempty"`

@@ -202,11 +202,11 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 		}
 	}()
 
+	dir := o.dataDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
 	if o.fsync && name != "kfake" {
-		dir := o.dataDir
-		if dir == "" {
-			dir = os.TempDir()
-		}
 		if tr.Disk, err = measureDisk(ctx, dir, 2*time.Second); err != nil {
 			return tr, err
 		}
@@ -226,6 +226,17 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 		}
 		if err != nil {
 			return tr, fmt.Errorf("produce: %w", err)
+		}
+		if o.pageCache && name != "kfake" {
+			if tr.PageCache, err = measurePageCache(ctx, dir, tr.Produce.Bytes); err != nil {
+				return tr, err
+			}
+			if b := tr.Produce.Broker; b != nil && tr.PageCache.CPUSecondsPerGB > 0 {
+				tr.PageCache.BrokerRatio = b.CPUSecondsPerGB / tr.PageCache.CPUSecondsPerGB
+			}
+			if out != nil {
+				printPageCache(out, tr.PageCache)
+			}
 		}
 		if !o.skipConsume {
 			tr.Consume, err = consumePhase(ctx, o, seeds, acked, meter)
