@@ -242,7 +242,8 @@ func TestBenchDurable(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	code := Run(ctx, []string{"--brokers", addr, "--records", "999", "--record-size", "64", "--partitions", "4",
-		"--producers", "3", "--fsync", "--page-cache", "--data-dir", dir, "--topic", "durable", "--json"}, &stdout, &stderr)
+		"--producers", "3", "--fsync", "--page-cache", "--rate", "400", "--duration", "1s",
+		"--data-dir", dir, "--topic", "durable", "--json"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("runBench: exit %d: %s", code, stderr.String())
 	}
@@ -264,6 +265,11 @@ func TestBenchDurable(t *testing.T) {
 	// --page-cache wrote what the produce phase did, in whole 1 MiB writes.
 	if p := r.PageCache; p == nil || p.Dir != dir || p.Bytes != 1<<20 || p.CPUSeconds < 0 || p.Seconds <= 0 {
 		t.Fatalf("page cache measurement: %+v", r.PageCache)
+	}
+	// --rate with --fsync: the disk's own fdatasync latency, 400 a second
+	// over 4 files for the 1 s phase.
+	if s := r.SyncLatency; s == nil || s.Dir != dir || s.Files != 4 || s.Rate != 400 || s.Size != 64 || s.Sync == nil || s.Sync.Count != 400 || s.Sync.P99 <= 0 {
+		t.Fatalf("fdatasync latency measurement: %+v", r.SyncLatency)
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the disk measurements left %d files in %s", len(left), dir)

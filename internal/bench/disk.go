@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 )
 
@@ -110,4 +111,75 @@ func measureDisk(ctx context.Context, dir string, d time.Duration) (*diskResult,
 	}
 	sec := time.Since(start).Seconds()
 	return &diskResult{Dir: dir, Chunks: n, Seconds: sec, MBPerSec: float64(n) * diskChunk / 1e6 / sec}, nil
+}
+
+// syncLatencyResult is the disk's own fdatasync latency at the latency
+// phase's rate and shape, measured by measureSyncLatency in the same run
+// as a --fsync --rate benchmark: the floor under the broker's ack latency.
+type syncLatencyResult struct {
+	Dir   string          `json:"dir"`
+	Files int             `json:"files"` // one writer each, as the topic's partitions
+	Rate  int             `json:"rate"`  // writes+fdatasyncs per second over all files
+	Size  int             `json:"size"`  // bytes of each write
+	Sync  *latencySummary `json:"fdatasync_ms"`
+}
+
+// measureSyncLatency appends size bytes to each of files new files in dir,
+// an fdatasync after each write, rate times a second in all (spread evenly
+// over the files), for d, and returns the fdatasync latencies. The files
+// are removed.
+func measureSyncLatency(ctx context.Context, dir string, files, rate, size int, d time.Duration) (*syncLatencyResult, error) {
+	res := &syncLatencyResult{Dir: dir, Files: files, Rate: rate, Size: size}
+	hists := make([]histogram, files)
+	errs := make([]error, files)
+	per := float64(rate) / float64(files) // writes a second for each file
+	n := max(int(per*d.Seconds()), 1)
+	var wg sync.WaitGroup
+	for i := range files {
+		wg.Go(func() {
+			errs[i] = syncWriter(ctx, dir, size, n, per, &hists[i])
+		})
+	}
+	wg.Wait()
+	var all histogram
+	for i := range files {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("measuring the disk's fdatasync latency: %w", errs[i])
+		}
+		all.merge(&hists[i])
+	}
+	res.Sync = all.summary()
+	return res, nil
+}
+
+// syncWriter is one file of measureSyncLatency: n writes, per a second.
+func syncWriter(ctx context.Context, dir string, size, n int, per float64, h *histogram) error {
+	f, err := os.CreateTemp(dir, "sluice-bench-sync-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, size)
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(float64(i) / per * 1e9))); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := fdatasync(f); err != nil {
+			return err
+		}
+		h.record(int64(time.Since(t0)))
+	}
+	return nil
 }

@@ -45,7 +45,11 @@ Durable mode: --fsync creates the topic with flush.messages=1, so every
 acknowledged batch is fsynced first, and before producing measures the
 disk itself: a file in the --data-dir directory (default the system temp
 dir) written in 1 MiB chunks with an fdatasync after each, for about 2 s.
-Its MB/s is printed next to the produce phase's, with their ratio.
+Its MB/s is printed next to the produce phase's, with their ratio. With
+--rate, after the latency phase it also measures the disk's own fdatasync
+latency in the same shape: appends of --record-size bytes to one new file
+for each partition, an fdatasync after each, --rate a second in all, for
+--duration (at most 5 s): the floor under the durable ack latency.
 --page-cache writes, after the produce phase, as many bytes as it produced
 to a new file there (1 MiB writes, no fsync) and prints the CPU per GB
 that cost the writing thread, and the broker's CPU per GB over it: the

@@ -195,6 +195,14 @@ func printPageCache(w io.Writer, p *pageCacheResult) {
 		"page cache", p.CPUSeconds, p.CPUSecondsPerGB, float64(p.Bytes)/1e6, p.Seconds, p.Dir, ratio)
 }
 
+func printSyncLatency(w io.Writer, s *syncLatencyResult) {
+	if s.Sync == nil {
+		return
+	}
+	fmt.Fprintf(w, "    disk's own fdatasync of %d B appends to %d files, %s/s in all (%s):\n", s.Size, s.Files, commas(int64(s.Rate)), s.Dir)
+	printSummary(w, "fdatasync", s.Sync)
+}
+
 func printDisk(w io.Writer, d *diskResult) {
 	if d == nil {
 		return

@@ -51,6 +51,9 @@ type targetResult struct {
 	// PageCache is what writing the produced bytes to the page cache
 	// costs on this machine (--page-cache).
 	PageCache *pageCacheResult `json:"page_cache,omitempty"`
+	// SyncLatency is the disk's own fdatasync latency at the latency
+	// phase's rate (--fsync with --rate).
+	SyncLatency *syncLatencyResult `json:"sync_latency,omitempty"`
 	// BrokerPeakRSSBytes is the broker's VmHWM at the end: its peak resident
 	// memory over its whole life.
 	BrokerPeakRSSBytes int64 `json:"broker_peak_rss_bytes,omitempty"`

@@ -256,6 +256,15 @@ func benchTarget(ctx context.Context, o *benchOptions, name, variant, addr strin
 		if out != nil {
 			printLatency(out, tr.Latency)
 		}
+		if o.fsync && name != "kfake" {
+			// After the phase, not during it: the two would share the disk.
+			if tr.SyncLatency, err = measureSyncLatency(ctx, dir, o.partitions, o.rate, o.recordSize, min(o.duration, 5*time.Second)); err != nil {
+				return tr, err
+			}
+			if out != nil {
+				printSyncLatency(out, tr.SyncLatency)
+			}
+		}
 	}
 	if idle != nil {
 		tr.Load.IdleConnsOpenAtEnd = idle.close()
