@@ -163,6 +163,15 @@ func (l *Log) appendBatch(batch []byte, h BatchHeader, cfg *Config, now time.Tim
 	AssignBatch(batch, &h, l.next, cfg.LeaderEpoch, res.LogAppendTime)
 
 	snap, rolled, err := l.maybeRoll(&h, cfg, now)
+	if err != nil && outOfFiles(err) {
+		// The new segment was not created (a descriptor is allocated
+		// before the file is) and nothing changed: not sticky, the
+		// next append tries to roll again (lazy.go has the same rule
+		// for loading).
+		l.mu.Unlock()
+		l.logger.Warn("cannot roll to a new segment: out of file descriptors", "error", err)
+		return AppendResult{}, storageErr(err)
+	}
 	if err != nil {
 		err = l.failLocked(err)
 		l.mu.Unlock()

@@ -371,6 +371,41 @@ func TestNoSpaceWriteNotSticky(t *testing.T) {
 	}
 }
 
+// A roll that cannot create the new segment because the process is out
+// of file descriptors fails that append only: nothing was written, and the
+// next append rolls.
+func TestRollOutOfFilesNotSticky(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 1 // every batch rolls
+	o, f := faultyOpts(t, cfg)
+	l := mustOpen(t, o)
+	var want [][]byte
+	for range 3 {
+		b := build(t, plain(4))
+		mustAppend(t, l, b)
+		want = append(want, b)
+	}
+	segs := l.NumSegments()
+	f.set(on(errorfs.OpOpen, logExt, &os.PathError{Op: "open", Err: syscall.EMFILE}))
+	if _, err := l.Append(build(t, plain(4))); !errors.Is(err, syscall.EMFILE) || !errors.Is(err, ErrStorage) {
+		t.Fatalf("append needing a roll with no descriptors left: %v", err)
+	}
+	if n := l.NumSegments(); n != segs {
+		t.Fatalf("%d segments after the failed roll, had %d", n, segs)
+	}
+	f.clear()
+	b := build(t, plain(4))
+	if r := mustAppend(t, l, b); r.BaseOffset != 12 {
+		t.Fatalf("retry got offset %d", r.BaseOffset)
+	}
+	want = append(want, b)
+	sameBatches(t, readAll(t, l, 0, 1<<20), want)
+	crash(l)
+	l = mustOpen(t, o)
+	sameBatches(t, readAll(t, l, 0, 1<<20), want)
+	l.Close()
+}
+
 // TestDeletedSegmentClosedByLastReader: the file of a deleted segment
 // stays open while reads that located it hold it, and is closed as soon
 // as the last of them releases it (no garbage collector involved: GC is
