@@ -47,10 +47,7 @@ func measurePageCache(ctx context.Context, dir string, n int64) (*pageCacheResul
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, diskChunk)
-	for i := range buf {
-		buf[i] = byte(i*131 + i>>8)
-	}
+	buf := chunk()
 	// The thread's own CPU time: the write loop stays on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -79,8 +76,18 @@ func measurePageCache(ctx context.Context, dir string, n int64) (*pageCacheResul
 		CPUSecondsPerGB: cpu / (float64(written) / 1e9)}, nil
 }
 
-// diskChunk is the size of each durable write of the disk measurement.
+// diskChunk is the size of each write of the disk and page cache
+// measurements.
 const diskChunk = 1 << 20
+
+// chunk is a diskChunk of bytes that no file system compresses or skips.
+func chunk() []byte {
+	buf := make([]byte, diskChunk)
+	for i := range buf {
+		buf[i] = byte(i*131 + i>>8)
+	}
+	return buf
+}
 
 // measureDisk writes a temporary file in dir in 1 MiB chunks, each
 // followed by an fdatasync, for about d (at least 8 chunks, at most 1 GiB),
@@ -92,10 +99,7 @@ func measureDisk(ctx context.Context, dir string, d time.Duration) (*diskResult,
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	buf := make([]byte, diskChunk)
-	for i := range buf {
-		buf[i] = byte(i*131 + i>>8)
-	}
+	buf := chunk()
 	start := time.Now()
 	n := 0
 	for ; n < 1024 && (n < 8 || time.Since(start) < d); n++ {
