@@ -195,7 +195,7 @@ func (b *Broker) longPoll(r *request, req *kmsg.FetchRequest, parts []fetchPart,
 	var deadline time.Time
 	var wake chan struct{}
 	for {
-		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results)
+		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results, b.fetchLoadBudget)
 		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
 			break
 		}
@@ -251,10 +251,13 @@ func (b *Broker) fetchResponse(r *request, req *kmsg.FetchRequest, resp *kmsg.Fe
 	var rt *kmsg.FetchResponseTopic
 	for i, fp := range parts {
 		res := &results[i]
+		if res.deferred && incremental {
+			continue // nothing known: nothing changed, as far as the client can tell
+		}
 		if fp.sess != nil && incremental && !fp.sess.changed(res) {
 			continue
 		}
-		if fp.sess != nil {
+		if fp.sess != nil && !res.deferred { // a deferred one is sent again, as changed
 			fp.sess.remember(res)
 		}
 		if rt == nil || rt.Topic != fp.topic || rt.TopicID != fp.topicID {
@@ -333,6 +336,7 @@ func (b *Broker) downConvert(fp fetchPart, rr log.ReadResult, version int16, lef
 // partResult is what one read pass found for a partition.
 type partResult struct {
 	code              int16
+	deferred          bool // not read: its log was not loaded in time (readParts)
 	hw, lso, logStart int64
 	rr                log.ReadResult
 	aborted           []log.AbortedTxn // read_committed: overlapping the range read
@@ -347,16 +351,28 @@ func (sp *sessPart) remember(res *partResult) {
 	sp.sent, sp.lastErr, sp.hw, sp.lso, sp.logStart = true, res.code, res.hw, res.lso, res.logStart
 }
 
+// fetchLoadBudget bounds the time a fetch spends loading partitions that
+// were not loaded (lazy loading, log.open.files.max) before it answers
+// with what it has read: a consumer of 100,000 partitions after a restart
+// would otherwise wait for every one to load (minutes under a cap, past
+// its request timeout, so it asked again and never got an answer).
+const fetchLoadBudget = 500 * time.Millisecond
+
 // readParts reads every partition once, honouring the response and
 // partition byte limits, and reports the bytes read and whether any
-// partition failed (which ends a long poll).
-func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult) (int, bool) {
+// partition failed or was deferred (either ends a long poll). Once the
+// pass has run for loadBudget, a partition whose read would load its log
+// is deferred instead: answered with no records, no error and no offsets
+// (-1), which clients read as "nothing yet", and read by a later fetch.
+// The first read that loads is always made, so every fetch makes progress.
+func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult, loadBudget time.Duration) (int, bool) {
 	total := 0
 	anyErr := false
 	if maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
 	}
 	releaseResults(out) // of the previous pass
+	start, loads := time.Now(), 0
 	for i := range parts {
 		res := partResult{hw: -1, lso: -1, logStart: -1}
 		p := live[i]
@@ -365,6 +381,15 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 			anyErr = true
 			out[i] = res
 			continue
+		}
+		if p.log.ReadLoads(parts[i].offset) {
+			if loads > 0 && time.Since(start) > loadBudget {
+				res.deferred = true
+				anyErr = true // answer now: the client comes back for the rest
+				out[i] = res
+				continue
+			}
+			loads++
 		}
 		res.hw, res.logStart = p.log.HighWatermark(), p.log.LogStartOffset()
 		limit := min(parts[i].maxBytes, maxBytes-int32(total))

@@ -42,9 +42,11 @@ type Broker struct {
 	// fetchWaiting counts fetches parked in a long poll, waiting for data
 	// or their MaxWait (Kafka's fetch purgatory size).
 	fetchWaiting atomic.Int64
-	groups       *group.Coordinator
-	shares       *shareWiring // share groups, KIP-932 (share.go)
-	lc           lifecycle    // retention, cleaner, free-space floor (lifecycle.go)
+	// fetchLoadBudget is the const of the same name; tests shorten it.
+	fetchLoadBudget time.Duration
+	groups          *group.Coordinator
+	shares          *shareWiring // share groups, KIP-932 (share.go)
+	lc              lifecycle    // retention, cleaner, free-space floor (lifecycle.go)
 
 	txns  *txnWiring   // transaction coordinator (txn.go)
 	timer tickSchedule // the coordinators' deadlines (tick.go)
@@ -118,6 +120,7 @@ func New(cfg Config) (_ *Broker, err error) {
 		done:   make(chan struct{}),
 	}
 	b.sessions = newFetchSessions(1000, cfg.Now)
+	b.fetchLoadBudget = fetchLoadBudget
 	if err := b.openOps(); err != nil { // http.go: probes answer during recovery
 		return nil, err
 	}

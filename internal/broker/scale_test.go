@@ -98,7 +98,11 @@ func TestScalePartitions(t *testing.T) {
 			recs = append(recs, &kgo.Record{Topic: name, Partition: int32(p), Value: []byte(name + "/" + strconv.Itoa(p))})
 		}
 	}
-	if err := cl.ProduceSync(ctxT(t), recs...).FirstErr(); err != nil {
+	// Each first use loads a partition (and, under a cap, closes
+	// another): 10 ms a partition, at least 30 s.
+	pctx, pcancel := context.WithTimeout(context.Background(), max(30*time.Second, time.Duration(touch*parts)*10*time.Millisecond))
+	defer pcancel()
+	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("produced one record to each of %d partitions (the first use of each) in %v", touch*parts, time.Since(start))

@@ -106,6 +106,20 @@ func (l *Log) ReadCommitted(offset int64, maxBytes int32, minOneBatch bool) (Rea
 	return l.read(offset, maxBytes, minOneBatch, true)
 }
 
+// ReadLoads reports whether a read at offset would load the log first: it
+// is dormant (opened lazily and not used since, or put to sleep by the
+// cap) and readAsleep cannot answer the read from the offsets it
+// remembers. Loading may take milliseconds (recovery's clean path, and
+// under log.open.files.max another log put to sleep), so a caller reading
+// many logs at once can put the loads off.
+func (l *Log) ReadLoads(offset int64) bool {
+	if !l.lz.dormant.Load() {
+		return false
+	}
+	_, answered, _ := l.readAsleep(offset)
+	return !answered
+}
+
 // readAsleep answers a read at or outside the end of a log put to sleep
 // by the cap without loading it (ok); a read of batches loads it.
 func (l *Log) readAsleep(offset int64) (ReadResult, bool, error) {

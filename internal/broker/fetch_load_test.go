@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A fetch stops loading partitions once its load budget is spent: the
+// partitions whose read would load their log are answered with no records,
+// no error and no offsets (-1), and a later fetch reads them. Every fetch
+// loads at least one, so a consumer of every partition reads them all.
+// (With 100,000 partitions under log.open.files.max, one fetch loading
+// them all ran past the client's request timeout and never answered.)
+func TestFetchDefersLoadsPastBudget(t *testing.T) {
+	const parts = 12
+	dir := t.TempDir()
+	kafka := map[string]string{"log.lazy.load.enable": "true"}
+	tb := startBroker(t, dir, kafka)
+	cl := newClient(t, tb.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	createTopic(t, cl, "lazy", parts, nil)
+	var recs []*kgo.Record
+	for p := range int32(parts) {
+		recs = append(recs, &kgo.Record{Topic: "lazy", Partition: p, Value: fmt.Appendf(nil, "v%d", p)})
+	}
+	if err := cl.ProduceSync(ctxT(t), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	tb.stop(t)
+
+	tb = startBroker(t, dir, kafka) // clean restart: every partition dormant
+	tb.fetchLoadBudget = 0          // past the budget after the first load
+	if n := tb.awakeUserPartitions(); n != 0 {
+		t.Fatalf("%d partitions loaded after a clean restart", n)
+	}
+	raw := newClient(t, tb.addr)
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 5000, 1, 1<<20
+	req.SessionEpoch = -1 // sessionless: a full answer
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "lazy", tb.topic("lazy").meta.ID // v13+ names topics by id
+	for p := range int32(parts) {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	start := time.Now()
+	resp, err := req.RequestWith(ctxT(t), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited > 4*time.Second {
+		t.Fatalf("the fetch with deferred partitions long-polled for %v", waited)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != parts {
+		t.Fatalf("full fetch answered %+v, want every partition", resp.Topics)
+	}
+	for i, p := range resp.Topics[0].Partitions {
+		switch {
+		case p.ErrorCode != 0:
+			t.Fatalf("partition %d: error %d", p.Partition, p.ErrorCode)
+		case i == 0 && (p.HighWatermark != 1 || len(p.RecordBatches) == 0):
+			t.Fatalf("the first partition was not read: hw %d, %d bytes", p.HighWatermark, len(p.RecordBatches))
+		case i > 0 && (p.HighWatermark != -1 || p.LastStableOffset != -1 || p.LogStartOffset != -1 || len(p.RecordBatches) != 0):
+			t.Fatalf("partition %d past the budget: hw %d lso %d log start %d, %d bytes; want deferred", p.Partition,
+				p.HighWatermark, p.LastStableOffset, p.LogStartOffset, len(p.RecordBatches))
+		}
+	}
+	if n := tb.awakeUserPartitions(); n != 1 {
+		t.Fatalf("%d partitions loaded by the fetch, want 1", n)
+	}
+
+	// A consumer with a fetch session reads every partition, one more
+	// loaded by each fetch.
+	cons := newClient(t, tb.addr, kgo.ConsumeTopics("lazy"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := map[int32]string{}
+	for len(got) < parts {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("read %d of %d partitions: %v", len(got), parts, err)
+		}
+		for _, fe := range fs.Errors() {
+			t.Fatalf("partition %d: %v", fe.Partition, fe.Err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[r.Partition] = string(r.Value) })
+	}
+	for p := range int32(parts) {
+		if got[p] != fmt.Sprintf("v%d", p) {
+			t.Fatalf("partition %d read %q", p, got[p])
+		}
+	}
+}
