@@ -195,7 +195,7 @@ func (b *Broker) longPoll(r *request, req *kmsg.FetchRequest, parts []fetchPart,
 	var deadline time.Time
 	var wake chan struct{}
 	for {
-		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results, b.fetchLoadBudget)
+		total, anyErr := b.readParts(parts, live, errs, req.MaxBytes, req.IsolationLevel == 1, results)
 		if total >= int(req.MinBytes) || anyErr || maxWait <= 0 {
 			break
 		}
@@ -361,11 +361,11 @@ const fetchLoadBudget = 500 * time.Millisecond
 // readParts reads every partition once, honouring the response and
 // partition byte limits, and reports the bytes read and whether any
 // partition failed or was deferred (either ends a long poll). Once the
-// pass has run for loadBudget, a partition whose read would load its log
+// pass has run for b.fetchLoadBudget, a partition whose read would load its log
 // is deferred instead: answered with no records, no error and no offsets
 // (-1), which clients read as "nothing yet", and read by a later fetch.
 // The first read that loads is always made, so every fetch makes progress.
-func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult, loadBudget time.Duration) (int, bool) {
+func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult) (int, bool) {
 	total := 0
 	anyErr := false
 	if maxBytes <= 0 {
@@ -383,7 +383,7 @@ func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, m
 			continue
 		}
 		if p.log.ReadLoads(parts[i].offset) {
-			if loads > 0 && time.Since(start) > loadBudget {
+			if loads > 0 && time.Since(start) > b.fetchLoadBudget {
 				res.deferred = true
 				anyErr = true // answer now: the client comes back for the rest
 				out[i] = res

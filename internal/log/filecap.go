@@ -355,17 +355,10 @@ func (l *Log) sleep() error {
 	// The marker is back: whether its removal was durable no longer
 	// matters.
 	l.lz.markerPending.Store(false)
-	l.syncMu.Lock()
-	l.syncBuf = nil
-	l.syncMu.Unlock()
-	l.mu.Lock()
+	l.mu.RLock()
 	ends := &sleptEnds{next: l.next, logStart: l.lso.Load()}
-	l.segs, l.next, l.snaps, l.dirDirty = nil, 0, nil, false
-	l.prod, l.txns = make(producerState), txnState{}
-	l.mu.Unlock()
-	l.lc.mu.Lock()
-	l.lc.cleanerOffset, l.lc.nextHorizon = 0, 0
-	l.lc.mu.Unlock()
+	l.mu.RUnlock()
+	l.dropLoaded()
 	l.lz.dormant.Store(true)
 	l.lz.ends.Store(ends)
 	return nil

@@ -208,20 +208,30 @@ func (l *Log) undoWake() bool {
 	// failed try may have created the first segment (fresh loads create
 	// it exclusively).
 	l.lz.fresh = vfs.IsNotExist(err)
-	l.syncMu.Lock()
-	l.syncBuf = nil
-	l.syncMu.Unlock()
+	l.dropLoaded() // closeFiles closed the retired segments
 	l.mu.Lock()
-	l.segs, l.next, l.snaps, l.dirDirty, l.err = nil, 0, nil, false, nil
-	l.prod, l.txns = make(producerState), txnState{}
+	l.err = nil
 	l.mu.Unlock()
 	l.hw.Store(0)
 	l.lso.Store(0)
 	l.synced.Store(0)
-	l.lc.mu.Lock()
-	l.lc.cleanerOffset, l.lc.nextHorizon = 0, 0 // closeFiles closed the retired segments
-	l.lc.mu.Unlock()
 	return true
+}
+
+// dropLoaded drops the in-memory state a load built (recover), the files
+// already closed, so that the next load builds it again: for a log put to
+// sleep (filecap.go) and a load undone (undoWake).
+func (l *Log) dropLoaded() {
+	l.syncMu.Lock()
+	l.syncBuf = nil
+	l.syncMu.Unlock()
+	l.mu.Lock()
+	l.segs, l.next, l.snaps, l.dirDirty = nil, 0, nil, false
+	l.prod, l.txns = make(producerState), txnState{}
+	l.mu.Unlock()
+	l.lc.mu.Lock()
+	l.lc.cleanerOffset, l.lc.nextHorizon = 0, 0
+	l.lc.mu.Unlock()
 }
 
 // wakeForWrite is wake for a call that may change the log: the removal of
