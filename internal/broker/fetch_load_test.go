@@ -3,9 +3,11 @@ package broker
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -95,6 +97,84 @@ func TestFetchDefersLoadsPastBudget(t *testing.T) {
 	for p := range int32(parts) {
 		if got[p] != fmt.Sprintf("v%d", p) {
 			t.Fatalf("partition %d read %q", p, got[p])
+		}
+	}
+}
+
+// A consumer of partitions nobody has written to creates nothing: a fetch
+// at offset 0 and the start and end offsets are answered (0, no records)
+// without creating a directory or loading a log, even past the fetch load
+// budget. The first record creates the partition's log.
+func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
+	const parts = 12
+	dir := t.TempDir()
+	tb := startBroker(t, dir, map[string]string{"log.lazy.load.enable": "true"})
+	tb.fetchLoadBudget = 0
+	cl := newClient(t, tb.addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	createTopic(t, cl, "empty", parts, nil)
+	created := func() (n int) {
+		for p := range int32(parts) {
+			if _, err := os.Stat(partitionDir(dir, "empty", p)); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 50, 1, 1<<20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "empty", tb.topic("empty").meta.ID
+	for p := range int32(parts) {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != parts {
+		t.Fatalf("full fetch answered %+v, want every partition", resp.Topics)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.HighWatermark != 0 || p.LastStableOffset != 0 || p.LogStartOffset != 0 || len(p.RecordBatches) != 0 {
+			t.Fatalf("partition %d: error %d, hw %d, lso %d, log start %d, %d bytes; want empty at 0", p.Partition,
+				p.ErrorCode, p.HighWatermark, p.LastStableOffset, p.LogStartOffset, len(p.RecordBatches))
+		}
+	}
+	adm := kadm.NewClient(cl)
+	for _, list := range []func(context.Context, ...string) (kadm.ListedOffsets, error){adm.ListStartOffsets, adm.ListEndOffsets} {
+		lo, err := list(ctxT(t), "empty")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil || o.Offset != 0 {
+				t.Fatalf("partition %d listed at %d: %v", o.Partition, o.Offset, o.Err)
+			}
+		})
+	}
+	if n, awake := created(), tb.awakeUserPartitions(); n != 0 || awake != 0 {
+		t.Fatalf("reading empty partitions created %d directories and loaded %d logs", n, awake)
+	}
+
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "empty", Partition: 3, Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if n := created(); n != 1 {
+		t.Fatalf("%d directories after the first record, want 1", n)
+	}
+	resp, err = req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		written := p.Partition == 3
+		if p.ErrorCode != 0 || (p.HighWatermark == 1) != written || (len(p.RecordBatches) > 0) != written {
+			t.Fatalf("partition %d after the first record: error %d, hw %d, %d bytes", p.Partition, p.ErrorCode, p.HighWatermark, len(p.RecordBatches))
 		}
 	}
 }

@@ -30,6 +30,12 @@ import (
 // Options.Created writes appear on first use. Creating many partitions
 // then costs no file system work each, as in Kafka, whose brokers create
 // a new partition's log after the controller has committed the topic.
+// Until then the log is empty at offset 0 and says so without loading:
+// the calls that only ask where a log ends (a fetch or a read at offset 0,
+// the high watermark, the log start and last stable offsets) create
+// nothing, so consumers of many partitions nobody writes to cost no
+// directories and no open files. The first call that needs more (an
+// append, producer state, an offset lookup by time) creates the log.
 //
 // A log closed with open transactions writes openTxnsMarker into the
 // marker and is loaded at once too: the broker checks every open
@@ -84,6 +90,13 @@ type lazyState struct {
 // and log start offset.
 type sleptEnds struct{ next, logStart int64 }
 
+// notCreatedEnds are the ends of a log whose directory does not exist yet
+// (lazy.fresh): empty, at offset 0. A consumer polling a partition nobody
+// has written to is answered from them, so reading many such partitions
+// creates no directory and opens no file; the first append creates the
+// log. Shared by every such log and never changed.
+var notCreatedEnds = &sleptEnds{}
+
 // wakeRecover loads the log: by Open, or by the first use of a dormant
 // one (under wakeMu).
 func (l *Log) wakeRecover() error {
@@ -114,8 +127,7 @@ func (l *Log) wakeRecover() error {
 func (l *Log) openLazy() (bool, error) {
 	if !l.lz.lazyLoad {
 		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
-			l.lz.fresh = true // created on first use
-			l.lz.dormant.Store(true)
+			l.dormantFresh()
 			return true, nil
 		}
 		return false, nil
@@ -123,8 +135,7 @@ func (l *Log) openLazy() (bool, error) {
 	fi, err := l.fs.Stat(filepath.Join(l.dir, cleanShutdownFile))
 	if vfs.IsNotExist(err) {
 		if _, err := l.fs.Stat(l.dir); vfs.IsNotExist(err) {
-			l.lz.fresh = true // created on first use
-			l.lz.dormant.Store(true)
+			l.dormantFresh()
 			return true, nil
 		}
 		return false, nil
@@ -137,6 +148,15 @@ func (l *Log) openLazy() (bool, error) {
 	}
 	l.lz.dormant.Store(true)
 	return true, nil
+}
+
+// dormantFresh leaves a log whose directory does not exist dormant: it is
+// created on first use, and until then calls that only ask where it ends
+// are answered from notCreatedEnds.
+func (l *Log) dormantFresh() {
+	l.lz.fresh = true
+	l.lz.ends.Store(notCreatedEnds)
+	l.lz.dormant.Store(true)
 }
 
 // wake loads a dormant log; it is a no-op on a loaded one. Every exported
@@ -208,6 +228,9 @@ func (l *Log) undoWake() bool {
 	// failed try may have created the first segment (fresh loads create
 	// it exclusively).
 	l.lz.fresh = vfs.IsNotExist(err)
+	if l.lz.fresh {
+		l.lz.ends.Store(notCreatedEnds)
+	}
 	l.dropLoaded() // closeFiles closed the retired segments
 	l.mu.Lock()
 	l.err = nil

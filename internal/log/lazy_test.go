@@ -161,6 +161,68 @@ func TestLazyOpenFreshAndOpenTransactions(t *testing.T) {
 	}
 }
 
+// A log not created yet answers where it ends (offset 0, empty) without
+// creating its directory: a consumer polling it at offset 0 gets no
+// records, one past it is out of range, and the first append creates it
+// and lands at offset 0, also after a first try undone for want of file
+// descriptors.
+func TestNotCreatedLogAnswersEndsWithoutCreating(t *testing.T) {
+	o, f := faultyOpts(t, smallConfig())
+	o.LazyCreate = true
+	l := mustOpen(t, o)
+	defer l.Close()
+	notCreated := func(when string) {
+		t.Helper()
+		if hw, lso, ls := l.HighWatermark(), l.LastStableOffset(), l.LogStartOffset(); hw != 0 || lso != 0 || ls != 0 {
+			t.Fatalf("%s: high watermark %d, last stable %d, log start %d; want 0", when, hw, lso, ls)
+		}
+		if l.ReadLoads(0) {
+			t.Fatalf("%s: a read at offset 0 would load the log", when)
+		}
+		for _, read := range []func(int64, int32, bool) (ReadResult, error){l.Read, l.ReadCommitted} {
+			res, err := read(0, 1<<20, true)
+			if err != nil || res.HighWatermark != 0 || res.LastStableOffset != 0 || res.LogStartOffset != 0 {
+				t.Fatalf("%s: read at 0: %+v, %v", when, res, err)
+			}
+			if f, _, n := res.File(); f != nil || n != 0 {
+				t.Fatalf("%s: read at 0 returned %d bytes", when, n)
+			}
+			if _, err := read(1, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Fatalf("%s: read at 1: %v, want out of range", when, err)
+			}
+		}
+		if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
+			t.Fatalf("%s: answering where the log ends created its directory: %v", when, err)
+		}
+		if !l.NotCreated() {
+			t.Fatalf("%s: the log is no longer dormant", when)
+		}
+	}
+	notCreated("opened")
+	f.set(on(errorfs.OpOpen, logExt, &os.PathError{Op: "open", Err: syscall.EMFILE}))
+	if _, err := l.Append(build(t, plain(2))); !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("append with no file descriptors left: %v", err)
+	}
+	f.clear()
+	// The undone load made the directory: the log is loaded as one that
+	// exists from now on, still empty at offset 0.
+	if hw := l.HighWatermark(); hw != 0 {
+		t.Fatalf("high watermark %d after an undone load, want 0", hw)
+	}
+	if r := mustAppend(t, l, build(t, plain(3))); r.BaseOffset != 0 {
+		t.Fatalf("first append at %d", r.BaseOffset)
+	}
+	if l.Dormant() {
+		t.Fatal("the log is dormant after its first append")
+	}
+	if hw := l.HighWatermark(); hw != 3 {
+		t.Fatalf("high watermark %d after the first append, want 3", hw)
+	}
+	if got := readAll(t, l, 0, 1<<20); len(got) != 1 {
+		t.Fatalf("read %d batches, want 1", len(got))
+	}
+}
+
 // Loading a cleanly closed log removes its marker without an fsync; the
 // first change to the log makes the removal durable first, so no crash
 // after it brings the marker back.

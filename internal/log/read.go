@@ -121,7 +121,8 @@ func (l *Log) ReadLoads(offset int64) bool {
 }
 
 // readAsleep answers a read at or outside the end of a log put to sleep
-// by the cap without loading it (ok); a read of batches loads it.
+// by the cap, or of one not created yet, without loading it (ok); a read
+// of batches loads it.
 func (l *Log) readAsleep(offset int64) (ReadResult, bool, error) {
 	e, ok := l.asleepEnds()
 	if !ok {
