@@ -8,9 +8,10 @@
 #               over the wire in requests of 100 topics, Metadata for all
 #               topics, one record to every partition of the first
 #               SLUICE_SCALE_TOUCH topics (100: 10,000 partitions), clean restart
-#               (time until listening), every partition read back, then a
-#               start on a crash image (every partition recovered), every
-#               partition read again; RSS, Go heap and open files.
+#               (time until listening), every partition read back, every
+#               partition never written fetched at offset 0 (none created),
+#               then a start on a crash image (every partition recovered),
+#               every partition read again; RSS, Go heap and open files.
 #   group:      SLUICE_SCALE_MEMBERS (1,000) members in one group, and the
 #               time for all to resync after one more joins.
 #   connections: SLUICE_SCALE_CONNS (5,000) connections, half producing one

@@ -33,9 +33,9 @@ func TestScalePartitions(t *testing.T) {
 		topics = 5
 	}
 	// Written to, restarted and read back: the first SLUICE_SCALE_TOUCH
-	// topics (all unless set). SLUICE_SCALE_OPEN_FILES sets
-	// log.open.files.max.
-	touch := min(scaleEnv("SLUICE_SCALE_TOUCH", topics), topics)
+	// topics (all but one unless set); the others are fetched, never
+	// written. SLUICE_SCALE_OPEN_FILES sets log.open.files.max.
+	touch := min(scaleEnv("SLUICE_SCALE_TOUCH", max(topics-1, 1)), topics)
 	total := topics * parts
 	dir := t.TempDir()
 	kafka := map[string]string{"offsets.topic.num.partitions": "2", "transaction.state.log.num.partitions": "2",
@@ -133,6 +133,12 @@ func TestScalePartitions(t *testing.T) {
 	if capN := scaleEnv("SLUICE_SCALE_OPEN_FILES", 0); capN > 0 {
 		scalePollAtEnd(t, tb, names[:touch], parts, capN)
 	}
+	if touch < topics {
+		start = time.Now()
+		scaleFetchNotWritten(t, tb, dir, names[touch:], parts)
+		t.Logf("fetched every partition never written (%d) at offset 0 in %v: no directory created, none loaded",
+			(topics-touch)*parts, time.Since(start))
+	}
 	tb.stop(t)
 
 	start = time.Now()
@@ -192,6 +198,57 @@ func scaleEnv(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// scaleFetchNotWritten fetches every partition of names at offset 0, 100
+// topics a request, and checks that each answers empty at offset 0
+// without its log being created or loaded.
+func scaleFetchNotWritten(t *testing.T, tb *testBroker, dir string, names []string, parts int) {
+	t.Helper()
+	cl := newClient(t, tb.addr)
+	defer cl.Close()
+	for i := 0; i < len(names); i += 100 {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
+		req.SessionEpoch = -1
+		for _, name := range names[i:min(i+100, len(names))] {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = name, tb.topic(name).meta.ID
+			for p := range int32(parts) {
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				if p.ErrorCode != 0 || p.HighWatermark != 0 || p.LogStartOffset != 0 || len(p.RecordBatches) != 0 {
+					t.Fatalf("%s-%d never written: error %d, hw %d, log start %d, %d bytes", rt.Topic, p.Partition,
+						p.ErrorCode, p.HighWatermark, p.LogStartOffset, len(p.RecordBatches))
+				}
+				n++
+			}
+		}
+		if want := len(req.Topics) * parts; n != want {
+			t.Fatalf("fetch answered %d partitions, want %d", n, want)
+		}
+	}
+	for _, name := range names {
+		for p := range int32(parts) {
+			if _, err := os.Stat(partitionDir(dir, name, p)); !os.IsNotExist(err) {
+				t.Fatalf("%s-%d: fetching a partition never written created its directory (%v)", name, p, err)
+			}
+			if !tb.topic(name).partitions[p].log.Dormant() {
+				t.Fatalf("%s-%d: fetching a partition never written loaded its log", name, p)
+			}
+		}
+	}
 }
 
 // scaleReadAll checks that every partition holds its one record.
