@@ -365,9 +365,10 @@ func (l *Log) sleep() error {
 }
 
 // asleepEnds returns the offsets a log put to sleep by the cap remembers,
-// while it sleeps (or those of a log not created yet, notCreatedEnds): a call answered from them is answered as of a moment
-// before any load that races with it, as every append loads the log
-// first and the load clears them.
+// while it sleeps, or those of a log not created yet (notCreatedEnds): a
+// call answered from them is answered as of a moment before any load that
+// races with it, as every append loads the log first and the load clears
+// them.
 func (l *Log) asleepEnds() (sleptEnds, bool) {
 	e := l.lz.ends.Load()
 	if e == nil || !l.lz.dormant.Load() {
