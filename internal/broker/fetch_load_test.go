@@ -102,7 +102,8 @@ func TestFetchDefersLoadsPastBudget(t *testing.T) {
 }
 
 // A consumer of partitions nobody has written to creates nothing: a fetch
-// at offset 0 and the start and end offsets are answered (0, no records)
+// at offset 0, the start and end offsets and an offset by time are
+// answered (0, no records)
 // without creating a directory or loading a log, even past the fetch load
 // budget. The first record creates the partition's log.
 func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
@@ -146,7 +147,10 @@ func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 		}
 	}
 	adm := kadm.NewClient(cl)
-	for _, list := range []func(context.Context, ...string) (kadm.ListedOffsets, error){adm.ListStartOffsets, adm.ListEndOffsets} {
+	afterMilli := func(ctx context.Context, topics ...string) (kadm.ListedOffsets, error) {
+		return adm.ListOffsetsAfterMilli(ctx, 1, topics...) // no record: the end offset
+	}
+	for _, list := range []func(context.Context, ...string) (kadm.ListedOffsets, error){adm.ListStartOffsets, adm.ListEndOffsets, afterMilli} {
 		lo, err := list(ctxT(t), "empty")
 		if err != nil {
 			t.Fatal(err)

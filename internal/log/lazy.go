@@ -34,8 +34,10 @@ import (
 // the calls that only ask where a log ends (a fetch or a read at offset 0,
 // the high watermark, the log start and last stable offsets) create
 // nothing, so consumers of many partitions nobody writes to cost no
-// directories and no open files. The first call that needs more (an
-// append, producer state, an offset lookup by time) creates the log.
+// directories and no open files; nor do the calls about its records that
+// have an empty answer (the largest timestamp, an offset by time, its
+// producers). The first call that needs more (an append, a producer's
+// epoch, a deletion of records) creates the log.
 //
 // A log closed with open transactions writes openTxnsMarker into the
 // marker and is loaded at once too: the broker checks every open
@@ -157,6 +159,18 @@ func (l *Log) dormantFresh() {
 	l.lz.fresh = true
 	l.lz.ends.Store(notCreatedEnds)
 	l.lz.dormant.Store(true)
+}
+
+// notCreated reports whether the log has no directory yet and so holds
+// nothing: the calls that ask about its records (the largest timestamp,
+// an offset by time, its producers) are answered without creating it.
+// As asleepEnds, it answers as of a moment before a racing load.
+func (l *Log) notCreated() bool {
+	if l.lz.ends.Load() != notCreatedEnds {
+		return false
+	}
+	_, ok := l.asleepEnds()
+	return ok
 }
 
 // wake loads a dormant log; it is a no-op on a loaded one. Every exported

@@ -161,9 +161,10 @@ func TestLazyOpenFreshAndOpenTransactions(t *testing.T) {
 	}
 }
 
-// A log not created yet answers where it ends (offset 0, empty) without
-// creating its directory: a consumer polling it at offset 0 gets no
-// records, one past it is out of range, and the first append creates it
+// A log not created yet answers where it ends (offset 0, empty), and that
+// it has no timestamps and no producers, without creating its directory:
+// a consumer polling it at offset 0 gets no records, one past it is out
+// of range, and the first append creates it
 // and lands at offset 0, also after a first try undone for want of file
 // descriptors.
 func TestNotCreatedLogAnswersEndsWithoutCreating(t *testing.T) {
@@ -190,6 +191,15 @@ func TestNotCreatedLogAnswersEndsWithoutCreating(t *testing.T) {
 			if _, err := read(1, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
 				t.Fatalf("%s: read at 1: %v, want out of range", when, err)
 			}
+		}
+		if off, ts, err := l.MaxTimestamp(); off != -1 || ts != -1 || err != nil {
+			t.Fatalf("%s: max timestamp %d at %d, %v; want none", when, ts, off, err)
+		}
+		if off, ts, err := l.OffsetForTimestamp(0); off != -1 || ts != -1 || err != nil {
+			t.Fatalf("%s: offset for timestamp 0: %d (%d), %v; want none", when, off, ts, err)
+		}
+		if ps := l.Producers(); ps == nil || len(ps) != 0 {
+			t.Fatalf("%s: producers %v, want none", when, ps)
 		}
 		if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
 			t.Fatalf("%s: answering where the log ends created its directory: %v", when, err)

@@ -8,6 +8,9 @@ package log
 // findOffsetByTimestamp from the log start offset, the search goes on
 // after them.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	if l.notCreated() {
+		return -1, -1, nil
+	}
 	if err := l.enter(); err != nil {
 		return 0, 0, err
 	}
@@ -62,6 +65,9 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 // largest timestamp, the first one if several share it (KIP-734), or
 // (-1, -1, nil) if the log is empty.
 func (l *Log) MaxTimestamp() (offset, timestamp int64, err error) {
+	if l.notCreated() {
+		return -1, -1, nil
+	}
 	if err := l.enter(); err != nil {
 		return 0, 0, err
 	}

@@ -313,6 +313,9 @@ type ProducerInfo struct {
 
 // Producers returns the state of every producer in the log, by id.
 func (l *Log) Producers() []ProducerInfo {
+	if l.notCreated() {
+		return []ProducerInfo{}
+	}
 	if l.enter() != nil {
 		return nil
 	}
