@@ -41,17 +41,7 @@ func TestFetchDefersLoadsPastBudget(t *testing.T) {
 		t.Fatalf("%d partitions loaded after a clean restart", n)
 	}
 	raw := newClient(t, tb.addr)
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 5000, 1, 1<<20
-	req.SessionEpoch = -1 // sessionless: a full answer
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = "lazy", tb.topic("lazy").meta.ID // v13+ names topics by id
-	for p := range int32(parts) {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
+	req := fullFetch(tb, 5000, 1, parts, "lazy")
 	start := time.Now()
 	resp, err := req.RequestWith(ctxT(t), raw)
 	if err != nil {
@@ -122,17 +112,7 @@ func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 		return n
 	}
 
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 50, 1, 1<<20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = "empty", tb.topic("empty").meta.ID
-	for p := range int32(parts) {
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
+	req := fullFetch(tb, 50, 1, parts, "empty")
 	resp, err := req.RequestWith(ctxT(t), cl)
 	if err != nil {
 		t.Fatal(err)
@@ -181,4 +161,24 @@ func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 			t.Fatalf("partition %d after the first record: error %d, hw %d, %d bytes", p.Partition, p.ErrorCode, p.HighWatermark, len(p.RecordBatches))
 		}
 	}
+}
+
+// fullFetch is a sessionless Fetch (a full answer) of every partition of
+// topics (parts each) at offset 0, 1 MiB each, named by topic id as v13+
+// does.
+func fullFetch(tb *testBroker, maxWait, minBytes int32, parts int, topics ...string) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, maxWait, minBytes, 1<<20
+	req.SessionEpoch = -1
+	for _, name := range topics {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = name, tb.topic(name).meta.ID
+		for p := range int32(parts) {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	return req
 }

@@ -208,19 +208,7 @@ func scaleFetchNotWritten(t *testing.T, tb *testBroker, dir string, names []stri
 	cl := newClient(t, tb.addr)
 	defer cl.Close()
 	for i := 0; i < len(names); i += 100 {
-		req := kmsg.NewPtrFetchRequest()
-		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
-		req.SessionEpoch = -1
-		for _, name := range names[i:min(i+100, len(names))] {
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = name, tb.topic(name).meta.ID
-			for p := range int32(parts) {
-				rp := kmsg.NewFetchRequestTopicPartition()
-				rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			req.Topics = append(req.Topics, rt)
-		}
+		req := fullFetch(tb, 0, 0, parts, names[i:min(i+100, len(names))]...)
 		resp, err := req.RequestWith(ctxT(t), cl)
 		if err != nil {
 			t.Fatal(err)
