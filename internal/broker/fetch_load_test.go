@@ -93,9 +93,9 @@ func TestFetchDefersLoadsPastBudget(t *testing.T) {
 
 // A consumer of partitions nobody has written to creates nothing: a fetch
 // at offset 0, the start and end offsets and an offset by time are
-// answered (0, no records)
-// without creating a directory or loading a log, even past the fetch load
-// budget. The first record creates the partition's log.
+// answered (0, no records) without creating a directory or loading a log,
+// even past the fetch load budget. The first record creates the
+// partition's log.
 func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 	const parts = 12
 	dir := t.TempDir()
