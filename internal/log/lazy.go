@@ -36,8 +36,8 @@ import (
 // nothing, so consumers of many partitions nobody writes to cost no
 // directories and no open files; nor do the calls about its records that
 // have an empty answer (the largest timestamp, an offset by time, its
-// producers). The first call that needs more (an append, a producer's
-// epoch, a deletion of records) creates the log.
+// producers, a deletion of records up to offset 0). The first call that
+// needs more (an append, a producer's epoch) creates the log.
 //
 // A log closed with open transactions writes openTxnsMarker into the
 // marker and is loaded at once too: the broker checks every open
@@ -163,7 +163,8 @@ func (l *Log) dormantFresh() {
 
 // notCreated reports whether the log has no directory yet and so holds
 // nothing: the calls that ask about its records (the largest timestamp,
-// an offset by time, its producers) are answered without creating it.
+// an offset by time, its producers, a deletion up to offset 0) are
+// answered without creating it.
 // As asleepEnds, it answers as of a moment before a racing load.
 func (l *Log) notCreated() bool {
 	if l.lz.ends.Load() != notCreatedEnds {

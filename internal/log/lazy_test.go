@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/vfs/crashfs"
 	"github.com/sluice-io/sluice/internal/vfs/errorfs"
@@ -161,8 +162,9 @@ func TestLazyOpenFreshAndOpenTransactions(t *testing.T) {
 	}
 }
 
-// A log not created yet answers where it ends (offset 0, empty), and that
-// it has no timestamps and no producers, without creating its directory:
+// A log not created yet answers where it ends (offset 0, empty), that it
+// has no timestamps and no producers, and a deletion of its records up to
+// offset 0, without creating its directory:
 // a consumer polling it at offset 0 gets no records, one past it is out
 // of range, and the first append creates it
 // and lands at offset 0, also after a first try undone for want of file
@@ -200,6 +202,11 @@ func TestNotCreatedLogAnswersEndsWithoutCreating(t *testing.T) {
 		}
 		if ps := l.Producers(); ps == nil || len(ps) != 0 {
 			t.Fatalf("%s: producers %v, want none", when, ps)
+		}
+		for _, off := range []int64{-1, 0} {
+			if low, err := l.DeleteRecords(off, time.Now()); low != 0 || err != nil {
+				t.Fatalf("%s: deleting records up to %d: low watermark %d, %v; want 0", when, off, low, err)
+			}
 		}
 		if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
 			t.Fatalf("%s: answering where the log ends created its directory: %v", when, err)

@@ -187,6 +187,9 @@ func (l *Log) writeCheckpoint(lso, cleaner int64) error {
 // ErrOffsetOutOfRange; one at or below the current start changes nothing.
 // A log whose cleanup.policy lacks delete refuses with ErrPolicyViolation.
 func (l *Log) DeleteRecords(off int64, now time.Time) (int64, error) {
+	if l.notCreated() && (off == -1 || off == 0) && l.cfg.Load().Delete {
+		return 0, nil // nothing to delete: the log stays not created
+	}
 	if err := l.enterForWrite(); err != nil {
 		return 0, err
 	}
