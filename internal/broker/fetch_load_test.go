@@ -92,10 +92,10 @@ func TestFetchDefersLoadsPastBudget(t *testing.T) {
 }
 
 // A consumer of partitions nobody has written to creates nothing: a fetch
-// at offset 0, the start and end offsets and an offset by time are
-// answered (0, no records) without creating a directory or loading a log,
-// even past the fetch load budget. The first record creates the
-// partition's log.
+// at offset 0, the start and end offsets, an offset by time and a
+// deletion of records up to offset 0 are answered (0, no records) without
+// creating a directory or loading a log, even past the fetch load budget.
+// The first record creates the partition's log.
 func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 	const parts = 12
 	dir := t.TempDir()
@@ -141,6 +141,19 @@ func TestFetchOfNotCreatedPartitionsCreatesNothing(t *testing.T) {
 			}
 		})
 	}
+	var upTo kadm.Offsets
+	for p := range int32(parts) {
+		upTo.Add(kadm.Offset{Topic: "empty", Partition: p, At: -int64(p % 2)}) // 0, or -1: the high watermark
+	}
+	drs, err := adm.DeleteRecords(ctxT(t), upTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drs.Each(func(d kadm.DeleteRecordsResponse) {
+		if d.Err != nil || d.LowWatermark != 0 {
+			t.Fatalf("deleting the records of partition %d: low watermark %d, %v", d.Partition, d.LowWatermark, d.Err)
+		}
+	})
 	if n, awake := created(), tb.awakeUserPartitions(); n != 0 || awake != 0 {
 		t.Fatalf("reading empty partitions created %d directories and loaded %d logs", n, awake)
 	}
