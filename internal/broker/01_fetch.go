@@ -361,10 +361,11 @@ const fetchLoadBudget = 500 * time.Millisecond
 // readParts reads every partition once, honouring the response and
 // partition byte limits, and reports the bytes read and whether any
 // partition failed or was deferred (either ends a long poll). Once the
-// pass has run for b.fetchLoadBudget, a partition whose read would load its log
-// is deferred instead: answered with no records, no error and no offsets
-// (-1), which clients read as "nothing yet", and read by a later fetch.
-// The first read that loads is always made, so every fetch makes progress.
+// pass has run for b.fetchLoadBudget, a partition whose read would load
+// its log is deferred instead: answered with no records, no error and no
+// offsets (-1), which clients read as "nothing yet", and read by a later
+// fetch. The first read that loads is always made, so every fetch makes
+// progress.
 func (b *Broker) readParts(parts []fetchPart, live []*partition, errs []error, maxBytes int32, readCommitted bool, out []partResult) (int, bool) {
 	total := 0
 	anyErr := false

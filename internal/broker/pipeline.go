@@ -3,11 +3,10 @@ package broker
 // Pipelined responses. A connection answers its requests in order, one
 // at a time (Kafka's rule, conn.go). A handler whose answer waits on
 // something slow that needs nothing more from the connection (a produce
-// waiting for what makes its records durable: cluster mode's flush, or the
-// fsyncs of flush.messages=1) returns a
-// *pendingResponse instead: the connection hands it to a writer goroutine
-// of its own, which waits for it and writes it, and reads the next request
-// meanwhile. From then on every response of that connection goes through
+// waiting for what makes its records durable: cluster mode's flush, or
+// the fsyncs of flush.messages=1) returns a *pendingResponse instead: the
+// connection hands it to a writer goroutine of its own, which waits for it
+// and writes it, and reads the next request meanwhile. From then on every response of that connection goes through
 // the writer, in request order. A client with several produce requests in
 // flight (franz-go sends up to 5 per broker) then has them all in one
 // flush (or fsync) instead of one each.

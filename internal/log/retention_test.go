@@ -346,28 +346,11 @@ func TestSpaceGuard(t *testing.T) {
 func TestNoSpaceWriteNotSticky(t *testing.T) {
 	for _, injected := range []error{errorfs.ENOSPC, &errorfs.ShortWrite{Err: errorfs.ENOSPC}, syscall.EDQUOT} {
 		o, f := faultyOpts(t, DefaultConfig())
-		l := mustOpen(t, o)
-		var want [][]byte
-		for range 3 {
-			b := build(t, plain(4))
-			mustAppend(t, l, b)
-			want = append(want, b)
-		}
-		f.set(on(errorfs.OpWrite, logExt, injected))
-		if _, err := l.Append(build(t, plain(4))); !errors.Is(err, ErrNoSpace) || !errors.Is(err, ErrStorage) {
-			t.Fatalf("%v: %v", injected, err)
-		}
-		f.clear()
-		b := build(t, plain(4))
-		if r := mustAppend(t, l, b); r.BaseOffset != 12 {
-			t.Fatalf("retry got offset %d", r.BaseOffset)
-		}
-		want = append(want, b)
-		sameBatches(t, readAll(t, l, 0, 1<<20), want)
-		crash(l)
-		l = mustOpen(t, o)
-		sameBatches(t, readAll(t, l, 0, 1<<20), want)
-		l.Close()
+		failOnceThenRetry(t, o, f, on(errorfs.OpWrite, logExt, injected), func(l *Log) {
+			if _, err := l.Append(build(t, plain(4))); !errors.Is(err, ErrNoSpace) || !errors.Is(err, ErrStorage) {
+				t.Fatalf("%v: %v", injected, err)
+			}
+		})
 	}
 }
 
@@ -378,6 +361,24 @@ func TestRollOutOfFilesNotSticky(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SegmentBytes = 1 // every batch rolls
 	o, f := faultyOpts(t, cfg)
+	failOnceThenRetry(t, o, f, on(errorfs.OpOpen, logExt, &os.PathError{Op: "open", Err: syscall.EMFILE}), func(l *Log) {
+		segs := l.NumSegments()
+		if _, err := l.Append(build(t, plain(4))); !errors.Is(err, syscall.EMFILE) || !errors.Is(err, ErrStorage) {
+			t.Fatalf("append needing a roll with no descriptors left: %v", err)
+		}
+		if n := l.NumSegments(); n != segs {
+			t.Fatalf("%d segments after the failed roll, had %d", n, segs)
+		}
+	})
+}
+
+// failOnceThenRetry opens a log with o and appends three batches of 4
+// records, then runs fail (an append that must fail, and its checks) with
+// fault injected, and checks that the retry without it lands at offset 12
+// and that all four batches read back, before and after a crash: the
+// failure was not sticky and left nothing behind.
+func failOnceThenRetry(t *testing.T, o Options, f *faults, fault func(errorfs.Op, string) error, fail func(*Log)) {
+	t.Helper()
 	l := mustOpen(t, o)
 	var want [][]byte
 	for range 3 {
@@ -385,14 +386,8 @@ func TestRollOutOfFilesNotSticky(t *testing.T) {
 		mustAppend(t, l, b)
 		want = append(want, b)
 	}
-	segs := l.NumSegments()
-	f.set(on(errorfs.OpOpen, logExt, &os.PathError{Op: "open", Err: syscall.EMFILE}))
-	if _, err := l.Append(build(t, plain(4))); !errors.Is(err, syscall.EMFILE) || !errors.Is(err, ErrStorage) {
-		t.Fatalf("append needing a roll with no descriptors left: %v", err)
-	}
-	if n := l.NumSegments(); n != segs {
-		t.Fatalf("%d segments after the failed roll, had %d", n, segs)
-	}
+	f.set(fault)
+	fail(l)
 	f.clear()
 	b := build(t, plain(4))
 	if r := mustAppend(t, l, b); r.BaseOffset != 12 {
